@@ -1,0 +1,65 @@
+//! Every AWS call of the deployer lives below this module, one module per
+//! service. Each offers `read_*` (not found is `None`, not an error),
+//! pure `diff_*` (desired vs actual → [`crate::plan::Action`]) and
+//! `ensure_*` (read, diff, create or update only on a difference, wait,
+//! return an [`Outcome`]). Commands compose these; they never call the SDK.
+
+pub mod errors;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+
+use crate::config::Stage;
+
+pub use errors::{AwsError, ErrorKind};
+
+/// What an `ensure_*` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The SDK configuration for a stage, from the standard chain (profile,
+/// environment, web identity, ...) with the stage's region, profile and
+/// endpoint on top. Tests aim this very code at the local AWS through
+/// `AWS_ENDPOINT_URL` or the `local` stage's endpoint.
+pub async fn sdk_config(stage: &Stage) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(stage.region.clone()))
+        // Throttling and 5xx are retried with backoff; adaptive mode also
+        // slows the client down when AWS says it is going too fast.
+        .retry_config(RetryConfig::adaptive().with_max_attempts(6));
+    if let Some(profile) = &stage.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &stage.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// One client per service, all from the same [`SdkConfig`].
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ecr: aws_sdk_ecr::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigw: aws_sdk_apigateway::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Clients {
+        Clients {
+            ecr: aws_sdk_ecr::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            apigw: aws_sdk_apigateway::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+}
