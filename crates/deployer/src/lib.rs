@@ -1,0 +1,10 @@
+//! The deployer as a library: the binary (`main.rs`) is a thin shell over
+//! it, and the integration tests call its AWS and image steps directly
+//! against the local AWS.
+
+pub mod aws;
+pub mod commands;
+pub mod config;
+pub mod image;
+pub mod local;
+pub mod plan;
