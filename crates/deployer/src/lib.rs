@@ -8,3 +8,4 @@ pub mod config;
 pub mod image;
 pub mod local;
 pub mod plan;
+pub mod report;
