@@ -3,8 +3,11 @@
 //! against the local AWS.
 
 pub mod aws;
+pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod exit;
 pub mod image;
 pub mod local;
 pub mod plan;
+pub mod ui;
