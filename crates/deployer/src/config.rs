@@ -3,9 +3,19 @@
 //!
 //! Everything downstream (image, aws, commands) sees only [`Stage`], never
 //! the file.
+//!
+//! The file is read twice over: serde (with `deny_unknown_fields`) into the
+//! `Raw*` structs below, which keep every validated value's span, and, only
+//! when serde fails, toml's spanned document tree to find which key the
+//! error is at. Either way a [`ConfigError`] names the file, the line and
+//! the key, so a typo in CI is a one-line fix.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
 
 /// One deployable stage, fully resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,4 +205,903 @@ impl Stage {
             ("deployer:stage".to_string(), self.name.clone()),
         ])
     }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// What is wrong with the configuration, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No `deploy.toml` in the directory or any parent.
+    #[error("no {name} found in {} or any parent directory", start.display())]
+    NotFound { name: String, start: PathBuf },
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A value (or the syntax) at a line of the file. `key` is empty for a
+    /// syntax error that is at no key.
+    #[error("{file}:{line}: {}{message}", key_prefix(key))]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "{file}: unknown stage `{stage}`; the stages are: {}",
+        list_or_none(known)
+    )]
+    UnknownStage {
+        file: String,
+        stage: String,
+        known: Vec<String>,
+    },
+    /// A command-line flag that overrides the file.
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none (add a [stages.<name>] table)".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The text being parsed, to turn spans into `file:line: key` errors.
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&self, span: Range<usize>, key: String, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_string(),
+            line: self.line_of(span.start),
+            key,
+            message: message.into(),
+        }
+    }
+
+    /// A serde or syntax error from toml, placed at its key.
+    fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
+        let span = err.span().unwrap_or(0..0);
+        let key = key_at(self.text, span.start)
+            .map(|path| display_key(&path))
+            .unwrap_or_default();
+        self.error(span, key, err.message().trim_end())
+    }
+}
+
+/// The dotted path of the deepest key whose name or value covers `offset`.
+fn key_at(text: &str, offset: usize) -> Option<Vec<String>> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut best = None;
+    deepest_key(doc.get_ref(), offset, &mut Vec::new(), &mut best);
+    best
+}
+
+fn deepest_key(
+    table: &toml::de::DeTable<'_>,
+    offset: usize,
+    path: &mut Vec<String>,
+    best: &mut Option<Vec<String>>,
+) {
+    for (key, value) in table {
+        path.push(key.get_ref().to_string());
+        let covers =
+            |span: Range<usize>| span.start <= offset && offset < span.end.max(span.start + 1);
+        let deeper = best.as_ref().is_none_or(|b| b.len() < path.len());
+        if deeper && (covers(key.span()) || covers(value.span())) {
+            *best = Some(path.clone());
+        }
+        // Tables made by `[a.b]` headers need not lie inside their parent's
+        // span, so every table is searched.
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) => deepest_key(inner, offset, path, best),
+            toml::de::DeValue::Array(items) => {
+                for item in items.iter() {
+                    if let toml::de::DeValue::Table(inner) = item.get_ref() {
+                        deepest_key(inner, offset, path, best);
+                    }
+                }
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+}
+
+/// `["stages", "prod", "function", "memory"]` → `[stages.prod.function] memory`.
+fn display_key(path: &[String]) -> String {
+    match path.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, tables)) => format!("[{}] {last}", tables.join(".")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The file as written. Keys are kebab-case; every table is optional except
+// `[app]`, and every field within a table is optional so that a stage table
+// overrides only what it names.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawFile {
+    app: RawApp,
+    function: Option<RawFunction>,
+    image: Option<RawImage>,
+    ecr: Option<RawEcr>,
+    api: Option<RawApi>,
+    smoke_test: Option<RawSmokeTest>,
+    #[serde(default)]
+    stages: BTreeMap<Spanned<String>, Spanned<RawStage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawApp {
+    name: Spanned<String>,
+    region: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStage {
+    region: Option<Spanned<String>>,
+    profile: Option<Spanned<String>>,
+    endpoint_url: Option<Spanned<String>>,
+    function: Option<RawFunction>,
+    image: Option<RawImage>,
+    ecr: Option<RawEcr>,
+    api: Option<RawApi>,
+    smoke_test: Option<RawSmokeTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawFunction {
+    package: Option<Spanned<String>>,
+    binary: Option<Spanned<String>>,
+    memory: Option<Spanned<i64>>,
+    timeout: Option<Spanned<i64>>,
+    architecture: Option<RawArchitecture>,
+    environment: Option<BTreeMap<Spanned<String>, String>>,
+    tracing: Option<bool>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+enum RawArchitecture {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawImage {
+    dockerfile_dir: Option<Spanned<String>>,
+    base_image: Option<Spanned<String>>,
+    include: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawEcr {
+    untagged_expire_days: Option<Spanned<i64>>,
+    keep_tagged: Option<Spanned<i64>>,
+    scan_on_push: Option<bool>,
+    immutable_tags: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawApi {
+    path: Option<Spanned<String>>,
+    methods: Option<Spanned<Vec<Spanned<String>>>>,
+    cors: Option<RawCors>,
+    throttling: Option<RawThrottling>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCors {
+    allow_origins: Option<Vec<Spanned<String>>>,
+    allow_headers: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawThrottling {
+    rate_limit: Option<Spanned<f64>>,
+    burst_limit: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+enum RawAuth {
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "api_key")]
+    ApiKey,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSmokeTest {
+    enabled: Option<bool>,
+    date: Option<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------
+// Parsed configuration
+
+/// Command-line flags that override the file (the last layer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// A parsed `deploy.toml` with every stage resolved and validated, so a
+/// mistake in `prod` is reported even when deploying `dev`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    file: String,
+    stages: BTreeMap<String, Stage>,
+}
+
+/// The longest stage name allowed: keeps `{app}-{stage}-exec` within IAM's
+/// 64-character role name limit together with [`MAX_APP_LEN`].
+pub const MAX_STAGE_LEN: usize = 16;
+/// `{app}-{stage}-exec` ≤ 64 for any stage name.
+pub const MAX_APP_LEN: usize = 64 - MAX_STAGE_LEN - "--exec".len();
+
+impl Config {
+    /// Parses `text`, shown as `file` in errors; relative paths in it are
+    /// resolved against (and must exist under) `root`.
+    pub fn parse(text: &str, file: &str, root: &Path) -> Result<Config, ConfigError> {
+        let src = Source { file, text };
+        let raw: RawFile = toml::from_str(text).map_err(|err| src.toml_error(&err))?;
+        check_app_name(&src, &raw.app.name)?;
+        let mut stages = BTreeMap::new();
+        for (name, table) in &raw.stages {
+            check_stage_name(&src, name)?;
+            let stage = resolve(&src, &raw, name.get_ref(), table, root)?;
+            stages.insert(name.get_ref().clone(), stage);
+        }
+        Ok(Config {
+            file: file.to_string(),
+            stages,
+        })
+    }
+
+    /// Reads and parses the file at `path`; its directory is the root.
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let root = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let root = std::fs::canonicalize(&root).map_err(|source| ConfigError::Read {
+            path: root.clone(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string(), &root)
+    }
+
+    /// The stages the file defines, sorted.
+    pub fn stage_names(&self) -> Vec<String> {
+        self.stages.keys().cloned().collect()
+    }
+
+    /// The resolved stage `name`, with the flags applied on top.
+    pub fn stage(&self, name: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
+        let mut stage =
+            self.stages
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ConfigError::UnknownStage {
+                    file: self.file.clone(),
+                    stage: name.to_string(),
+                    known: self.stage_names(),
+                })?;
+        if let Some(region) = &overrides.region {
+            check_region(region).map_err(|message| ConfigError::Flag {
+                flag: "--region",
+                message,
+            })?;
+            stage.region = region.clone();
+        }
+        if let Some(profile) = &overrides.profile {
+            if profile.trim().is_empty() {
+                return Err(ConfigError::Flag {
+                    flag: "--profile",
+                    message: "must not be empty".into(),
+                });
+            }
+            stage.profile = Some(profile.clone());
+        }
+        Ok(stage)
+    }
+}
+
+/// Finds the configuration file. A bare file name (the default
+/// `deploy.toml`) is searched for in `cwd` and then upward, so commands
+/// work from any directory of the workspace; any other path is taken as
+/// given.
+pub fn find_config(requested: &Path, cwd: &Path) -> Result<PathBuf, ConfigError> {
+    let is_bare_name =
+        requested.components().count() == 1 && requested.parent() == Some(Path::new(""));
+    if !is_bare_name {
+        return Ok(requested.to_path_buf());
+    }
+    for dir in cwd.ancestors() {
+        let candidate = dir.join(requested);
+        if candidate.is_file() {
+            // Shown as `deploy.toml:14:` when it is in the current directory.
+            return Ok(candidate
+                .strip_prefix(cwd)
+                .map(Path::to_path_buf)
+                .unwrap_or(candidate));
+        }
+    }
+    Err(ConfigError::NotFound {
+        name: requested.display().to_string(),
+        start: cwd.to_path_buf(),
+    })
+}
+
+/// `--config`, `--stage`, `--region`, `--profile` → the resolved stage.
+pub fn load(requested: &Path, stage: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
+    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    let path = find_config(requested, &cwd)?;
+    Config::read(&path)?.stage(stage, overrides)
+}
+
+// ---------------------------------------------------------------------------
+// Resolution: defaults ← shared tables ← the stage's table.
+
+fn resolve(
+    src: &Source<'_>,
+    raw: &RawFile,
+    name: &str,
+    table: &Spanned<RawStage>,
+    root: &Path,
+) -> Result<Stage, ConfigError> {
+    let region = match (&table.get_ref().region, &raw.app.region) {
+        (Some(region), _) => (region, format!("[stages.{name}] region")),
+        (None, Some(region)) => (region, "[app] region".to_string()),
+        (None, None) => {
+            return Err(src.error(
+                table.span(),
+                format!("[stages.{name}] region"),
+                format!("no region: set `region` in [app] or in [stages.{name}]"),
+            ));
+        }
+    };
+    check_region(region.0.get_ref()).map_err(|m| src.error(region.0.span(), region.1, m))?;
+
+    let mut stage = Stage::defaults(raw.app.name.get_ref(), name, region.0.get_ref());
+    stage.root = root.to_path_buf();
+
+    let own = table.get_ref();
+    let prefix = format!("stages.{name}.");
+    for (tables, table_prefix) in [
+        (Tables::shared(raw), ""),
+        (Tables::stage(own), prefix.as_str()),
+    ] {
+        let at = |table: &str, key: &str| format!("[{table_prefix}{table}] {key}");
+        if let Some(f) = tables.function {
+            apply_function(src, &mut stage.function, f, &|k| at("function", k))?;
+        }
+        if let Some(i) = tables.image {
+            apply_image(src, &mut stage.image, i, &|k| at("image", k))?;
+        }
+        if let Some(e) = tables.ecr {
+            apply_ecr(src, &mut stage.ecr, e, &|k| at("ecr", k))?;
+        }
+        if let Some(a) = tables.api {
+            apply_api(src, &mut stage.api, a, &|t, k| at(t, k))?;
+        }
+        if let Some(s) = tables.smoke_test {
+            apply_smoke_test(src, &mut stage.smoke_test, s, &|k| at("smoke-test", k))?;
+        }
+    }
+
+    if let Some(profile) = &own.profile {
+        if profile.get_ref().trim().is_empty() {
+            return Err(src.error(
+                profile.span(),
+                format!("[stages.{name}] profile"),
+                "must not be empty",
+            ));
+        }
+        stage.profile = Some(profile.get_ref().clone());
+    }
+    if let Some(url) = &own.endpoint_url {
+        let u = url.get_ref();
+        let host = u
+            .strip_prefix("http://")
+            .or_else(|| u.strip_prefix("https://"));
+        if host.is_none_or(str::is_empty) {
+            return Err(src.error(
+                url.span(),
+                format!("[stages.{name}] endpoint-url"),
+                format!("must be an http:// or https:// URL, got {u:?}"),
+            ));
+        }
+        stage.endpoint_url = Some(u.clone());
+    }
+    check_paths(src, &stage, raw, own, name)?;
+    Ok(stage)
+}
+
+/// The overridable tables of one layer.
+struct Tables<'a> {
+    function: Option<&'a RawFunction>,
+    image: Option<&'a RawImage>,
+    ecr: Option<&'a RawEcr>,
+    api: Option<&'a RawApi>,
+    smoke_test: Option<&'a RawSmokeTest>,
+}
+
+impl<'a> Tables<'a> {
+    fn shared(raw: &'a RawFile) -> Tables<'a> {
+        Tables {
+            function: raw.function.as_ref(),
+            image: raw.image.as_ref(),
+            ecr: raw.ecr.as_ref(),
+            api: raw.api.as_ref(),
+            smoke_test: raw.smoke_test.as_ref(),
+        }
+    }
+
+    fn stage(raw: &'a RawStage) -> Tables<'a> {
+        Tables {
+            function: raw.function.as_ref(),
+            image: raw.image.as_ref(),
+            ecr: raw.ecr.as_ref(),
+            api: raw.api.as_ref(),
+            smoke_test: raw.smoke_test.as_ref(),
+        }
+    }
+}
+
+/// Lambda sets these itself and refuses functions that set them.
+const RESERVED_ENV_PREFIXES: [&str; 4] = ["AWS_", "_HANDLER", "_X_AMZN", "LAMBDA_"];
+
+fn apply_function(
+    src: &Source<'_>,
+    spec: &mut FunctionSpec,
+    raw: &RawFunction,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if let Some(package) = &raw.package {
+        spec.package = non_empty(src, package, key("package"))?;
+    }
+    if let Some(binary) = &raw.binary {
+        spec.binary = non_empty(src, binary, key("binary"))?;
+    }
+    if let Some(memory) = &raw.memory {
+        spec.memory_mb = in_range(src, memory, 128, 10240, "MB", key("memory"))?;
+    }
+    if let Some(timeout) = &raw.timeout {
+        spec.timeout_s = in_range(src, timeout, 1, 900, "seconds", key("timeout"))?;
+    }
+    if let Some(architecture) = raw.architecture {
+        spec.architecture = match architecture {
+            RawArchitecture::X86_64 => Architecture::X86_64,
+            RawArchitecture::Arm64 => Architecture::Arm64,
+        };
+    }
+    if let Some(environment) = &raw.environment {
+        for (name, value) in environment {
+            let n = name.get_ref();
+            let shaped = n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !shaped {
+                return Err(src.error(
+                    name.span(),
+                    key(&format!("environment.{n}")),
+                    "an environment variable name is letters, digits and `_`, not starting with a digit",
+                ));
+            }
+            if RESERVED_ENV_PREFIXES.iter().any(|p| n.starts_with(p)) {
+                return Err(src.error(
+                    name.span(),
+                    key(&format!("environment.{n}")),
+                    "reserved by Lambda (names starting with AWS_, LAMBDA_, _HANDLER or _X_AMZN)",
+                ));
+            }
+            spec.environment.insert(n.clone(), value.clone());
+        }
+    }
+    if let Some(tracing) = raw.tracing {
+        spec.tracing = tracing;
+    }
+    Ok(())
+}
+
+fn apply_image(
+    src: &Source<'_>,
+    spec: &mut ImageSpec,
+    raw: &RawImage,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if let Some(dir) = &raw.dockerfile_dir {
+        spec.dockerfile_dir = relative_path(src, dir, key("dockerfile-dir"))?;
+    }
+    if let Some(base) = &raw.base_image {
+        spec.base_image = non_empty(src, base, key("base-image"))?;
+    }
+    if let Some(include) = &raw.include {
+        spec.include = include
+            .iter()
+            .map(|p| relative_path(src, p, key("include")))
+            .collect::<Result<_, _>>()?;
+    }
+    // Existence is checked once the stage is resolved (`check_paths`).
+    Ok(())
+}
+
+fn apply_ecr(
+    src: &Source<'_>,
+    spec: &mut EcrSpec,
+    raw: &RawEcr,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if let Some(days) = &raw.untagged_expire_days {
+        spec.untagged_expire_days =
+            in_range(src, days, 1, 3650, "days", key("untagged-expire-days"))?;
+    }
+    if let Some(keep) = &raw.keep_tagged {
+        spec.keep_tagged = in_range(src, keep, 1, 1000, "images", key("keep-tagged"))?;
+    }
+    if let Some(scan) = raw.scan_on_push {
+        spec.scan_on_push = scan;
+    }
+    if let Some(immutable) = raw.immutable_tags {
+        spec.immutable_tags = immutable;
+    }
+    Ok(())
+}
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+fn apply_api(
+    src: &Source<'_>,
+    spec: &mut ApiSpec,
+    raw: &RawApi,
+    key: &dyn Fn(&str, &str) -> String,
+) -> Result<(), ConfigError> {
+    if let Some(path) = &raw.path {
+        let p = path.get_ref();
+        let ok = !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(src.error(
+                path.span(),
+                key("api", "path"),
+                format!("must be one path segment of letters, digits, `-`, `_` or `.` (no slashes), got {p:?}"),
+            ));
+        }
+        spec.path = p.clone();
+    }
+    if let Some(methods) = &raw.methods {
+        if methods.get_ref().is_empty() {
+            return Err(src.error(
+                methods.span(),
+                key("api", "methods"),
+                "must list at least one method",
+            ));
+        }
+        let mut chosen: Vec<String> = Vec::new();
+        for method in methods.get_ref() {
+            let m = method.get_ref();
+            if !METHODS.contains(&m.as_str()) {
+                return Err(src.error(
+                    method.span(),
+                    key("api", "methods"),
+                    format!("must be among {}, got {m:?}", METHODS.join(", ")),
+                ));
+            }
+            if chosen.contains(m) {
+                return Err(src.error(
+                    method.span(),
+                    key("api", "methods"),
+                    format!("{m} is listed twice"),
+                ));
+            }
+            chosen.push(m.clone());
+        }
+        spec.methods = chosen;
+    }
+    if let Some(cors) = &raw.cors {
+        if let Some(origins) = &cors.allow_origins {
+            spec.cors.allow_origins =
+                non_empty_all(src, origins, key("api.cors", "allow-origins"))?;
+        }
+        if let Some(headers) = &cors.allow_headers {
+            spec.cors.allow_headers =
+                non_empty_all(src, headers, key("api.cors", "allow-headers"))?;
+        }
+    }
+    if let Some(throttling) = &raw.throttling {
+        if let Some(rate) = &throttling.rate_limit {
+            let r = *rate.get_ref();
+            if !(r.is_finite() && r > 0.0) {
+                return Err(src.error(
+                    rate.span(),
+                    key("api.throttling", "rate-limit"),
+                    format!("must be a positive number of requests per second, got {r}"),
+                ));
+            }
+            spec.throttling.rate_limit = r;
+        }
+        if let Some(burst) = &throttling.burst_limit {
+            spec.throttling.burst_limit = in_range(
+                src,
+                burst,
+                1,
+                i64::from(i32::MAX),
+                "requests",
+                key("api.throttling", "burst-limit"),
+            )?;
+        }
+    }
+    if let Some(auth) = raw.auth {
+        spec.auth = match auth {
+            RawAuth::None => Auth::None,
+            RawAuth::ApiKey => Auth::ApiKey,
+        };
+    }
+    Ok(())
+}
+
+fn apply_smoke_test(
+    src: &Source<'_>,
+    spec: &mut SmokeTestSpec,
+    raw: &RawSmokeTest,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if let Some(enabled) = raw.enabled {
+        spec.enabled = enabled;
+    }
+    if let Some(date) = &raw.date {
+        let d = date.get_ref();
+        if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+            return Err(src.error(
+                date.span(),
+                key("date"),
+                format!("must be a date written YYYY-MM-DD, got {d:?}"),
+            ));
+        }
+        spec.date = d.clone();
+    }
+    Ok(())
+}
+
+/// The image's inputs must exist: a typo here would otherwise surface as a
+/// confusing Docker error minutes into a deploy.
+fn check_paths(
+    src: &Source<'_>,
+    stage: &Stage,
+    raw: &RawFile,
+    own: &RawStage,
+    name: &str,
+) -> Result<(), ConfigError> {
+    // Blame the layer that set the path, or `[image]` for a default.
+    let (layer, image) = match (&own.image, &raw.image) {
+        (Some(i), _) => (format!("stages.{name}.image"), Some(i)),
+        (None, Some(i)) => ("image".to_string(), Some(i)),
+        (None, None) => ("image".to_string(), None),
+    };
+    let span_of = |field: Option<&Spanned<String>>| field.map(Spanned::span);
+    let dockerfile_span = image
+        .and_then(|i| span_of(i.dockerfile_dir.as_ref()))
+        .or_else(|| {
+            raw.image
+                .as_ref()
+                .and_then(|i| span_of(i.dockerfile_dir.as_ref()))
+        });
+    let dir = stage.root.join(&stage.image.dockerfile_dir);
+    if !dir.is_dir() {
+        return Err(src.error(
+            dockerfile_span.unwrap_or(0..0),
+            format!("[{layer}] dockerfile-dir"),
+            format!("directory {} does not exist", dir.display()),
+        ));
+    }
+    for (index, path) in stage.image.include.iter().enumerate() {
+        if !stage.root.join(path).exists() {
+            let span = image
+                .and_then(|i| i.include.as_ref())
+                .and_then(|list| list.get(index))
+                .map(Spanned::span);
+            return Err(src.error(
+                span.unwrap_or(0..0),
+                format!("[{layer}] include"),
+                format!(
+                    "{} does not exist under {}",
+                    path.display(),
+                    stage.root.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Value checks
+
+fn check_app_name(src: &Source<'_>, name: &Spanned<String>) -> Result<(), ConfigError> {
+    let n = name.get_ref();
+    let key = "[app] name".to_string();
+    if n.is_empty() {
+        return Err(src.error(name.span(), key, "must not be empty"));
+    }
+    if !is_lower_name(n) {
+        return Err(src.error(
+            name.span(),
+            key,
+            format!("must be lowercase letters, digits and `-`, starting with a letter, got {n:?}"),
+        ));
+    }
+    if n.len() > MAX_APP_LEN {
+        return Err(src.error(
+            name.span(),
+            key,
+            format!(
+                "must be at most {MAX_APP_LEN} characters so that `{{app}}-{{stage}}-exec` fits IAM's 64-character role names, got {}",
+                n.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_stage_name(src: &Source<'_>, name: &Spanned<String>) -> Result<(), ConfigError> {
+    let n = name.get_ref();
+    if !is_lower_name(n) || n.len() > MAX_STAGE_LEN {
+        return Err(src.error(
+            name.span(),
+            format!("[stages] {n}"),
+            format!(
+                "a stage name is 1 to {MAX_STAGE_LEN} lowercase letters, digits and `-`, starting with a letter"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `[a-z][a-z0-9-]*`
+fn is_lower_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The shape of an AWS region: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`.
+pub fn check_region(region: &str) -> Result<(), String> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let shaped = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts.last().is_some_and(|n| {
+            !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit())
+        });
+    if shaped {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be an AWS region such as us-east-1, got {region:?}"
+        ))
+    }
+}
+
+fn non_empty(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    key: String,
+) -> Result<String, ConfigError> {
+    if value.get_ref().trim().is_empty() {
+        return Err(src.error(value.span(), key, "must not be empty"));
+    }
+    Ok(value.get_ref().clone())
+}
+
+fn non_empty_all(
+    src: &Source<'_>,
+    values: &[Spanned<String>],
+    key: String,
+) -> Result<Vec<String>, ConfigError> {
+    values
+        .iter()
+        .map(|v| non_empty(src, v, key.clone()))
+        .collect()
+}
+
+/// A path inside the workspace: relative, and not climbing out of it.
+fn relative_path(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    key: String,
+) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(value.get_ref());
+    let inside = !value.get_ref().is_empty()
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+    if !inside {
+        return Err(src.error(
+            value.span(),
+            key,
+            format!(
+                "must be a relative path inside the workspace, got {:?}",
+                value.get_ref()
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+fn in_range<T: TryFrom<i64>>(
+    src: &Source<'_>,
+    value: &Spanned<i64>,
+    min: i64,
+    max: i64,
+    unit: &str,
+    key: String,
+) -> Result<T, ConfigError> {
+    let v = *value.get_ref();
+    let out_of_range = || {
+        src.error(
+            value.span(),
+            key.clone(),
+            format!("must be between {min} and {max} {unit}, got {v}"),
+        )
+    };
+    if !(min..=max).contains(&v) {
+        return Err(out_of_range());
+    }
+    T::try_from(v).map_err(|_| out_of_range())
 }

@@ -3,9 +3,12 @@
 //! against the local AWS.
 
 pub mod aws;
+pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod exit;
 pub mod image;
 pub mod local;
 pub mod plan;
 pub mod report;
+pub mod ui;

@@ -1,6 +1,55 @@
 //! `deployer`: builds the prediction function's image and deploys it to
 //! AWS Lambda behind API Gateway, with no CloudFormation.
+//!
+//! Thin on purpose: parse the command line, make the [`Ui`], resolve the
+//! stage, hand over to `commands`, and turn an error into its exit code.
 
-fn main() {
-    println!("deployer");
+use std::process::ExitCode;
+
+use clap::Parser;
+use deployer::cli::{Cli, Command};
+use deployer::commands;
+use deployer::config::{self, Overrides};
+use deployer::exit::{self, ExitStatus};
+use deployer::ui::Ui;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and --version exit 0; usage errors exit 2 (clap's own
+            // code for them, the same as ExitStatus::Usage).
+            let _ = err.print();
+            return ExitCode::from(
+                u8::try_from(err.exit_code()).unwrap_or(ExitStatus::Usage.code()),
+            );
+        }
+    };
+    let ui = Ui::new(
+        cli.command.name(),
+        cli.global.json,
+        cli.global.yes,
+        cli.global.verbose,
+    );
+    match run(&cli, &ui).await {
+        Ok(()) => ExitStatus::Success.into(),
+        Err(err) => {
+            let status = exit::classify(&err);
+            ui.error(&err, status);
+            status.into()
+        }
+    }
+}
+
+async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<()> {
+    if let Command::Completions(args) = &cli.command {
+        return commands::completions::run(args);
+    }
+    let overrides = Overrides {
+        region: cli.global.region.clone(),
+        profile: cli.global.profile.clone(),
+    };
+    let stage = config::load(&cli.global.config, &cli.global.stage, &overrides)?;
+    commands::run(&cli.command, &stage, &cli.global, ui).await
 }

@@ -1,1 +1,43 @@
-//! One module per `deployer` subcommand.
+//! One module per `deployer` subcommand, and the dispatch from the parsed
+//! command line to them. Commands compose the `aws` and `image` steps and
+//! print only through [`Ui`].
+
+pub mod completions;
+
+use crate::cli::{Command, GlobalArgs};
+use crate::config::Stage;
+use crate::ui::Ui;
+
+/// Runs a command that acts on a stage (every command but `completions`,
+/// which [`completions::run`] handles without a deploy.toml).
+pub async fn run(
+    command: &Command,
+    stage: &Stage,
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    ui.detail(format!(
+        "stage {} of {} in {}{}",
+        stage.name,
+        stage.app,
+        stage.region,
+        stage
+            .endpoint_url
+            .as_ref()
+            .map(|url| format!(" at {url}"))
+            .unwrap_or_default()
+    ));
+    let _ = global;
+    match command {
+        Command::Completions(args) => completions::run(args),
+        // Wired up as their modules land (`up::run(stage, ui, args)`, ...).
+        Command::Up(_)
+        | Command::Plan(_)
+        | Command::Build(_)
+        | Command::Invoke(_)
+        | Command::Logs(_)
+        | Command::Status(_)
+        | Command::Rollback(_)
+        | Command::Destroy(_) => anyhow::bail!("`{}` is not implemented yet", command.name()),
+    }
+}

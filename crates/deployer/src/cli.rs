@@ -1,0 +1,257 @@
+//! The command line: clap types only, apart from what the commands do
+//! (`commands/`). Each subcommand's doc comment is its help text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+/// Deploys the prediction function to AWS Lambda behind API Gateway,
+/// straight through the AWS APIs (no CloudFormation).
+#[derive(Debug, Parser)]
+#[command(name = "deployer", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The stage to act on: a `[stages.<name>]` table of deploy.toml.
+    #[arg(long, global = true, default_value = "dev")]
+    pub stage: String,
+    /// The configuration file. A bare file name is searched for in the
+    /// current directory and its parents.
+    #[arg(
+        long,
+        global = true,
+        default_value = "deploy.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+    /// AWS profile (overrides the stage's `profile`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (overrides the stage's `region`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Print only the result, as one JSON object on stdout (progress goes
+    /// to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Answer yes to every question (needed to destroy without a terminal).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// More detail (repeat for even more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Build the image if it changed, then create or update everything the
+    /// stage needs, smoke-test the new version and point the alias at it.
+    Up(UpArgs),
+    /// Show what `up` would create, update or leave alone; change nothing.
+    Plan(PlanArgs),
+    /// Build the function's image only (with --json: `{"image": "<local ref>", ...}`).
+    Build(BuildArgs),
+    /// Ask the deployed function (or, with --local, the image run here) for
+    /// a prediction.
+    Invoke(InvokeArgs),
+    /// Show the function's logs, oldest first.
+    Logs(LogsArgs),
+    /// Show what is deployed: URL, version behind the alias, image, when.
+    Status(StatusArgs),
+    /// Point the stage's alias back at an earlier version.
+    Rollback(RollbackArgs),
+    /// Remove every resource of the stage (asks first on a terminal).
+    Destroy(DestroyArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "up",
+            Command::Plan(_) => "plan",
+            Command::Build(_) => "build",
+            Command::Invoke(_) => "invoke",
+            Command::Logs(_) => "logs",
+            Command::Status(_) => "status",
+            Command::Rollback(_) => "rollback",
+            Command::Destroy(_) => "destroy",
+            Command::Completions(_) => "completions",
+        }
+    }
+
+    /// Whether the command needs deploy.toml (only `completions` does not).
+    pub fn needs_config(&self) -> bool {
+        !matches!(self, Command::Completions(_))
+    }
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpArgs {}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct PlanArgs {}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct BuildArgs {}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct InvokeArgs {
+    /// The date to predict (YYYY-MM-DD); defaults to the stage's smoke-test date.
+    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"])]
+    pub date: Option<NaiveDate>,
+    /// First date of a range (with --to).
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last date of a range (with --from).
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Run the image from `deployer build` here, in Docker, with no AWS.
+    #[arg(long)]
+    pub local: bool,
+    /// With --local: run the static binary directly instead of the image.
+    #[arg(long, requires = "local")]
+    pub no_docker: bool,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct LogsArgs {
+    /// Keep printing new events until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// How far back to start: a number and a unit s, m, h or d (`10m`).
+    #[arg(long, default_value = "10m", value_parser = parse_since)]
+    pub since: Duration,
+    /// A CloudWatch Logs filter pattern.
+    #[arg(long)]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct StatusArgs {}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RollbackArgs {
+    /// The version to go back to; by default the one before the current.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub to: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct DestroyArgs {}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|err| format!("expected a date written YYYY-MM-DD: {err}"))
+}
+
+/// `90s`, `10m`, `2h`, `1d` → a duration.
+pub fn parse_since(text: &str) -> Result<Duration, String> {
+    let usage = || format!("expected a number and a unit s, m, h or d (like 10m), got {text:?}");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(usage)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| usage())?;
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(usage()),
+    };
+    number
+        .checked_mul(seconds_per_unit)
+        .map(Duration::from_secs)
+        .ok_or_else(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn since_takes_a_number_and_a_unit() {
+        assert_eq!(parse_since("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_since("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_since("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_since("1d"), Ok(Duration::from_secs(86400)));
+        for bad in ["", "m", "10", "10x", "-1m", "1.5h", "99999999999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn global_flags_go_after_the_subcommand_too() {
+        let cli = Cli::try_parse_from(["deployer", "up", "--stage", "prod", "--json", "-y", "-vv"])
+            .unwrap();
+        assert_eq!(cli.global.stage, "prod");
+        assert!(cli.global.json && cli.global.yes);
+        assert_eq!(cli.global.verbose, 2);
+        assert_eq!(cli.command.name(), "up");
+    }
+
+    #[test]
+    fn invoke_takes_a_date_or_a_range_but_not_both() {
+        let cli = Cli::try_parse_from([
+            "deployer",
+            "invoke",
+            "--from",
+            "2025-10-20",
+            "--to",
+            "2025-10-22",
+        ])
+        .unwrap();
+        let Command::Invoke(args) = cli.command else {
+            panic!("not invoke")
+        };
+        assert_eq!(args.from, NaiveDate::from_ymd_opt(2025, 10, 20));
+        assert!(
+            Cli::try_parse_from([
+                "deployer",
+                "invoke",
+                "--date",
+                "2025-10-20",
+                "--from",
+                "2025-10-20",
+                "--to",
+                "2025-10-21"
+            ])
+            .is_err()
+        );
+        assert!(Cli::try_parse_from(["deployer", "invoke", "--from", "2025-10-20"]).is_err());
+        assert!(Cli::try_parse_from(["deployer", "invoke", "--date", "2025-13-01"]).is_err());
+        assert!(Cli::try_parse_from(["deployer", "invoke", "--no-docker"]).is_err());
+    }
+
+    #[test]
+    fn rollback_versions_start_at_one() {
+        assert!(Cli::try_parse_from(["deployer", "rollback", "--to", "0"]).is_err());
+        let cli = Cli::try_parse_from(["deployer", "rollback", "--to", "3"]).unwrap();
+        let Command::Rollback(args) = cli.command else {
+            panic!("not rollback")
+        };
+        assert_eq!(args.to, Some(3));
+    }
+}

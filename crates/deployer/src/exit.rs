@@ -1,0 +1,107 @@
+//! The process exit codes, distinct per kind of failure so that CI can
+//! tell a bad deploy.toml from an AWS outage from a failed release:
+//!
+//! | code | meaning                                                      |
+//! |------|--------------------------------------------------------------|
+//! | 0    | success                                                      |
+//! | 1    | any other failure                                            |
+//! | 2    | usage or configuration error (bad flag, deploy.toml, no --yes)|
+//! | 3    | an AWS call failed                                           |
+//! | 4    | building the function or its image failed (cargo, docker)    |
+//! | 5    | the new version failed its smoke test (the alias did not move) |
+
+use std::process::ExitCode;
+
+use crate::aws::AwsError;
+use crate::config::ConfigError;
+use crate::ui::NeedsConfirmation;
+
+/// How the deployer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    Failure = 1,
+    Usage = 2,
+    Aws = 3,
+    Build = 4,
+    SmokeTestFailed = 5,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        ExitCode::from(status.code())
+    }
+}
+
+/// The exit status for an error: the first cause in its chain that has a
+/// known kind decides, so context added on top (`.context("deploying")`)
+/// does not hide an AWS or configuration error underneath.
+pub fn classify(err: &anyhow::Error) -> ExitStatus {
+    for cause in err.chain() {
+        if cause.is::<ConfigError>() || cause.is::<NeedsConfirmation>() || cause.is::<clap::Error>()
+        {
+            return ExitStatus::Usage;
+        }
+        if cause.is::<AwsError>() {
+            return ExitStatus::Aws;
+        }
+        // The image and smoke-test errors map here once they exist:
+        // if cause.is::<crate::image::BuildError>() { return ExitStatus::Build; }
+        // if cause.is::<crate::commands::up::SmokeTestFailed>() { return ExitStatus::SmokeTestFailed; }
+    }
+    ExitStatus::Failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::ErrorKind;
+
+    fn aws_error() -> AwsError {
+        AwsError {
+            operation: "GetFunction",
+            resource: "app-dev".into(),
+            message: "boom".into(),
+            kind: ErrorKind::Other,
+        }
+    }
+
+    #[test]
+    fn errors_are_classified_through_their_context() {
+        let config = ConfigError::Flag {
+            flag: "--region",
+            message: "bad".into(),
+        };
+        assert_eq!(classify(&anyhow::Error::new(config)), ExitStatus::Usage);
+        let wrapped = anyhow::Error::new(aws_error()).context("ensuring the function");
+        assert_eq!(classify(&wrapped), ExitStatus::Aws);
+        assert_eq!(
+            classify(&anyhow::anyhow!("something else")),
+            ExitStatus::Failure
+        );
+        let refused = anyhow::Error::new(NeedsConfirmation {
+            question: "destroy?".into(),
+        });
+        assert_eq!(classify(&refused), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn codes_are_distinct() {
+        let all = [
+            ExitStatus::Success,
+            ExitStatus::Failure,
+            ExitStatus::Usage,
+            ExitStatus::Aws,
+            ExitStatus::Build,
+            ExitStatus::SmokeTestFailed,
+        ];
+        let codes: Vec<u8> = all.iter().map(|s| s.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5]);
+    }
+}
