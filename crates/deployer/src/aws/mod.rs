@@ -6,6 +6,8 @@
 
 pub mod ecr;
 pub mod errors;
+pub mod iam;
+pub mod lambda;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
