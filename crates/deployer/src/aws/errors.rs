@@ -1,8 +1,19 @@
 //! One place that classifies SDK errors, so callers ask "is this not
 //! found?" rather than matching strings.
+//!
+//! [`aws_error`] turns any `SdkError` into an [`AwsError`] whose
+//! [`ErrorKind`] comes from the service's error code (the same codes the
+//! generated `is_*_exception()` predicates test), or, when the service never
+//! answered, from the kind of SDK failure (no credentials, no connection).
+//! The message is the service's own message or the SDK's error chain; it
+//! never contains credentials or tokens, because neither ever reaches an
+//! error value.
+
+use std::error::Error as _;
 
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// What kind of failure an AWS call met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +41,198 @@ pub struct AwsError {
     pub kind: ErrorKind,
 }
 
+impl AwsError {
+    /// An error the deployer itself finds in an AWS answer (a missing
+    /// field, a malformed document), rather than one the SDK returned.
+    pub fn invalid_answer(
+        operation: &'static str,
+        resource: impl Into<String>,
+        message: impl Into<String>,
+    ) -> AwsError {
+        AwsError {
+            operation,
+            resource: resource.into(),
+            message: message.into(),
+            kind: ErrorKind::Other,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+}
+
 /// The service error code of an SDK error, if the service answered.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     match err {
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
+    }
+}
+
+/// Classifies an SDK error from `operation` on `resource`.
+pub fn aws_error<E, R>(
+    operation: &'static str,
+    resource: impl Into<String>,
+    err: SdkError<E, R>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let resource = resource.into();
+    let (kind, message) = match &err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            let message = service.err().message().unwrap_or_default();
+            let kind = kind_of_code(code, message, operation);
+            let text = match kind {
+                ErrorKind::Credentials => format!(
+                    "{code}: {message}. The AWS credentials were rejected; refresh them \
+                     (aws sso login, new keys) or pick another --profile"
+                ),
+                _ if message.is_empty() => code.to_string(),
+                _ => format!("{code}: {message}"),
+            };
+            (kind, text)
+        }
+        _ if is_missing_credentials(&err) => (
+            ErrorKind::Credentials,
+            format!(
+                "no AWS credentials found ({}). Set AWS_PROFILE or --profile, \
+                 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a web identity token",
+                DisplayErrorContext(&err)
+            ),
+        ),
+        SdkError::TimeoutError(_) => (
+            ErrorKind::Other,
+            format!("timed out: {}", DisplayErrorContext(&err)),
+        ),
+        SdkError::DispatchFailure(_) => (
+            ErrorKind::Other,
+            format!(
+                "could not reach the AWS endpoint: {}",
+                DisplayErrorContext(&err)
+            ),
+        ),
+        _ => (ErrorKind::Other, DisplayErrorContext(&err).to_string()),
+    };
+    AwsError {
+        operation,
+        resource,
+        message,
+        kind,
+    }
+}
+
+/// The kind behind a service error code. The codes are those of the
+/// generated predicates (`is_resource_not_found_exception()` is
+/// `code == "ResourceNotFoundException"`), across the services we call.
+pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorKind {
+    match code {
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException"
+        | "RequestLimitExceeded" => ErrorKind::Throttled,
+        // Lambda answers a create of an existing function with a conflict;
+        // on any other operation it means "busy, try again".
+        "ResourceConflictException" if operation.starts_with("Create") => ErrorKind::AlreadyExists,
+        "ResourceConflictException" | "ConflictException" => ErrorKind::Conflict,
+        "NoSuchEntity" | "NoSuchEntityException" | "ResourceNotFoundException"
+        | "RepositoryNotFoundException" | "LifecyclePolicyNotFoundException"
+        | "ImageNotFoundException" | "NotFoundException" | "NotFound" => ErrorKind::NotFound,
+        "EntityAlreadyExists" | "EntityAlreadyExistsException"
+        | "RepositoryAlreadyExistsException" | "ImageAlreadyExistsException" => {
+            ErrorKind::AlreadyExists
+        }
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            ErrorKind::AccessDenied
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "UnrecognizedClientException"
+        | "InvalidClientTokenId" | "InvalidSignatureException" | "SignatureDoesNotMatch" => {
+            ErrorKind::Credentials
+        }
+        // Lambda has no dedicated code for a role IAM has not yet
+        // propagated; the message is the only signal (last resort).
+        "InvalidParameterValueException" if message.contains("cannot be assumed by Lambda") => {
+            ErrorKind::RoleNotAssumable
+        }
+        _ => ErrorKind::Other,
+    }
+}
+
+/// Whether the SDK gave up before sending because it found no credentials.
+fn is_missing_credentials<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    while let Some(cause) = source {
+        // The auth orchestrator wraps the provider's error in its own
+        // private types, so its text is the last resort.
+        let text = cause.to_string();
+        if text.contains("credentials") || text.contains("no identity") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        let cases = [
+            ("ThrottlingException", "", "UpdateFunctionCode", ErrorKind::Throttled),
+            ("TooManyRequestsException", "", "Invoke", ErrorKind::Throttled),
+            ("ResourceConflictException", "", "UpdateFunctionConfiguration", ErrorKind::Conflict),
+            ("ResourceConflictException", "", "CreateFunction", ErrorKind::AlreadyExists),
+            ("NoSuchEntity", "", "GetRole", ErrorKind::NotFound),
+            ("ResourceNotFoundException", "", "GetFunction", ErrorKind::NotFound),
+            ("RepositoryNotFoundException", "", "DescribeRepositories", ErrorKind::NotFound),
+            ("EntityAlreadyExists", "", "CreateRole", ErrorKind::AlreadyExists),
+            ("RepositoryAlreadyExistsException", "", "CreateRepository", ErrorKind::AlreadyExists),
+            ("AccessDeniedException", "", "GetFunction", ErrorKind::AccessDenied),
+            ("ExpiredTokenException", "", "GetRole", ErrorKind::Credentials),
+            ("UnrecognizedClientException", "", "GetFunction", ErrorKind::Credentials),
+            ("InvalidClientTokenId", "", "GetRole", ErrorKind::Credentials),
+            (
+                "InvalidParameterValueException",
+                "The role defined for the function cannot be assumed by Lambda.",
+                "CreateFunction",
+                ErrorKind::RoleNotAssumable,
+            ),
+            ("InvalidParameterValueException", "MemorySize too big", "CreateFunction", ErrorKind::Other),
+            ("SomethingElse", "", "GetFunction", ErrorKind::Other),
+        ];
+        for (code, message, operation, kind) in cases {
+            assert_eq!(kind_of_code(code, message, operation), kind, "{code} on {operation}");
+        }
+    }
+
+    #[test]
+    fn a_service_error_keeps_code_message_and_resource() {
+        let service = aws_sdk_lambda::operation::get_function::GetFunctionError::ResourceNotFoundException(
+            aws_sdk_lambda::types::error::ResourceNotFoundException::builder()
+                .message("Function not found: f")
+                .meta(
+                    aws_sdk_lambda::error::ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .message("Function not found: f")
+                        .build(),
+                )
+                .build(),
+        );
+        let raw = aws_smithy_runtime_api::http::Response::new(
+            404.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        let err = aws_error("GetFunction", "f", SdkError::service_error(service, raw));
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert_eq!(err.resource, "f");
+        assert!(err.message.contains("Function not found: f"), "{}", err.message);
+        assert!(err.to_string().starts_with("GetFunction f: "), "{err}");
     }
 }

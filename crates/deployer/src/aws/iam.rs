@@ -1,0 +1,445 @@
+//! The function's execution role `{app}-{stage}-exec`: trusted by Lambda,
+//! with exactly the managed policies the function needs and nothing else.
+//!
+//! A new role takes a few seconds before Lambda may assume it; that wait
+//! lives in [`super::lambda`], which retries its create while the role is
+//! not yet assumable, so nothing here sleeps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+
+use super::Outcome;
+use super::errors::{AwsError, aws_error};
+use crate::config::Stage;
+use crate::plan::Action;
+
+/// The role as the stage wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredRole {
+    pub name: String,
+    pub trust_policy: Value,
+    /// ARNs of the managed policies attached, and only these.
+    pub managed_policies: BTreeSet<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl DesiredRole {
+    pub fn for_stage(stage: &Stage) -> DesiredRole {
+        let partition = partition(&stage.region);
+        let mut managed_policies = BTreeSet::from([format!(
+            "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        )]);
+        if stage.function.tracing {
+            managed_policies.insert(format!(
+                "arn:{partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+            ));
+        }
+        DesiredRole {
+            name: stage.role_name(),
+            trust_policy: lambda_trust_policy(),
+            managed_policies,
+            tags: stage.tags(),
+        }
+    }
+}
+
+/// The role as IAM has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualRole {
+    pub name: String,
+    pub arn: String,
+    pub trust_policy: Value,
+    pub managed_policies: BTreeSet<String>,
+    /// Names of inline policies (the deployer never wants any).
+    pub inline_policies: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The trust policy that lets Lambda assume the role.
+pub fn lambda_trust_policy() -> Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Action": "sts:AssumeRole",
+        }]
+    })
+}
+
+/// The role by name, with what is attached to it; `None` when it does not
+/// exist.
+pub async fn read_role(client: &Client, name: &str) -> Result<Option<ActualRole>, AwsError> {
+    let answer = match client.get_role().role_name(name).send().await {
+        Ok(answer) => answer,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(err) => return Err(aws_error("GetRole", name, err)),
+    };
+    let Some(role) = answer.role() else {
+        return Err(AwsError::invalid_answer("GetRole", name, "the answer has no role"));
+    };
+    let trust_policy = match role.assume_role_policy_document() {
+        Some(document) => parse_policy_document(document).ok_or_else(|| {
+            AwsError::invalid_answer("GetRole", name, "the trust policy is not JSON")
+        })?,
+        None => Value::Null,
+    };
+
+    let mut managed_policies = BTreeSet::new();
+    let mut marker = None;
+    loop {
+        let page = client
+            .list_attached_role_policies()
+            .role_name(name)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|err| aws_error("ListAttachedRolePolicies", name, err))?;
+        managed_policies.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string)),
+        );
+        match page.marker() {
+            Some(next) if page.is_truncated() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+
+    let inline_policies = client
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|err| aws_error("ListRolePolicies", name, err))?
+        .policy_names()
+        .to_vec();
+
+    let tags = client
+        .list_role_tags()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|err| aws_error("ListRoleTags", name, err))?
+        .tags()
+        .iter()
+        .map(|tag| (tag.key().to_string(), tag.value().to_string()))
+        .collect();
+
+    Ok(Some(ActualRole {
+        name: name.to_string(),
+        arn: role.arn().to_string(),
+        trust_policy,
+        managed_policies,
+        inline_policies,
+        tags,
+    }))
+}
+
+/// What `ensure_role` would do: `trust_policy`, `managed_policies`,
+/// `inline_policies` (any at all), `tags` (missing or different ones).
+pub fn diff_role(desired: &DesiredRole, actual: Option<&ActualRole>) -> Action {
+    let Some(actual) = actual else {
+        return Action::Create;
+    };
+    let mut fields = Vec::new();
+    if desired.trust_policy != actual.trust_policy {
+        fields.push("trust_policy".to_string());
+    }
+    if desired.managed_policies != actual.managed_policies {
+        fields.push("managed_policies".to_string());
+    }
+    if !actual.inline_policies.is_empty() {
+        fields.push("inline_policies".to_string());
+    }
+    if desired
+        .tags
+        .iter()
+        .any(|(key, value)| actual.tags.get(key) != Some(value))
+    {
+        fields.push("tags".to_string());
+    }
+    Action::update_if(fields)
+}
+
+/// Creates the role or brings it in line: trust policy, exactly the
+/// desired managed policies (others detached), no inline policies, tags.
+/// Returns the outcome and the role's ARN.
+pub async fn ensure_role(
+    client: &Client,
+    desired: &DesiredRole,
+) -> Result<(Outcome, String), AwsError> {
+    let name = desired.name.as_str();
+    let trust = desired.trust_policy.to_string();
+    let mut outcome = Outcome::Unchanged;
+    let mut actual = read_role(client, name).await?;
+    if actual.is_none() {
+        let created = client
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(&trust)
+            .description("Execution role of a function deployed by deployer")
+            .set_tags(Some(iam_tags(&desired.tags, name)?))
+            .send()
+            .await;
+        match created {
+            Ok(_) => outcome = Outcome::Created,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_entity_already_exists_exception()) => {}
+            Err(err) => return Err(aws_error("CreateRole", name, err)),
+        }
+        actual = read_role(client, name).await?;
+    }
+    let Some(actual) = actual else {
+        return Err(AwsError::invalid_answer(
+            "GetRole",
+            name,
+            "the role was created but cannot be read back",
+        ));
+    };
+    let Action::Update { fields } = diff_role(desired, Some(&actual)) else {
+        return Ok((outcome, actual.arn));
+    };
+    for field in &fields {
+        match field.as_str() {
+            "trust_policy" => {
+                client
+                    .update_assume_role_policy()
+                    .role_name(name)
+                    .policy_document(&trust)
+                    .send()
+                    .await
+                    .map_err(|err| aws_error("UpdateAssumeRolePolicy", name, err))?;
+            }
+            "managed_policies" => {
+                for arn in desired.managed_policies.difference(&actual.managed_policies) {
+                    client
+                        .attach_role_policy()
+                        .role_name(name)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .map_err(|err| aws_error("AttachRolePolicy", name, err))?;
+                }
+                for arn in actual.managed_policies.difference(&desired.managed_policies) {
+                    detach_policy(client, name, arn).await?;
+                }
+            }
+            "inline_policies" => {
+                for policy in &actual.inline_policies {
+                    delete_inline_policy(client, name, policy).await?;
+                }
+            }
+            _ => {
+                client
+                    .tag_role()
+                    .role_name(name)
+                    .set_tags(Some(iam_tags(&desired.tags, name)?))
+                    .send()
+                    .await
+                    .map_err(|err| aws_error("TagRole", name, err))?;
+            }
+        }
+    }
+    if outcome == Outcome::Unchanged {
+        outcome = Outcome::Updated;
+    }
+    Ok((outcome, actual.arn))
+}
+
+/// Detaches every policy, deletes inline ones, then the role. Returns
+/// whether there was a role; gone already is fine.
+pub async fn delete_role(client: &Client, name: &str) -> Result<bool, AwsError> {
+    let Some(actual) = read_role(client, name).await? else {
+        return Ok(false);
+    };
+    for arn in &actual.managed_policies {
+        detach_policy(client, name, arn).await?;
+    }
+    for policy in &actual.inline_policies {
+        delete_inline_policy(client, name, policy).await?;
+    }
+    match client.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(aws_error("DeleteRole", name, err)),
+    }
+}
+
+async fn detach_policy(client: &Client, role: &str, arn: &str) -> Result<(), AwsError> {
+    match client
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(aws_error("DetachRolePolicy", format!("{role} {arn}"), err)),
+    }
+}
+
+async fn delete_inline_policy(client: &Client, role: &str, policy: &str) -> Result<(), AwsError> {
+    match client
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(policy)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(aws_error("DeleteRolePolicy", format!("{role} {policy}"), err)),
+    }
+}
+
+/// `aws`, `aws-cn` or `aws-us-gov`: the managed policies' ARNs differ.
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986).
+fn parse_policy_document(document: &str) -> Option<Value> {
+    serde_json::from_str(document)
+        .ok()
+        .or_else(|| serde_json::from_str(&percent_decode(document)?).ok())
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn iam_tags(tags: &BTreeMap<String, String>, role: &str) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(key, value)| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|err| AwsError::invalid_answer("TagRole", role, err.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actual_of(desired: &DesiredRole) -> ActualRole {
+        ActualRole {
+            name: desired.name.clone(),
+            arn: format!("arn:aws:iam::123456789012:role/{}", desired.name),
+            trust_policy: desired.trust_policy.clone(),
+            managed_policies: desired.managed_policies.clone(),
+            inline_policies: vec![],
+            tags: desired.tags.clone(),
+        }
+    }
+
+    #[test]
+    fn tracing_adds_the_xray_policy() {
+        let mut stage = Stage::defaults("app", "dev", "us-east-1");
+        stage.function.tracing = false;
+        let plain = DesiredRole::for_stage(&stage);
+        assert_eq!(plain.name, "app-dev-exec");
+        assert_eq!(plain.managed_policies.len(), 1);
+        stage.function.tracing = true;
+        let traced = DesiredRole::for_stage(&stage);
+        assert!(
+            traced
+                .managed_policies
+                .contains("arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess")
+        );
+        let china = DesiredRole::for_stage(&Stage::defaults("app", "dev", "cn-north-1"));
+        assert!(china.managed_policies.iter().all(|a| a.starts_with("arn:aws-cn:")));
+    }
+
+    #[test]
+    fn role_diff_names_each_difference() {
+        let desired = DesiredRole::for_stage(&Stage::defaults("app", "dev", "us-east-1"));
+        assert_eq!(diff_role(&desired, None), Action::Create);
+        assert_eq!(diff_role(&desired, Some(&actual_of(&desired))), Action::Unchanged);
+        let mut drifted = actual_of(&desired);
+        drifted
+            .managed_policies
+            .insert("arn:aws:iam::aws:policy/AdministratorAccess".into());
+        drifted.inline_policies.push("extra".into());
+        drifted.trust_policy = serde_json::json!({});
+        assert_eq!(
+            diff_role(&desired, Some(&drifted)),
+            Action::Update {
+                fields: vec![
+                    "trust_policy".into(),
+                    "managed_policies".into(),
+                    "inline_policies".into()
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn url_encoded_documents_are_read() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%7D";
+        assert_eq!(
+            parse_policy_document(encoded),
+            Some(serde_json::json!({"Version": "2012-10-17"}))
+        );
+        assert_eq!(parse_policy_document("%7"), None);
+    }
+}

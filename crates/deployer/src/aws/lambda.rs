@@ -1,0 +1,952 @@
+//! The function `{app}-{stage}`: its image (always by digest) and
+//! configuration, its published versions, the stage's alias, the
+//! permission that lets API Gateway call the alias, and invoking it.
+//!
+//! Lambda refuses a second update while one is in progress, and after an
+//! image update it stays `Pending` while it optimises the image; so every
+//! change is followed by [`wait_until_ready`], and a `ResourceConflict`
+//! is retried with backoff for a bounded time.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture as LambdaArchitecture, Environment, FunctionCode, LastUpdateStatus, LogType,
+    PackageType, State, TracingConfig, TracingMode,
+};
+use base64::Engine as _;
+
+use super::Outcome;
+use super::errors::{AwsError, ErrorKind, aws_error};
+use crate::config::{Architecture, Stage};
+use crate::plan::Action;
+
+/// How long a new role may take before Lambda can assume it.
+const ROLE_PROPAGATION: Duration = Duration::from_secs(60);
+/// How long an update may stay `InProgress` (image optimisation included).
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long to retry a call that meets an update in progress.
+const CONFLICT_RETRY: Duration = Duration::from_secs(120);
+
+/// The function as the stage wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredFunction {
+    pub name: String,
+    /// `<repository uri>@sha256:...`: by digest, never by tag.
+    pub image_uri: String,
+    pub role_arn: String,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub architecture: Architecture,
+    pub environment: BTreeMap<String, String>,
+    /// X-Ray tracing `Active` (else `PassThrough`).
+    pub tracing: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl DesiredFunction {
+    pub fn for_stage(stage: &Stage, image_uri: &str, role_arn: &str) -> DesiredFunction {
+        DesiredFunction {
+            name: stage.function_name(),
+            image_uri: image_uri.to_string(),
+            role_arn: role_arn.to_string(),
+            memory_mb: stage.function.memory_mb,
+            timeout_s: stage.function.timeout_s,
+            architecture: stage.function.architecture,
+            environment: stage.function.environment.clone(),
+            tracing: stage.function.tracing,
+            tags: stage.tags(),
+        }
+    }
+}
+
+/// The function (or one of its versions) as Lambda has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualFunction {
+    pub name: String,
+    /// The ARN, qualified when a version was read.
+    pub arn: String,
+    /// `$LATEST` or the version number.
+    pub version: String,
+    pub image_uri: String,
+    pub role_arn: String,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    /// `None` when Lambda reports one we do not deploy.
+    pub architecture: Option<Architecture>,
+    pub environment: BTreeMap<String, String>,
+    pub tracing: bool,
+    /// `Pending`, `Active`, `Failed`, ...
+    pub state: String,
+    /// `InProgress`, `Successful`, `Failed`, ...
+    pub last_update_status: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A published version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub version: String,
+    pub arn: String,
+    pub description: String,
+    pub last_modified: String,
+}
+
+/// The stage's alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasInfo {
+    pub name: String,
+    pub arn: String,
+    pub version: String,
+}
+
+/// One statement of the function's resource policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionStatement {
+    pub statement_id: String,
+    pub principal: String,
+    pub source_arn: Option<String>,
+}
+
+/// What an invocation answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeResult {
+    pub status_code: i32,
+    /// `Unhandled` or `Handled` when the function failed.
+    pub function_error: Option<String>,
+    pub payload: String,
+    /// The last 4 KB of the function's log, decoded.
+    pub log_tail: Option<String>,
+    pub executed_version: Option<String>,
+}
+
+/// The function's `$LATEST`, or a version or alias when `qualifier` is
+/// given; `None` when it does not exist.
+pub async fn read_function(
+    client: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<Option<ActualFunction>, AwsError> {
+    let answer = match client
+        .get_function()
+        .function_name(name)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await
+    {
+        Ok(answer) => answer,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(err) => return Err(aws_error("GetFunction", name, err)),
+    };
+    let Some(config) = answer.configuration() else {
+        return Err(AwsError::invalid_answer(
+            "GetFunction",
+            name,
+            "the answer has no configuration",
+        ));
+    };
+    let architecture = match config.architectures().first() {
+        Some(LambdaArchitecture::Arm64) => Some(Architecture::Arm64),
+        Some(LambdaArchitecture::X8664) | None => Some(Architecture::X86_64),
+        Some(_) => None,
+    };
+    Ok(Some(ActualFunction {
+        name: name.to_string(),
+        arn: config.function_arn().unwrap_or_default().to_string(),
+        version: config.version().unwrap_or("$LATEST").to_string(),
+        image_uri: answer
+            .code()
+            .and_then(|code| code.image_uri())
+            .unwrap_or_default()
+            .to_string(),
+        role_arn: config.role().unwrap_or_default().to_string(),
+        memory_mb: config.memory_size().unwrap_or_default(),
+        timeout_s: config.timeout().unwrap_or_default(),
+        architecture,
+        environment: config
+            .environment()
+            .and_then(|env| env.variables())
+            .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        tracing: config
+            .tracing_config()
+            .and_then(|t| t.mode())
+            .is_some_and(|mode| *mode == TracingMode::Active),
+        state: config.state().map(|s| s.as_str()).unwrap_or("Active").to_string(),
+        last_update_status: config
+            .last_update_status()
+            .map(|s| s.as_str())
+            .unwrap_or("Successful")
+            .to_string(),
+        tags: answer
+            .tags()
+            .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }))
+}
+
+/// The fields that need `UpdateFunctionCode` (image, architecture).
+const CODE_FIELDS: [&str; 2] = ["image", "architecture"];
+/// The fields that need `UpdateFunctionConfiguration`.
+const CONFIG_FIELDS: [&str; 5] = ["memory", "timeout", "environment", "tracing", "role"];
+
+/// What `ensure_function` would do, with the fields that differ: `image`,
+/// `architecture`, `memory`, `timeout`, `environment`, `tracing`, `role`,
+/// `tags` (missing or different ones; extra tags are left alone).
+pub fn diff_function(desired: &DesiredFunction, actual: Option<&ActualFunction>) -> Action {
+    let Some(actual) = actual else {
+        return Action::Create;
+    };
+    let differs = [
+        ("image", desired.image_uri != actual.image_uri),
+        ("architecture", Some(desired.architecture) != actual.architecture),
+        ("memory", desired.memory_mb != actual.memory_mb),
+        ("timeout", desired.timeout_s != actual.timeout_s),
+        ("environment", desired.environment != actual.environment),
+        ("tracing", desired.tracing != actual.tracing),
+        ("role", desired.role_arn != actual.role_arn),
+        (
+            "tags",
+            desired
+                .tags
+                .iter()
+                .any(|(key, value)| actual.tags.get(key) != Some(value)),
+        ),
+    ];
+    Action::update_if(
+        differs
+            .into_iter()
+            .filter(|(_, differs)| *differs)
+            .map(|(field, _)| field.to_string())
+            .collect(),
+    )
+}
+
+/// Creates the function, or updates its code and then its configuration,
+/// each only when it differs, waiting for Lambda between calls. Returns
+/// the outcome and the function as it now is.
+pub async fn ensure_function(
+    client: &Client,
+    desired: &DesiredFunction,
+) -> Result<(Outcome, ActualFunction), AwsError> {
+    let name = desired.name.as_str();
+    let mut outcome = Outcome::Unchanged;
+    let mut actual = read_function(client, name, None).await?;
+    if actual.is_none() {
+        // A new role is not assumable for a few seconds after IAM made it.
+        let created = retry_while(ErrorKind::RoleNotAssumable, ROLE_PROPAGATION, || {
+            create_function(client, desired)
+        })
+        .await;
+        match created {
+            Ok(()) => outcome = Outcome::Created,
+            // A concurrent or interrupted run made it: converge on it below.
+            Err(err) if err.kind == ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err),
+        }
+        wait_until_ready(client, name).await?;
+        actual = read_function(client, name, None).await?;
+    }
+    let Some(mut actual) = actual else {
+        return Err(AwsError::invalid_answer(
+            "GetFunction",
+            name,
+            "the function was created but cannot be read back",
+        ));
+    };
+    let Action::Update { fields } = diff_function(desired, Some(&actual)) else {
+        return Ok((outcome, actual));
+    };
+    let has = |group: &[&str]| fields.iter().any(|f| group.contains(&f.as_str()));
+    if has(&CODE_FIELDS) || has(&CONFIG_FIELDS) {
+        // The last run may have left an update in flight.
+        wait_until_ready(client, name).await?;
+    }
+    if has(&CODE_FIELDS) {
+        retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+            client
+                .update_function_code()
+                .function_name(name)
+                .image_uri(&desired.image_uri)
+                .architectures(lambda_architecture(desired.architecture))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| aws_error("UpdateFunctionCode", name, err))
+        })
+        .await?;
+        wait_until_ready(client, name).await?;
+    }
+    if has(&CONFIG_FIELDS) {
+        retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+            client
+                .update_function_configuration()
+                .function_name(name)
+                .role(&desired.role_arn)
+                .memory_size(desired.memory_mb)
+                .timeout(desired.timeout_s)
+                .environment(environment(&desired.environment))
+                .tracing_config(tracing(desired.tracing))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| aws_error("UpdateFunctionConfiguration", name, err))
+        })
+        .await?;
+        wait_until_ready(client, name).await?;
+    }
+    if fields.iter().any(|f| f == "tags") && !actual.arn.is_empty() {
+        client
+            .tag_resource()
+            .resource(&actual.arn)
+            .set_tags(Some(desired.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|err| aws_error("TagResource", name, err))?;
+    }
+    if outcome == Outcome::Unchanged {
+        outcome = Outcome::Updated;
+    }
+    if let Some(now) = read_function(client, name, None).await? {
+        actual = now;
+    }
+    Ok((outcome, actual))
+}
+
+async fn create_function(client: &Client, desired: &DesiredFunction) -> Result<(), AwsError> {
+    client
+        .create_function()
+        .function_name(&desired.name)
+        .package_type(PackageType::Image)
+        .code(FunctionCode::builder().image_uri(&desired.image_uri).build())
+        .role(&desired.role_arn)
+        .memory_size(desired.memory_mb)
+        .timeout(desired.timeout_s)
+        .architectures(lambda_architecture(desired.architecture))
+        .environment(environment(&desired.environment))
+        .tracing_config(tracing(desired.tracing))
+        .set_tags(Some(desired.tags.clone().into_iter().collect()))
+        .publish(false)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|err| aws_error("CreateFunction", &desired.name, err))
+}
+
+/// Waits until the function is `Active` and its last update `Successful`
+/// (bounded); a `Failed` state or update is an error with Lambda's reason.
+pub async fn wait_until_ready(client: &Client, name: &str) -> Result<(), AwsError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let config = client
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|err| aws_error("GetFunctionConfiguration", name, err))?;
+        let state = config.state().cloned().unwrap_or(State::Active);
+        let update = config
+            .last_update_status()
+            .cloned()
+            .unwrap_or(LastUpdateStatus::Successful);
+        if state == State::Failed {
+            return Err(AwsError::invalid_answer(
+                "GetFunctionConfiguration",
+                name,
+                format!(
+                    "the function failed: {}",
+                    config.state_reason().unwrap_or("no reason given")
+                ),
+            ));
+        }
+        if update == LastUpdateStatus::Failed {
+            return Err(AwsError::invalid_answer(
+                "GetFunctionConfiguration",
+                name,
+                format!(
+                    "the last update failed: {}",
+                    config.last_update_status_reason().unwrap_or("no reason given")
+                ),
+            ));
+        }
+        if state == State::Active && update == LastUpdateStatus::Successful {
+            return Ok(());
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            return Err(AwsError {
+                operation: "GetFunctionConfiguration",
+                resource: name.to_string(),
+                message: format!(
+                    "still {} / {} after {} s",
+                    state.as_str(),
+                    update.as_str(),
+                    READY_TIMEOUT.as_secs()
+                ),
+                kind: ErrorKind::Conflict,
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Publishes `$LATEST` as a new version when `changed` (the function was
+/// just created or updated) or when no published version has what
+/// `$LATEST` has; otherwise returns that version. The outcome is `Created`
+/// when a version was published.
+pub async fn publish_version(
+    client: &Client,
+    name: &str,
+    changed: bool,
+) -> Result<(Outcome, String), AwsError> {
+    if !changed
+        && let Some(version) = version_matching_latest(client, name).await?
+    {
+        return Ok((Outcome::Unchanged, version));
+    }
+    let published = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+        client
+            .publish_version()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|err| aws_error("PublishVersion", name, err))
+    })
+    .await?;
+    let version = published
+        .version()
+        .filter(|v| *v != "$LATEST")
+        .ok_or_else(|| {
+            AwsError::invalid_answer("PublishVersion", name, "the answer has no version number")
+        })?;
+    Ok((Outcome::Created, version.to_string()))
+}
+
+/// The newest published version, if its image and configuration are
+/// those of `$LATEST`.
+async fn version_matching_latest(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    let Some(newest) = list_versions(client, name).await?.pop() else {
+        return Ok(None);
+    };
+    let (Some(latest), Some(published)) = (
+        read_function(client, name, None).await?,
+        read_function(client, name, Some(&newest.version)).await?,
+    ) else {
+        return Ok(None);
+    };
+    let same = latest.image_uri == published.image_uri
+        && latest.architecture == published.architecture
+        && latest.memory_mb == published.memory_mb
+        && latest.timeout_s == published.timeout_s
+        && latest.environment == published.environment
+        && latest.tracing == published.tracing
+        && latest.role_arn == published.role_arn;
+    Ok(same.then_some(newest.version))
+}
+
+/// The published versions (not `$LATEST`), oldest first.
+pub async fn list_versions(client: &Client, name: &str) -> Result<Vec<VersionInfo>, AwsError> {
+    let mut versions = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = client
+            .list_versions_by_function()
+            .function_name(name)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|err| aws_error("ListVersionsByFunction", name, err))?;
+        versions.extend(
+            page.versions()
+                .iter()
+                .filter(|v| v.version().is_some_and(|n| n != "$LATEST"))
+                .map(|v| VersionInfo {
+                    version: v.version().unwrap_or_default().to_string(),
+                    arn: v.function_arn().unwrap_or_default().to_string(),
+                    description: v.description().unwrap_or_default().to_string(),
+                    last_modified: v.last_modified().unwrap_or_default().to_string(),
+                }),
+        );
+        match page.next_marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    versions.sort_by_key(|v| v.version.parse::<u64>().unwrap_or(0));
+    Ok(versions)
+}
+
+/// The alias; `None` when it (or the function) does not exist.
+pub async fn read_alias(
+    client: &Client,
+    function: &str,
+    alias: &str,
+) -> Result<Option<AliasInfo>, AwsError> {
+    match client
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(answer) => Ok(Some(AliasInfo {
+            name: alias.to_string(),
+            arn: answer.alias_arn().unwrap_or_default().to_string(),
+            version: answer.function_version().unwrap_or_default().to_string(),
+        })),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(aws_error("GetAlias", format!("{function}:{alias}"), err)),
+    }
+}
+
+/// Whether the alias must be created or moved to `version`.
+pub fn diff_alias(version: &str, actual: Option<&AliasInfo>) -> Action {
+    match actual {
+        None => Action::Create,
+        Some(alias) if alias.version == version => Action::Unchanged,
+        Some(_) => Action::Update {
+            fields: vec!["version".to_string()],
+        },
+    }
+}
+
+/// Points the alias at `version`, creating it if needed.
+pub async fn ensure_alias(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    version: &str,
+) -> Result<(Outcome, AliasInfo), AwsError> {
+    let resource = format!("{function}:{alias}");
+    let actual = read_alias(client, function, alias).await?;
+    let outcome = match diff_alias(version, actual.as_ref()) {
+        Action::Unchanged => {
+            if let Some(actual) = actual {
+                return Ok((Outcome::Unchanged, actual));
+            }
+            Outcome::Unchanged
+        }
+        Action::Create => {
+            let created = client
+                .create_alias()
+                .function_name(function)
+                .name(alias)
+                .function_version(version)
+                .send()
+                .await;
+            match created {
+                Ok(answer) => {
+                    return Ok((
+                        Outcome::Created,
+                        AliasInfo {
+                            name: alias.to_string(),
+                            arn: answer.alias_arn().unwrap_or_default().to_string(),
+                            version: version.to_string(),
+                        },
+                    ));
+                }
+                // Made meanwhile by another run: move it below.
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_conflict_exception()) =>
+                {
+                    Outcome::Updated
+                }
+                Err(err) => return Err(aws_error("CreateAlias", resource, err)),
+            }
+        }
+        Action::Update { .. } => Outcome::Updated,
+    };
+    let answer = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+        client
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(version)
+            .send()
+            .await
+            .map_err(|err| aws_error("UpdateAlias", resource.clone(), err))
+    })
+    .await?;
+    Ok((
+        outcome,
+        AliasInfo {
+            name: alias.to_string(),
+            arn: answer.alias_arn().unwrap_or_default().to_string(),
+            version: version.to_string(),
+        },
+    ))
+}
+
+/// The statement `statement_id` of the policy on `function:qualifier`;
+/// `None` when there is no policy or no such statement.
+pub async fn read_permission(
+    client: &Client,
+    function: &str,
+    qualifier: &str,
+    statement_id: &str,
+) -> Result<Option<PermissionStatement>, AwsError> {
+    let resource = format!("{function}:{qualifier}");
+    let answer = match client
+        .get_policy()
+        .function_name(function)
+        .qualifier(qualifier)
+        .send()
+        .await
+    {
+        Ok(answer) => answer,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(err) => return Err(aws_error("GetPolicy", resource, err)),
+    };
+    let Some(text) = answer.policy() else {
+        return Ok(None);
+    };
+    let policy: serde_json::Value = serde_json::from_str(text).map_err(|err| {
+        AwsError::invalid_answer("GetPolicy", resource.clone(), format!("the policy is not JSON: {err}"))
+    })?;
+    Ok(statement_in_policy(&policy, statement_id))
+}
+
+fn statement_in_policy(policy: &serde_json::Value, statement_id: &str) -> Option<PermissionStatement> {
+    let statements = policy.get("Statement")?.as_array()?;
+    let statement = statements
+        .iter()
+        .find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(statement_id))?;
+    let principal = match statement.get("Principal") {
+        Some(serde_json::Value::String(p)) => p.clone(),
+        Some(p) => p
+            .get("Service")
+            .and_then(|s| s.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        None => String::new(),
+    };
+    let source_arn = statement
+        .get("Condition")
+        .and_then(|c| c.get("ArnLike"))
+        .and_then(|c| c.get("AWS:SourceArn"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Some(PermissionStatement {
+        statement_id: statement_id.to_string(),
+        principal,
+        source_arn,
+    })
+}
+
+/// Whether the permission must be added or replaced (another source ARN
+/// or principal).
+pub fn diff_permission(source_arn: &str, actual: Option<&PermissionStatement>) -> Action {
+    let Some(actual) = actual else {
+        return Action::Create;
+    };
+    let mut fields = Vec::new();
+    if actual.principal != "apigateway.amazonaws.com" {
+        fields.push("principal".to_string());
+    }
+    if actual.source_arn.as_deref() != Some(source_arn) {
+        fields.push("source_arn".to_string());
+    }
+    Action::update_if(fields)
+}
+
+/// Lets API Gateway (from `source_arn` only) invoke `function:alias`.
+pub async fn ensure_permission(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    statement_id: &str,
+    source_arn: &str,
+) -> Result<Outcome, AwsError> {
+    let resource = format!("{function}:{alias}");
+    let actual = read_permission(client, function, alias, statement_id).await?;
+    let outcome = match diff_permission(source_arn, actual.as_ref()) {
+        Action::Unchanged => return Ok(Outcome::Unchanged),
+        Action::Create => Outcome::Created,
+        Action::Update { .. } => {
+            // A statement cannot be edited: remove it and add it anew.
+            remove_permission(client, function, alias, statement_id).await?;
+            Outcome::Updated
+        }
+    };
+    let added = client
+        .add_permission()
+        .function_name(function)
+        .qualifier(alias)
+        .statement_id(statement_id)
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(source_arn)
+        .send()
+        .await;
+    match added {
+        Ok(_) => Ok(outcome),
+        // Added meanwhile by another run; it is right if its source is.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_conflict_exception()) =>
+        {
+            let now = read_permission(client, function, alias, statement_id).await?;
+            if diff_permission(source_arn, now.as_ref()).is_change() {
+                Err(aws_error("AddPermission", resource, err))
+            } else {
+                Ok(outcome)
+            }
+        }
+        Err(err) => Err(aws_error("AddPermission", resource, err)),
+    }
+}
+
+/// Removes one statement; gone already is fine.
+pub async fn remove_permission(
+    client: &Client,
+    function: &str,
+    qualifier: &str,
+    statement_id: &str,
+) -> Result<(), AwsError> {
+    match client
+        .remove_permission()
+        .function_name(function)
+        .qualifier(qualifier)
+        .statement_id(statement_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(aws_error(
+            "RemovePermission",
+            format!("{function}:{qualifier} {statement_id}"),
+            err,
+        )),
+    }
+}
+
+/// Invokes the function synchronously with the tail of its log.
+pub async fn invoke(
+    client: &Client,
+    function: &str,
+    qualifier: Option<&str>,
+    payload: &[u8],
+) -> Result<InvokeResult, AwsError> {
+    let resource = match qualifier {
+        Some(q) => format!("{function}:{q}"),
+        None => function.to_string(),
+    };
+    let answer = client
+        .invoke()
+        .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
+        .log_type(LogType::Tail)
+        .payload(Blob::new(payload))
+        .send()
+        .await
+        .map_err(|err| aws_error("Invoke", resource, err))?;
+    let log_tail = answer.log_result().and_then(|encoded| {
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    });
+    Ok(InvokeResult {
+        status_code: answer.status_code(),
+        function_error: answer.function_error().map(str::to_string),
+        payload: answer
+            .payload()
+            .map(|blob| String::from_utf8_lossy(blob.as_ref()).into_owned())
+            .unwrap_or_default(),
+        log_tail,
+        executed_version: answer.executed_version().map(str::to_string),
+    })
+}
+
+/// Deletes the function with its versions and aliases. Returns whether
+/// there was one; gone already is fine.
+pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsError> {
+    let deleted = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+        match client.delete_function().function_name(name).send().await {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(aws_error("DeleteFunction", name, err)),
+        }
+    })
+    .await?;
+    Ok(deleted)
+}
+
+/// Retries `call` while it fails with `kind`, with exponential backoff,
+/// for at most `budget`.
+async fn retry_while<T, F, Fut>(kind: ErrorKind, budget: Duration, mut call: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(err) if err.kind == kind && started.elapsed() + delay < budget => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            answer => return answer,
+        }
+    }
+}
+
+fn lambda_architecture(architecture: Architecture) -> LambdaArchitecture {
+    match architecture {
+        Architecture::X86_64 => LambdaArchitecture::X8664,
+        Architecture::Arm64 => LambdaArchitecture::Arm64,
+    }
+}
+
+fn environment(variables: &BTreeMap<String, String>) -> Environment {
+    Environment::builder()
+        .set_variables(Some(variables.clone().into_iter().collect()))
+        .build()
+}
+
+fn tracing(active: bool) -> TracingConfig {
+    TracingConfig::builder()
+        .mode(if active {
+            TracingMode::Active
+        } else {
+            TracingMode::PassThrough
+        })
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> DesiredFunction {
+        DesiredFunction::for_stage(
+            &Stage::defaults("app", "dev", "us-east-1"),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:aa",
+            "arn:aws:iam::123456789012:role/app-dev-exec",
+        )
+    }
+
+    fn actual_of(desired: &DesiredFunction) -> ActualFunction {
+        ActualFunction {
+            name: desired.name.clone(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:app-dev".into(),
+            version: "$LATEST".into(),
+            image_uri: desired.image_uri.clone(),
+            role_arn: desired.role_arn.clone(),
+            memory_mb: desired.memory_mb,
+            timeout_s: desired.timeout_s,
+            architecture: Some(desired.architecture),
+            environment: desired.environment.clone(),
+            tracing: desired.tracing,
+            state: "Active".into(),
+            last_update_status: "Successful".into(),
+            tags: desired.tags.clone(),
+        }
+    }
+
+    #[test]
+    fn function_diff_lists_each_changed_field() {
+        let desired = desired();
+        assert_eq!(diff_function(&desired, None), Action::Create);
+        assert_eq!(diff_function(&desired, Some(&actual_of(&desired))), Action::Unchanged);
+        let mut other = actual_of(&desired);
+        other.memory_mb += 1;
+        other.image_uri.push('b');
+        other.architecture = Some(Architecture::Arm64);
+        other.tracing = !desired.tracing;
+        other.environment.insert("X".into(), "1".into());
+        assert_eq!(
+            diff_function(&desired, Some(&other)),
+            Action::Update {
+                fields: vec![
+                    "image".into(),
+                    "architecture".into(),
+                    "memory".into(),
+                    "environment".into(),
+                    "tracing".into()
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn alias_and_permission_diffs() {
+        let alias = AliasInfo {
+            name: "dev".into(),
+            arn: "arn".into(),
+            version: "3".into(),
+        };
+        assert_eq!(diff_alias("3", None), Action::Create);
+        assert_eq!(diff_alias("3", Some(&alias)), Action::Unchanged);
+        assert!(diff_alias("4", Some(&alias)).is_change());
+
+        let policy = serde_json::json!({"Statement": [{
+            "Sid": "apigw",
+            "Principal": {"Service": "apigateway.amazonaws.com"},
+            "Condition": {"ArnLike": {"AWS:SourceArn": "arn:a"}}
+        }]});
+        let statement = statement_in_policy(&policy, "apigw").unwrap();
+        assert_eq!(statement.source_arn.as_deref(), Some("arn:a"));
+        assert_eq!(statement_in_policy(&policy, "other"), None);
+        assert_eq!(diff_permission("arn:a", Some(&statement)), Action::Unchanged);
+        assert_eq!(
+            diff_permission("arn:b", Some(&statement)),
+            Action::Update {
+                fields: vec!["source_arn".into()]
+            }
+        );
+        assert_eq!(diff_permission("arn:a", None), Action::Create);
+    }
+
+    #[tokio::test]
+    async fn retry_gives_up_on_other_errors_at_once() {
+        let mut calls = 0;
+        let answer: Result<(), AwsError> =
+            retry_while(ErrorKind::Conflict, Duration::from_secs(5), || {
+                calls += 1;
+                async { Err(AwsError::invalid_answer("X", "y", "z")) }
+            })
+            .await;
+        assert!(answer.is_err());
+        assert_eq!(calls, 1);
+    }
+}
