@@ -4,7 +4,9 @@
 //! `ensure_*` (read, diff, create or update only on a difference, wait,
 //! return an [`Outcome`]). Commands compose these; they never call the SDK.
 
+pub mod apigw;
 pub mod errors;
+pub mod logs;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
