@@ -4,10 +4,12 @@
 //! `ensure_*` (read, diff, create or update only on a difference, wait,
 //! return an [`Outcome`]). Commands compose these; they never call the SDK.
 
+pub mod apigw;
 pub mod ecr;
 pub mod errors;
 pub mod iam;
 pub mod lambda;
+pub mod logs;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 

@@ -1,0 +1,1736 @@
+//! API Gateway: the stage's regional REST API `{app}-{stage}`, its
+//! `/{path}` resource with the Lambda proxy methods and a CORS `OPTIONS`,
+//! the deployment and stage (throttling, tags), and, with `api_key` auth,
+//! an API key and a usage plan.
+//!
+//! API Gateway serves a snapshot (a deployment), not the API as edited, so
+//! every change to the API is followed by a new deployment. Each deployment
+//! carries a fingerprint of the API definition it snapshots in its
+//! description; a stage whose deployment has another fingerprint (e.g. an
+//! earlier run died between editing and deploying) is redeployed too, and
+//! nothing else is.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_apigateway::Client;
+use aws_sdk_apigateway::types::{
+    ApiStage, EndpointConfiguration, EndpointType, IntegrationType, Method, Op, PatchOperation,
+    RestApi, ThrottleSettings, UsagePlan,
+};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::errors::error_code;
+use super::{AwsError, ErrorKind, Outcome};
+use crate::config::{Auth, Stage};
+use crate::plan::{Action, Change};
+
+/// The status code of the CORS preflight answer.
+const PREFLIGHT_STATUS: &str = "204";
+/// The key of the stage-wide method settings (every resource, every method).
+const ALL_METHODS: &str = "*/*";
+/// Prefix of a deployment description written by the deployer.
+const FINGERPRINT_PREFIX: &str = "deployer:";
+
+/// Everything the stage's API should be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredApi {
+    pub name: String,
+    pub region: String,
+    pub tags: BTreeMap<String, String>,
+    /// The resource under the root, without slashes.
+    pub path: String,
+    /// By HTTP method (`GET`, `POST`, `OPTIONS`).
+    pub methods: BTreeMap<String, MethodShape>,
+    pub stage_name: String,
+    pub rate_limit: f64,
+    pub burst_limit: i32,
+    /// `Some(name)` when auth is `api_key`: the API key and usage plan name.
+    pub api_key_name: Option<String>,
+}
+
+/// A method and its integration, reduced to what the deployer sets; built
+/// from the configuration and read back from API Gateway alike, so that
+/// comparing the two is `==`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MethodShape {
+    pub authorization_type: String,
+    pub api_key_required: bool,
+    /// `AWS_PROXY` or `MOCK`.
+    pub integration_type: String,
+    /// The integration's own method (`POST` for Lambda), proxy only.
+    pub integration_http_method: Option<String>,
+    /// The Lambda invocation URI, proxy only.
+    pub uri: Option<String>,
+    /// The MOCK's `application/json` request template (its status code).
+    pub request_template: Option<String>,
+    /// The MOCK's answer status.
+    pub response_status: Option<String>,
+    /// The MOCK's answer headers, name → value (unquoted).
+    pub response_headers: BTreeMap<String, String>,
+    /// The headers the method response declares.
+    pub declared_headers: BTreeSet<String>,
+}
+
+impl MethodShape {
+    /// The names of the fields that differ from `actual`.
+    pub fn differences(&self, actual: &MethodShape) -> Vec<String> {
+        let mut fields = Vec::new();
+        let mut check = |differs: bool, name: &str| {
+            if differs {
+                fields.push(name.to_string());
+            }
+        };
+        check(
+            self.authorization_type != actual.authorization_type,
+            "authorization",
+        );
+        check(
+            self.api_key_required != actual.api_key_required,
+            "api_key_required",
+        );
+        check(
+            self.integration_type != actual.integration_type,
+            "integration_type",
+        );
+        check(
+            self.integration_http_method != actual.integration_http_method,
+            "integration_http_method",
+        );
+        check(self.uri != actual.uri, "integration_uri");
+        check(
+            self.request_template != actual.request_template,
+            "request_template",
+        );
+        check(
+            self.response_status != actual.response_status,
+            "response_status",
+        );
+        check(
+            self.response_headers != actual.response_headers,
+            "cors_headers",
+        );
+        check(
+            self.declared_headers != actual.declared_headers,
+            "method_response_headers",
+        );
+        fields
+    }
+}
+
+impl DesiredApi {
+    /// The API of `stage`, whose methods call the Lambda alias `alias_arn`.
+    pub fn from_stage(stage: &Stage, alias_arn: &str) -> DesiredApi {
+        let api = &stage.api;
+        let api_key_required = api.auth == Auth::ApiKey;
+        let mut methods = BTreeMap::new();
+        for method in &api.methods {
+            methods.insert(
+                method.to_ascii_uppercase(),
+                MethodShape {
+                    authorization_type: "NONE".into(),
+                    api_key_required,
+                    integration_type: "AWS_PROXY".into(),
+                    integration_http_method: Some("POST".into()),
+                    uri: Some(integration_uri(&stage.region, alias_arn)),
+                    request_template: None,
+                    response_status: None,
+                    response_headers: BTreeMap::new(),
+                    declared_headers: BTreeSet::new(),
+                },
+            );
+        }
+        let mut allowed: Vec<String> = methods.keys().cloned().collect();
+        allowed.push("OPTIONS".into());
+        let response_headers = BTreeMap::from([
+            (
+                "Access-Control-Allow-Origin".to_string(),
+                preflight_origin(&api.cors.allow_origins),
+            ),
+            (
+                "Access-Control-Allow-Methods".to_string(),
+                allowed.join(","),
+            ),
+            (
+                "Access-Control-Allow-Headers".to_string(),
+                api.cors.allow_headers.join(","),
+            ),
+        ]);
+        // The browser's preflight carries no API key, so OPTIONS never
+        // requires one.
+        methods.insert(
+            "OPTIONS".into(),
+            MethodShape {
+                authorization_type: "NONE".into(),
+                api_key_required: false,
+                integration_type: "MOCK".into(),
+                integration_http_method: None,
+                uri: None,
+                request_template: Some(format!("{{\"statusCode\": {PREFLIGHT_STATUS}}}")),
+                response_status: Some(PREFLIGHT_STATUS.into()),
+                declared_headers: response_headers.keys().cloned().collect(),
+                response_headers,
+            },
+        );
+        DesiredApi {
+            name: stage.api_name(),
+            region: stage.region.clone(),
+            tags: stage.tags(),
+            path: api.path.trim_matches('/').to_string(),
+            methods,
+            stage_name: stage.name.clone(),
+            rate_limit: api.throttling.rate_limit,
+            burst_limit: api.throttling.burst_limit,
+            api_key_name: api_key_required.then(|| stage.api_name()),
+        }
+    }
+
+    /// A fingerprint of what a deployment snapshots (resource, methods,
+    /// integrations), kept in the deployment's description.
+    pub fn fingerprint(&self) -> String {
+        let definition = serde_json::json!({ "path": self.path, "methods": self.methods });
+        let digest = Sha256::digest(definition.to_string().as_bytes());
+        format!("{FINGERPRINT_PREFIX}{}", &hex::encode(digest)[..16])
+    }
+}
+
+/// A static preflight answer holds one origin: `*` when allowed, else the
+/// first configured one (the function answers GET and POST itself and can
+/// match the caller's origin against all of them).
+fn preflight_origin(origins: &[String]) -> String {
+    if origins.iter().any(|o| o == "*") {
+        "*".into()
+    } else {
+        origins.first().cloned().unwrap_or_else(|| "*".into())
+    }
+}
+
+/// What API Gateway holds for the stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualApi {
+    pub id: String,
+    pub regional: bool,
+    pub tags: BTreeMap<String, String>,
+    /// Other REST APIs with the same name (left by an old crash); the
+    /// deployer uses `id` and leaves these alone.
+    pub duplicates: Vec<String>,
+    pub root_id: String,
+    /// The `/{path}` resource, if it exists.
+    pub resource: Option<ActualResource>,
+    /// Other resources directly under the root (an old path).
+    pub stale_resources: Vec<ActualResource>,
+    pub stage: Option<ActualStage>,
+    pub api_key: Option<ActualApiKey>,
+    pub usage_plan: Option<ActualUsagePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualResource {
+    pub id: String,
+    pub path: String,
+    pub methods: BTreeMap<String, MethodShape>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualStage {
+    pub deployment_id: Option<String>,
+    /// The description of the stage's deployment (its fingerprint).
+    pub deployment_fingerprint: Option<String>,
+    pub rate_limit: Option<f64>,
+    pub burst_limit: Option<i32>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualApiKey {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualUsagePlan {
+    pub id: String,
+    /// `(api id, stage)` pairs the plan covers.
+    pub api_stages: Vec<(String, String)>,
+    pub rate_limit: Option<f64>,
+    pub burst_limit: Option<i32>,
+    /// The API keys bound to the plan.
+    pub key_ids: Vec<String>,
+}
+
+/// What `ensure_api` left behind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiInfo {
+    pub api_id: String,
+    pub url: String,
+    /// The new deployment, when one was made.
+    pub deployment_id: Option<String>,
+    /// Other REST APIs with the stage's name, left alone.
+    pub duplicates: Vec<String>,
+    pub api_key_id: Option<String>,
+}
+
+/// `arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{alias_arn}/invocations`.
+pub fn integration_uri(region: &str, alias_arn: &str) -> String {
+    format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{alias_arn}/invocations")
+}
+
+/// The source ARN of the Lambda permission: `{api_id}/*/*/{path}`.
+///
+/// The API id already belongs to one stage (each stage has its own API),
+/// so the stage is a wildcard, which also admits the console's test
+/// invocations; the method is a wildcard so that changing the configured
+/// methods needs no new permission; the path is fixed, so nothing else of
+/// the API can call the function.
+pub fn source_arn(api_id: &str, region: &str, account: &str, path: &str) -> String {
+    let path = path.trim_matches('/');
+    format!("arn:aws:execute-api:{region}:{account}:{api_id}/*/*/{path}")
+}
+
+/// `https://{api_id}.execute-api.{region}.amazonaws.com/{stage}/{path}`.
+pub fn invoke_url(api_id: &str, region: &str, stage: &str, path: &str) -> String {
+    let path = path.trim_matches('/');
+    format!("https://{api_id}.execute-api.{region}.amazonaws.com/{stage}/{path}")
+}
+
+/// The account of the caller's credentials (for [`source_arn`]).
+pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| to_aws_error("GetCallerIdentity", "caller", e))?;
+    identity
+        .account()
+        .map(str::to_string)
+        .ok_or_else(|| AwsError {
+            operation: "GetCallerIdentity",
+            resource: "caller".into(),
+            message: "the answer holds no account".into(),
+            kind: ErrorKind::Other,
+        })
+}
+
+// ---------------------------------------------------------------- read
+
+/// Reads everything of the stage's API; `None` when there is no REST API
+/// of that name.
+pub async fn read_api(
+    client: &Client,
+    desired: &DesiredApi,
+) -> Result<Option<ActualApi>, AwsError> {
+    let found = find_rest_apis(client, &desired.name, &desired.tags).await?;
+    let Some((chosen, duplicates)) = found.split_first() else {
+        return Ok(None);
+    };
+    let id = chosen.id().unwrap_or_default().to_string();
+    let regional = chosen
+        .endpoint_configuration()
+        .is_some_and(|c| c.types() == [EndpointType::Regional]);
+
+    let (root_id, resource, stale_resources) = read_resources(client, &id, &desired.path).await?;
+    let stage = read_stage(client, &id, &desired.stage_name).await?;
+    let (api_key, usage_plan) = match &desired.api_key_name {
+        Some(name) => (
+            read_api_key(client, name).await?,
+            read_usage_plan(client, name).await?,
+        ),
+        // With auth none, a key or plan left from api_key auth is found
+        // by the API's name so that it can be removed.
+        None => (
+            read_api_key(client, &desired.name).await?,
+            read_usage_plan(client, &desired.name).await?,
+        ),
+    };
+    Ok(Some(ActualApi {
+        id,
+        regional,
+        tags: to_btree(chosen.tags()),
+        duplicates: duplicates
+            .iter()
+            .filter_map(|api| api.id().map(str::to_string))
+            .collect(),
+        root_id,
+        resource,
+        stale_resources,
+        stage,
+        api_key,
+        usage_plan,
+    }))
+}
+
+/// Every REST API named `name`, best first: carrying our tags, then oldest.
+async fn find_rest_apis(
+    client: &Client,
+    name: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<Vec<RestApi>, AwsError> {
+    let mut found = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let page = client
+            .get_rest_apis()
+            .limit(500)
+            .set_position(position.clone())
+            .send()
+            .await
+            .map_err(|e| to_aws_error("GetRestApis", name, e))?;
+        found.extend(
+            page.items()
+                .iter()
+                .filter(|api| api.name() == Some(name))
+                .cloned(),
+        );
+        match page.position() {
+            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    found.sort_by_key(|api| {
+        let ours = has_tags(api.tags(), tags);
+        let created = api.created_date().map(|d| (d.secs(), d.subsec_nanos()));
+        (!ours, created)
+    });
+    Ok(found)
+}
+
+fn has_tags(actual: Option<&HashMap<String, String>>, wanted: &BTreeMap<String, String>) -> bool {
+    wanted
+        .iter()
+        .all(|(k, v)| actual.and_then(|a| a.get(k)) == Some(v))
+}
+
+fn to_btree(map: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// The root's id, the `/{path}` resource and the other resources under
+/// the root.
+async fn read_resources(
+    client: &Client,
+    api_id: &str,
+    path: &str,
+) -> Result<(String, Option<ActualResource>, Vec<ActualResource>), AwsError> {
+    let mut resources = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let page = client
+            .get_resources()
+            .rest_api_id(api_id)
+            .embed("methods")
+            .limit(500)
+            .set_position(position.clone())
+            .send()
+            .await
+            .map_err(|e| to_aws_error("GetResources", api_id, e))?;
+        resources.extend(page.items().iter().cloned());
+        match page.position() {
+            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    let root_id = resources
+        .iter()
+        .find(|r| r.path() == Some("/"))
+        .and_then(|r| r.id())
+        .map(str::to_string)
+        .ok_or_else(|| AwsError {
+            operation: "GetResources",
+            resource: api_id.to_string(),
+            message: "the REST API has no root resource".into(),
+            kind: ErrorKind::Other,
+        })?;
+    let wanted = format!("/{path}");
+    let mut ours = None;
+    let mut stale = Vec::new();
+    for resource in resources
+        .iter()
+        .filter(|r| r.parent_id() == Some(root_id.as_str()))
+    {
+        let id = resource.id().unwrap_or_default().to_string();
+        let resource_path = resource.path().unwrap_or_default().to_string();
+        let mut methods = BTreeMap::new();
+        if resource_path == wanted {
+            let names: Vec<String> = resource
+                .resource_methods()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            for name in names {
+                if let Some(method) = read_method(client, api_id, &id, &name).await? {
+                    methods.insert(name, shape_of(&method));
+                }
+            }
+        }
+        let actual = ActualResource {
+            id,
+            path: resource_path,
+            methods,
+        };
+        if actual.path == wanted {
+            ours = Some(actual);
+        } else {
+            stale.push(actual);
+        }
+    }
+    Ok((root_id, ours, stale))
+}
+
+async fn read_method(
+    client: &Client,
+    api_id: &str,
+    resource_id: &str,
+    http_method: &str,
+) -> Result<Option<Method>, AwsError> {
+    let answer = client
+        .get_method()
+        .rest_api_id(api_id)
+        .resource_id(resource_id)
+        .http_method(http_method)
+        .send()
+        .await;
+    match answer {
+        Ok(out) => Ok(Some(
+            Method::builder()
+                .set_http_method(out.http_method().map(str::to_string))
+                .set_authorization_type(out.authorization_type().map(str::to_string))
+                .set_api_key_required(out.api_key_required())
+                .set_method_integration(out.method_integration().cloned())
+                .set_method_responses(out.method_responses().cloned())
+                .build(),
+        )),
+        Err(e) => match to_aws_error("GetMethod", &format!("{api_id} {http_method}"), e) {
+            e if e.kind == ErrorKind::NotFound => Ok(None),
+            e => Err(e),
+        },
+    }
+}
+
+/// The shape of a method as API Gateway holds it.
+fn shape_of(method: &Method) -> MethodShape {
+    let integration = method.method_integration();
+    let integration_type = integration
+        .and_then(|i| i.r#type())
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_default();
+    let proxy = integration_type == IntegrationType::AwsProxy.as_str();
+    let mock = integration_type == IntegrationType::Mock.as_str();
+    let mut shape = MethodShape {
+        authorization_type: method.authorization_type().unwrap_or("NONE").to_string(),
+        api_key_required: method.api_key_required().unwrap_or(false),
+        integration_type,
+        integration_http_method: None,
+        uri: None,
+        request_template: None,
+        response_status: None,
+        response_headers: BTreeMap::new(),
+        declared_headers: BTreeSet::new(),
+    };
+    if proxy {
+        shape.integration_http_method = integration
+            .and_then(|i| i.http_method())
+            .map(str::to_string);
+        shape.uri = integration.and_then(|i| i.uri()).map(str::to_string);
+    }
+    if mock {
+        shape.request_template = integration
+            .and_then(|i| i.request_templates())
+            .and_then(|t| t.get("application/json"))
+            .cloned();
+        // The deployer writes one integration response; take the lowest
+        // status if someone added more.
+        let responses: BTreeMap<_, _> = integration
+            .and_then(|i| i.integration_responses())
+            .map(|r| r.iter().collect())
+            .unwrap_or_default();
+        if let Some((status, response)) = responses.into_iter().next() {
+            shape.response_status = Some(status.clone());
+            shape.response_headers = response
+                .response_parameters()
+                .map(|params| {
+                    params
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            let name = k.strip_prefix("method.response.header.")?;
+                            Some((name.to_string(), v.trim_matches('\'').to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            shape.declared_headers = method
+                .method_responses()
+                .and_then(|m| m.get(status))
+                .and_then(|r| r.response_parameters())
+                .map(|params| {
+                    params
+                        .keys()
+                        .filter_map(|k| k.strip_prefix("method.response.header."))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+    }
+    shape
+}
+
+async fn read_stage(
+    client: &Client,
+    api_id: &str,
+    stage: &str,
+) -> Result<Option<ActualStage>, AwsError> {
+    let answer = client
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await;
+    let out = match answer {
+        Ok(out) => out,
+        Err(e) => {
+            let e = to_aws_error("GetStage", &format!("{api_id}/{stage}"), e);
+            return if e.kind == ErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+    };
+    let deployment_id = out.deployment_id().map(str::to_string);
+    let deployment_fingerprint = match &deployment_id {
+        Some(id) => match client
+            .get_deployment()
+            .rest_api_id(api_id)
+            .deployment_id(id)
+            .send()
+            .await
+        {
+            Ok(d) => d.description().map(str::to_string),
+            Err(e) => {
+                let e = to_aws_error("GetDeployment", id, e);
+                if e.kind == ErrorKind::NotFound {
+                    None
+                } else {
+                    return Err(e);
+                }
+            }
+        },
+        None => None,
+    };
+    let settings = out.method_settings().and_then(|m| m.get(ALL_METHODS));
+    Ok(Some(ActualStage {
+        deployment_id,
+        deployment_fingerprint,
+        rate_limit: settings.map(|s| s.throttling_rate_limit()),
+        burst_limit: settings.map(|s| s.throttling_burst_limit()),
+        tags: to_btree(out.tags()),
+    }))
+}
+
+async fn read_api_key(client: &Client, name: &str) -> Result<Option<ActualApiKey>, AwsError> {
+    let mut position: Option<String> = None;
+    loop {
+        let page = client
+            .get_api_keys()
+            .name_query(name)
+            .limit(500)
+            .set_position(position.clone())
+            .send()
+            .await
+            .map_err(|e| to_aws_error("GetApiKeys", name, e))?;
+        // The name query matches prefixes; only the exact name is ours.
+        if let Some(key) = page.items().iter().find(|k| k.name() == Some(name)) {
+            return Ok(key.id().map(|id| ActualApiKey { id: id.to_string() }));
+        }
+        match page.position() {
+            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
+            _ => return Ok(None),
+        }
+    }
+}
+
+async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsagePlan>, AwsError> {
+    let mut position: Option<String> = None;
+    let plan: UsagePlan = loop {
+        let page = client
+            .get_usage_plans()
+            .limit(500)
+            .set_position(position.clone())
+            .send()
+            .await
+            .map_err(|e| to_aws_error("GetUsagePlans", name, e))?;
+        if let Some(plan) = page.items().iter().find(|p| p.name() == Some(name)) {
+            break plan.clone();
+        }
+        match page.position() {
+            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
+            _ => return Ok(None),
+        }
+    };
+    let id = plan.id().unwrap_or_default().to_string();
+    let keys = client
+        .get_usage_plan_keys()
+        .usage_plan_id(&id)
+        .limit(500)
+        .send()
+        .await
+        .map_err(|e| to_aws_error("GetUsagePlanKeys", name, e))?;
+    Ok(Some(ActualUsagePlan {
+        api_stages: plan
+            .api_stages()
+            .iter()
+            .map(|s| {
+                (
+                    s.api_id().unwrap_or_default().to_string(),
+                    s.stage().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        rate_limit: plan.throttle().map(|t| t.rate_limit()),
+        burst_limit: plan.throttle().map(|t| t.burst_limit()),
+        key_ids: keys
+            .items()
+            .iter()
+            .filter_map(|k| k.id().map(str::to_string))
+            .collect(),
+        id,
+    }))
+}
+
+// ---------------------------------------------------------------- diff
+
+fn diff_rest_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Action {
+    let Some(actual) = actual else {
+        return Action::Create;
+    };
+    let mut fields = Vec::new();
+    if !actual.regional {
+        fields.push("endpoint_type".to_string());
+    }
+    if !desired
+        .tags
+        .iter()
+        .all(|(k, v)| actual.tags.get(k) == Some(v))
+    {
+        fields.push("tags".to_string());
+    }
+    Action::update_if(fields)
+}
+
+/// Per desired method its action, then the methods to remove.
+fn diff_methods(
+    desired: &DesiredApi,
+    actual: Option<&ActualResource>,
+) -> (Vec<(String, Action)>, Vec<String>) {
+    let empty = BTreeMap::new();
+    let actual_methods = actual.map(|r| &r.methods).unwrap_or(&empty);
+    let actions = desired
+        .methods
+        .iter()
+        .map(|(name, shape)| {
+            let action = match actual_methods.get(name) {
+                None => Action::Create,
+                Some(current) => Action::update_if(shape.differences(current)),
+            };
+            (name.clone(), action)
+        })
+        .collect();
+    let removed = actual_methods
+        .keys()
+        .filter(|name| !desired.methods.contains_key(*name))
+        .cloned()
+        .collect();
+    (actions, removed)
+}
+
+fn diff_stage_settings(desired: &DesiredApi, actual: Option<&ActualStage>) -> Action {
+    let Some(stage) = actual else {
+        return Action::Create;
+    };
+    let mut fields = Vec::new();
+    if stage.rate_limit != Some(desired.rate_limit)
+        || stage.burst_limit != Some(desired.burst_limit)
+    {
+        fields.push("throttling".to_string());
+    }
+    if !desired
+        .tags
+        .iter()
+        .all(|(k, v)| stage.tags.get(k) == Some(v))
+    {
+        fields.push("tags".to_string());
+    }
+    Action::update_if(fields)
+}
+
+fn diff_usage_plan(
+    desired: &DesiredApi,
+    api_id: Option<&str>,
+    actual: Option<&ActualUsagePlan>,
+    key: Option<&ActualApiKey>,
+) -> Action {
+    let Some(plan) = actual else {
+        return Action::Create;
+    };
+    let mut fields = Vec::new();
+    let bound = api_id.is_some_and(|id| {
+        plan.api_stages
+            .iter()
+            .any(|(a, s)| a == id && *s == desired.stage_name)
+    });
+    if !bound {
+        fields.push("api_stages".to_string());
+    }
+    if plan.rate_limit != Some(desired.rate_limit) || plan.burst_limit != Some(desired.burst_limit)
+    {
+        fields.push("throttle".to_string());
+    }
+    if !key.is_some_and(|k| plan.key_ids.contains(&k.id)) {
+        fields.push("api_key".to_string());
+    }
+    Action::update_if(fields)
+}
+
+fn change(kind: &str, name: impl Into<String>, action: Action) -> Change {
+    Change {
+        kind: kind.to_string(),
+        name: name.into(),
+        action,
+    }
+}
+
+/// Removal has no `Action` of its own yet; it shows as an update of the
+/// field `removed`.
+fn removal() -> Action {
+    Action::Update {
+        fields: vec!["removed".to_string()],
+    }
+}
+
+/// Every change `ensure_api` would make, in its order: rest api, resource,
+/// methods (with their integrations), deployment, stage, api key, usage
+/// plan.
+pub fn diff_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Vec<Change> {
+    let resource_name = format!("{}/{}", desired.name, desired.path);
+    let mut changes = vec![change(
+        "api rest api",
+        &desired.name,
+        diff_rest_api(desired, actual),
+    )];
+    let resource = actual.and_then(|a| a.resource.as_ref());
+    changes.push(change(
+        "api resource",
+        &resource_name,
+        if resource.is_some() {
+            Action::Unchanged
+        } else {
+            Action::Create
+        },
+    ));
+    for stale in actual
+        .map(|a| a.stale_resources.as_slice())
+        .unwrap_or_default()
+    {
+        changes.push(change(
+            "api resource",
+            format!("{}{}", desired.name, stale.path),
+            removal(),
+        ));
+    }
+    let (methods, removed) = diff_methods(desired, resource);
+    for (name, action) in methods {
+        changes.push(change(
+            "api method",
+            format!("{name} {resource_name}"),
+            action,
+        ));
+    }
+    for name in removed {
+        changes.push(change(
+            "api method",
+            format!("{name} {resource_name}"),
+            removal(),
+        ));
+    }
+    let api_changed = changes.iter().any(|c| c.action.is_change());
+    let stage = actual.and_then(|a| a.stage.as_ref());
+    let stage_name = format!("{}/{}", desired.name, desired.stage_name);
+    let deploy = api_changed
+        || stage.and_then(|s| s.deployment_fingerprint.as_deref())
+            != Some(desired.fingerprint().as_str());
+    changes.push(change(
+        "api deployment",
+        &stage_name,
+        if deploy {
+            Action::Create
+        } else {
+            Action::Unchanged
+        },
+    ));
+    changes.push(change(
+        "api stage",
+        &stage_name,
+        diff_stage_settings(desired, stage),
+    ));
+    let key = actual.and_then(|a| a.api_key.as_ref());
+    let plan = actual.and_then(|a| a.usage_plan.as_ref());
+    match &desired.api_key_name {
+        Some(name) => {
+            changes.push(change(
+                "api key",
+                name,
+                if key.is_some() {
+                    Action::Unchanged
+                } else {
+                    Action::Create
+                },
+            ));
+            let api_id = actual.map(|a| a.id.as_str());
+            changes.push(change(
+                "api usage plan",
+                name,
+                diff_usage_plan(desired, api_id, plan, key),
+            ));
+        }
+        None => {
+            if key.is_some() {
+                changes.push(change("api key", &desired.name, removal()));
+            }
+            if plan.is_some() {
+                changes.push(change("api usage plan", &desired.name, removal()));
+            }
+        }
+    }
+    changes
+}
+
+// ---------------------------------------------------------------- ensure
+
+/// Brings the stage's API to `desired`: read, diff, change only what
+/// differs, redeploy only after a change. `Created` when the REST API was
+/// created, `Updated` when anything else changed.
+pub async fn ensure_api(
+    client: &Client,
+    desired: &DesiredApi,
+) -> Result<(Outcome, ApiInfo), AwsError> {
+    let actual = read_api(client, desired).await?;
+    let mut changed = false;
+
+    let (api_id, root_id) = match &actual {
+        Some(api) => {
+            if let Action::Update { fields } = diff_rest_api(desired, Some(api)) {
+                update_rest_api(client, desired, api, &fields).await?;
+                changed = true;
+            }
+            (api.id.clone(), api.root_id.clone())
+        }
+        None => create_rest_api(client, desired).await?,
+    };
+    let created = actual.is_none();
+
+    let resource = actual.as_ref().and_then(|a| a.resource.as_ref());
+    for stale in actual
+        .as_ref()
+        .map(|a| a.stale_resources.as_slice())
+        .unwrap_or_default()
+    {
+        delete_ignoring_missing(
+            client
+                .delete_resource()
+                .rest_api_id(&api_id)
+                .resource_id(&stale.id)
+                .send()
+                .await,
+            "DeleteResource",
+            &stale.path,
+        )?;
+        changed = true;
+    }
+    let resource_id = match resource {
+        Some(r) => r.id.clone(),
+        None => {
+            changed = true;
+            create_resource(client, &api_id, &root_id, &desired.path).await?
+        }
+    };
+
+    let (methods, removed) = diff_methods(desired, resource);
+    for (name, action) in methods {
+        let Some(shape) = desired.methods.get(&name) else {
+            continue;
+        };
+        match action {
+            Action::Unchanged => {}
+            Action::Create => put_method(client, &api_id, &resource_id, &name, shape).await?,
+            Action::Update { .. } => {
+                // Replacing the whole method is the one way that works for
+                // every part of it (PutMethod and PutMethodResponse refuse
+                // to overwrite); callers see nothing until the redeploy.
+                delete_method(client, &api_id, &resource_id, &name).await?;
+                put_method(client, &api_id, &resource_id, &name, shape).await?;
+            }
+        }
+        changed |= action.is_change();
+    }
+    for name in removed {
+        delete_method(client, &api_id, &resource_id, &name).await?;
+        changed = true;
+    }
+
+    let stage = actual.as_ref().and_then(|a| a.stage.as_ref());
+    let fingerprint = desired.fingerprint();
+    let mut deployment_id = None;
+    if created
+        || changed
+        || stage.and_then(|s| s.deployment_fingerprint.as_deref()) != Some(fingerprint.as_str())
+    {
+        deployment_id =
+            Some(deploy(client, &api_id, desired, stage.is_some(), &fingerprint).await?);
+        changed = true;
+    }
+    // A stage created just now has API Gateway's default settings.
+    let stage_action = if stage.is_none() {
+        diff_stage_settings(
+            desired,
+            read_stage(client, &api_id, &desired.stage_name)
+                .await?
+                .as_ref(),
+        )
+    } else {
+        diff_stage_settings(desired, stage)
+    };
+    if let Action::Update { fields } = stage_action {
+        update_stage_settings(client, &api_id, desired, &fields).await?;
+        changed = true;
+    }
+
+    let (key, plan) = match &actual {
+        Some(a) => (a.api_key.clone(), a.usage_plan.clone()),
+        None => (None, None),
+    };
+    let api_key_id;
+    match &desired.api_key_name {
+        Some(name) => {
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    changed = true;
+                    create_api_key(client, name, desired).await?
+                }
+            };
+            if ensure_usage_plan(client, desired, name, &api_id, plan.as_ref(), &key).await? {
+                changed = true;
+            }
+            api_key_id = Some(key.id);
+        }
+        None => {
+            if let Some(plan) = plan {
+                delete_usage_plan(client, &plan).await?;
+                changed = true;
+            }
+            if let Some(key) = key {
+                delete_api_key(client, &key.id).await?;
+                changed = true;
+            }
+            api_key_id = None;
+        }
+    }
+
+    let outcome = if created {
+        Outcome::Created
+    } else if changed {
+        Outcome::Updated
+    } else {
+        Outcome::Unchanged
+    };
+    Ok((
+        outcome,
+        ApiInfo {
+            url: invoke_url(&api_id, &desired.region, &desired.stage_name, &desired.path),
+            api_id,
+            deployment_id,
+            duplicates: actual.map(|a| a.duplicates).unwrap_or_default(),
+            api_key_id,
+        },
+    ))
+}
+
+/// Creates the REST API; returns its id and its root resource's id.
+async fn create_rest_api(
+    client: &Client,
+    desired: &DesiredApi,
+) -> Result<(String, String), AwsError> {
+    let out = client
+        .create_rest_api()
+        .name(&desired.name)
+        .endpoint_configuration(
+            EndpointConfiguration::builder()
+                .types(EndpointType::Regional)
+                .build(),
+        )
+        .set_tags(Some(desired.tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| to_aws_error("CreateRestApi", &desired.name, e))?;
+    let id = out.id().unwrap_or_default().to_string();
+    let root_id = match out.root_resource_id() {
+        Some(root) => root.to_string(),
+        None => read_resources(client, &id, &desired.path).await?.0,
+    };
+    Ok((id, root_id))
+}
+
+async fn update_rest_api(
+    client: &Client,
+    desired: &DesiredApi,
+    actual: &ActualApi,
+    fields: &[String],
+) -> Result<(), AwsError> {
+    if fields.iter().any(|f| f == "endpoint_type") {
+        let current = client
+            .get_rest_api()
+            .rest_api_id(&actual.id)
+            .send()
+            .await
+            .map_err(|e| to_aws_error("GetRestApi", &desired.name, e))?;
+        let from = current
+            .endpoint_configuration()
+            .and_then(|c| c.types().first())
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_else(|| "EDGE".into());
+        client
+            .update_rest_api()
+            .rest_api_id(&actual.id)
+            .patch_operations(patch(
+                Op::Replace,
+                &format!("/endpointConfiguration/types/{from}"),
+                "REGIONAL",
+            ))
+            .send()
+            .await
+            .map_err(|e| to_aws_error("UpdateRestApi", &desired.name, e))?;
+    }
+    if fields.iter().any(|f| f == "tags") {
+        let arn = format!(
+            "arn:aws:apigateway:{}::/restapis/{}",
+            desired.region, actual.id
+        );
+        tag(client, &arn, &desired.tags).await?;
+    }
+    Ok(())
+}
+
+async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+    client
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| to_aws_error("TagResource", arn, e))?;
+    Ok(())
+}
+
+fn patch(op: Op, path: &str, value: &str) -> PatchOperation {
+    PatchOperation::builder()
+        .op(op)
+        .path(path)
+        .value(value)
+        .build()
+}
+
+async fn create_resource(
+    client: &Client,
+    api_id: &str,
+    root_id: &str,
+    path: &str,
+) -> Result<String, AwsError> {
+    let out = client
+        .create_resource()
+        .rest_api_id(api_id)
+        .parent_id(root_id)
+        .path_part(path)
+        .send()
+        .await
+        .map_err(|e| to_aws_error("CreateResource", &format!("{api_id} /{path}"), e))?;
+    Ok(out.id().unwrap_or_default().to_string())
+}
+
+/// Creates a method with its integration and, for a MOCK, its answer.
+async fn put_method(
+    client: &Client,
+    api_id: &str,
+    resource_id: &str,
+    name: &str,
+    shape: &MethodShape,
+) -> Result<(), AwsError> {
+    let what = format!("{api_id} {name}");
+    client
+        .put_method()
+        .rest_api_id(api_id)
+        .resource_id(resource_id)
+        .http_method(name)
+        .authorization_type(&shape.authorization_type)
+        .api_key_required(shape.api_key_required)
+        .send()
+        .await
+        .map_err(|e| to_aws_error("PutMethod", &what, e))?;
+    let mut integration = client
+        .put_integration()
+        .rest_api_id(api_id)
+        .resource_id(resource_id)
+        .http_method(name)
+        .r#type(IntegrationType::from(shape.integration_type.as_str()))
+        .set_integration_http_method(shape.integration_http_method.clone())
+        .set_uri(shape.uri.clone());
+    if let Some(template) = &shape.request_template {
+        integration = integration.request_templates("application/json", template);
+    }
+    integration
+        .send()
+        .await
+        .map_err(|e| to_aws_error("PutIntegration", &what, e))?;
+    let Some(status) = &shape.response_status else {
+        return Ok(());
+    };
+    let mut method_response = client
+        .put_method_response()
+        .rest_api_id(api_id)
+        .resource_id(resource_id)
+        .http_method(name)
+        .status_code(status);
+    for header in &shape.declared_headers {
+        method_response =
+            method_response.response_parameters(format!("method.response.header.{header}"), false);
+    }
+    method_response
+        .send()
+        .await
+        .map_err(|e| to_aws_error("PutMethodResponse", &what, e))?;
+    let mut integration_response = client
+        .put_integration_response()
+        .rest_api_id(api_id)
+        .resource_id(resource_id)
+        .http_method(name)
+        .status_code(status);
+    for (header, value) in &shape.response_headers {
+        integration_response = integration_response.response_parameters(
+            format!("method.response.header.{header}"),
+            format!("'{value}'"),
+        );
+    }
+    integration_response
+        .send()
+        .await
+        .map_err(|e| to_aws_error("PutIntegrationResponse", &what, e))?;
+    Ok(())
+}
+
+async fn delete_method(
+    client: &Client,
+    api_id: &str,
+    resource_id: &str,
+    name: &str,
+) -> Result<(), AwsError> {
+    delete_ignoring_missing(
+        client
+            .delete_method()
+            .rest_api_id(api_id)
+            .resource_id(resource_id)
+            .http_method(name)
+            .send()
+            .await,
+        "DeleteMethod",
+        &format!("{api_id} {name}"),
+    )
+}
+
+/// A new deployment carrying `fingerprint`, pointed at by the stage (which
+/// is created with its tags when missing). Returns the deployment's id.
+async fn deploy(
+    client: &Client,
+    api_id: &str,
+    desired: &DesiredApi,
+    stage_exists: bool,
+    fingerprint: &str,
+) -> Result<String, AwsError> {
+    let stage = format!("{api_id}/{}", desired.stage_name);
+    // Deploying without a stage and then pointing the stage at it keeps
+    // the stage's own settings and tags untouched.
+    let deployment = client
+        .create_deployment()
+        .rest_api_id(api_id)
+        .description(fingerprint)
+        .send()
+        .await
+        .map_err(|e| to_aws_error("CreateDeployment", &stage, e))?;
+    let deployment_id = deployment.id().unwrap_or_default().to_string();
+    if stage_exists {
+        client
+            .update_stage()
+            .rest_api_id(api_id)
+            .stage_name(&desired.stage_name)
+            .patch_operations(patch(Op::Replace, "/deploymentId", &deployment_id))
+            .send()
+            .await
+            .map_err(|e| to_aws_error("UpdateStage", &stage, e))?;
+    } else {
+        client
+            .create_stage()
+            .rest_api_id(api_id)
+            .stage_name(&desired.stage_name)
+            .deployment_id(&deployment_id)
+            .set_tags(Some(desired.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| to_aws_error("CreateStage", &stage, e))?;
+    }
+    Ok(deployment_id)
+}
+
+async fn update_stage_settings(
+    client: &Client,
+    api_id: &str,
+    desired: &DesiredApi,
+    fields: &[String],
+) -> Result<(), AwsError> {
+    let stage = format!("{api_id}/{}", desired.stage_name);
+    if fields.iter().any(|f| f == "throttling") {
+        client
+            .update_stage()
+            .rest_api_id(api_id)
+            .stage_name(&desired.stage_name)
+            .patch_operations(patch(
+                Op::Replace,
+                &format!("/{ALL_METHODS}/throttling/rateLimit"),
+                &desired.rate_limit.to_string(),
+            ))
+            .patch_operations(patch(
+                Op::Replace,
+                &format!("/{ALL_METHODS}/throttling/burstLimit"),
+                &desired.burst_limit.to_string(),
+            ))
+            .send()
+            .await
+            .map_err(|e| to_aws_error("UpdateStage", &stage, e))?;
+    }
+    if fields.iter().any(|f| f == "tags") {
+        let arn = format!(
+            "arn:aws:apigateway:{}::/restapis/{api_id}/stages/{}",
+            desired.region, desired.stage_name
+        );
+        tag(client, &arn, &desired.tags).await?;
+    }
+    Ok(())
+}
+
+async fn create_api_key(
+    client: &Client,
+    name: &str,
+    desired: &DesiredApi,
+) -> Result<ActualApiKey, AwsError> {
+    let out = client
+        .create_api_key()
+        .name(name)
+        .enabled(true)
+        .set_tags(Some(desired.tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| to_aws_error("CreateApiKey", name, e))?;
+    Ok(ActualApiKey {
+        id: out.id().unwrap_or_default().to_string(),
+    })
+}
+
+fn throttle(desired: &DesiredApi) -> ThrottleSettings {
+    ThrottleSettings::builder()
+        .rate_limit(desired.rate_limit)
+        .burst_limit(desired.burst_limit)
+        .build()
+}
+
+/// Creates or corrects the usage plan; true when it changed anything.
+async fn ensure_usage_plan(
+    client: &Client,
+    desired: &DesiredApi,
+    name: &str,
+    api_id: &str,
+    actual: Option<&ActualUsagePlan>,
+    key: &ActualApiKey,
+) -> Result<bool, AwsError> {
+    let fields = match diff_usage_plan(desired, Some(api_id), actual, Some(key)) {
+        Action::Unchanged => return Ok(false),
+        Action::Create => vec!["api_key".to_string()],
+        Action::Update { fields } => fields,
+    };
+    let plan_id = match actual {
+        Some(plan) => {
+            let mut update = client.update_usage_plan().usage_plan_id(&plan.id);
+            if fields.iter().any(|f| f == "api_stages") {
+                update = update.patch_operations(patch(
+                    Op::Add,
+                    "/apiStages",
+                    &format!("{api_id}:{}", desired.stage_name),
+                ));
+            }
+            if fields.iter().any(|f| f == "throttle") {
+                update = update
+                    .patch_operations(patch(
+                        Op::Replace,
+                        "/throttle/rateLimit",
+                        &desired.rate_limit.to_string(),
+                    ))
+                    .patch_operations(patch(
+                        Op::Replace,
+                        "/throttle/burstLimit",
+                        &desired.burst_limit.to_string(),
+                    ));
+            }
+            if fields.iter().any(|f| f == "api_stages" || f == "throttle") {
+                update
+                    .send()
+                    .await
+                    .map_err(|e| to_aws_error("UpdateUsagePlan", name, e))?;
+            }
+            plan.id.clone()
+        }
+        None => {
+            let out = client
+                .create_usage_plan()
+                .name(name)
+                .api_stages(
+                    ApiStage::builder()
+                        .api_id(api_id)
+                        .stage(&desired.stage_name)
+                        .build(),
+                )
+                .throttle(throttle(desired))
+                .set_tags(Some(desired.tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| to_aws_error("CreateUsagePlan", name, e))?;
+            out.id().unwrap_or_default().to_string()
+        }
+    };
+    if fields.iter().any(|f| f == "api_key") {
+        let bound = client
+            .create_usage_plan_key()
+            .usage_plan_id(&plan_id)
+            .key_id(&key.id)
+            .key_type("API_KEY")
+            .send()
+            .await;
+        if let Err(e) = bound {
+            let e = to_aws_error("CreateUsagePlanKey", name, e);
+            // Already bound (a concurrent run) is what we wanted.
+            if !matches!(e.kind, ErrorKind::Conflict | ErrorKind::AlreadyExists) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(true)
+}
+
+async fn delete_usage_plan(client: &Client, plan: &ActualUsagePlan) -> Result<(), AwsError> {
+    // A plan still bound to stages cannot be deleted.
+    if !plan.api_stages.is_empty() {
+        let mut update = client.update_usage_plan().usage_plan_id(&plan.id);
+        for (api, stage) in &plan.api_stages {
+            update =
+                update.patch_operations(patch(Op::Remove, "/apiStages", &format!("{api}:{stage}")));
+        }
+        delete_ignoring_missing(update.send().await, "UpdateUsagePlan", &plan.id)?;
+    }
+    delete_ignoring_missing(
+        client
+            .delete_usage_plan()
+            .usage_plan_id(&plan.id)
+            .send()
+            .await,
+        "DeleteUsagePlan",
+        &plan.id,
+    )
+}
+
+async fn delete_api_key(client: &Client, id: &str) -> Result<(), AwsError> {
+    delete_ignoring_missing(
+        client.delete_api_key().api_key(id).send().await,
+        "DeleteApiKey",
+        id,
+    )
+}
+
+// ---------------------------------------------------------------- delete
+
+/// Removes the stage's REST API (every one of that name carrying the
+/// stage's tags), its API key and its usage plan. Missing parts are
+/// already gone, so a second run is fine.
+pub async fn delete_api(client: &Client, stage: &Stage) -> Result<(), AwsError> {
+    let name = stage.api_name();
+    let tags = stage.tags();
+    if let Some(plan) = read_usage_plan(client, &name).await? {
+        delete_usage_plan(client, &plan).await?;
+    }
+    if let Some(key) = read_api_key(client, &name).await? {
+        delete_api_key(client, &key.id).await?;
+    }
+    for api in find_rest_apis(client, &name, &tags).await? {
+        if !has_tags(api.tags(), &tags) {
+            continue;
+        }
+        let Some(id) = api.id() else { continue };
+        delete_ignoring_missing(
+            client.delete_rest_api().rest_api_id(id).send().await,
+            "DeleteRestApi",
+            id,
+        )?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- errors
+
+/// `Ok` for a call that succeeded or found nothing to delete.
+fn delete_ignoring_missing<T, E, R>(
+    answer: Result<T, SdkError<E, R>>,
+    operation: &'static str,
+    resource: &str,
+) -> Result<(), AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match answer {
+        Ok(_) => Ok(()),
+        Err(e) => match to_aws_error(operation, resource, e) {
+            e if e.kind == ErrorKind::NotFound => Ok(()),
+            e => Err(e),
+        },
+    }
+}
+
+/// An SDK error as an [`AwsError`], classified by the service's error
+/// code. (Kept here until `errors.rs` offers a shared one.)
+pub(super) fn to_aws_error<E, R>(
+    operation: &'static str,
+    resource: &str,
+    err: SdkError<E, R>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let kind = match error_code(&err) {
+        Some("NotFoundException" | "ResourceNotFoundException") => ErrorKind::NotFound,
+        Some("ResourceAlreadyExistsException") => ErrorKind::AlreadyExists,
+        Some("ConflictException" | "OperationAbortedException") => ErrorKind::Conflict,
+        Some("TooManyRequestsException" | "ThrottlingException" | "LimitExceededException") => {
+            ErrorKind::Throttled
+        }
+        Some("AccessDeniedException" | "UnauthorizedException" | "AccessDenied") => {
+            ErrorKind::AccessDenied
+        }
+        Some(
+            "ExpiredTokenException"
+            | "ExpiredToken"
+            | "UnrecognizedClientException"
+            | "InvalidClientTokenId",
+        ) => ErrorKind::Credentials,
+        _ => ErrorKind::Other,
+    };
+    AwsError {
+        operation,
+        resource: resource.to_string(),
+        message: DisplayErrorContext(&err).to_string(),
+        kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> DesiredApi {
+        let stage = Stage::defaults("shop", "dev", "us-east-1");
+        DesiredApi::from_stage(
+            &stage,
+            "arn:aws:lambda:us-east-1:123456789012:function:shop-dev:dev",
+        )
+    }
+
+    fn actual_from(desired: &DesiredApi) -> ActualApi {
+        ActualApi {
+            id: "abc123".into(),
+            regional: true,
+            tags: desired.tags.clone(),
+            duplicates: vec![],
+            root_id: "root".into(),
+            resource: Some(ActualResource {
+                id: "res".into(),
+                path: format!("/{}", desired.path),
+                methods: desired.methods.clone(),
+            }),
+            stale_resources: vec![],
+            stage: Some(ActualStage {
+                deployment_id: Some("dep".into()),
+                deployment_fingerprint: Some(desired.fingerprint()),
+                rate_limit: Some(desired.rate_limit),
+                burst_limit: Some(desired.burst_limit),
+                tags: desired.tags.clone(),
+            }),
+            api_key: None,
+            usage_plan: None,
+        }
+    }
+
+    fn changed(changes: &[Change]) -> Vec<(String, String)> {
+        changes
+            .iter()
+            .filter(|c| c.action.is_change())
+            .map(|c| (c.kind.clone(), c.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_exists_means_everything_is_created() {
+        let desired = desired();
+        let changes = diff_api(&desired, None);
+        assert!(
+            changes.iter().all(|c| c.action == Action::Create),
+            "{changes:?}"
+        );
+        let methods: Vec<_> = changes
+            .iter()
+            .filter(|c| c.kind == "api method")
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                "GET shop-dev/predict",
+                "OPTIONS shop-dev/predict",
+                "POST shop-dev/predict"
+            ]
+        );
+    }
+
+    #[test]
+    fn matching_state_is_unchanged_and_not_redeployed() {
+        let desired = desired();
+        let changes = diff_api(&desired, Some(&actual_from(&desired)));
+        assert_eq!(changed(&changes), Vec::<(String, String)>::new());
+    }
+
+    #[test]
+    fn a_cors_change_updates_options_and_redeploys() {
+        let desired = desired();
+        let actual = actual_from(&desired);
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.api.cors.allow_origins = vec!["https://example.com".into()];
+        let new = DesiredApi::from_stage(
+            &stage,
+            "arn:aws:lambda:us-east-1:123456789012:function:shop-dev:dev",
+        );
+        let changes = diff_api(&new, Some(&actual));
+        let options = changes
+            .iter()
+            .find(|c| c.name.starts_with("OPTIONS"))
+            .unwrap();
+        assert_eq!(
+            options.action,
+            Action::Update {
+                fields: vec!["cors_headers".into()]
+            }
+        );
+        let deployment = changes.iter().find(|c| c.kind == "api deployment").unwrap();
+        assert_eq!(deployment.action, Action::Create);
+    }
+
+    #[test]
+    fn throttling_change_updates_the_stage_only() {
+        let desired = desired();
+        let mut actual = actual_from(&desired);
+        actual.stage.as_mut().unwrap().rate_limit = Some(5.0);
+        let changes = diff_api(&desired, Some(&actual));
+        assert_eq!(
+            changed(&changes),
+            [("api stage".to_string(), "shop-dev/dev".to_string())]
+        );
+    }
+
+    #[test]
+    fn an_undeployed_edit_is_redeployed() {
+        let desired = desired();
+        let mut actual = actual_from(&desired);
+        actual.stage.as_mut().unwrap().deployment_fingerprint = Some("deployer:old".into());
+        let changes = diff_api(&desired, Some(&actual));
+        assert_eq!(
+            changed(&changes),
+            [("api deployment".to_string(), "shop-dev/dev".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_method_no_longer_configured_is_removed() {
+        let desired = desired();
+        let mut actual = actual_from(&desired);
+        let get = actual.resource.as_ref().unwrap().methods["GET"].clone();
+        actual
+            .resource
+            .as_mut()
+            .unwrap()
+            .methods
+            .insert("DELETE".into(), get);
+        let changes = diff_api(&desired, Some(&actual));
+        let delete = changes
+            .iter()
+            .find(|c| c.name.starts_with("DELETE"))
+            .unwrap();
+        assert_eq!(delete.action, removal());
+    }
+
+    #[test]
+    fn api_key_auth_plans_key_and_usage_plan_and_requires_the_key() {
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.api.auth = Auth::ApiKey;
+        let desired = DesiredApi::from_stage(&stage, "arn:alias");
+        assert!(desired.methods["GET"].api_key_required);
+        assert!(!desired.methods["OPTIONS"].api_key_required);
+        let plain =
+            DesiredApi::from_stage(&Stage::defaults("shop", "dev", "us-east-1"), "arn:alias");
+        let changes = diff_api(&desired, Some(&actual_from(&plain)));
+        let kinds: Vec<_> = changed(&changes).into_iter().map(|(k, _)| k).collect();
+        assert!(
+            kinds.contains(&"api key".to_string()) && kinds.contains(&"api usage plan".to_string()),
+            "{kinds:?}"
+        );
+        assert!(kinds.contains(&"api deployment".to_string()), "{kinds:?}");
+    }
+
+    #[test]
+    fn urls_and_arns() {
+        assert_eq!(
+            integration_uri("eu-west-1", "arn:aws:lambda:eu-west-1:1:function:f:dev"),
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:1:function:f:dev/invocations"
+        );
+        assert_eq!(
+            source_arn("a1", "eu-west-1", "123", "/predict"),
+            "arn:aws:execute-api:eu-west-1:123:a1/*/*/predict"
+        );
+        assert_eq!(
+            invoke_url("a1", "eu-west-1", "prod", "predict"),
+            "https://a1.execute-api.eu-west-1.amazonaws.com/prod/predict"
+        );
+    }
+
+    #[test]
+    fn preflight_uses_star_or_the_first_origin() {
+        assert_eq!(preflight_origin(&["https://a".into(), "*".into()]), "*");
+        assert_eq!(
+            preflight_origin(&["https://a".into(), "https://b".into()]),
+            "https://a"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! CloudWatch Logs: the function's log events, oldest first and each once,
+//! for `deployer logs [--follow]`, and the peak memory from Lambda's
+//! `REPORT` lines. A log group that does not exist yet (a function never
+//! invoked) simply has no events.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::Client;
+
+use super::apigw::to_aws_error;
+use super::{AwsError, ErrorKind};
+
+/// How often [`Follower`] is meant to be polled.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// CloudWatch may ingest an event seconds after its timestamp, so each
+/// poll looks back this far and drops what it already showed.
+const LOOKBACK_MS: i64 = 30_000;
+
+/// One log event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogEvent {
+    pub event_id: String,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    pub stream: String,
+    pub message: String,
+}
+
+/// One page of FilterLogEvents from `since_ms` on: the events and the
+/// token of the next page, if any. A missing group is an empty last page.
+pub async fn filter_page(
+    client: &Client,
+    group: &str,
+    since_ms: i64,
+    filter_pattern: Option<&str>,
+    next_token: Option<String>,
+) -> Result<(Vec<LogEvent>, Option<String>), AwsError> {
+    let answer = client
+        .filter_log_events()
+        .log_group_name(group)
+        .start_time(since_ms)
+        .set_filter_pattern(filter_pattern.map(str::to_string))
+        .set_next_token(next_token)
+        .send()
+        .await;
+    let page = match answer {
+        Ok(page) => page,
+        Err(e) => {
+            let e = to_aws_error("FilterLogEvents", group, e);
+            return if e.kind == ErrorKind::NotFound {
+                Ok((Vec::new(), None))
+            } else {
+                Err(e)
+            };
+        }
+    };
+    let events = page
+        .events()
+        .iter()
+        .map(|e| LogEvent {
+            event_id: e.event_id().unwrap_or_default().to_string(),
+            timestamp: e.timestamp().unwrap_or_default(),
+            stream: e.log_stream_name().unwrap_or_default().to_string(),
+            message: e.message().unwrap_or_default().to_string(),
+        })
+        .collect();
+    Ok((events, page.next_token().map(str::to_string)))
+}
+
+/// Every event of `group` from `since_ms` on (matching `filter_pattern`,
+/// CloudWatch's syntax), through all pages, oldest first.
+pub async fn filter_events(
+    client: &Client,
+    group: &str,
+    since_ms: i64,
+    filter_pattern: Option<&str>,
+) -> Result<Vec<LogEvent>, AwsError> {
+    let mut events = Vec::new();
+    let mut token = None;
+    loop {
+        let (page, next) =
+            filter_page(client, group, since_ms, filter_pattern, token.clone()).await?;
+        events.extend(page);
+        // CloudWatch may answer an empty page with a token while it
+        // searches on, so only a missing (or repeated) token ends it.
+        match next {
+            Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+            _ => break,
+        }
+    }
+    sort_oldest_first(&mut events);
+    Ok(events)
+}
+
+/// Pages may interleave streams; order by time, keeping CloudWatch's own
+/// order (ingestion) among equal timestamps.
+fn sort_oldest_first(events: &mut [LogEvent]) {
+    events.sort_by_key(|e| e.timestamp);
+}
+
+/// Follows a log group: each [`Follower::poll`] returns the events not
+/// returned before, oldest first. Poll it every [`POLL_INTERVAL`].
+#[derive(Debug)]
+pub struct Follower {
+    group: String,
+    filter_pattern: Option<String>,
+    since_ms: i64,
+    /// Event id → timestamp of what was already returned, within the
+    /// look-back window (events with equal timestamps are told apart by
+    /// their ids).
+    seen: HashMap<String, i64>,
+    newest_ms: i64,
+}
+
+impl Follower {
+    pub fn new(group: &str, since_ms: i64, filter_pattern: Option<&str>) -> Follower {
+        Follower {
+            group: group.to_string(),
+            filter_pattern: filter_pattern.map(str::to_string),
+            since_ms,
+            seen: HashMap::new(),
+            newest_ms: since_ms,
+        }
+    }
+
+    /// The events that arrived since the last poll.
+    pub async fn poll(&mut self, client: &Client) -> Result<Vec<LogEvent>, AwsError> {
+        let from = self.since_ms.max(self.newest_ms - LOOKBACK_MS);
+        let events =
+            filter_events(client, &self.group, from, self.filter_pattern.as_deref()).await?;
+        Ok(self.take_new(events))
+    }
+
+    /// Keeps the events not returned before and remembers them; forgets
+    /// what fell out of the look-back window.
+    fn take_new(&mut self, events: Vec<LogEvent>) -> Vec<LogEvent> {
+        let fresh: Vec<LogEvent> = events
+            .into_iter()
+            .filter(|e| !self.seen.contains_key(&e.event_id))
+            .collect();
+        for event in &fresh {
+            self.seen.insert(event.event_id.clone(), event.timestamp);
+            self.newest_ms = self.newest_ms.max(event.timestamp);
+        }
+        let horizon = self.newest_ms - LOOKBACK_MS;
+        self.seen.retain(|_, timestamp| *timestamp >= horizon);
+        fresh
+    }
+}
+
+/// The highest `Max Memory Used` (MB) in the `REPORT` lines of `group`
+/// since `since_ms`; `None` when there is none.
+pub async fn max_memory_used(
+    client: &Client,
+    group: &str,
+    since_ms: i64,
+) -> Result<Option<u32>, AwsError> {
+    let events = filter_events(client, group, since_ms, Some("\"Max Memory Used\"")).await?;
+    Ok(events
+        .iter()
+        .filter_map(|e| report_max_memory_mb(&e.message))
+        .max())
+}
+
+/// The `Max Memory Used: 23 MB` of a Lambda `REPORT RequestId: ...` line.
+pub fn report_max_memory_mb(line: &str) -> Option<u32> {
+    if !line.trim_start().starts_with("REPORT") {
+        return None;
+    }
+    let after = line.split("Max Memory Used:").nth(1)?.trim_start();
+    let (number, rest) = after.split_once(char::is_whitespace)?;
+    if !rest.trim_start().starts_with("MB") {
+        return None;
+    }
+    number.parse().ok()
+}
+
+/// Deletes the log group; one that does not exist is already gone.
+pub async fn delete_log_group(client: &Client, group: &str) -> Result<(), AwsError> {
+    match client.delete_log_group().log_group_name(group).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => match to_aws_error("DeleteLogGroup", group, e) {
+            e if e.kind == ErrorKind::NotFound => Ok(()),
+            e => Err(e),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, timestamp: i64) -> LogEvent {
+        LogEvent {
+            event_id: id.into(),
+            timestamp,
+            stream: "s".into(),
+            message: format!("m{id}"),
+        }
+    }
+
+    #[test]
+    fn report_line_gives_max_memory() {
+        let line = "REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 23 MB\tInit Duration: 40.10 ms\t";
+        assert_eq!(report_max_memory_mb(line), Some(23));
+        assert_eq!(
+            report_max_memory_mb("REPORT RequestId: x Duration: 1 ms Max Memory Used: 1024 MB"),
+            Some(1024)
+        );
+    }
+
+    #[test]
+    fn other_lines_give_nothing() {
+        assert_eq!(report_max_memory_mb("START RequestId: x Version: 3"), None);
+        assert_eq!(report_max_memory_mb("said Max Memory Used: 5 MB"), None);
+        assert_eq!(
+            report_max_memory_mb("REPORT RequestId: x Max Memory Used: lots MB"),
+            None
+        );
+        assert_eq!(
+            report_max_memory_mb("REPORT RequestId: x Max Memory Used: 5 GB"),
+            None
+        );
+        assert_eq!(
+            report_max_memory_mb("REPORT RequestId: x Max Memory Used:"),
+            None
+        );
+    }
+
+    #[test]
+    fn follower_returns_each_event_once_even_with_equal_timestamps() {
+        let mut follower = Follower::new("g", 0, None);
+        let first = follower.take_new(vec![event("a", 100), event("b", 100)]);
+        assert_eq!(first.len(), 2);
+        // The next poll starts at an overlapping time and sees them again.
+        let second = follower.take_new(vec![event("a", 100), event("b", 100), event("c", 100)]);
+        assert_eq!(second, vec![event("c", 100)]);
+        assert_eq!(
+            follower.take_new(vec![event("c", 100)]),
+            Vec::<LogEvent>::new()
+        );
+    }
+
+    #[test]
+    fn follower_forgets_events_outside_the_window() {
+        let mut follower = Follower::new("g", 0, None);
+        follower.take_new(vec![event("old", 1)]);
+        follower.take_new(vec![event("new", 1 + LOOKBACK_MS + 1)]);
+        assert!(!follower.seen.contains_key("old"));
+        assert!(follower.seen.contains_key("new"));
+    }
+
+    #[test]
+    fn events_sort_by_time_keeping_order_within_a_timestamp() {
+        let mut events = vec![event("b", 2), event("c", 1), event("a", 2)];
+        sort_oldest_first(&mut events);
+        let ids: Vec<_> = events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "a"]);
+    }
+}

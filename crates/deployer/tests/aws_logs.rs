@@ -1,0 +1,237 @@
+//! `aws::logs` against moto: events put with the SDK come out of
+//! `filter_events` once each and oldest first, a `Follower` sees an event
+//! put after it started, `REPORT` lines give the peak memory, and a missing
+//! group is no events.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatchlogs::Client;
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use deployer::aws::logs::{self, Follower, POLL_INTERVAL};
+
+/// The few helpers of `tests/util` these tests need, until it lands here.
+mod local {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+    /// The SDK aimed at moto through the standard chain, failing (never
+    /// skipping) when moto does not answer.
+    pub async fn sdk_config() -> SdkConfig {
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
+        let address = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        if std::net::TcpStream::connect(&address).is_err() {
+            panic!(
+                "moto does not answer at {endpoint}; start the local AWS with `scripts/local-cloud up`"
+            );
+        }
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new("us-east-1"));
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ));
+        }
+        loader.load().await
+    }
+
+    /// A name unused in moto's shared state.
+    pub fn unique_name(prefix: &str) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            nanos % 1_000_000_000_000
+        )
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+async fn client() -> Client {
+    Client::new(&local::sdk_config().await)
+}
+
+async fn create_group(client: &Client, prefix: &str, streams: &[&str]) -> String {
+    let group = format!("/aws/lambda/{}", local::unique_name(prefix));
+    client
+        .create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    for stream in streams {
+        client
+            .create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name(*stream)
+            .send()
+            .await
+            .unwrap();
+    }
+    group
+}
+
+async fn put(client: &Client, group: &str, stream: &str, events: &[(i64, &str)]) {
+    let mut request = client
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream);
+    for (timestamp, message) in events {
+        request = request.log_events(
+            InputLogEvent::builder()
+                .timestamp(*timestamp)
+                .message(*message)
+                .build()
+                .unwrap(),
+        );
+    }
+    request.send().await.unwrap();
+}
+
+#[tokio::test]
+async fn filter_events_returns_each_event_once_oldest_first() {
+    let client = client().await;
+    let group = create_group(&client, "logs-filter", &["a", "b"]).await;
+    let t = now_ms() - 10_000;
+    // Two streams, interleaved in time, and two events sharing a timestamp.
+    put(
+        &client,
+        &group,
+        "a",
+        &[(t, "first"), (t + 20, "third"), (t + 20, "fourth")],
+    )
+    .await;
+    put(
+        &client,
+        &group,
+        "b",
+        &[(t + 10, "second"), (t + 30, "fifth")],
+    )
+    .await;
+
+    let events = logs::filter_events(&client, &group, t - 1, None)
+        .await
+        .unwrap();
+    let messages: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["first", "second", "third", "fourth", "fifth"]);
+    let mut ids: Vec<_> = events.iter().map(|e| e.event_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "event ids are not unique: {events:?}");
+
+    let later = logs::filter_events(&client, &group, t + 15, None)
+        .await
+        .unwrap();
+    let messages: Vec<_> = later.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["third", "fourth", "fifth"]);
+
+    let filtered = logs::filter_events(&client, &group, t - 1, Some("fourth"))
+        .await
+        .unwrap();
+    let messages: Vec<_> = filtered.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["fourth"]);
+    logs::delete_log_group(&client, &group).await.unwrap();
+}
+
+#[tokio::test]
+async fn follow_sees_an_event_put_after_it_started_once() {
+    let client = client().await;
+    let group = create_group(&client, "logs-follow", &["s"]).await;
+    let start = now_ms() - 5_000;
+    put(&client, &group, "s", &[(start + 1, "before")]).await;
+
+    let mut follower = Follower::new(&group, start, None);
+    let first = follower.poll(&client).await.unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        ["before"]
+    );
+
+    let writer = client.clone();
+    let writer_group = group.clone();
+    let put_later = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        put(&writer, &writer_group, "s", &[(now_ms(), "after")]).await;
+    });
+
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(POLL_INTERVAL).await;
+        seen.extend(follower.poll(&client).await.unwrap());
+        if !seen.is_empty() {
+            break;
+        }
+    }
+    put_later.await.unwrap();
+    let messages: Vec<_> = seen.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["after"], "followed events within 5 s");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(5), "took {waited:?}");
+
+    // Polling again returns nothing already shown.
+    assert_eq!(follower.poll(&client).await.unwrap(), Vec::new());
+    logs::delete_log_group(&client, &group).await.unwrap();
+}
+
+#[tokio::test]
+async fn max_memory_used_reads_report_lines() {
+    let client = client().await;
+    let group = create_group(&client, "logs-report", &["s"]).await;
+    let t = now_ms() - 10_000;
+    put(
+        &client,
+        &group,
+        "s",
+        &[
+            (t, "START RequestId: 1 Version: 1"),
+            (t + 1, "REPORT RequestId: 1\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 2048 MB\tMax Memory Used: 41 MB\t"),
+            (t + 2, "REPORT RequestId: 2\tDuration: 9.00 ms\tBilled Duration: 9 ms\tMemory Size: 2048 MB\tMax Memory Used: 57 MB\t"),
+            (t + 3, "REPORT RequestId: 3\tDuration: 8.00 ms\tBilled Duration: 8 ms\tMemory Size: 2048 MB\tMax Memory Used: 44 MB\t"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        logs::max_memory_used(&client, &group, t - 1).await.unwrap(),
+        Some(57)
+    );
+    assert_eq!(
+        logs::max_memory_used(&client, &group, t + 3).await.unwrap(),
+        Some(44)
+    );
+    logs::delete_log_group(&client, &group).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_group_has_no_events_and_deletes_twice() {
+    let client = client().await;
+    let group = create_group(&client, "logs-missing", &[]).await;
+    logs::delete_log_group(&client, &group).await.unwrap();
+    logs::delete_log_group(&client, &group).await.unwrap();
+    assert_eq!(
+        logs::filter_events(&client, &group, 0, None).await.unwrap(),
+        Vec::new()
+    );
+    assert_eq!(
+        logs::max_memory_used(&client, &group, 0).await.unwrap(),
+        None
+    );
+    let mut follower = Follower::new(&group, 0, None);
+    assert_eq!(follower.poll(&client).await.unwrap(), Vec::new());
+}
