@@ -1,2 +1,196 @@
 //! The function's container image: compile, assemble the build context,
 //! hash it, build and push it through bollard.
+//!
+//! Nothing here prints: every step reports progress as [`ImageEvent`]s to a
+//! callback, and the command layer decides how to show them. Every failure
+//! is a [`BuildError`], which the binary maps to its own exit code.
+
+pub mod build;
+pub mod compile;
+pub mod context;
+mod files;
+pub mod hash;
+pub mod push;
+
+use std::fmt;
+
+pub use build::{build_image, connect_docker};
+pub use compile::compile;
+pub use context::build_context;
+pub use hash::{ContentHash, content_hash};
+pub use push::{RegistryCredentials, push_image};
+
+/// An image in a repository: by tag while it is being built, by digest
+/// once pushed (Lambda is always pointed at the digest, which cannot move).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// `{account}.dkr.ecr.{region}.amazonaws.com/{repository}`.
+    pub repository_uri: String,
+    pub tag: String,
+    /// `sha256:...`, known after the push.
+    pub digest: Option<String>,
+}
+
+impl ImageRef {
+    pub fn new(repository_uri: &str, tag: &str) -> ImageRef {
+        ImageRef {
+            repository_uri: repository_uri.to_string(),
+            tag: tag.to_string(),
+            digest: None,
+        }
+    }
+
+    /// `{repository_uri}:{tag}`.
+    pub fn by_tag(&self) -> String {
+        format!("{}:{}", self.repository_uri, self.tag)
+    }
+
+    /// `{repository_uri}@{digest}`, or `None` before the push.
+    pub fn by_digest(&self) -> Option<String> {
+        self.digest
+            .as_ref()
+            .map(|digest| format!("{}@{}", self.repository_uri, digest))
+    }
+}
+
+/// Progress of the image steps, for the command layer to show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageEvent {
+    /// One line of cargo's output while compiling the function.
+    Compile(String),
+    /// One line of the Docker build's log.
+    BuildLog(String),
+    /// Progress of one layer while pushing. `id` is empty when the engine's
+    /// message does not name a layer (bollard 0.21's push messages carry no
+    /// layer id field).
+    Layer {
+        id: String,
+        status: String,
+        current: Option<i64>,
+        total: Option<i64>,
+    },
+}
+
+/// The step of the image pipeline that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStep {
+    Hash,
+    Compile,
+    Context,
+    Build,
+    Push,
+}
+
+impl fmt::Display for BuildStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BuildStep::Hash => "hashing the image inputs",
+            BuildStep::Compile => "compiling the function",
+            BuildStep::Context => "assembling the build context",
+            BuildStep::Build => "building the image",
+            BuildStep::Push => "pushing the image",
+        })
+    }
+}
+
+/// Compiling, building or pushing the image failed. `output` holds the last
+/// lines of the tool's output (cargo's stderr, the build log), because the
+/// cause is nearly always in them.
+#[derive(Debug, thiserror::Error)]
+#[error("{step} failed: {message}{}", format_output(.output))]
+pub struct BuildError {
+    pub step: BuildStep,
+    pub message: String,
+    pub output: Vec<String>,
+}
+
+impl BuildError {
+    pub fn new(step: BuildStep, message: impl Into<String>) -> BuildError {
+        BuildError {
+            step,
+            message: message.into(),
+            output: Vec::new(),
+        }
+    }
+
+    pub fn with_output(mut self, output: Vec<String>) -> BuildError {
+        self.output = output;
+        self
+    }
+}
+
+fn format_output(output: &[String]) -> String {
+    if output.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("\n--- output ---");
+    for line in output {
+        text.push('\n');
+        text.push_str(line);
+    }
+    text
+}
+
+/// The last lines of a long output, kept while streaming it so that an
+/// error can show them without holding the whole log.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    lines: std::collections::VecDeque<String>,
+    keep: usize,
+}
+
+impl Tail {
+    pub(crate) fn new(keep: usize) -> Tail {
+        Tail {
+            lines: std::collections::VecDeque::with_capacity(keep),
+            keep,
+        }
+    }
+
+    pub(crate) fn push(&mut self, line: &str) {
+        if self.lines.len() == self.keep {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line.to_string());
+    }
+
+    pub(crate) fn into_lines(self) -> Vec<String> {
+        self.lines.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ref_names() {
+        let mut image = ImageRef::new("123.dkr.ecr.us-east-1.amazonaws.com/app", "habc");
+        assert_eq!(
+            image.by_tag(),
+            "123.dkr.ecr.us-east-1.amazonaws.com/app:habc"
+        );
+        assert_eq!(image.by_digest(), None);
+        image.digest = Some("sha256:00ff".into());
+        assert_eq!(
+            image.by_digest().as_deref(),
+            Some("123.dkr.ecr.us-east-1.amazonaws.com/app@sha256:00ff")
+        );
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines_and_the_error_shows_them() {
+        let mut tail = Tail::new(2);
+        for line in ["one", "two", "three"] {
+            tail.push(line);
+        }
+        let error = BuildError::new(BuildStep::Build, "exit 1").with_output(tail.into_lines());
+        let text = error.to_string();
+        assert!(
+            text.starts_with("building the image failed: exit 1"),
+            "{text}"
+        );
+        assert!(text.contains("two\nthree"), "{text}");
+        assert!(!text.contains("one"), "{text}");
+    }
+}

@@ -1,0 +1,113 @@
+//! Building the image from the context tar with the Docker engine, through
+//! bollard (no `docker` CLI needed).
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+
+use super::{BuildError, BuildStep, ImageEvent, ImageRef, Tail};
+use crate::config::{Architecture, Stage};
+
+/// Lines of the build log kept for the error message.
+const TAIL_LINES: usize = 60;
+
+/// Where bollard looks for the engine, for error messages.
+fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
+}
+
+fn unreachable(detail: impl std::fmt::Display) -> BuildError {
+    BuildError::new(
+        BuildStep::Build,
+        format!(
+            "cannot reach the Docker engine at {}: {detail}; start it (scripts/local-cloud up) \
+             or set DOCKER_HOST",
+            docker_host()
+        ),
+    )
+}
+
+/// Connects to the engine named by `DOCKER_HOST` (default: the local
+/// socket) and checks that it answers, so that a stopped engine is one
+/// clear error here rather than an obscure one mid-build.
+pub async fn connect_docker() -> Result<Docker, BuildError> {
+    let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+    docker.ping().await.map_err(unreachable)?;
+    Ok(docker)
+}
+
+/// The platform the image is built for; Lambda refuses an image whose
+/// architecture differs from the function's.
+pub fn platform(architecture: Architecture) -> &'static str {
+    match architecture {
+        Architecture::X86_64 => "linux/amd64",
+        Architecture::Arm64 => "linux/arm64",
+    }
+}
+
+/// Builds `context` (from [`super::build_context`]) into `image.by_tag()`,
+/// with the stage's base image as the `BASE_IMAGE` build argument. Each log
+/// line goes to `on_event` as [`ImageEvent::BuildLog`]; a failed build's
+/// error carries the end of the log.
+pub async fn build_image(
+    docker: &Docker,
+    stage: &Stage,
+    context: Vec<u8>,
+    image: &ImageRef,
+    on_event: &dyn Fn(ImageEvent),
+) -> Result<(), BuildError> {
+    let build_args = HashMap::from([("BASE_IMAGE".to_string(), stage.image.base_image.clone())]);
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(&image.by_tag())
+        .buildargs(&build_args)
+        .platform(platform(stage.function.architecture))
+        .rm(true)
+        .forcerm(true)
+        .build();
+
+    let mut tail = Tail::new(TAIL_LINES);
+    let mut log = |text: &str| {
+        for line in text.lines().filter(|line| !line.trim().is_empty()) {
+            tail.push(line);
+            on_event(ImageEvent::BuildLog(line.to_string()));
+        }
+    };
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut failure = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+                    log(text);
+                }
+                if let Some(message) = info.error_detail.and_then(|detail| detail.message) {
+                    log(&message);
+                    failure = Some(message);
+                    break;
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                log(&error);
+                failure = Some(error);
+                break;
+            }
+            Err(e @ bollard::errors::Error::DockerResponseServerError { .. }) => {
+                failure = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(unreachable(e)),
+        }
+    }
+    drop(stream);
+    if let Some(message) = failure {
+        return Err(BuildError::new(
+            BuildStep::Build,
+            format!("the Docker build of {} failed: {message}", image.by_tag()),
+        )
+        .with_output(tail.into_lines()));
+    }
+    Ok(())
+}

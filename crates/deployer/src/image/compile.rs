@@ -1,0 +1,215 @@
+//! Compiling the function into the static Linux binary that goes into the
+//! image as `bootstrap`.
+//!
+//! A `FROM scratch` image has no C library, so the binary is linked
+//! statically (`+crt-static` on the gnu target, the only one this
+//! toolchain has). It is built in its own target directory,
+//! `{root}/target/lambda`, because different RUSTFLAGS would otherwise
+//! make cargo throw away the host build every time.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use super::{BuildError, BuildStep, ImageEvent, Tail};
+use crate::config::{Architecture, Stage};
+
+/// The cargo profile the function is built with.
+pub const PROFILE: &str = "release";
+
+/// Set for the function's build, replacing the caller's RUSTFLAGS, so
+/// that the binary depends on nothing from the environment.
+pub const RUSTFLAGS: &str = "-C target-feature=+crt-static";
+
+/// Lines of cargo's output kept for the error message.
+const TAIL_LINES: usize = 40;
+
+/// The Rust target for a Lambda architecture.
+pub fn target_triple(architecture: Architecture) -> &'static str {
+    match architecture {
+        Architecture::X86_64 => "x86_64-unknown-linux-gnu",
+        Architecture::Arm64 => "aarch64-unknown-linux-gnu",
+    }
+}
+
+/// `{root}/target/lambda`.
+pub fn target_dir(stage: &Stage) -> PathBuf {
+    stage.root.join("target").join("lambda")
+}
+
+/// Builds `stage.function.binary` of `stage.function.package` as a static
+/// release binary and returns its path. Every line cargo writes to stderr
+/// goes to `on_event` as [`ImageEvent::Compile`].
+pub async fn compile(stage: &Stage, on_event: &dyn Fn(ImageEvent)) -> Result<PathBuf, BuildError> {
+    let triple = target_triple(stage.function.architecture);
+    ensure_target_installed(&stage.root, triple).await?;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let target_dir = target_dir(stage);
+    let mut command = Command::new(&cargo);
+    command
+        .args(["build", "--profile", PROFILE, "--locked"])
+        .args(["-p", &stage.function.package])
+        .args(["--bin", &stage.function.binary])
+        .args(["--target", triple])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .arg("--manifest-path")
+        .arg(stage.root.join("Cargo.toml"))
+        .current_dir(&stage.root)
+        .env("RUSTFLAGS", RUSTFLAGS)
+        // Either of these would override RUSTFLAGS or the target directory.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| {
+        BuildError::new(
+            BuildStep::Compile,
+            format!("cannot run `{cargo} build`: {e}"),
+        )
+    })?;
+
+    let mut tail = Tail::new(TAIL_LINES);
+    if let Some(stderr) = child.stderr.take() {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Some(line) = lines.next_line().await.map_err(|e| {
+            BuildError::new(
+                BuildStep::Compile,
+                format!("cannot read cargo's output: {e}"),
+            )
+        })? {
+            tail.push(&line);
+            on_event(ImageEvent::Compile(line));
+        }
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| BuildError::new(BuildStep::Compile, format!("cannot wait for cargo: {e}")))?;
+    if !status.success() {
+        return Err(BuildError::new(
+            BuildStep::Compile,
+            format!(
+                "`cargo build -p {} --bin {} --target {triple}` failed ({status})",
+                stage.function.package, stage.function.binary
+            ),
+        )
+        .with_output(tail.into_lines()));
+    }
+
+    let binary = target_dir
+        .join(triple)
+        .join(PROFILE)
+        .join(&stage.function.binary);
+    if !binary.is_file() {
+        return Err(BuildError::new(
+            BuildStep::Compile,
+            format!("cargo succeeded but {} is not there", binary.display()),
+        ));
+    }
+    Ok(binary)
+}
+
+/// The standard library for `triple` must be installed; cargo's own error
+/// for a missing one ("can't find crate for `core`") says little.
+async fn ensure_target_installed(root: &Path, triple: &str) -> Result<(), BuildError> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(root)
+        .output()
+        .await
+        .map_err(|e| BuildError::new(BuildStep::Compile, format!("cannot run `{rustc}`: {e}")))?;
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if !output.status.success() || sysroot.is_empty() {
+        return Err(BuildError::new(
+            BuildStep::Compile,
+            format!("`{rustc} --print sysroot` failed ({})", output.status),
+        ));
+    }
+    let target_lib = Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib");
+    if !target_lib.is_dir() {
+        return Err(BuildError::new(
+            BuildStep::Compile,
+            format!(
+                "the Rust target `{triple}` is not installed (no {}); install it with \
+                 `rustup target add {triple}` or deploy with architecture x86_64",
+                target_lib.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_target_is_a_clear_error() {
+        let mut stage = Stage::defaults("app", "dev", "us-east-1");
+        stage.root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let error = ensure_target_installed(&stage.root, "riscv64gc-unknown-none-elf-nope")
+            .await
+            .unwrap_err();
+        assert_eq!(error.step, BuildStep::Compile);
+        assert!(error.message.contains("is not installed"), "{error}");
+        assert!(error.message.contains("rustup target add"), "{error}");
+        ensure_target_installed(&stage.root, target_triple(Architecture::X86_64))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_compile_error_returns_cargo_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"func\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[[bin]]\nname = \"bootstrap\"\npath = \"src/main.rs\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("Cargo.lock"),
+            "version = 4\n\n[[package]]\nname = \"func\"\nversion = \"0.1.0\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("src/main.rs"),
+            "fn main() { let x: u32 = \"not a number\"; }\n",
+        )
+        .unwrap();
+        let mut stage = Stage::defaults("app", "dev", "us-east-1");
+        stage.root = root.to_path_buf();
+        stage.function.package = "func".into();
+        let lines = std::sync::Mutex::new(Vec::new());
+        let error = compile(&stage, &|event| {
+            if let ImageEvent::Compile(line) = event {
+                lines.lock().unwrap().push(line);
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(error.step, BuildStep::Compile);
+        let text = error.to_string();
+        assert!(text.contains("mismatched types"), "{text}");
+        assert!(
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("mismatched types")),
+            "cargo's lines were not streamed"
+        );
+    }
+}
