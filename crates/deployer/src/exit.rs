@@ -13,7 +13,9 @@
 use std::process::ExitCode;
 
 use crate::aws::AwsError;
+use crate::commands::up::SmokeTestFailed;
 use crate::config::ConfigError;
+use crate::image::BuildError;
 use crate::ui::NeedsConfirmation;
 
 /// How the deployer ended.
@@ -51,9 +53,12 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
         if cause.is::<AwsError>() {
             return ExitStatus::Aws;
         }
-        // The image and smoke-test errors map here once they exist:
-        // if cause.is::<crate::image::BuildError>() { return ExitStatus::Build; }
-        // if cause.is::<crate::commands::up::SmokeTestFailed>() { return ExitStatus::SmokeTestFailed; }
+        if cause.is::<BuildError>() {
+            return ExitStatus::Build;
+        }
+        if cause.is::<SmokeTestFailed>() {
+            return ExitStatus::SmokeTestFailed;
+        }
     }
     ExitStatus::Failure
 }

@@ -324,7 +324,7 @@ async fn delete_inline_policy(client: &Client, role: &str, policy: &str) -> Resu
 }
 
 /// `aws`, `aws-cn` or `aws-us-gov`: the managed policies' ARNs differ.
-fn partition(region: &str) -> &'static str {
+pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {

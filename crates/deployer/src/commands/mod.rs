@@ -2,7 +2,11 @@
 //! command line to them. Commands compose the `aws` and `image` steps and
 //! print only through [`Ui`].
 
+pub mod build;
 pub mod completions;
+pub mod plan;
+pub mod state;
+pub mod up;
 
 use crate::cli::{Command, GlobalArgs};
 use crate::config::Stage;
@@ -31,10 +35,10 @@ pub async fn run(
     match command {
         Command::Completions(args) => completions::run(args),
         // Wired up as their modules land (`up::run(stage, ui, args)`, ...).
-        Command::Up(_)
-        | Command::Plan(_)
-        | Command::Build(_)
-        | Command::Invoke(_)
+        Command::Up(args) => up::run(stage, ui, args).await,
+        Command::Plan(args) => plan::run(stage, ui, args).await,
+        Command::Build(args) => build::run(stage, ui, args).await,
+        Command::Invoke(_)
         | Command::Logs(_)
         | Command::Status(_)
         | Command::Rollback(_)

@@ -111,3 +111,8 @@ pub async fn build_image(
     }
     Ok(())
 }
+
+/// Whether the engine already has `image` (by tag).
+pub async fn image_exists(docker: &Docker, image: &ImageRef) -> bool {
+    docker.inspect_image(&image.by_tag()).await.is_ok()
+}

@@ -14,11 +14,11 @@ pub mod push;
 
 use std::fmt;
 
-pub use build::{build_image, connect_docker};
+pub use build::{build_image, connect_docker, image_exists};
 pub use compile::compile;
 pub use context::build_context;
 pub use hash::{ContentHash, content_hash};
-pub use push::{RegistryCredentials, push_image};
+pub use push::{RegistryCredentials, push_image, registry_digest};
 
 /// An image in a repository: by tag while it is being built, by digest
 /// once pushed (Lambda is always pointed at the digest, which cannot move).

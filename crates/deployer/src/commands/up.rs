@@ -1,0 +1,349 @@
+//! `deployer up`: survey the stage, then carry out the plan — the
+//! repository, the role and the image concurrently, then the function, a
+//! version, its smoke test, the alias, the API and the permission. Every
+//! step the plan leaves unchanged is skipped, so an `up` with nothing to
+//! do only reads.
+
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::state::{self, PERMISSION_ID, Survey};
+use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda};
+use crate::cli::UpArgs;
+use crate::config::Stage;
+use crate::image::{self, ImageEvent, ImageRef};
+use crate::plan::Change;
+use crate::ui::{Step, Summary, Ui};
+
+/// The smoke test's answer was not a 200: the alias stays where it was.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the smoke test of version {version} failed: it answered {status} for {date}; the alias still points at {previous}\n--- answer ---\n{answer}{log}"
+)]
+pub struct SmokeTestFailed {
+    pub version: String,
+    pub date: String,
+    pub status: String,
+    pub previous: String,
+    pub answer: String,
+    pub log: String,
+}
+
+/// What `up` did and where the stage now is.
+#[derive(Debug, Serialize)]
+pub struct UpReport {
+    pub stage: String,
+    pub url: String,
+    pub function_arn: String,
+    pub role_arn: String,
+    pub version: String,
+    pub image: ImageReport,
+    /// The plan `up` carried out (unchanged resources included).
+    pub changes: Vec<Change>,
+    pub steps: Summary,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageReport {
+    pub uri: String,
+    pub tag: String,
+    pub digest: String,
+    /// Whether this run compiled, built and pushed it.
+    pub built: bool,
+}
+
+impl fmt::Display for UpReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let changed: Vec<&Change> = self
+            .changes
+            .iter()
+            .filter(|c| c.action.is_change())
+            .collect();
+        if changed.is_empty() {
+            writeln!(f, "Nothing to change.")?;
+        } else {
+            writeln!(f, "{}", super::plan::render_changes(&self.changes))?;
+        }
+        if !self.steps.steps.is_empty() {
+            writeln!(f, "{}", self.steps)?;
+        }
+        writeln!(f, "stage     {}", self.stage)?;
+        writeln!(f, "url       {}", self.url)?;
+        writeln!(f, "function  {}", self.function_arn)?;
+        writeln!(f, "version   {}", self.version)?;
+        writeln!(f, "image     {}@{}", self.image.uri, self.image.digest)?;
+        write!(f, "done in {:.1} s", self.seconds)
+    }
+}
+
+pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let step = ui.step("survey");
+    let survey = state::survey(stage, &clients).await?;
+    let changes = survey.plan.changes.iter().filter(|c| c.action.is_change()).count();
+    step.finish(format!("{changes} to change"));
+    if !ui.json() && changes > 0 {
+        ui.info(super::plan::render_changes(&survey.plan.changes));
+    }
+    let report = apply(stage, ui, &clients, survey, started).await?;
+    ui.result(&report)
+}
+
+/// Carries out a survey's plan.
+async fn apply(
+    stage: &Stage,
+    ui: &Ui,
+    clients: &Clients,
+    survey: Survey,
+    started: Instant,
+) -> Result<UpReport> {
+    let names = survey.names.clone();
+    let built = !survey.image_exists();
+
+    // The repository, the role and the image need nothing from each other,
+    // except that the push needs the repository: compile and build run
+    // beside the AWS work, the push after it.
+    let (_, role_arn, local_image) = tokio::try_join!(
+        ensure_repository(stage, ui, clients, &survey),
+        ensure_role(stage, ui, clients, &survey),
+        build_image(stage, ui, &survey),
+    )?;
+    let image = match local_image {
+        Some(image) => push(ui, clients, &image).await?,
+        None => survey.image.clone(),
+    };
+    let digest = image
+        .digest
+        .clone()
+        .context("the image has no digest after the push")?;
+    let image_uri = ecr::image_uri_by_digest(&names.repository_uri, &digest);
+
+    let function_name = stage.function_name();
+    let alias_name = stage.alias_name();
+    if survey.function.is_change() {
+        let step = ui.step("lambda function");
+        let desired = state::desired_function(stage, &image_uri, &role_arn);
+        let (outcome, _) = lambda::ensure_function(&clients.lambda, &desired).await?;
+        step.finish(outcome_text(outcome));
+    }
+    let version = if survey.publish {
+        let step = ui.step("lambda version");
+        let (_, version) =
+            lambda::publish_version(&clients.lambda, &function_name, survey.function.is_change())
+                .await?;
+        step.finish(format!("published {version}"));
+        smoke_test(stage, ui, clients, &version, survey.alias_version.as_deref()).await?;
+        version
+    } else {
+        survey
+            .current_version
+            .clone()
+            .context("no published version matches the function")?
+    };
+    if survey.alias.is_change() {
+        let step = ui.step("lambda alias");
+        lambda::ensure_alias(&clients.lambda, &function_name, &alias_name, &version).await?;
+        step.finish(format!("{alias_name} → {version}"));
+    }
+
+    let api_id = if survey.api_changes() || survey.api_id.is_none() {
+        let step = ui.step("api gateway");
+        let desired = apigw::DesiredApi::from_stage(stage, &names.alias_arn);
+        let (outcome, info) = apigw::ensure_api(&clients.apigw, &desired).await?;
+        let deployed = if info.deployment_id.is_some() {
+            ", deployed"
+        } else {
+            ""
+        };
+        step.finish(format!("{}{deployed}", outcome_text(outcome)));
+        info.api_id
+    } else {
+        survey
+            .api_id
+            .clone()
+            .context("the survey found no REST API")?
+    };
+    if survey.permission.is_change() {
+        let step = ui.step("lambda permission");
+        let source = apigw::source_arn(&api_id, &stage.region, &names.account, &stage.api.path);
+        let outcome = lambda::ensure_permission(
+            &clients.lambda,
+            &function_name,
+            &alias_name,
+            PERMISSION_ID,
+            &source,
+        )
+        .await?;
+        step.finish(outcome_text(outcome));
+    }
+
+    Ok(UpReport {
+        stage: stage.name.clone(),
+        url: apigw::invoke_url(&api_id, &stage.region, &stage.name, &stage.api.path),
+        function_arn: names.function_arn.clone(),
+        role_arn,
+        version,
+        image: ImageReport {
+            uri: names.repository_uri.clone(),
+            tag: image.tag.clone(),
+            digest,
+            built,
+        },
+        changes: survey.plan.changes,
+        steps: ui.summary(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn outcome_text(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Created => "created",
+        Outcome::Updated => "updated",
+        Outcome::Unchanged => "unchanged",
+    }
+}
+
+async fn ensure_repository(
+    stage: &Stage,
+    ui: &Ui,
+    clients: &Clients,
+    survey: &Survey,
+) -> Result<()> {
+    if !survey.repository.is_change() && !survey.lifecycle.is_change() {
+        return Ok(());
+    }
+    let step = ui.step("ecr repository");
+    let desired = ecr::DesiredRepository::for_stage(stage);
+    let (outcome, _) = ecr::ensure_repository(&clients.ecr, &desired).await?;
+    let policy = ecr::lifecycle_policy_text(&stage.ecr);
+    let policy_outcome =
+        ecr::ensure_lifecycle_policy(&clients.ecr, &desired.name, &policy).await?;
+    step.finish(format!(
+        "{}, lifecycle policy {}",
+        outcome_text(outcome),
+        outcome_text(policy_outcome)
+    ));
+    Ok(())
+}
+
+async fn ensure_role(stage: &Stage, ui: &Ui, clients: &Clients, survey: &Survey) -> Result<String> {
+    if !survey.role.is_change() {
+        return Ok(survey.names.role_arn.clone());
+    }
+    let step = ui.step("iam role");
+    let desired = iam::DesiredRole::for_stage(stage);
+    let (outcome, arn) = iam::ensure_role(&clients.iam, &desired).await?;
+    step.finish(outcome_text(outcome));
+    Ok(arn)
+}
+
+/// Shows an image event on a step: compile and build lines as its message,
+/// push progress as its bar.
+pub fn show_event(step: &Step, event: ImageEvent) {
+    match event {
+        ImageEvent::Compile(line) | ImageEvent::BuildLog(line) => step.message(line.trim()),
+        ImageEvent::Layer {
+            id,
+            status,
+            current,
+            total,
+        } => {
+            if let (Some(done), Some(total)) = (current, total) {
+                step.progress(u64::try_from(done).unwrap_or(0), u64::try_from(total).unwrap_or(0));
+            }
+            step.message(format!("{id} {status}").trim());
+        }
+    }
+}
+
+/// Compiles the function and builds its image, unless the registry holds
+/// it already. Returns the local image to push.
+async fn build_image(stage: &Stage, ui: &Ui, survey: &Survey) -> Result<Option<ImageRef>> {
+    if survey.image_exists() {
+        return Ok(None);
+    }
+    let image = ImageRef::new(&survey.names.repository_uri, &survey.image.tag);
+    super::build::build(stage, ui, &image).await?;
+    Ok(Some(image))
+}
+
+/// Pushes with a fresh registry login (tokens expire; none is kept).
+async fn push(ui: &Ui, clients: &Clients, image: &ImageRef) -> Result<ImageRef> {
+    let step = ui.step("push");
+    let docker = image::connect_docker().await?;
+    let auth = ecr::registry_auth(&clients.ecr).await?;
+    let credentials = image::RegistryCredentials {
+        username: auth.username,
+        password: auth.password,
+        server_address: auth.server,
+    };
+    let pushed = image::push_image(&docker, image, &credentials, &|e| show_event(&step, e)).await?;
+    step.finish(pushed.digest.clone().unwrap_or_default());
+    Ok(pushed)
+}
+
+/// The proxy event of a GET for one date, as API Gateway would send it.
+pub fn get_event(date: &str) -> String {
+    serde_json::json!({
+        "resource": "/predict",
+        "path": "/predict",
+        "httpMethod": "GET",
+        "headers": {"accept": "application/json"},
+        "queryStringParameters": {"date": date},
+        "body": null,
+        "isBase64Encoded": false,
+    })
+    .to_string()
+}
+
+/// Calls the new version with a real request; anything but a 200 stops
+/// the release before the alias moves.
+async fn smoke_test(
+    stage: &Stage,
+    ui: &Ui,
+    clients: &Clients,
+    version: &str,
+    previous: Option<&str>,
+) -> Result<()> {
+    if !stage.smoke_test.enabled {
+        return Ok(());
+    }
+    let step = ui.step("smoke test");
+    let date = &stage.smoke_test.date;
+    let answer = lambda::invoke(
+        &clients.lambda,
+        &stage.function_name(),
+        Some(version),
+        get_event(date).as_bytes(),
+    )
+    .await?;
+    let status = serde_json::from_str::<serde_json::Value>(&answer.payload)
+        .ok()
+        .and_then(|v| v.get("statusCode").and_then(serde_json::Value::as_i64));
+    if answer.function_error.is_none() && status == Some(200) {
+        step.finish(format!("version {version} answered 200 for {date}"));
+        return Ok(());
+    }
+    step.finish("failed");
+    Err(SmokeTestFailed {
+        version: version.to_string(),
+        date: date.clone(),
+        status: match (&answer.function_error, status) {
+            (Some(error), _) => format!("a function error ({error})"),
+            (None, Some(code)) => format!("status {code}"),
+            (None, None) => "no status code".into(),
+        },
+        previous: previous.unwrap_or("nothing (no alias yet)").to_string(),
+        answer: answer.payload,
+        log: answer
+            .log_tail
+            .map(|log| format!("\n--- log ---\n{log}"))
+            .unwrap_or_default(),
+    }
+    .into())
+}
