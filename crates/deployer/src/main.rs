@@ -51,5 +51,5 @@ async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<()> {
         profile: cli.global.profile.clone(),
     };
     let stage = config::load(&cli.global.config, &cli.global.stage, &overrides)?;
-    commands::run(&cli.command, &stage, &cli.global, ui).await
+    commands::run(&cli.command, &stage, ui).await
 }

@@ -8,18 +8,13 @@ pub mod plan;
 pub mod state;
 pub mod up;
 
-use crate::cli::{Command, GlobalArgs};
+use crate::cli::Command;
 use crate::config::Stage;
 use crate::ui::Ui;
 
 /// Runs a command that acts on a stage (every command but `completions`,
 /// which [`completions::run`] handles without a deploy.toml).
-pub async fn run(
-    command: &Command,
-    stage: &Stage,
-    global: &GlobalArgs,
-    ui: &Ui,
-) -> anyhow::Result<()> {
+pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()> {
     ui.detail(format!(
         "stage {} of {} in {}{}",
         stage.name,
@@ -31,7 +26,6 @@ pub async fn run(
             .map(|url| format!(" at {url}"))
             .unwrap_or_default()
     ));
-    let _ = global;
     match command {
         Command::Completions(args) => completions::run(args),
         // Wired up as their modules land (`up::run(stage, ui, args)`, ...).
