@@ -1,0 +1,395 @@
+//! Helpers shared by the deployer's integration tests: reaching the local
+//! AWS that `scripts/local-cloud up` starts (moto, the registry at the ECR
+//! host, dockerd) through the same standard SDK configuration the deployer
+//! uses, names that never collide in moto's shared state, and a dump of
+//! moto's state when a test fails.
+//!
+//! Each test file uses it with `mod util;`. Not every file uses every helper.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use base64::Engine as _;
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+
+/// moto's account: every ARN and the ECR host name carry it.
+pub const ACCOUNT: &str = "123456789012";
+/// Where moto listens when `AWS_ENDPOINT_URL` does not say otherwise.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:5000";
+const DEFAULT_REGION: &str = "us-east-1";
+const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The moto endpoint, as the SDK will see it.
+pub fn endpoint_url() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_string())
+}
+
+/// The region, as the SDK will see it.
+pub fn region() -> String {
+    ["AWS_REGION", "AWS_DEFAULT_REGION", "LOCAL_CLOUD_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEFAULT_REGION.to_string())
+}
+
+/// The ECR host moto hands out, which the local registry serves on 127.0.0.1:443.
+pub fn registry_host() -> String {
+    format!("{ACCOUNT}.dkr.ecr.{}.amazonaws.com", region())
+}
+
+/// The `deployer` binary cargo built for these tests.
+pub fn deployer_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_deployer"))
+}
+
+/// The workspace root (where `scripts/` and `.local-cloud/` live).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Fails the test, naming what does not answer, unless moto, the registry
+/// and dockerd all answer. Tests never skip when the local AWS is down.
+pub fn require_local_cloud() {
+    let mut down = Vec::new();
+    if let Err(why) = moto_answers() {
+        down.push(format!("moto at {}: {why}", endpoint_url()));
+    }
+    if let Err(why) = registry_answers() {
+        down.push(format!("registry at {}: {why}", registry_host()));
+    }
+    if let Err(why) = dockerd_answers() {
+        down.push(format!("dockerd at {DOCKER_SOCKET}: {why}"));
+    }
+    if !down.is_empty() {
+        panic!(
+            "the local AWS is not running; start it with `scripts/local-cloud up` \
+             (then `eval \"$(scripts/local-cloud env)\"`).\nNot answering:\n  {}",
+            down.join("\n  ")
+        );
+    }
+}
+
+fn moto_answers() -> Result<(), String> {
+    let (status, _) = http_request("GET", "/moto-api/", None)?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!("GET /moto-api/ answered HTTP {status}"))
+    }
+}
+
+// A TCP connect to the name the deployer pushes to: this checks /etc/hosts
+// and the listener; the tests' pushes check TLS and dockerd's trust.
+fn registry_answers() -> Result<(), String> {
+    let host = registry_host();
+    let addrs: Vec<_> = (host.as_str(), 443)
+        .to_socket_addrs()
+        .map_err(|e| format!("the name does not resolve ({e})"))?
+        .collect();
+    let addr = addrs
+        .first()
+        .ok_or_else(|| "the name resolves to no address".to_string())?;
+    TcpStream::connect_timeout(addr, TIMEOUT)
+        .map(|_| ())
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))
+}
+
+fn dockerd_answers() -> Result<(), String> {
+    let mut socket = UnixStream::connect(DOCKER_SOCKET).map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    socket
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    socket
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!(
+            "/_ping answered {:?}",
+            answer.lines().next().unwrap_or("")
+        ))
+    }
+}
+
+/// One plain HTTP/1.0 request to moto's own API (not an AWS API, so not
+/// through the SDK). Returns the status code and the body.
+pub fn http_request(method: &str, path: &str, body: Option<&str>) -> Result<(u16, String), String> {
+    let endpoint = endpoint_url();
+    let authority = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("AWS_ENDPOINT_URL {endpoint:?} is not an http:// URL"))?
+        .trim_end_matches('/');
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{authority} resolves to no address"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {:?}", answer.lines().next()))?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The SDK configuration aimed at the local AWS through the standard chain:
+/// `AWS_ENDPOINT_URL` (default moto's address), the region, and dummy
+/// credentials when none are set, so no test can reach a real account.
+pub async fn sdk_config() -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region()));
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        loader = loader.endpoint_url(DEFAULT_ENDPOINT);
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "local-cloud-tests",
+        ));
+    }
+    loader.load().await
+}
+
+/// The Docker engine, from `DOCKER_HOST` or the default socket.
+pub fn docker() -> Docker {
+    Docker::connect_with_defaults().unwrap()
+}
+
+/// A name no other test, process or earlier run uses in moto's shared
+/// state: `<prefix>-<time>-<pid>-<n>`, lowercase letters, digits and `-`,
+/// at most 48 characters (valid for ECR repositories, Lambda functions,
+/// IAM roles and API Gateway APIs).
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut clean: String = prefix
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(24)
+        .collect();
+    if clean.is_empty() || !clean.starts_with(|c: char| c.is_ascii_lowercase()) {
+        clean.insert(0, 't');
+    }
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        "{clean}-{}-{}-{}",
+        base36(seconds),
+        base36(u64::from(std::process::id())),
+        base36(u64::from(n))
+    )
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+/// Queues the payload moto's simple Lambda backend returns for the next
+/// `Invoke` in this region (with nothing queued it echoes the request).
+pub fn queue_lambda_response(payload: &str) {
+    let body = serde_json::json!({ "results": [payload], "region": region() }).to_string();
+    match http_request(
+        "POST",
+        "/moto-api/static/lambda-simple/response",
+        Some(&body),
+    ) {
+        Ok((200..=299, _)) => {}
+        Ok((status, answer)) => {
+            panic!("moto refused the queued Lambda response: HTTP {status}: {answer}")
+        }
+        Err(why) => panic!(
+            "cannot queue a Lambda response in moto ({why}); is `scripts/local-cloud up` running?"
+        ),
+    }
+}
+
+/// Credentials for the registry from ECR's GetAuthorizationToken, as the
+/// deployer gets them (base64 `AWS:<password>`).
+pub async fn registry_credentials(config: &SdkConfig) -> DockerCredentials {
+    let ecr = aws_sdk_ecr::Client::new(config);
+    let answer = ecr.get_authorization_token().send().await.unwrap();
+    let data = answer
+        .authorization_data()
+        .first()
+        .expect("GetAuthorizationToken answered no authorization data");
+    let token = data
+        .authorization_token()
+        .expect("GetAuthorizationToken answered no token");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .unwrap();
+    let decoded = String::from_utf8(decoded).unwrap();
+    let (username, password) = decoded
+        .split_once(':')
+        .expect("the ECR token is not `user:password`");
+    DockerCredentials {
+        username: Some(username.to_string()),
+        password: Some(password.to_string()),
+        serveraddress: data.proxy_endpoint().map(str::to_string),
+        ..Default::default()
+    }
+}
+
+/// Prints moto's state about the resources whose names contain `filter`
+/// (everything when empty) if the test is panicking when this drops.
+/// Keep it alive for the whole test: `let _dump = DumpOnFailure::new(&name);`
+pub struct DumpOnFailure {
+    filter: String,
+}
+
+impl DumpOnFailure {
+    pub fn new(filter: &str) -> DumpOnFailure {
+        DumpOnFailure {
+            filter: filter.to_string(),
+        }
+    }
+}
+
+impl Drop for DumpOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let filter = self.filter.clone();
+        // Drop cannot await, and the test's runtime may be the one unwinding:
+        // ask moto from a thread with its own small runtime.
+        let dump = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok::<String, String>(runtime.block_on(describe_local_cloud(&filter)))
+        })
+        .join();
+        match dump {
+            Ok(Ok(text)) => eprintln!("{text}"),
+            Ok(Err(why)) => eprintln!("--- local AWS state: could not ask moto: {why}"),
+            Err(_) => eprintln!("--- local AWS state: the dump itself panicked"),
+        }
+    }
+}
+
+/// A readable summary of moto's Lambda functions, REST APIs, IAM roles and
+/// ECR repositories matching `filter`, and the tail of moto's log.
+pub async fn describe_local_cloud(filter: &str) -> String {
+    let config = sdk_config().await;
+    let keep = |name: &str| filter.is_empty() || name.contains(filter);
+    let mut out = format!("--- local AWS state (names containing {filter:?}) ---\n");
+
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    match lambda.list_functions().send().await {
+        Ok(answer) => {
+            for f in answer.functions() {
+                let name = f.function_name().unwrap_or("?");
+                if keep(name) {
+                    out += &format!(
+                        "lambda {name}: state {:?}, image/code {:?}, role {:?}\n",
+                        f.state(),
+                        f.code_sha256(),
+                        f.role()
+                    );
+                }
+            }
+        }
+        Err(e) => out += &format!("lambda list-functions failed: {e:?}\n"),
+    }
+
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    match apigw.get_rest_apis().limit(500).send().await {
+        Ok(answer) => {
+            for api in answer.items() {
+                let name = api.name().unwrap_or("?");
+                if keep(name) {
+                    out += &format!("rest api {name}: id {:?}\n", api.id());
+                }
+            }
+        }
+        Err(e) => out += &format!("apigateway get-rest-apis failed: {e:?}\n"),
+    }
+
+    let iam = aws_sdk_iam::Client::new(&config);
+    match iam.list_roles().max_items(1000).send().await {
+        Ok(answer) => {
+            for role in answer.roles() {
+                if keep(role.role_name()) {
+                    out += &format!("iam role {}: {}\n", role.role_name(), role.arn());
+                }
+            }
+        }
+        Err(e) => out += &format!("iam list-roles failed: {e:?}\n"),
+    }
+
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    match ecr.describe_repositories().max_results(1000).send().await {
+        Ok(answer) => {
+            for repo in answer.repositories() {
+                let name = repo.repository_name().unwrap_or("?");
+                if keep(name) {
+                    out += &format!("ecr repository {name}: {:?}\n", repo.repository_uri());
+                }
+            }
+        }
+        Err(e) => out += &format!("ecr describe-repositories failed: {e:?}\n"),
+    }
+
+    let log = workspace_root().join(".local-cloud/moto.log");
+    if let Ok(text) = std::fs::read_to_string(&log) {
+        let lines: Vec<&str> = text.lines().collect();
+        out += &format!("--- last lines of {} ---\n", log.display());
+        for line in &lines[lines.len().saturating_sub(15)..] {
+            out += line;
+            out.push('\n');
+        }
+    }
+    out
+}
