@@ -170,7 +170,7 @@ where
         // The auth orchestrator wraps the provider's error in its own
         // private types, so its text is the last resort.
         let text = cause.to_string();
-        if text.contains("credentials") || text.contains("no identity") {
+        if text.contains("credential") || text.contains("no identity") {
             return true;
         }
         source = cause.source();
