@@ -171,7 +171,7 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
     assert_eq!(deployment_count(&client, &info.api_id).await, 1);
     assert_eq!(
         apis_named(&client, &stage.api_name()).await,
-        [info.api_id.clone()]
+        std::slice::from_ref(&info.api_id)
     );
 
     // The plan after it is empty.

@@ -332,18 +332,10 @@ pub async fn read_api(
 
     let (root_id, resource, stale_resources) = read_resources(client, &id, &desired.path).await?;
     let stage = read_stage(client, &id, &desired.stage_name).await?;
-    let (api_key, usage_plan) = match &desired.api_key_name {
-        Some(name) => (
-            read_api_key(client, name).await?,
-            read_usage_plan(client, name).await?,
-        ),
-        // With auth none, a key or plan left from api_key auth is found
-        // by the API's name so that it can be removed.
-        None => (
-            read_api_key(client, &desired.name).await?,
-            read_usage_plan(client, &desired.name).await?,
-        ),
-    };
+    // Read whatever the auth: with auth none, a key or plan left from
+    // api_key auth is found this way so that it can be removed.
+    let api_key = read_api_key(client, &desired.name).await?;
+    let usage_plan = read_usage_plan(client, &desired.name).await?;
     Ok(Some(ActualApi {
         id,
         regional,
