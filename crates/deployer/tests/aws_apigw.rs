@@ -164,7 +164,9 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
         )
     );
 
+    let started = std::time::Instant::now();
     let (outcome, again) = apigw::ensure_api(&client, &desired).await.unwrap();
+    eprintln!("unchanged ensure_api took {:?}", started.elapsed());
     assert_eq!(outcome, Outcome::Unchanged);
     assert_eq!(again.api_id, info.api_id);
     assert_eq!(again.deployment_id, None);
