@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use deployer::aws::logs::{self, Follower, POLL_INTERVAL};
+use deployer::aws::logs::{self, Follower};
 
 /// The few helpers of `tests/util` these tests need, until it lands here.
 mod local {
@@ -170,19 +170,30 @@ async fn follow_sees_an_event_put_after_it_started_once() {
         put(&writer, &writer_group, "s", &[(now_ms(), "after")]).await;
     });
 
+    // Follow until "after" shows up, for at most 5 s.
     let started = Instant::now();
+    let (arrived, arrival) = tokio::sync::oneshot::channel::<()>();
+    let mut arrived = Some(arrived);
     let mut seen = Vec::new();
-    while started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(POLL_INTERVAL).await;
-        seen.extend(follower.poll(&client).await.unwrap());
-        if !seen.is_empty() {
-            break;
-        }
-    }
-    put_later.await.unwrap();
-    let messages: Vec<_> = seen.iter().map(|e| e.message.as_str()).collect();
-    assert_eq!(messages, ["after"], "followed events within 5 s");
+    let stop = async {
+        let _ = tokio::time::timeout(Duration::from_secs(5), arrival).await;
+    };
+    logs::follow(
+        &client,
+        &mut follower,
+        |event| {
+            seen.push(event.message.clone());
+            if event.message == "after" {
+                arrived.take().map(|tx| tx.send(()));
+            }
+        },
+        stop,
+    )
+    .await
+    .unwrap();
     let waited = started.elapsed();
+    put_later.await.unwrap();
+    assert_eq!(seen, ["after"], "followed events within 5 s");
     assert!(waited < Duration::from_secs(5), "took {waited:?}");
 
     // Polling again returns nothing already shown.

@@ -325,25 +325,17 @@ pub async fn read_api(
     let Some((chosen, duplicates)) = found.split_first() else {
         return Ok(None);
     };
-    let id = chosen.id().unwrap_or_default().to_string();
+    let id = required(chosen.id(), "GetRestApis", &desired.name)?;
     let regional = chosen
         .endpoint_configuration()
         .is_some_and(|c| c.types() == [EndpointType::Regional]);
 
     let (root_id, resource, stale_resources) = read_resources(client, &id, &desired.path).await?;
     let stage = read_stage(client, &id, &desired.stage_name).await?;
-    let (api_key, usage_plan) = match &desired.api_key_name {
-        Some(name) => (
-            read_api_key(client, name).await?,
-            read_usage_plan(client, name).await?,
-        ),
-        // With auth none, a key or plan left from api_key auth is found
-        // by the API's name so that it can be removed.
-        None => (
-            read_api_key(client, &desired.name).await?,
-            read_usage_plan(client, &desired.name).await?,
-        ),
-    };
+    // Read whatever the auth: with auth none, a key or plan left from
+    // api_key auth is found this way so that it can be removed.
+    let api_key = read_api_key(client, &desired.name).await?;
+    let usage_plan = read_usage_plan(client, &desired.name).await?;
     Ok(Some(ActualApi {
         id,
         regional,
@@ -450,7 +442,7 @@ async fn read_resources(
         .iter()
         .filter(|r| r.parent_id() == Some(root_id.as_str()))
     {
-        let id = resource.id().unwrap_or_default().to_string();
+        let id = required(resource.id(), "GetResources", api_id)?;
         let resource_path = resource.path().unwrap_or_default().to_string();
         let mut methods = BTreeMap::new();
         if resource_path == wanted {
@@ -669,7 +661,7 @@ async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsa
             _ => return Ok(None),
         }
     };
-    let id = plan.id().unwrap_or_default().to_string();
+    let id = required(plan.id(), "GetUsagePlans", name)?;
     let keys = client
         .get_usage_plan_keys()
         .usage_plan_id(&id)
@@ -1074,7 +1066,7 @@ async fn create_rest_api(
         .send()
         .await
         .map_err(|e| to_aws_error("CreateRestApi", &desired.name, e))?;
-    let id = out.id().unwrap_or_default().to_string();
+    let id = required(out.id(), "CreateRestApi", &desired.name)?;
     let root_id = match out.root_resource_id() {
         Some(root) => root.to_string(),
         None => read_resources(client, &id, &desired.path).await?.0,
@@ -1155,7 +1147,7 @@ async fn create_resource(
         .send()
         .await
         .map_err(|e| to_aws_error("CreateResource", &format!("{api_id} /{path}"), e))?;
-    Ok(out.id().unwrap_or_default().to_string())
+    required(out.id(), "CreateResource", &format!("{api_id} /{path}"))
 }
 
 /// Creates a method with its integration and, for a MOCK, its answer.
@@ -1266,7 +1258,7 @@ async fn deploy(
         .send()
         .await
         .map_err(|e| to_aws_error("CreateDeployment", &stage, e))?;
-    let deployment_id = deployment.id().unwrap_or_default().to_string();
+    let deployment_id = required(deployment.id(), "CreateDeployment", &stage)?;
     if stage_exists {
         client
             .update_stage()
@@ -1340,7 +1332,7 @@ async fn create_api_key(
         .await
         .map_err(|e| to_aws_error("CreateApiKey", name, e))?;
     Ok(ActualApiKey {
-        id: out.id().unwrap_or_default().to_string(),
+        id: required(out.id(), "CreateApiKey", name)?,
     })
 }
 
@@ -1411,7 +1403,7 @@ async fn ensure_usage_plan(
                 .send()
                 .await
                 .map_err(|e| to_aws_error("CreateUsagePlan", name, e))?;
-            out.id().unwrap_or_default().to_string()
+            required(out.id(), "CreateUsagePlan", name)?
         }
     };
     if fields.iter().any(|f| f == "api_key") {
@@ -1491,6 +1483,16 @@ pub async fn delete_api(client: &Client, stage: &Stage) -> Result<(), AwsError> 
 }
 
 // ---------------------------------------------------------------- errors
+
+/// An id the answer must hold; its absence is an error, not an empty id.
+fn required(id: Option<&str>, operation: &'static str, resource: &str) -> Result<String, AwsError> {
+    id.map(str::to_string).ok_or_else(|| AwsError {
+        operation,
+        resource: resource.to_string(),
+        message: "the answer holds no id".into(),
+        kind: ErrorKind::Other,
+    })
+}
 
 /// `Ok` for a call that succeeded or found nothing to delete.
 fn delete_ignoring_missing<T, E, R>(

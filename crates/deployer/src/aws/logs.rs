@@ -150,6 +150,32 @@ impl Follower {
     }
 }
 
+/// Hands each new event of `follower` to `on_event`, polling every
+/// [`POLL_INTERVAL`], until `stop` completes (Ctrl-C, a deadline); a poll
+/// under way when `stop` comes is dropped before it marks anything seen.
+pub async fn follow(
+    client: &Client,
+    follower: &mut Follower,
+    mut on_event: impl FnMut(&LogEvent),
+    stop: impl Future<Output = ()>,
+) -> Result<(), AwsError> {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            events = follower.poll(client) => {
+                for event in events? {
+                    on_event(&event);
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+}
+
 /// The highest `Max Memory Used` (MB) in the `REPORT` lines of `group`
 /// since `since_ms`; `None` when there is none.
 pub async fn max_memory_used(

@@ -1,0 +1,494 @@
+//! `aws::apigw` against moto: the whole API created then left alone, CORS
+//! and throttling changes, what API Gateway holds read back with the SDK,
+//! `api_key` auth, duplicates from an old crash, and delete.
+
+use std::collections::HashMap;
+
+use aws_sdk_apigateway::Client;
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
+use deployer::aws::Outcome;
+use deployer::aws::apigw::{self, DesiredApi};
+use deployer::config::{Auth, Stage};
+use deployer::plan::Action;
+
+/// The few helpers of `tests/util` these tests need, until it lands here.
+mod local {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+    /// The SDK aimed at moto through the standard chain, failing (never
+    /// skipping) when moto does not answer.
+    pub async fn sdk_config() -> SdkConfig {
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
+        let address = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        if std::net::TcpStream::connect(&address).is_err() {
+            panic!(
+                "moto does not answer at {endpoint}; start the local AWS with `scripts/local-cloud up`"
+            );
+        }
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new("us-east-1"));
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ));
+        }
+        loader.load().await
+    }
+
+    /// A name unused in moto's shared state.
+    pub fn unique_name(prefix: &str) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            nanos % 1_000_000_000_000
+        )
+    }
+}
+
+const REGION: &str = "us-east-1";
+
+async fn client() -> Client {
+    Client::new(&local::sdk_config().await)
+}
+
+fn stage(prefix: &str) -> Stage {
+    let mut stage = Stage::defaults(&local::unique_name(prefix), "dev", REGION);
+    stage.smoke_test.enabled = false;
+    stage
+}
+
+fn alias_arn(stage: &Stage) -> String {
+    format!(
+        "arn:aws:lambda:{REGION}:123456789012:function:{}:{}",
+        stage.function_name(),
+        stage.alias_name()
+    )
+}
+
+fn desired(stage: &Stage) -> DesiredApi {
+    DesiredApi::from_stage(stage, &alias_arn(stage))
+}
+
+async fn deployment_count(client: &Client, api_id: &str) -> usize {
+    client
+        .get_deployments()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .len()
+}
+
+async fn apis_named(client: &Client, name: &str) -> Vec<String> {
+    client
+        .get_rest_apis()
+        .limit(500)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(name))
+        .filter_map(|a| a.id().map(str::to_string))
+        .collect()
+}
+
+async fn resource_id(client: &Client, api_id: &str, path: &str) -> String {
+    let resources = client
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .unwrap();
+    resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some(path))
+        .and_then(|r| r.id())
+        .unwrap_or_else(|| panic!("no resource {path} in {resources:?}"))
+        .to_string()
+}
+
+/// The OPTIONS answer's headers, as the integration response holds them.
+async fn preflight_headers(
+    client: &Client,
+    api_id: &str,
+    resource: &str,
+) -> HashMap<String, String> {
+    let method = client
+        .get_method()
+        .rest_api_id(api_id)
+        .resource_id(resource)
+        .http_method("OPTIONS")
+        .send()
+        .await
+        .unwrap();
+    let integration = method.method_integration().unwrap();
+    assert_eq!(integration.r#type().unwrap().as_str(), "MOCK");
+    let response = integration
+        .integration_responses()
+        .unwrap()
+        .get("204")
+        .unwrap();
+    response.response_parameters().unwrap().clone()
+}
+
+#[tokio::test]
+async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
+    let client = client().await;
+    let stage = stage("apigw-idem");
+    let desired = desired(&stage);
+
+    let (outcome, info) = apigw::ensure_api(&client, &desired).await.unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    assert!(info.deployment_id.is_some());
+    assert_eq!(
+        info.url,
+        format!(
+            "https://{}.execute-api.{REGION}.amazonaws.com/dev/predict",
+            info.api_id
+        )
+    );
+
+    let started = std::time::Instant::now();
+    let (outcome, again) = apigw::ensure_api(&client, &desired).await.unwrap();
+    eprintln!("unchanged ensure_api took {:?}", started.elapsed());
+    assert_eq!(outcome, Outcome::Unchanged);
+    assert_eq!(again.api_id, info.api_id);
+    assert_eq!(again.deployment_id, None);
+    assert_eq!(deployment_count(&client, &info.api_id).await, 1);
+    assert_eq!(
+        apis_named(&client, &stage.api_name()).await,
+        std::slice::from_ref(&info.api_id)
+    );
+
+    // The plan after it is empty.
+    let actual = apigw::read_api(&client, &desired).await.unwrap();
+    let changes = apigw::diff_api(&desired, actual.as_ref());
+    assert!(
+        changes.iter().all(|c| c.action == Action::Unchanged),
+        "{changes:#?}"
+    );
+
+    // What API Gateway holds, read back with the SDK.
+    let api = client
+        .get_rest_api()
+        .rest_api_id(&info.api_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api.endpoint_configuration().unwrap().types(),
+        [EndpointType::Regional]
+    );
+    assert_eq!(
+        api.tags()
+            .unwrap()
+            .get("deployer:stage")
+            .map(String::as_str),
+        Some("dev")
+    );
+    let resource = resource_id(&client, &info.api_id, "/predict").await;
+    for http_method in ["GET", "POST"] {
+        let method = client
+            .get_method()
+            .rest_api_id(&info.api_id)
+            .resource_id(&resource)
+            .http_method(http_method)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(method.authorization_type(), Some("NONE"));
+        assert_eq!(method.api_key_required(), Some(false));
+        let integration = method.method_integration().unwrap();
+        assert_eq!(integration.r#type().unwrap().as_str(), "AWS_PROXY");
+        assert_eq!(integration.http_method(), Some("POST"));
+        assert_eq!(
+            integration.uri(),
+            Some(
+                format!(
+                    "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{}/invocations",
+                    alias_arn(&stage)
+                )
+                .as_str()
+            )
+        );
+    }
+    let headers = preflight_headers(&client, &info.api_id, &resource).await;
+    assert_eq!(
+        headers["method.response.header.Access-Control-Allow-Origin"],
+        "'*'"
+    );
+    assert_eq!(
+        headers["method.response.header.Access-Control-Allow-Methods"],
+        "'GET,POST,OPTIONS'"
+    );
+    assert_eq!(
+        headers["method.response.header.Access-Control-Allow-Headers"],
+        "'Content-Type,X-Api-Key'"
+    );
+
+    let api_stage = client
+        .get_stage()
+        .rest_api_id(&info.api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_stage.deployment_id(), info.deployment_id.as_deref());
+    let settings = &api_stage.method_settings().unwrap()["*/*"];
+    assert_eq!(settings.throttling_rate_limit(), 100.0);
+    assert_eq!(settings.throttling_burst_limit(), 200);
+    assert_eq!(
+        api_stage.tags().unwrap().get("deployer:app"),
+        Some(&stage.app)
+    );
+
+    apigw::delete_api(&client, &stage).await.unwrap();
+}
+
+#[tokio::test]
+async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
+    let client = client().await;
+    let mut stage = stage("apigw-change");
+    let (_, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+
+    stage.api.cors.allow_origins = vec!["https://example.com".into()];
+    stage.api.cors.allow_headers = vec!["Content-Type".into()];
+    let changed = desired(&stage);
+    let plan = apigw::diff_api(
+        &changed,
+        apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+    );
+    let planned: Vec<_> = plan
+        .iter()
+        .filter(|c| c.action.is_change())
+        .map(|c| c.kind.as_str())
+        .collect();
+    assert_eq!(planned, ["api method", "api deployment"], "{plan:#?}");
+
+    let (outcome, after_cors) = apigw::ensure_api(&client, &changed).await.unwrap();
+    assert_eq!(outcome, Outcome::Updated);
+    let new_deployment = after_cors.deployment_id.clone().unwrap();
+    assert_ne!(Some(&new_deployment), info.deployment_id.as_ref());
+    assert_eq!(deployment_count(&client, &info.api_id).await, 2);
+    let api_stage = client
+        .get_stage()
+        .rest_api_id(&info.api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_stage.deployment_id(), Some(new_deployment.as_str()));
+    let resource = resource_id(&client, &info.api_id, "/predict").await;
+    let headers = preflight_headers(&client, &info.api_id, &resource).await;
+    assert_eq!(
+        headers["method.response.header.Access-Control-Allow-Origin"],
+        "'https://example.com'"
+    );
+    assert_eq!(
+        headers["method.response.header.Access-Control-Allow-Headers"],
+        "'Content-Type'"
+    );
+
+    // Throttling is a stage setting: it applies without a redeploy.
+    stage.api.throttling.rate_limit = 7.0;
+    stage.api.throttling.burst_limit = 9;
+    let (outcome, after_throttle) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert_eq!(outcome, Outcome::Updated);
+    assert_eq!(after_throttle.deployment_id, None);
+    let api_stage = client
+        .get_stage()
+        .rest_api_id(&info.api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    let settings = &api_stage.method_settings().unwrap()["*/*"];
+    assert_eq!(settings.throttling_rate_limit(), 7.0);
+    assert_eq!(settings.throttling_burst_limit(), 9);
+
+    // Dropping GET removes the method and redeploys.
+    stage.api.methods = vec!["POST".into()];
+    let (outcome, after_drop) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert_eq!(outcome, Outcome::Updated);
+    assert!(after_drop.deployment_id.is_some());
+    let gone = client
+        .get_method()
+        .rest_api_id(&info.api_id)
+        .resource_id(&resource)
+        .http_method("GET")
+        .send()
+        .await;
+    assert!(gone.is_err(), "GET still there: {gone:?}");
+    let (outcome, _) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert_eq!(outcome, Outcome::Unchanged);
+
+    apigw::delete_api(&client, &stage).await.unwrap();
+}
+
+#[tokio::test]
+async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
+    let client = client().await;
+    let mut stage = stage("apigw-key");
+    stage.api.auth = Auth::ApiKey;
+    let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    let key_id = info.api_key_id.clone().unwrap();
+
+    let keys = client
+        .get_api_keys()
+        .name_query(stage.api_name())
+        .send()
+        .await
+        .unwrap();
+    let key = keys
+        .items()
+        .iter()
+        .find(|k| k.name() == Some(stage.api_name().as_str()))
+        .unwrap();
+    assert_eq!(key.id(), Some(key_id.as_str()));
+    let plans = client.get_usage_plans().send().await.unwrap();
+    let plan = plans
+        .items()
+        .iter()
+        .find(|p| p.name() == Some(stage.api_name().as_str()))
+        .unwrap();
+    let bound: Vec<_> = plan
+        .api_stages()
+        .iter()
+        .map(|s| (s.api_id().unwrap(), s.stage().unwrap()))
+        .collect();
+    assert_eq!(bound, [(info.api_id.as_str(), "dev")]);
+    assert_eq!(plan.throttle().unwrap().burst_limit(), 200);
+    let plan_keys = client
+        .get_usage_plan_keys()
+        .usage_plan_id(plan.id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plan_keys
+            .items()
+            .iter()
+            .filter_map(|k| k.id())
+            .collect::<Vec<_>>(),
+        [key_id.as_str()]
+    );
+    let resource = resource_id(&client, &info.api_id, "/predict").await;
+    let get = client
+        .get_method()
+        .rest_api_id(&info.api_id)
+        .resource_id(&resource)
+        .http_method("GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.api_key_required(), Some(true));
+
+    let (outcome, _) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert_eq!(outcome, Outcome::Unchanged);
+
+    stage.api.auth = Auth::None;
+    let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert_eq!(outcome, Outcome::Updated);
+    assert_eq!(info.api_key_id, None);
+    let keys = client
+        .get_api_keys()
+        .name_query(stage.api_name())
+        .send()
+        .await
+        .unwrap();
+    assert!(keys.items().is_empty(), "{keys:?}");
+    let plans = client.get_usage_plans().send().await.unwrap();
+    assert!(
+        !plans
+            .items()
+            .iter()
+            .any(|p| p.name() == Some(stage.api_name().as_str()))
+    );
+
+    apigw::delete_api(&client, &stage).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_duplicate_from_an_old_crash_is_reported_and_left_alone() {
+    let client = client().await;
+    let stage = stage("apigw-dup");
+    let (_, first) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    // moto's creation dates are in whole seconds: make the second younger.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = client
+        .create_rest_api()
+        .name(stage.api_name())
+        .endpoint_configuration(
+            EndpointConfiguration::builder()
+                .types(EndpointType::Regional)
+                .build(),
+        )
+        .set_tags(Some(stage.tags().into_iter().collect()))
+        .send()
+        .await
+        .unwrap();
+    let second_id = second.id().unwrap().to_string();
+
+    let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert_eq!(outcome, Outcome::Unchanged);
+    assert_eq!(info.api_id, first.api_id);
+    assert_eq!(info.duplicates, [second_id]);
+    assert_eq!(apis_named(&client, &stage.api_name()).await.len(), 2);
+
+    apigw::delete_api(&client, &stage).await.unwrap();
+    assert!(apis_named(&client, &stage.api_name()).await.is_empty());
+}
+
+#[tokio::test]
+async fn delete_twice_is_fine() {
+    let client = client().await;
+    let mut stage = stage("apigw-delete");
+    stage.api.auth = Auth::ApiKey;
+    apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage).await.unwrap();
+    assert!(apis_named(&client, &stage.api_name()).await.is_empty());
+    let keys = client
+        .get_api_keys()
+        .name_query(stage.api_name())
+        .send()
+        .await
+        .unwrap();
+    assert!(keys.items().is_empty());
+    assert!(
+        apigw::read_api(&client, &desired(&stage))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn caller_account_and_source_arn() {
+    let config = local::sdk_config().await;
+    let account = apigw::caller_account(&aws_sdk_sts::Client::new(&config))
+        .await
+        .unwrap();
+    assert_eq!(account, "123456789012");
+    assert_eq!(
+        apigw::source_arn("abc", REGION, &account, "predict"),
+        "arn:aws:execute-api:us-east-1:123456789012:abc/*/*/predict"
+    );
+}
