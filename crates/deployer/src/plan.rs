@@ -10,9 +10,7 @@ use serde::Serialize;
 pub enum Action {
     Create,
     /// The fields whose desired value differs from the actual one.
-    Update {
-        fields: Vec<String>,
-    },
+    Update { fields: Vec<String> },
     Unchanged,
 }
 
