@@ -13,27 +13,39 @@ use crate::config::{Architecture, Stage};
 /// Lines of the build log kept for the error message.
 const TAIL_LINES: usize = 60;
 
-/// Where bollard looks for the engine, for error messages.
-fn docker_host() -> String {
+/// Where bollard looks for the engine: `DOCKER_HOST`, else the local socket.
+pub fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
 }
 
-fn unreachable(detail: impl std::fmt::Display) -> BuildError {
-    BuildError::new(
-        BuildStep::Build,
-        format!(
-            "cannot reach the Docker engine at {}: {detail}; start it (scripts/local-cloud up) \
-             or set DOCKER_HOST",
-            docker_host()
-        ),
-    )
+/// Passes each non-empty line of a log message on, keeping the tail.
+fn log(tail: &mut Tail, on_event: &dyn Fn(ImageEvent), text: &str) {
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        tail.push(line);
+        on_event(ImageEvent::BuildLog(line.to_string()));
+    }
 }
 
 /// Connects to the engine named by `DOCKER_HOST` (default: the local
-/// socket) and checks that it answers, so that a stopped engine is one
-/// clear error here rather than an obscure one mid-build.
+/// socket); see [`connect_docker_at`].
 pub async fn connect_docker() -> Result<Docker, BuildError> {
-    let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+    connect_docker_at(&docker_host()).await
+}
+
+/// Connects to the engine at `host` (`unix://...`, `tcp://...`) and checks
+/// that it answers, so that a stopped engine is one clear error here rather
+/// than an obscure one mid-build.
+pub async fn connect_docker_at(host: &str) -> Result<Docker, BuildError> {
+    let unreachable = |detail: bollard::errors::Error| {
+        BuildError::new(
+            BuildStep::Build,
+            format!(
+                "cannot reach the Docker engine at {host}: {detail}; start it \
+                 (scripts/local-cloud up) or set DOCKER_HOST"
+            ),
+        )
+    };
+    let docker = Docker::connect_with_host(host).map_err(unreachable)?;
     docker.ping().await.map_err(unreachable)?;
     Ok(docker)
 }
@@ -69,28 +81,24 @@ pub async fn build_image(
         .build();
 
     let mut tail = Tail::new(TAIL_LINES);
-    let mut log = |text: &str| {
-        for line in text.lines().filter(|line| !line.trim().is_empty()) {
-            tail.push(line);
-            on_event(ImageEvent::BuildLog(line.to_string()));
-        }
-    };
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     let mut failure = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
                 if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
-                    log(text);
+                    log(&mut tail, on_event, text);
                 }
                 if let Some(message) = info.error_detail.and_then(|detail| detail.message) {
-                    log(&message);
+                    log(&mut tail, on_event, &message);
                     failure = Some(message);
                     break;
                 }
             }
+            // The engine reports a failing step (a bad COPY, a RUN that
+            // exits non-zero) as an error inside the stream.
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                log(&error);
+                log(&mut tail, on_event, &error);
                 failure = Some(error);
                 break;
             }
@@ -98,7 +106,10 @@ pub async fn build_image(
                 failure = Some(e.to_string());
                 break;
             }
-            Err(e) => return Err(unreachable(e)),
+            Err(e) => failure = Some(format!("lost the Docker engine during the build: {e}")),
+        }
+        if failure.is_some() {
+            break;
         }
     }
     drop(stream);
@@ -115,4 +126,24 @@ pub async fn build_image(
 /// Whether the engine already has `image` (by tag).
 pub async fn image_exists(docker: &Docker, image: &ImageRef) -> bool {
     docker.inspect_image(&image.by_tag()).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_engine_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = format!("unix://{}/docker.sock", dir.path().display());
+        let error = connect_docker_at(&host).await.unwrap_err();
+        assert_eq!(error.step, BuildStep::Build);
+        let text = error.to_string();
+        assert!(
+            text.contains(&format!("cannot reach the Docker engine at {host}")),
+            "{text}"
+        );
+        assert!(text.contains("scripts/local-cloud up"), "{text}");
+        assert!(text.contains("DOCKER_HOST"), "{text}");
+    }
 }

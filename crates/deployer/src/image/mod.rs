@@ -14,7 +14,7 @@ pub mod push;
 
 use std::fmt;
 
-pub use build::{build_image, connect_docker, image_exists};
+pub use build::{build_image, connect_docker, connect_docker_at, image_exists};
 pub use compile::compile;
 pub use context::build_context;
 pub use hash::{ContentHash, content_hash};
