@@ -1,7 +1,7 @@
 //! Proves each part of the local AWS answers the way the deployer will use
 //! it, through the Rust SDK and bollard: STS through moto, an image pushed
 //! to the registry at moto's ECR host with GetAuthorizationToken's
-//! credentials, and the Docker engine itself.
+//! credentials, moto's simple Lambda backend, and the Docker engine itself.
 
 mod util;
 
@@ -145,6 +145,86 @@ async fn image_pushed_with_ecr_credentials_is_served_by_the_registry() {
         .send()
         .await
         .unwrap();
+}
+
+/// moto runs no container image: `up` switches it to its simple Lambda
+/// backend, whose invoke answers what a test queued.
+#[tokio::test]
+async fn lambda_invoke_answers_the_queued_response() {
+    util::require_local_cloud();
+    // A region of its own, so other tests' queued answers cannot interleave.
+    let region = "ap-southeast-2";
+    let name = util::unique_name("local-cloud-invoke");
+    let _dump = DumpOnFailure::new(&name);
+    let config = util::sdk_config_in(region).await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let basic_execution = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+
+    let role = iam
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    // Fails with NoSuchEntity unless moto was started with AWS's managed policies.
+    iam.attach_role_policy()
+        .role_name(&name)
+        .policy_arn(basic_execution)
+        .send()
+        .await
+        .unwrap();
+    let image_uri = format!(
+        "{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{name}@sha256:{}",
+        "0".repeat(64)
+    );
+    lambda
+        .create_function()
+        .function_name(&name)
+        .role(role.role().unwrap().arn())
+        .package_type(aws_sdk_lambda::types::PackageType::Image)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .image_uri(image_uri)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let queued = format!(r#"{{"statusCode":200,"body":"answer for {name}"}}"#);
+    util::queue_lambda_response_in(region, &queued);
+    let answer = lambda
+        .invoke()
+        .function_name(&name)
+        .payload(aws_sdk_lambda::primitives::Blob::new(
+            r#"{"path":"/predict"}"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let payload = answer
+        .payload()
+        .map(|p| p.as_ref().to_vec())
+        .unwrap_or_default();
+    assert_eq!(String::from_utf8(payload).unwrap(), queued);
+
+    lambda
+        .delete_function()
+        .function_name(&name)
+        .send()
+        .await
+        .unwrap();
+    iam.detach_role_policy()
+        .role_name(&name)
+        .policy_arn(basic_execution)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role().role_name(&name).send().await.unwrap();
 }
 
 #[test]
