@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use prediction::{Predictor, Settings};
+use prediction_lambda::config::check_runtime_environment;
 use prediction_lambda::{FunctionConfig, Invocation, ProxyResponse, handle};
 use serde_json::{Value, json};
 
@@ -31,6 +32,12 @@ async fn main() -> ExitCode {
             "init_us": u64::try_from(init_started.elapsed().as_micros()).unwrap_or(u64::MAX),
         })
     );
+
+    // Checked after loading, so a run outside Lambda still shows the models load.
+    if let Err(err) = check_runtime_environment(|name| std::env::var(name).ok()) {
+        eprintln!("prediction-lambda: {err}");
+        return ExitCode::FAILURE;
+    }
 
     let cold_start = AtomicBool::new(true);
     let serve = service_fn(|event: LambdaEvent<Value>| {
