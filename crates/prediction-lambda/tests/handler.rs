@@ -353,3 +353,13 @@ fn the_log_record_says_who_what_and_how_it_went() {
     assert!(line["duration_us"].is_u64());
     assert!(line.get("error").is_none(), "{line}");
 }
+
+#[test]
+fn the_edges_of_the_date_window_are_answered() {
+    let (response, _) = answer(&post(r#"{"from":"2000-01-01","to":"2000-01-31"}"#));
+    assert_eq!(response.status_code, 200, "{}", response.body);
+    let (response, _) = answer(&post(r#"{"from":"2099-12-01","to":"2099-12-31"}"#));
+    assert_eq!(response.status_code, 200, "{}", response.body);
+    let (response, _) = answer(&post(r#"{"from":"2099-12-31","to":"2100-01-01"}"#));
+    assert_error(&response, 400, Some("to"));
+}
