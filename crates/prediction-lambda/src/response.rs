@@ -1,0 +1,191 @@
+//! The API Gateway proxy response and the contract's error answers. Every
+//! answer, errors and preflight included, goes through [`ProxyResponse::new`]
+//! so that none leaves without the CORS headers.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::FunctionConfig;
+
+/// The methods `/predict` answers, for `Allow` and the CORS preflight.
+pub const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+
+/// Headers a browser may send: JSON bodies plus what API Gateway's own
+/// authorisers and API keys use.
+pub const ALLOWED_HEADERS: &str =
+    "Content-Type, Authorization, X-Api-Key, X-Amz-Date, X-Amz-Security-Token";
+
+/// What API Gateway's REST proxy integration expects back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyResponse {
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+impl ProxyResponse {
+    /// An answer with the CORS headers, and `Content-Type` when it has a body.
+    pub fn new(status_code: u16, body: String, config: &FunctionConfig) -> ProxyResponse {
+        let mut headers = BTreeMap::new();
+        let origin = &config.cors_allow_origin;
+        headers.insert("Access-Control-Allow-Origin".to_string(), origin.clone());
+        headers.insert(
+            "Access-Control-Allow-Methods".to_string(),
+            ALLOWED_METHODS.to_string(),
+        );
+        headers.insert(
+            "Access-Control-Allow-Headers".to_string(),
+            ALLOWED_HEADERS.to_string(),
+        );
+        if origin != "*" {
+            // Caches must not serve one origin's answer to another.
+            headers.insert("Vary".to_string(), "Origin".to_string());
+        }
+        if !body.is_empty() {
+            headers.insert("Content-Type".to_string(), "application/json".to_string());
+        }
+        ProxyResponse {
+            status_code,
+            headers,
+            body,
+            is_base64_encoded: false,
+        }
+    }
+
+    /// A 200 answer whose body is `value` as JSON.
+    pub fn json<T: Serialize>(value: &T, config: &FunctionConfig) -> ProxyResponse {
+        match serde_json::to_string(value) {
+            Ok(body) => ProxyResponse::new(200, body, config),
+            // Cannot happen for the forecast types (string keys, no maps of
+            // non-strings); answer without leaking serde's words if it ever does.
+            Err(_) => ApiError::internal().into_response(config),
+        }
+    }
+
+    /// The preflight answer: 204, no body, CORS headers kept for a day.
+    pub fn preflight(config: &FunctionConfig) -> ProxyResponse {
+        let mut response = ProxyResponse::new(204, String::new(), config);
+        response
+            .headers
+            .insert("Access-Control-Max-Age".to_string(), "86400".to_string());
+        response
+    }
+}
+
+/// A contract error: a status and `{"error": ..., "field": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    /// What is wrong, in words a caller can act on.
+    pub message: String,
+    /// The input that is wrong, where one applies.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 400 about one input.
+    pub fn bad(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: 400,
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    fn internal() -> ApiError {
+        ApiError::new(500, "the prediction could not be written as JSON")
+    }
+
+    pub fn into_response(self, config: &FunctionConfig) -> ProxyResponse {
+        let body = ErrorBody {
+            error: &self.message,
+            field: self.field.as_deref(),
+        };
+        // Serialising two strings cannot fail; the fallback keeps the shape anyway.
+        let body = serde_json::to_string(&body)
+            .unwrap_or_else(|_| r#"{"error":"invalid request"}"#.to_string());
+        let mut response = ProxyResponse::new(self.status, body, config);
+        if self.status == 405 {
+            response
+                .headers
+                .insert("Allow".to_string(), ALLOWED_METHODS.to_string());
+        }
+        response
+    }
+}
+
+/// At most `max` characters of caller input, for error messages and logs,
+/// so a huge input does not make a huge answer.
+pub fn shown(input: &str, max: usize) -> String {
+    let mut chars = input.chars();
+    let mut out: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_error_and_field() {
+        let response =
+            ApiError::bad("date", "date is wrong").into_response(&FunctionConfig::default());
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "date is wrong", "field": "date"})
+        );
+        assert_eq!(response.status_code, 400);
+    }
+
+    #[test]
+    fn error_without_field_omits_it() {
+        let response = ApiError::new(404, "no such path").into_response(&FunctionConfig::default());
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert!(body.get("field").is_none(), "{body}");
+    }
+
+    #[test]
+    fn method_not_allowed_says_which_are() {
+        let response = ApiError::new(405, "no").into_response(&FunctionConfig::default());
+        assert_eq!(response.headers["Allow"], ALLOWED_METHODS);
+    }
+
+    #[test]
+    fn a_named_origin_varies_by_origin() {
+        let config = FunctionConfig::with_origin("https://app.example").unwrap();
+        let response = ProxyResponse::new(200, "{}".to_string(), &config);
+        assert_eq!(
+            response.headers["Access-Control-Allow-Origin"],
+            "https://app.example"
+        );
+        assert_eq!(response.headers["Vary"], "Origin");
+    }
+
+    #[test]
+    fn shown_cuts_long_input_on_a_char_boundary() {
+        assert_eq!(shown("ééééé", 3), "ééé…");
+        assert_eq!(shown("abc", 3), "abc");
+    }
+}
