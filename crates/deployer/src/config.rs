@@ -717,7 +717,7 @@ fn resolve(
         }
         stage.endpoint_url = Some(u.clone());
     }
-    check_paths(src, &stage, raw, own, name)?;
+    check_paths(src, &stage, raw, table, name)?;
     Ok(stage)
 }
 
@@ -973,42 +973,49 @@ fn check_paths(
     src: &Source<'_>,
     stage: &Stage,
     raw: &RawFile,
-    own: &RawStage,
+    table: &Spanned<RawStage>,
     name: &str,
 ) -> Result<(), ConfigError> {
-    // Blame the layer that set the path, or `[image]` for a default.
-    let (layer, image) = match (&own.image, &raw.image) {
-        (Some(i), _) => (format!("stages.{name}.image"), Some(i)),
-        (None, Some(i)) => ("image".to_string(), Some(i)),
-        (None, None) => ("image".to_string(), None),
+    // Blame the layer that set the value; for a default, the stage's table.
+    let blame = |field: &dyn Fn(&RawImage) -> Option<Range<usize>>, key: &str| {
+        let own = table.get_ref().image.as_ref().and_then(field);
+        let shared = raw.image.as_ref().and_then(field);
+        match (own, shared) {
+            (Some(span), _) => (span, format!("[stages.{name}.image] {key}"), ""),
+            (None, Some(span)) => (span, format!("[image] {key}"), ""),
+            (None, None) => (
+                table.span(),
+                format!("[stages.{name}] image.{key}"),
+                " (the default)",
+            ),
+        }
     };
-    let span_of = |field: Option<&Spanned<String>>| field.map(Spanned::span);
-    let dockerfile_span = image
-        .and_then(|i| span_of(i.dockerfile_dir.as_ref()))
-        .or_else(|| {
-            raw.image
-                .as_ref()
-                .and_then(|i| span_of(i.dockerfile_dir.as_ref()))
-        });
     let dir = stage.root.join(&stage.image.dockerfile_dir);
     if !dir.is_dir() {
+        let (span, key, default) = blame(
+            &|i| i.dockerfile_dir.as_ref().map(Spanned::span),
+            "dockerfile-dir",
+        );
         return Err(src.error(
-            dockerfile_span.unwrap_or(0..0),
-            format!("[{layer}] dockerfile-dir"),
-            format!("directory {} does not exist", dir.display()),
+            span,
+            key,
+            format!("directory {}{default} does not exist", dir.display()),
         ));
     }
     for (index, path) in stage.image.include.iter().enumerate() {
         if !stage.root.join(path).exists() {
-            let span = image
-                .and_then(|i| i.include.as_ref())
-                .and_then(|list| list.get(index))
-                .map(Spanned::span);
+            let item = move |i: &RawImage| {
+                i.include
+                    .as_ref()
+                    .and_then(|list| list.get(index))
+                    .map(Spanned::span)
+            };
+            let (span, key, default) = blame(&item, "include");
             return Err(src.error(
-                span.unwrap_or(0..0),
-                format!("[{layer}] include"),
+                span,
+                key,
                 format!(
-                    "{} does not exist under {}",
+                    "{}{default} does not exist under {}",
                     path.display(),
                     stage.root.display()
                 ),
@@ -1370,6 +1377,12 @@ smoke-test = { enabled = false, date = "2025-01-02" }
                 "deploy.toml:5: [image] include: missing does not exist",
             ),
             (
+                &format!(
+                    "{APP}[image]\ninclude = [\"models\"]\n[stages.dev.image]\ninclude = [\"missing\"]\n"
+                ),
+                "deploy.toml:7: [stages.dev.image] include: missing does not exist",
+            ),
+            (
                 &format!("{APP}[image]\ndockerfile-dir = \"../elsewhere\"\n[stages.dev]\n"),
                 "deploy.toml:5: [image] dockerfile-dir: must be a relative path",
             ),
@@ -1425,6 +1438,22 @@ smoke-test = { enabled = false, date = "2025-01-02" }
                 "for:\n{text}\nexpected: {expected}\ngot:      {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_default_directory_blames_the_stage() {
+        let empty = tempfile::tempdir().unwrap();
+        let err = parse_in(empty.path(), &format!("{APP}[stages.dev]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("deploy.toml:4: [stages.dev] image.dockerfile-dir: directory"),
+            "{err}"
+        );
+        assert!(
+            err.contains("lambda-image (the default) does not exist"),
+            "{err}"
+        );
     }
 
     #[test]
