@@ -403,7 +403,11 @@ fn display_key(path: &[String]) -> String {
 // overrides only what it names.
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a deploy.toml document"
+)]
 struct RawFile {
     app: RawApp,
     function: Option<RawFunction>,
@@ -416,14 +420,22 @@ struct RawFile {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a table with `name` and `region`"
+)]
 struct RawApp {
     name: Spanned<String>,
     region: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a stage table"
+)]
 struct RawStage {
     region: Option<Spanned<String>>,
     profile: Option<Spanned<String>>,
@@ -436,7 +448,11 @@ struct RawStage {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [function] table"
+)]
 struct RawFunction {
     package: Option<Spanned<String>>,
     binary: Option<Spanned<String>>,
@@ -456,7 +472,11 @@ enum RawArchitecture {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [image] table"
+)]
 struct RawImage {
     dockerfile_dir: Option<Spanned<String>>,
     base_image: Option<Spanned<String>>,
@@ -464,7 +484,11 @@ struct RawImage {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [ecr] table"
+)]
 struct RawEcr {
     untagged_expire_days: Option<Spanned<i64>>,
     keep_tagged: Option<Spanned<i64>>,
@@ -473,7 +497,11 @@ struct RawEcr {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [api] table"
+)]
 struct RawApi {
     path: Option<Spanned<String>>,
     methods: Option<Spanned<Vec<Spanned<String>>>>,
@@ -483,14 +511,22 @@ struct RawApi {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [cors] table"
+)]
 struct RawCors {
     allow_origins: Option<Vec<Spanned<String>>>,
     allow_headers: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [throttling] table"
+)]
 struct RawThrottling {
     rate_limit: Option<Spanned<f64>>,
     burst_limit: Option<Spanned<i64>>,
@@ -505,7 +541,11 @@ enum RawAuth {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [smoke-test] table"
+)]
 struct RawSmokeTest {
     enabled: Option<bool>,
     date: Option<Spanned<String>>,
