@@ -10,7 +10,13 @@ use clap::{Args, Parser, Subcommand};
 /// Deploys the prediction function to AWS Lambda behind API Gateway,
 /// straight through the AWS APIs (no CloudFormation).
 #[derive(Debug, Parser)]
-#[command(name = "deployer", version, propagate_version = true)]
+#[command(
+    name = "deployer",
+    version,
+    propagate_version = true,
+    after_help = "Exit codes: 0 success, 1 other failure, 2 usage or configuration error, \
+                  3 AWS error, 4 build error (cargo, docker), 5 smoke test failed."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

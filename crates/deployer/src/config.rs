@@ -403,7 +403,11 @@ fn display_key(path: &[String]) -> String {
 // overrides only what it names.
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a deploy.toml document"
+)]
 struct RawFile {
     app: RawApp,
     function: Option<RawFunction>,
@@ -416,14 +420,22 @@ struct RawFile {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a table with `name` and `region`"
+)]
 struct RawApp {
     name: Spanned<String>,
     region: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a stage table"
+)]
 struct RawStage {
     region: Option<Spanned<String>>,
     profile: Option<Spanned<String>>,
@@ -436,7 +448,11 @@ struct RawStage {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [function] table"
+)]
 struct RawFunction {
     package: Option<Spanned<String>>,
     binary: Option<Spanned<String>>,
@@ -456,7 +472,11 @@ enum RawArchitecture {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [image] table"
+)]
 struct RawImage {
     dockerfile_dir: Option<Spanned<String>>,
     base_image: Option<Spanned<String>>,
@@ -464,7 +484,11 @@ struct RawImage {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [ecr] table"
+)]
 struct RawEcr {
     untagged_expire_days: Option<Spanned<i64>>,
     keep_tagged: Option<Spanned<i64>>,
@@ -473,7 +497,11 @@ struct RawEcr {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [api] table"
+)]
 struct RawApi {
     path: Option<Spanned<String>>,
     methods: Option<Spanned<Vec<Spanned<String>>>>,
@@ -483,14 +511,22 @@ struct RawApi {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [cors] table"
+)]
 struct RawCors {
     allow_origins: Option<Vec<Spanned<String>>>,
     allow_headers: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [throttling] table"
+)]
 struct RawThrottling {
     rate_limit: Option<Spanned<f64>>,
     burst_limit: Option<Spanned<i64>>,
@@ -505,7 +541,11 @@ enum RawAuth {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a [smoke-test] table"
+)]
 struct RawSmokeTest {
     enabled: Option<bool>,
     date: Option<Spanned<String>>,
@@ -717,7 +757,7 @@ fn resolve(
         }
         stage.endpoint_url = Some(u.clone());
     }
-    check_paths(src, &stage, raw, own, name)?;
+    check_paths(src, &stage, raw, table, name)?;
     Ok(stage)
 }
 
@@ -973,42 +1013,49 @@ fn check_paths(
     src: &Source<'_>,
     stage: &Stage,
     raw: &RawFile,
-    own: &RawStage,
+    table: &Spanned<RawStage>,
     name: &str,
 ) -> Result<(), ConfigError> {
-    // Blame the layer that set the path, or `[image]` for a default.
-    let (layer, image) = match (&own.image, &raw.image) {
-        (Some(i), _) => (format!("stages.{name}.image"), Some(i)),
-        (None, Some(i)) => ("image".to_string(), Some(i)),
-        (None, None) => ("image".to_string(), None),
+    // Blame the layer that set the value; for a default, the stage's table.
+    let blame = |field: &dyn Fn(&RawImage) -> Option<Range<usize>>, key: &str| {
+        let own = table.get_ref().image.as_ref().and_then(field);
+        let shared = raw.image.as_ref().and_then(field);
+        match (own, shared) {
+            (Some(span), _) => (span, format!("[stages.{name}.image] {key}"), ""),
+            (None, Some(span)) => (span, format!("[image] {key}"), ""),
+            (None, None) => (
+                table.span(),
+                format!("[stages.{name}] image.{key}"),
+                " (the default)",
+            ),
+        }
     };
-    let span_of = |field: Option<&Spanned<String>>| field.map(Spanned::span);
-    let dockerfile_span = image
-        .and_then(|i| span_of(i.dockerfile_dir.as_ref()))
-        .or_else(|| {
-            raw.image
-                .as_ref()
-                .and_then(|i| span_of(i.dockerfile_dir.as_ref()))
-        });
     let dir = stage.root.join(&stage.image.dockerfile_dir);
     if !dir.is_dir() {
+        let (span, key, default) = blame(
+            &|i| i.dockerfile_dir.as_ref().map(Spanned::span),
+            "dockerfile-dir",
+        );
         return Err(src.error(
-            dockerfile_span.unwrap_or(0..0),
-            format!("[{layer}] dockerfile-dir"),
-            format!("directory {} does not exist", dir.display()),
+            span,
+            key,
+            format!("directory {}{default} does not exist", dir.display()),
         ));
     }
     for (index, path) in stage.image.include.iter().enumerate() {
         if !stage.root.join(path).exists() {
-            let span = image
-                .and_then(|i| i.include.as_ref())
-                .and_then(|list| list.get(index))
-                .map(Spanned::span);
+            let item = move |i: &RawImage| {
+                i.include
+                    .as_ref()
+                    .and_then(|list| list.get(index))
+                    .map(Spanned::span)
+            };
+            let (span, key, default) = blame(&item, "include");
             return Err(src.error(
-                span.unwrap_or(0..0),
-                format!("[{layer}] include"),
+                span,
+                key,
                 format!(
-                    "{} does not exist under {}",
+                    "{}{default} does not exist under {}",
                     path.display(),
                     stage.root.display()
                 ),
@@ -1370,6 +1417,12 @@ smoke-test = { enabled = false, date = "2025-01-02" }
                 "deploy.toml:5: [image] include: missing does not exist",
             ),
             (
+                &format!(
+                    "{APP}[image]\ninclude = [\"models\"]\n[stages.dev.image]\ninclude = [\"missing\"]\n"
+                ),
+                "deploy.toml:7: [stages.dev.image] include: missing does not exist",
+            ),
+            (
                 &format!("{APP}[image]\ndockerfile-dir = \"../elsewhere\"\n[stages.dev]\n"),
                 "deploy.toml:5: [image] dockerfile-dir: must be a relative path",
             ),
@@ -1425,6 +1478,22 @@ smoke-test = { enabled = false, date = "2025-01-02" }
                 "for:\n{text}\nexpected: {expected}\ngot:      {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_default_directory_blames_the_stage() {
+        let empty = tempfile::tempdir().unwrap();
+        let err = parse_in(empty.path(), &format!("{APP}[stages.dev]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("deploy.toml:4: [stages.dev] image.dockerfile-dir: directory"),
+            "{err}"
+        );
+        assert!(
+            err.contains("lambda-image (the default) does not exist"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! The process exit codes, distinct per kind of failure so that CI can
 //! tell a bad deploy.toml from an AWS outage from a failed release:
 //!
-//! | code | meaning                                                      |
-//! |------|--------------------------------------------------------------|
-//! | 0    | success                                                      |
-//! | 1    | any other failure                                            |
-//! | 2    | usage or configuration error (bad flag, deploy.toml, no --yes)|
-//! | 3    | an AWS call failed                                           |
-//! | 4    | building the function or its image failed (cargo, docker)    |
-//! | 5    | the new version failed its smoke test (the alias did not move) |
+//! | code | meaning                                                         |
+//! |------|-----------------------------------------------------------------|
+//! | 0    | success                                                         |
+//! | 1    | any other failure                                               |
+//! | 2    | usage or configuration error (bad flag, deploy.toml, no --yes)  |
+//! | 3    | an AWS call failed                                              |
+//! | 4    | building the function or its image failed (cargo, docker)       |
+//! | 5    | the new version failed its smoke test (the alias did not move)  |
 
 use std::process::ExitCode;
 

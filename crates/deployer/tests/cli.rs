@@ -175,6 +175,10 @@ fn help_lists_every_command_and_global_flag() {
     ] {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
+    assert!(
+        help.contains("5 smoke test failed"),
+        "--help lacks the exit codes:\n{help}"
+    );
     let output = deployer(dir.path(), &["logs", "--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(
