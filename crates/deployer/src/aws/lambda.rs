@@ -966,6 +966,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retry_waits_out_the_named_kind() {
+        let mut calls = 0;
+        let answer = retry_while(ErrorKind::RoleNotAssumable, Duration::from_secs(5), || {
+            calls += 1;
+            let attempt = calls;
+            async move {
+                if attempt < 3 {
+                    Err(AwsError {
+                        operation: "CreateFunction",
+                        resource: "f".into(),
+                        message: "cannot be assumed by Lambda".into(),
+                        kind: ErrorKind::RoleNotAssumable,
+                    })
+                } else {
+                    Ok(attempt)
+                }
+            }
+        })
+        .await;
+        assert_eq!(answer.unwrap(), 3);
+    }
+
+    #[tokio::test]
     async fn retry_gives_up_on_other_errors_at_once() {
         let mut calls = 0;
         let answer: Result<(), AwsError> =
