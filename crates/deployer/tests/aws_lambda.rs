@@ -292,3 +292,39 @@ async fn invoke_returns_the_answer_moto_was_told_to_give() {
         None
     );
 }
+
+#[tokio::test]
+async fn create_waits_for_a_role_that_appears_later() {
+    util::require_local_cloud();
+    let clients = Clients::new(&util::sdk_config().await);
+    let app = util::unique_name("lambda-late-role");
+    let stage = Stage::defaults(&app, "dev", &util::region());
+    let _dump = util::DumpOnFailure::new(&app);
+    let role = DesiredRole::for_stage(&stage);
+    // moto refuses a role it does not know with the same error Lambda
+    // gives while IAM propagates a new one.
+    let role_arn = format!("arn:aws:iam::{}:role/{}", util::ACCOUNT, role.name);
+    let image = format!("{}/{app}@sha256:{}", util::registry_host(), hex_of("late"));
+    let desired = DesiredFunction::for_stage(&stage, &image, &role_arn);
+
+    let iam_client = clients.iam.clone();
+    let late_role = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        iam::ensure_role(&iam_client, &role).await.unwrap()
+    });
+    let started = std::time::Instant::now();
+    let (outcome, function) = lambda::ensure_function(&clients.lambda, &desired)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    assert_eq!(function.role_arn, role_arn);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    late_role.await.unwrap();
+
+    lambda::delete_function(&clients.lambda, &stage.function_name())
+        .await
+        .unwrap();
+    iam::delete_role(&clients.iam, &stage.role_name())
+        .await
+        .unwrap();
+}

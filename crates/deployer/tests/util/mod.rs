@@ -171,7 +171,13 @@ pub fn http_request(method: &str, path: &str, body: Option<&str>) -> Result<(u16
 /// `AWS_ENDPOINT_URL` (default moto's address), the region, and dummy
 /// credentials when none are set, so no test can reach a real account.
 pub async fn sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region()));
+    sdk_config_in(&region()).await
+}
+
+/// [`sdk_config`] for another region.
+pub async fn sdk_config_in(region: &str) -> SdkConfig {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         loader = loader.endpoint_url(DEFAULT_ENDPOINT);
     }
@@ -236,8 +242,18 @@ fn base36(mut n: u64) -> String {
 
 /// Queues the payload moto's simple Lambda backend returns for the next
 /// `Invoke` in this region (with nothing queued it echoes the request).
+///
+/// The queue is one per region and shared by everyone using moto: queue
+/// right before the invoke. moto 5.1 answers HTTP 500 when the invoke's own
+/// payload is not a JSON object.
 pub fn queue_lambda_response(payload: &str) {
-    let body = serde_json::json!({ "results": [payload], "region": region() }).to_string();
+    queue_lambda_response_in(&region(), payload);
+}
+
+/// [`queue_lambda_response`] for another region (a quiet region keeps a
+/// test's queue apart from other tests').
+pub fn queue_lambda_response_in(region: &str, payload: &str) {
+    let body = serde_json::json!({ "results": [payload], "region": region }).to_string();
     match http_request(
         "POST",
         "/moto-api/static/lambda-simple/response",
