@@ -11,6 +11,7 @@
 
 use std::error::Error as _;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -176,8 +177,11 @@ where
 {
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
     while let Some(cause) = source {
-        // The auth orchestrator wraps the provider's error in its own
-        // private types, so its text is the last resort.
+        if cause.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        // When no auth scheme has an identity, the orchestrator reports it
+        // in its own private types, so their text is the last resort.
         let text = cause.to_string();
         if text.contains("credential") || text.contains("no identity") {
             return true;
@@ -288,6 +292,17 @@ mod tests {
                 "{code} on {operation}"
             );
         }
+    }
+
+    #[test]
+    fn a_provider_without_credentials_is_a_credentials_error() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let cause = CredentialsError::not_loaded("no profile deployer-test");
+        let err: SdkError<aws_sdk_lambda::operation::get_function::GetFunctionError, ()> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(cause), None));
+        let err = aws_error("GetFunction", "f", err);
+        assert_eq!(err.kind, ErrorKind::Credentials);
+        assert!(err.message.contains("AWS_PROFILE"), "{}", err.message);
     }
 
     #[test]
