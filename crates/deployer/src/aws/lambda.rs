@@ -546,14 +546,9 @@ pub async fn ensure_alias(
 ) -> Result<(Outcome, AliasInfo), AwsError> {
     let resource = format!("{function}:{alias}");
     let actual = read_alias(client, function, alias).await?;
-    let outcome = match diff_alias(version, actual.as_ref()) {
-        Action::Unchanged => {
-            if let Some(actual) = actual {
-                return Ok((Outcome::Unchanged, actual));
-            }
-            Outcome::Unchanged
-        }
-        Action::Create => {
+    let outcome = match (diff_alias(version, actual.as_ref()), actual) {
+        (Action::Unchanged, Some(actual)) => return Ok((Outcome::Unchanged, actual)),
+        (Action::Create | Action::Unchanged, _) => {
             let created = client
                 .create_alias()
                 .function_name(function)
@@ -583,7 +578,7 @@ pub async fn ensure_alias(
                 Err(err) => return Err(aws_error("CreateAlias", resource, err)),
             }
         }
-        Action::Update { .. } => Outcome::Updated,
+        (Action::Update { .. }, _) => Outcome::Updated,
     };
     let answer = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
         client
