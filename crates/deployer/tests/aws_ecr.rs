@@ -29,7 +29,11 @@ async fn repository_is_created_once_then_left_alone_and_repaired() {
 
     let (first, repository) = ecr::ensure_repository(&client, &desired).await.unwrap();
     assert_eq!(first, Outcome::Created);
-    assert!(repository.uri.ends_with(&format!("/{app}")), "{}", repository.uri);
+    assert!(
+        repository.uri.ends_with(&format!("/{app}")),
+        "{}",
+        repository.uri
+    );
     let (second, _) = ecr::ensure_repository(&client, &desired).await.unwrap();
     assert_eq!(second, Outcome::Unchanged);
 
@@ -41,8 +45,16 @@ async fn repository_is_created_once_then_left_alone_and_repaired() {
         .await
         .unwrap();
     let actual = &described.repositories()[0];
-    assert_eq!(actual.image_tag_mutability(), Some(&ImageTagMutability::Immutable));
-    assert!(actual.image_scanning_configuration().unwrap().scan_on_push());
+    assert_eq!(
+        actual.image_tag_mutability(),
+        Some(&ImageTagMutability::Immutable)
+    );
+    assert!(
+        actual
+            .image_scanning_configuration()
+            .unwrap()
+            .scan_on_push()
+    );
     let tags = client
         .list_tags_for_resource()
         .resource_arn(actual.repository_arn().unwrap())
@@ -80,11 +92,16 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
     ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage))
         .await
         .unwrap();
-    assert_eq!(ecr::read_lifecycle_policy(&client, &app).await.unwrap(), None);
+    assert_eq!(
+        ecr::read_lifecycle_policy(&client, &app).await.unwrap(),
+        None
+    );
 
     let text = ecr::lifecycle_policy_text(&stage.ecr);
     assert_eq!(
-        ecr::ensure_lifecycle_policy(&client, &app, &text).await.unwrap(),
+        ecr::ensure_lifecycle_policy(&client, &app, &text)
+            .await
+            .unwrap(),
         Outcome::Created
     );
     let stored = client
@@ -98,17 +115,24 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
     let sent: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(stored, sent);
     assert_eq!(
-        ecr::ensure_lifecycle_policy(&client, &app, &text).await.unwrap(),
+        ecr::ensure_lifecycle_policy(&client, &app, &text)
+            .await
+            .unwrap(),
         Outcome::Unchanged
     );
 
     stage.ecr.keep_tagged += 5;
     let changed = ecr::lifecycle_policy_text(&stage.ecr);
     assert_eq!(
-        ecr::ensure_lifecycle_policy(&client, &app, &changed).await.unwrap(),
+        ecr::ensure_lifecycle_policy(&client, &app, &changed)
+            .await
+            .unwrap(),
         Outcome::Updated
     );
-    let now = ecr::read_lifecycle_policy(&client, &app).await.unwrap().unwrap();
+    let now = ecr::read_lifecycle_policy(&client, &app)
+        .await
+        .unwrap()
+        .unwrap();
     let now: serde_json::Value = serde_json::from_str(&now).unwrap();
     assert_eq!(
         now["rules"][1]["selection"]["countNumber"],

@@ -41,13 +41,19 @@ async fn role_is_created_with_lambda_trust_and_exact_policies_then_left_alone() 
     assert_eq!(second, Outcome::Unchanged);
     assert_eq!(again, arn);
 
-    let actual = iam::read_role(&client, &desired.name).await.unwrap().unwrap();
+    let actual = iam::read_role(&client, &desired.name)
+        .await
+        .unwrap()
+        .unwrap();
     let trust = &actual.trust_policy["Statement"][0];
     assert_eq!(trust["Principal"]["Service"], "lambda.amazonaws.com");
     assert_eq!(trust["Action"], "sts:AssumeRole");
     assert_eq!(actual.managed_policies, set(&[BASIC, XRAY]));
     assert!(actual.inline_policies.is_empty());
-    assert_eq!(actual.tags.get("deployer:stage").map(String::as_str), Some("dev"));
+    assert_eq!(
+        actual.tags.get("deployer:stage").map(String::as_str),
+        Some("dev")
+    );
     assert_eq!(actual.tags.get("deployer:app"), Some(&app));
 
     // Cross-check with IAM directly.
@@ -105,15 +111,25 @@ async fn extra_and_inline_policies_are_removed_and_tracing_off_detaches_xray() {
 
     let (repaired, _) = iam::ensure_role(&client, &desired).await.unwrap();
     assert_eq!(repaired, Outcome::Updated);
-    let actual = iam::read_role(&client, &desired.name).await.unwrap().unwrap();
+    let actual = iam::read_role(&client, &desired.name)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(actual.managed_policies, set(&[BASIC, XRAY]));
-    assert!(actual.inline_policies.is_empty(), "{:?}", actual.inline_policies);
+    assert!(
+        actual.inline_policies.is_empty(),
+        "{:?}",
+        actual.inline_policies
+    );
 
     stage.function.tracing = false;
     let untraced = DesiredRole::for_stage(&stage);
     let (outcome, _) = iam::ensure_role(&client, &untraced).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
-    let actual = iam::read_role(&client, &desired.name).await.unwrap().unwrap();
+    let actual = iam::read_role(&client, &desired.name)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(actual.managed_policies, set(&[BASIC]));
 
     iam::delete_role(&client, &desired.name).await.unwrap();

@@ -76,22 +76,40 @@ async fn function_is_created_then_unchanged_and_a_memory_change_updates_only_con
     let client = &f.clients.lambda;
     let desired = f.desired("one");
     let name = desired.name.clone();
-    assert_eq!(lambda::read_function(client, &name, None).await.unwrap(), None);
+    assert_eq!(
+        lambda::read_function(client, &name, None).await.unwrap(),
+        None
+    );
 
     let (first, created) = lambda::ensure_function(client, &desired).await.unwrap();
     assert_eq!(first, Outcome::Created);
-    assert!(created.arn.ends_with(&format!(":function:{name}")), "{}", created.arn);
+    assert!(
+        created.arn.ends_with(&format!(":function:{name}")),
+        "{}",
+        created.arn
+    );
     let (second, _) = lambda::ensure_function(client, &desired).await.unwrap();
     assert_eq!(second, Outcome::Unchanged);
 
     // What Lambda itself reports.
-    let answer = client.get_function().function_name(&name).send().await.unwrap();
-    assert_eq!(answer.code().unwrap().image_uri(), Some(desired.image_uri.as_str()));
+    let answer = client
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.code().unwrap().image_uri(),
+        Some(desired.image_uri.as_str())
+    );
     let config = answer.configuration().unwrap();
     assert_eq!(config.memory_size(), Some(desired.memory_mb));
     assert_eq!(config.timeout(), Some(desired.timeout_s));
     assert_eq!(
-        config.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()),
+        config
+            .tracing_config()
+            .and_then(|t| t.mode())
+            .map(|m| m.as_str()),
         Some("Active")
     );
     assert_eq!(config.package_type().map(|p| p.as_str()), Some("Image"));
@@ -124,31 +142,48 @@ async fn versions_are_published_only_when_needed_and_the_alias_follows() {
     let client = &f.clients.lambda;
     let name = f.stage.function_name();
     let alias = f.stage.alias_name();
-    assert_eq!(lambda::read_alias(client, &name, &alias).await.unwrap(), None);
+    assert_eq!(
+        lambda::read_alias(client, &name, &alias).await.unwrap(),
+        None
+    );
 
-    let (created, _) = lambda::ensure_function(client, &f.desired("one")).await.unwrap();
+    let (created, _) = lambda::ensure_function(client, &f.desired("one"))
+        .await
+        .unwrap();
     let (published, first) = lambda::publish_version(client, &name, created != Outcome::Unchanged)
         .await
         .unwrap();
     assert_eq!(published, Outcome::Created);
-    let (outcome, alias_info) = lambda::ensure_alias(client, &name, &alias, &first).await.unwrap();
+    let (outcome, alias_info) = lambda::ensure_alias(client, &name, &alias, &first)
+        .await
+        .unwrap();
     assert_eq!(outcome, Outcome::Created);
     assert_eq!(alias_info.version, first);
-    assert!(alias_info.arn.ends_with(&format!(":{name}:{alias}")), "{}", alias_info.arn);
+    assert!(
+        alias_info.arn.ends_with(&format!(":{name}:{alias}")),
+        "{}",
+        alias_info.arn
+    );
 
     // Nothing changed: no new version, the alias stays.
     let (again, same) = lambda::publish_version(client, &name, false).await.unwrap();
     assert_eq!((again, same.as_str()), (Outcome::Unchanged, first.as_str()));
-    let (outcome, _) = lambda::ensure_alias(client, &name, &alias, &first).await.unwrap();
+    let (outcome, _) = lambda::ensure_alias(client, &name, &alias, &first)
+        .await
+        .unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
 
     // A new image: a new version, the alias moves to it.
-    let (updated, _) = lambda::ensure_function(client, &f.desired("two")).await.unwrap();
+    let (updated, _) = lambda::ensure_function(client, &f.desired("two"))
+        .await
+        .unwrap();
     assert_eq!(updated, Outcome::Updated);
     let (published, second) = lambda::publish_version(client, &name, true).await.unwrap();
     assert_eq!(published, Outcome::Created);
     assert_ne!(second, first);
-    let (outcome, moved) = lambda::ensure_alias(client, &name, &alias, &second).await.unwrap();
+    let (outcome, moved) = lambda::ensure_alias(client, &name, &alias, &second)
+        .await
+        .unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(
         lambda::read_alias(client, &name, &alias).await.unwrap(),
@@ -171,9 +206,13 @@ async fn permission_is_added_once_and_replaced_when_the_source_differs() {
     let client = &f.clients.lambda;
     let name = f.stage.function_name();
     let alias = f.stage.alias_name();
-    let (_, _) = lambda::ensure_function(client, &f.desired("one")).await.unwrap();
+    let (_, _) = lambda::ensure_function(client, &f.desired("one"))
+        .await
+        .unwrap();
     let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
-    lambda::ensure_alias(client, &name, &alias, &version).await.unwrap();
+    lambda::ensure_alias(client, &name, &alias, &version)
+        .await
+        .unwrap();
     let sid = "apigateway-invoke";
     let api = |id: &str| {
         format!(
@@ -183,7 +222,9 @@ async fn permission_is_added_once_and_replaced_when_the_source_differs() {
         )
     };
     assert_eq!(
-        lambda::read_permission(client, &name, &alias, sid).await.unwrap(),
+        lambda::read_permission(client, &name, &alias, sid)
+            .await
+            .unwrap(),
         None
     );
 
@@ -221,11 +262,16 @@ async fn invoke_returns_the_answer_moto_was_told_to_give() {
     let client = &f.clients.lambda;
     let name = f.stage.function_name();
     let alias = f.stage.alias_name();
-    lambda::ensure_function(client, &f.desired("one")).await.unwrap();
+    lambda::ensure_function(client, &f.desired("one"))
+        .await
+        .unwrap();
     let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
-    lambda::ensure_alias(client, &name, &alias, &version).await.unwrap();
+    lambda::ensure_alias(client, &name, &alias, &version)
+        .await
+        .unwrap();
 
-    let answer = serde_json::json!({"statusCode": 200, "body": util::unique_name("body")}).to_string();
+    let answer =
+        serde_json::json!({"statusCode": 200, "body": util::unique_name("body")}).to_string();
     util::queue_lambda_response(&answer);
     let result = lambda::invoke(client, &name, Some(&alias), br#"{"httpMethod":"GET"}"#)
         .await
@@ -237,6 +283,48 @@ async fn invoke_returns_the_answer_moto_was_told_to_give() {
     f.clean_up().await;
     // moto's simple backend answers even for a deleted function, so the
     // deletion is checked by reading, not by invoking.
-    assert_eq!(lambda::read_function(client, &name, None).await.unwrap(), None);
-    assert_eq!(lambda::read_alias(client, &name, &alias).await.unwrap(), None);
+    assert_eq!(
+        lambda::read_function(client, &name, None).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        lambda::read_alias(client, &name, &alias).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn create_waits_for_a_role_that_appears_later() {
+    util::require_local_cloud();
+    let clients = Clients::new(&util::sdk_config().await);
+    let app = util::unique_name("lambda-late-role");
+    let stage = Stage::defaults(&app, "dev", &util::region());
+    let _dump = util::DumpOnFailure::new(&app);
+    let role = DesiredRole::for_stage(&stage);
+    // moto refuses a role it does not know with the same error Lambda
+    // gives while IAM propagates a new one.
+    let role_arn = format!("arn:aws:iam::{}:role/{}", util::ACCOUNT, role.name);
+    let image = format!("{}/{app}@sha256:{}", util::registry_host(), hex_of("late"));
+    let desired = DesiredFunction::for_stage(&stage, &image, &role_arn);
+
+    let iam_client = clients.iam.clone();
+    let late_role = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        iam::ensure_role(&iam_client, &role).await.unwrap()
+    });
+    let started = std::time::Instant::now();
+    let (outcome, function) = lambda::ensure_function(&clients.lambda, &desired)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    assert_eq!(function.role_arn, role_arn);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    late_role.await.unwrap();
+
+    lambda::delete_function(&clients.lambda, &stage.function_name())
+        .await
+        .unwrap();
+    iam::delete_role(&clients.iam, &stage.role_name())
+        .await
+        .unwrap();
 }

@@ -211,9 +211,10 @@ pub async fn ensure_repository(
                     actual.immutable_tags = desired.immutable_tags;
                 }
                 _ => {
-                    let missing: BTreeMap<String, String> = missing_tags(&desired.tags, &actual.tags)
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
+                    let missing: BTreeMap<String, String> =
+                        missing_tags(&desired.tags, &actual.tags)
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
                     client
                         .tag_resource()
                         .resource_arn(&actual.arn)
@@ -412,7 +413,10 @@ pub async fn register_image(
 
 /// The content digest of a manifest, as registries compute it.
 pub fn manifest_digest(manifest_json: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(manifest_json.as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(manifest_json.as_bytes()))
+    )
 }
 
 /// `<repository uri>@<digest>`: how Lambda is pointed at an image, since
@@ -442,7 +446,8 @@ pub async fn registry_auth(client: &Client) -> Result<RegistryAuth, AwsError> {
         .send()
         .await
         .map_err(|err| aws_error("GetAuthorizationToken", "registry", err))?;
-    let invalid = |message: &str| AwsError::invalid_answer("GetAuthorizationToken", "registry", message);
+    let invalid =
+        |message: &str| AwsError::invalid_answer("GetAuthorizationToken", "registry", message);
     let data = answer
         .authorization_data()
         .first()
@@ -520,9 +525,11 @@ fn missing_tags<'a>(
 fn ecr_tags(tags: &BTreeMap<String, String>, repository: &str) -> Result<Vec<Tag>, AwsError> {
     tags.iter()
         .map(|(key, value)| {
-            Tag::builder().key(key).value(value).build().map_err(|err| {
-                AwsError::invalid_answer("TagResource", repository, err.to_string())
-            })
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|err| AwsError::invalid_answer("TagResource", repository, err.to_string()))
         })
         .collect()
 }
@@ -590,11 +597,15 @@ mod tests {
     #[test]
     fn lifecycle_diff_ignores_formatting() {
         let text = lifecycle_policy_text(&Stage::defaults("app", "dev", "us-east-1").ecr);
-        let pretty =
-            serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&text).unwrap())
-                .unwrap();
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        )
+        .unwrap();
         assert_eq!(diff_lifecycle_policy(&text, None), Action::Create);
-        assert_eq!(diff_lifecycle_policy(&text, Some(&pretty)), Action::Unchanged);
+        assert_eq!(
+            diff_lifecycle_policy(&text, Some(&pretty)),
+            Action::Unchanged
+        );
         assert!(diff_lifecycle_policy(&text, Some(r#"{"rules":[]}"#)).is_change());
     }
 

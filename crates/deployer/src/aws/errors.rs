@@ -11,6 +11,7 @@
 
 use std::error::Error as _;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -130,26 +131,35 @@ where
 /// `code == "ResourceNotFoundException"`), across the services we call.
 pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorKind {
     match code {
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException"
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
         | "RequestLimitExceeded" => ErrorKind::Throttled,
         // Lambda answers a create of an existing function with a conflict;
         // on any other operation it means "busy, try again".
         "ResourceConflictException" if operation.starts_with("Create") => ErrorKind::AlreadyExists,
         "ResourceConflictException" | "ConflictException" => ErrorKind::Conflict,
-        "NoSuchEntity" | "NoSuchEntityException" | "ResourceNotFoundException"
-        | "RepositoryNotFoundException" | "LifecyclePolicyNotFoundException"
-        | "ImageNotFoundException" | "NotFoundException" | "NotFound" => ErrorKind::NotFound,
-        "EntityAlreadyExists" | "EntityAlreadyExistsException"
-        | "RepositoryAlreadyExistsException" | "ImageAlreadyExistsException" => {
-            ErrorKind::AlreadyExists
-        }
+        "NoSuchEntity"
+        | "NoSuchEntityException"
+        | "ResourceNotFoundException"
+        | "RepositoryNotFoundException"
+        | "LifecyclePolicyNotFoundException"
+        | "ImageNotFoundException"
+        | "NotFoundException"
+        | "NotFound" => ErrorKind::NotFound,
+        "EntityAlreadyExists"
+        | "EntityAlreadyExistsException"
+        | "RepositoryAlreadyExistsException"
+        | "ImageAlreadyExistsException" => ErrorKind::AlreadyExists,
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
             ErrorKind::AccessDenied
         }
-        "ExpiredToken" | "ExpiredTokenException" | "UnrecognizedClientException"
-        | "InvalidClientTokenId" | "InvalidSignatureException" | "SignatureDoesNotMatch" => {
-            ErrorKind::Credentials
-        }
+        "ExpiredToken"
+        | "ExpiredTokenException"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" => ErrorKind::Credentials,
         // Lambda has no dedicated code for a role IAM has not yet
         // propagated; the message is the only signal (last resort).
         "InvalidParameterValueException" if message.contains("cannot be assumed by Lambda") => {
@@ -167,8 +177,11 @@ where
 {
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
     while let Some(cause) = source {
-        // The auth orchestrator wraps the provider's error in its own
-        // private types, so its text is the last resort.
+        if cause.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        // When no auth scheme has an identity, the orchestrator reports it
+        // in its own private types, so their text is the last resort.
         let text = cause.to_string();
         if text.contains("credential") || text.contains("no identity") {
             return true;
@@ -185,46 +198,127 @@ mod tests {
     #[test]
     fn codes_map_to_kinds() {
         let cases = [
-            ("ThrottlingException", "", "UpdateFunctionCode", ErrorKind::Throttled),
-            ("TooManyRequestsException", "", "Invoke", ErrorKind::Throttled),
-            ("ResourceConflictException", "", "UpdateFunctionConfiguration", ErrorKind::Conflict),
-            ("ResourceConflictException", "", "CreateFunction", ErrorKind::AlreadyExists),
+            (
+                "ThrottlingException",
+                "",
+                "UpdateFunctionCode",
+                ErrorKind::Throttled,
+            ),
+            (
+                "TooManyRequestsException",
+                "",
+                "Invoke",
+                ErrorKind::Throttled,
+            ),
+            (
+                "ResourceConflictException",
+                "",
+                "UpdateFunctionConfiguration",
+                ErrorKind::Conflict,
+            ),
+            (
+                "ResourceConflictException",
+                "",
+                "CreateFunction",
+                ErrorKind::AlreadyExists,
+            ),
             ("NoSuchEntity", "", "GetRole", ErrorKind::NotFound),
-            ("ResourceNotFoundException", "", "GetFunction", ErrorKind::NotFound),
-            ("RepositoryNotFoundException", "", "DescribeRepositories", ErrorKind::NotFound),
-            ("EntityAlreadyExists", "", "CreateRole", ErrorKind::AlreadyExists),
-            ("RepositoryAlreadyExistsException", "", "CreateRepository", ErrorKind::AlreadyExists),
-            ("AccessDeniedException", "", "GetFunction", ErrorKind::AccessDenied),
-            ("ExpiredTokenException", "", "GetRole", ErrorKind::Credentials),
-            ("UnrecognizedClientException", "", "GetFunction", ErrorKind::Credentials),
-            ("InvalidClientTokenId", "", "GetRole", ErrorKind::Credentials),
+            (
+                "ResourceNotFoundException",
+                "",
+                "GetFunction",
+                ErrorKind::NotFound,
+            ),
+            (
+                "RepositoryNotFoundException",
+                "",
+                "DescribeRepositories",
+                ErrorKind::NotFound,
+            ),
+            (
+                "EntityAlreadyExists",
+                "",
+                "CreateRole",
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                "RepositoryAlreadyExistsException",
+                "",
+                "CreateRepository",
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                "AccessDeniedException",
+                "",
+                "GetFunction",
+                ErrorKind::AccessDenied,
+            ),
+            (
+                "ExpiredTokenException",
+                "",
+                "GetRole",
+                ErrorKind::Credentials,
+            ),
+            (
+                "UnrecognizedClientException",
+                "",
+                "GetFunction",
+                ErrorKind::Credentials,
+            ),
+            (
+                "InvalidClientTokenId",
+                "",
+                "GetRole",
+                ErrorKind::Credentials,
+            ),
             (
                 "InvalidParameterValueException",
                 "The role defined for the function cannot be assumed by Lambda.",
                 "CreateFunction",
                 ErrorKind::RoleNotAssumable,
             ),
-            ("InvalidParameterValueException", "MemorySize too big", "CreateFunction", ErrorKind::Other),
+            (
+                "InvalidParameterValueException",
+                "MemorySize too big",
+                "CreateFunction",
+                ErrorKind::Other,
+            ),
             ("SomethingElse", "", "GetFunction", ErrorKind::Other),
         ];
         for (code, message, operation, kind) in cases {
-            assert_eq!(kind_of_code(code, message, operation), kind, "{code} on {operation}");
+            assert_eq!(
+                kind_of_code(code, message, operation),
+                kind,
+                "{code} on {operation}"
+            );
         }
     }
 
     #[test]
+    fn a_provider_without_credentials_is_a_credentials_error() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let cause = CredentialsError::not_loaded("no profile deployer-test");
+        let err: SdkError<aws_sdk_lambda::operation::get_function::GetFunctionError, ()> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(cause), None));
+        let err = aws_error("GetFunction", "f", err);
+        assert_eq!(err.kind, ErrorKind::Credentials);
+        assert!(err.message.contains("AWS_PROFILE"), "{}", err.message);
+    }
+
+    #[test]
     fn a_service_error_keeps_code_message_and_resource() {
-        let service = aws_sdk_lambda::operation::get_function::GetFunctionError::ResourceNotFoundException(
-            aws_sdk_lambda::types::error::ResourceNotFoundException::builder()
-                .message("Function not found: f")
-                .meta(
-                    aws_sdk_lambda::error::ErrorMetadata::builder()
-                        .code("ResourceNotFoundException")
-                        .message("Function not found: f")
-                        .build(),
-                )
-                .build(),
-        );
+        let service =
+            aws_sdk_lambda::operation::get_function::GetFunctionError::ResourceNotFoundException(
+                aws_sdk_lambda::types::error::ResourceNotFoundException::builder()
+                    .message("Function not found: f")
+                    .meta(
+                        aws_sdk_lambda::error::ErrorMetadata::builder()
+                            .code("ResourceNotFoundException")
+                            .message("Function not found: f")
+                            .build(),
+                    )
+                    .build(),
+            );
         let raw = aws_smithy_runtime_api::http::Response::new(
             404.try_into().unwrap(),
             aws_smithy_types::body::SdkBody::empty(),
@@ -232,7 +326,11 @@ mod tests {
         let err = aws_error("GetFunction", "f", SdkError::service_error(service, raw));
         assert_eq!(err.kind, ErrorKind::NotFound);
         assert_eq!(err.resource, "f");
-        assert!(err.message.contains("Function not found: f"), "{}", err.message);
+        assert!(
+            err.message.contains("Function not found: f"),
+            "{}",
+            err.message
+        );
         assert!(err.to_string().starts_with("GetFunction f: "), "{err}");
     }
 }

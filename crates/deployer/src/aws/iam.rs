@@ -85,7 +85,11 @@ pub async fn read_role(client: &Client, name: &str) -> Result<Option<ActualRole>
         Err(err) => return Err(aws_error("GetRole", name, err)),
     };
     let Some(role) = answer.role() else {
-        return Err(AwsError::invalid_answer("GetRole", name, "the answer has no role"));
+        return Err(AwsError::invalid_answer(
+            "GetRole",
+            name,
+            "the answer has no role",
+        ));
     };
     let trust_policy = match role.assume_role_policy_document() {
         Some(document) => parse_policy_document(document).ok_or_else(|| {
@@ -223,7 +227,10 @@ pub async fn ensure_role(
                     .map_err(|err| aws_error("UpdateAssumeRolePolicy", name, err))?;
             }
             "managed_policies" => {
-                for arn in desired.managed_policies.difference(&actual.managed_policies) {
+                for arn in desired
+                    .managed_policies
+                    .difference(&actual.managed_policies)
+                {
                     client
                         .attach_role_policy()
                         .role_name(name)
@@ -232,7 +239,10 @@ pub async fn ensure_role(
                         .await
                         .map_err(|err| aws_error("AttachRolePolicy", name, err))?;
                 }
-                for arn in actual.managed_policies.difference(&desired.managed_policies) {
+                for arn in actual
+                    .managed_policies
+                    .difference(&desired.managed_policies)
+                {
                     detach_policy(client, name, arn).await?;
                 }
             }
@@ -319,7 +329,11 @@ async fn delete_inline_policy(client: &Client, role: &str, policy: &str) -> Resu
         {
             Ok(())
         }
-        Err(err) => Err(aws_error("DeleteRolePolicy", format!("{role} {policy}"), err)),
+        Err(err) => Err(aws_error(
+            "DeleteRolePolicy",
+            format!("{role} {policy}"),
+            err,
+        )),
     }
 }
 
@@ -407,14 +421,22 @@ mod tests {
                 .contains("arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess")
         );
         let china = DesiredRole::for_stage(&Stage::defaults("app", "dev", "cn-north-1"));
-        assert!(china.managed_policies.iter().all(|a| a.starts_with("arn:aws-cn:")));
+        assert!(
+            china
+                .managed_policies
+                .iter()
+                .all(|a| a.starts_with("arn:aws-cn:"))
+        );
     }
 
     #[test]
     fn role_diff_names_each_difference() {
         let desired = DesiredRole::for_stage(&Stage::defaults("app", "dev", "us-east-1"));
         assert_eq!(diff_role(&desired, None), Action::Create);
-        assert_eq!(diff_role(&desired, Some(&actual_of(&desired))), Action::Unchanged);
+        assert_eq!(
+            diff_role(&desired, Some(&actual_of(&desired))),
+            Action::Unchanged
+        );
         let mut drifted = actual_of(&desired);
         drifted
             .managed_policies

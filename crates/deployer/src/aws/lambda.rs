@@ -181,7 +181,11 @@ pub async fn read_function(
             .tracing_config()
             .and_then(|t| t.mode())
             .is_some_and(|mode| *mode == TracingMode::Active),
-        state: config.state().map(|s| s.as_str()).unwrap_or("Active").to_string(),
+        state: config
+            .state()
+            .map(|s| s.as_str())
+            .unwrap_or("Active")
+            .to_string(),
         last_update_status: config
             .last_update_status()
             .map(|s| s.as_str())
@@ -208,7 +212,10 @@ pub fn diff_function(desired: &DesiredFunction, actual: Option<&ActualFunction>)
     };
     let differs = [
         ("image", desired.image_uri != actual.image_uri),
-        ("architecture", Some(desired.architecture) != actual.architecture),
+        (
+            "architecture",
+            Some(desired.architecture) != actual.architecture,
+        ),
         ("memory", desired.memory_mb != actual.memory_mb),
         ("timeout", desired.timeout_s != actual.timeout_s),
         ("environment", desired.environment != actual.environment),
@@ -327,7 +334,11 @@ async fn create_function(client: &Client, desired: &DesiredFunction) -> Result<(
         .create_function()
         .function_name(&desired.name)
         .package_type(PackageType::Image)
-        .code(FunctionCode::builder().image_uri(&desired.image_uri).build())
+        .code(
+            FunctionCode::builder()
+                .image_uri(&desired.image_uri)
+                .build(),
+        )
         .role(&desired.role_arn)
         .memory_size(desired.memory_mb)
         .timeout(desired.timeout_s)
@@ -375,7 +386,9 @@ pub async fn wait_until_ready(client: &Client, name: &str) -> Result<(), AwsErro
                 name,
                 format!(
                     "the last update failed: {}",
-                    config.last_update_status_reason().unwrap_or("no reason given")
+                    config
+                        .last_update_status_reason()
+                        .unwrap_or("no reason given")
                 ),
             ));
         }
@@ -409,9 +422,7 @@ pub async fn publish_version(
     name: &str,
     changed: bool,
 ) -> Result<(Outcome, String), AwsError> {
-    if !changed
-        && let Some(version) = version_matching_latest(client, name).await?
-    {
+    if !changed && let Some(version) = version_matching_latest(client, name).await? {
         return Ok((Outcome::Unchanged, version));
     }
     let published = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
@@ -535,14 +546,9 @@ pub async fn ensure_alias(
 ) -> Result<(Outcome, AliasInfo), AwsError> {
     let resource = format!("{function}:{alias}");
     let actual = read_alias(client, function, alias).await?;
-    let outcome = match diff_alias(version, actual.as_ref()) {
-        Action::Unchanged => {
-            if let Some(actual) = actual {
-                return Ok((Outcome::Unchanged, actual));
-            }
-            Outcome::Unchanged
-        }
-        Action::Create => {
+    let outcome = match (diff_alias(version, actual.as_ref()), actual) {
+        (Action::Unchanged, Some(actual)) => return Ok((Outcome::Unchanged, actual)),
+        (Action::Create | Action::Unchanged, _) => {
             let created = client
                 .create_alias()
                 .function_name(function)
@@ -572,7 +578,7 @@ pub async fn ensure_alias(
                 Err(err) => return Err(aws_error("CreateAlias", resource, err)),
             }
         }
-        Action::Update { .. } => Outcome::Updated,
+        (Action::Update { .. }, _) => Outcome::Updated,
     };
     let answer = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
         client
@@ -625,12 +631,19 @@ pub async fn read_permission(
         return Ok(None);
     };
     let policy: serde_json::Value = serde_json::from_str(text).map_err(|err| {
-        AwsError::invalid_answer("GetPolicy", resource.clone(), format!("the policy is not JSON: {err}"))
+        AwsError::invalid_answer(
+            "GetPolicy",
+            resource.clone(),
+            format!("the policy is not JSON: {err}"),
+        )
     })?;
     Ok(statement_in_policy(&policy, statement_id))
 }
 
-fn statement_in_policy(policy: &serde_json::Value, statement_id: &str) -> Option<PermissionStatement> {
+fn statement_in_policy(
+    policy: &serde_json::Value,
+    statement_id: &str,
+) -> Option<PermissionStatement> {
     let statements = policy.get("Statement")?.as_array()?;
     let statement = statements
         .iter()
@@ -812,7 +825,11 @@ pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsErr
 
 /// Retries `call` while it fails with `kind`, with exponential backoff,
 /// for at most `budget`.
-async fn retry_while<T, F, Fut>(kind: ErrorKind, budget: Duration, mut call: F) -> Result<T, AwsError>
+async fn retry_while<T, F, Fut>(
+    kind: ErrorKind,
+    budget: Duration,
+    mut call: F,
+) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AwsError>>,
@@ -887,7 +904,10 @@ mod tests {
     fn function_diff_lists_each_changed_field() {
         let desired = desired();
         assert_eq!(diff_function(&desired, None), Action::Create);
-        assert_eq!(diff_function(&desired, Some(&actual_of(&desired))), Action::Unchanged);
+        assert_eq!(
+            diff_function(&desired, Some(&actual_of(&desired))),
+            Action::Unchanged
+        );
         let mut other = actual_of(&desired);
         other.memory_mb += 1;
         other.image_uri.push('b');
@@ -927,7 +947,10 @@ mod tests {
         let statement = statement_in_policy(&policy, "apigw").unwrap();
         assert_eq!(statement.source_arn.as_deref(), Some("arn:a"));
         assert_eq!(statement_in_policy(&policy, "other"), None);
-        assert_eq!(diff_permission("arn:a", Some(&statement)), Action::Unchanged);
+        assert_eq!(
+            diff_permission("arn:a", Some(&statement)),
+            Action::Unchanged
+        );
         assert_eq!(
             diff_permission("arn:b", Some(&statement)),
             Action::Update {
@@ -935,6 +958,29 @@ mod tests {
             }
         );
         assert_eq!(diff_permission("arn:a", None), Action::Create);
+    }
+
+    #[tokio::test]
+    async fn retry_waits_out_the_named_kind() {
+        let mut calls = 0;
+        let answer = retry_while(ErrorKind::RoleNotAssumable, Duration::from_secs(5), || {
+            calls += 1;
+            let attempt = calls;
+            async move {
+                if attempt < 3 {
+                    Err(AwsError {
+                        operation: "CreateFunction",
+                        resource: "f".into(),
+                        message: "cannot be assumed by Lambda".into(),
+                        kind: ErrorKind::RoleNotAssumable,
+                    })
+                } else {
+                    Ok(attempt)
+                }
+            }
+        })
+        .await;
+        assert_eq!(answer.unwrap(), 3);
     }
 
     #[tokio::test]
