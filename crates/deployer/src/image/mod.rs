@@ -71,6 +71,11 @@ pub enum ImageEvent {
     },
 }
 
+/// Where a step sends its [`ImageEvent`]s. `Sync` so that the steps'
+/// futures are `Send` and can be spawned, e.g. compiling while the AWS
+/// resources are being set up.
+pub type OnEvent<'a> = &'a (dyn Fn(ImageEvent) + Sync);
+
 /// The step of the image pipeline that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildStep {
@@ -162,6 +167,32 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Stage;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The steps that wait can run on another task while AWS work goes on.
+    #[test]
+    fn step_futures_are_send() {
+        let stage = Stage::defaults("app", "dev", "us-east-1");
+        let on_event: OnEvent = &|_| {};
+        assert_send(&compile(&stage, on_event));
+        assert_send(&connect_docker());
+        let docker = bollard::Docker::connect_with_http(
+            "http://127.0.0.1:1",
+            1,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        let image = ImageRef::new("repo", "tag");
+        assert_send(&build_image(&docker, &stage, Vec::new(), &image, on_event));
+        let credentials = RegistryCredentials {
+            username: "AWS".into(),
+            password: String::new(),
+            server_address: "host".into(),
+        };
+        assert_send(&push_image(&docker, &image, &credentials, on_event));
+    }
 
     #[test]
     fn image_ref_names() {
