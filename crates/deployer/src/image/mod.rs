@@ -1,6 +1,14 @@
 //! The function's container image: compile, assemble the build context,
 //! hash it, build and push it through bollard.
 //!
+//! The order a command runs them in:
+//! 1. [`content_hash`] → the tag ([`ContentHash::tag`]); if the repository
+//!    already holds that tag, stop here: nothing changed.
+//! 2. [`compile`] (can run on its own task while AWS resources are set up),
+//! 3. [`build_context`] with the binary, [`connect_docker`], [`build_image`],
+//! 4. [`push_image`] with ECR's credentials → the [`ImageRef`] with its
+//!    digest, which Lambda is pointed at.
+//!
 //! Nothing here prints: every step reports progress as [`ImageEvent`]s to a
 //! callback, and the command layer decides how to show them. Every failure
 //! is a [`BuildError`], which the binary maps to its own exit code.
