@@ -7,7 +7,7 @@ use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{BuildError, BuildStep, ImageEvent, ImageRef, Tail};
+use super::{BuildError, BuildStep, ImageEvent, ImageRef, OnEvent, Tail};
 use crate::config::{Architecture, Stage};
 
 /// Lines of the build log kept for the error message.
@@ -19,7 +19,7 @@ pub fn docker_host() -> String {
 }
 
 /// Passes each non-empty line of a log message on, keeping the tail.
-fn log(tail: &mut Tail, on_event: &dyn Fn(ImageEvent), text: &str) {
+fn log(tail: &mut Tail, on_event: OnEvent<'_>, text: &str) {
     for line in text.lines().filter(|line| !line.trim().is_empty()) {
         tail.push(line);
         on_event(ImageEvent::BuildLog(line.to_string()));
@@ -68,7 +68,7 @@ pub async fn build_image(
     stage: &Stage,
     context: Vec<u8>,
     image: &ImageRef,
-    on_event: &dyn Fn(ImageEvent),
+    on_event: OnEvent<'_>,
 ) -> Result<(), BuildError> {
     let build_args = HashMap::from([("BASE_IMAGE".to_string(), stage.image.base_image.clone())]);
     let options = BuildImageOptionsBuilder::default()

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::{BuildError, BuildStep, ImageEvent, Tail};
+use super::{BuildError, BuildStep, ImageEvent, OnEvent, Tail};
 use crate::config::{Architecture, Stage};
 
 /// The cargo profile the function is built with.
@@ -42,7 +42,7 @@ pub fn target_dir(stage: &Stage) -> PathBuf {
 /// Builds `stage.function.binary` of `stage.function.package` as a static
 /// release binary and returns its path. Every line cargo writes to stderr
 /// goes to `on_event` as [`ImageEvent::Compile`].
-pub async fn compile(stage: &Stage, on_event: &dyn Fn(ImageEvent)) -> Result<PathBuf, BuildError> {
+pub async fn compile(stage: &Stage, on_event: OnEvent<'_>) -> Result<PathBuf, BuildError> {
     let triple = target_triple(stage.function.architecture);
     ensure_target_installed(&stage.root, triple).await?;
 
@@ -68,6 +68,13 @@ pub async fn compile(stage: &Stage, on_event: &dyn Fn(ImageEvent)) -> Result<Pat
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // Profile overrides from the environment would change the binary
+    // without changing its content hash.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CARGO_PROFILE_") {
+            command.env_remove(name);
+        }
+    }
     let mut child = command.spawn().map_err(|e| {
         BuildError::new(
             BuildStep::Compile,

@@ -63,11 +63,14 @@ pub fn content_hash(stage: &Stage) -> Result<ContentHash, BuildError> {
     for (relative, dir) in &packages {
         put_tree(&mut hasher, &format!("package:{relative}"), dir)?;
     }
+    // `.cargo/config.toml` can set the linker or target options.
     for name in [
         "Cargo.toml",
         "Cargo.lock",
         "rust-toolchain",
         "rust-toolchain.toml",
+        ".cargo/config.toml",
+        ".cargo/config",
     ] {
         let path = root.join(name);
         if path.exists() {
@@ -389,6 +392,10 @@ mod tests {
         });
         changed("the lock file appeared", &|| {
             fs::write(root.join("Cargo.lock"), "version = 4\n").unwrap()
+        });
+        changed("a cargo config appeared", &|| {
+            fs::create_dir_all(root.join(".cargo")).unwrap();
+            fs::write(root.join(".cargo/config.toml"), "[build]\n").unwrap()
         });
         #[cfg(unix)]
         changed("a data file became executable", &|| {

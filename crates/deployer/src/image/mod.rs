@@ -1,6 +1,14 @@
 //! The function's container image: compile, assemble the build context,
 //! hash it, build and push it through bollard.
 //!
+//! The order a command runs them in:
+//! 1. [`content_hash`] → the tag ([`ContentHash::tag`]); if the repository
+//!    already holds that tag, stop here: nothing changed.
+//! 2. [`compile`] (can run on its own task while AWS resources are set up),
+//! 3. [`build_context`] with the binary, [`connect_docker`], [`build_image`],
+//! 4. [`push_image`] with ECR's credentials → the [`ImageRef`] with its
+//!    digest, which Lambda is pointed at.
+//!
 //! Nothing here prints: every step reports progress as [`ImageEvent`]s to a
 //! callback, and the command layer decides how to show them. Every failure
 //! is a [`BuildError`], which the binary maps to its own exit code.
@@ -70,6 +78,11 @@ pub enum ImageEvent {
         total: Option<i64>,
     },
 }
+
+/// Where a step sends its [`ImageEvent`]s. `Sync` so that the steps'
+/// futures are `Send` and can be spawned, e.g. compiling while the AWS
+/// resources are being set up.
+pub type OnEvent<'a> = &'a (dyn Fn(ImageEvent) + Sync);
 
 /// The step of the image pipeline that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +175,32 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Stage;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The steps that wait can run on another task while AWS work goes on.
+    #[test]
+    fn step_futures_are_send() {
+        let stage = Stage::defaults("app", "dev", "us-east-1");
+        let on_event: OnEvent = &|_| {};
+        assert_send(&compile(&stage, on_event));
+        assert_send(&connect_docker());
+        let docker = bollard::Docker::connect_with_http(
+            "http://127.0.0.1:1",
+            1,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        let image = ImageRef::new("repo", "tag");
+        assert_send(&build_image(&docker, &stage, Vec::new(), &image, on_event));
+        let credentials = RegistryCredentials {
+            username: "AWS".into(),
+            password: String::new(),
+            server_address: "host".into(),
+        };
+        assert_send(&push_image(&docker, &image, &credentials, on_event));
+    }
 
     #[test]
     fn image_ref_names() {

@@ -8,7 +8,7 @@ use bollard::auth::DockerCredentials;
 use bollard::query_parameters::PushImageOptionsBuilder;
 use futures_util::StreamExt;
 
-use super::{BuildError, BuildStep, ImageEvent, ImageRef, Tail};
+use super::{BuildError, BuildStep, ImageEvent, ImageRef, OnEvent, Tail};
 
 const TAIL_LINES: usize = 30;
 
@@ -40,7 +40,7 @@ pub async fn push_image(
     docker: &Docker,
     image: &ImageRef,
     credentials: &RegistryCredentials,
-    on_event: &dyn Fn(ImageEvent),
+    on_event: OnEvent<'_>,
 ) -> Result<ImageRef, BuildError> {
     let options = PushImageOptionsBuilder::default().tag(&image.tag).build();
     let auth = DockerCredentials {
