@@ -184,9 +184,15 @@ impl Predictor {
         &self.model_version
     }
 
-    /// What the data files held (for the function's init log).
+    /// What the data files held and what was skipped, in one line (for
+    /// the function's init log: report it once).
     pub fn data_summary(&self) -> String {
         self.data.summary()
+    }
+
+    /// How many malformed rows and records the loaders skipped.
+    pub fn data_skipped(&self) -> usize {
+        self.data.skipped_runs + self.data.skipped_files
     }
 }
 
