@@ -144,7 +144,7 @@ pub fn day_facts(date: NaiveDate) -> DayFacts {
         .filter(|d| **d > date && business(**d))
         .count() as u32;
     let month_end = business_day && business_days_left == 0;
-    let quarter_end = month_end && date.month() % 3 == 0;
+    let quarter_end = month_end && date.month().is_multiple_of(3);
 
     let days_after_holiday = (1..=HOLIDAY_HORIZON_DAYS)
         .find(|n| closed(date - Duration::days(*n)))

@@ -18,6 +18,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::calendar::{self, DayFacts};
 use crate::data::{AUDIT_FILE, FEEDS, JOBS, RUNTIMES_FILE, RUNTIMES_HEADER};
 
+/// How many malformed rows the generator slips into the runtimes file.
+pub const MALFORMED_RUNS: usize = 4;
+/// How many malformed records the generator slips into the file audit.
+pub const MALFORMED_AUDIT_RECORDS: usize = 3;
+
 /// The seed the shipped `data/` was generated with.
 pub const DEFAULT_SEED: u64 = 20250101;
 
@@ -65,6 +70,7 @@ pub fn generate(seed: u64) -> SampleData {
     for date in first.iter_days().take_while(|d| d.year() == 2025) {
         let facts = calendar::day_facts(date);
         let mut arrivals = Vec::new();
+        let mut rejected = 0;
         let mut records = [0u64; 4];
         if let Some(factor) = volume_factor(&facts) {
             let trend = 1.0 + 0.08 * f64::from(date.ordinal0()) / 365.0;
@@ -74,7 +80,7 @@ pub fn generate(seed: u64) -> SampleData {
                 let noise = (0.05 * gaussian(&mut rng)).exp();
                 records[feed] =
                     (FEED_BASE_RECORDS[feed] * feed_factor * trend * common * noise).round() as u64;
-                let arrival = receive_file(
+                let (arrival, was_rejected) = receive_file(
                     &mut rng,
                     &mut audit,
                     feed,
@@ -84,6 +90,7 @@ pub fn generate(seed: u64) -> SampleData {
                     records[feed],
                 );
                 arrivals.push(arrival);
+                rejected += u32::from(was_rejected);
             }
         }
 
@@ -106,7 +113,9 @@ pub fn generate(seed: u64) -> SampleData {
             .max()
             .unwrap_or_else(|| at(date, 60.0));
         let start = last_arrival + Duration::seconds(rng.random_range(240..540));
-        run_jobs(&mut rng, &mut csv, date, &facts, &processed, start);
+        run_jobs(
+            &mut rng, &mut csv, date, &facts, &processed, rejected, start,
+        );
     }
 
     corrupt_runs(&mut csv);
@@ -171,7 +180,7 @@ fn feed_modifier(feed: usize, facts: &DayFacts) -> f64 {
 }
 
 /// Writes the audit record(s) of one feed's file and returns when the
-/// accepted file arrived.
+/// accepted file arrived and whether a rejected copy came first.
 fn receive_file(
     rng: &mut ChaCha8Rng,
     audit: &mut Vec<String>,
@@ -180,7 +189,7 @@ fn receive_file(
     facts: &DayFacts,
     feed_factor: f64,
     records: u64,
-) -> DateTime<Utc> {
+) -> (DateTime<Utc>, bool) {
     let mut minute =
         FEED_BASE_ARRIVAL[feed] + 22.0 * (feed_factor - 1.0).max(0.0) + 7.0 * gaussian(rng).abs();
     if !facts.business_day {
@@ -196,7 +205,8 @@ fn receive_file(
         date.format("%Y%m%d")
     );
     let size = records * FEED_RECORD_BYTES[feed] + rng.random_range(0..4096);
-    if rng.random_bool(0.025) {
+    let rejected = rng.random_bool(0.025);
+    if rejected {
         audit.push(audit_record(
             &name,
             feed,
@@ -217,7 +227,7 @@ fn receive_file(
     audit.push(audit_record(
         &name, feed, date, received, size, records, status,
     ));
-    received
+    (received, rejected)
 }
 
 /// Runs the job chain from `start`, writing one row per attempt.
@@ -227,6 +237,7 @@ fn run_jobs(
     date: NaiveDate,
     facts: &DayFacts,
     processed: &[u64],
+    rejected_files: u32,
     start: DateTime<Utc>,
 ) {
     let total: u64 = processed.iter().sum();
@@ -243,6 +254,10 @@ fn run_jobs(
         };
         let (fixed, per_million) = JOB_COST[job];
         let mut mean = fixed + per_million * millions;
+        // Ingest reads a rejected file twice: the bad copy and the re-sent one.
+        if *name == "pde_ingest" {
+            mean += 7.0 * f64::from(rejected_files);
+        }
         if *name == "pde_report" {
             mean += if facts.quarter_end {
                 16.0
@@ -307,7 +322,7 @@ fn audit_record(
 /// time, an unknown job and a non-numeric count. They are copies of good
 /// rows, so no real run is lost.
 fn corrupt_runs(csv: &mut Vec<String>) {
-    let breakers: [fn(&str) -> String; 4] = [
+    let breakers: [fn(&str) -> String; MALFORMED_RUNS] = [
         |row| row[..row.len() / 2].to_string(),
         |row| row.replacen("T0", "T9", 1).replacen(":", "h", 2),
         |row| row.replacen("pde_", "pde-", 1),
@@ -325,7 +340,7 @@ fn corrupt_runs(csv: &mut Vec<String>) {
 /// A few broken audit records: a missing feed, a string count, an
 /// impossible date.
 fn corrupt_audit(audit: &mut Vec<String>) {
-    let breakers: [fn(&str) -> String; 3] = [
+    let breakers: [fn(&str) -> String; MALFORMED_AUDIT_RECORDS] = [
         |rec| rec.replacen(r#""feed": "#, r#""fed": "#, 1),
         |rec| {
             rec.replacen(

@@ -184,9 +184,15 @@ impl Predictor {
         &self.model_version
     }
 
-    /// What the data files held (for the function's init log).
+    /// What the data files held and what was skipped, in one line (for
+    /// the function's init log: report it once).
     pub fn data_summary(&self) -> String {
         self.data.summary()
+    }
+
+    /// How many malformed rows and records the loaders skipped.
+    pub fn data_skipped(&self) -> usize {
+        self.data.skipped_runs + self.data.skipped_files
     }
 }
 
@@ -222,11 +228,20 @@ fn raw_forecast_with(models: &ModelSet, facts: &calendar::DayFacts) -> RawForeca
     let mut row = [0.0; 13];
     row[..12].copy_from_slice(&calendar_row);
     row[12] = total / 1e6;
-    let job_runtime = models
-        .job_runtime
-        .iter()
-        .map(|m| m.predict(&row, kind))
-        .collect();
+    let job_runtime = if models.skips_holidays && facts.holiday_observed {
+        let none = Quantiles {
+            p10: 0.0,
+            p50: 0.0,
+            p90: 0.0,
+        };
+        vec![none; models.job_runtime.len()]
+    } else {
+        models
+            .job_runtime
+            .iter()
+            .map(|m| m.predict(&row, kind))
+            .collect()
+    };
     RawForecast {
         feed_records,
         feed_arrival,

@@ -214,6 +214,9 @@ pub struct ModelSet {
     pub job_runtime: Vec<TargetModel>,
     /// Median minutes from the last feed's arrival to the first job's start.
     pub start_gap_minutes: f64,
+    /// The pipeline skips observed federal holidays (learnt from the data):
+    /// no job runs then.
+    pub skips_holidays: bool,
 }
 
 /// `models/manifest.json`: what the models are and how to check them.

@@ -29,6 +29,8 @@ pub struct DailyActuals {
     pub job_runtime_minutes: [Option<f64>; 5],
     /// Minutes from the last accepted file to the first job's first attempt.
     pub start_gap_minutes: Option<f64>,
+    /// The pipeline's runs were `SKIPPED` that day.
+    pub skipped: bool,
 }
 
 /// The daily targets, by date.
@@ -55,9 +57,10 @@ pub fn daily_actuals(data: &Dataset) -> BTreeMap<NaiveDate, DailyActuals> {
         let day = days.entry(run.run_date).or_default();
         match run.status {
             RunStatus::Success => day.job_runtime_minutes[run.job] = Some(run.runtime_minutes),
-            // A skipped job does no work that day: zero minutes, which the
-            // models learn from the holiday features.
-            RunStatus::Skipped => day.job_runtime_minutes[run.job] = Some(0.0),
+            // A skipped run is no runtime: the models learn how long a job
+            // runs when it runs; whether the pipeline runs on a holiday is
+            // learnt apart (`ModelSet::skips_holidays`).
+            RunStatus::Skipped => day.skipped = true,
             RunStatus::Failed => {}
         }
         if let (0, Some(start)) = (run.job, run.start) {
@@ -269,7 +272,15 @@ fn fit_forests(
         .filter_map(|(_, a)| a.start_gap_minutes)
         .collect();
     gaps.sort_by(f64::total_cmp);
+    // Skipped on most observed holidays: the pipeline does not run on them.
+    let holidays: Vec<bool> = days
+        .iter()
+        .filter(|(d, _)| calendar::is_holiday_observed(**d))
+        .map(|(_, a)| a.skipped)
+        .collect();
+    let skips_holidays = holidays.iter().filter(|s| **s).count() * 2 > holidays.len();
     let models = ModelSet {
+        skips_holidays,
         format_version: FORMAT_VERSION,
         feed_records,
         feed_arrival,

@@ -39,6 +39,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if predictor.data_skipped() > 0 {
+        eprintln!("note: data: {}", predictor.data_summary());
+    }
     let forecasts = predictor.predict_range(request.from, request.to);
     let out = if request.json {
         let value = if request.single {
@@ -56,8 +59,15 @@ fn main() -> ExitCode {
     } else {
         forecasts.iter().map(table).collect::<Vec<_>>().join("\n")
     };
-    println!("{out}");
-    ExitCode::SUCCESS
+    // Not println!: a closed pipe (`predict ... | head`) is no reason to panic.
+    use std::io::Write as _;
+    match writeln!(std::io::stdout().lock(), "{out}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write the answer: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Request, String> {
