@@ -50,3 +50,27 @@ pub fn calendar_features(facts: &DayFacts) -> [f64; 12] {
         (date - TREND_EPOCH).num_days() as f64,
     ]
 }
+
+/// Whether the calendar bends the day's volume: the models' error bands
+/// differ between the two kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayKind {
+    Ordinary = 0,
+    /// A holiday, the days next to one, or a month's first, second-to-last
+    /// or last business day.
+    Special = 1,
+}
+
+/// The kind of day `facts` describes.
+pub fn day_kind(facts: &DayFacts) -> DayKind {
+    let special = facts.holiday_observed
+        || facts.after_holiday
+        || facts.days_before_holiday == 1
+        || facts.month_end
+        || (facts.business_day && (facts.business_day_index == 1 || facts.business_days_left == 1));
+    if special {
+        DayKind::Special
+    } else {
+        DayKind::Ordinary
+    }
+}

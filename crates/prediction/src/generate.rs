@@ -18,6 +18,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::calendar::{self, DayFacts};
 use crate::data::{AUDIT_FILE, FEEDS, JOBS, RUNTIMES_FILE, RUNTIMES_HEADER};
 
+/// How many malformed rows the generator slips into the runtimes file.
+pub const MALFORMED_RUNS: usize = 4;
+/// How many malformed records the generator slips into the file audit.
+pub const MALFORMED_AUDIT_RECORDS: usize = 3;
+
 /// The seed the shipped `data/` was generated with.
 pub const DEFAULT_SEED: u64 = 20250101;
 
@@ -307,7 +312,7 @@ fn audit_record(
 /// time, an unknown job and a non-numeric count. They are copies of good
 /// rows, so no real run is lost.
 fn corrupt_runs(csv: &mut Vec<String>) {
-    let breakers: [fn(&str) -> String; 4] = [
+    let breakers: [fn(&str) -> String; MALFORMED_RUNS] = [
         |row| row[..row.len() / 2].to_string(),
         |row| row.replacen("T0", "T9", 1).replacen(":", "h", 2),
         |row| row.replacen("pde_", "pde-", 1),
@@ -325,7 +330,7 @@ fn corrupt_runs(csv: &mut Vec<String>) {
 /// A few broken audit records: a missing feed, a string count, an
 /// impossible date.
 fn corrupt_audit(audit: &mut Vec<String>) {
-    let breakers: [fn(&str) -> String; 3] = [
+    let breakers: [fn(&str) -> String; MALFORMED_AUDIT_RECORDS] = [
         |rec| rec.replacen(r#""feed": "#, r#""fed": "#, 1),
         |rec| {
             rec.replacen(

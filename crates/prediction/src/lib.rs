@@ -207,21 +207,26 @@ pub fn raw_forecast(models: &ModelSet, date: NaiveDate) -> RawForecast {
 
 fn raw_forecast_with(models: &ModelSet, facts: &calendar::DayFacts) -> RawForecast {
     let calendar_row = features::calendar_features(facts);
+    let kind = features::day_kind(facts);
     let feed_records: Vec<Quantiles<f64>> = models
         .feed_records
         .iter()
-        .map(|m| m.predict(&calendar_row))
+        .map(|m| m.predict(&calendar_row, kind))
         .collect();
     let feed_arrival = models
         .feed_arrival
         .iter()
-        .map(|m| m.predict(&calendar_row))
+        .map(|m| m.predict(&calendar_row, kind))
         .collect();
     let total: f64 = feed_records.iter().map(|q| q.p50).sum();
     let mut row = [0.0; 13];
     row[..12].copy_from_slice(&calendar_row);
     row[12] = total / 1e6;
-    let job_runtime = models.job_runtime.iter().map(|m| m.predict(&row)).collect();
+    let job_runtime = models
+        .job_runtime
+        .iter()
+        .map(|m| m.predict(&row, kind))
+        .collect();
     RawForecast {
         feed_records,
         feed_arrival,

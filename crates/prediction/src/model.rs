@@ -14,6 +14,7 @@ use smartcore::ensemble::random_forest_regressor::{
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use crate::LoadError;
+use crate::features::DayKind;
 use crate::forecast::Quantiles;
 
 /// The format's name, so a stray JSON file is not mistaken for a manifest.
@@ -60,31 +61,89 @@ pub struct TargetModel {
     /// `feed:<feed>:records`, `feed:<feed>:arrival_minutes` or `job:<job>:runtime_minutes`.
     pub target: String,
     pub scale: Scale,
-    /// The 10th, 50th and 90th percentiles of `actual - out-of-bag
-    /// prediction` on the training rows, in model scale.
-    pub residual_q10: f64,
-    pub residual_q50: f64,
-    pub residual_q90: f64,
+    /// The columns of the full feature row (see the manifest's feature
+    /// names) this forest reads, in order.
+    pub columns: Vec<usize>,
+    /// The spread of `actual - out-of-bag prediction` on the training
+    /// rows, in model scale, for ordinary and for special days (indexed by
+    /// [`DayKind`]): a holiday or a month end misses by more than a plain
+    /// Tuesday, and one band for both would be too wide for the one and too
+    /// narrow for the other.
+    pub bands: [ResidualBand; 2],
     pub forest: Forest,
+}
+
+/// A freshly fitted target and what its out-of-bag predictions said.
+pub struct Fitted {
+    pub model: TargetModel,
+    /// Each training row's out-of-bag median prediction, original units.
+    pub oob_p50: Vec<f64>,
+    /// Each training row's kind and `actual - out-of-bag prediction`, model scale.
+    pub oob_residuals: Vec<(DayKind, f64)>,
+}
+
+/// Percentiles of out-of-bag residuals, in model scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResidualBand {
+    pub q10: f64,
+    pub q50: f64,
+    pub q90: f64,
+}
+
+impl ResidualBand {
+    /// Fewer residuals than this and a band falls back to all of them.
+    const MIN_ROWS: usize = 20;
+
+    /// One band per [`DayKind`], from `(kind, residual)` pairs; a kind
+    /// with too few residuals gets the band of all of them.
+    pub fn by_kind(residuals: &[(DayKind, f64)]) -> [ResidualBand; 2] {
+        let all = ResidualBand::of(residuals.iter().map(|(_, r)| *r).collect());
+        [DayKind::Ordinary, DayKind::Special].map(|kind| {
+            let of_kind: Vec<f64> = residuals
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, r)| *r)
+                .collect();
+            if of_kind.len() < ResidualBand::MIN_ROWS {
+                all
+            } else {
+                ResidualBand::of(of_kind)
+            }
+        })
+    }
+
+    fn of(mut residuals: Vec<f64>) -> ResidualBand {
+        residuals.sort_by(f64::total_cmp);
+        ResidualBand {
+            q10: quantile(&residuals, 0.1),
+            q50: quantile(&residuals, 0.5),
+            q90: quantile(&residuals, 0.9),
+        }
+    }
 }
 
 impl TargetModel {
     /// Fits a forest to `rows` (one feature vector per sample) and `y`
-    /// (original units) and measures its out-of-bag residuals.
+    /// (original units) and measures its out-of-bag residuals. The
+    /// out-of-bag median predictions are an honest stand-in for what the
+    /// model would have said on a day it never saw.
     pub fn fit(
         target: &str,
         scale: Scale,
+        columns: &[usize],
         rows: &[Vec<f64>],
+        kinds: &[DayKind],
         y: &[f64],
         seed: u64,
-    ) -> Result<TargetModel, String> {
-        let x = matrix(rows).map_err(|e| format!("{target}: {e}"))?;
+    ) -> Result<Fitted, String> {
+        let picked: Vec<Vec<f64>> = rows.iter().map(|r| pick(r, columns)).collect();
+        let x = matrix(&picked).map_err(|e| format!("{target}: {e}"))?;
         let z: Vec<f64> = y.iter().map(|v| scale.to_model(*v)).collect();
-        let n_features = rows.first().map_or(1, Vec::len);
+        let n_features = columns.len().max(1);
         let parameters = RandomForestRegressorParameters::default()
-            .with_n_trees(40)
-            .with_max_depth(9)
-            .with_min_samples_leaf(3)
+            .with_n_trees(50)
+            .with_max_depth(8)
+            .with_min_samples_leaf(5)
             .with_m(n_features.div_ceil(2))
             .with_seed(seed);
         let with_samples = Forest::fit(&x, &z, parameters.clone().with_keep_samples(true))
@@ -92,42 +151,55 @@ impl TargetModel {
         let oob = with_samples
             .predict_oob(&x)
             .map_err(|e| format!("{target}: out-of-bag prediction failed: {e}"))?;
-        let mut residuals: Vec<f64> = z.iter().zip(&oob).map(|(a, p)| a - p).collect();
-        residuals.sort_by(f64::total_cmp);
+        let residuals: Vec<(DayKind, f64)> = kinds
+            .iter()
+            .zip(z.iter().zip(&oob))
+            .map(|(k, (a, p))| (*k, a - p))
+            .collect();
+        let bands = ResidualBand::by_kind(&residuals);
         // The same seed grows the same trees; this copy just leaves out the
         // per-tree sample masks, which would bloat the file.
         let forest =
             Forest::fit(&x, &z, parameters).map_err(|e| format!("{target}: fit failed: {e}"))?;
-        Ok(TargetModel {
+        let oob_p50 = oob
+            .iter()
+            .zip(kinds)
+            .map(|(p, k)| scale.from_model(p + bands[*k as usize].q50))
+            .collect();
+        let model = TargetModel {
             target: target.to_string(),
             scale,
-            residual_q10: quantile(&residuals, 0.1),
-            residual_q50: quantile(&residuals, 0.5),
-            residual_q90: quantile(&residuals, 0.9),
+            columns: columns.to_vec(),
+            bands,
             forest,
+        };
+        Ok(Fitted {
+            model,
+            oob_p50,
+            oob_residuals: residuals,
         })
     }
 
-    /// The out-of-bag-calibrated p10/p50/p90 for one feature row, in
-    /// original units, ordered.
-    pub fn predict(&self, row: &[f64]) -> Quantiles<f64> {
-        let z = match matrix_row(row).and_then(|x| self.forest.predict(&x).ok()) {
+    /// The forest's own prediction for one feature row, in model scale.
+    pub fn predict_model_scale(&self, row: &[f64]) -> f64 {
+        match matrix_row(&pick(row, &self.columns)).and_then(|x| self.forest.predict(&x).ok()) {
             Some(p) => p.first().copied().unwrap_or(0.0),
             None => 0.0,
-        };
-        let [p10, p50, p90] = [self.residual_q10, self.residual_q50, self.residual_q90]
-            .map(|q| self.scale.from_model(z + q));
+        }
+    }
+
+    /// The calibrated p10/p50/p90 for one feature row, in
+    /// original units, ordered.
+    pub fn predict(&self, row: &[f64], kind: DayKind) -> Quantiles<f64> {
+        let z = self.predict_model_scale(row);
+        let band = &self.bands[kind as usize];
+        let [p10, p50, p90] = [band.q10, band.q50, band.q90].map(|q| self.scale.from_model(z + q));
         let p50 = p50.max(p10);
         Quantiles {
             p10,
             p50,
             p90: p90.max(p50),
         }
-    }
-
-    /// Predictions for many rows at once (training and evaluation).
-    pub fn predict_many(&self, rows: &[Vec<f64>]) -> Vec<Quantiles<f64>> {
-        rows.iter().map(|r| self.predict(r)).collect()
     }
 }
 
@@ -260,4 +332,12 @@ fn matrix(rows: &[Vec<f64>]) -> Result<DenseMatrix<f64>, String> {
 
 fn matrix_row(row: &[f64]) -> Option<DenseMatrix<f64>> {
     DenseMatrix::new(1, row.len(), row.to_vec(), false).ok()
+}
+
+/// The chosen columns of a feature row; a column past the row's end reads 0.
+fn pick(row: &[f64], columns: &[usize]) -> Vec<f64> {
+    columns
+        .iter()
+        .map(|c| row.get(*c).copied().unwrap_or(0.0))
+        .collect()
 }
