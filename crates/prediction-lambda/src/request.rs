@@ -62,11 +62,11 @@ pub fn route(request: &HttpRequest<'_>, today: NaiveDate) -> Result<Route, ApiEr
             ));
         }
     }
-    let body = body_bytes(request)?;
+    check_body_size(request)?;
     match request.method.as_str() {
         "OPTIONS" => Ok(Route::Preflight),
         "GET" => query_route(request, today).map(Route::Predict),
-        _ => body_route(body.as_deref()).map(Route::Predict),
+        _ => body_route(body_bytes(request)?.as_deref()).map(Route::Predict),
     }
 }
 
@@ -85,26 +85,38 @@ fn is_predict_path(path: &str) -> bool {
     }
 }
 
-/// The body as bytes, refused with 413 when over [`MAX_BODY_BYTES`].
+fn too_large() -> ApiError {
+    ApiError::new(
+        413,
+        format!("the body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+    )
+}
+
+/// Refuses a body over [`MAX_BODY_BYTES`] with 413, whatever the method.
+fn check_body_size(request: &HttpRequest<'_>) -> Result<(), ApiError> {
+    let body = request.body.unwrap_or_default();
+    // A base64 body decodes to 3 bytes per 4; refuse before decoding
+    // anything that could not fit once decoded.
+    let limit = if request.body_is_base64 {
+        MAX_BODY_BYTES.div_ceil(3) * 4 + 4
+    } else {
+        MAX_BODY_BYTES
+    };
+    if body.len() > limit {
+        Err(too_large())
+    } else {
+        Ok(())
+    }
+}
+
+/// The body as bytes, decoded when base64; only a POST reads it, so a
+/// GET's stray body cannot turn a good request into a 400.
 fn body_bytes(request: &HttpRequest<'_>) -> Result<Option<Vec<u8>>, ApiError> {
     let Some(body) = request.body else {
         return Ok(None);
     };
-    let too_large = || {
-        ApiError::new(
-            413,
-            format!("the body is larger than {} KiB", MAX_BODY_BYTES / 1024),
-        )
-    };
     if !request.body_is_base64 {
-        if body.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
         return Ok(Some(body.as_bytes().to_vec()));
-    }
-    // Refuse before decoding anything that could not fit once decoded.
-    if body.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
-        return Err(too_large());
     }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(body.trim())
@@ -418,6 +430,17 @@ mod tests {
         );
         let event = json!({"httpMethod": "POST", "body": "!!!", "isBase64Encoded": true});
         assert_eq!(refused(route_of(event)), (400, Some("body".to_string())));
+    }
+
+    #[test]
+    fn a_get_ignores_its_body_but_not_its_size() {
+        let event = json!({"httpMethod": "GET", "body": "!!!", "isBase64Encoded": true});
+        assert_eq!(
+            route_of(event).unwrap(),
+            Route::Predict(Query::Day(today()))
+        );
+        let event = json!({"httpMethod": "GET", "body": "x".repeat(MAX_BODY_BYTES + 1)});
+        assert_eq!(refused(route_of(event)).0, 413);
     }
 
     #[test]
