@@ -301,7 +301,16 @@ pub fn load(dir: &Path) -> Result<(Manifest, ModelSet), LoadError> {
         && models.feed_records.len() == crate::data::FEEDS.len()
         && models.feed_arrival.len() == crate::data::FEEDS.len()
         && models.job_runtime.len() == crate::data::JOBS.len();
-    if !complete {
+    // Each forest reads columns of the 13-feature row; anything else could
+    // only come from a foreign file.
+    let row_len = crate::features::CALENDAR_FEATURES.len() + 1;
+    let columns_ok = models
+        .feed_records
+        .iter()
+        .chain(&models.feed_arrival)
+        .chain(&models.job_runtime)
+        .all(|m| !m.columns.is_empty() && m.columns.iter().all(|c| *c < row_len));
+    if !complete || !columns_ok {
         return Err(fail(
             &models_path,
             "the models do not cover every feed and job".to_string(),

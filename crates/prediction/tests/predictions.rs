@@ -217,3 +217,20 @@ fn corrupt_or_missing_models_fail_with_the_file_named() {
     let err = Predictor::load(&with(&models)).err().unwrap().to_string();
     assert!(err.contains(MANIFEST_FILE), "{err}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Any date a request can name (years 0000..9999) gets a well-formed answer.
+    #[test]
+    fn any_date_gets_a_well_formed_forecast(days in 0i64..3_652_058) {
+        let predictor = predictor();
+        let d = date("0000-01-01") + Duration::days(days);
+        check_shape(&predictor.predict_all(d));
+    }
+}
+
+fn predictor() -> &'static Predictor {
+    static PREDICTOR: std::sync::OnceLock<Predictor> = std::sync::OnceLock::new();
+    PREDICTOR.get_or_init(|| Predictor::load(&settings()).unwrap())
+}
