@@ -445,7 +445,10 @@ pub async fn publish_version(
 
 /// The newest published version, if its image and configuration are
 /// those of `$LATEST`.
-pub async fn version_matching_latest(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+pub async fn version_matching_latest(
+    client: &Client,
+    name: &str,
+) -> Result<Option<String>, AwsError> {
     let Some(newest) = list_versions(client, name).await?.pop() else {
         return Ok(None);
     };

@@ -249,7 +249,10 @@ async fn find_image(
     if let Some(digest) = ecr::find_image(&clients.ecr, repository, &image.tag).await? {
         return Ok(Some(digest));
     }
-    if ecr::read_repository(&clients.ecr, repository).await?.is_none() {
+    if ecr::read_repository(&clients.ecr, repository)
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
     let Ok(docker) = image::connect_docker().await else {

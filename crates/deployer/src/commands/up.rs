@@ -85,7 +85,12 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
     let clients = Clients::new(&aws::sdk_config(stage).await);
     let step = ui.step("survey");
     let survey = state::survey(stage, &clients).await?;
-    let changes = survey.plan.changes.iter().filter(|c| c.action.is_change()).count();
+    let changes = survey
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_change())
+        .count();
     step.finish(format!("{changes} to change"));
     if !ui.json() && changes > 0 {
         ui.info(super::plan::render_changes(&survey.plan.changes));
@@ -137,7 +142,14 @@ async fn apply(
             lambda::publish_version(&clients.lambda, &function_name, survey.function.is_change())
                 .await?;
         step.finish(format!("published {version}"));
-        smoke_test(stage, ui, clients, &version, survey.alias_version.as_deref()).await?;
+        smoke_test(
+            stage,
+            ui,
+            clients,
+            &version,
+            survey.alias_version.as_deref(),
+        )
+        .await?;
         version
     } else {
         survey
@@ -221,8 +233,7 @@ async fn ensure_repository(
     let desired = ecr::DesiredRepository::for_stage(stage);
     let (outcome, _) = ecr::ensure_repository(&clients.ecr, &desired).await?;
     let policy = ecr::lifecycle_policy_text(&stage.ecr);
-    let policy_outcome =
-        ecr::ensure_lifecycle_policy(&clients.ecr, &desired.name, &policy).await?;
+    let policy_outcome = ecr::ensure_lifecycle_policy(&clients.ecr, &desired.name, &policy).await?;
     step.finish(format!(
         "{}, lifecycle policy {}",
         outcome_text(outcome),
@@ -254,7 +265,10 @@ pub fn show_event(step: &Step, event: ImageEvent) {
             total,
         } => {
             if let (Some(done), Some(total)) = (current, total) {
-                step.progress(u64::try_from(done).unwrap_or(0), u64::try_from(total).unwrap_or(0));
+                step.progress(
+                    u64::try_from(done).unwrap_or(0),
+                    u64::try_from(total).unwrap_or(0),
+                );
             }
             step.message(format!("{id} {status}").trim());
         }

@@ -34,15 +34,57 @@ pub fn target_triple(architecture: Architecture) -> &'static str {
     }
 }
 
-/// `{root}/target/lambda`.
+/// `lambda/` under `CARGO_TARGET_DIR` when it is set (as cargo itself
+/// would use it), else `{root}/target/lambda`: apart from the host's own
+/// builds, whose flags differ.
 pub fn target_dir(stage: &Stage) -> PathBuf {
-    stage.root.join("target").join("lambda")
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => std::env::current_dir()
+            .map(|cwd| cwd.join(&dir))
+            .unwrap_or_else(|_| PathBuf::from(&dir))
+            .join("lambda"),
+        None => stage.root.join("target").join("lambda"),
+    }
+}
+
+/// Where a binary compiled from inputs with this hash is kept, so that any
+/// checkout with the same sources reuses it without running cargo.
+fn cached_binary(stage: &Stage, key: &str) -> PathBuf {
+    target_dir(stage)
+        .join("bin")
+        .join(key)
+        .join(&stage.function.binary)
+}
+
+/// Keeps a copy of the fresh binary under its inputs' hash. Copied to a
+/// temporary name and renamed, so a killed run never leaves half a file.
+fn keep_binary(binary: &Path, cached: &Path) -> Result<(), BuildError> {
+    let keep = |e: std::io::Error| {
+        BuildError::new(
+            BuildStep::Compile,
+            format!("cannot keep the binary at {}: {e}", cached.display()),
+        )
+    };
+    let dir = cached.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(keep)?;
+    let partial = dir.join(format!(".partial-{}", std::process::id()));
+    std::fs::copy(binary, &partial).map_err(keep)?;
+    std::fs::rename(&partial, cached).map_err(keep)
 }
 
 /// Builds `stage.function.binary` of `stage.function.package` as a static
 /// release binary and returns its path. Every line cargo writes to stderr
 /// goes to `on_event` as [`ImageEvent::Compile`].
 pub async fn compile(stage: &Stage, on_event: OnEvent<'_>) -> Result<PathBuf, BuildError> {
+    let key = super::hash::binary_hash(stage)?;
+    let cached = cached_binary(stage, key.hex());
+    if cached.is_file() {
+        on_event(ImageEvent::Compile(format!(
+            "sources unchanged: reusing {}",
+            cached.display()
+        )));
+        return Ok(cached);
+    }
     let triple = target_triple(stage.function.architecture);
     ensure_target_installed(&stage.root, triple).await?;
 
@@ -120,7 +162,8 @@ pub async fn compile(stage: &Stage, on_event: OnEvent<'_>) -> Result<PathBuf, Bu
             format!("cargo succeeded but {} is not there", binary.display()),
         ));
     }
-    Ok(binary)
+    keep_binary(&binary, &cached)?;
+    Ok(cached)
 }
 
 /// The standard library for `triple` must be installed; cargo's own error

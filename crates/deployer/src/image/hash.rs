@@ -25,7 +25,7 @@ use crate::config::{Architecture, Stage};
 
 /// Bumped when the hashing scheme itself changes, so old tags are not
 /// mistaken for new ones.
-const SCHEME: &str = "deployer-image-hash v1";
+const SCHEME: &str = "deployer-image-hash v2";
 
 /// A sha256 over the image's inputs, as 64 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,8 +53,40 @@ impl fmt::Display for ContentHash {
 /// Hashes every input of the stage's image. Reads files and runs
 /// `cargo metadata` and `rustc -V` once each; compiles nothing.
 pub fn content_hash(stage: &Stage) -> Result<ContentHash, BuildError> {
-    let root = fs::canonicalize(&stage.root)
-        .map_err(|e| io_error(BuildStep::Hash, "find the workspace root", &stage.root, e))?;
+    let root = workspace_root(stage)?;
+    let binary = binary_hash(stage)?;
+    let mut hasher = Sha256::new();
+    put(&mut hasher, SCHEME);
+    put(&mut hasher, "binary");
+    put(&mut hasher, binary.hex());
+    put_tree(
+        &mut hasher,
+        "dockerfile",
+        &root.join(&stage.image.dockerfile_dir),
+    )?;
+    for include in &stage.image.include {
+        let name = include_name(include, BuildStep::Hash)?;
+        let path = root.join(include);
+        if !path.exists() {
+            return Err(missing_include(include, &path));
+        }
+        put_tree(&mut hasher, &format!("include:{name}"), &path)?;
+    }
+    put(&mut hasher, "base_image");
+    put(&mut hasher, &stage.image.base_image);
+    Ok(ContentHash(hex::encode(hasher.finalize())))
+}
+
+fn workspace_root(stage: &Stage) -> Result<PathBuf, BuildError> {
+    fs::canonicalize(&stage.root)
+        .map_err(|e| io_error(BuildStep::Hash, "find the workspace root", &stage.root, e))
+}
+
+/// Hashes only what the compiled binary depends on (sources, lockfile,
+/// toolchain and flags), not models or data: a model change then reuses
+/// the binary compiled before, wherever the workspace is checked out.
+pub fn binary_hash(stage: &Stage) -> Result<ContentHash, BuildError> {
+    let root = workspace_root(stage)?;
     let packages = package_dirs(&root, &stage.function.package)?;
     let rustc = rustc_version(&root)?;
 
@@ -77,25 +109,11 @@ pub fn content_hash(stage: &Stage) -> Result<ContentHash, BuildError> {
             put_file(&mut hasher, &format!("root:{name}"), &path, false)?;
         }
     }
-    put_tree(
-        &mut hasher,
-        "dockerfile",
-        &root.join(&stage.image.dockerfile_dir),
-    )?;
-    for include in &stage.image.include {
-        let name = include_name(include, BuildStep::Hash)?;
-        let path = root.join(include);
-        if !path.exists() {
-            return Err(missing_include(include, &path));
-        }
-        put_tree(&mut hasher, &format!("include:{name}"), &path)?;
-    }
     let architecture = match stage.function.architecture {
         Architecture::X86_64 => "x86_64",
         Architecture::Arm64 => "arm64",
     };
     for (key, value) in [
-        ("base_image", stage.image.base_image.as_str()),
         ("architecture", architecture),
         ("target", target_triple(stage.function.architecture)),
         ("binary", stage.function.binary.as_str()),

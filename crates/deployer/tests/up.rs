@@ -1,0 +1,510 @@
+//! `deployer up` end to end: the real binary against the local AWS, the
+//! result checked with SDK calls. Each test deploys its own app (a unique
+//! name) from its own copy of the workspace's deployable parts.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use util::*;
+
+/// A workspace to deploy from: the real crates and lockfile (symlinked, so
+/// the function compiles once for every test through the binary cache) and
+/// copies of what a test may change (models, data, the image, deploy.toml).
+struct Fixture {
+    dir: tempfile::TempDir,
+    app: String,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl Fixture {
+    fn new(prefix: &str) -> Fixture {
+        require_local_cloud();
+        let root = workspace_root().canonicalize().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["Cargo.toml", "Cargo.lock", "crates"] {
+            std::os::unix::fs::symlink(root.join(name), dir.path().join(name)).unwrap();
+        }
+        for name in ["models", "data", "lambda-image"] {
+            copy_dir(&root.join(name), &dir.path().join(name));
+        }
+        let app = unique_name(prefix);
+        let config = std::fs::read_to_string(root.join("deploy.toml")).unwrap();
+        let config = config.replacen("name = \"pde-predict\"", &format!("name = \"{app}\""), 1);
+        assert!(
+            config.contains(&app),
+            "deploy.toml has no `name = \"pde-predict\"` line to replace"
+        );
+        std::fs::write(dir.path().join("deploy.toml"), config).unwrap();
+        Fixture { dir, app }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Runs `deployer ARGS` in the fixture, as CI would: no terminal.
+    fn deployer(&self, args: &[&str]) -> Output {
+        std::process::Command::new(deployer_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("CI", "true")
+            // One binary cache for every test's function compile.
+            .env("CARGO_TARGET_DIR", lambda_target_dir())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs it and parses its `--json` answer, failing with its stderr.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.deployer(args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "deployer {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
+    }
+
+    fn function(&self, stage: &str) -> String {
+        format!("{}-{stage}", self.app)
+    }
+}
+
+fn lambda_target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-tests")
+}
+
+/// The `changes` of an `up`/`plan` JSON answer as `kind name action` lines.
+fn changes(answer: &Value) -> Vec<String> {
+    answer["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no changes array in {answer}"))
+        .iter()
+        .filter(|c| c["action"] != "unchanged")
+        .map(|c| {
+            format!(
+                "{} {} {}{}",
+                c["kind"].as_str().unwrap_or("?"),
+                c["name"].as_str().unwrap_or("?"),
+                c["action"].as_str().unwrap_or("?"),
+                c.get("fields").map(|f| format!(" {f}")).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+async fn versions(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<String> {
+    lambda
+        .list_versions_by_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .iter()
+        .filter_map(|v| v.version().map(str::to_string))
+        .filter(|v| v != "$LATEST")
+        .collect()
+}
+
+async fn alias_version(lambda: &aws_sdk_lambda::Client, function: &str, stage: &str) -> String {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name(stage)
+        .send()
+        .await
+        .unwrap()
+        .function_version()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_from_nothing_creates_everything_and_a_second_up_changes_nothing() {
+    let fx = Fixture::new("upnew");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let config = sdk_config().await;
+    let answer = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let function = fx.function("local");
+
+    // ECR: the repository, shared name {app}, immutable tags, scan on push,
+    // and the lifecycle policy's text.
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let repo = ecr
+        .describe_repositories()
+        .repository_names(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let repo = &repo.repositories()[0];
+    assert_eq!(
+        repo.image_tag_mutability(),
+        Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable)
+    );
+    assert_eq!(
+        repo.image_scanning_configuration()
+            .map(|c| c.scan_on_push()),
+        Some(true)
+    );
+    let policy = ecr
+        .get_lifecycle_policy()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
+    let rules = policy["rules"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["selection"]["tagStatus"] == "untagged"
+                && r["selection"]["countType"] == "sinceImagePushed"
+                && r["selection"]["countNumber"] == 1),
+        "no 1-day untagged rule in {policy}"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["selection"]["countType"] == "imageCountMoreThan"),
+        "no keep-last-N rule in {policy}"
+    );
+
+    // IAM: trust lambda.amazonaws.com; exactly the basic execution and
+    // X-Ray policies; no inline policy.
+    let iam = aws_sdk_iam::Client::new(&config);
+    let role_name = format!("{function}-exec");
+    let role = iam.get_role().role_name(&role_name).send().await.unwrap();
+    let role = role.role().unwrap();
+    let trust = urlencoding_decode(role.assume_role_policy_document().unwrap());
+    assert!(trust.contains("lambda.amazonaws.com"), "{trust}");
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&role_name)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess"]
+    );
+    let inline = iam
+        .list_role_policies()
+        .role_name(&role_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(inline.policy_names().is_empty());
+
+    // Lambda: the image by the digest the registry serves, memory, timeout,
+    // tracing, and the alias on a published version.
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let got = lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let image_uri = got.code().and_then(|c| c.image_uri()).unwrap().to_string();
+    let (repo_uri, digest) = image_uri.split_once('@').expect("image not by digest");
+    assert_eq!(repo_uri, repo.repository_uri().unwrap());
+    let tag = answer["image"]["tag"].as_str().unwrap();
+    let served = docker()
+        .inspect_registry_image(&format!("{repo_uri}:{tag}"), None)
+        .await
+        .unwrap();
+    assert_eq!(served.descriptor.digest.as_deref(), Some(digest));
+    assert_eq!(answer["image"]["digest"], digest);
+    let conf = got.configuration().unwrap();
+    assert_eq!(conf.memory_size(), Some(2048));
+    assert_eq!(conf.timeout(), Some(300));
+    assert_eq!(
+        conf.tracing_config().and_then(|t| t.mode()),
+        Some(&aws_sdk_lambda::types::TracingMode::Active)
+    );
+    let published = versions(&lambda, &function).await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(
+        alias_version(&lambda, &function, "local").await,
+        published[0]
+    );
+    assert_eq!(answer["version"].as_str(), Some(published[0].as_str()));
+
+    // The permission lets only this API call the alias.
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let apis = apigw.get_rest_apis().limit(500).send().await.unwrap();
+    let ours: Vec<_> = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(function.as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1, "expected one REST API named {function}");
+    let api_id = ours[0].id().unwrap();
+    let policy = lambda
+        .get_policy()
+        .function_name(&function)
+        .qualifier("local")
+        .send()
+        .await
+        .unwrap();
+    let policy = policy.policy().unwrap();
+    assert!(
+        policy.contains(&format!(":{api_id}/")),
+        "permission not scoped to API {api_id}: {policy}"
+    );
+
+    // API Gateway: /predict with GET, POST (proxy to the alias) and OPTIONS.
+    let resources = apigw
+        .get_resources()
+        .rest_api_id(api_id)
+        .embed("methods")
+        .send()
+        .await
+        .unwrap();
+    let predict = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/predict"))
+        .expect("no /predict resource");
+    let mut methods: Vec<&str> = predict
+        .resource_methods()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    methods.sort();
+    assert_eq!(methods, ["GET", "OPTIONS", "POST"]);
+    for method in ["GET", "POST"] {
+        let integration = apigw
+            .get_integration()
+            .rest_api_id(api_id)
+            .resource_id(predict.id().unwrap())
+            .http_method(method)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            integration.r#type(),
+            Some(&aws_sdk_apigateway::types::IntegrationType::AwsProxy)
+        );
+        let uri = integration.uri().unwrap();
+        assert!(
+            uri.ends_with(&format!("function:{function}:local/invocations")),
+            "{method} integration does not call the alias: {uri}"
+        );
+    }
+    let stage = apigw
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("local")
+        .send()
+        .await
+        .unwrap();
+    assert!(stage.deployment_id().is_some());
+    let url = answer["url"].as_str().unwrap();
+    assert!(
+        url.contains(api_id) && url.ends_with("/local/predict"),
+        "{url}"
+    );
+
+    // A second up with nothing changed: nothing changes, no new version,
+    // no new deployment, and no image work.
+    let deployments_before = apigw
+        .get_deployments()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .len();
+    let again = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(changes(&again), Vec::<String>::new());
+    assert_eq!(again["image"]["built"], false);
+    assert_eq!(versions(&lambda, &function).await, published);
+    let deployments_after = apigw
+        .get_deployments()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .len();
+    assert_eq!(deployments_before, deployments_after);
+    eprintln!(
+        "no-op up took {} s (first up {} s)",
+        again["seconds"], answer["seconds"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_change_ships_a_new_image_and_a_memory_change_only_configuration() {
+    let fx = Fixture::new("upchg");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let config = sdk_config().await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let function = fx.function("local");
+    let first = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let first_digest = first["image"]["digest"].as_str().unwrap().to_string();
+
+    // A new file in models/ changes the image's content hash.
+    std::fs::write(fx.path("models/NOTE.txt"), "retrained\n").unwrap();
+    let plan = fx.json(&["plan", "--stage", "local", "--json"]);
+    let second = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(changes(&plan), changes(&second), "plan and up disagree");
+    assert_eq!(second["image"]["built"], true);
+    let second_digest = second["image"]["digest"].as_str().unwrap().to_string();
+    assert_ne!(first_digest, second_digest);
+    let published = versions(&lambda, &function).await;
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert_eq!(
+        alias_version(&lambda, &function, "local").await,
+        published[1]
+    );
+    let conf = lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        conf.code()
+            .and_then(|c| c.image_uri())
+            .unwrap()
+            .ends_with(&second_digest)
+    );
+
+    // Memory only: no image work, the configuration updated, a new version.
+    let path = fx.path("deploy.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, with_local_memory(&text, 1024)).unwrap();
+    let plan = fx.json(&["plan", "--stage", "local", "--json"]);
+    let third = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(changes(&plan), changes(&third), "plan and up disagree");
+    assert_eq!(third["image"]["built"], false);
+    assert_eq!(
+        third["image"]["digest"].as_str(),
+        Some(second_digest.as_str())
+    );
+    let lines = changes(&third);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("lambda function") && l.contains("memory")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("image")), "{lines:?}");
+    let conf = lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conf.memory_size(), Some(1024));
+    let published = versions(&lambda, &function).await;
+    assert_eq!(published.len(), 3, "{published:?}");
+    assert_eq!(
+        alias_version(&lambda, &function, "local").await,
+        published[2]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stages_share_the_repository_and_nothing_else() {
+    let fx = Fixture::new("uptwo");
+    let _dump = DumpOnFailure::new(&fx.app);
+    // A second local stage beside the first.
+    let path = fx.path("deploy.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, with_second_local_stage(&text, "local2")).unwrap();
+    let a = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let b = fx.json(&["up", "--stage", "local2", "--json", "--yes"]);
+    assert_eq!(a["image"]["digest"], b["image"]["digest"]);
+    assert_eq!(
+        b["image"]["built"], false,
+        "the second stage rebuilt the image"
+    );
+    for key in ["function_arn", "url", "role_arn"] {
+        assert_ne!(a[key], b[key], "{key} shared between stages");
+    }
+    let config = sdk_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let repos = ecr.describe_repositories().send().await.unwrap();
+    let ours = repos
+        .repositories()
+        .iter()
+        .filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&fx.app)))
+        .count();
+    assert_eq!(ours, 1);
+}
+
+/// deploy.toml with `memory = N` in the local stage's function table.
+fn with_local_memory(text: &str, memory: i32) -> String {
+    let header = "[stages.local.function]";
+    if text.contains(header) {
+        text.replacen(header, &format!("{header}\nmemory = {memory}"), 1)
+    } else {
+        format!("{text}\n{header}\nmemory = {memory}\n")
+    }
+}
+
+/// deploy.toml with a copy of the `local` stage named `name`.
+fn with_second_local_stage(text: &str, name: &str) -> String {
+    let mut out = text.to_string();
+    let mut copy = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            inside = trimmed == "[stages.local]" || trimmed.starts_with("[stages.local.");
+        }
+        if inside {
+            copy += &line.replacen("[stages.local", &format!("[stages.{name}"), 1);
+            copy += "\n";
+        }
+    }
+    assert!(!copy.is_empty(), "deploy.toml has no [stages.local]");
+    out += "\n";
+    out += &copy;
+    out
+}
+
+/// IAM returns policy documents URL-encoded.
+fn urlencoding_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
