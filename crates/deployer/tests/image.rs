@@ -221,8 +221,11 @@ async fn compile_build_push_and_the_registry_serves_the_same_digest() {
     .await
     .unwrap();
     let compile_time = started.elapsed();
+    // Kept under the hash of its sources, in the lambda target directory.
+    let key = deployer::image::hash::binary_hash(&stage).unwrap();
     assert!(
-        binary.ends_with("target/lambda/x86_64-unknown-linux-gnu/release/bootstrap"),
+        binary.starts_with(deployer::image::compile::target_dir(&stage))
+            && binary.ends_with(format!("{}/bootstrap", key.hex())),
         "{}",
         binary.display()
     );

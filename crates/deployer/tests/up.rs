@@ -88,8 +88,12 @@ impl Fixture {
     }
 }
 
+/// The tests' own target directory (the parent of `CARGO_TARGET_TMPDIR`),
+/// so every test — and the image test, which compiles in-process — shares
+/// one binary cache under `lambda/` and the function compiles once.
 fn lambda_target_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-tests")
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().map(Path::to_path_buf).unwrap_or(tmp)
 }
 
 /// The `changes` of an `up`/`plan` JSON answer as `kind name action` lines.
@@ -496,12 +500,13 @@ fn urlencoding_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

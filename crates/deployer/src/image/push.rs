@@ -134,6 +134,27 @@ async fn repo_digest(docker: &Docker, image: &ImageRef) -> Result<String, BuildE
         })
 }
 
+/// The digest the registry serves for `image.by_tag()`, asked through the
+/// engine's distribution endpoint; `None` when the registry has no such
+/// tag or cannot be asked.
+pub async fn registry_digest(
+    docker: &Docker,
+    image: &ImageRef,
+    credentials: &RegistryCredentials,
+) -> Option<String> {
+    let auth = DockerCredentials {
+        username: Some(credentials.username.clone()),
+        password: Some(credentials.password.clone()),
+        serveraddress: Some(credentials.server_address.clone()),
+        ..Default::default()
+    };
+    docker
+        .inspect_registry_image(&image.by_tag(), Some(auth))
+        .await
+        .ok()
+        .and_then(|answer| answer.descriptor.digest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,25 +181,4 @@ mod tests {
         assert!(!text.contains("s3cret"), "{text}");
         assert!(text.contains("AWS"), "{text}");
     }
-}
-
-/// The digest the registry serves for `image.by_tag()`, asked through the
-/// engine's distribution endpoint; `None` when the registry has no such
-/// tag or cannot be asked.
-pub async fn registry_digest(
-    docker: &Docker,
-    image: &ImageRef,
-    credentials: &RegistryCredentials,
-) -> Option<String> {
-    let auth = DockerCredentials {
-        username: Some(credentials.username.clone()),
-        password: Some(credentials.password.clone()),
-        serveraddress: Some(credentials.server_address.clone()),
-        ..Default::default()
-    };
-    docker
-        .inspect_registry_image(&image.by_tag(), Some(auth))
-        .await
-        .ok()
-        .and_then(|answer| answer.descriptor.digest)
 }
