@@ -513,3 +513,27 @@ fn urlencoding_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_makes_a_local_image_and_reuses_it() {
+    let fx = Fixture::new("build");
+    let first = fx.json(&["build", "--stage", "local", "--json"]);
+    let image = first["image"].as_str().unwrap().to_string();
+    assert!(
+        image.starts_with(&format!("{}:h", fx.app)),
+        "not a local {{app}}:{{hash}} reference: {image}"
+    );
+    let inspected = docker().inspect_image(&image).await.unwrap();
+    assert_eq!(
+        inspected.config.and_then(|c| c.entrypoint),
+        Some(vec!["/var/task/bootstrap".to_string()])
+    );
+    let again = fx.json(&["build", "--stage", "local", "--json"]);
+    assert_eq!(again["image"], first["image"]);
+    assert_eq!(again["built"], false);
+    // A model change is a new image.
+    std::fs::write(fx.path("models/NOTE.txt"), "retrained\n").unwrap();
+    let changed = fx.json(&["build", "--stage", "local", "--json"]);
+    assert_ne!(changed["image"], first["image"]);
+    assert_eq!(changed["built"], true);
+}
