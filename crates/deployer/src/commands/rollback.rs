@@ -2,7 +2,8 @@
 //! earlier published version — by default the highest one below the
 //! version it serves now. Versions are immutable, so this is instant and
 //! needs no build; the API and its permission name the alias, not a
-//! version, so they follow it untouched.
+//! version, so they follow it untouched. The next `up` points the alias
+//! at what deploy.toml and the workspace describe again.
 
 use std::fmt;
 
