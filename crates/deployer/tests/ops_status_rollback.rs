@@ -62,7 +62,7 @@ impl Fixture {
 
     /// Runs `deployer ARGS` in the fixture, as CI would: no terminal.
     fn deployer(&self, args: &[&str]) -> Output {
-        std::process::Command::new(deployer_bin())
+        std::process::Command::new(binary())
             .args(args)
             .current_dir(self.dir.path())
             .env("CI", "true")
@@ -89,6 +89,15 @@ impl Fixture {
     fn function(&self, stage: &str) -> String {
         format!("{}-{stage}", self.app)
     }
+}
+
+/// The binary under test: cargo's, unless `DEPLOYER_BIN` names another
+/// build of the same sources (a target directory shared by several
+/// checkouts overwrites cargo's `target/debug/deployer`).
+fn binary() -> PathBuf {
+    std::env::var_os("DEPLOYER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(deployer_bin)
 }
 
 fn lambda_target_dir() -> PathBuf {

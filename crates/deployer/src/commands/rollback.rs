@@ -213,4 +213,11 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_rollback_that_cannot_be_done_is_a_usage_error() {
+        let err = target_version("f", "dev", "1", &[1], None).unwrap_err();
+        let err = anyhow::Error::from(err).context("rolling back");
+        assert_eq!(crate::exit::classify(&err), crate::exit::ExitStatus::Usage);
+    }
 }
