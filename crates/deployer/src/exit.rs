@@ -13,6 +13,7 @@
 use std::process::ExitCode;
 
 use crate::aws::AwsError;
+use crate::commands::rollback::RollbackError;
 use crate::commands::up::SmokeTestFailed;
 use crate::config::ConfigError;
 use crate::image::BuildError;
@@ -46,7 +47,10 @@ impl From<ExitStatus> for ExitCode {
 /// does not hide an AWS or configuration error underneath.
 pub fn classify(err: &anyhow::Error) -> ExitStatus {
     for cause in err.chain() {
-        if cause.is::<ConfigError>() || cause.is::<NeedsConfirmation>() || cause.is::<clap::Error>()
+        if cause.is::<ConfigError>()
+            || cause.is::<NeedsConfirmation>()
+            || cause.is::<clap::Error>()
+            || cause.is::<RollbackError>()
         {
             return ExitStatus::Usage;
         }

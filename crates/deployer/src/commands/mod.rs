@@ -5,7 +5,9 @@
 pub mod build;
 pub mod completions;
 pub mod plan;
+pub mod rollback;
 pub mod state;
+pub mod status;
 pub mod up;
 
 use crate::cli::Command;
@@ -32,10 +34,10 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
         Command::Up(args) => up::run(stage, ui, args).await,
         Command::Plan(args) => plan::run(stage, ui, args).await,
         Command::Build(args) => build::run(stage, ui, args).await,
-        Command::Invoke(_)
-        | Command::Logs(_)
-        | Command::Status(_)
-        | Command::Rollback(_)
-        | Command::Destroy(_) => anyhow::bail!("`{}` is not implemented yet", command.name()),
+        Command::Status(args) => status::run(stage, ui, args).await,
+        Command::Rollback(args) => rollback::run(stage, ui, args).await,
+        Command::Invoke(_) | Command::Logs(_) | Command::Destroy(_) => {
+            anyhow::bail!("`{}` is not implemented yet", command.name())
+        }
     }
 }

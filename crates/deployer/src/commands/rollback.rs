@@ -1,0 +1,223 @@
+//! `deployer rollback [--to VERSION]`: points the stage's alias at an
+//! earlier published version — by default the highest one below the
+//! version it serves now. Versions are immutable, so this is instant and
+//! needs no build; the API and its permission name the alias, not a
+//! version, so they follow it untouched. The next `up` points the alias
+//! at what deploy.toml and the workspace describe again.
+
+use std::fmt;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::aws::{self, Clients, lambda};
+use crate::cli::RollbackArgs;
+use crate::config::Stage;
+use crate::ui::Ui;
+
+/// A rollback that cannot be done as asked (exit code 2).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackError {
+    #[error(
+        "nothing is deployed on stage {stage}: the function {function} has no alias {alias}; \
+         `deployer up --stage {stage}` deploys it"
+    )]
+    NotDeployed {
+        stage: String,
+        function: String,
+        alias: String,
+    },
+    #[error(
+        "nothing to roll back to: the alias {alias} serves version {current}, and {function} \
+         has no published version below it (published: {published})"
+    )]
+    NoEarlierVersion {
+        function: String,
+        alias: String,
+        current: String,
+        published: String,
+    },
+    #[error(
+        "version {requested} of {function} does not exist (published: {published}); \
+         pass one of those to --to"
+    )]
+    NoSuchVersion {
+        function: String,
+        requested: u32,
+        published: String,
+    },
+}
+
+/// Where the alias was and where it is now.
+#[derive(Debug, Serialize)]
+pub struct RollbackReport {
+    pub stage: String,
+    pub function: String,
+    pub alias: String,
+    pub from: String,
+    pub to: String,
+    /// False when the alias already served the version asked for.
+    pub moved: bool,
+}
+
+impl fmt::Display for RollbackReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.moved {
+            write!(
+                f,
+                "{}:{} moved from version {} to version {}",
+                self.function, self.alias, self.from, self.to
+            )
+        } else {
+            write!(
+                f,
+                "{}:{} already serves version {}; nothing moved",
+                self.function, self.alias, self.to
+            )
+        }
+    }
+}
+
+pub async fn run(stage: &Stage, ui: &Ui, args: &RollbackArgs) -> Result<()> {
+    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let function = stage.function_name();
+    let alias_name = stage.alias_name();
+
+    let step = ui.step("read");
+    let (alias, versions) = tokio::try_join!(
+        lambda::read_alias(&clients.lambda, &function, &alias_name),
+        async {
+            // No function, no versions: the missing alias says it better.
+            match lambda::list_versions(&clients.lambda, &function).await {
+                Err(err) if err.is_not_found() => Ok(Vec::new()),
+                other => other,
+            }
+        },
+    )?;
+    let Some(alias) = alias else {
+        step.finish("nothing deployed");
+        return Err(RollbackError::NotDeployed {
+            stage: stage.name.clone(),
+            function,
+            alias: alias_name,
+        }
+        .into());
+    };
+    let published: Vec<u64> = versions
+        .iter()
+        .filter_map(|v| v.version.parse().ok())
+        .collect();
+    step.finish(format!(
+        "{alias_name} → {} of {} published",
+        alias.version,
+        published.len()
+    ));
+    let target = target_version(&function, &alias_name, &alias.version, &published, args.to)?;
+    let to = target.to_string();
+
+    let moved = to != alias.version;
+    if moved {
+        let step = ui.step("lambda alias");
+        lambda::ensure_alias(&clients.lambda, &function, &alias_name, &to).await?;
+        step.finish(format!("{alias_name}: {} → {to}", alias.version));
+    }
+    ui.result(&RollbackReport {
+        stage: stage.name.clone(),
+        function,
+        alias: alias_name,
+        from: alias.version,
+        to,
+        moved,
+    })
+}
+
+/// The version to move to: `requested` if it is published, else the
+/// highest published version below `current`.
+pub fn target_version(
+    function: &str,
+    alias: &str,
+    current: &str,
+    published: &[u64],
+    requested: Option<u32>,
+) -> Result<u64, RollbackError> {
+    let list = || {
+        if published.is_empty() {
+            "none".to_string()
+        } else {
+            published
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    if let Some(requested) = requested {
+        return if published.contains(&u64::from(requested)) {
+            Ok(u64::from(requested))
+        } else {
+            Err(RollbackError::NoSuchVersion {
+                function: function.to_string(),
+                requested,
+                published: list(),
+            })
+        };
+    }
+    // An alias on `$LATEST` (not set by the deployer) is above every version.
+    let below = current.parse::<u64>().unwrap_or(u64::MAX);
+    published
+        .iter()
+        .copied()
+        .filter(|v| *v < below)
+        .max()
+        .ok_or_else(|| RollbackError::NoEarlierVersion {
+            function: function.to_string(),
+            alias: alias.to_string(),
+            current: current.to_string(),
+            published: list(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(current: &str, published: &[u64], requested: Option<u32>) -> Result<u64, String> {
+        target_version("f", "dev", current, published, requested).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn by_default_the_highest_version_below_the_current_one() {
+        assert_eq!(target("3", &[1, 2, 3], None), Ok(2));
+        // After a rollback to 1 from 3, another goes nowhere.
+        assert!(target("1", &[1, 2, 3], None).is_err());
+        // Versions deleted in between are skipped.
+        assert_eq!(target("7", &[2, 5, 7], None), Ok(5));
+        // Rolled back to 2, the default keeps going down, not up to 3.
+        assert_eq!(target("2", &[1, 2, 3], None), Ok(1));
+    }
+
+    #[test]
+    fn nothing_below_says_what_is_published() {
+        let err = target("1", &[1], None).unwrap_err();
+        assert!(err.contains("nothing to roll back to"), "{err}");
+        assert!(err.contains("published: 1"), "{err}");
+    }
+
+    #[test]
+    fn a_requested_version_must_be_published() {
+        assert_eq!(target("1", &[1, 2], Some(2)), Ok(2));
+        assert_eq!(target("2", &[1, 2], Some(2)), Ok(2));
+        let err = target("2", &[1, 2], Some(99)).unwrap_err();
+        assert!(
+            err.contains("version 99 of f does not exist") && err.contains("published: 1, 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_rollback_that_cannot_be_done_is_a_usage_error() {
+        let err = target_version("f", "dev", "1", &[1], None).unwrap_err();
+        let err = anyhow::Error::from(err).context("rolling back");
+        assert_eq!(crate::exit::classify(&err), crate::exit::ExitStatus::Usage);
+    }
+}

@@ -1,0 +1,383 @@
+//! `deployer status`: what of the stage exists in AWS, where it answers,
+//! which version the alias serves (its image digest and when it was
+//! published), and how much of its memory the function really uses,
+//! from Lambda's `REPORT` log lines. Reads only.
+//!
+//! It reads the deployed resources directly rather than through
+//! [`super::state::survey`]: the survey hashes the workspace's sources to
+//! plan the next `up`, while status answers about what is deployed, from
+//! anywhere deploy.toml is.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::state::{Names, PERMISSION_ID};
+use crate::aws::{self, AwsError, Clients, apigw, ecr, iam, lambda, logs};
+use crate::cli::StatusArgs;
+use crate::config::Stage;
+use crate::ui::Ui;
+
+/// How far back the `REPORT` lines are read for the memory advice.
+const MEMORY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Lambda's smallest memory size, and the step advice rounds up to.
+const MIN_MEMORY_MB: u32 = 128;
+const MEMORY_STEP_MB: u32 = 64;
+
+/// What is deployed on a stage.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub stage: String,
+    pub app: String,
+    pub region: String,
+    /// Whether any resource of the stage itself exists (the repository is
+    /// shared by all stages, so it alone does not count).
+    pub deployed: bool,
+    pub resources: Vec<Resource>,
+    pub url: Option<String>,
+    pub function: String,
+    pub alias: String,
+    /// The version behind the alias.
+    pub version: Option<String>,
+    /// Every published version, oldest first.
+    pub versions: Vec<String>,
+    /// The image of the alias's version, by digest.
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    /// When the alias's version was published (Lambda's LastModified).
+    pub deployed_at: Option<String>,
+    pub memory: Option<MemoryReport>,
+}
+
+/// One resource of the stage and whether it exists.
+#[derive(Debug, Serialize)]
+pub struct Resource {
+    pub kind: String,
+    pub name: String,
+    pub exists: bool,
+}
+
+/// The function's configured memory against the most its invocations used.
+#[derive(Debug, Serialize)]
+pub struct MemoryReport {
+    pub configured_mb: i32,
+    /// The highest `Max Memory Used` over the window; `None` when the log
+    /// holds no `REPORT` line in it.
+    pub max_used_mb: Option<u32>,
+    pub window_hours: u64,
+    /// A smaller size that still leaves headroom, when the function uses
+    /// far less than it has.
+    pub suggested_mb: Option<u32>,
+    pub advice: String,
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.deployed {
+            return write!(
+                f,
+                "Nothing is deployed on stage {} of {} in {}; `deployer up --stage {}` deploys it.",
+                self.stage, self.app, self.region, self.stage
+            );
+        }
+        writeln!(
+            f,
+            "stage     {} of {} in {}",
+            self.stage, self.app, self.region
+        )?;
+        writeln!(f, "url       {}", or_none(&self.url))?;
+        let version = match &self.version {
+            Some(version) => format!("version {version}"),
+            None => "no alias".into(),
+        };
+        writeln!(
+            f,
+            "alias     {} → {version} (published: {})",
+            self.alias,
+            if self.versions.is_empty() {
+                "none".into()
+            } else {
+                self.versions.join(", ")
+            }
+        )?;
+        writeln!(f, "image     {}", or_none(&self.image))?;
+        writeln!(f, "deployed  {}", or_none(&self.deployed_at))?;
+        if let Some(memory) = &self.memory {
+            writeln!(f, "memory    {}", memory.advice)?;
+        }
+        writeln!(f, "resources")?;
+        for resource in &self.resources {
+            let mark = if resource.exists { "+" } else { "-" };
+            let state = if resource.exists { "exists" } else { "missing" };
+            writeln!(
+                f,
+                "  {mark} {:<20} {:<48} {state}",
+                resource.kind, resource.name
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn or_none(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("-")
+}
+
+pub async fn run(stage: &Stage, ui: &Ui, _args: &StatusArgs) -> Result<()> {
+    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let step = ui.step("read");
+    let report = read_status(stage, &clients).await?;
+    step.finish(if report.deployed {
+        "deployed"
+    } else {
+        "nothing deployed"
+    });
+    ui.result(&report)
+}
+
+/// Reads the stage: first everything found by name (concurrently), then
+/// what depends on it (the API, the permission on the alias, the alias's
+/// version and the function's log).
+pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusReport> {
+    let function_name = stage.function_name();
+    let alias_name = stage.alias_name();
+    let repository_name = stage.repository_name();
+    let role_name = stage.role_name();
+    let (account, repository, role, function, alias) = tokio::try_join!(
+        apigw::caller_account(&clients.sts),
+        ecr::read_repository(&clients.ecr, &repository_name),
+        iam::read_role(&clients.iam, &role_name),
+        lambda::read_function(&clients.lambda, &function_name, None),
+        lambda::read_alias(&clients.lambda, &function_name, &alias_name),
+    )?;
+    let names = Names::new(stage, &account);
+    let desired_api = apigw::DesiredApi::from_stage(stage, &names.alias_arn);
+    let alias_version = alias.as_ref().map(|a| a.version.clone());
+    let function_exists = function.is_some();
+
+    let (api, permission, versions, served, max_used) = tokio::try_join!(
+        apigw::read_api(&clients.apigw, &desired_api),
+        async {
+            if alias.is_none() {
+                return Ok(None);
+            }
+            lambda::read_permission(&clients.lambda, &function_name, &alias_name, PERMISSION_ID)
+                .await
+        },
+        async {
+            if !function_exists {
+                return Ok(Vec::new());
+            }
+            lambda::list_versions(&clients.lambda, &function_name).await
+        },
+        async {
+            match &alias_version {
+                Some(version) => {
+                    lambda::read_function(&clients.lambda, &function_name, Some(version)).await
+                }
+                None => Ok(None),
+            }
+        },
+        async {
+            if !function_exists {
+                return Ok::<_, AwsError>(None);
+            }
+            logs::max_memory_used(
+                &clients.logs,
+                &stage.log_group_name(),
+                millis_ago(MEMORY_WINDOW),
+            )
+            .await
+        },
+    )?;
+
+    let api_stage = api.as_ref().and_then(|a| a.stage.as_ref());
+    let resources = vec![
+        Resource {
+            kind: "ecr repository".into(),
+            name: repository_name,
+            exists: repository.is_some(),
+        },
+        Resource {
+            kind: "iam role".into(),
+            name: role_name,
+            exists: role.is_some(),
+        },
+        Resource {
+            kind: "lambda function".into(),
+            name: function_name.clone(),
+            exists: function_exists,
+        },
+        Resource {
+            kind: "lambda versions".into(),
+            name: format!("{function_name} ({} published)", versions.len()),
+            exists: !versions.is_empty(),
+        },
+        Resource {
+            kind: "lambda alias".into(),
+            name: format!("{function_name}:{alias_name}"),
+            exists: alias.is_some(),
+        },
+        Resource {
+            kind: "rest api".into(),
+            name: match &api {
+                Some(api) => format!("{} ({})", stage.api_name(), api.id),
+                None => stage.api_name(),
+            },
+            exists: api.is_some(),
+        },
+        Resource {
+            kind: "api stage".into(),
+            name: stage.name.clone(),
+            exists: api_stage.is_some(),
+        },
+        Resource {
+            kind: "lambda permission".into(),
+            name: format!("{function_name}:{alias_name}/{PERMISSION_ID}"),
+            exists: permission.is_some(),
+        },
+    ];
+    // Everything but the shared repository belongs to this stage alone.
+    let deployed = resources.iter().skip(1).any(|r| r.exists);
+
+    let url = match (&api, api_stage) {
+        (Some(api), Some(_)) => Some(apigw::invoke_url(
+            &api.id,
+            &stage.region,
+            &stage.name,
+            &stage.api.path,
+        )),
+        _ => None,
+    };
+    let deployed_at = alias_version.as_ref().and_then(|version| {
+        versions
+            .iter()
+            .find(|v| &v.version == version)
+            .map(|v| v.last_modified.clone())
+    });
+    let image = served.as_ref().map(|f| f.image_uri.clone());
+    let digest = image
+        .as_deref()
+        .and_then(|uri| uri.split_once('@'))
+        .map(|(_, digest)| digest.to_string());
+    // The memory the serving version runs with, else `$LATEST`'s.
+    let configured = served.as_ref().or(function.as_ref()).map(|f| f.memory_mb);
+    let memory = configured.map(|configured_mb| memory_report(configured_mb, max_used));
+
+    Ok(StatusReport {
+        stage: stage.name.clone(),
+        app: stage.app.clone(),
+        region: stage.region.clone(),
+        deployed,
+        resources,
+        url,
+        function: function_name,
+        alias: alias_name,
+        version: alias_version,
+        versions: versions.into_iter().map(|v| v.version).collect(),
+        image,
+        digest,
+        deployed_at,
+        memory,
+    })
+}
+
+/// Milliseconds since the epoch, `ago` before now.
+fn millis_ago(ago: Duration) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.saturating_sub(ago).as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The configured memory against the measured peak, with advice.
+pub fn memory_report(configured_mb: i32, max_used_mb: Option<u32>) -> MemoryReport {
+    let window_hours = MEMORY_WINDOW.as_secs() / 3600;
+    let Some(used) = max_used_mb else {
+        return MemoryReport {
+            configured_mb,
+            max_used_mb,
+            window_hours,
+            suggested_mb: None,
+            advice: format!(
+                "{configured_mb} MB configured; no REPORT lines in the last {window_hours} h \
+                 to measure its use (invoke it first)"
+            ),
+        };
+    };
+    let suggested_mb = suggested_memory_mb(configured_mb, used);
+    let measured = format!("max {used} MB of {configured_mb} MB in the last {window_hours} h");
+    let advice = match suggested_mb {
+        Some(suggested) => format!(
+            "{measured}: {suggested} MB would do (memory also sets the CPU share: \
+             check the latency after lowering it)"
+        ),
+        None if i64::from(used) * 10 >= i64::from(configured_mb) * 9 => {
+            format!("{measured}: close to the limit, consider more")
+        }
+        None => measured,
+    };
+    MemoryReport {
+        configured_mb,
+        max_used_mb,
+        window_hours,
+        suggested_mb,
+        advice,
+    }
+}
+
+/// A size with half as much again as the peak, rounded up to a 64 MB step
+/// and at least Lambda's 128 MB — offered only when it is at most half of
+/// what is configured (smaller savings are not worth the CPU it costs).
+pub fn suggested_memory_mb(configured_mb: i32, max_used_mb: u32) -> Option<u32> {
+    let headroom = max_used_mb.saturating_add(max_used_mb.div_ceil(2));
+    let suggested = headroom
+        .div_ceil(MEMORY_STEP_MB)
+        .saturating_mul(MEMORY_STEP_MB)
+        .max(MIN_MEMORY_MB);
+    let configured = u32::try_from(configured_mb).ok()?;
+    (suggested.saturating_mul(2) <= configured).then_some(suggested)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_peak_suggests_the_smallest_size() {
+        assert_eq!(suggested_memory_mb(2048, 23), Some(128));
+        assert_eq!(suggested_memory_mb(2048, 100), Some(192));
+        assert_eq!(suggested_memory_mb(1024, 300), Some(512));
+    }
+
+    #[test]
+    fn no_advice_when_the_saving_is_small_or_the_size_is_already_small() {
+        assert_eq!(suggested_memory_mb(1024, 400), None);
+        assert_eq!(suggested_memory_mb(128, 23), None);
+        assert_eq!(suggested_memory_mb(200, 23), None);
+        assert_eq!(suggested_memory_mb(-1, 23), None);
+    }
+
+    #[test]
+    fn the_advice_names_the_peak_the_size_and_the_suggestion() {
+        let report = memory_report(2048, Some(23));
+        assert_eq!(report.suggested_mb, Some(128));
+        assert!(
+            report.advice.starts_with("max 23 MB of 2048 MB") && report.advice.contains("128 MB"),
+            "{}",
+            report.advice
+        );
+        let full = memory_report(128, Some(120));
+        assert_eq!(full.suggested_mb, None);
+        assert!(
+            full.advice.contains("close to the limit"),
+            "{}",
+            full.advice
+        );
+        let unmeasured = memory_report(512, None);
+        assert!(unmeasured.advice.contains("no REPORT lines"));
+    }
+}
