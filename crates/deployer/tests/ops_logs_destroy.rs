@@ -99,6 +99,18 @@ impl Fixture {
         format!("/aws/lambda/{}", self.function(stage))
     }
 
+    /// Puts the `local` stage's API behind an API key (with a usage plan).
+    fn use_api_key(&self) {
+        let path = self.dir.path().join("deploy.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("[stages.local.api]"), "deploy.toml changed");
+        std::fs::write(
+            &path,
+            format!("{text}\n[stages.local.api]\nauth = \"api_key\"\n"),
+        )
+        .unwrap();
+    }
+
     /// Adds a copy of the `local` stage named `name` to deploy.toml.
     fn add_local_stage(&self, name: &str) {
         let path = self.dir.path().join("deploy.toml");
@@ -389,17 +401,20 @@ async fn repository_exists(config: &aws_config::SdkConfig, name: &str) -> bool {
         .is_ok()
 }
 
-/// `up` a stage and give it a log group, as its first call would.
-async fn up_with_logs(fx: &Fixture, config: &aws_config::SdkConfig, stage: &str) {
+/// `up` a stage and give it a log group, as its first call would; returns
+/// what there is to remove.
+async fn up_with_logs(fx: &Fixture, config: &aws_config::SdkConfig, stage: &str) -> Vec<String> {
     fx.json(&["up", "--stage", stage, "--json", "--yes"]);
     let logs = aws_sdk_cloudwatchlogs::Client::new(config);
     create_log_stream(&logs, &fx.log_group(stage), "s").await;
-    let left = stage_resources(config, fx, stage).await;
-    assert_eq!(
-        left.len(),
-        4,
-        "up did not make what destroy must remove: {left:?}"
-    );
+    let there = stage_resources(config, fx, stage).await;
+    for kind in ["function", "role", "rest api", "log group"] {
+        assert!(
+            there.iter().any(|r| r.starts_with(kind)),
+            "up made no {kind}: {there:?}"
+        );
+    }
+    there
 }
 
 fn kinds(answer: &Value) -> Vec<String> {
@@ -415,21 +430,25 @@ fn kinds(answer: &Value) -> Vec<String> {
 async fn destroy_removes_every_resource_of_the_stage_and_a_second_run_is_fine() {
     let fx = Fixture::new("destroy");
     let _dump = DumpOnFailure::new(&fx.app);
+    fx.use_api_key();
     let config = sdk_config().await;
-    up_with_logs(&fx, &config, "local").await;
+    let there = up_with_logs(&fx, &config, "local").await;
+    assert_eq!(there.len(), 6, "no API key or usage plan: {there:?}");
 
     // No terminal and no --yes: refused, with the way out, nothing touched.
     let refused = fx.deployer(&["destroy", "--stage", "local"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--yes"), "{stderr}");
-    assert_eq!(stage_resources(&config, &fx, "local").await.len(), 4);
+    assert_eq!(stage_resources(&config, &fx, "local").await, there);
 
     let answer = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
     let removed = kinds(&answer);
     for kind in [
         "lambda permission",
         "rest api",
+        "api key",
+        "usage plan",
         "lambda alias",
         "lambda version",
         "lambda function",
@@ -459,7 +478,7 @@ async fn the_repository_goes_with_the_last_stage_that_uses_it() {
     fx.add_local_stage("local2");
     let config = sdk_config().await;
     up_with_logs(&fx, &config, "local").await;
-    up_with_logs(&fx, &config, "local2").await;
+    let second = up_with_logs(&fx, &config, "local2").await;
 
     let first = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
     assert!(
@@ -473,7 +492,7 @@ async fn the_repository_goes_with_the_last_stage_that_uses_it() {
         Vec::<String>::new()
     );
     assert!(repository_exists(&config, &fx.app).await);
-    assert_eq!(stage_resources(&config, &fx, "local2").await.len(), 4);
+    assert_eq!(stage_resources(&config, &fx, "local2").await, second);
 
     let last = fx.json(&["destroy", "--stage", "local2", "--yes", "--json"]);
     assert!(kinds(&last).iter().any(|k| k == "ecr repository"), "{last}");

@@ -61,17 +61,24 @@ impl fmt::Display for DestroyReport {
                 self.stage
             )?;
         } else {
-            let width = self.removed.iter().map(|r| r.kind.len()).max().unwrap_or(0);
             writeln!(f, "Removed from stage {}:", self.stage)?;
-            for r in &self.removed {
-                writeln!(f, "  {:<width$}  {}", r.kind, r.name)?;
-            }
+            writeln!(f, "{}", render(&self.removed))?;
         }
         for k in &self.kept {
             writeln!(f, "Kept {} {}: {}", k.kind, k.name, k.reason)?;
         }
         write!(f, "done in {:.1} s", self.seconds)
     }
+}
+
+/// One aligned `kind  name` line per resource.
+fn render(resources: &[Resource]) -> String {
+    let width = resources.iter().map(|r| r.kind.len()).max().unwrap_or(0);
+    resources
+        .iter()
+        .map(|r| format!("  {:<width$}  {}", r.kind, r.name))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What the stage has in AWS.
@@ -167,11 +174,7 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
 
     if !removed.is_empty() {
         if !ui.json() {
-            let lines: Vec<String> = removed
-                .iter()
-                .map(|r| format!("  {}  {}", r.kind, r.name))
-                .collect();
-            ui.info(format!("will remove:\n{}", lines.join("\n")));
+            ui.info(format!("will remove:\n{}", render(&removed)));
         }
         let question = format!(
             "destroy stage {} of {} in {} ({} resources)?",
@@ -259,18 +262,27 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
         .await?;
         step.finish("removed");
     }
-    if found.api.is_some() {
+    if let Some(api) = &found.api {
         let step = ui.step("rest api");
         apigw::delete_api(&clients.apigw, stage).await?;
-        step.finish("removed with its key and usage plan");
+        step.finish(match (&api.api_key, &api.usage_plan) {
+            (None, None) => "removed",
+            _ => "removed with its key and usage plan",
+        });
     }
     if found.function {
         let step = ui.step("lambda function");
         lambda::delete_function(&clients.lambda, &function_name).await?;
-        step.finish(format!(
-            "removed with its alias and {} versions",
-            found.versions.len()
-        ));
+        let versions = match found.versions.len() {
+            1 => "1 version".to_string(),
+            n => format!("{n} versions"),
+        };
+        let alias = if found.alias.is_some() {
+            "its alias and "
+        } else {
+            ""
+        };
+        step.finish(format!("removed with {alias}{versions}"));
     }
     if found.role {
         let step = ui.step("iam role");
