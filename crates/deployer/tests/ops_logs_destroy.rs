@@ -309,6 +309,7 @@ async fn follow_shows_an_event_put_after_it_started_and_stops_on_ctrl_c() {
         .recv_timeout(Duration::from_secs(10))
         .expect("the event put while following did not show within 10 s");
     let waited = put_at.elapsed();
+    eprintln!("a new event showed {waited:?} after it was put");
     assert_eq!(messages(&next), ["after follow"]);
     assert!(
         waited < Duration::from_secs(4),
