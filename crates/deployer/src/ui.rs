@@ -187,6 +187,23 @@ impl Ui {
         Ok(())
     }
 
+    /// Prints one item of a result that streams (log events): a line of
+    /// text, or with `--json` one compact JSON object per line (NDJSON).
+    pub fn item<T: Serialize + Display>(&self, value: &T) -> anyhow::Result<()> {
+        let text = if self.inner.json {
+            serde_json::to_string(value)?
+        } else {
+            value.to_string()
+        };
+        let line = text.trim_end();
+        match &self.inner.bars {
+            // Through the bars, so a spinner does not tear the line.
+            Some(bars) => bars.suspend(|| writeln!(std::io::stdout().lock(), "{line}"))?,
+            None => writeln!(std::io::stdout().lock(), "{line}")?,
+        }
+        Ok(())
+    }
+
     /// Every step so far, in the order they finished.
     pub fn summary(&self) -> Summary {
         let steps = match self.inner.steps.lock() {

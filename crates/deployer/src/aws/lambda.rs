@@ -826,6 +826,57 @@ pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsErr
     Ok(deleted)
 }
 
+/// The functions of the region (other than `except`) whose image is in
+/// the repository at `repository_uri`, by name: the repository is still
+/// in use while any is left. Zip functions cannot use it and are skipped.
+pub async fn functions_using_repository(
+    client: &Client,
+    repository_uri: &str,
+    except: &str,
+) -> Result<Vec<String>, AwsError> {
+    let mut candidates = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = client
+            .list_functions()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|err| aws_error("ListFunctions", repository_uri, err))?;
+        candidates.extend(
+            page.functions()
+                .iter()
+                .filter(|f| f.package_type().is_none_or(|t| *t == PackageType::Image))
+                .filter_map(|f| f.function_name())
+                .filter(|name| *name != except)
+                .map(str::to_string),
+        );
+        match page.next_marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    let mut users = Vec::new();
+    for name in candidates {
+        // Another deploy may delete it meanwhile: then it uses nothing.
+        if let Some(function) = read_function(client, &name, None).await?
+            && image_in_repository(&function.image_uri, repository_uri)
+        {
+            users.push(name);
+        }
+    }
+    Ok(users)
+}
+
+/// Whether `image_uri` (by tag or by digest) names an image of the
+/// repository at `repository_uri` (and not of one whose name only starts
+/// the same).
+pub fn image_in_repository(image_uri: &str, repository_uri: &str) -> bool {
+    image_uri
+        .strip_prefix(repository_uri)
+        .is_some_and(|rest| rest.starts_with('@') || rest.starts_with(':'))
+}
+
 /// Retries `call` while it fails with `kind`, with exponential backoff,
 /// for at most `budget`.
 async fn retry_while<T, F, Fut>(
@@ -876,6 +927,19 @@ fn tracing(active: bool) -> TracingConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_is_in_its_repository_only() {
+        let repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop";
+        assert!(image_in_repository(&format!("{repo}@sha256:ab"), repo));
+        assert!(image_in_repository(&format!("{repo}:v1"), repo));
+        assert!(!image_in_repository(
+            &format!("{repo}-other@sha256:ab"),
+            repo
+        ));
+        assert!(!image_in_repository(&format!("{repo}/sub:v1"), repo));
+        assert!(!image_in_repository("", repo));
+    }
 
     fn desired() -> DesiredFunction {
         DesiredFunction::for_stage(

@@ -203,6 +203,31 @@ pub fn report_max_memory_mb(line: &str) -> Option<u32> {
     number.parse().ok()
 }
 
+/// Whether the log group exists (a function never invoked has none).
+pub async fn log_group_exists(client: &Client, group: &str) -> Result<bool, AwsError> {
+    let mut token = None;
+    loop {
+        let page = client
+            .describe_log_groups()
+            .log_group_name_prefix(group)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| to_aws_error("DescribeLogGroups", group, e))?;
+        if page
+            .log_groups()
+            .iter()
+            .any(|g| g.log_group_name() == Some(group))
+        {
+            return Ok(true);
+        }
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => return Ok(false),
+        }
+    }
+}
+
 /// Deletes the log group; one that does not exist is already gone.
 pub async fn delete_log_group(client: &Client, group: &str) -> Result<(), AwsError> {
     match client.delete_log_group().log_group_name(group).send().await {

@@ -4,6 +4,8 @@
 
 pub mod build;
 pub mod completions;
+pub mod destroy;
+pub mod logs;
 pub mod plan;
 pub mod rollback;
 pub mod state;
@@ -36,7 +38,9 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
         Command::Build(args) => build::run(stage, ui, args).await,
         Command::Status(args) => status::run(stage, ui, args).await,
         Command::Rollback(args) => rollback::run(stage, ui, args).await,
-        Command::Invoke(_) | Command::Logs(_) | Command::Destroy(_) => {
+        Command::Logs(args) => logs::run(stage, ui, args).await,
+        Command::Destroy(args) => destroy::run(stage, ui, args).await,
+        Command::Invoke(_) => {
             anyhow::bail!("`{}` is not implemented yet", command.name())
         }
     }

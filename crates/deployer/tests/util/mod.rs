@@ -45,9 +45,13 @@ pub fn registry_host() -> String {
     format!("{ACCOUNT}.dkr.ecr.{}.amazonaws.com", region())
 }
 
-/// The `deployer` binary cargo built for these tests.
+/// The `deployer` binary cargo built for these tests, or `DEPLOYER_BIN`
+/// when set: worktrees sharing one target directory overwrite each
+/// other's `target/debug/deployer`, and this names the right one.
 pub fn deployer_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_deployer"))
+    std::env::var_os("DEPLOYER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_deployer")))
 }
 
 /// The workspace root (where `scripts/` and `.local-cloud/` live).

@@ -1,0 +1,382 @@
+//! `deployer destroy`: removes every resource of one stage — the API's
+//! permission on the alias, the REST API with its key and usage plan, the
+//! function with its alias and versions, the role and the log group — and
+//! the app's ECR repository once no function uses an image of it any more
+//! (stages share it). It reads first, asks (a terminal) or needs `--yes`
+//! (anything else), then deletes in that order, so an interrupted run
+//! leaves nothing that points at what is gone; a second run finds nothing
+//! and says so.
+
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::state::{Names, PERMISSION_ID};
+use crate::aws::{self, Clients, apigw, ecr, iam, lambda, logs};
+use crate::cli::DestroyArgs;
+use crate::config::Stage;
+use crate::ui::Ui;
+
+/// One resource of the stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resource {
+    pub kind: String,
+    pub name: String,
+}
+
+impl Resource {
+    fn new(kind: &str, name: impl Into<String>) -> Resource {
+        Resource {
+            kind: kind.to_string(),
+            name: name.into(),
+        }
+    }
+}
+
+/// A resource left in place, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kept {
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// What `destroy` removed and what it left.
+#[derive(Debug, Serialize)]
+pub struct DestroyReport {
+    pub stage: String,
+    pub removed: Vec<Resource>,
+    pub kept: Vec<Kept>,
+    pub seconds: f64,
+}
+
+impl fmt::Display for DestroyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.removed.is_empty() {
+            writeln!(
+                f,
+                "Nothing to remove: stage {} has no resources.",
+                self.stage
+            )?;
+        } else {
+            writeln!(f, "Removed from stage {}:", self.stage)?;
+            writeln!(f, "{}", render(&self.removed))?;
+        }
+        for k in &self.kept {
+            writeln!(f, "Kept {} {}: {}", k.kind, k.name, k.reason)?;
+        }
+        write!(f, "done in {:.1} s", self.seconds)
+    }
+}
+
+/// One aligned `kind  name` line per resource.
+fn render(resources: &[Resource]) -> String {
+    let width = resources.iter().map(|r| r.kind.len()).max().unwrap_or(0);
+    resources
+        .iter()
+        .map(|r| format!("  {:<width$}  {}", r.kind, r.name))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the stage has in AWS.
+#[derive(Debug, Default)]
+struct Found {
+    permission: bool,
+    api: Option<apigw::ActualApi>,
+    alias: Option<lambda::AliasInfo>,
+    versions: Vec<lambda::VersionInfo>,
+    function: bool,
+    role: bool,
+    log_group: bool,
+    repository: bool,
+    /// Other functions whose image is in the repository.
+    repository_users: Vec<String>,
+}
+
+impl Found {
+    /// Everything that will go, in the order it goes.
+    fn to_remove(&self, stage: &Stage) -> Vec<Resource> {
+        let function = stage.function_name();
+        let mut list = Vec::new();
+        if self.permission {
+            list.push(Resource::new(
+                "lambda permission",
+                format!("{function}:{}/{PERMISSION_ID}", stage.alias_name()),
+            ));
+        }
+        if let Some(api) = &self.api {
+            list.push(Resource::new(
+                "rest api",
+                format!("{} ({})", stage.api_name(), api.id),
+            ));
+            for duplicate in &api.duplicates {
+                list.push(Resource::new(
+                    "rest api",
+                    format!("{} ({duplicate})", stage.api_name()),
+                ));
+            }
+            if let Some(key) = &api.api_key {
+                list.push(Resource::new("api key", key.id.clone()));
+            }
+            if let Some(plan) = &api.usage_plan {
+                list.push(Resource::new("usage plan", plan.id.clone()));
+            }
+        }
+        if let Some(alias) = &self.alias {
+            list.push(Resource::new(
+                "lambda alias",
+                format!("{function}:{} (version {})", alias.name, alias.version),
+            ));
+        }
+        for version in &self.versions {
+            list.push(Resource::new(
+                "lambda version",
+                format!("{function}:{}", version.version),
+            ));
+        }
+        if self.function {
+            list.push(Resource::new("lambda function", function));
+        }
+        if self.role {
+            list.push(Resource::new("iam role", stage.role_name()));
+        }
+        if self.log_group {
+            list.push(Resource::new("log group", stage.log_group_name()));
+        }
+        if self.repository && self.repository_users.is_empty() {
+            list.push(Resource::new("ecr repository", stage.repository_name()));
+        }
+        list
+    }
+
+    fn kept(&self, stage: &Stage) -> Vec<Kept> {
+        if !self.repository || self.repository_users.is_empty() {
+            return Vec::new();
+        }
+        vec![Kept {
+            kind: "ecr repository".into(),
+            name: stage.repository_name(),
+            reason: format!("still used by {}", self.repository_users.join(", ")),
+        }]
+    }
+}
+
+pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
+    let started = Instant::now();
+    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let step = ui.step("survey");
+    let found = survey(stage, &clients).await?;
+    let removed = found.to_remove(stage);
+    step.finish(format!("{} to remove", removed.len()));
+
+    if !removed.is_empty() {
+        if !ui.json() {
+            ui.info(format!("will remove:\n{}", render(&removed)));
+        }
+        let question = format!(
+            "destroy stage {} of {} in {} ({} resources)?",
+            stage.name,
+            stage.app,
+            stage.region,
+            removed.len()
+        );
+        if !ui.confirm(&question)? {
+            anyhow::bail!("not destroyed: the answer was not yes");
+        }
+        remove(stage, ui, &clients, &found).await?;
+    }
+
+    ui.result(&DestroyReport {
+        stage: stage.name.clone(),
+        removed,
+        kept: found.kept(stage),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Reads what the stage has (concurrently); changes nothing.
+async fn survey(stage: &Stage, clients: &Clients) -> Result<Found> {
+    let account = apigw::caller_account(&clients.sts).await?;
+    let names = Names::new(stage, &account);
+    let function_name = stage.function_name();
+    let alias_name = stage.alias_name();
+    let desired_api = apigw::DesiredApi::from_stage(stage, &names.alias_arn);
+    let group = stage.log_group_name();
+    let role = stage.role_name();
+    let repository = stage.repository_name();
+
+    let (function, alias, api, role, log_group, repository, users) = tokio::try_join!(
+        lambda::read_function(&clients.lambda, &function_name, None),
+        lambda::read_alias(&clients.lambda, &function_name, &alias_name),
+        apigw::read_api(&clients.apigw, &desired_api),
+        iam::read_role(&clients.iam, &role),
+        logs::log_group_exists(&clients.logs, &group),
+        ecr::read_repository(&clients.ecr, &repository),
+        lambda::functions_using_repository(&clients.lambda, &names.repository_uri, &function_name),
+    )?;
+    let (permission, versions) = match (&function, &alias) {
+        (None, _) => (false, Vec::new()),
+        (Some(_), alias) => {
+            let versions = lambda::list_versions(&clients.lambda, &function_name).await?;
+            let permission = match alias {
+                Some(_) => lambda::read_permission(
+                    &clients.lambda,
+                    &function_name,
+                    &alias_name,
+                    PERMISSION_ID,
+                )
+                .await?
+                .is_some(),
+                None => false,
+            };
+            (permission, versions)
+        }
+    };
+    Ok(Found {
+        permission,
+        api,
+        alias,
+        versions,
+        function: function.is_some(),
+        role: role.is_some(),
+        log_group,
+        repository: repository.is_some(),
+        repository_users: users,
+    })
+}
+
+/// Deletes what the survey found, callers before what they call.
+async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Result<()> {
+    let function_name = stage.function_name();
+    if found.permission {
+        let step = ui.step("lambda permission");
+        lambda::remove_permission(
+            &clients.lambda,
+            &function_name,
+            &stage.alias_name(),
+            PERMISSION_ID,
+        )
+        .await?;
+        step.finish("removed");
+    }
+    if let Some(api) = &found.api {
+        let step = ui.step("rest api");
+        apigw::delete_api(&clients.apigw, stage).await?;
+        step.finish(match (&api.api_key, &api.usage_plan) {
+            (None, None) => "removed",
+            _ => "removed with its key and usage plan",
+        });
+    }
+    if found.function {
+        let step = ui.step("lambda function");
+        lambda::delete_function(&clients.lambda, &function_name).await?;
+        let versions = match found.versions.len() {
+            1 => "1 version".to_string(),
+            n => format!("{n} versions"),
+        };
+        let alias = if found.alias.is_some() {
+            "its alias and "
+        } else {
+            ""
+        };
+        step.finish(format!("removed with {alias}{versions}"));
+    }
+    if found.role {
+        let step = ui.step("iam role");
+        iam::delete_role(&clients.iam, &stage.role_name()).await?;
+        step.finish("removed");
+    }
+    if found.log_group {
+        let step = ui.step("log group");
+        logs::delete_log_group(&clients.logs, &stage.log_group_name()).await?;
+        step.finish("removed");
+    }
+    if found.repository {
+        let step = ui.step("ecr repository");
+        if found.repository_users.is_empty() {
+            ecr::delete_repository(&clients.ecr, &stage.repository_name()).await?;
+            step.finish("removed with its images");
+        } else {
+            step.finish(format!(
+                "kept: still used by {}",
+                found.repository_users.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage() -> Stage {
+        Stage::defaults("shop", "dev", "us-east-1")
+    }
+
+    #[test]
+    fn nothing_found_is_nothing_to_remove() {
+        let found = Found::default();
+        assert!(found.to_remove(&stage()).is_empty());
+        let report = DestroyReport {
+            stage: "dev".into(),
+            removed: Vec::new(),
+            kept: Vec::new(),
+            seconds: 0.1,
+        };
+        assert!(
+            report.to_string().starts_with("Nothing to remove"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn callers_go_before_what_they_call_and_a_used_repository_stays() {
+        let found = Found {
+            permission: true,
+            function: true,
+            role: true,
+            log_group: true,
+            repository: true,
+            versions: vec![lambda::VersionInfo {
+                version: "1".into(),
+                arn: "arn".into(),
+                description: String::new(),
+                last_modified: String::new(),
+            }],
+            repository_users: vec!["shop-prod".into()],
+            ..Found::default()
+        };
+        let kinds: Vec<String> = found
+            .to_remove(&stage())
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "lambda permission",
+                "lambda version",
+                "lambda function",
+                "iam role",
+                "log group"
+            ]
+        );
+        let kept = found.kept(&stage());
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].reason.contains("shop-prod"), "{kept:?}");
+
+        let unused = Found {
+            repository: true,
+            ..Found::default()
+        };
+        assert_eq!(
+            unused.to_remove(&stage()),
+            [Resource::new("ecr repository", "shop")]
+        );
+        assert!(unused.kept(&stage()).is_empty());
+    }
+}

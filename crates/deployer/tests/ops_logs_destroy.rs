@@ -1,0 +1,505 @@
+//! `deployer logs` and `deployer destroy` end to end: the real binary
+//! against the local AWS (`scripts/local-cloud up`), with log events put and
+//! resources checked through the SDK. Each test has its own app name.
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use serde_json::Value;
+use util::*;
+
+/// A workspace to deploy from, as in `tests/up.rs`: the real crates
+/// (symlinked, so the function compiles once for all tests) and copies of
+/// the models, data, image and deploy.toml with a unique app name.
+struct Fixture {
+    dir: tempfile::TempDir,
+    app: String,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl Fixture {
+    fn new(prefix: &str) -> Fixture {
+        require_local_cloud();
+        let root = workspace_root().canonicalize().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["Cargo.toml", "Cargo.lock", "crates"] {
+            std::os::unix::fs::symlink(root.join(name), dir.path().join(name)).unwrap();
+        }
+        for name in ["models", "data", "lambda-image"] {
+            copy_dir(&root.join(name), &dir.path().join(name));
+        }
+        let app = unique_name(prefix);
+        let config = std::fs::read_to_string(root.join("deploy.toml")).unwrap();
+        let config = config.replacen("name = \"pde-predict\"", &format!("name = \"{app}\""), 1);
+        assert!(
+            config.contains(&app),
+            "deploy.toml has no `name = \"pde-predict\"` line to replace"
+        );
+        std::fs::write(dir.path().join("deploy.toml"), config).unwrap();
+        Fixture { dir, app }
+    }
+
+    /// `deployer ARGS` in the fixture, as CI runs it: no terminal, no stdin.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(deployer_bin());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("CI", "true")
+            .env("CARGO_TARGET_DIR", lambda_target_dir())
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn deployer(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs it, requires success, and returns its stdout.
+    fn stdout(&self, args: &[&str]) -> String {
+        let out = self.deployer(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "deployer {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let stdout = self.stdout(args);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
+    }
+
+    fn function(&self, stage: &str) -> String {
+        format!("{}-{stage}", self.app)
+    }
+
+    fn log_group(&self, stage: &str) -> String {
+        format!("/aws/lambda/{}", self.function(stage))
+    }
+
+    /// Puts the `local` stage's API behind an API key (with a usage plan).
+    fn use_api_key(&self) {
+        let path = self.dir.path().join("deploy.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("[stages.local.api]"), "deploy.toml changed");
+        std::fs::write(
+            &path,
+            format!("{text}\n[stages.local.api]\nauth = \"api_key\"\n"),
+        )
+        .unwrap();
+    }
+
+    /// Adds a copy of the `local` stage named `name` to deploy.toml.
+    fn add_local_stage(&self, name: &str) {
+        let path = self.dir.path().join("deploy.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut copy = String::new();
+        let mut inside = false;
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                inside = trimmed == "[stages.local]" || trimmed.starts_with("[stages.local.");
+            }
+            if inside {
+                copy += &line.replacen("[stages.local", &format!("[stages.{name}"), 1);
+                copy += "\n";
+            }
+        }
+        assert!(!copy.is_empty(), "deploy.toml has no [stages.local]");
+        std::fs::write(&path, format!("{text}\n{copy}")).unwrap();
+    }
+}
+
+fn lambda_target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-tests")
+}
+
+fn now_ms() -> i64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(now.as_millis()).unwrap()
+}
+
+/// Creates the group and a stream in it, as Lambda would on first call.
+async fn create_log_stream(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, stream: &str) {
+    logs.create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn put_events(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    events: &[(i64, &str)],
+) {
+    let events: Vec<InputLogEvent> = events
+        .iter()
+        .map(|(timestamp, message)| {
+            InputLogEvent::builder()
+                .timestamp(*timestamp)
+                .message(*message)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The `message` of each NDJSON line.
+fn messages(ndjson: &str) -> Vec<String> {
+    ndjson
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line:?}"));
+            event["message"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_come_out_once_each_oldest_first_and_requests_readably() {
+    let fx = Fixture::new("logsorder");
+    let config = sdk_config().await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let group = fx.log_group("local");
+    create_log_stream(&logs, &group, "2026/01/01/[$LATEST]a").await;
+    let t = now_ms() - 60_000;
+    let request = format!(
+        r#"{{"request_id":"req-{}","method":"GET","path":"/predict","date":"2025-10-20","status":200,"duration_us":412,"cold_start":true}}"#,
+        fx.app
+    );
+    // Two share a timestamp: both must come out, once each.
+    let put = [
+        (t, "START RequestId: r1 Version: 1"),
+        (t + 10, request.as_str()),
+        (t + 10, "same millisecond, second"),
+        (t + 20, "REPORT RequestId: r1 Duration: 1.00 ms"),
+    ];
+    put_events(&logs, &group, "2026/01/01/[$LATEST]a", &put).await;
+
+    let json = fx.stdout(&["logs", "--stage", "local", "--since", "5m", "--json"]);
+    let wanted: Vec<String> = put.iter().map(|(_, m)| m.to_string()).collect();
+    assert_eq!(messages(&json), wanted, "NDJSON:\n{json}");
+    let first: Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(first["request"]["status"], 200, "{first}");
+    assert_eq!(first["timestamp"], t + 10);
+
+    let text = fx.stdout(&["logs", "--stage", "local", "--since", "5m"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[1].ends_with(&format!("200 GET 2025-10-20 0.4 ms cold req-{}", fx.app)),
+        "{text}"
+    );
+    assert!(
+        lines[0].ends_with("START RequestId: r1 Version: 1"),
+        "{text}"
+    );
+    assert!(lines[2].ends_with("same millisecond, second"), "{text}");
+
+    // --since leaves out what is older; --filter what does not match.
+    let recent = fx.stdout(&["logs", "--stage", "local", "--since", "30s", "--json"]);
+    assert_eq!(messages(&recent), Vec::<String>::new(), "{recent}");
+    let filtered = fx.stdout(&[
+        "logs", "--stage", "local", "--since", "5m", "--json", "--filter", "START",
+    ]);
+    assert_eq!(messages(&filtered), [put[0].1], "{filtered}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_of_a_function_never_called_are_no_events() {
+    let fx = Fixture::new("logsnone");
+    let out = fx.deployer(&["logs", "--stage", "local"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{stderr}", out.status);
+    assert!(out.stdout.is_empty());
+    assert!(stderr.contains("no events"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_shows_an_event_put_after_it_started_and_stops_on_ctrl_c() {
+    let fx = Fixture::new("logsfollow");
+    let config = sdk_config().await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let group = fx.log_group("local");
+    let stream = "2026/01/01/[$LATEST]f";
+    create_log_stream(&logs, &group, stream).await;
+    put_events(
+        &logs,
+        &group,
+        stream,
+        &[(now_ms() - 5_000, "before follow")],
+    )
+    .await;
+
+    let mut child = fx
+        .command(&[
+            "logs", "--stage", "local", "--follow", "--json", "--since", "1m",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = child.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            text += &line;
+            text.push('\n');
+        }
+        text
+    });
+
+    // The backlog first: it is following once it has printed that.
+    let first = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("logs --follow printed nothing within 30 s");
+    assert_eq!(messages(&first), ["before follow"]);
+
+    put_events(&logs, &group, stream, &[(now_ms(), "after follow")]).await;
+    let put_at = Instant::now();
+    let next = lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the event put while following did not show within 10 s");
+    let waited = put_at.elapsed();
+    eprintln!("a new event showed {waited:?} after it was put");
+    assert_eq!(messages(&next), ["after follow"]);
+    assert!(
+        waited < Duration::from_secs(4),
+        "it took {waited:?} to show a new event"
+    );
+
+    // Ctrl-C: a clean stop, exit 0.
+    let pid = child.id().to_string();
+    let signal = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(signal.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("logs --follow did not stop within 10 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = stderr_reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    // Nothing was shown twice.
+    assert!(lines.try_recv().is_err());
+}
+
+/// Whether each kind of resource of the stage still exists.
+async fn stage_resources(config: &aws_config::SdkConfig, fx: &Fixture, stage: &str) -> Vec<String> {
+    let function = fx.function(stage);
+    let mut left = Vec::new();
+    let lambda = aws_sdk_lambda::Client::new(config);
+    if lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .is_ok()
+    {
+        left.push(format!("function {function}"));
+    }
+    let iam = aws_sdk_iam::Client::new(config);
+    let role = format!("{function}-exec");
+    if iam.get_role().role_name(&role).send().await.is_ok() {
+        left.push(format!("role {role}"));
+    }
+    let apigw = aws_sdk_apigateway::Client::new(config);
+    let apis = apigw.get_rest_apis().limit(500).send().await.unwrap();
+    for api in apis.items() {
+        if api.name() == Some(function.as_str()) {
+            left.push(format!("rest api {function} {:?}", api.id()));
+        }
+    }
+    let keys = apigw.get_api_keys().limit(500).send().await.unwrap();
+    for key in keys.items() {
+        if key.name().is_some_and(|n| n.starts_with(&function)) {
+            left.push(format!("api key {:?}", key.name()));
+        }
+    }
+    let plans = apigw.get_usage_plans().limit(500).send().await.unwrap();
+    for plan in plans.items() {
+        if plan.name().is_some_and(|n| n.starts_with(&function)) {
+            left.push(format!("usage plan {:?}", plan.name()));
+        }
+    }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(config);
+    let group = fx.log_group(stage);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
+    if groups
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(group.as_str()))
+    {
+        left.push(format!("log group {group}"));
+    }
+    left
+}
+
+async fn repository_exists(config: &aws_config::SdkConfig, name: &str) -> bool {
+    aws_sdk_ecr::Client::new(config)
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// `up` a stage and give it a log group, as its first call would; returns
+/// what there is to remove.
+async fn up_with_logs(fx: &Fixture, config: &aws_config::SdkConfig, stage: &str) -> Vec<String> {
+    fx.json(&["up", "--stage", stage, "--json", "--yes"]);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(config);
+    create_log_stream(&logs, &fx.log_group(stage), "s").await;
+    let there = stage_resources(config, fx, stage).await;
+    for kind in ["function", "role", "rest api", "log group"] {
+        assert!(
+            there.iter().any(|r| r.starts_with(kind)),
+            "up made no {kind}: {there:?}"
+        );
+    }
+    there
+}
+
+fn kinds(answer: &Value) -> Vec<String> {
+    answer["removed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no removed array in {answer}"))
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_removes_every_resource_of_the_stage_and_a_second_run_is_fine() {
+    let fx = Fixture::new("destroy");
+    let _dump = DumpOnFailure::new(&fx.app);
+    fx.use_api_key();
+    let config = sdk_config().await;
+    let there = up_with_logs(&fx, &config, "local").await;
+    assert_eq!(there.len(), 6, "no API key or usage plan: {there:?}");
+
+    // No terminal and no --yes: refused, with the way out, nothing touched.
+    let refused = fx.deployer(&["destroy", "--stage", "local"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(stage_resources(&config, &fx, "local").await, there);
+
+    let answer = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    let removed = kinds(&answer);
+    for kind in [
+        "lambda permission",
+        "rest api",
+        "api key",
+        "usage plan",
+        "lambda alias",
+        "lambda version",
+        "lambda function",
+        "iam role",
+        "log group",
+        "ecr repository",
+    ] {
+        assert!(removed.iter().any(|k| k == kind), "{kind} not in {answer}");
+    }
+    assert_eq!(
+        stage_resources(&config, &fx, "local").await,
+        Vec::<String>::new()
+    );
+    assert!(!repository_exists(&config, &fx.app).await);
+
+    // Again: nothing left, still a success.
+    let again = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    assert_eq!(kinds(&again), Vec::<String>::new(), "{again}");
+    let text = fx.stdout(&["destroy", "--stage", "local"]);
+    assert!(text.contains("Nothing to remove"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repository_goes_with_the_last_stage_that_uses_it() {
+    let fx = Fixture::new("destroytwo");
+    let _dump = DumpOnFailure::new(&fx.app);
+    fx.add_local_stage("local2");
+    let config = sdk_config().await;
+    up_with_logs(&fx, &config, "local").await;
+    let second = up_with_logs(&fx, &config, "local2").await;
+
+    let first = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    assert!(
+        !kinds(&first).iter().any(|k| k == "ecr repository"),
+        "{first}"
+    );
+    let kept = first["kept"].to_string();
+    assert!(kept.contains(&fx.function("local2")), "{first}");
+    assert_eq!(
+        stage_resources(&config, &fx, "local").await,
+        Vec::<String>::new()
+    );
+    assert!(repository_exists(&config, &fx.app).await);
+    assert_eq!(stage_resources(&config, &fx, "local2").await, second);
+
+    let last = fx.json(&["destroy", "--stage", "local2", "--yes", "--json"]);
+    assert!(kinds(&last).iter().any(|k| k == "ecr repository"), "{last}");
+    assert_eq!(
+        stage_resources(&config, &fx, "local2").await,
+        Vec::<String>::new()
+    );
+    assert!(!repository_exists(&config, &fx.app).await);
+}
