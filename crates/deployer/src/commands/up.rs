@@ -58,15 +58,16 @@ pub struct ImageReport {
 
 impl fmt::Display for UpReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let changed: Vec<&Change> = self
-            .changes
-            .iter()
-            .filter(|c| c.action.is_change())
-            .collect();
-        if changed.is_empty() {
+        // The plan itself was shown before the work started; here only its count.
+        let changed = self.changes.iter().filter(|c| c.action.is_change()).count();
+        if changed == 0 {
             writeln!(f, "Nothing to change.")?;
         } else {
-            writeln!(f, "{}", super::plan::render_changes(&self.changes))?;
+            writeln!(
+                f,
+                "{changed} of {} resources created or updated.",
+                self.changes.len()
+            )?;
         }
         if !self.steps.steps.is_empty() {
             writeln!(f, "{}", self.steps)?;
