@@ -409,3 +409,4 @@ pub async fn describe_local_cloud(filter: &str) -> String {
     }
     out
 }
+pub mod proxy;
