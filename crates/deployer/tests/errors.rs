@@ -88,6 +88,10 @@ async fn up_converges_through_throttling_and_server_errors() {
             && counts.server_errors.load(Ordering::Relaxed) > 0,
         "the proxy injected no throttling or no server error: the test proves nothing"
     );
+    // Bounded: backoff slows `up` down (with the SDK's adaptive mode the
+    // client-side rate limiter does most of that) but not without end.
+    let seconds = first["seconds"].as_f64().unwrap();
+    assert!(seconds < 300.0, "up through the faults took {seconds} s");
     // Converged: the second run finds nothing to do.
     let changed: Vec<_> = again["changes"]
         .as_array()
