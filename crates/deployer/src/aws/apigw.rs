@@ -18,7 +18,6 @@ use aws_sdk_apigateway::types::{
     RestApi, ThrottleSettings, UsagePlan,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -1501,8 +1500,8 @@ fn delete_ignoring_missing<T, E, R>(
     resource: &str,
 ) -> Result<(), AwsError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match answer {
         Ok(_) => Ok(()),
@@ -1513,16 +1512,17 @@ where
     }
 }
 
-/// An SDK error as an [`AwsError`], classified by the service's error
-/// code. (Kept here until `errors.rs` offers a shared one.)
+/// An SDK error as an [`AwsError`]: the shared classification and message
+/// of [`super::errors::aws_error`] (which also recognises missing
+/// credentials), with API Gateway's own codes on top.
 pub(super) fn to_aws_error<E, R>(
     operation: &'static str,
     resource: &str,
     err: SdkError<E, R>,
 ) -> AwsError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let kind = match error_code(&err) {
         Some("NotFoundException" | "ResourceNotFoundException") => ErrorKind::NotFound,
@@ -1542,12 +1542,11 @@ where
         ) => ErrorKind::Credentials,
         _ => ErrorKind::Other,
     };
-    AwsError {
-        operation,
-        resource: resource.to_string(),
-        message: DisplayErrorContext(&err).to_string(),
-        kind,
+    let mut shared = super::errors::aws_error(operation, resource, err);
+    if kind != ErrorKind::Other {
+        shared.kind = kind;
     }
+    shared
 }
 
 #[cfg(test)]

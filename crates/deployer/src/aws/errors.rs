@@ -102,7 +102,7 @@ where
             format!(
                 "no AWS credentials found ({}). Set AWS_PROFILE or --profile, \
                  AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a web identity token",
-                DisplayErrorContext(&err)
+                error_chain(&err)
             ),
         ),
         SdkError::TimeoutError(_) => (
@@ -167,6 +167,22 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         }
         _ => ErrorKind::Other,
     }
+}
+
+/// The error and its causes, each said once, without the `Debug` dump
+/// that `DisplayErrorContext` appends (which, for missing credentials,
+/// repeats every provider's answer a second time).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// Whether the SDK gave up before sending because it found no credentials.

@@ -143,14 +143,6 @@ async fn apply(
             lambda::publish_version(&clients.lambda, &function_name, survey.function.is_change())
                 .await?;
         step.finish(format!("published {version}"));
-        smoke_test(
-            stage,
-            ui,
-            clients,
-            &version,
-            survey.alias_version.as_deref(),
-        )
-        .await?;
         version
     } else {
         survey
@@ -159,6 +151,17 @@ async fn apply(
             .context("no published version matches the function")?
     };
     if survey.alias.is_change() {
+        // Whenever the alias moves, not only after a publish: a version whose
+        // smoke test failed still matches `$LATEST`, and the next `up` must
+        // not move the alias to it untested.
+        smoke_test(
+            stage,
+            ui,
+            clients,
+            &version,
+            survey.alias_version.as_deref(),
+        )
+        .await?;
         let step = ui.step("lambda alias");
         lambda::ensure_alias(&clients.lambda, &function_name, &alias_name, &version).await?;
         step.finish(format!("{alias_name} → {version}"));

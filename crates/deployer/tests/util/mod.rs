@@ -413,3 +413,4 @@ pub async fn describe_local_cloud(filter: &str) -> String {
     }
     out
 }
+pub mod proxy;
