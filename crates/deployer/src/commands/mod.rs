@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod completions;
+pub mod invoke;
 pub mod plan;
 pub mod state;
 pub mod up;
@@ -32,10 +33,9 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
         Command::Up(args) => up::run(stage, ui, args).await,
         Command::Plan(args) => plan::run(stage, ui, args).await,
         Command::Build(args) => build::run(stage, ui, args).await,
-        Command::Invoke(_)
-        | Command::Logs(_)
-        | Command::Status(_)
-        | Command::Rollback(_)
-        | Command::Destroy(_) => anyhow::bail!("`{}` is not implemented yet", command.name()),
+        Command::Invoke(args) => invoke::run(stage, ui, args).await,
+        Command::Logs(_) | Command::Status(_) | Command::Rollback(_) | Command::Destroy(_) => {
+            anyhow::bail!("`{}` is not implemented yet", command.name())
+        }
     }
 }
