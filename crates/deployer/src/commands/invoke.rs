@@ -135,11 +135,12 @@ pub fn parse_answer(query: &Query, payload: &[u8]) -> Result<Answer> {
         format!("the function answered 200 with a body that is not JSON: {body}")
     })?;
     let forecasts = match query {
-        Query::Day(_) => vec![serde_json::from_value::<DayForecast>(body.clone())?],
+        Query::Day(_) => serde_json::from_value::<DayForecast>(body.clone()).map(|f| vec![f]),
         Query::Range { .. } => serde_json::from_value::<Vec<DayForecast>>(
             body.get("predictions").cloned().unwrap_or(Value::Null),
-        )?,
-    };
+        ),
+    }
+    .with_context(|| format!("the function answered 200, but not with a forecast: {body}"))?;
     Ok(Answer {
         body,
         forecasts,
@@ -387,6 +388,19 @@ mod tests {
         assert_eq!(failed.status, "status 400");
         assert!(failed.answer.contains("date is wrong"), "{}", failed.answer);
         assert!(parse_answer(&Query::Day(day("2025-10-20")), b"not json").is_err());
+    }
+
+    #[test]
+    fn repeat_needs_local_and_at_least_one() {
+        use clap::Parser;
+        let parse = |args: &[&str]| crate::cli::Cli::try_parse_from(args);
+        let cli = parse(&["deployer", "invoke", "--local", "--repeat", "5"]).unwrap();
+        let crate::cli::Command::Invoke(args) = cli.command else {
+            panic!("not invoke")
+        };
+        assert_eq!(args.repeat, Some(5));
+        assert!(parse(&["deployer", "invoke", "--repeat", "5"]).is_err());
+        assert!(parse(&["deployer", "invoke", "--local", "--repeat", "0"]).is_err());
     }
 
     #[test]
