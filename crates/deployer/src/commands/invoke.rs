@@ -259,7 +259,11 @@ async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Resu
     let init = function.init_duration();
     step.finish(format!("ready in {:.1} ms", ms(init)));
 
-    let result = ask(stage, ui, args, query, &function, started).await;
+    // Ctrl-C must not leave a container running: stop it on the way out.
+    let result = tokio::select! {
+        result = ask(stage, ui, args, query, &function, started) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     ui.detail(format!(
         "--- function output ---\n{}",
         function.output().join("\n")
