@@ -177,6 +177,11 @@ impl RuntimeApi {
         let mut state = lock(&self.shared.state);
         let started = state.in_flight.remove(&request_id).map(|(at, _)| at);
         state.waiting.remove(&request_id);
+        // An event never handed out must not reach the function later,
+        // when nobody waits for its answer.
+        state
+            .queue
+            .retain(|pending| pending.request_id != request_id);
         drop(state);
         match answer {
             Ok(Ok((outcome, finished))) => Ok(Invocation {
