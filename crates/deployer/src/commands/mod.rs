@@ -5,6 +5,7 @@
 pub mod build;
 pub mod completions;
 pub mod destroy;
+pub mod invoke;
 pub mod logs;
 pub mod plan;
 pub mod rollback;
@@ -32,7 +33,6 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
     ));
     match command {
         Command::Completions(args) => completions::run(args),
-        // Wired up as their modules land (`up::run(stage, ui, args)`, ...).
         Command::Up(args) => up::run(stage, ui, args).await,
         Command::Plan(args) => plan::run(stage, ui, args).await,
         Command::Build(args) => build::run(stage, ui, args).await,
@@ -40,8 +40,6 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
         Command::Rollback(args) => rollback::run(stage, ui, args).await,
         Command::Logs(args) => logs::run(stage, ui, args).await,
         Command::Destroy(args) => destroy::run(stage, ui, args).await,
-        Command::Invoke(_) => {
-            anyhow::bail!("`{}` is not implemented yet", command.name())
-        }
+        Command::Invoke(args) => invoke::run(stage, ui, args).await,
     }
 }

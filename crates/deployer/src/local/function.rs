@@ -28,7 +28,12 @@ pub enum Runner {
 
 enum Process {
     Child(tokio::process::Child),
-    Container { docker: Docker, id: String },
+    /// `pid`: the container's main process as the host sees it.
+    Container {
+        docker: Docker,
+        id: String,
+        pid: Option<u32>,
+    },
 }
 
 /// A running function and the Runtime API it polls.
@@ -120,11 +125,13 @@ impl LocalFunction {
             .unwrap_or_default()
     }
 
-    /// The process's id, to read its memory from /proc (binary only).
+    /// The process's id as this host sees it, to read its memory from
+    /// /proc (a container's when the engine runs on this host).
     pub fn pid(&self) -> Option<u32> {
         match &self.process {
             Some(Process::Child(child)) => child.id(),
-            _ => None,
+            Some(Process::Container { pid, .. }) => *pid,
+            None => None,
         }
     }
 
@@ -134,7 +141,7 @@ impl LocalFunction {
             Some(Process::Child(mut child)) => {
                 let _ = child.kill().await;
             }
-            Some(Process::Container { docker, id }) => {
+            Some(Process::Container { docker, id, .. }) => {
                 let options = RemoveContainerOptionsBuilder::new().force(true).build();
                 let _ = docker.remove_container(&id, Some(options)).await;
             }
@@ -231,5 +238,12 @@ async fn spawn_container(
             }
         }
     });
-    Ok(Process::Container { docker, id })
+    let pid = docker
+        .inspect_container(&id, None)
+        .await
+        .ok()
+        .and_then(|info| info.state?.pid)
+        .and_then(|pid| u32::try_from(pid).ok())
+        .filter(|pid| *pid > 0);
+    Ok(Process::Container { docker, id, pid })
 }

@@ -177,6 +177,11 @@ impl RuntimeApi {
         let mut state = lock(&self.shared.state);
         let started = state.in_flight.remove(&request_id).map(|(at, _)| at);
         state.waiting.remove(&request_id);
+        // An event never handed out must not reach the function later,
+        // when nobody waits for its answer.
+        state
+            .queue
+            .retain(|pending| pending.request_id != request_id);
         drop(state);
         match answer {
             Ok(Ok((outcome, finished))) => Ok(Invocation {
@@ -304,4 +309,86 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One HTTP/1.1 request as a function's runtime client sends it;
+    /// returns the whole answer (head and body).
+    async fn request(api: &RuntimeApi, method: &str, path: &str, body: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(api.address()).await.unwrap();
+        let text = format!(
+            "{method} {PREFIX}{path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(text.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    fn request_id(answer: &str) -> String {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix("lambda-runtime-aws-request-id: "))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn an_event_goes_out_on_next_and_its_answer_comes_back() {
+        let api = Arc::new(RuntimeApi::start().await.unwrap());
+        let function = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let event = request(&api, "GET", "/invocation/next", "").await;
+                assert!(event.ends_with("{\"date\":\"2025-10-20\"}"), "{event}");
+                let id = request_id(&event);
+                let ack = request(&api, "POST", &format!("/invocation/{id}/response"), "42").await;
+                assert!(ack.starts_with("HTTP/1.1 202"), "{ack}");
+            })
+        };
+        api.wait_ready(Duration::from_secs(5)).await.unwrap();
+        let done = api
+            .invoke(
+                b"{\"date\":\"2025-10-20\"}".to_vec(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.outcome, InvocationOutcome::Response(b"42".to_vec()));
+        function.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_init_error_fails_the_wait_with_its_text() {
+        let api = RuntimeApi::start().await.unwrap();
+        request(
+            &api,
+            "POST",
+            "/init/error",
+            "{\"errorMessage\":\"no models\"}",
+        )
+        .await;
+        let err = api.wait_ready(Duration::from_secs(5)).await.unwrap_err();
+        assert!(err.contains("no models"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_event_given_up_on_is_not_handed_out_later() {
+        let api = RuntimeApi::start().await.unwrap();
+        let err = api
+            .invoke(b"{}".to_vec(), Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(err.contains("did not answer"), "{err}");
+        assert!(lock(&api.shared.state).queue.is_empty());
+        let unknown = request(&api, "POST", "/invocation/nope/response", "1").await;
+        assert!(unknown.starts_with("HTTP/1.1 400"), "{unknown}");
+    }
 }
