@@ -2,6 +2,8 @@
 //! and throttling changes, what API Gateway holds read back with the SDK,
 //! `api_key` auth, duplicates from an old crash, and delete.
 
+mod util;
+
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::Client;
@@ -11,61 +13,20 @@ use deployer::aws::apigw::{self, DesiredApi};
 use deployer::config::{Auth, Stage};
 use deployer::plan::Action;
 
-/// The few helpers of `tests/util` these tests need, until it lands here.
-mod local {
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    use aws_config::{BehaviorVersion, Region, SdkConfig};
-
-    /// The SDK aimed at moto through the standard chain, failing (never
-    /// skipping) when moto does not answer.
-    pub async fn sdk_config() -> SdkConfig {
-        let endpoint =
-            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-        let address = endpoint
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        if std::net::TcpStream::connect(&address).is_err() {
-            panic!(
-                "moto does not answer at {endpoint}; start the local AWS with `scripts/local-cloud up`"
-            );
-        }
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new("us-east-1"));
-        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ));
-        }
-        loader.load().await
-    }
-
-    /// A name unused in moto's shared state.
-    pub fn unique_name(prefix: &str) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        format!(
-            "{prefix}-{}-{}",
-            std::process::id(),
-            nanos % 1_000_000_000_000
-        )
-    }
-}
-
 const REGION: &str = "us-east-1";
 
+/// The SDK aimed at the local AWS in [`REGION`], which the ARNs below name.
+async fn sdk_config() -> aws_config::SdkConfig {
+    util::require_local_cloud();
+    util::sdk_config_in(REGION).await
+}
+
 async fn client() -> Client {
-    Client::new(&local::sdk_config().await)
+    Client::new(&sdk_config().await)
 }
 
 fn stage(prefix: &str) -> Stage {
-    let mut stage = Stage::defaults(&local::unique_name(prefix), "dev", REGION);
+    let mut stage = Stage::defaults(&util::unique_name(prefix), "dev", REGION);
     stage.smoke_test.enabled = false;
     stage
 }
@@ -482,7 +443,7 @@ async fn delete_twice_is_fine() {
 
 #[tokio::test]
 async fn caller_account_and_source_arn() {
-    let config = local::sdk_config().await;
+    let config = sdk_config().await;
     let account = apigw::caller_account(&aws_sdk_sts::Client::new(&config))
         .await
         .unwrap();
