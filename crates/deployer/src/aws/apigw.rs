@@ -18,12 +18,11 @@ use aws_sdk_apigateway::types::{
     RestApi, ThrottleSettings, UsagePlan,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::errors::error_code;
+use super::errors::{aws_error, none_if};
 use super::{AwsError, ErrorKind, Outcome};
 use crate::config::{Auth, Stage};
 use crate::plan::{Action, Change};
@@ -301,7 +300,7 @@ pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsErro
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| to_aws_error("GetCallerIdentity", "caller", e))?;
+        .map_err(|e| aws_error("GetCallerIdentity", "caller", e))?;
     identity
         .account()
         .map(str::to_string)
@@ -368,7 +367,7 @@ async fn find_rest_apis(
             .set_position(position.clone())
             .send()
             .await
-            .map_err(|e| to_aws_error("GetRestApis", name, e))?;
+            .map_err(|e| aws_error("GetRestApis", name, e))?;
         found.extend(
             page.items()
                 .iter()
@@ -417,7 +416,7 @@ async fn read_resources(
             .set_position(position.clone())
             .send()
             .await
-            .map_err(|e| to_aws_error("GetResources", api_id, e))?;
+            .map_err(|e| aws_error("GetResources", api_id, e))?;
         resources.extend(page.items().iter().cloned());
         match page.position() {
             Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
@@ -493,7 +492,7 @@ async fn read_method(
                 .set_method_responses(out.method_responses().cloned())
                 .build(),
         )),
-        Err(e) => match to_aws_error("GetMethod", &format!("{api_id} {http_method}"), e) {
+        Err(e) => match aws_error("GetMethod", format!("{api_id} {http_method}"), e) {
             e if e.kind == ErrorKind::NotFound => Ok(None),
             e => Err(e),
         },
@@ -582,7 +581,7 @@ async fn read_stage(
     let out = match answer {
         Ok(out) => out,
         Err(e) => {
-            let e = to_aws_error("GetStage", &format!("{api_id}/{stage}"), e);
+            let e = aws_error("GetStage", format!("{api_id}/{stage}"), e);
             return if e.kind == ErrorKind::NotFound {
                 Ok(None)
             } else {
@@ -601,7 +600,7 @@ async fn read_stage(
         {
             Ok(d) => d.description().map(str::to_string),
             Err(e) => {
-                let e = to_aws_error("GetDeployment", id, e);
+                let e = aws_error("GetDeployment", id, e);
                 if e.kind == ErrorKind::NotFound {
                     None
                 } else {
@@ -631,7 +630,7 @@ async fn read_api_key(client: &Client, name: &str) -> Result<Option<ActualApiKey
             .set_position(position.clone())
             .send()
             .await
-            .map_err(|e| to_aws_error("GetApiKeys", name, e))?;
+            .map_err(|e| aws_error("GetApiKeys", name, e))?;
         // The name query matches prefixes; only the exact name is ours.
         if let Some(key) = page.items().iter().find(|k| k.name() == Some(name)) {
             return Ok(key.id().map(|id| ActualApiKey { id: id.to_string() }));
@@ -652,7 +651,7 @@ async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsa
             .set_position(position.clone())
             .send()
             .await
-            .map_err(|e| to_aws_error("GetUsagePlans", name, e))?;
+            .map_err(|e| aws_error("GetUsagePlans", name, e))?;
         if let Some(plan) = page.items().iter().find(|p| p.name() == Some(name)) {
             break plan.clone();
         }
@@ -668,7 +667,7 @@ async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsa
         .limit(500)
         .send()
         .await
-        .map_err(|e| to_aws_error("GetUsagePlanKeys", name, e))?;
+        .map_err(|e| aws_error("GetUsagePlanKeys", name, e))?;
     Ok(Some(ActualUsagePlan {
         api_stages: plan
             .api_stages()
@@ -1065,7 +1064,7 @@ async fn create_rest_api(
         .set_tags(Some(desired.tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateRestApi", &desired.name, e))?;
+        .map_err(|e| aws_error("CreateRestApi", &desired.name, e))?;
     let id = required(out.id(), "CreateRestApi", &desired.name)?;
     let root_id = match out.root_resource_id() {
         Some(root) => root.to_string(),
@@ -1086,7 +1085,7 @@ async fn update_rest_api(
             .rest_api_id(&actual.id)
             .send()
             .await
-            .map_err(|e| to_aws_error("GetRestApi", &desired.name, e))?;
+            .map_err(|e| aws_error("GetRestApi", &desired.name, e))?;
         let from = current
             .endpoint_configuration()
             .and_then(|c| c.types().first())
@@ -1102,7 +1101,7 @@ async fn update_rest_api(
             ))
             .send()
             .await
-            .map_err(|e| to_aws_error("UpdateRestApi", &desired.name, e))?;
+            .map_err(|e| aws_error("UpdateRestApi", &desired.name, e))?;
     }
     if fields.iter().any(|f| f == "tags") {
         let arn = format!(
@@ -1121,7 +1120,7 @@ async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Res
         .set_tags(Some(tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| to_aws_error("TagResource", arn, e))?;
+        .map_err(|e| aws_error("TagResource", arn, e))?;
     Ok(())
 }
 
@@ -1146,7 +1145,7 @@ async fn create_resource(
         .path_part(path)
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateResource", &format!("{api_id} /{path}"), e))?;
+        .map_err(|e| aws_error("CreateResource", format!("{api_id} /{path}"), e))?;
     required(out.id(), "CreateResource", &format!("{api_id} /{path}"))
 }
 
@@ -1168,7 +1167,7 @@ async fn put_method(
         .api_key_required(shape.api_key_required)
         .send()
         .await
-        .map_err(|e| to_aws_error("PutMethod", &what, e))?;
+        .map_err(|e| aws_error("PutMethod", &what, e))?;
     let mut integration = client
         .put_integration()
         .rest_api_id(api_id)
@@ -1183,7 +1182,7 @@ async fn put_method(
     integration
         .send()
         .await
-        .map_err(|e| to_aws_error("PutIntegration", &what, e))?;
+        .map_err(|e| aws_error("PutIntegration", &what, e))?;
     let Some(status) = &shape.response_status else {
         return Ok(());
     };
@@ -1200,7 +1199,7 @@ async fn put_method(
     method_response
         .send()
         .await
-        .map_err(|e| to_aws_error("PutMethodResponse", &what, e))?;
+        .map_err(|e| aws_error("PutMethodResponse", &what, e))?;
     let mut integration_response = client
         .put_integration_response()
         .rest_api_id(api_id)
@@ -1216,7 +1215,7 @@ async fn put_method(
     integration_response
         .send()
         .await
-        .map_err(|e| to_aws_error("PutIntegrationResponse", &what, e))?;
+        .map_err(|e| aws_error("PutIntegrationResponse", &what, e))?;
     Ok(())
 }
 
@@ -1257,7 +1256,7 @@ async fn deploy(
         .description(fingerprint)
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateDeployment", &stage, e))?;
+        .map_err(|e| aws_error("CreateDeployment", &stage, e))?;
     let deployment_id = required(deployment.id(), "CreateDeployment", &stage)?;
     if stage_exists {
         client
@@ -1267,7 +1266,7 @@ async fn deploy(
             .patch_operations(patch(Op::Replace, "/deploymentId", &deployment_id))
             .send()
             .await
-            .map_err(|e| to_aws_error("UpdateStage", &stage, e))?;
+            .map_err(|e| aws_error("UpdateStage", &stage, e))?;
     } else {
         client
             .create_stage()
@@ -1277,7 +1276,7 @@ async fn deploy(
             .set_tags(Some(desired.tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| to_aws_error("CreateStage", &stage, e))?;
+            .map_err(|e| aws_error("CreateStage", &stage, e))?;
     }
     Ok(deployment_id)
 }
@@ -1306,7 +1305,7 @@ async fn update_stage_settings(
             ))
             .send()
             .await
-            .map_err(|e| to_aws_error("UpdateStage", &stage, e))?;
+            .map_err(|e| aws_error("UpdateStage", &stage, e))?;
     }
     if fields.iter().any(|f| f == "tags") {
         let arn = format!(
@@ -1330,7 +1329,7 @@ async fn create_api_key(
         .set_tags(Some(desired.tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateApiKey", name, e))?;
+        .map_err(|e| aws_error("CreateApiKey", name, e))?;
     Ok(ActualApiKey {
         id: required(out.id(), "CreateApiKey", name)?,
     })
@@ -1384,7 +1383,7 @@ async fn ensure_usage_plan(
                 update
                     .send()
                     .await
-                    .map_err(|e| to_aws_error("UpdateUsagePlan", name, e))?;
+                    .map_err(|e| aws_error("UpdateUsagePlan", name, e))?;
             }
             plan.id.clone()
         }
@@ -1402,7 +1401,7 @@ async fn ensure_usage_plan(
                 .set_tags(Some(desired.tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| to_aws_error("CreateUsagePlan", name, e))?;
+                .map_err(|e| aws_error("CreateUsagePlan", name, e))?;
             required(out.id(), "CreateUsagePlan", name)?
         }
     };
@@ -1415,7 +1414,7 @@ async fn ensure_usage_plan(
             .send()
             .await;
         if let Err(e) = bound {
-            let e = to_aws_error("CreateUsagePlanKey", name, e);
+            let e = aws_error("CreateUsagePlanKey", name, e);
             // Already bound (a concurrent run) is what we wanted.
             if !matches!(e.kind, ErrorKind::Conflict | ErrorKind::AlreadyExists) {
                 return Err(e);
@@ -1486,12 +1485,8 @@ pub async fn delete_api(client: &Client, stage: &Stage) -> Result<(), AwsError> 
 
 /// An id the answer must hold; its absence is an error, not an empty id.
 fn required(id: Option<&str>, operation: &'static str, resource: &str) -> Result<String, AwsError> {
-    id.map(str::to_string).ok_or_else(|| AwsError {
-        operation,
-        resource: resource.to_string(),
-        message: "the answer holds no id".into(),
-        kind: ErrorKind::Other,
-    })
+    id.map(str::to_string)
+        .ok_or_else(|| AwsError::invalid_answer(operation, resource, "the answer holds no id"))
 }
 
 /// `Ok` for a call that succeeded or found nothing to delete.
@@ -1501,53 +1496,10 @@ fn delete_ignoring_missing<T, E, R>(
     resource: &str,
 ) -> Result<(), AwsError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match answer {
-        Ok(_) => Ok(()),
-        Err(e) => match to_aws_error(operation, resource, e) {
-            e if e.kind == ErrorKind::NotFound => Ok(()),
-            e => Err(e),
-        },
-    }
-}
-
-/// An SDK error as an [`AwsError`], classified by the service's error
-/// code. (Kept here until `errors.rs` offers a shared one.)
-pub(super) fn to_aws_error<E, R>(
-    operation: &'static str,
-    resource: &str,
-    err: SdkError<E, R>,
-) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let kind = match error_code(&err) {
-        Some("NotFoundException" | "ResourceNotFoundException") => ErrorKind::NotFound,
-        Some("ResourceAlreadyExistsException") => ErrorKind::AlreadyExists,
-        Some("ConflictException" | "OperationAbortedException") => ErrorKind::Conflict,
-        Some("TooManyRequestsException" | "ThrottlingException" | "LimitExceededException") => {
-            ErrorKind::Throttled
-        }
-        Some("AccessDeniedException" | "UnauthorizedException" | "AccessDenied") => {
-            ErrorKind::AccessDenied
-        }
-        Some(
-            "ExpiredTokenException"
-            | "ExpiredToken"
-            | "UnrecognizedClientException"
-            | "InvalidClientTokenId",
-        ) => ErrorKind::Credentials,
-        _ => ErrorKind::Other,
-    };
-    AwsError {
-        operation,
-        resource: resource.to_string(),
-        message: DisplayErrorContext(&err).to_string(),
-        kind,
-    }
+    none_if(ErrorKind::NotFound, operation, resource, answer).map(|_| ())
 }
 
 #[cfg(test)]

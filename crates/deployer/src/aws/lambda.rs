@@ -20,7 +20,7 @@ use aws_sdk_lambda::types::{
 use base64::Engine as _;
 
 use super::Outcome;
-use super::errors::{AwsError, ErrorKind, aws_error};
+use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use crate::config::{Architecture, Stage};
 use crate::plan::Action;
 
@@ -130,22 +130,14 @@ pub async fn read_function(
     name: &str,
     qualifier: Option<&str>,
 ) -> Result<Option<ActualFunction>, AwsError> {
-    let answer = match client
+    let answer = client
         .get_function()
         .function_name(name)
         .set_qualifier(qualifier.map(str::to_string))
         .send()
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(err) => return Err(aws_error("GetFunction", name, err)),
+        .await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "GetFunction", name, answer)? else {
+        return Ok(None);
     };
     let Some(config) = answer.configuration() else {
         return Err(AwsError::invalid_answer(
@@ -506,27 +498,20 @@ pub async fn read_alias(
     function: &str,
     alias: &str,
 ) -> Result<Option<AliasInfo>, AwsError> {
-    match client
+    let answer = client
         .get_alias()
         .function_name(function)
         .name(alias)
         .send()
-        .await
-    {
-        Ok(answer) => Ok(Some(AliasInfo {
+        .await;
+    let resource = format!("{function}:{alias}");
+    Ok(
+        none_if(ErrorKind::NotFound, "GetAlias", resource, answer)?.map(|answer| AliasInfo {
             name: alias.to_string(),
             arn: answer.alias_arn().unwrap_or_default().to_string(),
             version: answer.function_version().unwrap_or_default().to_string(),
-        })),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(aws_error("GetAlias", format!("{function}:{alias}"), err)),
-    }
+        }),
+    )
 }
 
 /// Whether the alias must be created or moved to `version`.
@@ -559,27 +544,20 @@ pub async fn ensure_alias(
                 .function_version(version)
                 .send()
                 .await;
-            match created {
-                Ok(answer) => {
-                    return Ok((
-                        Outcome::Created,
-                        AliasInfo {
-                            name: alias.to_string(),
-                            arn: answer.alias_arn().unwrap_or_default().to_string(),
-                            version: version.to_string(),
-                        },
-                    ));
-                }
-                // Made meanwhile by another run: move it below.
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_conflict_exception()) =>
-                {
-                    Outcome::Updated
-                }
-                Err(err) => return Err(aws_error("CreateAlias", resource, err)),
+            if let Some(answer) =
+                none_if(ErrorKind::AlreadyExists, "CreateAlias", &resource, created)?
+            {
+                return Ok((
+                    Outcome::Created,
+                    AliasInfo {
+                        name: alias.to_string(),
+                        arn: answer.alias_arn().unwrap_or_default().to_string(),
+                        version: version.to_string(),
+                    },
+                ));
             }
+            // Made meanwhile by another run: move it below.
+            Outcome::Updated
         }
         (Action::Update { .. }, _) => Outcome::Updated,
     };
@@ -613,22 +591,14 @@ pub async fn read_permission(
     statement_id: &str,
 ) -> Result<Option<PermissionStatement>, AwsError> {
     let resource = format!("{function}:{qualifier}");
-    let answer = match client
+    let answer = client
         .get_policy()
         .function_name(function)
         .qualifier(qualifier)
         .send()
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(err) => return Err(aws_error("GetPolicy", resource, err)),
+        .await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "GetPolicy", &resource, answer)? else {
+        return Ok(None);
     };
     let Some(text) = answer.policy() else {
         return Ok(None);
@@ -744,28 +714,16 @@ pub async fn remove_permission(
     qualifier: &str,
     statement_id: &str,
 ) -> Result<(), AwsError> {
-    match client
+    let removed = client
         .remove_permission()
         .function_name(function)
         .qualifier(qualifier)
         .statement_id(statement_id)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(aws_error(
-            "RemovePermission",
-            format!("{function}:{qualifier} {statement_id}"),
-            err,
-        )),
-    }
+        .await;
+    let resource = format!("{function}:{qualifier} {statement_id}");
+    none_if(ErrorKind::NotFound, "RemovePermission", resource, removed)?;
+    Ok(())
 }
 
 /// Invokes the function synchronously with the tail of its log.
@@ -810,17 +768,8 @@ pub async fn invoke(
 /// there was one; gone already is fine.
 pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsError> {
     let deleted = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
-        match client.delete_function().function_name(name).send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(aws_error("DeleteFunction", name, err)),
-        }
+        let deleted = client.delete_function().function_name(name).send().await;
+        Ok(none_if(ErrorKind::NotFound, "DeleteFunction", name, deleted)?.is_some())
     })
     .await?;
     Ok(deleted)

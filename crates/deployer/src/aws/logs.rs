@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::apigw::to_aws_error;
+use super::errors::aws_error;
 use super::{AwsError, ErrorKind};
 
 /// How often [`Follower`] is meant to be polled.
@@ -48,7 +48,7 @@ pub async fn filter_page(
     let page = match answer {
         Ok(page) => page,
         Err(e) => {
-            let e = to_aws_error("FilterLogEvents", group, e);
+            let e = aws_error("FilterLogEvents", group, e);
             return if e.kind == ErrorKind::NotFound {
                 Ok((Vec::new(), None))
             } else {
@@ -207,7 +207,7 @@ pub fn report_max_memory_mb(line: &str) -> Option<u32> {
 pub async fn delete_log_group(client: &Client, group: &str) -> Result<(), AwsError> {
     match client.delete_log_group().log_group_name(group).send().await {
         Ok(_) => Ok(()),
-        Err(e) => match to_aws_error("DeleteLogGroup", group, e) {
+        Err(e) => match aws_error("DeleteLogGroup", group, e) {
             e if e.kind == ErrorKind::NotFound => Ok(()),
             e => Err(e),
         },
