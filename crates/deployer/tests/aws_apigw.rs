@@ -7,6 +7,7 @@ mod util;
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::Client;
+use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 use deployer::aws::Outcome;
 use deployer::aws::apigw::{self, DesiredApi};
@@ -52,6 +53,17 @@ async fn deployment_count(client: &Client, api_id: &str) -> usize {
         .unwrap()
         .items()
         .len()
+}
+
+/// The `dev` stage as API Gateway holds it.
+async fn dev_stage(client: &Client, api_id: &str) -> GetStageOutput {
+    client
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn apis_named(client: &Client, name: &str) -> Vec<String> {
@@ -203,13 +215,7 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
         "'Content-Type,X-Api-Key'"
     );
 
-    let api_stage = client
-        .get_stage()
-        .rest_api_id(&info.api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let api_stage = dev_stage(&client, &info.api_id).await;
     assert_eq!(api_stage.deployment_id(), info.deployment_id.as_deref());
     let settings = &api_stage.method_settings().unwrap()["*/*"];
     assert_eq!(settings.throttling_rate_limit(), 100.0);
@@ -247,13 +253,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     let new_deployment = after_cors.deployment_id.clone().unwrap();
     assert_ne!(Some(&new_deployment), info.deployment_id.as_ref());
     assert_eq!(deployment_count(&client, &info.api_id).await, 2);
-    let api_stage = client
-        .get_stage()
-        .rest_api_id(&info.api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let api_stage = dev_stage(&client, &info.api_id).await;
     assert_eq!(api_stage.deployment_id(), Some(new_deployment.as_str()));
     let resource = resource_id(&client, &info.api_id, "/predict").await;
     let headers = preflight_headers(&client, &info.api_id, &resource).await;
@@ -272,13 +272,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     let (outcome, after_throttle) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(after_throttle.deployment_id, None);
-    let api_stage = client
-        .get_stage()
-        .rest_api_id(&info.api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let api_stage = dev_stage(&client, &info.api_id).await;
     let settings = &api_stage.method_settings().unwrap()["*/*"];
     assert_eq!(settings.throttling_rate_limit(), 7.0);
     assert_eq!(settings.throttling_burst_limit(), 9);
