@@ -358,27 +358,16 @@ async fn find_rest_apis(
     name: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<Vec<RestApi>, AwsError> {
-    let mut found = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
-        let page = client
-            .get_rest_apis()
-            .limit(500)
-            .set_position(position.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error("GetRestApis", name, e))?;
-        found.extend(
-            page.items()
-                .iter()
-                .filter(|api| api.name() == Some(name))
-                .cloned(),
-        );
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let mut found: Vec<RestApi> = client
+        .get_rest_apis()
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error("GetRestApis", name, e))?;
+    found.retain(|api| api.name() == Some(name));
     found.sort_by_key(|api| {
         let ours = has_tags(api.tags(), tags);
         let created = api.created_date().map(|d| (d.secs(), d.subsec_nanos()));
@@ -405,24 +394,17 @@ async fn read_resources(
     api_id: &str,
     path: &str,
 ) -> Result<(String, Option<ActualResource>, Vec<ActualResource>), AwsError> {
-    let mut resources = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
-        let page = client
-            .get_resources()
-            .rest_api_id(api_id)
-            .embed("methods")
-            .limit(500)
-            .set_position(position.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error("GetResources", api_id, e))?;
-        resources.extend(page.items().iter().cloned());
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let resources = client
+        .get_resources()
+        .rest_api_id(api_id)
+        .embed("methods")
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error("GetResources", api_id, e))?;
     let root_id = resources
         .iter()
         .find(|r| r.path() == Some("/"))
@@ -482,21 +464,18 @@ async fn read_method(
         .http_method(http_method)
         .send()
         .await;
-    match answer {
-        Ok(out) => Ok(Some(
+    let resource = format!("{api_id} {http_method}");
+    Ok(
+        none_if(ErrorKind::NotFound, "GetMethod", resource, answer)?.map(|out| {
             Method::builder()
                 .set_http_method(out.http_method().map(str::to_string))
                 .set_authorization_type(out.authorization_type().map(str::to_string))
                 .set_api_key_required(out.api_key_required())
                 .set_method_integration(out.method_integration().cloned())
                 .set_method_responses(out.method_responses().cloned())
-                .build(),
-        )),
-        Err(e) => match aws_error("GetMethod", format!("{api_id} {http_method}"), e) {
-            e if e.kind == ErrorKind::NotFound => Ok(None),
-            e => Err(e),
-        },
-    }
+                .build()
+        }),
+    )
 }
 
 /// The shape of a method as API Gateway holds it.
@@ -578,36 +557,22 @@ async fn read_stage(
         .stage_name(stage)
         .send()
         .await;
-    let out = match answer {
-        Ok(out) => out,
-        Err(e) => {
-            let e = aws_error("GetStage", format!("{api_id}/{stage}"), e);
-            return if e.kind == ErrorKind::NotFound {
-                Ok(None)
-            } else {
-                Err(e)
-            };
-        }
+    let resource = format!("{api_id}/{stage}");
+    let Some(out) = none_if(ErrorKind::NotFound, "GetStage", resource, answer)? else {
+        return Ok(None);
     };
     let deployment_id = out.deployment_id().map(str::to_string);
     let deployment_fingerprint = match &deployment_id {
-        Some(id) => match client
-            .get_deployment()
-            .rest_api_id(api_id)
-            .deployment_id(id)
-            .send()
-            .await
-        {
-            Ok(d) => d.description().map(str::to_string),
-            Err(e) => {
-                let e = aws_error("GetDeployment", id, e);
-                if e.kind == ErrorKind::NotFound {
-                    None
-                } else {
-                    return Err(e);
-                }
-            }
-        },
+        Some(id) => {
+            let answer = client
+                .get_deployment()
+                .rest_api_id(api_id)
+                .deployment_id(id)
+                .send()
+                .await;
+            none_if(ErrorKind::NotFound, "GetDeployment", id, answer)?
+                .and_then(|d| d.description().map(str::to_string))
+        }
         None => None,
     };
     let settings = out.method_settings().and_then(|m| m.get(ALL_METHODS));
@@ -621,43 +586,42 @@ async fn read_stage(
 }
 
 async fn read_api_key(client: &Client, name: &str) -> Result<Option<ActualApiKey>, AwsError> {
-    let mut position: Option<String> = None;
-    loop {
-        let page = client
-            .get_api_keys()
-            .name_query(name)
-            .limit(500)
-            .set_position(position.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error("GetApiKeys", name, e))?;
+    let mut keys = client
+        .get_api_keys()
+        .name_query(name)
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(key) = keys
+        .try_next()
+        .await
+        .map_err(|e| aws_error("GetApiKeys", name, e))?
+    {
         // The name query matches prefixes; only the exact name is ours.
-        if let Some(key) = page.items().iter().find(|k| k.name() == Some(name)) {
+        if key.name() == Some(name) {
             return Ok(key.id().map(|id| ActualApiKey { id: id.to_string() }));
         }
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => return Ok(None),
-        }
     }
+    Ok(None)
 }
 
 async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsagePlan>, AwsError> {
-    let mut position: Option<String> = None;
+    let mut plans = client
+        .get_usage_plans()
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send();
     let plan: UsagePlan = loop {
-        let page = client
-            .get_usage_plans()
-            .limit(500)
-            .set_position(position.clone())
-            .send()
+        match plans
+            .try_next()
             .await
-            .map_err(|e| aws_error("GetUsagePlans", name, e))?;
-        if let Some(plan) = page.items().iter().find(|p| p.name() == Some(name)) {
-            break plan.clone();
-        }
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => return Ok(None),
+            .map_err(|e| aws_error("GetUsagePlans", name, e))?
+        {
+            Some(plan) if plan.name() == Some(name) => break plan,
+            Some(_) => {}
+            None => return Ok(None),
         }
     };
     let id = required(plan.id(), "GetUsagePlans", name)?;

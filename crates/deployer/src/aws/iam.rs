@@ -91,26 +91,18 @@ pub async fn read_role(client: &Client, name: &str) -> Result<Option<ActualRole>
         None => Value::Null,
     };
 
-    let mut managed_policies = BTreeSet::new();
-    let mut marker = None;
-    loop {
-        let page = client
-            .list_attached_role_policies()
-            .role_name(name)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|err| aws_error("ListAttachedRolePolicies", name, err))?;
-        managed_policies.extend(
-            page.attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string)),
-        );
-        match page.marker() {
-            Some(next) if page.is_truncated() => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let managed_policies: BTreeSet<String> = client
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|err| aws_error("ListAttachedRolePolicies", name, err))?
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect();
 
     let inline_policies = client
         .list_role_policies()

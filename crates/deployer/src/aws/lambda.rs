@@ -462,32 +462,24 @@ pub async fn version_matching_latest(
 
 /// The published versions (not `$LATEST`), oldest first.
 pub async fn list_versions(client: &Client, name: &str) -> Result<Vec<VersionInfo>, AwsError> {
-    let mut versions = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = client
-            .list_versions_by_function()
-            .function_name(name)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|err| aws_error("ListVersionsByFunction", name, err))?;
-        versions.extend(
-            page.versions()
-                .iter()
-                .filter(|v| v.version().is_some_and(|n| n != "$LATEST"))
-                .map(|v| VersionInfo {
-                    version: v.version().unwrap_or_default().to_string(),
-                    arn: v.function_arn().unwrap_or_default().to_string(),
-                    description: v.description().unwrap_or_default().to_string(),
-                    last_modified: v.last_modified().unwrap_or_default().to_string(),
-                }),
-        );
-        match page.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let mut versions: Vec<VersionInfo> = client
+        .list_versions_by_function()
+        .function_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|err| aws_error("ListVersionsByFunction", name, err))?
+        .iter()
+        .filter(|v| v.version().is_some_and(|n| n != "$LATEST"))
+        .map(|v| VersionInfo {
+            version: v.version().unwrap_or_default().to_string(),
+            arn: v.function_arn().unwrap_or_default().to_string(),
+            description: v.description().unwrap_or_default().to_string(),
+            last_modified: v.last_modified().unwrap_or_default().to_string(),
+        })
+        .collect();
     versions.sort_by_key(|v| v.version.parse::<u64>().unwrap_or(0));
     Ok(versions)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::errors::aws_error;
+use super::errors::none_if;
 use super::{AwsError, ErrorKind};
 
 /// How often [`Follower`] is meant to be polled.
@@ -45,16 +45,8 @@ pub async fn filter_page(
         .set_next_token(next_token)
         .send()
         .await;
-    let page = match answer {
-        Ok(page) => page,
-        Err(e) => {
-            let e = aws_error("FilterLogEvents", group, e);
-            return if e.kind == ErrorKind::NotFound {
-                Ok((Vec::new(), None))
-            } else {
-                Err(e)
-            };
-        }
+    let Some(page) = none_if(ErrorKind::NotFound, "FilterLogEvents", group, answer)? else {
+        return Ok((Vec::new(), None));
     };
     let events = page
         .events()
@@ -205,13 +197,9 @@ pub fn report_max_memory_mb(line: &str) -> Option<u32> {
 
 /// Deletes the log group; one that does not exist is already gone.
 pub async fn delete_log_group(client: &Client, group: &str) -> Result<(), AwsError> {
-    match client.delete_log_group().log_group_name(group).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => match aws_error("DeleteLogGroup", group, e) {
-            e if e.kind == ErrorKind::NotFound => Ok(()),
-            e => Err(e),
-        },
-    }
+    let deleted = client.delete_log_group().log_group_name(group).send().await;
+    none_if(ErrorKind::NotFound, "DeleteLogGroup", group, deleted)?;
+    Ok(())
 }
 
 #[cfg(test)]
