@@ -23,7 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::errors::{aws_error, none_if};
-use super::{AwsError, ErrorKind, Outcome};
+use super::{AwsError, ErrorKind, Outcome, missing_tags};
 use crate::config::{Auth, Stage};
 use crate::plan::{Action, Change};
 
@@ -664,11 +664,7 @@ fn diff_rest_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Action {
     if !actual.regional {
         fields.push("endpoint_type".to_string());
     }
-    if !desired
-        .tags
-        .iter()
-        .all(|(k, v)| actual.tags.get(k) == Some(v))
-    {
+    if missing_tags(&desired.tags, &actual.tags).next().is_some() {
         fields.push("tags".to_string());
     }
     Action::update_if(fields)
@@ -710,11 +706,7 @@ fn diff_stage_settings(desired: &DesiredApi, actual: Option<&ActualStage>) -> Ac
     {
         fields.push("throttling".to_string());
     }
-    if !desired
-        .tags
-        .iter()
-        .all(|(k, v)| stage.tags.get(k) == Some(v))
-    {
+    if missing_tags(&desired.tags, &stage.tags).next().is_some() {
         fields.push("tags".to_string());
     }
     Action::update_if(fields)

@@ -12,8 +12,8 @@ use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMu
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-use super::Outcome;
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::{Outcome, missing_tags};
 use crate::config::{EcrSpec, Stage};
 use crate::plan::Action;
 
@@ -479,15 +479,6 @@ fn scanning(scan_on_push: bool) -> ImageScanningConfiguration {
     ImageScanningConfiguration::builder()
         .scan_on_push(scan_on_push)
         .build()
-}
-
-fn missing_tags<'a>(
-    desired: &'a BTreeMap<String, String>,
-    actual: &'a BTreeMap<String, String>,
-) -> impl Iterator<Item = (&'a String, &'a String)> {
-    desired
-        .iter()
-        .filter(move |(key, value)| actual.get(*key) != Some(*value))
 }
 
 fn ecr_tags(tags: &BTreeMap<String, String>, repository: &str) -> Result<Vec<Tag>, AwsError> {

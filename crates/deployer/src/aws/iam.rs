@@ -11,8 +11,8 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::Outcome;
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::{Outcome, missing_tags};
 use crate::config::Stage;
 use crate::plan::Action;
 
@@ -150,11 +150,7 @@ pub fn diff_role(desired: &DesiredRole, actual: Option<&ActualRole>) -> Action {
     if !actual.inline_policies.is_empty() {
         fields.push("inline_policies".to_string());
     }
-    if desired
-        .tags
-        .iter()
-        .any(|(key, value)| actual.tags.get(key) != Some(value))
-    {
+    if missing_tags(&desired.tags, &actual.tags).next().is_some() {
         fields.push("tags".to_string());
     }
     Action::update_if(fields)

@@ -19,8 +19,8 @@ use aws_sdk_lambda::types::{
 };
 use base64::Engine as _;
 
-use super::Outcome;
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::{Outcome, missing_tags};
 use crate::config::{Architecture, Stage};
 use crate::plan::Action;
 
@@ -215,10 +215,7 @@ pub fn diff_function(desired: &DesiredFunction, actual: Option<&ActualFunction>)
         ("role", desired.role_arn != actual.role_arn),
         (
             "tags",
-            desired
-                .tags
-                .iter()
-                .any(|(key, value)| actual.tags.get(key) != Some(value)),
+            missing_tags(&desired.tags, &actual.tags).next().is_some(),
         ),
     ];
     Action::update_if(
