@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
+use aws_sdk_apigateway::types::{ApiKey, EndpointConfiguration, EndpointType, UsagePlan};
 use deployer::aws::Outcome;
 use deployer::aws::apigw::{self, DesiredApi};
 use deployer::config::{Auth, Stage};
@@ -44,17 +44,6 @@ fn desired(stage: &Stage) -> DesiredApi {
     DesiredApi::from_stage(stage, &alias_arn(stage))
 }
 
-async fn deployment_count(client: &Client, api_id: &str) -> usize {
-    client
-        .get_deployments()
-        .rest_api_id(api_id)
-        .send()
-        .await
-        .unwrap()
-        .items()
-        .len()
-}
-
 /// The `dev` stage as API Gateway holds it.
 async fn dev_stage(client: &Client, api_id: &str) -> GetStageOutput {
     client
@@ -64,6 +53,28 @@ async fn dev_stage(client: &Client, api_id: &str) -> GetStageOutput {
         .send()
         .await
         .unwrap()
+}
+
+/// The API keys whose names start with `name` (API Gateway's name query).
+async fn api_keys_like(client: &Client, name: &str) -> Vec<ApiKey> {
+    client
+        .get_api_keys()
+        .name_query(name)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .to_vec()
+}
+
+async fn usage_plans_named(client: &Client, name: &str) -> Vec<UsagePlan> {
+    let plans = client.get_usage_plans().send().await.unwrap();
+    plans
+        .items()
+        .iter()
+        .filter(|p| p.name() == Some(name))
+        .cloned()
+        .collect()
 }
 
 async fn apis_named(client: &Client, name: &str) -> Vec<String> {
@@ -143,7 +154,7 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
     assert_eq!(outcome, Outcome::Unchanged);
     assert_eq!(again.api_id, info.api_id);
     assert_eq!(again.deployment_id, None);
-    assert_eq!(deployment_count(&client, &info.api_id).await, 1);
+    assert_eq!(util::deployment_count(&client, &info.api_id).await, 1);
     assert_eq!(
         apis_named(&client, &stage.api_name()).await,
         std::slice::from_ref(&info.api_id)
@@ -252,7 +263,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     assert_eq!(outcome, Outcome::Updated);
     let new_deployment = after_cors.deployment_id.clone().unwrap();
     assert_ne!(Some(&new_deployment), info.deployment_id.as_ref());
-    assert_eq!(deployment_count(&client, &info.api_id).await, 2);
+    assert_eq!(util::deployment_count(&client, &info.api_id).await, 2);
     let api_stage = dev_stage(&client, &info.api_id).await;
     assert_eq!(api_stage.deployment_id(), Some(new_deployment.as_str()));
     let resource = resource_id(&client, &info.api_id, "/predict").await;
@@ -305,24 +316,14 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
     assert_eq!(outcome, Outcome::Created);
     let key_id = info.api_key_id.clone().unwrap();
 
-    let keys = client
-        .get_api_keys()
-        .name_query(stage.api_name())
-        .send()
-        .await
-        .unwrap();
+    let keys = api_keys_like(&client, &stage.api_name()).await;
     let key = keys
-        .items()
         .iter()
         .find(|k| k.name() == Some(stage.api_name().as_str()))
         .unwrap();
     assert_eq!(key.id(), Some(key_id.as_str()));
-    let plans = client.get_usage_plans().send().await.unwrap();
-    let plan = plans
-        .items()
-        .iter()
-        .find(|p| p.name() == Some(stage.api_name().as_str()))
-        .unwrap();
+    let plans = usage_plans_named(&client, &stage.api_name()).await;
+    let plan = plans.first().expect("no usage plan of that name");
     let bound: Vec<_> = plan
         .api_stages()
         .iter()
@@ -362,20 +363,10 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
     let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(info.api_key_id, None);
-    let keys = client
-        .get_api_keys()
-        .name_query(stage.api_name())
-        .send()
-        .await
-        .unwrap();
-    assert!(keys.items().is_empty(), "{keys:?}");
-    let plans = client.get_usage_plans().send().await.unwrap();
-    assert!(
-        !plans
-            .items()
-            .iter()
-            .any(|p| p.name() == Some(stage.api_name().as_str()))
-    );
+    let keys = api_keys_like(&client, &stage.api_name()).await;
+    assert!(keys.is_empty(), "{keys:?}");
+    let plans = usage_plans_named(&client, &stage.api_name()).await;
+    assert!(plans.is_empty(), "{plans:?}");
 
     apigw::delete_api(&client, &stage).await.unwrap();
 }
@@ -420,13 +411,7 @@ async fn delete_twice_is_fine() {
     apigw::delete_api(&client, &stage).await.unwrap();
     apigw::delete_api(&client, &stage).await.unwrap();
     assert!(apis_named(&client, &stage.api_name()).await.is_empty());
-    let keys = client
-        .get_api_keys()
-        .name_query(stage.api_name())
-        .send()
-        .await
-        .unwrap();
-    assert!(keys.items().is_empty());
+    assert!(api_keys_like(&client, &stage.api_name()).await.is_empty());
     assert!(
         apigw::read_api(&client, &desired(&stage))
             .await
