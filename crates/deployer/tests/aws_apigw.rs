@@ -2,70 +2,32 @@
 //! and throttling changes, what API Gateway holds read back with the SDK,
 //! `api_key` auth, duplicates from an old crash, and delete.
 
+mod util;
+
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::Client;
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
+use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
+use aws_sdk_apigateway::types::{ApiKey, EndpointConfiguration, EndpointType, UsagePlan};
 use deployer::aws::Outcome;
 use deployer::aws::apigw::{self, DesiredApi};
 use deployer::config::{Auth, Stage};
 use deployer::plan::Action;
 
-/// The few helpers of `tests/util` these tests need, until it lands here.
-mod local {
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    use aws_config::{BehaviorVersion, Region, SdkConfig};
-
-    /// The SDK aimed at moto through the standard chain, failing (never
-    /// skipping) when moto does not answer.
-    pub async fn sdk_config() -> SdkConfig {
-        let endpoint =
-            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-        let address = endpoint
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        if std::net::TcpStream::connect(&address).is_err() {
-            panic!(
-                "moto does not answer at {endpoint}; start the local AWS with `scripts/local-cloud up`"
-            );
-        }
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new("us-east-1"));
-        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ));
-        }
-        loader.load().await
-    }
-
-    /// A name unused in moto's shared state.
-    pub fn unique_name(prefix: &str) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        format!(
-            "{prefix}-{}-{}",
-            std::process::id(),
-            nanos % 1_000_000_000_000
-        )
-    }
-}
-
 const REGION: &str = "us-east-1";
 
+/// The SDK aimed at the local AWS in [`REGION`], which the ARNs below name.
+async fn sdk_config() -> aws_config::SdkConfig {
+    util::require_local_cloud();
+    util::sdk_config_in(REGION).await
+}
+
 async fn client() -> Client {
-    Client::new(&local::sdk_config().await)
+    Client::new(&sdk_config().await)
 }
 
 fn stage(prefix: &str) -> Stage {
-    let mut stage = Stage::defaults(&local::unique_name(prefix), "dev", REGION);
+    let mut stage = Stage::defaults(&util::unique_name(prefix), "dev", REGION);
     stage.smoke_test.enabled = false;
     stage
 }
@@ -82,15 +44,37 @@ fn desired(stage: &Stage) -> DesiredApi {
     DesiredApi::from_stage(stage, &alias_arn(stage))
 }
 
-async fn deployment_count(client: &Client, api_id: &str) -> usize {
+/// The `dev` stage as API Gateway holds it.
+async fn dev_stage(client: &Client, api_id: &str) -> GetStageOutput {
     client
-        .get_deployments()
+        .get_stage()
         .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The API keys whose names start with `name` (API Gateway's name query).
+async fn api_keys_like(client: &Client, name: &str) -> Vec<ApiKey> {
+    client
+        .get_api_keys()
+        .name_query(name)
         .send()
         .await
         .unwrap()
         .items()
-        .len()
+        .to_vec()
+}
+
+async fn usage_plans_named(client: &Client, name: &str) -> Vec<UsagePlan> {
+    let plans = client.get_usage_plans().send().await.unwrap();
+    plans
+        .items()
+        .iter()
+        .filter(|p| p.name() == Some(name))
+        .cloned()
+        .collect()
 }
 
 async fn apis_named(client: &Client, name: &str) -> Vec<String> {
@@ -170,7 +154,7 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
     assert_eq!(outcome, Outcome::Unchanged);
     assert_eq!(again.api_id, info.api_id);
     assert_eq!(again.deployment_id, None);
-    assert_eq!(deployment_count(&client, &info.api_id).await, 1);
+    assert_eq!(util::deployment_count(&client, &info.api_id).await, 1);
     assert_eq!(
         apis_named(&client, &stage.api_name()).await,
         std::slice::from_ref(&info.api_id)
@@ -242,13 +226,7 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
         "'Content-Type,X-Api-Key'"
     );
 
-    let api_stage = client
-        .get_stage()
-        .rest_api_id(&info.api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let api_stage = dev_stage(&client, &info.api_id).await;
     assert_eq!(api_stage.deployment_id(), info.deployment_id.as_deref());
     let settings = &api_stage.method_settings().unwrap()["*/*"];
     assert_eq!(settings.throttling_rate_limit(), 100.0);
@@ -285,14 +263,8 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     assert_eq!(outcome, Outcome::Updated);
     let new_deployment = after_cors.deployment_id.clone().unwrap();
     assert_ne!(Some(&new_deployment), info.deployment_id.as_ref());
-    assert_eq!(deployment_count(&client, &info.api_id).await, 2);
-    let api_stage = client
-        .get_stage()
-        .rest_api_id(&info.api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(util::deployment_count(&client, &info.api_id).await, 2);
+    let api_stage = dev_stage(&client, &info.api_id).await;
     assert_eq!(api_stage.deployment_id(), Some(new_deployment.as_str()));
     let resource = resource_id(&client, &info.api_id, "/predict").await;
     let headers = preflight_headers(&client, &info.api_id, &resource).await;
@@ -311,13 +283,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     let (outcome, after_throttle) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(after_throttle.deployment_id, None);
-    let api_stage = client
-        .get_stage()
-        .rest_api_id(&info.api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let api_stage = dev_stage(&client, &info.api_id).await;
     let settings = &api_stage.method_settings().unwrap()["*/*"];
     assert_eq!(settings.throttling_rate_limit(), 7.0);
     assert_eq!(settings.throttling_burst_limit(), 9);
@@ -350,24 +316,14 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
     assert_eq!(outcome, Outcome::Created);
     let key_id = info.api_key_id.clone().unwrap();
 
-    let keys = client
-        .get_api_keys()
-        .name_query(stage.api_name())
-        .send()
-        .await
-        .unwrap();
+    let keys = api_keys_like(&client, &stage.api_name()).await;
     let key = keys
-        .items()
         .iter()
         .find(|k| k.name() == Some(stage.api_name().as_str()))
         .unwrap();
     assert_eq!(key.id(), Some(key_id.as_str()));
-    let plans = client.get_usage_plans().send().await.unwrap();
-    let plan = plans
-        .items()
-        .iter()
-        .find(|p| p.name() == Some(stage.api_name().as_str()))
-        .unwrap();
+    let plans = usage_plans_named(&client, &stage.api_name()).await;
+    let plan = plans.first().expect("no usage plan of that name");
     let bound: Vec<_> = plan
         .api_stages()
         .iter()
@@ -407,20 +363,10 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
     let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(info.api_key_id, None);
-    let keys = client
-        .get_api_keys()
-        .name_query(stage.api_name())
-        .send()
-        .await
-        .unwrap();
-    assert!(keys.items().is_empty(), "{keys:?}");
-    let plans = client.get_usage_plans().send().await.unwrap();
-    assert!(
-        !plans
-            .items()
-            .iter()
-            .any(|p| p.name() == Some(stage.api_name().as_str()))
-    );
+    let keys = api_keys_like(&client, &stage.api_name()).await;
+    assert!(keys.is_empty(), "{keys:?}");
+    let plans = usage_plans_named(&client, &stage.api_name()).await;
+    assert!(plans.is_empty(), "{plans:?}");
 
     apigw::delete_api(&client, &stage).await.unwrap();
 }
@@ -465,13 +411,7 @@ async fn delete_twice_is_fine() {
     apigw::delete_api(&client, &stage).await.unwrap();
     apigw::delete_api(&client, &stage).await.unwrap();
     assert!(apis_named(&client, &stage.api_name()).await.is_empty());
-    let keys = client
-        .get_api_keys()
-        .name_query(stage.api_name())
-        .send()
-        .await
-        .unwrap();
-    assert!(keys.items().is_empty());
+    assert!(api_keys_like(&client, &stage.api_name()).await.is_empty());
     assert!(
         apigw::read_api(&client, &desired(&stage))
             .await
@@ -482,7 +422,7 @@ async fn delete_twice_is_fine() {
 
 #[tokio::test]
 async fn caller_account_and_source_arn() {
-    let config = local::sdk_config().await;
+    let config = sdk_config().await;
     let account = apigw::caller_account(&aws_sdk_sts::Client::new(&config))
         .await
         .unwrap();

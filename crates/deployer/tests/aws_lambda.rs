@@ -48,6 +48,20 @@ impl Fixture {
         DesiredFunction::for_stage(&self.stage, &self.image(content), &self.role_arn)
     }
 
+    /// The function from `content`, a version of it, and the alias on that
+    /// version: what the permission and invoke steps need to exist.
+    async fn deploy_behind_alias(&self, content: &str) {
+        let client = &self.clients.lambda;
+        let name = self.stage.function_name();
+        lambda::ensure_function(client, &self.desired(content))
+            .await
+            .unwrap();
+        let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
+        lambda::ensure_alias(client, &name, &self.stage.alias_name(), &version)
+            .await
+            .unwrap();
+    }
+
     async fn clean_up(&self) {
         lambda::delete_function(&self.clients.lambda, &self.stage.function_name())
             .await
@@ -206,13 +220,7 @@ async fn permission_is_added_once_and_replaced_when_the_source_differs() {
     let client = &f.clients.lambda;
     let name = f.stage.function_name();
     let alias = f.stage.alias_name();
-    let (_, _) = lambda::ensure_function(client, &f.desired("one"))
-        .await
-        .unwrap();
-    let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
-    lambda::ensure_alias(client, &name, &alias, &version)
-        .await
-        .unwrap();
+    f.deploy_behind_alias("one").await;
     let sid = "apigateway-invoke";
     let api = |id: &str| {
         format!(
@@ -262,13 +270,7 @@ async fn invoke_returns_the_answer_moto_was_told_to_give() {
     let client = &f.clients.lambda;
     let name = f.stage.function_name();
     let alias = f.stage.alias_name();
-    lambda::ensure_function(client, &f.desired("one"))
-        .await
-        .unwrap();
-    let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
-    lambda::ensure_alias(client, &name, &alias, &version)
-        .await
-        .unwrap();
+    f.deploy_behind_alias("one").await;
 
     let answer =
         serde_json::json!({"statusCode": 200, "body": util::unique_name("body")}).to_string();

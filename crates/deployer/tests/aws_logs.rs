@@ -3,58 +3,13 @@
 //! put after it started, `REPORT` lines give the peak memory, and a missing
 //! group is no events.
 
+mod util;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use deployer::aws::logs::{self, Follower};
-
-/// The few helpers of `tests/util` these tests need, until it lands here.
-mod local {
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    use aws_config::{BehaviorVersion, Region, SdkConfig};
-
-    /// The SDK aimed at moto through the standard chain, failing (never
-    /// skipping) when moto does not answer.
-    pub async fn sdk_config() -> SdkConfig {
-        let endpoint =
-            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-        let address = endpoint
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        if std::net::TcpStream::connect(&address).is_err() {
-            panic!(
-                "moto does not answer at {endpoint}; start the local AWS with `scripts/local-cloud up`"
-            );
-        }
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new("us-east-1"));
-        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ));
-        }
-        loader.load().await
-    }
-
-    /// A name unused in moto's shared state.
-    pub fn unique_name(prefix: &str) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        format!(
-            "{prefix}-{}-{}",
-            std::process::id(),
-            nanos % 1_000_000_000_000
-        )
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -64,11 +19,12 @@ fn now_ms() -> i64 {
 }
 
 async fn client() -> Client {
-    Client::new(&local::sdk_config().await)
+    util::require_local_cloud();
+    Client::new(&util::sdk_config().await)
 }
 
 async fn create_group(client: &Client, prefix: &str, streams: &[&str]) -> String {
-    let group = format!("/aws/lambda/{}", local::unique_name(prefix));
+    let group = format!("/aws/lambda/{}", util::unique_name(prefix));
     client
         .create_log_group()
         .log_group_name(&group)

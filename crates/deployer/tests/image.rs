@@ -8,14 +8,14 @@
 //! (`eval "$(scripts/local-cloud env)"`); fails, never skips, without it.
 //! Run with `--nocapture` to see the timings.
 
+mod util;
+
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use aws_config::BehaviorVersion;
-use base64::Engine as _;
 use bollard::Docker;
 use deployer::config::Stage;
 use deployer::image::{
@@ -25,63 +25,18 @@ use deployer::image::{
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-// ---- a tiny stand-in for tests/util (the lead swaps it for `mod util;`) ----
-
-const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:5000";
-
-fn endpoint_url() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_string())
-}
-
-/// Fails the test (never skips) when moto or dockerd does not answer.
-async fn require_local_cloud() -> Docker {
-    let endpoint = endpoint_url();
-    let address = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let moto = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(&address),
-    )
-    .await;
-    if !matches!(moto, Ok(Ok(_))) {
-        panic!(
-            "moto does not answer at {endpoint}; start the local AWS with `scripts/local-cloud up` \
-             and `eval \"$(scripts/local-cloud env)\"`"
-        );
-    }
+/// Docker through the deployer's own connection, once the local AWS answers.
+async fn local_docker() -> Docker {
+    util::require_local_cloud();
     match connect_docker().await {
         Ok(docker) => docker,
         Err(e) => panic!("{e}\n(start the local AWS with `scripts/local-cloud up`)"),
     }
 }
 
-async fn ecr_client() -> aws_sdk_ecr::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint_url())
-        .region(aws_config::Region::new("us-east-1"))
-        .load()
-        .await;
-    aws_sdk_ecr::Client::new(&config)
-}
-
-/// A name no other test run uses (moto and the registry are shared).
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-// ---- helpers of this file ----
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+/// The SDK in us-east-1, the one region the local registry serves.
+async fn ecr_config() -> aws_config::SdkConfig {
+    util::sdk_config_in("us-east-1").await
 }
 
 /// The workspace's stage, with `models/` and `data/` made up in `dir`:
@@ -94,7 +49,7 @@ fn stage_with_inputs(dir: &Path, nonce: &str) -> Stage {
     std::fs::write(models.join("nested/model.bin"), format!("weights {nonce}")).unwrap();
     std::fs::write(data.join("weather.csv"), "date,temp\n2025-10-20,12.5\n").unwrap();
     let mut stage = Stage::defaults("dimage", "test", "us-east-1");
-    stage.root = workspace_root();
+    stage.root = util::workspace_root().canonicalize().unwrap();
     stage.image.include = vec![models, data];
     stage
 }
@@ -102,10 +57,10 @@ fn stage_with_inputs(dir: &Path, nonce: &str) -> Stage {
 /// Repository URI and push credentials from ECR, as the deployer will get
 /// them (moto answers `AWS:<password>` for the local registry's host).
 async fn repository_and_credentials(
-    ecr: &aws_sdk_ecr::Client,
+    config: &aws_config::SdkConfig,
     name: &str,
 ) -> (String, RegistryCredentials) {
-    let created = ecr
+    let created = aws_sdk_ecr::Client::new(config)
         .create_repository()
         .repository_name(name)
         .send()
@@ -116,15 +71,9 @@ async fn repository_and_credentials(
         .and_then(|r| r.repository_uri())
         .unwrap()
         .to_string();
-    let token = ecr.get_authorization_token().send().await.unwrap();
-    let data = &token.authorization_data()[0];
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(data.authorization_token().unwrap())
-        .unwrap();
-    let decoded = String::from_utf8(decoded).unwrap();
-    let (username, password) = decoded.split_once(':').unwrap();
-    let server_address = data
-        .proxy_endpoint()
+    let docker = util::registry_credentials(config).await;
+    let server_address = docker
+        .serveraddress
         .unwrap()
         .trim_start_matches("https://")
         .to_string();
@@ -135,8 +84,8 @@ async fn repository_and_credentials(
     (
         uri,
         RegistryCredentials {
-            username: username.to_string(),
-            password: password.to_string(),
+            username: docker.username.unwrap(),
+            password: docker.password.unwrap(),
             server_address,
         },
     )
@@ -202,10 +151,11 @@ fn sha256_file(path: &Path) -> String {
 
 #[tokio::test]
 async fn compile_build_push_and_the_registry_serves_the_same_digest() {
-    let docker = require_local_cloud().await;
-    let ecr = ecr_client().await;
+    let docker = local_docker().await;
+    let config = ecr_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&config);
     let inputs = tempfile::tempdir().unwrap();
-    let repository = unique("dimage");
+    let repository = util::unique_name("dimage");
     let stage = stage_with_inputs(inputs.path(), &repository);
 
     let started = Instant::now();
@@ -245,7 +195,7 @@ async fn compile_build_push_and_the_registry_serves_the_same_digest() {
     );
 
     let context = build_context(&stage, &binary).unwrap();
-    let (repository_uri, credentials) = repository_and_credentials(&ecr, &repository).await;
+    let (repository_uri, credentials) = repository_and_credentials(&config, &repository).await;
     let image = ImageRef::new(&repository_uri, &hash.tag());
 
     let build_log = Mutex::new(Vec::new());
@@ -341,7 +291,7 @@ async fn compile_build_push_and_the_registry_serves_the_same_digest() {
 
 #[tokio::test]
 async fn a_failing_dockerfile_returns_its_log() {
-    let docker = require_local_cloud().await;
+    let docker = local_docker().await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("lambda-image")).unwrap();
@@ -355,7 +305,7 @@ async fn a_failing_dockerfile_returns_its_log() {
     stage.root = root.to_path_buf();
     stage.image.include = Vec::new();
     let context = build_context(&stage, &root.join("bootstrap")).unwrap();
-    let image = ImageRef::new("dimage-failing", &unique("t"));
+    let image = ImageRef::new("dimage-failing", &util::unique_name("t"));
 
     let streamed = Mutex::new(Vec::new());
     let error = build_image(&docker, &stage, context, &image, &|event| {

@@ -335,26 +335,12 @@ async fn up_from_nothing_creates_everything_and_a_second_up_changes_nothing() {
 
     // A second up with nothing changed: nothing changes, no new version,
     // no new deployment, and no image work.
-    let deployments_before = apigw
-        .get_deployments()
-        .rest_api_id(api_id)
-        .send()
-        .await
-        .unwrap()
-        .items()
-        .len();
+    let deployments_before = util::deployment_count(&apigw, api_id).await;
     let again = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
     assert_eq!(changes(&again), Vec::<String>::new());
     assert_eq!(again["image"]["built"], false);
     assert_eq!(versions(&lambda, &function).await, published);
-    let deployments_after = apigw
-        .get_deployments()
-        .rest_api_id(api_id)
-        .send()
-        .await
-        .unwrap()
-        .items()
-        .len();
+    let deployments_after = util::deployment_count(&apigw, api_id).await;
     assert_eq!(deployments_before, deployments_after);
     eprintln!(
         "no-op up took {} s (first up {} s)",

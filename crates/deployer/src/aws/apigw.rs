@@ -22,8 +22,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::errors::error_code;
-use super::{AwsError, ErrorKind, Outcome};
+use super::errors::{aws_error, none_if};
+use super::{AwsError, ErrorKind, Outcome, missing_tags};
 use crate::config::{Auth, Stage};
 use crate::plan::{Action, Change};
 
@@ -300,7 +300,7 @@ pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsErro
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| to_aws_error("GetCallerIdentity", "caller", e))?;
+        .map_err(|e| aws_error("GetCallerIdentity", "caller", e))?;
     identity
         .account()
         .map(str::to_string)
@@ -358,27 +358,16 @@ async fn find_rest_apis(
     name: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<Vec<RestApi>, AwsError> {
-    let mut found = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
-        let page = client
-            .get_rest_apis()
-            .limit(500)
-            .set_position(position.clone())
-            .send()
-            .await
-            .map_err(|e| to_aws_error("GetRestApis", name, e))?;
-        found.extend(
-            page.items()
-                .iter()
-                .filter(|api| api.name() == Some(name))
-                .cloned(),
-        );
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let mut found: Vec<RestApi> = client
+        .get_rest_apis()
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error("GetRestApis", name, e))?;
+    found.retain(|api| api.name() == Some(name));
     found.sort_by_key(|api| {
         let ours = has_tags(api.tags(), tags);
         let created = api.created_date().map(|d| (d.secs(), d.subsec_nanos()));
@@ -405,24 +394,17 @@ async fn read_resources(
     api_id: &str,
     path: &str,
 ) -> Result<(String, Option<ActualResource>, Vec<ActualResource>), AwsError> {
-    let mut resources = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
-        let page = client
-            .get_resources()
-            .rest_api_id(api_id)
-            .embed("methods")
-            .limit(500)
-            .set_position(position.clone())
-            .send()
-            .await
-            .map_err(|e| to_aws_error("GetResources", api_id, e))?;
-        resources.extend(page.items().iter().cloned());
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let resources = client
+        .get_resources()
+        .rest_api_id(api_id)
+        .embed("methods")
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error("GetResources", api_id, e))?;
     let root_id = resources
         .iter()
         .find(|r| r.path() == Some("/"))
@@ -482,21 +464,18 @@ async fn read_method(
         .http_method(http_method)
         .send()
         .await;
-    match answer {
-        Ok(out) => Ok(Some(
+    let resource = format!("{api_id} {http_method}");
+    Ok(
+        none_if(ErrorKind::NotFound, "GetMethod", resource, answer)?.map(|out| {
             Method::builder()
                 .set_http_method(out.http_method().map(str::to_string))
                 .set_authorization_type(out.authorization_type().map(str::to_string))
                 .set_api_key_required(out.api_key_required())
                 .set_method_integration(out.method_integration().cloned())
                 .set_method_responses(out.method_responses().cloned())
-                .build(),
-        )),
-        Err(e) => match to_aws_error("GetMethod", &format!("{api_id} {http_method}"), e) {
-            e if e.kind == ErrorKind::NotFound => Ok(None),
-            e => Err(e),
-        },
-    }
+                .build()
+        }),
+    )
 }
 
 /// The shape of a method as API Gateway holds it.
@@ -578,36 +557,22 @@ async fn read_stage(
         .stage_name(stage)
         .send()
         .await;
-    let out = match answer {
-        Ok(out) => out,
-        Err(e) => {
-            let e = to_aws_error("GetStage", &format!("{api_id}/{stage}"), e);
-            return if e.kind == ErrorKind::NotFound {
-                Ok(None)
-            } else {
-                Err(e)
-            };
-        }
+    let resource = format!("{api_id}/{stage}");
+    let Some(out) = none_if(ErrorKind::NotFound, "GetStage", resource, answer)? else {
+        return Ok(None);
     };
     let deployment_id = out.deployment_id().map(str::to_string);
     let deployment_fingerprint = match &deployment_id {
-        Some(id) => match client
-            .get_deployment()
-            .rest_api_id(api_id)
-            .deployment_id(id)
-            .send()
-            .await
-        {
-            Ok(d) => d.description().map(str::to_string),
-            Err(e) => {
-                let e = to_aws_error("GetDeployment", id, e);
-                if e.kind == ErrorKind::NotFound {
-                    None
-                } else {
-                    return Err(e);
-                }
-            }
-        },
+        Some(id) => {
+            let answer = client
+                .get_deployment()
+                .rest_api_id(api_id)
+                .deployment_id(id)
+                .send()
+                .await;
+            none_if(ErrorKind::NotFound, "GetDeployment", id, answer)?
+                .and_then(|d| d.description().map(str::to_string))
+        }
         None => None,
     };
     let settings = out.method_settings().and_then(|m| m.get(ALL_METHODS));
@@ -621,43 +586,42 @@ async fn read_stage(
 }
 
 async fn read_api_key(client: &Client, name: &str) -> Result<Option<ActualApiKey>, AwsError> {
-    let mut position: Option<String> = None;
-    loop {
-        let page = client
-            .get_api_keys()
-            .name_query(name)
-            .limit(500)
-            .set_position(position.clone())
-            .send()
-            .await
-            .map_err(|e| to_aws_error("GetApiKeys", name, e))?;
+    let mut keys = client
+        .get_api_keys()
+        .name_query(name)
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(key) = keys
+        .try_next()
+        .await
+        .map_err(|e| aws_error("GetApiKeys", name, e))?
+    {
         // The name query matches prefixes; only the exact name is ours.
-        if let Some(key) = page.items().iter().find(|k| k.name() == Some(name)) {
+        if key.name() == Some(name) {
             return Ok(key.id().map(|id| ActualApiKey { id: id.to_string() }));
         }
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => return Ok(None),
-        }
     }
+    Ok(None)
 }
 
 async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsagePlan>, AwsError> {
-    let mut position: Option<String> = None;
+    let mut plans = client
+        .get_usage_plans()
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send();
     let plan: UsagePlan = loop {
-        let page = client
-            .get_usage_plans()
-            .limit(500)
-            .set_position(position.clone())
-            .send()
+        match plans
+            .try_next()
             .await
-            .map_err(|e| to_aws_error("GetUsagePlans", name, e))?;
-        if let Some(plan) = page.items().iter().find(|p| p.name() == Some(name)) {
-            break plan.clone();
-        }
-        match page.position() {
-            Some(next) if Some(next) != position.as_deref() => position = Some(next.to_string()),
-            _ => return Ok(None),
+            .map_err(|e| aws_error("GetUsagePlans", name, e))?
+        {
+            Some(plan) if plan.name() == Some(name) => break plan,
+            Some(_) => {}
+            None => return Ok(None),
         }
     };
     let id = required(plan.id(), "GetUsagePlans", name)?;
@@ -667,7 +631,7 @@ async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsa
         .limit(500)
         .send()
         .await
-        .map_err(|e| to_aws_error("GetUsagePlanKeys", name, e))?;
+        .map_err(|e| aws_error("GetUsagePlanKeys", name, e))?;
     Ok(Some(ActualUsagePlan {
         api_stages: plan
             .api_stages()
@@ -700,11 +664,7 @@ fn diff_rest_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Action {
     if !actual.regional {
         fields.push("endpoint_type".to_string());
     }
-    if !desired
-        .tags
-        .iter()
-        .all(|(k, v)| actual.tags.get(k) == Some(v))
-    {
+    if missing_tags(&desired.tags, &actual.tags).next().is_some() {
         fields.push("tags".to_string());
     }
     Action::update_if(fields)
@@ -746,11 +706,7 @@ fn diff_stage_settings(desired: &DesiredApi, actual: Option<&ActualStage>) -> Ac
     {
         fields.push("throttling".to_string());
     }
-    if !desired
-        .tags
-        .iter()
-        .all(|(k, v)| stage.tags.get(k) == Some(v))
-    {
+    if missing_tags(&desired.tags, &stage.tags).next().is_some() {
         fields.push("tags".to_string());
     }
     Action::update_if(fields)
@@ -1064,7 +1020,7 @@ async fn create_rest_api(
         .set_tags(Some(desired.tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateRestApi", &desired.name, e))?;
+        .map_err(|e| aws_error("CreateRestApi", &desired.name, e))?;
     let id = required(out.id(), "CreateRestApi", &desired.name)?;
     let root_id = match out.root_resource_id() {
         Some(root) => root.to_string(),
@@ -1085,7 +1041,7 @@ async fn update_rest_api(
             .rest_api_id(&actual.id)
             .send()
             .await
-            .map_err(|e| to_aws_error("GetRestApi", &desired.name, e))?;
+            .map_err(|e| aws_error("GetRestApi", &desired.name, e))?;
         let from = current
             .endpoint_configuration()
             .and_then(|c| c.types().first())
@@ -1101,7 +1057,7 @@ async fn update_rest_api(
             ))
             .send()
             .await
-            .map_err(|e| to_aws_error("UpdateRestApi", &desired.name, e))?;
+            .map_err(|e| aws_error("UpdateRestApi", &desired.name, e))?;
     }
     if fields.iter().any(|f| f == "tags") {
         let arn = format!(
@@ -1120,7 +1076,7 @@ async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Res
         .set_tags(Some(tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| to_aws_error("TagResource", arn, e))?;
+        .map_err(|e| aws_error("TagResource", arn, e))?;
     Ok(())
 }
 
@@ -1145,7 +1101,7 @@ async fn create_resource(
         .path_part(path)
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateResource", &format!("{api_id} /{path}"), e))?;
+        .map_err(|e| aws_error("CreateResource", format!("{api_id} /{path}"), e))?;
     required(out.id(), "CreateResource", &format!("{api_id} /{path}"))
 }
 
@@ -1167,7 +1123,7 @@ async fn put_method(
         .api_key_required(shape.api_key_required)
         .send()
         .await
-        .map_err(|e| to_aws_error("PutMethod", &what, e))?;
+        .map_err(|e| aws_error("PutMethod", &what, e))?;
     let mut integration = client
         .put_integration()
         .rest_api_id(api_id)
@@ -1182,7 +1138,7 @@ async fn put_method(
     integration
         .send()
         .await
-        .map_err(|e| to_aws_error("PutIntegration", &what, e))?;
+        .map_err(|e| aws_error("PutIntegration", &what, e))?;
     let Some(status) = &shape.response_status else {
         return Ok(());
     };
@@ -1199,7 +1155,7 @@ async fn put_method(
     method_response
         .send()
         .await
-        .map_err(|e| to_aws_error("PutMethodResponse", &what, e))?;
+        .map_err(|e| aws_error("PutMethodResponse", &what, e))?;
     let mut integration_response = client
         .put_integration_response()
         .rest_api_id(api_id)
@@ -1215,7 +1171,7 @@ async fn put_method(
     integration_response
         .send()
         .await
-        .map_err(|e| to_aws_error("PutIntegrationResponse", &what, e))?;
+        .map_err(|e| aws_error("PutIntegrationResponse", &what, e))?;
     Ok(())
 }
 
@@ -1256,7 +1212,7 @@ async fn deploy(
         .description(fingerprint)
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateDeployment", &stage, e))?;
+        .map_err(|e| aws_error("CreateDeployment", &stage, e))?;
     let deployment_id = required(deployment.id(), "CreateDeployment", &stage)?;
     if stage_exists {
         client
@@ -1266,7 +1222,7 @@ async fn deploy(
             .patch_operations(patch(Op::Replace, "/deploymentId", &deployment_id))
             .send()
             .await
-            .map_err(|e| to_aws_error("UpdateStage", &stage, e))?;
+            .map_err(|e| aws_error("UpdateStage", &stage, e))?;
     } else {
         client
             .create_stage()
@@ -1276,7 +1232,7 @@ async fn deploy(
             .set_tags(Some(desired.tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| to_aws_error("CreateStage", &stage, e))?;
+            .map_err(|e| aws_error("CreateStage", &stage, e))?;
     }
     Ok(deployment_id)
 }
@@ -1305,7 +1261,7 @@ async fn update_stage_settings(
             ))
             .send()
             .await
-            .map_err(|e| to_aws_error("UpdateStage", &stage, e))?;
+            .map_err(|e| aws_error("UpdateStage", &stage, e))?;
     }
     if fields.iter().any(|f| f == "tags") {
         let arn = format!(
@@ -1329,7 +1285,7 @@ async fn create_api_key(
         .set_tags(Some(desired.tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| to_aws_error("CreateApiKey", name, e))?;
+        .map_err(|e| aws_error("CreateApiKey", name, e))?;
     Ok(ActualApiKey {
         id: required(out.id(), "CreateApiKey", name)?,
     })
@@ -1383,7 +1339,7 @@ async fn ensure_usage_plan(
                 update
                     .send()
                     .await
-                    .map_err(|e| to_aws_error("UpdateUsagePlan", name, e))?;
+                    .map_err(|e| aws_error("UpdateUsagePlan", name, e))?;
             }
             plan.id.clone()
         }
@@ -1401,7 +1357,7 @@ async fn ensure_usage_plan(
                 .set_tags(Some(desired.tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| to_aws_error("CreateUsagePlan", name, e))?;
+                .map_err(|e| aws_error("CreateUsagePlan", name, e))?;
             required(out.id(), "CreateUsagePlan", name)?
         }
     };
@@ -1414,7 +1370,7 @@ async fn ensure_usage_plan(
             .send()
             .await;
         if let Err(e) = bound {
-            let e = to_aws_error("CreateUsagePlanKey", name, e);
+            let e = aws_error("CreateUsagePlanKey", name, e);
             // Already bound (a concurrent run) is what we wanted.
             if !matches!(e.kind, ErrorKind::Conflict | ErrorKind::AlreadyExists) {
                 return Err(e);
@@ -1485,12 +1441,8 @@ pub async fn delete_api(client: &Client, stage: &Stage) -> Result<(), AwsError> 
 
 /// An id the answer must hold; its absence is an error, not an empty id.
 fn required(id: Option<&str>, operation: &'static str, resource: &str) -> Result<String, AwsError> {
-    id.map(str::to_string).ok_or_else(|| AwsError {
-        operation,
-        resource: resource.to_string(),
-        message: "the answer holds no id".into(),
-        kind: ErrorKind::Other,
-    })
+    id.map(str::to_string)
+        .ok_or_else(|| AwsError::invalid_answer(operation, resource, "the answer holds no id"))
 }
 
 /// `Ok` for a call that succeeded or found nothing to delete.
@@ -1503,50 +1455,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match answer {
-        Ok(_) => Ok(()),
-        Err(e) => match to_aws_error(operation, resource, e) {
-            e if e.kind == ErrorKind::NotFound => Ok(()),
-            e => Err(e),
-        },
-    }
-}
-
-/// An SDK error as an [`AwsError`]: the shared classification and message
-/// of [`super::errors::aws_error`] (which also recognises missing
-/// credentials), with API Gateway's own codes on top.
-pub(super) fn to_aws_error<E, R>(
-    operation: &'static str,
-    resource: &str,
-    err: SdkError<E, R>,
-) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let kind = match error_code(&err) {
-        Some("NotFoundException" | "ResourceNotFoundException") => ErrorKind::NotFound,
-        Some("ResourceAlreadyExistsException") => ErrorKind::AlreadyExists,
-        Some("ConflictException" | "OperationAbortedException") => ErrorKind::Conflict,
-        Some("TooManyRequestsException" | "ThrottlingException" | "LimitExceededException") => {
-            ErrorKind::Throttled
-        }
-        Some("AccessDeniedException" | "UnauthorizedException" | "AccessDenied") => {
-            ErrorKind::AccessDenied
-        }
-        Some(
-            "ExpiredTokenException"
-            | "ExpiredToken"
-            | "UnrecognizedClientException"
-            | "InvalidClientTokenId",
-        ) => ErrorKind::Credentials,
-        _ => ErrorKind::Other,
-    };
-    let mut shared = super::errors::aws_error(operation, resource, err);
-    if kind != ErrorKind::Other {
-        shared.kind = kind;
-    }
-    shared
+    none_if(ErrorKind::NotFound, operation, resource, answer).map(|_| ())
 }
 
 #[cfg(test)]

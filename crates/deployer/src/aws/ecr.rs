@@ -12,8 +12,8 @@ use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMu
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-use super::Outcome;
-use super::errors::{AwsError, ErrorKind, aws_error};
+use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::{Outcome, missing_tags};
 use crate::config::{EcrSpec, Stage};
 use crate::plan::Action;
 
@@ -79,21 +79,13 @@ pub async fn read_repository(
     client: &Client,
     name: &str,
 ) -> Result<Option<ActualRepository>, AwsError> {
-    let answer = match client
+    let answer = client
         .describe_repositories()
         .repository_names(name)
         .send()
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_repository_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(err) => return Err(aws_error("DescribeRepositories", name, err)),
+        .await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "DescribeRepositories", name, answer)? else {
+        return Ok(None);
     };
     let Some(repository) = answer
         .repositories()
@@ -169,14 +161,9 @@ pub async fn ensure_repository(
             .set_tags(Some(ecr_tags(&desired.tags, name)?))
             .send()
             .await;
-        match created {
-            Ok(_) => outcome = Outcome::Created,
-            // A concurrent or interrupted run made it: converge on it below.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_repository_already_exists_exception()) => {}
-            Err(err) => return Err(aws_error("CreateRepository", name, err)),
+        // None: a concurrent or interrupted run made it; converge on it below.
+        if none_if(ErrorKind::AlreadyExists, "CreateRepository", name, created)?.is_some() {
+            outcome = Outcome::Created;
         }
         actual = read_repository(client, name).await?;
     }
@@ -273,22 +260,19 @@ pub async fn read_lifecycle_policy(
     client: &Client,
     repository: &str,
 ) -> Result<Option<String>, AwsError> {
-    match client
+    // No policy and no repository are both "not found".
+    let answer = client
         .get_lifecycle_policy()
         .repository_name(repository)
         .send()
-        .await
-    {
-        Ok(answer) => Ok(answer.lifecycle_policy_text().map(str::to_string)),
-        Err(err)
-            if err.as_service_error().is_some_and(|e| {
-                e.is_lifecycle_policy_not_found_exception() || e.is_repository_not_found_exception()
-            }) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(aws_error("GetLifecyclePolicy", repository, err)),
-    }
+        .await;
+    Ok(none_if(
+        ErrorKind::NotFound,
+        "GetLifecyclePolicy",
+        repository,
+        answer,
+    )?
+    .and_then(|answer| answer.lifecycle_policy_text().map(str::to_string)))
 }
 
 /// Compares the policies as JSON, since ECR may reformat the text.
@@ -348,22 +332,16 @@ pub async fn find_image(
         .image_ids(ImageIdentifier::builder().image_tag(tag).build())
         .send()
         .await;
-    match answer {
-        Ok(answer) => Ok(answer
-            .image_details()
-            .iter()
-            .find(|image| image.image_tags().iter().any(|t| t == tag))
-            .and_then(|image| image.image_digest())
-            .map(str::to_string)),
-        Err(err)
-            if err.as_service_error().is_some_and(|e| {
-                e.is_image_not_found_exception() || e.is_repository_not_found_exception()
-            }) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(aws_error("DescribeImages", resource, err)),
-    }
+    // No image and no repository are both "not found".
+    let Some(answer) = none_if(ErrorKind::NotFound, "DescribeImages", resource, answer)? else {
+        return Ok(None);
+    };
+    Ok(answer
+        .image_details()
+        .iter()
+        .find(|image| image.image_tags().iter().any(|t| t == tag))
+        .and_then(|image| image.image_digest())
+        .map(str::to_string))
 }
 
 /// Records an image in ECR from its manifest, with the manifest's own
@@ -480,23 +458,13 @@ pub async fn registry_auth(client: &Client) -> Result<RegistryAuth, AwsError> {
 
 /// Deletes the repository and every image in it; gone already is fine.
 pub async fn delete_repository(client: &Client, name: &str) -> Result<bool, AwsError> {
-    match client
+    let deleted = client
         .delete_repository()
         .repository_name(name)
         .force(true)
         .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_repository_not_found_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(err) => Err(aws_error("DeleteRepository", name, err)),
-    }
+        .await;
+    Ok(none_if(ErrorKind::NotFound, "DeleteRepository", name, deleted)?.is_some())
 }
 
 fn mutability(immutable: bool) -> ImageTagMutability {
@@ -511,15 +479,6 @@ fn scanning(scan_on_push: bool) -> ImageScanningConfiguration {
     ImageScanningConfiguration::builder()
         .scan_on_push(scan_on_push)
         .build()
-}
-
-fn missing_tags<'a>(
-    desired: &'a BTreeMap<String, String>,
-    actual: &'a BTreeMap<String, String>,
-) -> impl Iterator<Item = (&'a String, &'a String)> {
-    desired
-        .iter()
-        .filter(move |(key, value)| actual.get(*key) != Some(*value))
 }
 
 fn ecr_tags(tags: &BTreeMap<String, String>, repository: &str) -> Result<Vec<Tag>, AwsError> {

@@ -126,6 +126,29 @@ where
     }
 }
 
+/// A call's answer, or `None` when it failed with `kind`: a read of
+/// something absent, a delete of something already gone, a create of
+/// something another run made. Any other failure is classified by
+/// [`aws_error`].
+pub fn none_if<T, E, R>(
+    kind: ErrorKind,
+    operation: &'static str,
+    resource: impl Into<String>,
+    answer: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match answer {
+        Ok(answer) => Ok(Some(answer)),
+        Err(err) => match aws_error(operation, resource, err) {
+            err if err.kind == kind => Ok(None),
+            err => Err(err),
+        },
+    }
+}
+
 /// The kind behind a service error code. The codes are those of the
 /// generated predicates (`is_resource_not_found_exception()` is
 /// `code == "ResourceNotFoundException"`), across the services we call.
@@ -134,11 +157,15 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         "ThrottlingException"
         | "Throttling"
         | "TooManyRequestsException"
-        | "RequestLimitExceeded" => ErrorKind::Throttled,
+        | "RequestLimitExceeded"
+        // API Gateway's answer to too many calls in a row.
+        | "LimitExceededException" => ErrorKind::Throttled,
         // Lambda answers a create of an existing function with a conflict;
         // on any other operation it means "busy, try again".
         "ResourceConflictException" if operation.starts_with("Create") => ErrorKind::AlreadyExists,
-        "ResourceConflictException" | "ConflictException" => ErrorKind::Conflict,
+        "ResourceConflictException" | "ConflictException" | "OperationAbortedException" => {
+            ErrorKind::Conflict
+        }
         "NoSuchEntity"
         | "NoSuchEntityException"
         | "ResourceNotFoundException"
@@ -150,10 +177,12 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         "EntityAlreadyExists"
         | "EntityAlreadyExistsException"
         | "RepositoryAlreadyExistsException"
-        | "ImageAlreadyExistsException" => ErrorKind::AlreadyExists,
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
-            ErrorKind::AccessDenied
-        }
+        | "ImageAlreadyExistsException"
+        | "ResourceAlreadyExistsException" => ErrorKind::AlreadyExists,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnauthorizedException" => ErrorKind::AccessDenied,
         "ExpiredToken"
         | "ExpiredTokenException"
         | "UnrecognizedClientException"
@@ -209,6 +238,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use aws_smithy_runtime_api::http::Response as HttpResponse;
+
     use super::*;
 
     #[test]
@@ -299,6 +330,31 @@ mod tests {
                 "CreateFunction",
                 ErrorKind::Other,
             ),
+            ("NotFoundException", "", "GetRestApi", ErrorKind::NotFound),
+            (
+                "LimitExceededException",
+                "",
+                "CreateDeployment",
+                ErrorKind::Throttled,
+            ),
+            (
+                "ResourceAlreadyExistsException",
+                "",
+                "CreateLogGroup",
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                "OperationAbortedException",
+                "",
+                "DeleteLogGroup",
+                ErrorKind::Conflict,
+            ),
+            (
+                "UnauthorizedException",
+                "",
+                "GetRestApis",
+                ErrorKind::AccessDenied,
+            ),
             ("SomethingElse", "", "GetFunction", ErrorKind::Other),
         ];
         for (code, message, operation, kind) in cases {
@@ -321,8 +377,9 @@ mod tests {
         assert!(err.message.contains("AWS_PROFILE"), "{}", err.message);
     }
 
-    #[test]
-    fn a_service_error_keeps_code_message_and_resource() {
+    /// What Lambda answers a GetFunction of a function that is not there.
+    fn function_not_found()
+    -> SdkError<aws_sdk_lambda::operation::get_function::GetFunctionError, HttpResponse> {
         let service =
             aws_sdk_lambda::operation::get_function::GetFunctionError::ResourceNotFoundException(
                 aws_sdk_lambda::types::error::ResourceNotFoundException::builder()
@@ -335,11 +392,16 @@ mod tests {
                     )
                     .build(),
             );
-        let raw = aws_smithy_runtime_api::http::Response::new(
+        let raw = HttpResponse::new(
             404.try_into().unwrap(),
             aws_smithy_types::body::SdkBody::empty(),
         );
-        let err = aws_error("GetFunction", "f", SdkError::service_error(service, raw));
+        SdkError::service_error(service, raw)
+    }
+
+    #[test]
+    fn a_service_error_keeps_code_message_and_resource() {
+        let err = aws_error("GetFunction", "f", function_not_found());
         assert_eq!(err.kind, ErrorKind::NotFound);
         assert_eq!(err.resource, "f");
         assert!(
@@ -348,5 +410,25 @@ mod tests {
             err.message
         );
         assert!(err.to_string().starts_with("GetFunction f: "), "{err}");
+    }
+
+    #[test]
+    fn none_if_turns_only_the_named_kind_into_none() {
+        let answer: Result<(), _> = Err(function_not_found());
+        assert!(matches!(
+            none_if(ErrorKind::NotFound, "GetFunction", "f", answer),
+            Ok(None)
+        ));
+        let answer: Result<(), _> = Err(function_not_found());
+        let err = none_if(ErrorKind::AlreadyExists, "GetFunction", "f", answer).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        let answer: Result<
+            u8,
+            SdkError<aws_sdk_lambda::operation::get_function::GetFunctionError, HttpResponse>,
+        > = Ok(7);
+        assert!(matches!(
+            none_if(ErrorKind::NotFound, "GetFunction", "f", answer),
+            Ok(Some(7))
+        ));
     }
 }

@@ -11,8 +11,8 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::Outcome;
-use super::errors::{AwsError, aws_error};
+use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::{Outcome, missing_tags};
 use crate::config::Stage;
 use crate::plan::Action;
 
@@ -73,16 +73,9 @@ pub fn lambda_trust_policy() -> Value {
 /// The role by name, with what is attached to it; `None` when it does not
 /// exist.
 pub async fn read_role(client: &Client, name: &str) -> Result<Option<ActualRole>, AwsError> {
-    let answer = match client.get_role().role_name(name).send().await {
-        Ok(answer) => answer,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(err) => return Err(aws_error("GetRole", name, err)),
+    let answer = client.get_role().role_name(name).send().await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "GetRole", name, answer)? else {
+        return Ok(None);
     };
     let Some(role) = answer.role() else {
         return Err(AwsError::invalid_answer(
@@ -98,26 +91,18 @@ pub async fn read_role(client: &Client, name: &str) -> Result<Option<ActualRole>
         None => Value::Null,
     };
 
-    let mut managed_policies = BTreeSet::new();
-    let mut marker = None;
-    loop {
-        let page = client
-            .list_attached_role_policies()
-            .role_name(name)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|err| aws_error("ListAttachedRolePolicies", name, err))?;
-        managed_policies.extend(
-            page.attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string)),
-        );
-        match page.marker() {
-            Some(next) if page.is_truncated() => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let managed_policies: BTreeSet<String> = client
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|err| aws_error("ListAttachedRolePolicies", name, err))?
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect();
 
     let inline_policies = client
         .list_role_policies()
@@ -165,11 +150,7 @@ pub fn diff_role(desired: &DesiredRole, actual: Option<&ActualRole>) -> Action {
     if !actual.inline_policies.is_empty() {
         fields.push("inline_policies".to_string());
     }
-    if desired
-        .tags
-        .iter()
-        .any(|(key, value)| actual.tags.get(key) != Some(value))
-    {
+    if missing_tags(&desired.tags, &actual.tags).next().is_some() {
         fields.push("tags".to_string());
     }
     Action::update_if(fields)
@@ -195,13 +176,9 @@ pub async fn ensure_role(
             .set_tags(Some(iam_tags(&desired.tags, name)?))
             .send()
             .await;
-        match created {
-            Ok(_) => outcome = Outcome::Created,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_entity_already_exists_exception()) => {}
-            Err(err) => return Err(aws_error("CreateRole", name, err)),
+        // None: a concurrent or interrupted run made it; converge on it below.
+        if none_if(ErrorKind::AlreadyExists, "CreateRole", name, created)?.is_some() {
+            outcome = Outcome::Created;
         }
         actual = read_role(client, name).await?;
     }
@@ -280,61 +257,40 @@ pub async fn delete_role(client: &Client, name: &str) -> Result<bool, AwsError> 
     for policy in &actual.inline_policies {
         delete_inline_policy(client, name, policy).await?;
     }
-    match client.delete_role().role_name(name).send().await {
-        Ok(_) => Ok(true),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(err) => Err(aws_error("DeleteRole", name, err)),
-    }
+    let deleted = client.delete_role().role_name(name).send().await;
+    Ok(none_if(ErrorKind::NotFound, "DeleteRole", name, deleted)?.is_some())
 }
 
 async fn detach_policy(client: &Client, role: &str, arn: &str) -> Result<(), AwsError> {
-    match client
+    let detached = client
         .detach_role_policy()
         .role_name(role)
         .policy_arn(arn)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(aws_error("DetachRolePolicy", format!("{role} {arn}"), err)),
-    }
+        .await;
+    none_if(
+        ErrorKind::NotFound,
+        "DetachRolePolicy",
+        format!("{role} {arn}"),
+        detached,
+    )?;
+    Ok(())
 }
 
 async fn delete_inline_policy(client: &Client, role: &str, policy: &str) -> Result<(), AwsError> {
-    match client
+    let deleted = client
         .delete_role_policy()
         .role_name(role)
         .policy_name(policy)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(aws_error(
-            "DeleteRolePolicy",
-            format!("{role} {policy}"),
-            err,
-        )),
-    }
+        .await;
+    none_if(
+        ErrorKind::NotFound,
+        "DeleteRolePolicy",
+        format!("{role} {policy}"),
+        deleted,
+    )?;
+    Ok(())
 }
 
 /// `aws`, `aws-cn` or `aws-us-gov`: the managed policies' ARNs differ.

@@ -19,8 +19,8 @@ use aws_sdk_lambda::types::{
 };
 use base64::Engine as _;
 
-use super::Outcome;
-use super::errors::{AwsError, ErrorKind, aws_error};
+use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::{Outcome, missing_tags};
 use crate::config::{Architecture, Stage};
 use crate::plan::Action;
 
@@ -130,22 +130,14 @@ pub async fn read_function(
     name: &str,
     qualifier: Option<&str>,
 ) -> Result<Option<ActualFunction>, AwsError> {
-    let answer = match client
+    let answer = client
         .get_function()
         .function_name(name)
         .set_qualifier(qualifier.map(str::to_string))
         .send()
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(err) => return Err(aws_error("GetFunction", name, err)),
+        .await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "GetFunction", name, answer)? else {
+        return Ok(None);
     };
     let Some(config) = answer.configuration() else {
         return Err(AwsError::invalid_answer(
@@ -223,10 +215,7 @@ pub fn diff_function(desired: &DesiredFunction, actual: Option<&ActualFunction>)
         ("role", desired.role_arn != actual.role_arn),
         (
             "tags",
-            desired
-                .tags
-                .iter()
-                .any(|(key, value)| actual.tags.get(key) != Some(value)),
+            missing_tags(&desired.tags, &actual.tags).next().is_some(),
         ),
     ];
     Action::update_if(
@@ -470,32 +459,24 @@ pub async fn version_matching_latest(
 
 /// The published versions (not `$LATEST`), oldest first.
 pub async fn list_versions(client: &Client, name: &str) -> Result<Vec<VersionInfo>, AwsError> {
-    let mut versions = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = client
-            .list_versions_by_function()
-            .function_name(name)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|err| aws_error("ListVersionsByFunction", name, err))?;
-        versions.extend(
-            page.versions()
-                .iter()
-                .filter(|v| v.version().is_some_and(|n| n != "$LATEST"))
-                .map(|v| VersionInfo {
-                    version: v.version().unwrap_or_default().to_string(),
-                    arn: v.function_arn().unwrap_or_default().to_string(),
-                    description: v.description().unwrap_or_default().to_string(),
-                    last_modified: v.last_modified().unwrap_or_default().to_string(),
-                }),
-        );
-        match page.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
+    let mut versions: Vec<VersionInfo> = client
+        .list_versions_by_function()
+        .function_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|err| aws_error("ListVersionsByFunction", name, err))?
+        .iter()
+        .filter(|v| v.version().is_some_and(|n| n != "$LATEST"))
+        .map(|v| VersionInfo {
+            version: v.version().unwrap_or_default().to_string(),
+            arn: v.function_arn().unwrap_or_default().to_string(),
+            description: v.description().unwrap_or_default().to_string(),
+            last_modified: v.last_modified().unwrap_or_default().to_string(),
+        })
+        .collect();
     versions.sort_by_key(|v| v.version.parse::<u64>().unwrap_or(0));
     Ok(versions)
 }
@@ -506,27 +487,20 @@ pub async fn read_alias(
     function: &str,
     alias: &str,
 ) -> Result<Option<AliasInfo>, AwsError> {
-    match client
+    let answer = client
         .get_alias()
         .function_name(function)
         .name(alias)
         .send()
-        .await
-    {
-        Ok(answer) => Ok(Some(AliasInfo {
+        .await;
+    let resource = format!("{function}:{alias}");
+    Ok(
+        none_if(ErrorKind::NotFound, "GetAlias", resource, answer)?.map(|answer| AliasInfo {
             name: alias.to_string(),
             arn: answer.alias_arn().unwrap_or_default().to_string(),
             version: answer.function_version().unwrap_or_default().to_string(),
-        })),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(aws_error("GetAlias", format!("{function}:{alias}"), err)),
-    }
+        }),
+    )
 }
 
 /// Whether the alias must be created or moved to `version`.
@@ -559,27 +533,20 @@ pub async fn ensure_alias(
                 .function_version(version)
                 .send()
                 .await;
-            match created {
-                Ok(answer) => {
-                    return Ok((
-                        Outcome::Created,
-                        AliasInfo {
-                            name: alias.to_string(),
-                            arn: answer.alias_arn().unwrap_or_default().to_string(),
-                            version: version.to_string(),
-                        },
-                    ));
-                }
-                // Made meanwhile by another run: move it below.
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_conflict_exception()) =>
-                {
-                    Outcome::Updated
-                }
-                Err(err) => return Err(aws_error("CreateAlias", resource, err)),
+            if let Some(answer) =
+                none_if(ErrorKind::AlreadyExists, "CreateAlias", &resource, created)?
+            {
+                return Ok((
+                    Outcome::Created,
+                    AliasInfo {
+                        name: alias.to_string(),
+                        arn: answer.alias_arn().unwrap_or_default().to_string(),
+                        version: version.to_string(),
+                    },
+                ));
             }
+            // Made meanwhile by another run: move it below.
+            Outcome::Updated
         }
         (Action::Update { .. }, _) => Outcome::Updated,
     };
@@ -613,22 +580,14 @@ pub async fn read_permission(
     statement_id: &str,
 ) -> Result<Option<PermissionStatement>, AwsError> {
     let resource = format!("{function}:{qualifier}");
-    let answer = match client
+    let answer = client
         .get_policy()
         .function_name(function)
         .qualifier(qualifier)
         .send()
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(err) => return Err(aws_error("GetPolicy", resource, err)),
+        .await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "GetPolicy", &resource, answer)? else {
+        return Ok(None);
     };
     let Some(text) = answer.policy() else {
         return Ok(None);
@@ -744,28 +703,16 @@ pub async fn remove_permission(
     qualifier: &str,
     statement_id: &str,
 ) -> Result<(), AwsError> {
-    match client
+    let removed = client
         .remove_permission()
         .function_name(function)
         .qualifier(qualifier)
         .statement_id(statement_id)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(aws_error(
-            "RemovePermission",
-            format!("{function}:{qualifier} {statement_id}"),
-            err,
-        )),
-    }
+        .await;
+    let resource = format!("{function}:{qualifier} {statement_id}");
+    none_if(ErrorKind::NotFound, "RemovePermission", resource, removed)?;
+    Ok(())
 }
 
 /// Invokes the function synchronously with the tail of its log.
@@ -810,17 +757,8 @@ pub async fn invoke(
 /// there was one; gone already is fine.
 pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsError> {
     let deleted = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
-        match client.delete_function().function_name(name).send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(aws_error("DeleteFunction", name, err)),
-        }
+        let deleted = client.delete_function().function_name(name).send().await;
+        Ok(none_if(ErrorKind::NotFound, "DeleteFunction", name, deleted)?.is_some())
     })
     .await?;
     Ok(deleted)

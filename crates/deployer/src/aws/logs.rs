@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::apigw::to_aws_error;
+use super::errors::{aws_error, none_if};
 use super::{AwsError, ErrorKind};
 
 /// How often [`Follower`] is meant to be polled.
@@ -45,16 +45,8 @@ pub async fn filter_page(
         .set_next_token(next_token)
         .send()
         .await;
-    let page = match answer {
-        Ok(page) => page,
-        Err(e) => {
-            let e = to_aws_error("FilterLogEvents", group, e);
-            return if e.kind == ErrorKind::NotFound {
-                Ok((Vec::new(), None))
-            } else {
-                Err(e)
-            };
-        }
+    let Some(page) = none_if(ErrorKind::NotFound, "FilterLogEvents", group, answer)? else {
+        return Ok((Vec::new(), None));
     };
     let events = page
         .events()
@@ -213,7 +205,7 @@ pub async fn log_group_exists(client: &Client, group: &str) -> Result<bool, AwsE
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| to_aws_error("DescribeLogGroups", group, e))?;
+            .map_err(|e| aws_error("DescribeLogGroups", group, e))?;
         if page
             .log_groups()
             .iter()
@@ -230,13 +222,9 @@ pub async fn log_group_exists(client: &Client, group: &str) -> Result<bool, AwsE
 
 /// Deletes the log group; one that does not exist is already gone.
 pub async fn delete_log_group(client: &Client, group: &str) -> Result<(), AwsError> {
-    match client.delete_log_group().log_group_name(group).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => match to_aws_error("DeleteLogGroup", group, e) {
-            e if e.kind == ErrorKind::NotFound => Ok(()),
-            e => Err(e),
-        },
-    }
+    let deleted = client.delete_log_group().log_group_name(group).send().await;
+    none_if(ErrorKind::NotFound, "DeleteLogGroup", group, deleted)?;
+    Ok(())
 }
 
 #[cfg(test)]

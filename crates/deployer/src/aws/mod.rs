@@ -11,6 +11,8 @@ pub mod iam;
 pub mod lambda;
 pub mod logs;
 
+use std::collections::BTreeMap;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
 use crate::config::Stage;
@@ -67,4 +69,15 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(config),
         }
     }
+}
+
+/// The desired tags that `actual` lacks or holds with another value. Tags
+/// someone else added are left alone, so they never count.
+pub(crate) fn missing_tags<'a>(
+    desired: &'a BTreeMap<String, String>,
+    actual: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = (&'a String, &'a String)> {
+    desired
+        .iter()
+        .filter(move |(key, value)| actual.get(*key) != Some(*value))
 }

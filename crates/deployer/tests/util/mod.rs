@@ -300,6 +300,18 @@ pub async fn registry_credentials(config: &SdkConfig) -> DockerCredentials {
     }
 }
 
+/// How many deployments (snapshots API Gateway serves) the REST API has.
+pub async fn deployment_count(apigw: &aws_sdk_apigateway::Client, api_id: &str) -> usize {
+    apigw
+        .get_deployments()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .len()
+}
+
 /// Prints moto's state about the resources whose names contain `filter`
 /// (everything when empty) if the test is panicking when this drops.
 /// Keep it alive for the whole test: `let _dump = DumpOnFailure::new(&name);`
