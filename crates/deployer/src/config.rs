@@ -30,6 +30,10 @@ pub struct Stage {
     /// Where the AWS APIs are (the `local` stage points at moto); `None`
     /// means the real AWS, or whatever `AWS_ENDPOINT_URL` says.
     pub endpoint_url: Option<String>,
+    /// Sign with fixed dummy credentials instead of the standard chain: for
+    /// a local emulator (moto accepts any), so `up --stage local` needs no
+    /// environment variables.
+    pub dummy_credentials: bool,
     /// The directory holding `deploy.toml`: the workspace root, which every
     /// relative path below is resolved against.
     pub root: PathBuf,
@@ -125,6 +129,7 @@ impl Stage {
             region: region.to_string(),
             profile: None,
             endpoint_url: None,
+            dummy_credentials: false,
             root: PathBuf::from("."),
             function: FunctionSpec {
                 package: "prediction-lambda".into(),
@@ -440,6 +445,7 @@ struct RawStage {
     region: Option<Spanned<String>>,
     profile: Option<Spanned<String>>,
     endpoint_url: Option<Spanned<String>>,
+    dummy_credentials: Option<Spanned<bool>>,
     function: Option<RawFunction>,
     image: Option<RawImage>,
     ecr: Option<RawEcr>,
@@ -756,6 +762,18 @@ fn resolve(
             ));
         }
         stage.endpoint_url = Some(u.clone());
+    }
+    if let Some(dummy) = &own.dummy_credentials {
+        // Fixed credentials only make sense against a local emulator; never
+        // let them stand in for real ones.
+        if *dummy.get_ref() && stage.endpoint_url.is_none() {
+            return Err(src.error(
+                dummy.span(),
+                format!("[stages.{name}] dummy-credentials"),
+                "needs `endpoint-url` (a local emulator such as moto); real AWS needs real credentials",
+            ));
+        }
+        stage.dummy_credentials = *dummy.get_ref();
     }
     check_paths(src, &stage, raw, table, name)?;
     Ok(stage)
@@ -1403,6 +1421,10 @@ smoke-test = { enabled = false, date = "2025-01-02" }
             (
                 &format!("{APP}[smoke-test]\ndate = \"2025-02-30\"\n[stages.dev]\n"),
                 "deploy.toml:5: [smoke-test] date: must be a date written YYYY-MM-DD",
+            ),
+            (
+                &format!("{APP}[stages.dev]\ndummy-credentials = true\n"),
+                "deploy.toml:5: [stages.dev] dummy-credentials: needs `endpoint-url`",
             ),
             (
                 &format!("{APP}[ecr]\nkeep-tagged = 0\n[stages.dev]\n"),

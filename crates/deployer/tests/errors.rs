@@ -127,6 +127,9 @@ async fn up_converges_through_throttling_and_server_errors() {
 #[test]
 fn missing_credentials_are_an_aws_error_that_says_so() {
     let fx = Fixture::new("nocreds");
+    // The standard chain, as against real AWS: not the local stage's
+    // fixed dummy credentials.
+    fx.edit_config(|text| set_in_table(text, "stages.local", "dummy-credentials", "false"));
     let empty = fx.path("empty-aws-file");
     std::fs::write(&empty, "").unwrap();
     for args in [

@@ -36,6 +36,9 @@ fn run_with_secret(fx: &Fixture, secret: &str, args: &[&str]) -> (String, Option
 #[tokio::test(flavor = "multi_thread")]
 async fn up_grants_only_what_it_must_and_leaks_no_secret() {
     let fx = Fixture::new("secure");
+    // Sign with the environment's (distinctive) secret, not the local
+    // stage's fixed dummy credentials, so a leak of it would show.
+    fx.edit_config(|text| set_in_table(text, "stages.local", "dummy-credentials", "false"));
     let _dump = DumpOnFailure::new(&fx.app);
     let secret = format!("test-secret-{}", unique_name("s"));
     let config = sdk_config().await;

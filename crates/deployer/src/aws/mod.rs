@@ -44,6 +44,15 @@ pub async fn sdk_config(stage: &Stage) -> SdkConfig {
     if let Some(endpoint) = &stage.endpoint_url {
         loader = loader.endpoint_url(endpoint);
     }
+    if stage.dummy_credentials {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "deploy.toml",
+        ));
+    }
     loader.load().await
 }
 
