@@ -31,6 +31,9 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const POLL: Duration = Duration::from_secs(2);
 /// A holder whose heartbeat is older than this is taken for dead.
 pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Breaking a stale lock takes a few calls; a break marker this old
+/// belongs to a breaker that died, and is itself broken.
+const BREAK_STALE_AFTER: Duration = Duration::from_secs(30);
 /// How often the holder renews its heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(60);
 
@@ -114,12 +117,15 @@ impl Holder {
     }
 }
 
-/// Why a lock is stale, or `None` when its holder may still be running.
-/// Pure: `pid_alive` says whether a process of this host is running.
+/// Why a lock is stale, or `None` when its holder may still be running:
+/// its process on this host is gone, or it gave no heartbeat for
+/// `bound` ([`STALE_AFTER`] for the stage lock). Pure: `pid_alive` says
+/// whether a process of this host is running.
 pub fn staleness(
     holder: &Holder,
     this_host: &str,
     now: DateTime<Utc>,
+    bound: Duration,
     pid_alive: impl Fn(u32) -> bool,
 ) -> Option<String> {
     if holder.host == this_host && holder.pid != 0 && !pid_alive(holder.pid) {
@@ -129,12 +135,12 @@ pub fn staleness(
         ));
     }
     let quiet = now.signed_duration_since(holder.heartbeat);
-    let bound = chrono::Duration::from_std(STALE_AFTER).unwrap_or(chrono::Duration::MAX);
-    (quiet > bound).then(|| {
+    let limit = chrono::Duration::from_std(bound).unwrap_or(chrono::Duration::MAX);
+    (quiet > limit).then(|| {
         format!(
-            "it has shown no sign of life for {} min (more than {} min)",
-            quiet.num_minutes(),
-            STALE_AFTER.as_secs() / 60
+            "it has shown no sign of life for {} s (more than {} s)",
+            quiet.num_seconds(),
+            bound.as_secs()
         )
     })
 }
@@ -198,11 +204,11 @@ pub async fn acquire(
         let Some((_, holder)) = read(client, group).await? else {
             continue;
         };
-        if let Some(why) = staleness(&holder, &me.host, Utc::now(), pid_alive) {
+        if let Some(why) = staleness(&holder, &me.host, Utc::now(), STALE_AFTER, pid_alive)
+            && break_stale(client, group, &holder, &me.host).await?
+        {
             events.breaking(&holder, &why);
-            if break_stale(client, group, &holder).await? {
-                continue;
-            }
+            continue;
         }
         if started.elapsed() >= wait {
             return Err(LockHeld {
@@ -307,11 +313,23 @@ async fn delete(client: &Client, group: &str) -> Result<(), AwsError> {
 
 /// Deletes the stale lock `holder` took, if this run is the one to break
 /// it (it created the one-shot marker for that taking) and the lock is
-/// still that taking. `false` when another run is breaking it.
-async fn break_stale(client: &Client, group: &str, holder: &Holder) -> Result<bool, AwsError> {
+/// still that taking. `false` when another run is breaking it. A marker
+/// left by a breaker that died is deleted, and the caller tries again.
+async fn break_stale(
+    client: &Client,
+    group: &str,
+    holder: &Holder,
+    this_host: &str,
+) -> Result<bool, AwsError> {
     let marker = format!("{group}/break-{}", holder.created_ms);
     let breaker = Holder::this_process();
     if !create(client, &marker, &breaker).await? {
+        let dead_breaker = read(client, &marker).await?.is_some_and(|(_, other)| {
+            staleness(&other, this_host, Utc::now(), BREAK_STALE_AFTER, pid_alive).is_some()
+        });
+        if dead_breaker {
+            delete(client, &marker).await?;
+        }
         return Ok(false);
     }
     let still_stale = read(client, group)
@@ -424,26 +442,48 @@ mod tests {
     #[test]
     fn a_dead_process_on_this_host_is_stale() {
         let h = holder("ci-1", 4242, 1);
-        let why = staleness(&h, "ci-1", Utc::now(), |_| false).expect("stale");
+        let why = staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| false).expect("stale");
         assert!(why.contains("4242") && why.contains("gone"), "{why}");
-        assert_eq!(staleness(&h, "ci-1", Utc::now(), |_| true), None);
+        assert_eq!(
+            staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| true),
+            None
+        );
     }
 
     #[test]
     fn a_process_on_another_host_is_never_judged_by_its_pid() {
         let h = holder("ci-2", 4242, 1);
-        assert_eq!(staleness(&h, "ci-1", Utc::now(), |_| false), None);
+        assert_eq!(
+            staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| false),
+            None
+        );
     }
 
     #[test]
     fn a_silent_holder_goes_stale_after_the_bound_and_a_heartbeat_keeps_it_live() {
         let mut h = holder("ci-2", 4242, 16);
-        let why = staleness(&h, "ci-1", Utc::now(), |_| true).expect("stale");
-        assert!(why.contains("16 min"), "{why}");
+        let why = staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| true).expect("stale");
+        assert!(why.contains("960 s"), "{why}");
         h.heartbeat = Utc::now() - chrono::Duration::minutes(1);
-        assert_eq!(staleness(&h, "ci-1", Utc::now(), |_| true), None);
+        assert_eq!(
+            staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| true),
+            None
+        );
         let fourteen = holder("ci-2", 4242, 14);
-        assert_eq!(staleness(&fourteen, "ci-1", Utc::now(), |_| true), None);
+        assert_eq!(
+            staleness(&fourteen, "ci-1", Utc::now(), STALE_AFTER, |_| true),
+            None
+        );
+    }
+
+    #[test]
+    fn a_break_marker_goes_stale_much_sooner_than_a_lock() {
+        let marker = holder("ci-2", 4242, 1);
+        assert!(staleness(&marker, "ci-1", Utc::now(), BREAK_STALE_AFTER, |_| true).is_some());
+        assert_eq!(
+            staleness(&marker, "ci-1", Utc::now(), STALE_AFTER, |_| true),
+            None
+        );
     }
 
     #[test]
@@ -459,7 +499,10 @@ mod tests {
         assert_eq!(bare.pid, 0);
         assert_eq!(bare.heartbeat.timestamp_millis(), h.created_ms);
         // pid 0 (unknown) is never "dead on this host".
-        assert_eq!(staleness(&bare, "?", Utc::now(), |_| false), None);
+        assert_eq!(
+            staleness(&bare, "?", Utc::now(), STALE_AFTER, |_| false),
+            None
+        );
     }
 
     #[test]

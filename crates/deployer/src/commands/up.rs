@@ -115,14 +115,20 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
 struct LockProgress<'a> {
     ui: &'a Ui,
     step: &'a Step,
+    /// The holder last announced on its own line.
+    announced: std::cell::RefCell<Option<String>>,
 }
 
 impl lock::LockEvents for LockProgress<'_> {
     fn waiting(&self, holder: &lock::Holder) {
-        self.step.message(format!(
-            "waiting for the lock held by {}",
-            holder.describe()
-        ));
+        let line = format!("waiting for the lock held by {}", holder.describe());
+        // A line per holder, so a CI log shows why the run stands still;
+        // the spinner (or -v) shows every poll.
+        if self.announced.borrow().as_deref() != Some(line.as_str()) {
+            self.ui.info(&line);
+            self.announced.replace(Some(line.clone()));
+        }
+        self.step.message(line);
     }
 
     fn breaking(&self, holder: &lock::Holder, why: &str) {
@@ -139,7 +145,11 @@ async fn take_lock(stage: &Stage, ui: &Ui, clients: &Clients) -> Result<lock::St
     let step = ui.step("stage lock");
     let group = lock::lock_group(&stage.app, &stage.name);
     let me = lock::Holder::this_process();
-    let progress = LockProgress { ui, step: &step };
+    let progress = LockProgress {
+        ui,
+        step: &step,
+        announced: Default::default(),
+    };
     let taken = lock::acquire(&clients.logs, &group, &me, lock::WAIT, &progress).await?;
     step.finish(format!("taken ({})", taken.group()));
     Ok(taken)
