@@ -20,7 +20,7 @@ use fixture::*;
 use util::*;
 
 /// Independent series, each from nothing in its own app.
-const SERIES: u64 = 4;
+const SERIES: u64 = 5;
 /// Kill moments per series, at increasing delays over one run's duration.
 const MOMENTS: usize = 12;
 
