@@ -189,7 +189,14 @@ pub async fn acquire(
 ) -> Result<StageLock, anyhow::Error> {
     let started = tokio::time::Instant::now();
     loop {
-        if create(client, group, me).await? {
+        // The tags say when the lock was taken, not when the wait began.
+        let now = Utc::now();
+        let me = Holder {
+            since: now,
+            heartbeat: now,
+            ..me.clone()
+        };
+        if create(client, group, &me).await? {
             let arn = read(client, group)
                 .await?
                 .map(|(arn, _)| arn)
