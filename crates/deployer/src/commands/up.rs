@@ -98,7 +98,12 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
     let released = lock.release().await;
     let report = match (result, released) {
         (Ok(report), Ok(())) => report,
-        (Ok(_), Err(e)) => return Err(e.into()),
+        (Ok(_), Err(e)) => {
+            return Err(anyhow::Error::new(e).context(
+                "the stage is deployed, but its lock could not be released \
+                 (the next run on this host breaks it; elsewhere it waits for it to go stale)",
+            ));
+        }
         (Err(e), Ok(())) => return Err(e),
         (Err(e), Err(release)) => {
             ui.warn(format!(
