@@ -9,10 +9,12 @@
 //! | 3    | an AWS call failed                                              |
 //! | 4    | building the function or its image failed (cargo, docker)       |
 //! | 5    | the new version failed its smoke test (the alias did not move)  |
+//! | 6    | the stage is locked by another run that did not finish in time  |
 
 use std::process::ExitCode;
 
 use crate::aws::AwsError;
+use crate::aws::lock::LockHeld;
 use crate::commands::rollback::RollbackError;
 use crate::commands::up::SmokeTestFailed;
 use crate::config::ConfigError;
@@ -28,6 +30,8 @@ pub enum ExitStatus {
     Aws = 3,
     Build = 4,
     SmokeTestFailed = 5,
+    /// Another `up` of the stage held its lock for the whole wait.
+    Locked = 6,
 }
 
 impl ExitStatus {
@@ -62,6 +66,9 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
         }
         if cause.is::<SmokeTestFailed>() {
             return ExitStatus::SmokeTestFailed;
+        }
+        if cause.is::<LockHeld>() {
+            return ExitStatus::Locked;
         }
     }
     ExitStatus::Failure
@@ -109,8 +116,9 @@ mod tests {
             ExitStatus::Aws,
             ExitStatus::Build,
             ExitStatus::SmokeTestFailed,
+            ExitStatus::Locked,
         ];
         let codes: Vec<u8> = all.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
     }
 }

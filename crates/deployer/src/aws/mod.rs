@@ -9,6 +9,7 @@ pub mod ecr;
 pub mod errors;
 pub mod iam;
 pub mod lambda;
+pub mod lock;
 pub mod logs;
 
 use std::collections::BTreeMap;

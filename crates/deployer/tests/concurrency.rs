@@ -1,0 +1,184 @@
+//! Concurrency and the stage lock, end to end against the local AWS.
+//!
+//! The documented behaviour: two `up` of one stage at once serialise on
+//! the stage lock. The second waits (up to 60 s) while the first applies,
+//! then surveys the state the first left and finds nothing to change: both
+//! exit 0, and the stage holds one of everything. A lock held longer than
+//! the wait makes the second fail with exit code 6 and a message naming
+//! the holder; a stale lock (its process gone from this host, or silent
+//! for 15 min) is broken with a warning. `plan` takes no lock.
+
+#[path = "lock_fixture/mod.rs"]
+mod fixture;
+mod util;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use fixture::*;
+use util::*;
+
+const UP: [&str; 5] = ["up", "--stage", "local", "--json", "--yes"];
+
+/// Takes the lock `group` as another deployer would: the log group, tagged
+/// with its holder.
+async fn hold_lock(group: &str, host: &str, pid: u32, heartbeat_ago: chrono::Duration) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
+    let beat = (Utc::now() - heartbeat_ago).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let tags = HashMap::from([
+        ("deployer:host".to_string(), host.to_string()),
+        ("deployer:pid".to_string(), pid.to_string()),
+        (
+            "deployer:command".to_string(),
+            "deployer up --stage local".to_string(),
+        ),
+        ("deployer:since".to_string(), beat.clone()),
+        ("deployer:heartbeat".to_string(), beat),
+    ]);
+    logs.create_log_group()
+        .log_group_name(group)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn drop_lock(group: &str) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
+    let _ = logs.delete_log_group().log_group_name(group).send().await;
+}
+
+/// A pid of this host that no process has: a child that has exited and
+/// been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_ups_at_once_serialise_on_the_lock_and_leave_one_of_everything() {
+    let fx = Fixture::new("conc");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| fx.deployer(&UP));
+        let b = scope.spawn(|| fx.deployer(&UP));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (a_json, b_json) = (parse_json(&UP, &a), parse_json(&UP, &b));
+
+    // One applied the plan; the other surveyed after it and found nothing.
+    let mut answers = [(&a, &a_json), (&b, &b_json)];
+    answers.sort_by_key(|(_, json)| changes(json).is_empty());
+    let [(_, first), (second_out, second)] = answers;
+    assert!(
+        !changes(first).is_empty(),
+        "neither run changed anything: {first}"
+    );
+    assert_eq!(
+        changes(second),
+        Vec::<String>::new(),
+        "both runs planned changes: their surveys interleaved"
+    );
+    assert_eq!(second["image"]["built"], false);
+    assert_eq!(first["version"], second["version"]);
+    assert_eq!(first["url"], second["url"]);
+    let waited =
+        String::from_utf8_lossy(&second_out.stderr).contains("waiting for the lock held by");
+    eprintln!("the second run waited for the lock: {waited}");
+
+    let tag = first["image"]["tag"].as_str().unwrap();
+    let got = snapshot(&fx.app, tag).await;
+    assert_eq!(got.rest_apis, 1, "{got:?}");
+    assert_eq!(got.roles, 1, "{got:?}");
+    assert_eq!(got.repositories, 1, "{got:?}");
+    assert_eq!(got.published_versions, 1, "{got:?}");
+    assert!(got.image_by_served_digest, "{got:?}");
+    assert!(got.alias_on_current_version, "{got:?}");
+    assert!(got.permission_scoped_to_the_api, "{got:?}");
+    assert!(!got.lock_held, "a run left its lock: {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_lock_makes_up_wait_then_fail_with_exit_6_and_plan_not_wait() {
+    let fx = Fixture::new("lockheld");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let group = fx.lock_group();
+    hold_lock(&group, "ci-elsewhere", 4242, chrono::Duration::zero()).await;
+
+    // `plan` only reads: it does not wait for the lock.
+    let started = Instant::now();
+    let plan = fx.json(&["plan", "--stage", "local", "--json"]);
+    assert!(!changes(&plan).is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "plan took {:?}: did it wait for the lock?",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let out = fx.deployer(&["up", "--stage", "local", "--yes"]);
+    let waited = started.elapsed();
+    drop_lock(&group).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("waiting for the lock held by ci-elsewhere/4242 since"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("locked by another deployer (ci-elsewhere/4242") && stderr.contains(&group),
+        "{stderr}"
+    );
+    assert!(
+        waited >= Duration::from_secs(55) && waited < Duration::from_secs(120),
+        "up gave up after {waited:?}, not after about 60 s"
+    );
+    // It changed nothing while it waited.
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let function = lambda
+        .get_function()
+        .function_name(fx.function())
+        .send()
+        .await;
+    assert!(
+        function.is_err(),
+        "the function was created without the lock"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_locks_are_broken_with_a_warning_and_not_left_behind() {
+    let fx = Fixture::new("lockstale");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let group = fx.lock_group();
+
+    // Silent for 20 minutes, on another machine.
+    hold_lock(&group, "ci-elsewhere", 4242, chrono::Duration::minutes(20)).await;
+    let out = fx.deployer(&UP);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let answer = parse_json(&UP, &out);
+    assert!(!changes(&answer).is_empty());
+    assert!(
+        stderr.contains("breaking the stale stage lock held by ci-elsewhere/4242")
+            && stderr.contains("no sign of life"),
+        "{stderr}"
+    );
+    assert!(!lock_exists(&group).await, "up left its lock");
+
+    // Its process gone from this host, however fresh.
+    let pid = dead_pid();
+    let host = deployer::aws::lock::this_host();
+    hold_lock(&group, &host, pid, chrono::Duration::zero()).await;
+    let out = fx.deployer(&UP);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let answer = parse_json(&UP, &out);
+    assert_eq!(changes(&answer), Vec::<String>::new());
+    assert!(
+        stderr.contains(&format!("its process {pid} on this host ({host}) is gone")),
+        "{stderr}"
+    );
+    assert!(!lock_exists(&group).await, "up left its lock");
+}

@@ -1,0 +1,387 @@
+//! For the reliability tests (faults, concurrency): a workspace to deploy
+//! from (the same pattern as `tests/up.rs`'s, plus spawning `deployer` as
+//! a child to kill or to race), and a [`Snapshot`] of what a stage holds in
+//! the local AWS, read with the SDK, to compare one run's result with
+//! another's.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A workspace to deploy from: the real crates and lockfile (symlinked, so
+/// the function compiles once for every test through the binary cache) and
+/// copies of what a test may change, with a unique app name.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub app: String,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl Fixture {
+    pub fn new(prefix: &str) -> Fixture {
+        require_local_cloud();
+        let root = workspace_root().canonicalize().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["Cargo.toml", "Cargo.lock", "crates"] {
+            std::os::unix::fs::symlink(root.join(name), dir.path().join(name)).unwrap();
+        }
+        for name in ["models", "data", "lambda-image"] {
+            copy_dir(&root.join(name), &dir.path().join(name));
+        }
+        let app = unique_name(prefix);
+        let config = std::fs::read_to_string(root.join("deploy.toml")).unwrap();
+        let config = config.replacen("name = \"pde-predict\"", &format!("name = \"{app}\""), 1);
+        assert!(
+            config.contains(&app),
+            "deploy.toml has no `name = \"pde-predict\"` line to replace"
+        );
+        std::fs::write(dir.path().join("deploy.toml"), config).unwrap();
+        Fixture { dir, app }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `deployer ARGS` in the fixture, as CI would run it (no terminal),
+    /// ready to spawn.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(private_deployer());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("CI", "true")
+            // The same binary cache as tests/up.rs: the function compiles
+            // once for all tests.
+            .env("CARGO_TARGET_DIR", lambda_target_dir());
+        command
+    }
+
+    pub fn deployer(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs it and parses its `--json` answer, failing with its stderr.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.deployer(args);
+        parse_json(args, &out)
+    }
+
+    pub fn function(&self) -> String {
+        format!("{}-local", self.app)
+    }
+
+    pub fn lock_group(&self) -> String {
+        deployer::aws::lock::lock_group(&self.app, "local")
+    }
+}
+
+/// This test build's `deployer`, linked on first use to a name of its
+/// own: the uplifted binary at `target/debug/deployer` is shared by every
+/// checkout building into the same target directory, and a build in
+/// another one may replace it during a long test. The hard link keeps
+/// this build's file whatever happens to that name.
+pub fn private_deployer() -> PathBuf {
+    static LINK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LINK.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("deployer-for-{}", env!("CARGO_CRATE_NAME")));
+        let _ = std::fs::remove_file(&path);
+        if std::fs::hard_link(deployer_bin(), &path).is_err() {
+            std::fs::copy(deployer_bin(), &path).unwrap();
+        }
+        // The stage lock is what these tests are about: a binary without
+        // it is another checkout's build, not this one.
+        let bytes = std::fs::read(&path).unwrap();
+        let needle = b"/deployer/locks/";
+        assert!(
+            bytes.windows(needle.len()).any(|w| w == needle),
+            "{} has no stage lock: another checkout's build replaced it; run the test again",
+            deployer_bin().display()
+        );
+        path
+    })
+    .clone()
+}
+
+/// A successful run's `--json` answer, or a failure showing its output.
+pub fn parse_json(args: &[&str], out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "deployer {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
+}
+
+pub fn lambda_target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-tests")
+}
+
+/// The `changes` of an `up`/`plan` JSON answer that change something, as
+/// `kind name action` lines.
+pub fn changes(answer: &Value) -> Vec<String> {
+    answer["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no changes array in {answer}"))
+        .iter()
+        .filter(|c| c["action"] != "unchanged")
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c["kind"].as_str().unwrap_or("?"),
+                c["name"].as_str().unwrap_or("?"),
+                c["action"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect()
+}
+
+/// Whether the stage's lock log group exists.
+pub async fn lock_exists(group: &str) -> bool {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
+    logs.describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(group))
+}
+
+/// What the `local` stage of an app holds, without its names and ids, so
+/// that two apps deployed alike give equal snapshots.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub rest_apis: usize,
+    pub predict_methods: Vec<String>,
+    /// GET and POST call the alias through a proxy integration.
+    pub integrations_call_the_alias: bool,
+    pub stage_deployed: bool,
+    pub roles: usize,
+    pub attached_policies: Vec<String>,
+    pub inline_policies: usize,
+    pub repositories: usize,
+    /// The function's image is by digest, the digest the registry serves
+    /// for the image's tag.
+    pub image_by_served_digest: bool,
+    pub published_versions: usize,
+    /// The alias points at a published version whose image is the
+    /// function's.
+    pub alias_on_current_version: bool,
+    /// The permission lets exactly this API call the alias.
+    pub permission_scoped_to_the_api: bool,
+    pub lock_held: bool,
+}
+
+/// The snapshot of `app`'s local stage, whose image `up` tagged `tag`.
+pub async fn snapshot(app: &str, tag: &str) -> Snapshot {
+    let config = sdk_config().await;
+    let function = format!("{app}-local");
+
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let apis = apigw.get_rest_apis().limit(500).send().await.unwrap();
+    let ours: Vec<String> = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(function.as_str()))
+        .filter_map(|a| a.id().map(str::to_string))
+        .collect();
+    let mut predict_methods = Vec::new();
+    let mut integrations_call_the_alias = false;
+    let mut stage_deployed = false;
+    if let [api_id] = ours.as_slice() {
+        let resources = apigw
+            .get_resources()
+            .rest_api_id(api_id)
+            .embed("methods")
+            .send()
+            .await
+            .unwrap();
+        if let Some(predict) = resources
+            .items()
+            .iter()
+            .find(|r| r.path() == Some("/predict"))
+        {
+            predict_methods = predict
+                .resource_methods()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            predict_methods.sort();
+            integrations_call_the_alias = true;
+            for method in ["GET", "POST"] {
+                let uri = apigw
+                    .get_integration()
+                    .rest_api_id(api_id)
+                    .resource_id(predict.id().unwrap())
+                    .http_method(method)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|i| i.uri().map(str::to_string))
+                    .unwrap_or_default();
+                integrations_call_the_alias &=
+                    uri.ends_with(&format!("function:{function}:local/invocations"));
+            }
+        }
+        stage_deployed = apigw
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name("local")
+            .send()
+            .await
+            .ok()
+            .and_then(|s| s.deployment_id().map(str::to_string))
+            .is_some();
+    }
+
+    let iam = aws_sdk_iam::Client::new(&config);
+    let roles = iam
+        .list_roles()
+        .max_items(1000)
+        .send()
+        .await
+        .unwrap()
+        .roles()
+        .iter()
+        .filter(|r| r.role_name().starts_with(app))
+        .count();
+    let role_name = format!("{function}-exec");
+    let mut attached_policies: Vec<String> = iam
+        .list_attached_role_policies()
+        .role_name(&role_name)
+        .send()
+        .await
+        .map(|a| {
+            a.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_name().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    attached_policies.sort();
+    let inline_policies = iam
+        .list_role_policies()
+        .role_name(&role_name)
+        .send()
+        .await
+        .map(|p| p.policy_names().len())
+        .unwrap_or(0);
+
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let repos = ecr
+        .describe_repositories()
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
+    let repositories = repos
+        .repositories()
+        .iter()
+        .filter(|r| r.repository_name() == Some(app))
+        .count();
+
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let image_uri = lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .ok()
+        .and_then(|f| f.code().and_then(|c| c.image_uri()).map(str::to_string));
+    let image_by_served_digest = match image_uri.as_deref().and_then(|u| u.split_once('@')) {
+        Some((repo_uri, digest)) => served_digest(repo_uri, tag).await.as_deref() == Some(digest),
+        None => false,
+    };
+    let versions = lambda
+        .list_versions_by_function()
+        .function_name(&function)
+        .send()
+        .await
+        .map(|v| v.versions().to_vec())
+        .unwrap_or_default();
+    let published: Vec<_> = versions
+        .iter()
+        .filter(|v| v.version() != Some("$LATEST"))
+        .collect();
+    let alias_version = lambda
+        .get_alias()
+        .function_name(&function)
+        .name("local")
+        .send()
+        .await
+        .ok()
+        .and_then(|a| a.function_version().map(str::to_string));
+    let alias_on_current_version = match &alias_version {
+        Some(version) if version != "$LATEST" => {
+            let of_version = lambda
+                .get_function()
+                .function_name(&function)
+                .qualifier(version)
+                .send()
+                .await
+                .ok()
+                .and_then(|f| f.code().and_then(|c| c.image_uri()).map(str::to_string));
+            of_version.is_some() && of_version == image_uri
+        }
+        _ => false,
+    };
+    let permission_scoped_to_the_api = match ours.as_slice() {
+        [api_id] => lambda
+            .get_policy()
+            .function_name(&function)
+            .qualifier("local")
+            .send()
+            .await
+            .ok()
+            .and_then(|p| p.policy().map(str::to_string))
+            .is_some_and(|p| p.contains(&format!(":{api_id}/"))),
+        _ => false,
+    };
+
+    Snapshot {
+        rest_apis: ours.len(),
+        predict_methods,
+        integrations_call_the_alias,
+        stage_deployed,
+        roles,
+        attached_policies,
+        inline_policies,
+        repositories,
+        image_by_served_digest,
+        published_versions: published.len(),
+        alias_on_current_version,
+        permission_scoped_to_the_api,
+        lock_held: lock_exists(&deployer::aws::lock::lock_group(app, "local")).await,
+    }
+}
+
+/// The digest the registry serves for `repo_uri:tag`.
+async fn served_digest(repo_uri: &str, tag: &str) -> Option<String> {
+    docker()
+        .inspect_registry_image(&format!("{repo_uri}:{tag}"), None)
+        .await
+        .ok()
+        .and_then(|info| info.descriptor.digest)
+}
