@@ -15,6 +15,8 @@ use deployer::aws::{Clients, Outcome};
 use deployer::config::Stage;
 use deployer::plan::Action;
 
+/// A stage and its role for the function steps, called through the library
+/// (not the `deployer` binary, so not `util::fixture::Fixture`).
 struct Fixture {
     clients: Clients,
     stage: Stage,

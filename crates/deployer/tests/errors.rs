@@ -3,13 +3,12 @@
 //! credentials, an unreachable Docker engine and a Dockerfile that fails —
 //! each a clear message, its own exit code and never a panic.
 
-mod fixture;
 mod util;
 
 use std::process::Output;
 use std::sync::atomic::Ordering;
 
-use fixture::*;
+use util::fixture::{Fixture, set_in_table, texts};
 use util::proxy::FaultProxy;
 use util::*;
 

@@ -11,6 +11,7 @@ use std::process::Output;
 use chrono::NaiveDate;
 use prediction::{Predictor, Settings};
 use serde_json::{Value, json};
+use util::fixture::Fixture;
 use util::*;
 
 /// moto keeps one queue of canned answers per region: this file's own.
@@ -33,8 +34,9 @@ fn predictor() -> Predictor {
     .unwrap()
 }
 
+/// `deployer ARGS` in `dir`; the remote test runs it in its fixture instead.
 fn deployer(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(deployer_bin())
+    std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
         .args(args)
         .current_dir(dir)
         .env("CI", "true")
@@ -54,36 +56,17 @@ fn stdout_json(out: &Output, what: &str) -> Value {
         .unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
 }
 
-/// A deploy.toml with a unique app and a stage `inv` in [`REGION`] at moto.
-fn remote_fixture() -> (tempfile::TempDir, String) {
-    require_local_cloud();
-    let root = workspace_root().canonicalize().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    // The paths deploy.toml names must exist; nothing is built from them.
-    for name in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "crates",
-        "models",
-        "data",
-        "lambda-image",
-    ] {
-        std::os::unix::fs::symlink(root.join(name), dir.path().join(name)).unwrap();
-    }
-    let app = unique_name("inv");
-    let config = std::fs::read_to_string(root.join("deploy.toml")).unwrap();
-    let mut config = config.replacen("name = \"pde-predict\"", &format!("name = \"{app}\""), 1);
-    assert!(
-        config.contains(&app),
-        "deploy.toml has no app name to replace"
-    );
-    config += &format!(
-        "\n[stages.inv]\nregion = \"{REGION}\"\nendpoint-url = \"{}\"\n\
-         [stages.inv.smoke-test]\nenabled = false\n",
-        endpoint_url()
-    );
-    std::fs::write(dir.path().join("deploy.toml"), config).unwrap();
-    (dir, app)
+/// A fixture whose deploy.toml has a stage `inv` in [`REGION`] at moto.
+fn remote_fixture() -> Fixture {
+    let fx = Fixture::new("inv");
+    fx.edit_config(|text| {
+        format!(
+            "{text}\n[stages.inv]\nregion = \"{REGION}\"\nendpoint-url = \"{}\"\n\
+             [stages.inv.smoke-test]\nenabled = false\n",
+            endpoint_url()
+        )
+    });
+    fx
 }
 
 /// The stage's function, version and alias, made with the SDK: `up` pushes
@@ -174,19 +157,17 @@ fn proxy(status: u16, body: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invoke_shows_the_alias_answer_and_fails_on_an_error_answer() {
-    let (dir, app) = remote_fixture();
-    let _dump = DumpOnFailure::new(&app);
-    create_function(&app).await;
+    let fx = remote_fixture();
+    let app = &fx.app;
+    let _dump = DumpOnFailure::new(app);
+    create_function(app).await;
     let forecast = predictor().predict_all(day(DATE));
     let body = serde_json::to_string(&forecast).unwrap();
 
     // The readable table: the date, every job with its predicted times,
     // the pipeline line.
     queue_lambda_response_in(REGION, &proxy(200, &body));
-    let out = deployer(
-        dir.path(),
-        &["invoke", "--stage", "inv", "--date", DATE, "-v"],
-    );
+    let out = fx.deployer(&["invoke", "--stage", "inv", "--date", DATE, "-v"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -213,17 +194,14 @@ async fn invoke_shows_the_alias_answer_and_fails_on_an_error_answer() {
 
     // --json: exactly the answer's body.
     queue_lambda_response_in(REGION, &proxy(200, &body));
-    let out = deployer(
-        dir.path(),
-        &["invoke", "--stage", "inv", "--date", DATE, "--json"],
-    );
+    let out = fx.deployer(&["invoke", "--stage", "inv", "--date", DATE, "--json"]);
     let answer = stdout_json(&out, "invoke --json");
     assert_eq!(answer, serde_json::to_value(&forecast).unwrap());
 
     // A 400 is shown and the exit is non-zero (1).
     let error = json!({"error": "date: `2025-13-01` is not a date", "field": "date"}).to_string();
     queue_lambda_response_in(REGION, &proxy(400, &error));
-    let out = deployer(dir.path(), &["invoke", "--stage", "inv", "--date", DATE]);
+    let out = fx.deployer(&["invoke", "--stage", "inv", "--date", DATE]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),

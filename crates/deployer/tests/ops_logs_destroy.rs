@@ -5,136 +5,14 @@
 mod util;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::Value;
+use util::fixture::Fixture;
 use util::*;
-
-/// A workspace to deploy from, as in `tests/up.rs`: the real crates
-/// (symlinked, so the function compiles once for all tests) and copies of
-/// the models, data, image and deploy.toml with a unique app name.
-struct Fixture {
-    dir: tempfile::TempDir,
-    app: String,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-impl Fixture {
-    fn new(prefix: &str) -> Fixture {
-        require_local_cloud();
-        let root = workspace_root().canonicalize().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["Cargo.toml", "Cargo.lock", "crates"] {
-            std::os::unix::fs::symlink(root.join(name), dir.path().join(name)).unwrap();
-        }
-        for name in ["models", "data", "lambda-image"] {
-            copy_dir(&root.join(name), &dir.path().join(name));
-        }
-        let app = unique_name(prefix);
-        let config = std::fs::read_to_string(root.join("deploy.toml")).unwrap();
-        let config = config.replacen("name = \"pde-predict\"", &format!("name = \"{app}\""), 1);
-        assert!(
-            config.contains(&app),
-            "deploy.toml has no `name = \"pde-predict\"` line to replace"
-        );
-        std::fs::write(dir.path().join("deploy.toml"), config).unwrap();
-        Fixture { dir, app }
-    }
-
-    /// `deployer ARGS` in the fixture, as CI runs it: no terminal, no stdin.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(deployer_bin());
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("CI", "true")
-            .env("CARGO_TARGET_DIR", lambda_target_dir())
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn deployer(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Runs it, requires success, and returns its stdout.
-    fn stdout(&self, args: &[&str]) -> String {
-        let out = self.deployer(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "deployer {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let stdout = self.stdout(args);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
-    }
-
-    fn function(&self, stage: &str) -> String {
-        format!("{}-{stage}", self.app)
-    }
-
-    fn log_group(&self, stage: &str) -> String {
-        format!("/aws/lambda/{}", self.function(stage))
-    }
-
-    /// Puts the `local` stage's API behind an API key (with a usage plan).
-    fn use_api_key(&self) {
-        let path = self.dir.path().join("deploy.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("[stages.local.api]"), "deploy.toml changed");
-        std::fs::write(
-            &path,
-            format!("{text}\n[stages.local.api]\nauth = \"api_key\"\n"),
-        )
-        .unwrap();
-    }
-
-    /// Adds a copy of the `local` stage named `name` to deploy.toml.
-    fn add_local_stage(&self, name: &str) {
-        let path = self.dir.path().join("deploy.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut copy = String::new();
-        let mut inside = false;
-        for line in text.lines() {
-            let trimmed = line.trim();
-            if trimmed.starts_with('[') {
-                inside = trimmed == "[stages.local]" || trimmed.starts_with("[stages.local.");
-            }
-            if inside {
-                copy += &line.replacen("[stages.local", &format!("[stages.{name}"), 1);
-                copy += "\n";
-            }
-        }
-        assert!(!copy.is_empty(), "deploy.toml has no [stages.local]");
-        std::fs::write(&path, format!("{text}\n{copy}")).unwrap();
-    }
-}
-
-fn lambda_target_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-tests")
-}
 
 fn now_ms() -> i64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
@@ -431,7 +309,8 @@ fn kinds(answer: &Value) -> Vec<String> {
 async fn destroy_removes_every_resource_of_the_stage_and_a_second_run_is_fine() {
     let fx = Fixture::new("destroy");
     let _dump = DumpOnFailure::new(&fx.app);
-    fx.use_api_key();
+    // Behind an API key, so destroy has a key and a usage plan to remove.
+    fx.set_local("api", "auth", "\"api_key\"");
     let config = sdk_config().await;
     let there = up_with_logs(&fx, &config, "local").await;
     assert_eq!(there.len(), 6, "no API key or usage plan: {there:?}");

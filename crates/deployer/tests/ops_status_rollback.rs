@@ -5,130 +5,15 @@
 
 mod util;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::Value;
+use util::fixture::Fixture;
 use util::*;
-
-/// A workspace to deploy from (the pattern of `tests/up.rs`): the real
-/// crates and lockfile symlinked, copies of models, data, the image and
-/// deploy.toml with a unique app name.
-struct Fixture {
-    dir: tempfile::TempDir,
-    app: String,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-impl Fixture {
-    fn new(prefix: &str) -> Fixture {
-        require_local_cloud();
-        let root = workspace_root().canonicalize().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["Cargo.toml", "Cargo.lock", "crates"] {
-            std::os::unix::fs::symlink(root.join(name), dir.path().join(name)).unwrap();
-        }
-        for name in ["models", "data", "lambda-image"] {
-            copy_dir(&root.join(name), &dir.path().join(name));
-        }
-        let app = unique_name(prefix);
-        let config = std::fs::read_to_string(root.join("deploy.toml")).unwrap();
-        let config = config.replacen("name = \"pde-predict\"", &format!("name = \"{app}\""), 1);
-        assert!(
-            config.contains(&app),
-            "deploy.toml has no `name = \"pde-predict\"` line to replace"
-        );
-        std::fs::write(dir.path().join("deploy.toml"), config).unwrap();
-        Fixture { dir, app }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Runs `deployer ARGS` in the fixture, as CI would: no terminal.
-    fn deployer(&self, args: &[&str]) -> Output {
-        std::process::Command::new(binary())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("CI", "true")
-            // The same binary cache as tests/up.rs: the function compiles once.
-            .env("CARGO_TARGET_DIR", lambda_target_dir())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs it and parses its `--json` answer, failing with its stderr.
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.deployer(args);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "deployer {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
-    }
-
-    fn function(&self, stage: &str) -> String {
-        format!("{}-{stage}", self.app)
-    }
-}
-
-/// The binary under test: cargo's, unless `DEPLOYER_BIN` names another
-/// build of the same sources (a target directory shared by several
-/// checkouts overwrites cargo's `target/debug/deployer`).
-fn binary() -> PathBuf {
-    std::env::var_os("DEPLOYER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(deployer_bin)
-}
-
-fn lambda_target_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-tests")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-async fn alias_version(lambda: &aws_sdk_lambda::Client, function: &str, stage: &str) -> String {
-    lambda
-        .get_alias()
-        .function_name(function)
-        .name(stage)
-        .send()
-        .await
-        .unwrap()
-        .function_version()
-        .unwrap()
-        .to_string()
-}
-
-/// deploy.toml with `memory = N` in the local stage's function table.
-fn with_local_memory(text: &str, memory: i32) -> String {
-    let header = "[stages.local.function]";
-    if text.contains(header) {
-        text.replacen(header, &format!("{header}\nmemory = {memory}"), 1)
-    } else {
-        format!("{text}\n{header}\nmemory = {memory}\n")
-    }
 }
 
 fn now_ms() -> i64 {
@@ -151,9 +36,7 @@ async fn rollback_moves_the_alias_and_status_reports_what_it_serves() {
 
     // Two versions: a first up, then a memory change and a second up.
     let first = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
-    let path = fx.path("deploy.toml");
-    let toml = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, with_local_memory(&toml, 1024)).unwrap();
+    fx.set_local("function", "memory", "1024");
     let second = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
     let (v1, v2) = (
         first["version"].as_str().unwrap().to_string(),

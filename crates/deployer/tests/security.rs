@@ -5,7 +5,6 @@
 //! holds the ECR password or the secret key, and the image holds nothing
 //! but the binary, the models and the data.
 
-mod fixture;
 mod util;
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,7 +15,7 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use fixture::*;
+use util::fixture::{Fixture, set_in_table, texts};
 use util::*;
 
 /// Runs the deployer with `secret` as the secret key; returns its output

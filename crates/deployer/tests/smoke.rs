@@ -10,12 +10,11 @@
 //! image to build, and retry a scenario once when another test's invoke
 //! took the answer they queued.
 
-mod fixture;
 mod util;
 
 use std::process::Output;
 
-use fixture::*;
+use util::fixture::{Fixture, json_of, texts};
 use util::*;
 
 const GOOD: &str = r#"{"statusCode":200,"headers":{"content-type":"application/json"},"body":"{\"predictions\":[]}"}"#;

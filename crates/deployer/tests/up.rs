@@ -4,97 +4,9 @@
 
 mod util;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
 use serde_json::Value;
+use util::fixture::Fixture;
 use util::*;
-
-/// A workspace to deploy from: the real crates and lockfile (symlinked, so
-/// the function compiles once for every test through the binary cache) and
-/// copies of what a test may change (models, data, the image, deploy.toml).
-struct Fixture {
-    dir: tempfile::TempDir,
-    app: String,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-impl Fixture {
-    fn new(prefix: &str) -> Fixture {
-        require_local_cloud();
-        let root = workspace_root().canonicalize().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["Cargo.toml", "Cargo.lock", "crates"] {
-            std::os::unix::fs::symlink(root.join(name), dir.path().join(name)).unwrap();
-        }
-        for name in ["models", "data", "lambda-image"] {
-            copy_dir(&root.join(name), &dir.path().join(name));
-        }
-        let app = unique_name(prefix);
-        let config = std::fs::read_to_string(root.join("deploy.toml")).unwrap();
-        let config = config.replacen("name = \"pde-predict\"", &format!("name = \"{app}\""), 1);
-        assert!(
-            config.contains(&app),
-            "deploy.toml has no `name = \"pde-predict\"` line to replace"
-        );
-        std::fs::write(dir.path().join("deploy.toml"), config).unwrap();
-        Fixture { dir, app }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Runs `deployer ARGS` in the fixture, as CI would: no terminal.
-    fn deployer(&self, args: &[&str]) -> Output {
-        std::process::Command::new(deployer_bin())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("CI", "true")
-            // One binary cache for every test's function compile.
-            .env("CARGO_TARGET_DIR", lambda_target_dir())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs it and parses its `--json` answer, failing with its stderr.
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.deployer(args);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "deployer {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
-    }
-
-    fn function(&self, stage: &str) -> String {
-        format!("{}-{stage}", self.app)
-    }
-}
-
-/// The tests' own target directory (the parent of `CARGO_TARGET_TMPDIR`),
-/// so every test — and the image test, which compiles in-process — shares
-/// one binary cache under `lambda/` and the function compiles once.
-fn lambda_target_dir() -> PathBuf {
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().map(Path::to_path_buf).unwrap_or(tmp)
-}
 
 /// The `changes` of an `up`/`plan` JSON answer as `kind name action` lines.
 fn changes(answer: &Value) -> Vec<String> {
@@ -127,19 +39,6 @@ async fn versions(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<String
         .filter_map(|v| v.version().map(str::to_string))
         .filter(|v| v != "$LATEST")
         .collect()
-}
-
-async fn alias_version(lambda: &aws_sdk_lambda::Client, function: &str, stage: &str) -> String {
-    lambda
-        .get_alias()
-        .function_name(function)
-        .name(stage)
-        .send()
-        .await
-        .unwrap()
-        .function_version()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -386,9 +285,7 @@ async fn a_model_change_ships_a_new_image_and_a_memory_change_only_configuration
     );
 
     // Memory only: no image work, the configuration updated, a new version.
-    let path = fx.path("deploy.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, with_local_memory(&text, 1024)).unwrap();
+    fx.set_local("function", "memory", "1024");
     let plan = fx.json(&["plan", "--stage", "local", "--json"]);
     let third = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
     assert_eq!(changes(&plan), changes(&third), "plan and up disagree");
@@ -425,9 +322,7 @@ async fn two_stages_share_the_repository_and_nothing_else() {
     let fx = Fixture::new("uptwo");
     let _dump = DumpOnFailure::new(&fx.app);
     // A second local stage beside the first.
-    let path = fx.path("deploy.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, with_second_local_stage(&text, "local2")).unwrap();
+    fx.add_local_stage("local2");
     let a = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
     let b = fx.json(&["up", "--stage", "local2", "--json", "--yes"]);
     assert_eq!(a["image"]["digest"], b["image"]["digest"]);
@@ -447,37 +342,6 @@ async fn two_stages_share_the_repository_and_nothing_else() {
         .filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&fx.app)))
         .count();
     assert_eq!(ours, 1);
-}
-
-/// deploy.toml with `memory = N` in the local stage's function table.
-fn with_local_memory(text: &str, memory: i32) -> String {
-    let header = "[stages.local.function]";
-    if text.contains(header) {
-        text.replacen(header, &format!("{header}\nmemory = {memory}"), 1)
-    } else {
-        format!("{text}\n{header}\nmemory = {memory}\n")
-    }
-}
-
-/// deploy.toml with a copy of the `local` stage named `name`.
-fn with_second_local_stage(text: &str, name: &str) -> String {
-    let mut out = text.to_string();
-    let mut copy = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            inside = trimmed == "[stages.local]" || trimmed.starts_with("[stages.local.");
-        }
-        if inside {
-            copy += &line.replacen("[stages.local", &format!("[stages.{name}"), 1);
-            copy += "\n";
-        }
-    }
-    assert!(!copy.is_empty(), "deploy.toml has no [stages.local]");
-    out += "\n";
-    out += &copy;
-    out
 }
 
 /// IAM returns policy documents URL-encoded.

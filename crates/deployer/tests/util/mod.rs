@@ -2,10 +2,14 @@
 //! AWS that `scripts/local-cloud up` starts (moto, the registry at the ECR
 //! host, dockerd) through the same standard SDK configuration the deployer
 //! uses, names that never collide in moto's shared state, and a dump of
-//! moto's state when a test fails.
+//! moto's state when a test fails. `fixture` is the workspace the end-to-end
+//! tests run the `deployer` binary in; `proxy` injects AWS faults.
 //!
 //! Each test file uses it with `mod util;`. Not every file uses every helper.
 #![allow(dead_code)]
+
+pub mod fixture;
+pub mod proxy;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -43,15 +47,6 @@ pub fn region() -> String {
 /// The ECR host moto hands out, which the local registry serves on 127.0.0.1:443.
 pub fn registry_host() -> String {
     format!("{ACCOUNT}.dkr.ecr.{}.amazonaws.com", region())
-}
-
-/// The `deployer` binary cargo built for these tests, or `DEPLOYER_BIN`
-/// when set: worktrees sharing one target directory overwrite each
-/// other's `target/debug/deployer`, and this names the right one.
-pub fn deployer_bin() -> PathBuf {
-    std::env::var_os("DEPLOYER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_deployer")))
 }
 
 /// The workspace root (where `scripts/` and `.local-cloud/` live).
@@ -312,6 +307,20 @@ pub async fn deployment_count(apigw: &aws_sdk_apigateway::Client, api_id: &str) 
         .len()
 }
 
+/// The version the stage's alias points at.
+pub async fn alias_version(lambda: &aws_sdk_lambda::Client, function: &str, alias: &str) -> String {
+    lambda
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+        .unwrap()
+        .function_version()
+        .unwrap()
+        .to_string()
+}
+
 /// Prints moto's state about the resources whose names contain `filter`
 /// (everything when empty) if the test is panicking when this drops.
 /// Keep it alive for the whole test: `let _dump = DumpOnFailure::new(&name);`
@@ -425,4 +434,3 @@ pub async fn describe_local_cloud(filter: &str) -> String {
     }
     out
 }
-pub mod proxy;
