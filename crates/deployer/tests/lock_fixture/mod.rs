@@ -92,33 +92,9 @@ impl Fixture {
     }
 }
 
-/// This test build's `deployer`, linked on first use to a name of its
-/// own: the uplifted binary at `target/debug/deployer` is shared by every
-/// checkout building into the same target directory, and a build in
-/// another one may replace it during a long test. The hard link keeps
-/// this build's file whatever happens to that name.
+/// The `deployer` under test.
 pub fn private_deployer() -> PathBuf {
-    static LINK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    LINK.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deployer-bin");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("deployer-for-{}", env!("CARGO_CRATE_NAME")));
-        let _ = std::fs::remove_file(&path);
-        if std::fs::hard_link(deployer_bin(), &path).is_err() {
-            std::fs::copy(deployer_bin(), &path).unwrap();
-        }
-        // The stage lock is what these tests are about: a binary without
-        // it is another checkout's build, not this one.
-        let bytes = std::fs::read(&path).unwrap();
-        let needle = b"/deployer/locks/";
-        assert!(
-            bytes.windows(needle.len()).any(|w| w == needle),
-            "{} has no stage lock: another checkout's build replaced it; run the test again",
-            deployer_bin().display()
-        );
-        path
-    })
-    .clone()
+    PathBuf::from(env!("CARGO_BIN_EXE_deployer"))
 }
 
 /// A successful run's `--json` answer, or a failure showing its output.
