@@ -6,7 +6,8 @@
 //! exit 0, and the stage holds one of everything. A lock held longer than
 //! the wait makes the second fail with exit code 6 and a message naming
 //! the holder; a stale lock (its process gone from this host, or silent
-//! for 15 min) is broken with a warning. `plan` takes no lock.
+//! for 15 min) is broken with a warning. `plan` takes no lock; `destroy`
+//! takes the same lock as `up`, so the two never interleave.
 
 #[path = "lock_fixture/mod.rs"]
 mod fixture;
@@ -181,4 +182,40 @@ async fn stale_locks_are_broken_with_a_warning_and_not_left_behind() {
         "{stderr}"
     );
     assert!(!lock_exists(&group).await, "up left its lock");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_waits_for_the_stage_lock_and_leaves_no_lock_or_marker() {
+    let fx = Fixture::new("lockdestroy");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let group = fx.lock_group();
+    hold_lock(&group, "ci-elsewhere", 4242, chrono::Duration::zero()).await;
+    // What a breaker killed half-way through breaking an earlier stale lock
+    // leaves: a marker that nothing else would ever delete.
+    let marker = format!("{group}/break-1");
+    hold_lock(&marker, "ci-elsewhere", 4243, chrono::Duration::zero()).await;
+
+    let mut child = fx
+        .command(&["destroy", "--stage", "local", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "destroy did not wait for the live lock"
+    );
+    drop_lock(&group).await;
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("waiting for the lock held by ci-elsewhere/4242 since"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Nothing to remove"), "{stdout}");
+    assert!(!lock_exists(&group).await, "destroy left its lock");
+    assert!(!lock_exists(&marker).await, "destroy left a break marker");
 }

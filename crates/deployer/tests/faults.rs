@@ -6,8 +6,15 @@
 //! behind; the next run breaks it (same host, dead pid), so this also tests
 //! the lock's stale-lock rule.
 //!
+//! The same for `destroy --stage local --yes` after an `up`: killed at
+//! seeded, increasing moments a thirtieth of an uninterrupted destroy
+//! apart, with no cleanup between, until one run ends on its own. Nothing
+//! of the stage may remain (read with the SDK: function, permission, role,
+//! REST API, log group, repository, stage lock and its break markers) and
+//! a second `destroy` has nothing to remove.
+//!
 //! `FAULT_SEED` picks another seed (the default is fixed, so a failure
-//! repeats). `destroy` is not covered: the command is not on main yet.
+//! repeats).
 
 #[path = "lock_fixture/mod.rs"]
 mod fixture;
@@ -69,14 +76,14 @@ fn compile_seconds(answer: &serde_json::Value) -> f64 {
         .sum()
 }
 
-/// Runs `up` once per moment of `delays` in `fx`, killing it with SIGKILL
-/// at that moment unless it has ended by then.
-async fn kill_at(fx: &Fixture, delays: &[Duration], tally: &mut Tally) {
+/// Runs `deployer args` once per moment of `delays` in `fx`, killing it
+/// with SIGKILL at that moment unless it has ended by then.
+async fn kill_at(fx: &Fixture, args: &[&str], delays: &[Duration], tally: &mut Tally) {
     let log = fx.path("killed-run.log");
     for delay in delays {
         let out = File::create(&log).unwrap();
         let mut child = fx
-            .command(&up_args())
+            .command(args)
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
@@ -142,7 +149,7 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
             .map(|i| Duration::from_secs_f64(span * (i as f64 + rng.unit()) / MOMENTS as f64))
             .collect();
         let mut tally = Tally::default();
-        kill_at(&fx, &delays, &mut tally).await;
+        kill_at(&fx, &up_args(), &delays, &mut tally).await;
 
         // Then let it finish, and once more: nothing left to change.
         let finished = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
@@ -199,6 +206,269 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
     assert!(
         total.failed_first.is_empty(),
         "runs failed on their own after earlier kills:\n{}",
+        total.failed_first.join("\n---\n")
+    );
+}
+
+/// Destroy series, each from a fresh `up` in its own app.
+const DESTROY_SERIES: u64 = 2;
+/// Kill moments per uninterrupted destroy's duration.
+const STEPS_PER_RUN: f64 = 30.0;
+
+/// What of `app`'s local stage is still in the local AWS, read with the
+/// SDK by name: everything `up` makes, and the stage lock with any break
+/// marker below it.
+async fn leftovers(app: &str) -> Vec<String> {
+    let config = sdk_config().await;
+    let function = format!("{app}-local");
+    let mut left = Vec::new();
+
+    // Only "not found" is absence; any other failure fails the test, so
+    // an unreachable AWS never reads as an empty stage.
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    match lambda.get_function().function_name(&function).send().await {
+        Ok(_) => left.push(format!("function {function}")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => panic!("GetFunction {function}: {e:?}"),
+    }
+    // The first thing destroy removes: it tells a run killed early in the
+    // deletions from one killed before them.
+    let policy = lambda
+        .get_policy()
+        .function_name(&function)
+        .qualifier("local")
+        .send()
+        .await;
+    match policy {
+        Ok(_) => left.push(format!("permission on {function}:local")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => panic!("GetPolicy {function}:local: {e:?}"),
+    }
+    let iam = aws_sdk_iam::Client::new(&config);
+    let role = format!("{function}-exec");
+    match iam.get_role().role_name(&role).send().await {
+        Ok(_) => left.push(format!("role {role}")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) => {}
+        Err(e) => panic!("GetRole {role}: {e:?}"),
+    }
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let apis = apigw.get_rest_apis().limit(500).send().await.unwrap();
+    for api in apis.items() {
+        if api.name() == Some(function.as_str()) {
+            left.push(format!("rest api {function} ({})", api.id().unwrap_or("?")));
+        }
+    }
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let repos = ecr
+        .describe_repositories()
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
+    if repos
+        .repositories()
+        .iter()
+        .any(|r| r.repository_name() == Some(app))
+    {
+        left.push(format!("repository {app}"));
+    }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let lock = deployer::aws::lock::lock_group(app, "local");
+    for group in [format!("/aws/lambda/{function}"), lock] {
+        let found = logs
+            .describe_log_groups()
+            .log_group_name_prefix(&group)
+            .send()
+            .await
+            .unwrap();
+        for name in found.log_groups().iter().filter_map(|g| g.log_group_name()) {
+            // The prefix also matches longer names; a break marker below
+            // the lock is the lock's.
+            if name == group || name.starts_with(&format!("{group}/")) {
+                left.push(format!("log group {name}"));
+            }
+        }
+    }
+    left
+}
+
+/// Runs `destroy --json` in `fx` to the end: its answer, and the seconds
+/// from its start to its first deletion (when its survey step ended) and
+/// to its end.
+fn timed_destroy(fx: &Fixture) -> (serde_json::Value, f64, f64) {
+    use std::io::{BufRead, BufReader};
+    let args = ["destroy", "--stage", "local", "--json", "--yes"];
+    let started = Instant::now();
+    let mut child = fx
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut deleting = None;
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if deleting.is_none() && line.contains("survey:") {
+            deleting = Some(started.elapsed().as_secs_f64());
+        }
+        lines.push(line);
+    }
+    let out = child.wait_with_output().unwrap();
+    let run = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "destroy failed: {:?}\n{}",
+        out.status,
+        lines.join("\n")
+    );
+    let deleting = deleting.unwrap_or_else(|| panic!("no survey step in:\n{}", lines.join("\n")));
+    let answer = serde_json::from_slice(&out.stdout).unwrap();
+    (answer, deleting, run)
+}
+
+fn destroy_args() -> [&'static str; 4] {
+    ["destroy", "--stage", "local", "--yes"]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_killed_at_seeded_moments_leaves_nothing_and_a_second_run_has_nothing_to_remove() {
+    let seed: u64 = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+
+    // An uninterrupted destroy, timed, on its own app: how long the kill
+    // moments are spread over.
+    let reference = Fixture::new("dfltref");
+    let _dump_ref = DumpOnFailure::new(&reference.app);
+    reference.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let (answer, deleting, run) = timed_destroy(&reference);
+    assert!(deleting < run, "deletions from {deleting} s of {run} s");
+    let removed = answer["removed"].as_array().unwrap();
+    assert!(!removed.is_empty(), "{answer}");
+    assert!(
+        !answer.to_string().contains("/deployer/locks/"),
+        "destroy counted its own lock as a resource of the stage: {answer}"
+    );
+    assert_eq!(leftovers(&reference.app).await, Vec::<String>::new());
+
+    // Increasing delays, a small step apart (seeded jitter within each
+    // step), until a run ends on its own: the moments cover a whole run
+    // however loaded the machine is, and the deletions (a short part at
+    // the end, after the start, the lock and the survey) get a few.
+    let step = run.min(5.0) / STEPS_PER_RUN;
+    let mut rng = Rng(seed);
+    let mut total = Tally::default();
+    // Kills after which the stage was part-way gone: the deletions, not
+    // only the survey before them, were interrupted.
+    let mut mid_deletion = 0;
+    let mut converged = 0;
+    for series in 0..DESTROY_SERIES {
+        let fx = Fixture::new(&format!("dfault{series}"));
+        let _dump = DumpOnFailure::new(&fx.app);
+        fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+        let before = leftovers(&fx.app).await.len();
+        assert!(before >= 4, "up left too little to destroy: {before}");
+        let mut tally = Tally::default();
+        let mut left_after = Vec::new();
+        let mut delays = Vec::new();
+        // A bound on the moments: a destroy that made no progress from
+        // one kill to the next would otherwise be killed for ever.
+        for i in 0..4 * STEPS_PER_RUN as usize {
+            let delay = Duration::from_secs_f64(step * (i as f64 + rng.unit()));
+            delays.push(delay);
+            let killed = tally.killed;
+            kill_at(
+                &fx,
+                &destroy_args(),
+                std::slice::from_ref(&delay),
+                &mut tally,
+            )
+            .await;
+            let left = leftovers(&fx.app).await;
+            // The killed run's lock is not the stage's.
+            let stage_left = left
+                .iter()
+                .filter(|l| !l.contains("/deployer/locks/"))
+                .count();
+            if tally.killed > killed && stage_left > 0 && stage_left < before {
+                mid_deletion += 1;
+            }
+            left_after.push(stage_left);
+            if tally.killed == killed {
+                break;
+            }
+        }
+
+        // Then let it finish, and once more: nothing left to remove.
+        let finished = fx.json(&["destroy", "--stage", "local", "--json", "--yes"]);
+        assert!(
+            !finished.to_string().contains("/deployer/locks/"),
+            "series {series}: destroy counted the lock as a resource: {finished}"
+        );
+        let left = leftovers(&fx.app).await;
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "series {series} (seed {seed}, delays {delays:?}): the stage is not gone"
+        );
+        let again = fx.deployer(&destroy_args());
+        let stdout = String::from_utf8_lossy(&again.stdout);
+        assert!(
+            again.status.success() && stdout.contains("Nothing to remove"),
+            "series {series}: a second destroy: {:?}\n{stdout}\n{}",
+            again.status,
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert_eq!(leftovers(&fx.app).await, Vec::<String>::new());
+        converged += 1;
+        eprintln!(
+            "destroy series {series}: {} moments, {} killed mid-run, {} finished first, \
+             {} failed first; stage resources left after each: {left_after:?} of {before}",
+            tally.tried,
+            tally.killed,
+            tally.finished_first,
+            tally.failed_first.len()
+        );
+        total.tried += tally.tried;
+        total.killed += tally.killed;
+        total.finished_first += tally.finished_first;
+        total.failed_first.extend(tally.failed_first);
+    }
+
+    eprintln!(
+        "destroy fault injection (seed {seed}, run {run:.2} s, deletions from {deleting:.2} s): \
+         {} kill moments tried, {} \
+         killed mid-run ({mid_deletion} with the stage part-way gone), {} runs finished \
+         before their kill, {} failed before it; {converged}/{DESTROY_SERIES} series \
+         converged to an empty stage",
+        total.tried,
+        total.killed,
+        total.finished_first,
+        total.failed_first.len()
+    );
+    assert!(
+        total.tried >= 20,
+        "only {} kill moments were tried",
+        total.tried
+    );
+    assert!(
+        total.killed >= 20,
+        "only {} of {} moments killed a running destroy",
+        total.killed,
+        total.tried
+    );
+    assert!(
+        total.failed_first.is_empty(),
+        "destroys failed on their own after earlier kills:\n{}",
         total.failed_first.join("\n---\n")
     );
 }

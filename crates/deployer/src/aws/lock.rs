@@ -237,11 +237,18 @@ impl StageLock {
         &self.group
     }
 
-    /// Deletes the lock. One already gone (broken as stale by another
-    /// run) is not an error here: that run has said so.
+    /// Deletes the lock, and any break marker left below it. One already
+    /// gone (broken as stale by another run) is not an error here: that
+    /// run has said so.
     pub async fn release(self) -> Result<(), AwsError> {
         self.heartbeat.abort();
-        delete(&self.client, &self.group).await
+        // A breaker killed between deleting a stale lock and deleting its
+        // marker leaves the marker, and nothing else ever looks at it (the
+        // next run finds the lock free). While we hold the lock every
+        // marker is of an earlier taking, so it is ours to delete; a
+        // breaker still at work finds its marker gone, which it accepts.
+        let markers = delete_markers(&self.client, &self.group).await;
+        delete(&self.client, &self.group).await.and(markers)
     }
 }
 
@@ -316,6 +323,25 @@ async fn delete(client: &Client, group: &str) -> Result<(), AwsError> {
             if e.is_not_found() { Ok(()) } else { Err(e) }
         }
     }
+}
+
+/// Deletes every break marker below the lock `group`.
+async fn delete_markers(client: &Client, group: &str) -> Result<(), AwsError> {
+    let prefix = format!("{group}/break-");
+    let answer = client
+        .describe_log_groups()
+        .log_group_name_prefix(&prefix)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeLogGroups", &prefix, e))?;
+    for marker in answer
+        .log_groups()
+        .iter()
+        .filter_map(|g| g.log_group_name())
+    {
+        delete(client, marker).await?;
+    }
+    Ok(())
 }
 
 /// Deletes the stale lock `holder` took, if this run is the one to break

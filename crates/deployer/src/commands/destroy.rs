@@ -6,6 +6,15 @@
 //! (anything else), then deletes in that order, so an interrupted run
 //! leaves nothing that points at what is gone; a second run finds nothing
 //! and says so.
+//!
+//! The survey, the question and the deletions run under the stage lock
+//! that `up` takes ([`lock`](crate::aws::lock)), so an `up` and a `destroy` of one stage
+//! never interleave (an `up` half-way through would otherwise recreate
+//! what was just deleted, or plan from resources that are gone). The lock
+//! is its own log group, never one of the stage's resources: the survey
+//! does not see it, and releasing it at the end leaves nothing behind. A
+//! killed `destroy` leaves its lock; the next run breaks it (its pid is
+//! dead on this host) and finishes the work.
 
 use std::fmt;
 use std::time::Instant;
@@ -167,8 +176,41 @@ impl Found {
 pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
     let started = Instant::now();
     let clients = Clients::new(&aws::sdk_config(stage).await);
+    // Taken before the survey: one taken before an `up`'s apply would ask
+    // about, and delete from, a state that is gone. At a terminal the lock
+    // is held while the question waits for its answer; another run waits
+    // (up to a minute) and then says who holds it.
+    let lock = super::up::take_lock(stage, ui, &clients).await?;
+    let result = survey_and_remove(stage, ui, &clients, started).await;
+    let released = lock.release().await;
+    let report = match (result, released) {
+        (Ok(report), Ok(())) => report,
+        (Ok(_), Err(e)) => {
+            return Err(anyhow::Error::new(e).context(
+                "the stage is destroyed, but its lock could not be released \
+                 (the next run on this host breaks it; elsewhere it waits for it to go stale)",
+            ));
+        }
+        (Err(e), Ok(())) => return Err(e),
+        (Err(e), Err(release)) => {
+            ui.warn(format!(
+                "could not release the stage lock ({release}); the next run breaks it"
+            ));
+            return Err(e);
+        }
+    };
+    ui.result(&report)
+}
+
+/// Surveys the stage, asks, and deletes what it found.
+async fn survey_and_remove(
+    stage: &Stage,
+    ui: &Ui,
+    clients: &Clients,
+    started: Instant,
+) -> Result<DestroyReport> {
     let step = ui.step("survey");
-    let found = survey(stage, &clients).await?;
+    let found = survey(stage, clients).await?;
     let removed = found.to_remove(stage);
     step.finish(format!("{} to remove", removed.len()));
 
@@ -186,10 +228,21 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
         if !ui.confirm(&question)? {
             anyhow::bail!("not destroyed: the answer was not yes");
         }
-        remove(stage, ui, &clients, &found).await?;
+        // Ctrl-C is caught only from here on: once caught it no longer
+        // ends the process, and the question above is a blocking read it
+        // must still end. Before, it ends the process, the lock stays, and
+        // the next run on this host breaks it. From here the deletions
+        // stop where they are (the next `destroy` finishes them) and the
+        // lock is released.
+        tokio::select! {
+            result = remove(stage, ui, clients, &found) => result?,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!(
+                "interrupted; the stage lock is released and the next `destroy` finishes the work"
+            ),
+        }
     }
 
-    ui.result(&DestroyReport {
+    Ok(DestroyReport {
         stage: stage.name.clone(),
         removed,
         kept: found.kept(stage),

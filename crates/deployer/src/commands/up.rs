@@ -147,7 +147,12 @@ impl lock::LockEvents for LockProgress<'_> {
 }
 
 /// Takes the stage's lock, waiting up to [`lock::WAIT`] for another run.
-async fn take_lock(stage: &Stage, ui: &Ui, clients: &Clients) -> Result<lock::StageLock> {
+/// `destroy` takes the same one, so it never interleaves with an `up`.
+pub(super) async fn take_lock(
+    stage: &Stage,
+    ui: &Ui,
+    clients: &Clients,
+) -> Result<lock::StageLock> {
     let step = ui.step("stage lock");
     let group = lock::lock_group(&stage.app, &stage.name);
     let me = lock::Holder::this_process();
