@@ -9,15 +9,14 @@
 //! for 15 min) is broken with a warning. `plan` takes no lock; `destroy`
 //! takes the same lock as `up`, so the two never interleave.
 
-#[path = "lock_fixture/mod.rs"]
-mod fixture;
 mod util;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use fixture::*;
+use util::fixture::*;
+use util::snapshot::*;
 use util::*;
 
 const UP: [&str; 5] = ["up", "--stage", "local", "--json", "--yes"];
@@ -68,7 +67,7 @@ async fn two_ups_at_once_serialise_on_the_lock_and_leave_one_of_everything() {
         let b = scope.spawn(|| fx.deployer(&UP));
         (a.join().unwrap(), b.join().unwrap())
     });
-    let (a_json, b_json) = (parse_json(&UP, &a), parse_json(&UP, &b));
+    let (a_json, b_json) = (json_of(&a, &UP), json_of(&b, &UP));
 
     // One applied the plan; the other surveyed after it and found nothing.
     let mut answers = [(&a, &a_json), (&b, &b_json)];
@@ -106,7 +105,7 @@ async fn two_ups_at_once_serialise_on_the_lock_and_leave_one_of_everything() {
 async fn a_live_lock_makes_up_wait_then_fail_with_exit_6_and_plan_not_wait() {
     let fx = Fixture::new("lockheld");
     let _dump = DumpOnFailure::new(&fx.app);
-    let group = fx.lock_group();
+    let group = fx.lock_group("local");
     hold_lock(&group, "ci-elsewhere", 4242, chrono::Duration::zero()).await;
 
     // `plan` only reads: it does not wait for the lock.
@@ -141,7 +140,7 @@ async fn a_live_lock_makes_up_wait_then_fail_with_exit_6_and_plan_not_wait() {
     let lambda = aws_sdk_lambda::Client::new(&sdk_config().await);
     let function = lambda
         .get_function()
-        .function_name(fx.function())
+        .function_name(fx.function("local"))
         .send()
         .await;
     assert!(
@@ -154,13 +153,13 @@ async fn a_live_lock_makes_up_wait_then_fail_with_exit_6_and_plan_not_wait() {
 async fn stale_locks_are_broken_with_a_warning_and_not_left_behind() {
     let fx = Fixture::new("lockstale");
     let _dump = DumpOnFailure::new(&fx.app);
-    let group = fx.lock_group();
+    let group = fx.lock_group("local");
 
     // Silent for 20 minutes, on another machine.
     hold_lock(&group, "ci-elsewhere", 4242, chrono::Duration::minutes(20)).await;
     let out = fx.deployer(&UP);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let answer = parse_json(&UP, &out);
+    let answer = json_of(&out, &UP);
     assert!(!changes(&answer).is_empty());
     assert!(
         stderr.contains("breaking the stale stage lock held by ci-elsewhere/4242")
@@ -175,7 +174,7 @@ async fn stale_locks_are_broken_with_a_warning_and_not_left_behind() {
     hold_lock(&group, &host, pid, chrono::Duration::zero()).await;
     let out = fx.deployer(&UP);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let answer = parse_json(&UP, &out);
+    let answer = json_of(&out, &UP);
     assert_eq!(changes(&answer), Vec::<String>::new());
     assert!(
         stderr.contains(&format!("its process {pid} on this host ({host}) is gone")),
@@ -188,7 +187,7 @@ async fn stale_locks_are_broken_with_a_warning_and_not_left_behind() {
 async fn destroy_waits_for_the_stage_lock_and_leaves_no_lock_or_marker() {
     let fx = Fixture::new("lockdestroy");
     let _dump = DumpOnFailure::new(&fx.app);
-    let group = fx.lock_group();
+    let group = fx.lock_group("local");
     hold_lock(&group, "ci-elsewhere", 4242, chrono::Duration::zero()).await;
     // What a breaker killed half-way through breaking an earlier stale lock
     // leaves: a marker that nothing else would ever delete.

@@ -16,15 +16,14 @@
 //! `FAULT_SEED` picks another seed (the default is fixed, so a failure
 //! repeats).
 
-#[path = "lock_fixture/mod.rs"]
-mod fixture;
 mod util;
 
 use std::fs::File;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use fixture::*;
+use util::fixture::*;
+use util::snapshot::*;
 use util::*;
 
 /// Independent series, each from nothing in its own app.

@@ -5,27 +5,8 @@
 mod util;
 
 use serde_json::Value;
-use util::fixture::Fixture;
+use util::fixture::{Fixture, changes};
 use util::*;
-
-/// The `changes` of an `up`/`plan` JSON answer as `kind name action` lines.
-fn changes(answer: &Value) -> Vec<String> {
-    answer["changes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no changes array in {answer}"))
-        .iter()
-        .filter(|c| c["action"] != "unchanged")
-        .map(|c| {
-            format!(
-                "{} {} {}{}",
-                c["kind"].as_str().unwrap_or("?"),
-                c["name"].as_str().unwrap_or("?"),
-                c["action"].as_str().unwrap_or("?"),
-                c.get("fields").map(|f| format!(" {f}")).unwrap_or_default()
-            )
-        })
-        .collect()
-}
 
 async fn versions(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<String> {
     lambda

@@ -10,6 +10,7 @@
 
 pub mod fixture;
 pub mod proxy;
+pub mod snapshot;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
