@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
     version,
     propagate_version = true,
     after_help = "Exit codes: 0 success, 1 other failure, 2 usage or configuration error, \
-                  3 AWS error, 4 build error (cargo, docker), 5 smoke test failed."
+                  3 AWS error, 4 build error (cargo, docker), 5 smoke test failed, 6 stage lock held."
 )]
 pub struct Cli {
     #[command(flatten)]
