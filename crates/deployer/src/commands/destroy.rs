@@ -180,25 +180,8 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
     // about, and delete from, a state that is gone. At a terminal the lock
     // is held while the question waits for its answer; another run waits
     // (up to a minute) and then says who holds it.
-    let lock = super::up::take_lock(stage, ui, &clients).await?;
-    let result = survey_and_remove(stage, ui, &clients, started).await;
-    let released = lock.release().await;
-    let report = match (result, released) {
-        (Ok(report), Ok(())) => report,
-        (Ok(_), Err(e)) => {
-            return Err(anyhow::Error::new(e).context(
-                "the stage is destroyed, but its lock could not be released \
-                 (the next run on this host breaks it; elsewhere it waits for it to go stale)",
-            ));
-        }
-        (Err(e), Ok(())) => return Err(e),
-        (Err(e), Err(release)) => {
-            ui.warn(format!(
-                "could not release the stage lock ({release}); the next run breaks it"
-            ));
-            return Err(e);
-        }
-    };
+    let work = survey_and_remove(stage, ui, &clients, started);
+    let report = super::stage_lock::locked(stage, ui, &clients, "destroyed", work).await?;
     ui.result(&report)
 }
 

@@ -9,6 +9,7 @@ pub mod invoke;
 pub mod logs;
 pub mod plan;
 pub mod rollback;
+pub mod stage_lock;
 pub mod state;
 pub mod status;
 pub mod up;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::state::{self, PERMISSION_ID, Survey};
-use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda, lock};
+use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda};
 use crate::cli::UpArgs;
 use crate::config::Stage;
 use crate::image::{self, ImageEvent, ImageRef};
@@ -86,84 +86,19 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
     let started = Instant::now();
     let clients = Clients::new(&aws::sdk_config(stage).await);
     // The survey is taken under the lock too: one taken before another
-    // run's apply would plan from a state that is gone.
-    let lock = take_lock(stage, ui, &clients).await?;
-    // On Ctrl-C the apply stops where it is (every step is idempotent, the
-    // next `up` finishes it) and the lock is still released.
-    let result = tokio::select! {
-        result = survey_and_apply(stage, ui, &clients, started) => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
-            "interrupted; the stage lock is released and the next `up` finishes the work"
-        )),
-    };
-    let released = lock.release().await;
-    let report = match (result, released) {
-        (Ok(report), Ok(())) => report,
-        (Ok(_), Err(e)) => {
-            return Err(anyhow::Error::new(e).context(
-                "the stage is deployed, but its lock could not be released \
-                 (the next run on this host breaks it; elsewhere it waits for it to go stale)",
-            ));
-        }
-        (Err(e), Ok(())) => return Err(e),
-        (Err(e), Err(release)) => {
-            ui.warn(format!(
-                "could not release the stage lock ({release}); the next run breaks it"
-            ));
-            return Err(e);
+    // run's apply would plan from a state that is gone. On Ctrl-C the apply
+    // stops where it is (every step is idempotent, the next `up` finishes
+    // it) and the lock is still released.
+    let work = async {
+        tokio::select! {
+            result = survey_and_apply(stage, ui, &clients, started) => result,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+                "interrupted; the stage lock is released and the next `up` finishes the work"
+            )),
         }
     };
+    let report = super::stage_lock::locked(stage, ui, &clients, "deployed", work).await?;
     ui.result(&report)
-}
-
-/// Shows the wait for the stage lock on a step, and a broken stale lock
-/// as a warning.
-struct LockProgress<'a> {
-    ui: &'a Ui,
-    step: &'a Step,
-    /// The holder last announced on its own line.
-    announced: std::cell::RefCell<Option<String>>,
-}
-
-impl lock::LockEvents for LockProgress<'_> {
-    fn waiting(&self, holder: &lock::Holder) {
-        let line = format!("waiting for the lock held by {}", holder.describe());
-        // A line per holder, so a CI log shows why the run stands still;
-        // the spinner (or -v) shows every poll.
-        if self.announced.borrow().as_deref() != Some(line.as_str()) {
-            self.ui.info(&line);
-            self.announced.replace(Some(line.clone()));
-        }
-        self.step.message(line);
-    }
-
-    fn breaking(&self, holder: &lock::Holder, why: &str) {
-        self.ui.warn(format!(
-            "breaking the stale stage lock held by {} (`{}`): {why}",
-            holder.describe(),
-            holder.command
-        ));
-    }
-}
-
-/// Takes the stage's lock, waiting up to [`lock::WAIT`] for another run.
-/// `destroy` takes the same one, so it never interleaves with an `up`.
-pub(super) async fn take_lock(
-    stage: &Stage,
-    ui: &Ui,
-    clients: &Clients,
-) -> Result<lock::StageLock> {
-    let step = ui.step("stage lock");
-    let group = lock::lock_group(&stage.app, &stage.name);
-    let me = lock::Holder::this_process();
-    let progress = LockProgress {
-        ui,
-        step: &step,
-        announced: Default::default(),
-    };
-    let taken = lock::acquire(&clients.logs, &group, &me, lock::WAIT, &progress).await?;
-    step.finish(format!("taken ({})", taken.group()));
-    Ok(taken)
 }
 
 async fn survey_and_apply(
