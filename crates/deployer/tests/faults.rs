@@ -59,6 +59,37 @@ struct Tally {
     failed_first: Vec<String>,
 }
 
+impl Tally {
+    fn add(&mut self, series: Tally) {
+        self.tried += series.tried;
+        self.killed += series.killed;
+        self.finished_first += series.finished_first;
+        self.failed_first.extend(series.failed_first);
+    }
+
+    /// Enough kill moments landed mid-run, and no run that was not killed
+    /// failed: a killed run's leftovers (its lock, a half-made or
+    /// half-deleted resource) are the next run's to finish, never an error.
+    fn assert_enough(&self, command: &str) {
+        assert!(
+            self.tried >= 20,
+            "only {} kill moments were tried",
+            self.tried
+        );
+        assert!(
+            self.killed >= 20,
+            "only {} of {} moments killed a running {command}; the runs ended too soon",
+            self.killed,
+            self.tried
+        );
+        assert!(
+            self.failed_first.is_empty(),
+            "{command} runs failed on their own after earlier kills:\n{}",
+            self.failed_first.join("\n---\n")
+        );
+    }
+}
+
 fn up_args() -> [&'static str; 4] {
     ["up", "--stage", "local", "--yes"]
 }
@@ -173,10 +204,7 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
             tally.finished_first,
             tally.failed_first.len()
         );
-        total.tried += tally.tried;
-        total.killed += tally.killed;
-        total.finished_first += tally.finished_first;
-        total.failed_first.extend(tally.failed_first);
+        total.add(tally);
     }
 
     eprintln!(
@@ -188,25 +216,7 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
         total.finished_first,
         total.failed_first.len()
     );
-    assert!(
-        total.tried >= 20,
-        "only {} kill moments were tried",
-        total.tried
-    );
-    assert!(
-        total.killed >= 20,
-        "only {} of {} moments killed a running deployer; the runs ended too soon",
-        total.killed,
-        total.tried
-    );
-    // A run that was not killed must not fail either: a killed run's
-    // leftovers (its lock, a half-made resource) are the next run's to
-    // finish, never an error.
-    assert!(
-        total.failed_first.is_empty(),
-        "runs failed on their own after earlier kills:\n{}",
-        total.failed_first.join("\n---\n")
-    );
+    total.assert_enough("up");
 }
 
 /// Destroy series, each from a fresh `up` in its own app.
@@ -437,10 +447,7 @@ async fn destroy_killed_at_seeded_moments_leaves_nothing_and_a_second_run_has_no
             tally.finished_first,
             tally.failed_first.len()
         );
-        total.tried += tally.tried;
-        total.killed += tally.killed;
-        total.finished_first += tally.finished_first;
-        total.failed_first.extend(tally.failed_first);
+        total.add(tally);
     }
 
     eprintln!(
@@ -454,20 +461,5 @@ async fn destroy_killed_at_seeded_moments_leaves_nothing_and_a_second_run_has_no
         total.finished_first,
         total.failed_first.len()
     );
-    assert!(
-        total.tried >= 20,
-        "only {} kill moments were tried",
-        total.tried
-    );
-    assert!(
-        total.killed >= 20,
-        "only {} of {} moments killed a running destroy",
-        total.killed,
-        total.tried
-    );
-    assert!(
-        total.failed_first.is_empty(),
-        "destroys failed on their own after earlier kills:\n{}",
-        total.failed_first.join("\n---\n")
-    );
+    total.assert_enough("destroy");
 }
