@@ -117,31 +117,7 @@ async fn create_function(app: &str) {
         .send()
         .await
         .unwrap();
-    drain_queued_answers(&lambda, &function).await;
-}
-
-/// Takes whatever earlier runs queued in this region and left unused (a
-/// failed run leaves its answers behind): with nothing queued, moto's
-/// simple backend echoes the request.
-async fn drain_queued_answers(lambda: &aws_sdk_lambda::Client, function: &str) {
-    let marker = json!({"drain": unique_name("drain")}).to_string();
-    for _ in 0..100 {
-        let answer = lambda
-            .invoke()
-            .function_name(function)
-            .payload(aws_sdk_lambda::primitives::Blob::new(marker.as_bytes()))
-            .send()
-            .await
-            .unwrap();
-        let payload = answer
-            .payload()
-            .map(|b| b.as_ref().to_vec())
-            .unwrap_or_default();
-        if payload == marker.as_bytes() {
-            return;
-        }
-    }
-    panic!("moto's Lambda answer queue in {REGION} did not empty after 100 invokes");
+    drain_lambda_answers(&lambda, &function).await;
 }
 
 /// A proxy response as the function would give it.

@@ -197,20 +197,8 @@ async fn lambda_invoke_answers_the_queued_response() {
 
     let queued = format!(r#"{{"statusCode":200,"body":"answer for {name}"}}"#);
     util::queue_lambda_response_in(region, &queued);
-    let answer = lambda
-        .invoke()
-        .function_name(&name)
-        .payload(aws_sdk_lambda::primitives::Blob::new(
-            r#"{"path":"/predict"}"#,
-        ))
-        .send()
-        .await
-        .unwrap();
-    let payload = answer
-        .payload()
-        .map(|p| p.as_ref().to_vec())
-        .unwrap_or_default();
-    assert_eq!(String::from_utf8(payload).unwrap(), queued);
+    let answer = util::invoke_payload(&lambda, &name, r#"{"path":"/predict"}"#).await;
+    assert_eq!(answer, queued);
 
     lambda
         .delete_function()

@@ -185,22 +185,7 @@ async fn up_grants_only_what_it_must_and_leaks_no_secret() {
 
     // The repository: immutable tags, scanned on push.
     let ecr = aws_sdk_ecr::Client::new(&config);
-    let repos = ecr
-        .describe_repositories()
-        .repository_names(&fx.app)
-        .send()
-        .await
-        .unwrap();
-    let repo = &repos.repositories()[0];
-    assert_eq!(
-        repo.image_tag_mutability(),
-        Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable)
-    );
-    assert_eq!(
-        repo.image_scanning_configuration()
-            .map(|c| c.scan_on_push()),
-        Some(true)
-    );
+    locked_down_repository(&ecr, &fx.app).await;
 }
 
 async fn ecr_token(config: &aws_config::SdkConfig) -> String {

@@ -28,33 +28,9 @@ fn bad_answer(marker: &str) -> String {
     .to_string()
 }
 
-/// Empties moto's answer queue (answers other tests queued and nobody
-/// took, which would otherwise answer our smoke test), by invoking the
-/// function until moto echoes our own event back.
-async fn drain_queue(lambda: &aws_sdk_lambda::Client, function: &str) {
-    let event = serde_json::json!({ "drain": unique_name("drain") }).to_string();
-    for _ in 0..100 {
-        let answer = lambda
-            .invoke()
-            .function_name(function)
-            .payload(aws_sdk_lambda::primitives::Blob::new(event.as_bytes()))
-            .send()
-            .await
-            .unwrap();
-        let payload = answer
-            .payload()
-            .map(|p| p.as_ref().to_vec())
-            .unwrap_or_default();
-        if String::from_utf8_lossy(&payload) == event {
-            return;
-        }
-    }
-    panic!("moto's Lambda answer queue in us-east-1 does not empty");
-}
-
 /// Queues `answer` in moto and runs `up` right after.
 async fn up_answering(fx: &Fixture, lambda: &aws_sdk_lambda::Client, answer: &str) -> Output {
-    drain_queue(lambda, &fx.function("local")).await;
+    drain_lambda_answers(lambda, &fx.function("local")).await;
     queue_lambda_response_in("us-east-1", answer);
     fx.deployer(&["up", "--stage", "local", "--json", "--yes"])
 }

@@ -33,22 +33,7 @@ async fn up_from_nothing_creates_everything_and_a_second_up_changes_nothing() {
     // ECR: the repository, shared name {app}, immutable tags, scan on push,
     // and the lifecycle policy's text.
     let ecr = aws_sdk_ecr::Client::new(&config);
-    let repo = ecr
-        .describe_repositories()
-        .repository_names(&fx.app)
-        .send()
-        .await
-        .unwrap();
-    let repo = &repo.repositories()[0];
-    assert_eq!(
-        repo.image_tag_mutability(),
-        Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable)
-    );
-    assert_eq!(
-        repo.image_scanning_configuration()
-            .map(|c| c.scan_on_push()),
-        Some(true)
-    );
+    let repo = &locked_down_repository(&ecr, &fx.app).await;
     let policy = ecr
         .get_lifecycle_policy()
         .repository_name(&fx.app)

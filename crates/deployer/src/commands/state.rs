@@ -240,7 +240,7 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
 /// The digest of the image's tag: from ECR's API, or else from the
 /// registry itself through the Docker engine (a registry that ECR's API
 /// does not list, like the local one, still answers). `None` when neither
-/// has it, or the engine cannot be reached to ask.
+/// has it (no repository yet included), or the engine cannot be reached.
 async fn find_image(
     clients: &Clients,
     repository: &str,
@@ -249,20 +249,22 @@ async fn find_image(
     if let Some(digest) = ecr::find_image(&clients.ecr, repository, &image.tag).await? {
         return Ok(Some(digest));
     }
-    if ecr::read_repository(&clients.ecr, repository)
-        .await?
-        .is_none()
-    {
-        return Ok(None);
-    }
     let Ok(docker) = image::connect_docker().await else {
         return Ok(None);
     };
+    let credentials = registry_credentials(clients).await?;
+    Ok(image::registry_digest(&docker, image, &credentials).await)
+}
+
+/// A fresh registry login from ECR's GetAuthorizationToken (tokens expire:
+/// one is asked for right before use and never kept).
+pub async fn registry_credentials(
+    clients: &Clients,
+) -> Result<image::RegistryCredentials, aws::AwsError> {
     let auth = ecr::registry_auth(&clients.ecr).await?;
-    let credentials = image::RegistryCredentials {
+    Ok(image::RegistryCredentials {
         username: auth.username,
         password: auth.password,
         server_address: auth.server,
-    };
-    Ok(image::registry_digest(&docker, image, &credentials).await)
+    })
 }

@@ -316,12 +316,7 @@ async fn build_image(stage: &Stage, ui: &Ui, survey: &Survey) -> Result<Option<I
 async fn push(ui: &Ui, clients: &Clients, image: &ImageRef) -> Result<ImageRef> {
     let step = ui.step("push");
     let docker = image::connect_docker().await?;
-    let auth = ecr::registry_auth(&clients.ecr).await?;
-    let credentials = image::RegistryCredentials {
-        username: auth.username,
-        password: auth.password,
-        server_address: auth.server,
-    };
+    let credentials = state::registry_credentials(clients).await?;
     let pushed = image::push_image(&docker, image, &credentials, &|e| show_event(&step, e)).await?;
     step.finish(pushed.digest.clone().unwrap_or_default());
     Ok(pushed)

@@ -269,6 +269,67 @@ pub fn queue_lambda_response_in(region: &str, payload: &str) {
     }
 }
 
+/// The ECR repository `name`, asserted immutable-tagged and scanned on
+/// push (what `up` must always leave).
+pub async fn locked_down_repository(
+    ecr: &aws_sdk_ecr::Client,
+    name: &str,
+) -> aws_sdk_ecr::types::Repository {
+    let answer = ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .unwrap();
+    let repo = answer.repositories()[0].clone();
+    assert_eq!(
+        repo.image_tag_mutability(),
+        Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable),
+        "{name}: tags are not immutable"
+    );
+    assert_eq!(
+        repo.image_scanning_configuration()
+            .map(|c| c.scan_on_push()),
+        Some(true),
+        "{name}: images are not scanned on push"
+    );
+    repo
+}
+
+/// Invokes `function` with `payload` through the SDK and returns what it
+/// answered (moto's simple backend: a queued answer, else the payload).
+pub async fn invoke_payload(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &str,
+) -> String {
+    let answer = lambda
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let bytes = answer
+        .payload()
+        .map(|p| p.as_ref().to_vec())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Empties moto's queue of canned answers in `function`'s region (answers
+/// other or earlier tests queued and nobody took, which would otherwise
+/// answer ours) by invoking it until moto echoes our own event back.
+pub async fn drain_lambda_answers(lambda: &aws_sdk_lambda::Client, function: &str) {
+    let event = serde_json::json!({ "drain": unique_name("drain") }).to_string();
+    for _ in 0..100 {
+        if invoke_payload(lambda, function, &event).await == event {
+            return;
+        }
+    }
+    panic!("moto's Lambda answer queue for {function} did not empty after 100 invokes");
+}
+
 /// Credentials for the registry from ECR's GetAuthorizationToken, as the
 /// deployer gets them (base64 `AWS:<password>`).
 pub async fn registry_credentials(config: &SdkConfig) -> DockerCredentials {
