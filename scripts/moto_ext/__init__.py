@@ -1,0 +1,38 @@
+"""The local AWS's extension of moto server.
+
+moto forgives much that AWS refuses, and lacks AWS's data plane for
+container-image functions. This package is loaded into moto server's own
+process before it serves (``python -m moto_ext``, started by
+``scripts/local-cloud``) and adds, module by module, what AWS documents and
+moto does not. Every behaviour:
+
+- names, in a comment, the AWS documentation page it follows;
+- can be switched off by an environment variable (``settings.enabled``);
+- uses time windows from ``settings.window``, scaled by
+  ``LOCAL_AWS_TIME_SCALE`` so the test suite can shrink them.
+
+Patches go through ``patching.replace``, which fails loudly when moto no
+longer has what is patched (moto is pinned in ``scripts/local-cloud``).
+Routes moto server lacks (API Gateway's data plane, the extension's own
+status) go through ``routes.route``.
+"""
+
+import importlib
+
+from . import settings
+
+# The behaviour modules, in the order they are installed. Each has an
+# ``install()`` that returns the names of the behaviours it turned on.
+MODULES: list[str] = [
+    "status",
+]
+
+
+def install() -> list[str]:
+    """Applies every module's patches; returns the behaviours now in force."""
+    installed: list[str] = []
+    for name in MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        installed.extend(module.install())
+    settings.INSTALLED[:] = installed
+    return installed

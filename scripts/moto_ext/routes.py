@@ -1,0 +1,29 @@
+"""Routes of our own in front of moto server's dispatcher.
+
+moto server dispatches every request to a service backend by host, signature
+or path; what it has no backend for (API Gateway's data plane, the
+extension's status) falls through to S3. ``route(prefix, handler)``
+registers a WSGI handler for paths starting with ``prefix``; ``wrap``
+puts them in front of moto's application.
+"""
+
+from typing import Any, Callable, Iterable
+
+Handler = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_ROUTES: list[tuple[str, Handler]] = []
+
+
+def route(prefix: str, handler: Handler) -> None:
+    _ROUTES.append((prefix, handler))
+
+
+def wrap(app: Handler) -> Handler:
+    def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, handler in _ROUTES:
+            if path.startswith(prefix):
+                return handler(environ, start_response)
+        return app(environ, start_response)
+
+    return dispatch
