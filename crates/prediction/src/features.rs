@@ -18,6 +18,12 @@ pub const TREND_EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(2025, 1, 1) {
     None => NaiveDate::MIN,
 };
 
+/// The trend column stops counting this many days after [`TREND_EPOCH`]
+/// (and before it): a year of data says something about the growth over
+/// the next, nothing about the one in ten years, and a linear model's trend
+/// would carry a forecast for 2090 off any scale.
+pub const TREND_HORIZON_DAYS: i64 = 730;
+
 /// Names of the calendar features, in column order (recorded in the manifest).
 pub const CALENDAR_FEATURES: [&str; N_CALENDAR] = [
     "day_of_week",
@@ -85,7 +91,7 @@ pub fn calendar_features(facts: &DayFacts) -> [f64; N_CALENDAR] {
         flag(facts.holiday_observed),
         facts.days_after_holiday as f64,
         facts.days_before_holiday as f64,
-        (date - TREND_EPOCH).num_days() as f64,
+        (date - TREND_EPOCH).num_days().clamp(0, TREND_HORIZON_DAYS) as f64,
     ]);
     row[12 + weekday as usize] = 1.0;
     row[19] = flag(facts.holiday_observed && !facts.pipeline_closed);
@@ -134,5 +140,42 @@ pub fn day_kind(facts: &DayFacts) -> DayKind {
         DayKind::Special
     } else {
         DayKind::Ordinary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::day_facts;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_skipped_holidays_records_go_to_the_next_run() {
+        // 2025-11-11 (Veterans Day, a Tuesday) is skipped: Wednesday's run
+        // processes both days' records.
+        let records = |date: NaiveDate| if date == d("2025-11-11") { 1e5 } else { 1e6 };
+        let wednesday = processed_volume(d("2025-11-12"), true, records);
+        assert!((wednesday - 1.1f64.ln_1p()).abs() < 1e-12);
+        assert!((processed_volume(d("2025-11-12"), false, records) - 1f64.ln_1p()).abs() < 1e-12);
+        assert!((processed_volume(d("2025-11-14"), true, records) - 1f64.ln_1p()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn indicators_and_a_bounded_trend() {
+        let row = calendar_features(&day_facts(d("2025-11-28")));
+        // Friday after Thanksgiving and November's last business day.
+        assert_eq!(row[16], 1.0);
+        assert_eq!(row[12..19].iter().sum::<f64>(), 1.0);
+        assert_eq!((row[20], row[6], row[7]), (1.0, 1.0, 0.0));
+        assert_eq!(calendar_features(&day_facts(d("2025-11-11")))[19], 1.0);
+        assert_eq!(calendar_features(&day_facts(d("2025-11-27")))[19], 0.0);
+        assert_eq!(row[TREND], 331.0);
+        let far = calendar_features(&day_facts(d("2090-06-01")))[TREND];
+        assert_eq!(far, TREND_HORIZON_DAYS as f64);
+        assert_eq!(calendar_features(&day_facts(d("2020-06-01")))[TREND], 0.0);
+        assert_eq!(CALENDAR_FEATURES.len(), N_CALENDAR);
     }
 }

@@ -521,3 +521,79 @@ fn pick(row: &[f64], columns: &[usize]) -> Vec<f64> {
         .map(|c| row.get(*c).copied().unwrap_or(0.0))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// y = 2 + 3x on 40 rows, and one row off by 100.
+    fn line_with_an_outlier() -> (Vec<Vec<f64>>, Vec<f64>) {
+        let rows: Vec<Vec<f64>> = (0..40).map(|i| vec![f64::from(i % 10), 1.0]).collect();
+        let mut z: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| 2.0 + 3.0 * r[0] + if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        z[7] += 100.0;
+        (rows, z)
+    }
+
+    fn spec(trim: bool) -> LearnerSpec {
+        LearnerSpec {
+            kind: LearnerKind::Ridge,
+            scale: Scale::Linear,
+            alpha: 0.01,
+            trim,
+            // Column 1 is constant: the fit must leave it out, not fail.
+            linear_columns: vec![0, 1],
+            forest_columns: vec![0],
+        }
+    }
+
+    #[test]
+    fn a_trimmed_ridge_leaves_the_outlier_out() {
+        let (rows, z) = line_with_an_outlier();
+        let plain = spec(false).fit(&rows, &z, 1).unwrap();
+        let trimmed = spec(true).fit(&rows, &z, 1).unwrap();
+        let at = |l: &Learner, x: f64| l.predict(&[x, 1.0]);
+        assert!(
+            (at(&trimmed, 4.0) - 14.0).abs() < 0.1,
+            "{}",
+            at(&trimmed, 4.0)
+        );
+        assert!((at(&plain, 4.0) - 14.0).abs() > 1.0, "{}", at(&plain, 4.0));
+        let Learner::Ridge(linear) = &trimmed else {
+            panic!("not a ridge")
+        };
+        assert_eq!(linear.columns, [0]);
+    }
+
+    #[test]
+    fn a_ridge_with_a_forest_predicts_the_sum_of_both() {
+        let (rows, z) = line_with_an_outlier();
+        let spec = LearnerSpec {
+            kind: LearnerKind::RidgeForest,
+            ..spec(true)
+        };
+        let learner = spec.fit(&rows, &z, 3).unwrap();
+        let Learner::RidgeForest(linear, forest) = &learner else {
+            panic!("not a ridge with a forest")
+        };
+        let row = [4.0, 1.0];
+        let sum = linear.predict(&row) + forest.predict(&row);
+        assert!((learner.predict(&row) - sum).abs() < 1e-12);
+        assert!((learner.predict(&row) - 14.0).abs() < 0.5);
+        assert_eq!(spec.name(), "ridge(alpha=0.01, trimmed)+forest on y");
+    }
+
+    #[test]
+    fn bands_are_centred_on_the_residuals_median() {
+        let residuals: Vec<(DayKind, f64)> = (0..=100)
+            .map(|i| (DayKind::Ordinary, 5.0 + f64::from(i) / 10.0))
+            .collect();
+        let [ordinary, special] = ResidualBand::by_kind(&residuals);
+        assert!((ordinary.q10 + 4.0).abs() < 1e-9 && (ordinary.q90 - 4.0).abs() < 1e-9);
+        // Too few special days: they get the band of all.
+        assert_eq!(ordinary, special);
+    }
+}
