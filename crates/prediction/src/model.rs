@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use smartcore::ensemble::random_forest_regressor::{
@@ -264,20 +265,27 @@ fn fit_forest(
 
 impl LinearPart {
     fn predict(&self, row: &[f64]) -> f64 {
-        matrix_row(&pick(row, &self.columns))
-            .and_then(|x| self.ridge.predict(&x).ok())
-            .and_then(|p| p.first().copied())
-            .unwrap_or(0.0)
+        predict_row(row, &self.columns, |x| self.ridge.predict(x))
     }
 }
 
 impl ForestPart {
     fn predict(&self, row: &[f64]) -> f64 {
-        matrix_row(&pick(row, &self.columns))
-            .and_then(|x| self.forest.predict(&x).ok())
-            .and_then(|p| p.first().copied())
-            .unwrap_or(0.0)
+        predict_row(row, &self.columns, |x| self.forest.predict(x))
     }
+}
+
+/// The `columns` of one feature row through a smartcore predictor; 0 if it
+/// fails (it cannot on a row of the right length, which the loader checks).
+fn predict_row<E>(
+    row: &[f64],
+    columns: &[usize],
+    predict: impl Fn(&DenseMatrix<f64>) -> Result<Vec<f64>, E>,
+) -> f64 {
+    matrix_row(&pick(row, columns))
+        .and_then(|x| predict(&x).ok())
+        .and_then(|p| p.first().copied())
+        .unwrap_or(0.0)
 }
 
 impl Learner {
@@ -403,10 +411,11 @@ pub struct Manifest {
     pub targets: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A range of dates, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DateRange {
-    pub from: String,
-    pub to: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
 }
 
 /// `sha256:<hex>` of some bytes.

@@ -17,6 +17,7 @@ use crate::features::{
     DayKind, FOREST_CALENDAR, LINEAR_CALENDAR, TREND, VOLUME_COLUMN, calendar_features, day_kind,
     processed_volume,
 };
+pub use crate::model::DateRange;
 use crate::model::{
     FORMAT_VERSION, Learner, LearnerKind, LearnerSpec, ModelSet, ResidualBand, Scale, TargetModel,
     quantile,
@@ -213,43 +214,13 @@ pub struct Fitted {
     pub validation_blocks: Vec<DateRange>,
 }
 
-/// The training rows of one target: the dates in `from..=to` with a value,
-/// less the days the pipeline is closed (forecast as closed by the
-/// calendar, not by a learner), with their feature rows and day kinds.
+/// One target's rows in a date range: the dates with a value, less the
+/// days the pipeline is closed (forecast as closed by the calendar, not by
+/// a learner), as feature rows, day kinds and values.
 struct Rows {
-    dates: Vec<NaiveDate>,
     rows: Vec<Vec<f64>>,
     kinds: Vec<DayKind>,
     y: Vec<f64>,
-}
-
-fn target_rows(
-    actuals: &BTreeMap<NaiveDate, DailyActuals>,
-    pick: &dyn Fn(&DailyActuals) -> Option<f64>,
-    from: NaiveDate,
-    to: NaiveDate,
-    volume: &dyn Fn(NaiveDate) -> f64,
-) -> Rows {
-    let mut rows = Rows {
-        dates: Vec::new(),
-        rows: Vec::new(),
-        kinds: Vec::new(),
-        y: Vec::new(),
-    };
-    for (date, day) in actuals.range(from..=to) {
-        let facts = calendar::day_facts(*date);
-        let Some(y) = pick(day) else { continue };
-        if facts.pipeline_closed {
-            continue;
-        }
-        let mut row = calendar_features(&facts).to_vec();
-        row.push(volume(*date));
-        rows.dates.push(*date);
-        rows.rows.push(row);
-        rows.kinds.push(day_kind(&facts));
-        rows.y.push(y);
-    }
-    rows
 }
 
 /// One candidate's validation run: the learner fitted for each block, and
@@ -277,6 +248,98 @@ impl Validation {
     }
 }
 
+/// What the candidates are fitted on and validated against.
+struct Bench<'a> {
+    actuals: &'a BTreeMap<NaiveDate, DailyActuals>,
+    from: NaiveDate,
+    blocks: Vec<DateRange>,
+    skips_holidays: bool,
+    /// Per block, the chosen record models fitted for it: the runtimes'
+    /// validation forecasts read the volume they forecast, as the function's
+    /// forecasts do.
+    fold_records: Vec<Vec<TargetModel>>,
+}
+
+impl Bench<'_> {
+    /// `target`'s rows in `from..=to`. Their volume column is the volume
+    /// processed, or with `fold`, the volume that block's record models
+    /// forecast.
+    fn rows(&self, target: &Target, from: NaiveDate, to: NaiveDate, fold: Option<usize>) -> Rows {
+        let volume = |date: NaiveDate| match fold {
+            Some(b) => processed_volume(date, self.skips_holidays, |d| {
+                crate::predicted_records(&self.fold_records[b], d)
+                    .iter()
+                    .map(|q| q.p50)
+                    .sum()
+            }),
+            None => processed_volume(date, self.skips_holidays, |d| {
+                self.actuals
+                    .get(&d)
+                    .map_or(0.0, |a| a.feed_records.iter().flatten().sum())
+            }),
+        };
+        let mut rows = Rows {
+            rows: Vec::new(),
+            kinds: Vec::new(),
+            y: Vec::new(),
+        };
+        for (date, day) in self.actuals.range(from..=to) {
+            let facts = calendar::day_facts(*date);
+            let Some(y) = (target.pick)(day) else {
+                continue;
+            };
+            if facts.pipeline_closed {
+                continue;
+            }
+            let mut row = calendar_features(&facts).to_vec();
+            row.push(volume(*date));
+            rows.rows.push(row);
+            rows.kinds.push(day_kind(&facts));
+            rows.y.push(y);
+        }
+        rows
+    }
+
+    /// `spec` fitted on `target`'s rows from the range's start to `to`.
+    fn fit(
+        &self,
+        target: &Target,
+        spec: &LearnerSpec,
+        to: NaiveDate,
+        seed: u64,
+    ) -> Result<Learner, String> {
+        let train = self.rows(target, self.from, to, None);
+        let z: Vec<f64> = train.y.iter().map(|y| spec.scale.to_model(*y)).collect();
+        spec.fit(&train.rows, &z, seed)
+            .map_err(|e| format!("{}: {e}", target.name))
+    }
+
+    /// Forecasts each validation block with `spec` fitted on everything
+    /// before it.
+    fn validate(
+        &self,
+        target: &Target,
+        spec: &LearnerSpec,
+        seed: u64,
+    ) -> Result<Validation, String> {
+        let mut run = Validation {
+            fold_learners: Vec::new(),
+            residuals: Vec::new(),
+        };
+        for (b, block) in self.blocks.iter().enumerate() {
+            let learner = self.fit(target, spec, block.from - Duration::days(1), seed)?;
+            let check = self.rows(target, block.from, block.to, Some(b));
+            for ((row, kind), y) in check.rows.iter().zip(&check.kinds).zip(&check.y) {
+                let forecast = learner.predict(row);
+                let residual = spec.scale.to_model(*y) - forecast;
+                run.residuals.push((*kind, residual, *y, forecast));
+            }
+            run.fold_learners.push(learner);
+        }
+        Ok(run)
+    }
+}
+
 /// Fits every target on the dates `from..=to`, each with the candidate
 /// that forecasts the validation blocks best, its intervals the spread of
 /// that candidate's validation residuals (split conformal, in time order).
@@ -288,58 +351,23 @@ pub fn fit(
     seed: u64,
 ) -> Result<Fitted, String> {
     let blocks = validation_blocks(from, to);
-    let skips_holidays = skips_holidays(actuals, from, to);
-    // Learners learn from the volume that was processed; forecasts get the
-    // volume the record models predict.
-    let actual_volume = |date: NaiveDate| {
-        processed_volume(date, skips_holidays, |d| {
-            actuals
-                .get(&d)
-                .map_or(0.0, |a| a.feed_records.iter().flatten().sum())
-        })
+    let mut bench = Bench {
+        actuals,
+        from,
+        fold_records: blocks.iter().map(|_| Vec::new()).collect(),
+        blocks,
+        skips_holidays: skips_holidays(actuals, from, to),
     };
-    let mut fold_records: Vec<Vec<TargetModel>> = blocks.iter().map(|_| Vec::new()).collect();
     let mut selections = Vec::new();
     let mut chosen_models = Vec::new();
+    // Records first: their fold models feed the runtimes' validation.
     for (t, target) in targets().into_iter().enumerate() {
         let seed = seed + target.seed_offset;
-        let mut runs = Vec::new();
-        for spec in &target.candidates {
-            let mut run = Validation {
-                fold_learners: Vec::new(),
-                residuals: Vec::new(),
-            };
-            for (b, block) in blocks.iter().enumerate() {
-                let train = target_rows(
-                    actuals,
-                    &target.pick,
-                    from,
-                    block.from - Duration::days(1),
-                    &actual_volume,
-                );
-                let z: Vec<f64> = train.y.iter().map(|y| spec.scale.to_model(*y)).collect();
-                let learner = spec
-                    .fit(&train.rows, &z, seed)
-                    .map_err(|e| format!("{}: {e}", target.name))?;
-                let forecast_volume =
-                    |date: NaiveDate| predicted_volume(&fold_records[b], date, skips_holidays);
-                let check = target_rows(
-                    actuals,
-                    &target.pick,
-                    block.from,
-                    block.to,
-                    &forecast_volume,
-                );
-                for i in 0..check.y.len() {
-                    let forecast = learner.predict(&check.rows[i]);
-                    let actual = spec.scale.to_model(check.y[i]);
-                    run.residuals
-                        .push((check.kinds[i], actual - forecast, check.y[i], forecast));
-                }
-                run.fold_learners.push(learner);
-            }
-            runs.push(run);
-        }
+        let mut runs = target
+            .candidates
+            .iter()
+            .map(|spec| bench.validate(&target, spec, seed))
+            .collect::<Result<Vec<_>, _>>()?;
         let scores: Vec<f64> = runs
             .iter()
             .zip(&target.candidates)
@@ -352,29 +380,20 @@ pub fn fit(
         let spec = &target.candidates[best];
         let run = runs.swap_remove(best);
         let bands = run.bands();
-        if t < N_RECORD_TARGETS {
-            for (b, learner) in run.fold_learners.into_iter().enumerate() {
-                fold_records[b].push(TargetModel {
-                    target: target.name.clone(),
-                    scale: spec.scale,
-                    learner,
-                    bands,
-                });
-            }
-        }
-        let all = target_rows(actuals, &target.pick, from, to, &actual_volume);
-        let z: Vec<f64> = all.y.iter().map(|y| spec.scale.to_model(*y)).collect();
-        let learner = spec
-            .fit(&all.rows, &z, seed)
-            .map_err(|e| format!("{}: {e}", target.name))?;
-        chosen_models.push(TargetModel {
+        let model = |learner| TargetModel {
             target: target.name.clone(),
             scale: spec.scale,
             learner,
             bands,
-        });
+        };
+        if t < N_RECORD_TARGETS {
+            for (b, learner) in run.fold_learners.into_iter().enumerate() {
+                bench.fold_records[b].push(model(learner));
+            }
+        }
+        chosen_models.push(model(bench.fit(&target, spec, to, seed)?));
         selections.push(Selection {
-            target: target.name,
+            target: target.name.clone(),
             candidates: target
                 .candidates
                 .iter()
@@ -396,7 +415,7 @@ pub fn fit(
     let job_runtime = chosen_models.split_off(2 * FEEDS.len());
     let feed_arrival = chosen_models.split_off(FEEDS.len());
     let models = ModelSet {
-        skips_holidays,
+        skips_holidays: bench.skips_holidays,
         format_version: FORMAT_VERSION,
         feed_records: chosen_models,
         feed_arrival,
@@ -406,7 +425,7 @@ pub fn fit(
     Ok(Fitted {
         models,
         selections,
-        validation_blocks: blocks,
+        validation_blocks: bench.blocks,
     })
 }
 
@@ -425,17 +444,6 @@ fn skips_holidays(
     holidays.iter().filter(|s| **s).count() * 2 > holidays.len()
 }
 
-/// The volume column on `date` as the function computes it: from the
-/// record models' p50 (0 on a closed day).
-fn predicted_volume(records: &[TargetModel], date: NaiveDate, skips_holidays: bool) -> f64 {
-    processed_volume(date, skips_holidays, |d| {
-        crate::predicted_records(records, d)
-            .iter()
-            .map(|q| q.p50)
-            .sum()
-    })
-}
-
 /// `models/metrics.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metrics {
@@ -447,12 +455,6 @@ pub struct Metrics {
     /// The same figures for every seed of a set (the shipped one among
     /// them): mean, min and max.
     pub over_seeds: SeedSummary,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DateRange {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
 }
 
 /// How the evaluated models were trained and chosen.

@@ -109,10 +109,7 @@ fn run(data_dir: &Path, out: &Path, seeds: u64) -> Result<(), String> {
         model_version: String::new(),
         models_file: String::new(),
         learner: "per target, chosen on validation blocks: smartcore 0.7 RidgeRegression, RandomForestRegressor, or ridge plus a forest on its residuals; postcard 1".to_string(),
-        trained_on: model::DateRange {
-            from: year.from.to_string(),
-            to: year.to.to_string(),
-        },
+        trained_on: year,
         calendar_features: CALENDAR_FEATURES.iter().map(|s| s.to_string()).collect(),
         volume_feature: VOLUME_FEATURE.to_string(),
         targets,
