@@ -754,8 +754,9 @@ class Pool:
                 self._start_reaper()
                 while True:
                     mine = [e for e in self._environments if e.config.key == config.key]
-                    # A reconfigured $LATEST: its old environments are retired.
-                    for old in [e for e in mine if e.config != config and not e.busy]:
+                    # A reconfigured $LATEST: its old environments are retired;
+                    # so are idle ones whose process is gone (killed outside).
+                    for old in [e for e in mine if not e.busy and (e.config != config or e.exit is not None)]:
                         self._environments.remove(old)
                         to_stop.append(old)
                     mine = [e for e in self._environments if e.config == config]
