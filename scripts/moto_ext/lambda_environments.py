@@ -310,7 +310,7 @@ class LogSink:
             events = [{"timestamp": int(at * 1000), "message": text} for at, text in batch]
             logs.put_log_events(self.config.log_group, self.stream, events)
         except Exception as error:  # a log that cannot be written must not stop the function
-            print(f"moto_ext: cannot write {self.config.log_group} {self.stream}: {error}", file=sys.stderr, flush=True)
+            print(f"moto_ext/lambda: cannot write {self.config.log_group} {self.stream}: {error}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- Runtime API

@@ -211,9 +211,9 @@ def install() -> list[str]:
     try:
         removed = envs.remove_stale_containers()
         if removed:
-            print(f"moto_ext: removed {removed} execution environment(s) left by a previous moto", flush=True)
+            print(f"moto_ext/lambda: removed {removed} execution environment(s) left by a previous moto", flush=True)
     except Exception as error:
-        print(f"moto_ext: cannot reach Docker to clean up old environments: {error}", file=sys.stderr, flush=True)
+        print(f"moto_ext/lambda: cannot reach Docker to clean up old environments: {error}", file=sys.stderr, flush=True)
 
     @patching.replace(LambdaFunction, "invoke")
     def function_invoke(original: Any, self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> Any:

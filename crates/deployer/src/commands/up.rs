@@ -464,15 +464,21 @@ async fn public_path_check(
     step.finish("failed");
     let function = stage.function_name();
     let alias = stage.alias_name();
+    // A failure to put the alias back is reported with the check's, which
+    // stays the reason `up` failed.
     let restored = match alias_moved_from {
         Some(Some(previous)) => {
-            lambda::ensure_alias(&clients.lambda, &function, &alias, &previous).await?;
-            format!("the alias {alias} is back at version {previous}")
+            match lambda::ensure_alias(&clients.lambda, &function, &alias, &previous).await {
+                Ok(_) => format!("the alias {alias} is back at version {previous}"),
+                Err(err) => format!(
+                    "moving the alias {alias} back to version {previous} failed too ({err}); run `deployer rollback --to {previous}`"
+                ),
+            }
         }
-        Some(None) => {
-            lambda::delete_alias(&clients.lambda, &function, &alias).await?;
-            format!("the alias {alias} was removed (the stage had none before)")
-        }
+        Some(None) => match lambda::delete_alias(&clients.lambda, &function, &alias).await {
+            Ok(()) => format!("the alias {alias} was removed (the stage had none before)"),
+            Err(err) => format!("removing the alias {alias} failed too ({err})"),
+        },
         None => format!("the alias {alias} did not move in this run"),
     };
     Err(PublicPathFailed {
