@@ -1,8 +1,9 @@
 //! A Lambda function for the extension's tests: a custom runtime in plain
 //! `std` (no crates, so `rustc` alone builds it, statically linked, for a
 //! `FROM scratch` image). It speaks the Lambda Runtime API at
-//! `AWS_LAMBDA_RUNTIME_API` and behaves as its event (or, failing that, its
-//! environment) says:
+//! `AWS_LAMBDA_RUNTIME_API` and behaves as its event says (the first
+//! `"mode"` in it: a key of a direct invoke's payload, or a query parameter
+//! of an API Gateway request), else as its environment (`FIXTURE_MODE`) says:
 //!
 //! - `FIXTURE_INIT=crash` exits 3 before polling; `=error` posts to
 //!   `/init/error` and exits; `=slow` sleeps `FIXTURE_INIT_MS` first.
