@@ -294,6 +294,23 @@ pub fn invoke_url(api_id: &str, region: &str, stage: &str, path: &str) -> String
     format!("https://{api_id}.execute-api.{region}.amazonaws.com/{stage}/{path}")
 }
 
+/// The URL callers use for `stage`'s API: [`invoke_url`], or, for a stage
+/// with an `endpoint-url` (an emulator), the emulator's path form
+/// `{endpoint}/restapis/{api_id}/{stage}/_user_request_/{path}`, which
+/// needs no DNS for `{api_id}.execute-api...` (the local AWS and LocalStack
+/// serve it).
+pub fn stage_url(stage: &Stage, api_id: &str) -> String {
+    match &stage.endpoint_url {
+        Some(endpoint) => format!(
+            "{}/restapis/{api_id}/{}/_user_request_/{}",
+            endpoint.trim_end_matches('/'),
+            stage.name,
+            stage.api.path.trim_matches('/')
+        ),
+        None => invoke_url(api_id, &stage.region, &stage.name, &stage.api.path),
+    }
+}
+
 /// The account of the caller's credentials (for [`source_arn`]).
 pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
     let identity = sts
@@ -1632,6 +1649,16 @@ mod tests {
         assert_eq!(
             invoke_url("a1", "eu-west-1", "prod", "predict"),
             "https://a1.execute-api.eu-west-1.amazonaws.com/prod/predict"
+        );
+        let mut stage = Stage::defaults("shop", "local", "us-east-1");
+        assert_eq!(
+            stage_url(&stage, "a1"),
+            "https://a1.execute-api.us-east-1.amazonaws.com/local/predict"
+        );
+        stage.endpoint_url = Some("http://127.0.0.1:5000/".into());
+        assert_eq!(
+            stage_url(&stage, "a1"),
+            "http://127.0.0.1:5000/restapis/a1/local/_user_request_/predict"
         );
     }
 

@@ -244,12 +244,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
     let deployed = resources.iter().skip(1).any(|r| r.exists);
 
     let url = match (&api, api_stage) {
-        (Some(api), Some(_)) => Some(apigw::invoke_url(
-            &api.id,
-            &stage.region,
-            &stage.name,
-            &stage.api.path,
-        )),
+        (Some(api), Some(_)) => Some(apigw::stage_url(stage, &api.id)),
         _ => None,
     };
     let deployed_at = alias_version.as_ref().and_then(|version| {
