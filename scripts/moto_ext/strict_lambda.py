@@ -24,6 +24,10 @@
   "During this time, you can't modify the function, but you can still
   invoke it." So an invoke during an update is served (by the previous
   code), as on AWS; only ``Pending`` refuses invokes.
+
+Two corrections of moto that are not switchable behaviours but fidelity:
+Invoke honours its ``Qualifier`` (moto ran ``$LATEST`` for any), and
+updates keep ``TracingConfig`` and ``Architectures`` (moto dropped them).
 """
 
 from typing import Any, Optional
@@ -185,6 +189,27 @@ def _pass_invoke_qualifier() -> None:
         return original(self)
 
 
+def _keep_updated_settings() -> None:
+    """moto's UpdateFunctionConfiguration drops TracingConfig and its
+    UpdateFunctionCode drops Architectures; AWS applies both
+    (UpdateFunctionConfiguration and UpdateFunctionCode, Request Syntax).
+    Without this, a tracing or architecture change never shows, and a
+    deployer's plan never converges."""
+
+    @patching.replace(LambdaFunction, "update_configuration")
+    def update_configuration(original, self, config_updates: dict[str, Any]):  # type: ignore[no-untyped-def]
+        if "TracingConfig" in config_updates:
+            self.tracing_config = config_updates["TracingConfig"]
+        return original(self, config_updates)
+
+    @patching.replace(LambdaFunction, "update_function_code")
+    def update_function_code(original, self, updated_spec: dict[str, Any]):  # type: ignore[no-untyped-def]
+        if updated_spec.get("Architectures") and not updated_spec.get("DryRun"):
+            self.architectures = updated_spec["Architectures"]
+        return original(self, updated_spec)
+
+
 def install() -> list[str]:
     _pass_invoke_qualifier()
+    _keep_updated_settings()
     return _install_not_found() + _install_states()

@@ -130,6 +130,23 @@ class LambdaStates(unittest.TestCase):
         self.assertEqual(config["State"], "Active")
         invoke(url, function, version)
 
+    def test_updates_keep_tracing_and_architecture(self) -> None:
+        url = support.endpoint()
+        lam = client("lambda", url)
+        iam = client("iam", url)
+        role = iam.create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)["Role"]
+        iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn="arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess")
+        windows = support.status(url)["windows"]
+        time.sleep(max(windows.get("iam-role-assumable", 0), windows.get("iam-xray", 0)))
+        function = create_function(url, role["Arn"])
+        time.sleep(window(url, "lambda-pending"))
+        lam.update_function_code(FunctionName=function, ImageUri=IMAGE, Architectures=["arm64"])
+        time.sleep(window(url, "lambda-update"))
+        lam.update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"})
+        config = lam.get_function_configuration(FunctionName=function)
+        self.assertEqual(config["Architectures"], ["arm64"])
+        self.assertEqual(config["TracingConfig"], {"Mode": "Active"})
+
     def test_switched_off_everything_is_active_at_once(self) -> None:
         url = support.switched_off()
         lam = client("lambda", url)
