@@ -3,6 +3,9 @@
 //! published only when needed and the alias follows, the permission's
 //! source ARN is replaced when it differs, invoke returns what moto was
 //! told to answer, missing things read as `None`, delete is idempotent.
+//! Against the strict local AWS: a missing function has no versions (AWS
+//! answers 404), a traced function waits for its role's X-Ray permission
+//! to propagate, and a new version is invoked only once `Active`.
 //!
 //! moto does not run image functions, so the image URIs here are
 //! well-formed digests of images that need not exist.
@@ -59,6 +62,10 @@ impl Fixture {
             .await
             .unwrap();
         let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
+        // As `up` does: a new version is Pending until Lambda has it ready.
+        lambda::wait_until_ready(client, &name, Some(&version))
+            .await
+            .unwrap();
         lambda::ensure_alias(client, &name, &self.stage.alias_name(), &version)
             .await
             .unwrap();
@@ -212,6 +219,95 @@ async fn versions_are_published_only_when_needed_and_the_alias_follows() {
         .map(|v| v.version)
         .collect();
     assert_eq!(versions, vec![first, second]);
+
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_missing_function_has_no_versions() {
+    util::require_strict_local_aws();
+    let clients = Clients::new(&util::sdk_config().await);
+    let name = util::unique_name("lambda-none");
+    // AWS answers ListVersionsByFunction of a missing function with 404
+    // ResourceNotFoundException, which the survey of a new stage meets.
+    assert_eq!(
+        lambda::list_versions(&clients.lambda, &name).await.unwrap(),
+        Vec::new()
+    );
+    assert_eq!(
+        lambda::version_matching_latest(&clients.lambda, &name)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn turning_tracing_on_waits_for_the_xray_permission_to_propagate() {
+    util::require_strict_local_aws();
+    let clients = Clients::new(&util::sdk_config().await);
+    let app = util::unique_name("lambda-xray");
+    let mut stage = Stage::defaults(&app, "dev", &util::region());
+    let _dump = util::DumpOnFailure::new(&app);
+    stage.function.tracing = false;
+    let (_, role_arn) = iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
+        .await
+        .unwrap();
+    let image = format!("{}/{app}@sha256:{}", util::registry_host(), hex_of("xray"));
+    let untraced = DesiredFunction::for_stage(&stage, &image, &role_arn);
+    lambda::ensure_function(&clients.lambda, &untraced)
+        .await
+        .unwrap();
+
+    // Tracing on: the role gets AWSXRayDaemonWriteAccess just now, and
+    // Lambda refuses Active tracing until that has propagated.
+    stage.function.tracing = true;
+    iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
+        .await
+        .unwrap();
+    let traced = DesiredFunction::for_stage(&stage, &image, &role_arn);
+    let (outcome, after) = lambda::ensure_function(&clients.lambda, &traced)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Updated);
+    assert!(after.tracing, "tracing is not Active after the update");
+
+    lambda::delete_function(&clients.lambda, &stage.function_name())
+        .await
+        .unwrap();
+    iam::delete_role(&clients.iam, &stage.role_name())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_version_is_invoked_once_it_is_active() {
+    util::require_strict_local_aws();
+    let f = fixture("lambda-pending").await;
+    let client = &f.clients.lambda;
+    let name = f.stage.function_name();
+    lambda::ensure_function(client, &f.desired("one"))
+        .await
+        .unwrap();
+    let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
+    // Right after PublishVersion the version is Pending: AWS refuses to
+    // invoke it (what `up`'s smoke test met before it waited).
+    let refused = lambda::invoke(client, &name, Some(&version), b"{}")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.kind,
+        deployer::aws::ErrorKind::Conflict,
+        "{refused}"
+    );
+    lambda::wait_until_ready(client, &name, Some(&version))
+        .await
+        .unwrap();
+    util::drain_lambda_answers(client, &name).await;
+    let answer = lambda::invoke(client, &name, Some(&version), b"{}")
+        .await
+        .unwrap();
+    assert_eq!(answer.status_code, 200);
 
     f.clean_up().await;
 }

@@ -11,6 +11,7 @@ pub mod iam;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
+pub mod retry;
 
 use std::collections::BTreeMap;
 
