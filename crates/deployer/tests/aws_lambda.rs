@@ -255,26 +255,38 @@ async fn turning_tracing_on_waits_for_the_xray_permission_to_propagate() {
         .unwrap();
     let image = format!("{}/{app}@sha256:{}", util::registry_host(), hex_of("xray"));
     let untraced = DesiredFunction::for_stage(&stage, &image, &role_arn);
+    // Created once Lambda may assume the new role.
     lambda::ensure_function(&clients.lambda, &untraced)
         .await
         .unwrap();
 
-    // Tracing on: the role gets AWSXRayDaemonWriteAccess just now, and
-    // Lambda refuses Active tracing until that has propagated.
+    // Tracing on: the role, old enough now, gets AWSXRayDaemonWriteAccess
+    // just now, and Lambda refuses Active tracing until that has
+    // propagated — on the update of the existing function and on the
+    // create of another one alike.
     stage.function.tracing = true;
     iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
         .await
         .unwrap();
     let traced = DesiredFunction::for_stage(&stage, &image, &role_arn);
-    let (outcome, after) = lambda::ensure_function(&clients.lambda, &traced)
-        .await
-        .unwrap();
-    assert_eq!(outcome, Outcome::Updated);
+    let mut other = traced.clone();
+    other.name = format!("{}-other", traced.name);
+    let (updated, created) = tokio::join!(
+        lambda::ensure_function(&clients.lambda, &traced),
+        lambda::ensure_function(&clients.lambda, &other),
+    );
+    let (updated, after) = updated.unwrap();
+    assert_eq!(updated, Outcome::Updated);
     assert!(after.tracing, "tracing is not Active after the update");
+    let (created, made) = created.unwrap();
+    assert_eq!(created, Outcome::Created);
+    assert!(made.tracing, "the new function is not traced");
 
-    lambda::delete_function(&clients.lambda, &stage.function_name())
-        .await
-        .unwrap();
+    for name in [&traced.name, &other.name] {
+        lambda::delete_function(&clients.lambda, name)
+            .await
+            .unwrap();
+    }
     iam::delete_role(&clients.iam, &stage.role_name())
         .await
         .unwrap();

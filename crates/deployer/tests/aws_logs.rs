@@ -329,8 +329,9 @@ async fn a_waiter_asks_again_calmly_while_a_new_lock_is_not_listed() {
         "not a held lock: {err:#}"
     );
     let requests = proxy.counts.requests.load(Ordering::Relaxed);
+    eprintln!("waiter requests: {requests}");
     assert!(
-        requests <= 20,
+        requests <= 15,
         "{requests} requests in about 3 s of waiting: a busy loop"
     );
     logs::delete_log_group(&client, &group).await.unwrap();
