@@ -87,7 +87,7 @@ async fn create_function(app: &str) {
     let role_arn = role.role().unwrap().arn().to_string();
     let lambda = aws_sdk_lambda::Client::new(&config);
     let function = format!("{app}-inv");
-    lambda
+    let create = lambda
         .create_function()
         .function_name(&function)
         .package_type(aws_sdk_lambda::types::PackageType::Image)
@@ -99,22 +99,22 @@ async fn create_function(app: &str) {
                 ))
                 .build(),
         )
-        .role(role_arn)
-        .send()
-        .await
-        .unwrap();
-    let version = lambda
-        .publish_version()
-        .function_name(&function)
-        .send()
-        .await
-        .unwrap();
+        .role(role_arn);
+    // A client waits for the new role, and for the new function to leave
+    // Pending before publishing it, as AWS requires.
+    once_ready("CreateFunction", || create.clone().send()).await;
+    let publish = lambda.publish_version().function_name(&function);
+    let version = once_ready("PublishVersion", || publish.clone().send()).await;
     lambda
         .create_alias()
         .function_name(&function)
         .name("inv")
         .function_version(version.version().unwrap())
         .send()
+        .await
+        .unwrap();
+    // Invoked through the alias: only once the version is Active.
+    deployer::aws::lambda::wait_until_ready(&lambda, &function, version.version())
         .await
         .unwrap();
     drain_lambda_answers(&lambda, &function).await;

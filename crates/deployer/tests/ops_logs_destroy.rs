@@ -286,7 +286,15 @@ async fn up_with_logs(fx: &Fixture, config: &aws_config::SdkConfig, stage: &str)
     fx.json(&["up", "--stage", stage, "--json", "--yes"]);
     let logs = aws_sdk_cloudwatchlogs::Client::new(config);
     create_log_stream(&logs, &fx.log_group(stage), "s").await;
-    let there = stage_resources(config, fx, stage).await;
+    // DescribeLogGroups lists a new group only once it has propagated.
+    let there = eventually("the new log group", || async {
+        let there = stage_resources(config, fx, stage).await;
+        there
+            .iter()
+            .any(|r| r.starts_with("log group"))
+            .then_some(there)
+    })
+    .await;
     for kind in ["function", "role", "rest api", "log group"] {
         assert!(
             there.iter().any(|r| r.starts_with(kind)),

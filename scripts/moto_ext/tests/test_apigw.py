@@ -8,7 +8,7 @@ an earlier run may have left open."""
 
 import time
 import unittest
-from typing import Any
+from typing import Any, Callable
 
 from . import support
 from .support import client, eventually, name, refused, window
@@ -25,45 +25,41 @@ def rest_api_with_a_method(apigw: Any) -> str:
 
 
 class Quotas(unittest.TestCase):
-    def assert_throttled(self, call: Any) -> None:
-        err = refused(call)
+    def assert_once_per_window(self, behaviour: str, calls: list[Callable[[], Any]]) -> None:
+        """The first call passes (once an earlier run's window has closed),
+        the second, at once, answers 429 with Retry-After, the third passes
+        after the window."""
+        url = support.endpoint()
+        seconds = window(url, behaviour)
+        first, second, third = calls
+        eventually(first, seconds + 1)
+        err = refused(second)
         self.assertEqual((err and err.status, err and err.code), (429, "TooManyRequestsException"), err)
         self.assertGreaterEqual(int(err.headers.get("retry-after", "0")), 1, err.headers)
+        time.sleep(seconds)
+        third()
 
     def test_delete_rest_api_once_per_window(self) -> None:
-        url, region = support.endpoint(), "eu-central-2"
-        apigw = client("apigateway", url, region)
-        first, second = (apigw.create_rest_api(name=name("ext-api"))["id"] for _ in range(2))
-        seconds = window(url, "apigw-delete-rest-api")
-        eventually(lambda: apigw.delete_rest_api(restApiId=first), seconds + 1)
-        self.assert_throttled(lambda: apigw.delete_rest_api(restApiId=second))
-        time.sleep(seconds)
-        apigw.delete_rest_api(restApiId=second)
+        apigw = client("apigateway", support.endpoint(), "eu-central-2")
+        apis = [apigw.create_rest_api(name=name("ext-api"))["id"] for _ in range(3)]
+        self.assert_once_per_window(
+            "apigw-delete-rest-api", [lambda api=api: apigw.delete_rest_api(restApiId=api) for api in apis]
+        )
 
     def test_create_deployment_once_per_window(self) -> None:
-        url, region = support.endpoint(), "ap-south-2"
-        apigw = client("apigateway", url, region)
+        apigw = client("apigateway", support.endpoint(), "ap-south-2")
         api = rest_api_with_a_method(apigw)
-        seconds = window(url, "apigw-create-deployment")
-        eventually(lambda: apigw.create_deployment(restApiId=api), seconds + 1)
-        self.assert_throttled(lambda: apigw.create_deployment(restApiId=api))
-        time.sleep(seconds)
-        apigw.create_deployment(restApiId=api)
+        self.assert_once_per_window("apigw-create-deployment", [lambda: apigw.create_deployment(restApiId=api)] * 3)
 
     def test_update_usage_plan_once_per_window(self) -> None:
-        url, region = support.endpoint(), "me-central-1"
-        apigw = client("apigateway", url, region)
+        apigw = client("apigateway", support.endpoint(), "me-central-1")
         plan = apigw.create_usage_plan(name=name("ext-plan"))["id"]
 
-        def describe(text: str) -> Any:
+        def describe(text: str) -> Callable[[], Any]:
             operation = {"op": "replace", "path": "/description", "value": text}
-            return apigw.update_usage_plan(usagePlanId=plan, patchOperations=[operation])
+            return lambda: apigw.update_usage_plan(usagePlanId=plan, patchOperations=[operation])
 
-        seconds = window(url, "apigw-update-usage-plan")
-        eventually(lambda: describe("one"), seconds + 1)
-        self.assert_throttled(lambda: describe("two"))
-        time.sleep(seconds)
-        describe("three")
+        self.assert_once_per_window("apigw-update-usage-plan", [describe(t) for t in ("one", "two", "three")])
 
     def test_switched_off_there_are_no_quotas(self) -> None:
         apigw = client("apigateway", support.switched_off(), "eu-central-2")

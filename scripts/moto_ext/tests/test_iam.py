@@ -7,7 +7,7 @@ import unittest
 
 from . import support
 from .support import client, name, refused, window
-from .test_lambda import IMAGE, TRUST
+from .test_lambda import TRUST, create_function
 
 XRAY = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -16,18 +16,6 @@ BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 def new_role(url: str) -> tuple[str, str]:
     role = client("iam", url).create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)["Role"]
     return role["RoleName"], role["Arn"]
-
-
-def create_function(url: str, role: str, tracing: str = "PassThrough") -> str:
-    function = name("ext-fn")
-    client("lambda", url).create_function(
-        FunctionName=function,
-        PackageType="Image",
-        Code={"ImageUri": IMAGE},
-        Role=role,
-        TracingConfig={"Mode": tracing},
-    )
-    return function
 
 
 class GetRole(unittest.TestCase):

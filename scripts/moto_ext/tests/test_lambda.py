@@ -19,14 +19,14 @@ def aged_role(url: str) -> str:
     return arn
 
 
-def create_function(url: str, role: str) -> str:
+def create_function(url: str, role: str, tracing: str = "PassThrough") -> str:
     function = name("ext-fn")
     client("lambda", url).create_function(
         FunctionName=function,
         PackageType="Image",
         Code={"ImageUri": IMAGE},
         Role=role,
-        TracingConfig={"Mode": "PassThrough"},
+        TracingConfig={"Mode": tracing},
     )
     return function
 

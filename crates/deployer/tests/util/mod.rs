@@ -20,9 +20,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine as _;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
+use deployer::aws::ErrorKind;
 
 /// moto's account: every ARN and the ECR host name carry it.
 pub const ACCOUNT: &str = "123456789012";
@@ -212,6 +215,32 @@ where
             "{what} did not show within 30 s"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `call`'s answer once AWS stops answering "not yet" — a role Lambda
+/// cannot assume yet, a function or version `Pending`, an update in
+/// progress, a log group create racing a delete, a detach not propagated —
+/// asking again for up to 30 s, as a real client would. Any other error
+/// fails the test. `what` names the call in the failure.
+pub async fn once_ready<T, E, R, F, Fut>(what: &'static str, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match call().await {
+            Ok(answer) => return answer,
+            Err(err) => {
+                let err = deployer::aws::errors::aws_error(what, "", err);
+                let not_yet = matches!(err.kind, ErrorKind::Conflict | ErrorKind::RoleNotAssumable);
+                assert!(not_yet && std::time::Instant::now() < deadline, "{err}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
     }
 }
 
