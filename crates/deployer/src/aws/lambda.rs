@@ -446,7 +446,7 @@ async fn wait_for(
         None => name.to_string(),
     };
     let started = Instant::now();
-    let mut delay = Duration::from_millis(250);
+    let mut delay = Duration::from_millis(100);
     loop {
         let config = client
             .get_function_configuration()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::errors::{AwsError, ErrorKind};
 
 /// The first pause between attempts; it doubles up to [`MAX_DELAY`].
-const FIRST_DELAY: Duration = Duration::from_millis(500);
+const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(8);
 
 /// Retries `call` while it fails with one of `kinds`, with exponential
