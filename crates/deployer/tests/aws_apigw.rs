@@ -496,8 +496,9 @@ async fn delete_outlasts_the_delete_rest_api_quota_taken_by_another_teardown() {
             .await
             .unwrap();
     }
-    // Longer than the SDK's own retries of a 429 last.
-    let busy = Duration::from_secs(10);
+    // Longer than this client's own retries of a 429 last (three attempts,
+    // at most 3 s of backoff): without retries of its own, delete gives up.
+    let busy = Duration::from_secs(6);
     let other = tokio::spawn(take_delete_slots(QUIET_REGION, busy));
     tokio::time::sleep(Duration::from_millis(300)).await;
 
