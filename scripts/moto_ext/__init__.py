@@ -9,7 +9,8 @@ moto does not. Every behaviour:
 - names, in a comment, the AWS documentation page it follows;
 - can be switched off by an environment variable (``settings.enabled``);
 - uses time windows from ``settings.window``, scaled by
-  ``LOCAL_AWS_TIME_SCALE`` so the test suite can shrink them.
+  ``LOCAL_AWS_TIME_SCALE`` so the test suite can shrink them, measured
+  from moments kept per resource in ``windows`` (forgotten on moto reset).
 
 Patches go through ``patching.replace``, which fails loudly when moto no
 longer has what is patched (moto is pinned in ``scripts/local-cloud``).
@@ -19,22 +20,29 @@ status) go through ``routes.route``.
 
 import importlib
 
-from . import settings
+from . import settings, windows
 
 # The behaviour modules, in the order they are installed. Each has an
 # ``install()`` that returns the names of the behaviours it turned on.
+# The strict_* modules come last: their patches wrap the others', so a
+# request AWS would refuse is refused before anything else runs.
 MODULES: list[str] = [
     "status",
     # The data plane: image functions run, stages serve (issue #14).
     "lambda_qualifiers",
     "lambda_runtime",
     "apigw_dataplane",
+    "strict_lambda",
+    "strict_iam",
+    "strict_logs",
+    "strict_apigw",
 ]
 
 
 def install() -> list[str]:
     """Applies every module's patches; returns the behaviours now in force."""
     installed: list[str] = []
+    windows.install()
     for name in MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         installed.extend(module.install())

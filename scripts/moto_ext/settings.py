@@ -15,6 +15,9 @@ MOTO_VERSION = "5.1.22"
 
 # Filled by moto_ext.install(): the behaviours in force, for /_local-aws/status.
 INSTALLED: list[str] = []
+# Filled by window(): each window's name and its length in seconds (scaled),
+# for /_local-aws/status, so a test can tell how long to wait.
+WINDOWS: dict[str, float] = {}
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -56,4 +59,5 @@ def window(name: str, default_seconds: float) -> float:
             seconds = float(raw)
         except ValueError:
             raise SystemExit(f"moto_ext: LOCAL_AWS_{_key(name)}_SECONDS must be a number")
-    return seconds * time_scale()
+    WINDOWS[name] = seconds * time_scale()
+    return WINDOWS[name]

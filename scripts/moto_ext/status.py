@@ -17,6 +17,7 @@ def _status(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
             "strict": settings.strict(),
             "time_scale": settings.time_scale(),
             "behaviours": settings.INSTALLED,
+            "windows": settings.WINDOWS,
         }
     ).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])

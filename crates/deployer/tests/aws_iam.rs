@@ -101,9 +101,13 @@ async fn extra_and_inline_policies_are_removed_and_tracing_off_detaches_xray() {
         .send()
         .await
         .unwrap();
-    let drifted = iam::read_role(&client, &desired.name).await.unwrap();
+    // IAM may not show a role just created yet: wait as a client would.
+    let drifted = util::eventually("the new role", || async {
+        iam::read_role(&client, &desired.name).await.unwrap()
+    })
+    .await;
     assert_eq!(
-        iam::diff_role(&desired, drifted.as_ref()),
+        iam::diff_role(&desired, Some(&drifted)),
         Action::Update {
             fields: vec!["managed_policies".into(), "inline_policies".into()]
         }

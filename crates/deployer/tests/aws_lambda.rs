@@ -4,6 +4,9 @@
 //! source ARN is replaced when it differs, an invoke that Lambda refuses is
 //! an AWS error naming the alias, missing things read as `None`, delete is
 //! idempotent.
+//! Against the strict local AWS: a missing function has no versions (AWS
+//! answers 404), a traced function waits for its role's X-Ray permission
+//! to propagate, and a new version is invoked only once `Active`.
 //!
 //! The image URIs here are well-formed digests of images that need not
 //! exist (nothing here runs them; real invocations are in tests/invoke.rs).
@@ -60,6 +63,10 @@ impl Fixture {
             .await
             .unwrap();
         let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
+        // As `up` does: a new version is Pending until Lambda has it ready.
+        lambda::wait_until_ready(client, &name, Some(&version))
+            .await
+            .unwrap();
         lambda::ensure_alias(client, &name, &self.stage.alias_name(), &version)
             .await
             .unwrap();
@@ -213,6 +220,109 @@ async fn versions_are_published_only_when_needed_and_the_alias_follows() {
         .map(|v| v.version)
         .collect();
     assert_eq!(versions, vec![first, second]);
+
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_missing_function_has_no_versions() {
+    util::require_strict_local_aws();
+    let clients = Clients::new(&util::sdk_config().await);
+    let name = util::unique_name("lambda-none");
+    // AWS answers ListVersionsByFunction of a missing function with 404
+    // ResourceNotFoundException, which the survey of a new stage meets.
+    assert_eq!(
+        lambda::list_versions(&clients.lambda, &name).await.unwrap(),
+        Vec::new()
+    );
+    assert_eq!(
+        lambda::version_matching_latest(&clients.lambda, &name)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn turning_tracing_on_waits_for_the_xray_permission_to_propagate() {
+    util::require_strict_local_aws();
+    let clients = Clients::new(&util::sdk_config().await);
+    let app = util::unique_name("lambda-xray");
+    let mut stage = Stage::defaults(&app, "dev", &util::region());
+    let _dump = util::DumpOnFailure::new(&app);
+    stage.function.tracing = false;
+    let (_, role_arn) = iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
+        .await
+        .unwrap();
+    let image = format!("{}/{app}@sha256:{}", util::registry_host(), hex_of("xray"));
+    let untraced = DesiredFunction::for_stage(&stage, &image, &role_arn);
+    // Created once Lambda may assume the new role.
+    lambda::ensure_function(&clients.lambda, &untraced)
+        .await
+        .unwrap();
+
+    // Tracing on: the role, old enough now, gets AWSXRayDaemonWriteAccess
+    // just now, and Lambda refuses Active tracing until that has
+    // propagated — on the update of the existing function and on the
+    // create of another one alike.
+    stage.function.tracing = true;
+    iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
+        .await
+        .unwrap();
+    let traced = DesiredFunction::for_stage(&stage, &image, &role_arn);
+    let mut other = traced.clone();
+    other.name = format!("{}-other", traced.name);
+    let (updated, created) = tokio::join!(
+        lambda::ensure_function(&clients.lambda, &traced),
+        lambda::ensure_function(&clients.lambda, &other),
+    );
+    let (updated, after) = updated.unwrap();
+    assert_eq!(updated, Outcome::Updated);
+    assert!(after.tracing, "tracing is not Active after the update");
+    let (created, made) = created.unwrap();
+    assert_eq!(created, Outcome::Created);
+    assert!(made.tracing, "the new function is not traced");
+
+    for name in [&traced.name, &other.name] {
+        lambda::delete_function(&clients.lambda, name)
+            .await
+            .unwrap();
+    }
+    iam::delete_role(&clients.iam, &stage.role_name())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_version_is_invoked_once_it_is_active() {
+    util::require_strict_local_aws();
+    let f = fixture("lambda-pending").await;
+    let client = &f.clients.lambda;
+    let name = f.stage.function_name();
+    lambda::ensure_function(client, &f.desired("one"))
+        .await
+        .unwrap();
+    let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
+    // Right after PublishVersion the version is Pending: AWS refuses to
+    // invoke it (what `up`'s smoke test met before it waited).
+    let refused = lambda::invoke(client, &name, Some(&version), b"{}")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.kind,
+        deployer::aws::ErrorKind::Conflict,
+        "{refused}"
+    );
+    assert!(refused.message.contains("Pending"), "{refused}");
+    lambda::wait_until_ready(client, &name, Some(&version))
+        .await
+        .unwrap();
+    // Once Active the state no longer refuses it; the local AWS then tries to
+    // run the image, which this test never pushed (a conflict of its own).
+    let answer = lambda::invoke(client, &name, Some(&version), b"{}").await;
+    if let Err(err) = answer {
+        assert!(!err.message.contains("Pending"), "{err}");
+    }
 
     f.clean_up().await;
 }

@@ -1,14 +1,21 @@
 //! `aws::logs` against moto: events put with the SDK come out of
 //! `filter_events` once each and oldest first, a `Follower` sees an event
 //! put after it started, `REPORT` lines give the peak memory, and a missing
-//! group is no events.
+//! group is no events. The stage lock, a log group too, against the strict
+//! local AWS: a lock released at once and taken again at once (a create
+//! and a delete of one name racing: OperationAborted) works, its holder
+//! knows its ARN before DescribeLogGroups lists it, and a waiter asks again
+//! calmly, not in a busy loop, while a new lock is not listed yet.
 
 mod util;
 
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use deployer::aws::lock::{self, Holder, LockEvents};
 use deployer::aws::logs::{self, Follower};
 
 fn now_ms() -> i64 {
@@ -201,4 +208,131 @@ async fn a_missing_group_has_no_events_and_deletes_twice() {
     );
     let mut follower = Follower::new(&group, 0, None);
     assert_eq!(follower.poll(&client).await.unwrap(), Vec::new());
+}
+
+/// A lock group of a stage no one else uses, and its ARN.
+fn new_lock(prefix: &str) -> (String, String) {
+    let group = lock::lock_group(&util::unique_name(prefix), "dev");
+    let arn = lock::log_group_arn("aws", &util::region(), util::ACCOUNT, &group);
+    (group, arn)
+}
+
+struct Quiet;
+
+impl LockEvents for Quiet {
+    fn waiting(&self, _: &Holder) {}
+    fn breaking(&self, _: &Holder, _: &str) {}
+}
+
+#[tokio::test]
+async fn a_lock_released_at_once_and_taken_again_at_once_works() {
+    util::require_strict_local_aws();
+    let client = client().await;
+    let (group, arn) = new_lock("lock-race");
+    let me = Holder::this_process();
+    let wait = Duration::from_secs(5);
+    // Each release deletes the group right after it was created, and each
+    // second take creates it right after it was deleted: on AWS these race.
+    let taken = lock::acquire(&client, &group, &arn, &me, wait, &Quiet)
+        .await
+        .unwrap();
+    taken.release().await.unwrap();
+    let again = lock::acquire(&client, &group, &arn, &me, wait, &Quiet)
+        .await
+        .unwrap();
+    again.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_holder_knows_its_lock_before_it_is_listed() {
+    util::require_strict_local_aws();
+    let client = client().await;
+    let (group, arn) = new_lock("lock-arn");
+    let taken = lock::acquire(
+        &client,
+        &group,
+        &arn,
+        &Holder::this_process(),
+        Duration::from_secs(5),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    // The heartbeat tags this ARN; a new group may not be listed by
+    // DescribeLogGroups yet, so the ARN must not come from there.
+    assert_eq!(taken.arn(), arn);
+    client
+        .tag_resource()
+        .resource_arn(taken.arn())
+        .tags("deployer:heartbeat", "2030-01-01T00:00:00.000Z")
+        .send()
+        .await
+        .unwrap();
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(taken.arn())
+        .send()
+        .await
+        .unwrap();
+    let tags = tags.tags().cloned().unwrap_or_default();
+    assert_eq!(
+        tags.get("deployer:pid"),
+        Some(&std::process::id().to_string())
+    );
+    assert_eq!(
+        tags.get("deployer:heartbeat").map(String::as_str),
+        Some("2030-01-01T00:00:00.000Z")
+    );
+    taken.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiter_asks_again_calmly_while_a_new_lock_is_not_listed() {
+    util::require_strict_local_aws();
+    let client = client().await;
+    let (group, arn) = new_lock("lock-calm");
+    let upstream = util::endpoint_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = util::proxy::FaultProxy::start(&upstream, 0.0, 1);
+    let config = aws_sdk_cloudwatchlogs::config::Builder::from(&util::sdk_config().await)
+        .endpoint_url(proxy.url())
+        .build();
+    let counted = Client::from_conf(config);
+
+    // Another deployer takes the lock just now: it exists, but is not
+    // listed yet.
+    let holder = HashMap::from([
+        ("deployer:host".to_string(), "another-host".to_string()),
+        ("deployer:pid".to_string(), "4242".to_string()),
+    ]);
+    client
+        .create_log_group()
+        .log_group_name(&group)
+        .set_tags(Some(holder))
+        .send()
+        .await
+        .unwrap();
+    let err = lock::acquire(
+        &counted,
+        &group,
+        &arn,
+        &Holder::this_process(),
+        Duration::from_secs(1),
+        &Quiet,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.downcast_ref::<lock::LockHeld>().is_some(),
+        "not a held lock: {err:#}"
+    );
+    let requests = proxy.counts.requests.load(Ordering::Relaxed);
+    eprintln!("waiter requests: {requests}");
+    assert!(
+        requests <= 15,
+        "{requests} requests in about 3 s of waiting: a busy loop"
+    );
+    logs::delete_log_group(&client, &group).await.unwrap();
 }

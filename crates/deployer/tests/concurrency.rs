@@ -36,17 +36,20 @@ async fn hold_lock(group: &str, host: &str, pid: u32, heartbeat_ago: chrono::Dur
         ("deployer:since".to_string(), beat.clone()),
         ("deployer:heartbeat".to_string(), beat),
     ]);
-    logs.create_log_group()
+    // Right after a release, the create races its delete (OperationAborted):
+    // a client asks again.
+    let create = logs
+        .create_log_group()
         .log_group_name(group)
-        .set_tags(Some(tags))
-        .send()
-        .await
-        .unwrap();
+        .set_tags(Some(tags));
+    once_ready("CreateLogGroup", || create.clone().send()).await;
 }
 
 async fn drop_lock(group: &str) {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
-    let _ = logs.delete_log_group().log_group_name(group).send().await;
+    deployer::aws::logs::delete_log_group(&logs, group)
+        .await
+        .unwrap();
 }
 
 /// A pid of this host that no process has: a child that has exited and

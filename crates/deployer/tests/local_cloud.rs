@@ -184,7 +184,7 @@ async fn lambda_invoke_of_an_image_the_registry_lacks_is_refused() {
         "{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{name}@sha256:{}",
         "0".repeat(64)
     );
-    lambda
+    let create = lambda
         .create_function()
         .function_name(&name)
         .role(role.role().unwrap().arn())
@@ -193,8 +193,11 @@ async fn lambda_invoke_of_an_image_the_registry_lacks_is_refused() {
             aws_sdk_lambda::types::FunctionCode::builder()
                 .image_uri(image_uri)
                 .build(),
-        )
-        .send()
+        );
+    // Lambda may not assume a role that new yet: a client waits.
+    util::once_ready("CreateFunction", || create.clone().send()).await;
+    // A new function is Pending, and AWS refuses to invoke it until Active.
+    deployer::aws::lambda::wait_until_ready(&lambda, &name, None)
         .await
         .unwrap();
 
@@ -226,7 +229,9 @@ async fn lambda_invoke_of_an_image_the_registry_lacks_is_refused() {
         .send()
         .await
         .unwrap();
-    iam.delete_role().role_name(&name).send().await.unwrap();
+    // IAM may not have propagated the detach yet (DeleteConflict).
+    let delete = iam.delete_role().role_name(&name);
+    util::once_ready("DeleteRole", || delete.clone().send()).await;
 }
 
 #[test]

@@ -285,7 +285,15 @@ async fn repository_exists(config: &aws_config::SdkConfig, name: &str) -> bool {
 /// first call; returns what there is to remove.
 async fn up_with_logs(fx: &Fixture, config: &aws_config::SdkConfig, stage: &str) -> Vec<String> {
     fx.json(&["up", "--stage", stage, "--json", "--yes"]);
-    let there = stage_resources(config, fx, stage).await;
+    // DescribeLogGroups lists a new group only once it has propagated.
+    let there = eventually("the new log group", || async {
+        let there = stage_resources(config, fx, stage).await;
+        there
+            .iter()
+            .any(|r| r.starts_with("log group"))
+            .then_some(there)
+    })
+    .await;
     for kind in ["function", "role", "rest api", "log group"] {
         assert!(
             there.iter().any(|r| r.starts_with(kind)),

@@ -287,6 +287,55 @@ async fn a_model_change_ships_a_new_image_and_a_memory_change_only_configuration
     );
 }
 
+/// The life of a stage against the strict local AWS (functions `Pending`
+/// after create and publish, updates `InProgress`, roles and X-Ray
+/// permissions propagating, log group races, API Gateway quotas): every
+/// step from nothing to a second `up` after `destroy` succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_up_noop_change_destroy_and_up_again_succeed_on_the_strict_local_aws() {
+    require_strict_local_aws();
+    let fx = Fixture::new("uplife");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let function = fx.function("local");
+    let up = ["up", "--stage", "local", "--json", "--yes"];
+
+    let plan = fx.json(&["plan", "--stage", "local", "--json"]);
+    assert!(
+        changes(&plan)
+            .iter()
+            .any(|c| c.starts_with("lambda function")),
+        "{plan}"
+    );
+    let first = fx.json(&up);
+    assert_eq!(changes(&plan), changes(&first), "plan and up disagree");
+    assert_eq!(changes(&fx.json(&up)), Vec::<String>::new());
+
+    fx.set_local("function", "memory", "1024");
+    let changed = fx.json(&up);
+    assert!(
+        changes(&changed)
+            .iter()
+            .any(|c| c.starts_with("lambda function") && c.contains("memory")),
+        "{changed}"
+    );
+    assert_ne!(changed["version"], first["version"]);
+
+    fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    assert!(
+        lambda
+            .get_function()
+            .function_name(&function)
+            .send()
+            .await
+            .is_err(),
+        "the function outlived destroy"
+    );
+    let again = fx.json(&up);
+    assert_eq!(again["version"], "1", "{again}");
+    assert_eq!(alias_version(&lambda, &function, "local").await, "1");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_stages_share_the_repository_and_nothing_else() {
     let fx = Fixture::new("uptwo");

@@ -1,186 +1,216 @@
-"""What the extension's tests share: boto3 clients aimed at the local AWS,
-unique names, and the fixture function (``fixture_function.rs``) built into a
-``FROM scratch`` image and pushed to the local registry, once per run."""
+"""What the extension's tests share: the endpoint under test, a second moto
+of ours with every strict behaviour switched off, AWS clients, and
+reading errors the way an AWS SDK does.
 
-import hashlib
-import io
+The behaviours are shown in force on the endpoint under test
+(``MOTO_EXT_TEST_ENDPOINT``, else ``AWS_ENDPOINT_URL``, else moto's
+default port), which ``scripts/test`` points at the moto it started. Their
+switches are shown to work on moto servers these tests start themselves
+(from this checkout's ``scripts/moto_ext``, on free ports): one with
+``LOCAL_AWS_STRICT_<NAME>=0`` for every behaviour, and one strict server
+that the reset test may reset without touching anyone else's state.
+"""
+
+import atexit
 import json
 import os
+import socket
 import subprocess
-import tarfile
-import tempfile
-import threading
+import sys
 import time
-import unittest
-import urllib.error
 import urllib.request
-from typing import Any, Optional
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import boto3
-import docker
+import botocore.config
+import botocore.exceptions
 
+SCRIPTS = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
 ACCOUNT = "123456789012"
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.join(HERE, "fixture_function.rs")
+BEHAVIOURS = [
+    "lambda-not-found",
+    "lambda-states",
+    "iam-get-role",
+    "iam-role-assumable",
+    "iam-xray",
+    "iam-delete-conflict",
+    "logs-race",
+    "logs-describe-lag",
+    "apigw-delete-rest-api",
+    "apigw-create-deployment",
+    "apigw-update-usage-plan",
+]
 
 
 def endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000").rstrip("/")
+    return (
+        os.environ.get("MOTO_EXT_TEST_ENDPOINT")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or "http://127.0.0.1:5000"
+    ).rstrip("/")
 
 
-def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+def http(url: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        text = answer.read().decode()
+    return json.loads(text) if text else {}
 
 
-def client(service: str) -> Any:
+def status(url: str) -> dict[str, Any]:
+    return http(f"{url}/_local-aws/status")
+
+
+def window(url: str, name: str) -> float:
+    """The window ``name`` of the server at ``url``, in seconds."""
+    return float(status(url)["windows"][name])
+
+
+def client(service: str, url: str, region: str = REGION) -> Any:
     return boto3.client(
         service,
-        endpoint_url=endpoint(),
-        region_name=region(),
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        # One attempt: a test must see what the server answered, not what
+        # the SDK's retries made of it.
+        config=botocore.config.Config(retries={"total_max_attempts": 1}),
     )
 
 
-_counter = 0
-_counter_lock = threading.Lock()
+def name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def unique(prefix: str) -> str:
-    global _counter
-    with _counter_lock:
-        _counter += 1
-        n = _counter
-    return f"{prefix}-{int(time.time()) % 100000:05d}-{os.getpid()}-{n}"
+class Refused:
+    """An AWS error as the SDK read it."""
+
+    def __init__(self, err: botocore.exceptions.ClientError):
+        meta = err.response.get("ResponseMetadata", {})
+        self.status: int = meta.get("HTTPStatusCode", 0)
+        self.headers: dict[str, str] = {k.lower(): v for k, v in meta.get("HTTPHeaders", {}).items()}
+        self.code: str = err.response.get("Error", {}).get("Code", "")
+        self.message: str = err.response.get("Error", {}).get("Message", "")
+
+    def __repr__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
 
 
-def require_extension(test: unittest.TestCase) -> None:
+def refused(call: Callable[[], Any]) -> Optional[Refused]:
+    """The error ``call`` met, or ``None`` when it succeeded."""
     try:
-        with urllib.request.urlopen(f"{endpoint()}/_local-aws/status", timeout=5) as answer:
-            status = json.load(answer)
-    except (urllib.error.URLError, ValueError) as error:
-        raise AssertionError(
-            f"moto with the extension does not answer at {endpoint()} ({error}); start it with scripts/local-cloud up"
+        call()
+    except botocore.exceptions.ClientError as err:
+        return Refused(err)
+    return None
+
+
+def eventually(call: Callable[[], Any], seconds: float) -> Any:
+    """``call``'s answer once it stops failing, retrying for ``seconds``
+    (a closed window lets it through)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except botocore.exceptions.ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A moto server with the extension, started by a test, with ``env``."""
+
+    def __init__(self, env: dict[str, str]):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full = dict(os.environ)
+        for key in list(full):
+            if key.startswith("LOCAL_AWS_"):
+                del full[key]
+        full.update(
+            {
+                "PYTHONPATH": str(SCRIPTS),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+            }
         )
-    missing = {"lambda-run-images", "apigw-dataplane", "lambda-qualifiers"} - set(status.get("behaviours", []))
-    if missing:
-        raise AssertionError(f"the local AWS at {endpoint()} lacks {sorted(missing)}: {status}")
+        full.update(env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto_ext", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=full,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
-
-_image: Optional[str] = None
-_image_lock = threading.Lock()
-
-
-def fixture_image() -> str:
-    """The fixture function's image by digest in the local registry."""
-    global _image
-    with _image_lock:
-        if _image is None:
-            _image = _build_image()
-        return _image
-
-
-def _build_image() -> str:
-    with open(SOURCE, "rb") as source:
-        digest = hashlib.sha256(source.read()).hexdigest()[:16]
-    repository = f"{ACCOUNT}.dkr.ecr.{region()}.amazonaws.com/moto-ext-fixture"
-    tag = f"{repository}:f{digest}"
-    engine = docker.from_env()
-    try:
-        image = engine.images.get(tag)
-    except docker.errors.ImageNotFound:
-        image = None
-    if image is None:
-        with tempfile.TemporaryDirectory() as work:
-            binary = os.path.join(work, "bootstrap")
-            subprocess.run(
-                ["rustc", "--edition", "2021", "-O", "-C", "target-feature=+crt-static", "-C", "strip=symbols", SOURCE, "-o", binary],
-                check=True,
-            )
-            context = io.BytesIO()
-            with tarfile.open(fileobj=context, mode="w") as tar:
-                dockerfile = b'FROM scratch\nCOPY bootstrap /var/task/bootstrap\nENTRYPOINT ["/var/task/bootstrap"]\n'
-                info = tarfile.TarInfo("Dockerfile")
-                info.size = len(dockerfile)
-                tar.addfile(info, io.BytesIO(dockerfile))
-                info = tar.gettarinfo(binary, "bootstrap")
-                info.mode = 0o755
-                with open(binary, "rb") as data:
-                    tar.addfile(info, data)
-            context.seek(0)
-            image, _ = engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-    for line in engine.api.push(repository, tag=f"f{digest}", stream=True, decode=True):
-        if "error" in line:
-            raise AssertionError(f"pushing the fixture image failed: {line['error']}")
-    image = engine.images.get(tag)
-    digests = [d for d in image.attrs.get("RepoDigests", []) if d.startswith(repository + "@")]
-    if not digests:
-        raise AssertionError(f"the fixture image has no digest in {repository}: {image.attrs.get('RepoDigests')}")
-    return digests[0]
-
-
-_role: Optional[str] = None
-
-
-def role_arn() -> str:
-    global _role
-    if _role is None:
-        iam = client("iam")
-        name = unique("moto-ext-fixture-role")
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-        }
-        _role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    return _role
-
-
-def create_function(name: str, environment: Optional[dict[str, str]] = None, **options: Any) -> dict[str, Any]:
-    """The fixture image as the function ``name``."""
-    spec: dict[str, Any] = {
-        "FunctionName": name,
-        "PackageType": "Image",
-        "Code": {"ImageUri": options.pop("image", None) or fixture_image()},
-        "Role": role_arn(),
-        "MemorySize": options.pop("memory", 256),
-        "Timeout": options.pop("timeout", 10),
-        "Environment": {"Variables": environment or {}},
-    }
-    spec.update(options)
-    return client("lambda").create_function(**spec)
-
-
-def environments(name: str) -> list[Any]:
-    """The running containers of the function ``name``."""
-    return docker.from_env().containers.list(
-        filters={"label": ["moto_ext.kind=lambda-environment", f"moto_ext.function={name}"]}
-    )
-
-
-def invoke(name: str, payload: Any = None, **options: Any) -> dict[str, Any]:
-    answer = client("lambda").invoke(
-        FunctionName=name, Payload=json.dumps(payload if payload is not None else {}).encode(), **options
-    )
-    answer["Body"] = answer["Payload"].read()
-    return answer
-
-
-class DeletesFunctions(unittest.TestCase):
-    """Deletes the functions a test made (which stops their environments)."""
-
-    def setUp(self) -> None:
-        require_extension(self)
-        self.functions: list[str] = []
-
-    def tearDown(self) -> None:
-        for name in self.functions:
+    def wait(self) -> "Server":
+        deadline = time.monotonic() + 90
+        while True:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise RuntimeError(f"moto_ext on port {self.port} exited:\n{output}")
             try:
-                client("lambda").delete_function(FunctionName=name)
-            except Exception:
-                pass
+                status(self.url)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_ext on port {self.port} did not answer within 90 s")
+                time.sleep(0.3)
+        # As scripts/local-cloud does: invokes answer without Docker.
+        http(f"{self.url}/moto-api/config", {"lambda": {"use_docker": False}})
+        return self
 
-    def function(self, prefix: str, environment: Optional[dict[str, str]] = None, **options: Any) -> str:
-        name = unique(prefix)
-        create_function(name, environment, **options)
-        self.functions.append(name)
-        return name
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_SERVERS: dict[str, Server] = {}
+
+
+def start_servers() -> None:
+    """Starts (once) the switched-off server and the private strict one,
+    side by side."""
+    if _SERVERS:
+        return
+    atexit.register(stop_servers)
+    switched_off = {f"LOCAL_AWS_STRICT_{b.upper().replace('-', '_')}": "0" for b in BEHAVIOURS}
+    _SERVERS["off"] = Server(switched_off)
+    _SERVERS["private"] = Server({"LOCAL_AWS_TIME_SCALE": "0.1"})
+    for server in _SERVERS.values():
+        server.wait()
+
+
+def stop_servers() -> None:
+    for server in _SERVERS.values():
+        server.stop()
+    _SERVERS.clear()
+
+
+def switched_off() -> str:
+    """A moto of ours with every behaviour's own switch set to 0."""
+    start_servers()
+    return _SERVERS["off"].url
+
+
+def private_strict() -> str:
+    """A strict moto of ours nobody else uses (safe to reset)."""
+    start_servers()
+    return _SERVERS["private"].url

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Optional
 
-from .support import ACCOUNT, DeletesFunctions, client, endpoint, region, unique
+from .runtime_support import ACCOUNT, DeletesFunctions, client, endpoint, region, unique
 
 
 def call(url: str, method: str = "GET", body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:

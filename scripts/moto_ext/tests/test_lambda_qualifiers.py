@@ -5,7 +5,7 @@ import json
 
 import botocore.exceptions
 
-from .support import ACCOUNT, DeletesFunctions, client, region
+from .runtime_support import ACCOUNT, DeletesFunctions, client, region
 
 
 class Qualifiers(DeletesFunctions):

@@ -9,7 +9,7 @@ import time
 
 import botocore.exceptions
 
-from .support import DeletesFunctions, client, environments, invoke, unique
+from .runtime_support import DeletesFunctions, client, environments, invoke, unique
 
 STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(\$LATEST|\d+)\][0-9a-f]{32}$")
 
@@ -213,7 +213,7 @@ class EnvironmentLifecycle(DeletesFunctions):
 
     def test_deleting_the_function_stops_its_environments(self) -> None:
         name = unique("rt-delete")
-        from .support import create_function
+        from .runtime_support import create_function
 
         create_function(name)
         invoke(name, {"mode": "echo"})

@@ -9,8 +9,18 @@
 //! description; a stage whose deployment has another fingerprint (e.g. an
 //! earlier run died between editing and deploying) is redeployed too, and
 //! nothing else is.
+//!
+//! Some control-plane calls have fixed quotas per account and Region
+//! ("Amazon API Gateway quotas",
+//! https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html):
+//! DeleteRestApi 1 request every 30 s, CreateDeployment 1 every 5 s,
+//! UpdateUsagePlan 1 every 20 s; beyond them AWS answers 429
+//! TooManyRequests. Another stage's teardown or deploy in the same account
+//! shares them, so these calls retry for [`QUOTA_RETRY`], well beyond the
+//! SDK's few attempts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{
@@ -23,6 +33,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::errors::{aws_error, none_if};
+use super::retry::retry_while;
 use super::{AwsError, ErrorKind, Outcome, missing_tags};
 use crate::config::{Auth, Stage};
 use crate::plan::{Action, Change};
@@ -33,6 +44,10 @@ const PREFLIGHT_STATUS: &str = "204";
 const ALL_METHODS: &str = "*/*";
 /// Prefix of a deployment description written by the deployer.
 const FINGERPRINT_PREFIX: &str = "deployer:";
+/// How long a call under a control-plane quota retries TooManyRequests:
+/// several quota periods (DeleteRestApi's is 30 s), since other clients of
+/// the account may take the next slots first.
+const QUOTA_RETRY: Duration = Duration::from_secs(150);
 
 /// Everything the stage's API should be.
 #[derive(Debug, Clone, PartialEq)]
@@ -1223,13 +1238,16 @@ async fn deploy(
     let stage = format!("{api_id}/{}", desired.stage_name);
     // Deploying without a stage and then pointing the stage at it keeps
     // the stage's own settings and tags untouched.
-    let deployment = client
-        .create_deployment()
-        .rest_api_id(api_id)
-        .description(fingerprint)
-        .send()
-        .await
-        .map_err(|e| aws_error("CreateDeployment", &stage, e))?;
+    let deployment = retry_while(&[ErrorKind::Throttled], QUOTA_RETRY, || async {
+        client
+            .create_deployment()
+            .rest_api_id(api_id)
+            .description(fingerprint)
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateDeployment", &stage, e))
+    })
+    .await?;
     let deployment_id = required(deployment.id(), "CreateDeployment", &stage)?;
     if stage_exists {
         client
@@ -1353,10 +1371,14 @@ async fn ensure_usage_plan(
                     ));
             }
             if fields.iter().any(|f| f == "api_stages" || f == "throttle") {
-                update
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("UpdateUsagePlan", name, e))?;
+                retry_while(&[ErrorKind::Throttled], QUOTA_RETRY, || async {
+                    update
+                        .clone()
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("UpdateUsagePlan", name, e))
+                })
+                .await?;
             }
             plan.id.clone()
         }
@@ -1405,7 +1427,10 @@ async fn delete_usage_plan(client: &Client, plan: &ActualUsagePlan) -> Result<()
             update =
                 update.patch_operations(patch(Op::Remove, "/apiStages", &format!("{api}:{stage}")));
         }
-        delete_ignoring_missing(update.send().await, "UpdateUsagePlan", &plan.id)?;
+        retry_while(&[ErrorKind::Throttled], QUOTA_RETRY, || async {
+            delete_ignoring_missing(update.clone().send().await, "UpdateUsagePlan", &plan.id)
+        })
+        .await?;
     }
     delete_ignoring_missing(
         client
@@ -1445,11 +1470,14 @@ pub async fn delete_api(client: &Client, stage: &Stage) -> Result<(), AwsError> 
             continue;
         }
         let Some(id) = api.id() else { continue };
-        delete_ignoring_missing(
-            client.delete_rest_api().rest_api_id(id).send().await,
-            "DeleteRestApi",
-            id,
-        )?;
+        retry_while(&[ErrorKind::Throttled], QUOTA_RETRY, || async {
+            delete_ignoring_missing(
+                client.delete_rest_api().rest_api_id(id).send().await,
+                "DeleteRestApi",
+                id,
+            )
+        })
+        .await?;
     }
     Ok(())
 }

@@ -23,7 +23,8 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The resource is busy (e.g. a Lambda update in progress).
     Conflict,
-    /// A new IAM role Lambda cannot assume yet.
+    /// An IAM role Lambda cannot use yet: a new role it cannot assume, or
+    /// a permission just granted to the role that has not propagated.
     RoleNotAssumable,
     Throttled,
     AccessDenied,
@@ -163,9 +164,13 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         // Lambda answers a create of an existing function with a conflict;
         // on any other operation it means "busy, try again".
         "ResourceConflictException" if operation.starts_with("Create") => ErrorKind::AlreadyExists,
-        "ResourceConflictException" | "ConflictException" | "OperationAbortedException" => {
-            ErrorKind::Conflict
-        }
+        // IAM's DeleteConflict right after a detach is the detach not yet
+        // propagated (IAM eventual consistency); CloudWatch Logs'
+        // OperationAborted is a concurrent change of the same group.
+        "ResourceConflictException"
+        | "ConflictException"
+        | "OperationAbortedException"
+        | "DeleteConflict" => ErrorKind::Conflict,
         "NoSuchEntity"
         | "NoSuchEntityException"
         | "ResourceNotFoundException"
@@ -189,9 +194,15 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         | "InvalidClientTokenId"
         | "InvalidSignatureException"
         | "SignatureDoesNotMatch" => ErrorKind::Credentials,
-        // Lambda has no dedicated code for a role IAM has not yet
-        // propagated; the message is the only signal (last resort).
-        "InvalidParameterValueException" if message.contains("cannot be assumed by Lambda") => {
+        // Lambda has no dedicated code for a role, or a policy attached to
+        // it, that IAM has not yet propagated; the message is the only
+        // signal (last resort). With tracing Active, Lambda checks the
+        // role's X-Ray permission ("Visualize Lambda function invocations
+        // using AWS X-Ray", services-xray.html).
+        "InvalidParameterValueException"
+            if message.contains("cannot be assumed by Lambda")
+                || message.contains("does not have permissions to call PutTraceSegments") =>
+        {
             ErrorKind::RoleNotAssumable
         }
         _ => ErrorKind::Other,
@@ -324,6 +335,13 @@ mod tests {
                 "CreateFunction",
                 ErrorKind::RoleNotAssumable,
             ),
+            (
+                "InvalidParameterValueException",
+                "The provided execution role does not have permissions to call PutTraceSegments on XRAY",
+                "UpdateFunctionConfiguration",
+                ErrorKind::RoleNotAssumable,
+            ),
+            ("DeleteConflict", "", "DeleteRole", ErrorKind::Conflict),
             (
                 "InvalidParameterValueException",
                 "MemorySize too big",

@@ -3,18 +3,29 @@
 //!
 //! A new role takes a few seconds before Lambda may assume it; that wait
 //! lives in [`super::lambda`], which retries its create while the role is
-//! not yet assumable, so nothing here sleeps.
+//! not yet assumable. IAM is eventually consistent ("Troubleshoot IAM:
+//! Changes that I make are not always immediately visible",
+//! https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency):
+//! GetRole right after CreateRole may answer NoSuchEntity, and DeleteRole
+//! right after detaching the last policy may answer DeleteConflict; both
+//! are retried here for a bounded time.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::retry::retry_while;
 use super::{Outcome, missing_tags};
 use crate::config::Stage;
 use crate::plan::Action;
+
+/// How long IAM may take to show a change everywhere (a role just created,
+/// a policy just detached).
+const PROPAGATION: Duration = Duration::from_secs(60);
 
 /// The role as the stage wants it.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,28 +177,38 @@ pub async fn ensure_role(
     let name = desired.name.as_str();
     let trust = desired.trust_policy.to_string();
     let mut outcome = Outcome::Unchanged;
-    let mut actual = read_role(client, name).await?;
-    if actual.is_none() {
-        let created = client
-            .create_role()
-            .role_name(name)
-            .assume_role_policy_document(&trust)
-            .description("Execution role of a function deployed by deployer")
-            .set_tags(Some(iam_tags(&desired.tags, name)?))
-            .send()
-            .await;
-        // None: a concurrent or interrupted run made it; converge on it below.
-        if none_if(ErrorKind::AlreadyExists, "CreateRole", name, created)?.is_some() {
-            outcome = Outcome::Created;
+    let actual = match read_role(client, name).await? {
+        Some(actual) => actual,
+        None => {
+            let created = client
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(&trust)
+                .description("Execution role of a function deployed by deployer")
+                .set_tags(Some(iam_tags(&desired.tags, name)?))
+                .send()
+                .await;
+            match none_if(ErrorKind::AlreadyExists, "CreateRole", name, created)? {
+                // The role as created: IAM may not show it to GetRole yet.
+                Some(answer) => {
+                    outcome = Outcome::Created;
+                    let arn = answer.role().map(|r| r.arn().to_string());
+                    ActualRole {
+                        name: name.to_string(),
+                        arn: arn.ok_or_else(|| {
+                            AwsError::invalid_answer("CreateRole", name, "the answer has no role")
+                        })?,
+                        trust_policy: desired.trust_policy.clone(),
+                        managed_policies: BTreeSet::new(),
+                        inline_policies: Vec::new(),
+                        tags: desired.tags.clone(),
+                    }
+                }
+                // A concurrent or interrupted run made it, maybe just now:
+                // converge on it once IAM shows it.
+                None => read_role_once_visible(client, name).await?,
+            }
         }
-        actual = read_role(client, name).await?;
-    }
-    let Some(actual) = actual else {
-        return Err(AwsError::invalid_answer(
-            "GetRole",
-            name,
-            "the role was created but cannot be read back",
-        ));
     };
     let Action::Update { fields } = diff_role(desired, Some(&actual)) else {
         return Ok((outcome, actual.arn));
@@ -245,6 +266,22 @@ pub async fn ensure_role(
     Ok((outcome, actual.arn))
 }
 
+/// The role `name`, which exists, once GetRole shows it (bounded).
+async fn read_role_once_visible(client: &Client, name: &str) -> Result<ActualRole, AwsError> {
+    retry_while(&[ErrorKind::NotFound], PROPAGATION, || async {
+        read_role(client, name).await?.ok_or_else(|| AwsError {
+            operation: "GetRole",
+            resource: name.to_string(),
+            message: format!(
+                "the role exists (CreateRole said so) but IAM does not show it after {} s",
+                PROPAGATION.as_secs()
+            ),
+            kind: ErrorKind::NotFound,
+        })
+    })
+    .await
+}
+
 /// Detaches every policy, deletes inline ones, then the role. Returns
 /// whether there was a role; gone already is fine.
 pub async fn delete_role(client: &Client, name: &str) -> Result<bool, AwsError> {
@@ -257,8 +294,13 @@ pub async fn delete_role(client: &Client, name: &str) -> Result<bool, AwsError> 
     for policy in &actual.inline_policies {
         delete_inline_policy(client, name, policy).await?;
     }
-    let deleted = client.delete_role().role_name(name).send().await;
-    Ok(none_if(ErrorKind::NotFound, "DeleteRole", name, deleted)?.is_some())
+    // Until IAM has propagated the detaches, DeleteRole answers
+    // DeleteConflict ("must detach all policies first").
+    retry_while(&[ErrorKind::Conflict], PROPAGATION, || async {
+        let deleted = client.delete_role().role_name(name).send().await;
+        Ok(none_if(ErrorKind::NotFound, "DeleteRole", name, deleted)?.is_some())
+    })
+    .await
 }
 
 async fn detach_policy(client: &Client, role: &str, arn: &str) -> Result<(), AwsError> {

@@ -2,13 +2,14 @@
 //! configuration, its published versions, the stage's alias, the
 //! permission that lets API Gateway call the alias, and invoking it.
 //!
-//! Lambda refuses a second update while one is in progress, and after an
-//! image update it stays `Pending` while it optimises the image; so every
-//! change is followed by [`wait_until_ready`], and a `ResourceConflict`
-//! is retried with backoff for a bounded time.
+//! Lambda refuses a second update while one is in progress, a new
+//! function is `Pending` until it is ready, and so is a new version; so
+//! every change is followed by [`wait_until_ready`], a `ResourceConflict`
+//! is retried with backoff for a bounded time, and a version is invoked
+//! only once it is `Active` ("Lambda function states",
+//! https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
@@ -20,12 +21,14 @@ use aws_sdk_lambda::types::{
 use base64::Engine as _;
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::retry::retry_while;
 use super::{Outcome, missing_tags};
 use crate::config::{Architecture, Stage};
 use crate::plan::Action;
 
-/// How long a new role may take before Lambda can assume it.
-const ROLE_PROPAGATION: Duration = Duration::from_secs(60);
+/// How long a new role, or a policy just attached to it, may take before
+/// Lambda can use it (IAM is eventually consistent).
+const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
 /// How long an update may stay `InProgress` (image optimisation included).
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long to retry a call that meets an update in progress.
@@ -239,7 +242,7 @@ pub async fn ensure_function(
     let mut actual = read_function(client, name, None).await?;
     if actual.is_none() {
         // A new role is not assumable for a few seconds after IAM made it.
-        let created = retry_while(ErrorKind::RoleNotAssumable, ROLE_PROPAGATION, || {
+        let created = retry_while(&[ErrorKind::RoleNotAssumable], ROLE_PROPAGATION, || {
             create_function(client, desired)
         })
         .await;
@@ -249,7 +252,7 @@ pub async fn ensure_function(
             Err(err) if err.kind == ErrorKind::AlreadyExists => {}
             Err(err) => return Err(err),
         }
-        wait_until_ready(client, name).await?;
+        wait_until_ready(client, name, None).await?;
         actual = read_function(client, name, None).await?;
     }
     let Some(mut actual) = actual else {
@@ -265,10 +268,10 @@ pub async fn ensure_function(
     let has = |group: &[&str]| fields.iter().any(|f| group.contains(&f.as_str()));
     if has(&CODE_FIELDS) || has(&CONFIG_FIELDS) {
         // The last run may have left an update in flight.
-        wait_until_ready(client, name).await?;
+        wait_until_updatable(client, name).await?;
     }
     if has(&CODE_FIELDS) {
-        retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+        retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
             client
                 .update_function_code()
                 .function_name(name)
@@ -280,10 +283,13 @@ pub async fn ensure_function(
                 .map_err(|err| aws_error("UpdateFunctionCode", name, err))
         })
         .await?;
-        wait_until_ready(client, name).await?;
+        wait_until_ready(client, name, None).await?;
     }
     if has(&CONFIG_FIELDS) {
-        retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+        // With tracing Active, Lambda checks the role's X-Ray permission,
+        // which may have been attached just now.
+        let not_yet = [ErrorKind::Conflict, ErrorKind::RoleNotAssumable];
+        retry_while(&not_yet, CONFLICT_RETRY.max(ROLE_PROPAGATION), || async {
             client
                 .update_function_configuration()
                 .function_name(name)
@@ -298,7 +304,7 @@ pub async fn ensure_function(
                 .map_err(|err| aws_error("UpdateFunctionConfiguration", name, err))
         })
         .await?;
-        wait_until_ready(client, name).await?;
+        wait_until_ready(client, name, None).await?;
     }
     if fields.iter().any(|f| f == "tags") && !actual.arn.is_empty() {
         client
@@ -342,56 +348,141 @@ async fn create_function(client: &Client, desired: &DesiredFunction) -> Result<(
         .map_err(|err| aws_error("CreateFunction", &desired.name, err))
 }
 
-/// Waits until the function is `Active` and its last update `Successful`
-/// (bounded); a `Failed` state or update is an error with Lambda's reason.
-pub async fn wait_until_ready(client: &Client, name: &str) -> Result<(), AwsError> {
+/// What a function's (or version's) state allows, as Lambda reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Something is in flight (`Pending`, `InProgress`): ask again.
+    Wait,
+    /// Waiting cannot help; why.
+    Broken(String),
+}
+
+/// The state, last update status and reasons of a function or version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionState {
+    pub state: State,
+    pub last_update: LastUpdateStatus,
+    pub state_reason: Option<String>,
+    pub last_update_reason: Option<String>,
+}
+
+impl FunctionState {
+    fn reason(reason: &Option<String>) -> &str {
+        reason.as_deref().unwrap_or("no reason given")
+    }
+
+    /// Whether Lambda accepts an update now. "Lambda function states":
+    /// after a failed update "the function's previous code and
+    /// configuration remain available" and a new update is allowed; an
+    /// `Inactive` function is re-activated by an update; a function whose
+    /// creation failed "must be deleted and recreated".
+    pub fn before_update(&self) -> Readiness {
+        if self.state == State::Failed {
+            return Readiness::Broken(format!(
+                "its creation failed ({}); Lambda cannot update it: delete the function \
+                 (deployer destroy) and deploy again",
+                Self::reason(&self.state_reason)
+            ));
+        }
+        if self.state == State::Pending || self.last_update == LastUpdateStatus::InProgress {
+            return Readiness::Wait;
+        }
+        Readiness::Ready
+    }
+
+    /// Whether a change just made has taken: `Active` (or `Inactive`, an
+    /// idle function an invoke re-activates) with a successful last update.
+    pub fn after_change(&self) -> Readiness {
+        if self.state == State::Failed {
+            return Readiness::Broken(format!(
+                "the function failed: {}; a function whose creation failed must be deleted \
+                 (deployer destroy) and deployed again",
+                Self::reason(&self.state_reason)
+            ));
+        }
+        if self.last_update == LastUpdateStatus::Failed {
+            return Readiness::Broken(format!(
+                "the last update failed: {}",
+                Self::reason(&self.last_update_reason)
+            ));
+        }
+        if self.state == State::Pending || self.last_update == LastUpdateStatus::InProgress {
+            return Readiness::Wait;
+        }
+        Readiness::Ready
+    }
+}
+
+/// Waits (bounded) until the function, or its version `qualifier`, has
+/// taken the last change: `Active` with a successful last update. A
+/// failure is an error with Lambda's reason.
+pub async fn wait_until_ready(
+    client: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<(), AwsError> {
+    wait_for(client, name, qualifier, FunctionState::after_change).await
+}
+
+/// Waits (bounded) until Lambda accepts an update of the function: nothing
+/// in flight. A failed last update or an `Inactive` function is no reason
+/// to wait or to stop: the update replaces or re-activates it.
+pub async fn wait_until_updatable(client: &Client, name: &str) -> Result<(), AwsError> {
+    wait_for(client, name, None, FunctionState::before_update).await
+}
+
+/// Polls the state of `name` (or `name:qualifier`) until `judge` says
+/// `Ready`. A version is `Pending` after PublishVersion; the SDK's
+/// PublishedVersionActive waiter does the same, but first sleeps 5 s.
+async fn wait_for(
+    client: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+    judge: fn(&FunctionState) -> Readiness,
+) -> Result<(), AwsError> {
+    let resource = match qualifier {
+        Some(q) => format!("{name}:{q}"),
+        None => name.to_string(),
+    };
     let started = Instant::now();
-    let mut delay = Duration::from_millis(250);
+    let mut delay = Duration::from_millis(100);
     loop {
         let config = client
             .get_function_configuration()
             .function_name(name)
+            .set_qualifier(qualifier.map(str::to_string))
             .send()
             .await
-            .map_err(|err| aws_error("GetFunctionConfiguration", name, err))?;
-        let state = config.state().cloned().unwrap_or(State::Active);
-        let update = config
-            .last_update_status()
-            .cloned()
-            .unwrap_or(LastUpdateStatus::Successful);
-        if state == State::Failed {
-            return Err(AwsError::invalid_answer(
-                "GetFunctionConfiguration",
-                name,
-                format!(
-                    "the function failed: {}",
-                    config.state_reason().unwrap_or("no reason given")
-                ),
-            ));
-        }
-        if update == LastUpdateStatus::Failed {
-            return Err(AwsError::invalid_answer(
-                "GetFunctionConfiguration",
-                name,
-                format!(
-                    "the last update failed: {}",
-                    config
-                        .last_update_status_reason()
-                        .unwrap_or("no reason given")
-                ),
-            ));
-        }
-        if state == State::Active && update == LastUpdateStatus::Successful {
-            return Ok(());
+            .map_err(|err| aws_error("GetFunctionConfiguration", resource.clone(), err))?;
+        let now = FunctionState {
+            state: config.state().cloned().unwrap_or(State::Active),
+            last_update: config
+                .last_update_status()
+                .cloned()
+                .unwrap_or(LastUpdateStatus::Successful),
+            state_reason: config.state_reason().map(str::to_string),
+            last_update_reason: config.last_update_status_reason().map(str::to_string),
+        };
+        match judge(&now) {
+            Readiness::Ready => return Ok(()),
+            Readiness::Broken(why) => {
+                return Err(AwsError::invalid_answer(
+                    "GetFunctionConfiguration",
+                    resource,
+                    why,
+                ));
+            }
+            Readiness::Wait => {}
         }
         if started.elapsed() > READY_TIMEOUT {
             return Err(AwsError {
                 operation: "GetFunctionConfiguration",
-                resource: name.to_string(),
+                resource,
                 message: format!(
                     "still {} / {} after {} s",
-                    state.as_str(),
-                    update.as_str(),
+                    now.state.as_str(),
+                    now.last_update.as_str(),
                     READY_TIMEOUT.as_secs()
                 ),
                 kind: ErrorKind::Conflict,
@@ -414,7 +505,7 @@ pub async fn publish_version(
     if !changed && let Some(version) = version_matching_latest(client, name).await? {
         return Ok((Outcome::Unchanged, version));
     }
-    let published = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+    let published = retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
         client
             .publish_version()
             .function_name(name)
@@ -457,17 +548,22 @@ pub async fn version_matching_latest(
     Ok(same.then_some(newest.version))
 }
 
-/// The published versions (not `$LATEST`), oldest first.
+/// The published versions (not `$LATEST`), oldest first; a function that
+/// does not exist has none (Lambda answers ListVersionsByFunction of a
+/// missing function with 404 ResourceNotFoundException, API reference).
 pub async fn list_versions(client: &Client, name: &str) -> Result<Vec<VersionInfo>, AwsError> {
-    let mut versions: Vec<VersionInfo> = client
+    let answer = client
         .list_versions_by_function()
         .function_name(name)
         .into_paginator()
         .items()
         .send()
         .try_collect()
-        .await
-        .map_err(|err| aws_error("ListVersionsByFunction", name, err))?
+        .await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "ListVersionsByFunction", name, answer)? else {
+        return Ok(Vec::new());
+    };
+    let mut versions: Vec<VersionInfo> = answer
         .iter()
         .filter(|v| v.version().is_some_and(|n| n != "$LATEST"))
         .map(|v| VersionInfo {
@@ -550,7 +646,7 @@ pub async fn ensure_alias(
         }
         (Action::Update { .. }, _) => Outcome::Updated,
     };
-    let answer = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+    let answer = retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
         client
             .update_alias()
             .function_name(function)
@@ -773,7 +869,7 @@ pub async fn invoke(
 /// Deletes the function with its versions and aliases. Returns whether
 /// there was one; gone already is fine.
 pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsError> {
-    let deleted = retry_while(ErrorKind::Conflict, CONFLICT_RETRY, || async {
+    let deleted = retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
         let deleted = client.delete_function().function_name(name).send().await;
         Ok(none_if(ErrorKind::NotFound, "DeleteFunction", name, deleted)?.is_some())
     })
@@ -830,30 +926,6 @@ pub fn image_in_repository(image_uri: &str, repository_uri: &str) -> bool {
     image_uri
         .strip_prefix(repository_uri)
         .is_some_and(|rest| rest.starts_with('@') || rest.starts_with(':'))
-}
-
-/// Retries `call` while it fails with `kind`, with exponential backoff,
-/// for at most `budget`.
-async fn retry_while<T, F, Fut>(
-    kind: ErrorKind,
-    budget: Duration,
-    mut call: F,
-) -> Result<T, AwsError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, AwsError>>,
-{
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match call().await {
-            Err(err) if err.kind == kind && started.elapsed() + delay < budget => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            answer => return answer,
-        }
-    }
 }
 
 fn lambda_architecture(architecture: Architecture) -> LambdaArchitecture {
@@ -982,39 +1054,69 @@ mod tests {
         assert_eq!(diff_permission("arn:a", None), Action::Create);
     }
 
-    #[tokio::test]
-    async fn retry_waits_out_the_named_kind() {
-        let mut calls = 0;
-        let answer = retry_while(ErrorKind::RoleNotAssumable, Duration::from_secs(5), || {
-            calls += 1;
-            let attempt = calls;
-            async move {
-                if attempt < 3 {
-                    Err(AwsError {
-                        operation: "CreateFunction",
-                        resource: "f".into(),
-                        message: "cannot be assumed by Lambda".into(),
-                        kind: ErrorKind::RoleNotAssumable,
-                    })
-                } else {
-                    Ok(attempt)
-                }
-            }
-        })
-        .await;
-        assert_eq!(answer.unwrap(), 3);
+    fn state(state: State, last_update: LastUpdateStatus) -> FunctionState {
+        FunctionState {
+            state,
+            last_update,
+            state_reason: Some("image not found".into()),
+            last_update_reason: Some("out of memory".into()),
+        }
     }
 
-    #[tokio::test]
-    async fn retry_gives_up_on_other_errors_at_once() {
-        let mut calls = 0;
-        let answer: Result<(), AwsError> =
-            retry_while(ErrorKind::Conflict, Duration::from_secs(5), || {
-                calls += 1;
-                async { Err(AwsError::invalid_answer("X", "y", "z")) }
-            })
-            .await;
-        assert!(answer.is_err());
-        assert_eq!(calls, 1);
+    #[test]
+    fn an_update_may_follow_a_failed_one_and_reactivates_an_inactive_function() {
+        use LastUpdateStatus as U;
+        assert_eq!(
+            state(State::Active, U::Failed).before_update(),
+            Readiness::Ready
+        );
+        assert_eq!(
+            state(State::Inactive, U::Successful).before_update(),
+            Readiness::Ready
+        );
+        assert_eq!(
+            state(State::Active, U::Successful).before_update(),
+            Readiness::Ready
+        );
+        assert_eq!(
+            state(State::Active, U::InProgress).before_update(),
+            Readiness::Wait
+        );
+        assert_eq!(
+            state(State::Pending, U::Successful).before_update(),
+            Readiness::Wait
+        );
+        let Readiness::Broken(why) = state(State::Failed, U::Successful).before_update() else {
+            panic!("a function whose creation failed can be updated");
+        };
+        assert!(
+            why.contains("image not found") && why.contains("delete"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_change_has_taken_when_active_and_successful() {
+        use LastUpdateStatus as U;
+        assert_eq!(
+            state(State::Active, U::Successful).after_change(),
+            Readiness::Ready
+        );
+        assert_eq!(
+            state(State::Pending, U::Successful).after_change(),
+            Readiness::Wait
+        );
+        assert_eq!(
+            state(State::Active, U::InProgress).after_change(),
+            Readiness::Wait
+        );
+        let Readiness::Broken(why) = state(State::Active, U::Failed).after_change() else {
+            panic!("a failed update was taken for a success");
+        };
+        assert!(why.contains("out of memory"), "{why}");
+        assert!(matches!(
+            state(State::Failed, U::Successful).after_change(),
+            Readiness::Broken(_)
+        ));
     }
 }

@@ -15,6 +15,13 @@
 //! after the stale lock's creation time, so that of several waiters only
 //! one breaks a given stale lock, and it re-checks the creation time
 //! before deleting, so it never deletes a lock taken since.
+//!
+//! CloudWatch Logs answers CreateLogGroup and DeleteLogGroup racing on one
+//! name with OperationAbortedException ("Multiple concurrent requests to
+//! update the same resource were in conflict", API reference): that is
+//! "try again", retried here. A group just created may not be listed by
+//! DescribeLogGroups yet, so the holder never needs to find its own lock
+//! there: its ARN is built from the account, region and name.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +30,8 @@ use aws_sdk_cloudwatchlogs::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::errors::aws_error;
+use super::logs::RACE_RETRY;
+use super::retry::retry_while;
 use super::{AwsError, ErrorKind};
 
 /// How long a second run waits for the lock before it gives up.
@@ -36,6 +45,8 @@ pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
 const BREAK_STALE_AFTER: Duration = Duration::from_secs(30);
 /// How often the holder renews its heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(60);
+/// How soon to look again at a lock that exists but is not listed yet.
+const UNLISTED_RECHECK: Duration = Duration::from_millis(500);
 
 const TAG_HOST: &str = "deployer:host";
 const TAG_PID: &str = "deployer:pid";
@@ -47,6 +58,12 @@ const TAG_HEARTBEAT: &str = "deployer:heartbeat";
 /// `{app}-{stage}` that names the function it guards).
 pub fn lock_group(app: &str, stage: &str) -> String {
     format!("/deployer/locks/{app}-{stage}")
+}
+
+/// The ARN of the log group `group` (the form TagResource takes, without
+/// the `:*` that DescribeLogGroups appends).
+pub fn log_group_arn(partition: &str, region: &str, account: &str, group: &str) -> String {
+    format!("arn:{partition}:logs:{region}:{account}:log-group:{group}")
 }
 
 /// Who holds a lock.
@@ -167,6 +184,7 @@ pub struct LockHeld {
 pub struct StageLock {
     client: Client,
     group: String,
+    arn: String,
     heartbeat: tokio::task::JoinHandle<()>,
 }
 
@@ -178,11 +196,12 @@ pub trait LockEvents {
     fn breaking(&self, holder: &Holder, why: &str);
 }
 
-/// Takes the lock `group` for `me`, waiting up to `wait` for a live holder
-/// and breaking a stale one.
+/// Takes the lock `group` (whose ARN is `arn`, see [`log_group_arn`]) for
+/// `me`, waiting up to `wait` for a live holder and breaking a stale one.
 pub async fn acquire(
     client: &Client,
     group: &str,
+    arn: &str,
     me: &Holder,
     wait: Duration,
     events: &dyn LockEvents,
@@ -197,18 +216,27 @@ pub async fn acquire(
             ..me.clone()
         };
         if create(client, group, &me).await? {
-            let arn = read(client, group)
-                .await?
-                .map(|(arn, _)| arn)
-                .unwrap_or_default();
             return Ok(StageLock {
                 client: client.clone(),
                 group: group.to_string(),
-                heartbeat: tokio::spawn(beat(client.clone(), arn)),
+                arn: arn.to_string(),
+                heartbeat: tokio::spawn(beat(client.clone(), arn.to_string())),
             });
         }
-        // Released between the create and this read: try again at once.
+        // Released since the create, or taken so recently that it is not
+        // listed yet: look again soon, not at once.
         let Some((_, holder)) = read(client, group).await? else {
+            if started.elapsed() >= wait {
+                return Err(LockHeld {
+                    group: group.to_string(),
+                    holder: "another deployer (not listed yet)".into(),
+                    command: "?".into(),
+                    waited: started.elapsed().as_secs(),
+                    stale: STALE_AFTER.as_secs() / 60,
+                }
+                .into());
+            }
+            tokio::time::sleep(UNLISTED_RECHECK).await;
             continue;
         };
         if let Some(why) = staleness(&holder, &me.host, Utc::now(), STALE_AFTER, pid_alive)
@@ -237,6 +265,11 @@ impl StageLock {
         &self.group
     }
 
+    /// The lock group's ARN, which the heartbeat tags.
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
     /// Deletes the lock, and any break marker left below it. One already
     /// gone (broken as stale by another run) is not an error here: that
     /// run has said so.
@@ -253,24 +286,28 @@ impl StageLock {
 }
 
 /// Creates the lock group with `me`'s tags. `false`: it exists already.
+/// A create racing a delete of the same name (a release) is tried again.
 async fn create(client: &Client, group: &str, me: &Holder) -> Result<bool, AwsError> {
-    let answer = client
-        .create_log_group()
-        .log_group_name(group)
-        .set_tags(Some(me.tags()))
-        .send()
-        .await;
-    match answer {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            let e = aws_error("CreateLogGroup", group, e);
-            if e.kind == ErrorKind::AlreadyExists {
-                Ok(false)
-            } else {
-                Err(e)
+    retry_while(&[ErrorKind::Conflict], RACE_RETRY, || async {
+        let answer = client
+            .create_log_group()
+            .log_group_name(group)
+            .set_tags(Some(me.tags()))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = aws_error("CreateLogGroup", group, e);
+                if e.kind == ErrorKind::AlreadyExists {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
             }
         }
-    }
+    })
+    .await
 }
 
 /// The lock group's ARN and holder, `None` when nobody holds it.
@@ -316,13 +353,7 @@ async fn read(client: &Client, group: &str) -> Result<Option<(String, Holder)>, 
 }
 
 async fn delete(client: &Client, group: &str) -> Result<(), AwsError> {
-    match client.delete_log_group().log_group_name(group).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = aws_error("DeleteLogGroup", group, e);
-            if e.is_not_found() { Ok(()) } else { Err(e) }
-        }
-    }
+    super::logs::delete_log_group(client, group).await
 }
 
 /// Deletes every break marker below the lock `group`.
@@ -381,9 +412,6 @@ async fn break_stale(
 /// the next one may succeed, and the lock only goes stale after
 /// [`STALE_AFTER`] without any.
 async fn beat(client: Client, arn: String) {
-    if arn.is_empty() {
-        return;
-    }
     loop {
         tokio::time::sleep(HEARTBEAT).await;
         let _ = client

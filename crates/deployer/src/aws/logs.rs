@@ -9,10 +9,14 @@ use std::time::Duration;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::errors::{aws_error, none_if};
+use super::retry::retry_while;
 use super::{AwsError, ErrorKind};
 
 /// How often [`Follower`] is meant to be polled.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long to retry a create or delete that raced another of the same group.
+pub(crate) const RACE_RETRY: Duration = Duration::from_secs(30);
 
 /// CloudWatch may ingest an event seconds after its timestamp, so each
 /// poll looks back this far and drops what it already showed.
@@ -220,11 +224,17 @@ pub async fn log_group_exists(client: &Client, group: &str) -> Result<bool, AwsE
     }
 }
 
-/// Deletes the log group; one that does not exist is already gone.
+/// Deletes the log group; one that does not exist is already gone. A
+/// delete racing a create of the same name answers OperationAborted
+/// ("Multiple concurrent requests to update the same resource were in
+/// conflict", DeleteLogGroup API reference): it is tried again.
 pub async fn delete_log_group(client: &Client, group: &str) -> Result<(), AwsError> {
-    let deleted = client.delete_log_group().log_group_name(group).send().await;
-    none_if(ErrorKind::NotFound, "DeleteLogGroup", group, deleted)?;
-    Ok(())
+    retry_while(&[ErrorKind::Conflict], RACE_RETRY, || async {
+        let deleted = client.delete_log_group().log_group_name(group).send().await;
+        none_if(ErrorKind::NotFound, "DeleteLogGroup", group, deleted)?;
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod lock;
 pub mod logs;
 pub mod public_check;
+pub mod retry;
 
 use std::collections::BTreeMap;
 

@@ -86,13 +86,8 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &RollbackArgs) -> Result<()> {
     let step = ui.step("read");
     let (alias, versions) = tokio::try_join!(
         lambda::read_alias(&clients.lambda, &function, &alias_name),
-        async {
-            // No function, no versions: the missing alias says it better.
-            match lambda::list_versions(&clients.lambda, &function).await {
-                Err(err) if err.is_not_found() => Ok(Vec::new()),
-                other => other,
-            }
-        },
+        // No function, no versions: the missing alias says it better.
+        lambda::list_versions(&clients.lambda, &function),
     )?;
     let Some(alias) = alias else {
         step.finish("nothing deployed");

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use anyhow::Result;
 
-use crate::aws::{Clients, lock};
+use crate::aws::{Clients, apigw, iam, lock};
 use crate::config::Stage;
 use crate::ui::{Step, Ui};
 
@@ -73,13 +73,20 @@ impl lock::LockEvents for LockProgress<'_> {
 async fn take_lock(stage: &Stage, ui: &Ui, clients: &Clients) -> Result<lock::StageLock> {
     let step = ui.step("stage lock");
     let group = lock::lock_group(&stage.app, &stage.name);
+    let account = apigw::caller_account(&clients.sts).await?;
+    let arn = lock::log_group_arn(
+        iam::partition(&stage.region),
+        &stage.region,
+        &account,
+        &group,
+    );
     let me = lock::Holder::this_process();
     let progress = LockProgress {
         ui,
         step: &step,
         announced: Default::default(),
     };
-    let taken = lock::acquire(&clients.logs, &group, &me, lock::WAIT, &progress).await?;
+    let taken = lock::acquire(&clients.logs, &group, &arn, &me, lock::WAIT, &progress).await?;
     step.finish(format!("taken ({})", taken.group()));
     Ok(taken)
 }

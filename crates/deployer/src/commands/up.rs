@@ -201,6 +201,13 @@ async fn apply(
             .context("no published version matches the function")?
     };
     if survey.alias.is_change() {
+        // A new version is `Pending` until Lambda has it ready, and an
+        // invoke of it before then fails (a run killed right after its
+        // publish leaves one too): neither the smoke test nor callers
+        // through the alias may meet it before it is `Active`.
+        let step = ui.step("lambda version ready");
+        lambda::wait_until_ready(&clients.lambda, &function_name, Some(&version)).await?;
+        step.finish(format!("{version} active"));
         // Whenever the alias moves, not only after a publish: a version whose
         // smoke test failed still matches `$LATEST`, and the next `up` must
         // not move the alias to it untested.

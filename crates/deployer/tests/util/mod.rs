@@ -20,9 +20,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine as _;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
+use deployer::aws::ErrorKind;
 
 /// moto's account: every ARN and the ECR host name carry it.
 pub const ACCOUNT: &str = "123456789012";
@@ -258,6 +261,73 @@ pub async fn sdk_config_in(region: &str) -> SdkConfig {
         ));
     }
     loader.load().await
+}
+
+/// What `read` answers once it answers `Some`, asking again for up to 30 s.
+/// AWS shows some changes only once they have propagated (a role just
+/// created, a log group in DescribeLogGroups): a test is a client, and
+/// waits for them as a real client would.
+pub async fn eventually<T, F, Fut>(what: &str, mut read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = read().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not show within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `call`'s answer once AWS stops answering "not yet" — a role Lambda
+/// cannot assume yet, a function or version `Pending`, an update in
+/// progress, a log group create racing a delete, a detach not propagated —
+/// asking again for up to 30 s, as a real client would. Any other error
+/// fails the test. `what` names the call in the failure.
+pub async fn once_ready<T, E, R, F, Fut>(what: &'static str, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match call().await {
+            Ok(answer) => return answer,
+            Err(err) => {
+                let err = deployer::aws::errors::aws_error(what, "", err);
+                let not_yet = matches!(err.kind, ErrorKind::Conflict | ErrorKind::RoleNotAssumable);
+                assert!(not_yet && std::time::Instant::now() < deadline, "{err}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Fails the test unless the local AWS is our strict one (scripts/moto_ext
+/// with every behaviour on), so that a test meant to meet AWS's answers
+/// cannot pass against a forgiving moto.
+pub fn require_strict_local_aws() {
+    let (status, body) = http_request("GET", "/_local-aws/status", None)
+        .unwrap_or_else(|why| panic!("cannot ask the local AWS for its status: {why}"));
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    assert!(
+        status == 200
+            && answer["strict"] == true
+            && answer["behaviours"]
+                .as_array()
+                .is_some_and(|b| b.len() >= 11),
+        "the local AWS at {} is not the strict one (scripts/moto_ext with every behaviour on): \
+         HTTP {status} {body}",
+        endpoint_url()
+    );
 }
 
 /// The Docker engine, from `DOCKER_HOST` or the default socket.

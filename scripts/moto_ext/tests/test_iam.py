@@ -1,0 +1,121 @@
+"""``iam-get-role``, ``iam-role-assumable``, ``iam-xray`` and
+``iam-delete-conflict``: in force on the endpoint under test, and off with
+their switches."""
+
+import time
+import unittest
+
+from . import support
+from .support import client, name, refused, window
+from .test_lambda import TRUST, create_function
+
+XRAY = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
+def new_role(url: str) -> tuple[str, str]:
+    role = client("iam", url).create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)["Role"]
+    return role["RoleName"], role["Arn"]
+
+
+class GetRole(unittest.TestCase):
+    def test_a_new_role_is_not_found_at_first(self) -> None:
+        url = support.endpoint()
+        iam = client("iam", url)
+        role, _ = new_role(url)
+        err = refused(lambda: iam.get_role(RoleName=role))
+        self.assertEqual((err and err.status, err and err.code), (404, "NoSuchEntity"), err)
+        time.sleep(window(url, "iam-get-role"))
+        self.assertEqual(iam.get_role(RoleName=role)["Role"]["RoleName"], role)
+
+    def test_switched_off_it_is_found_at_once(self) -> None:
+        url = support.switched_off()
+        role, _ = new_role(url)
+        self.assertEqual(client("iam", url).get_role(RoleName=role)["Role"]["RoleName"], role)
+
+
+class RoleAssumable(unittest.TestCase):
+    def test_lambda_cannot_assume_a_new_role_at_first(self) -> None:
+        url = support.endpoint()
+        _, arn = new_role(url)
+        err = refused(lambda: create_function(url, arn))
+        self.assertEqual((err and err.status, err and err.code), (400, "InvalidParameterValueException"), err)
+        self.assertEqual(err.message, "The role defined for the function cannot be assumed by Lambda.")
+        time.sleep(window(url, "iam-role-assumable"))
+        create_function(url, arn)
+
+    def test_switched_off_a_new_role_is_assumable_at_once(self) -> None:
+        url = support.switched_off()
+        _, arn = new_role(url)
+        create_function(url, arn)
+
+
+class XRay(unittest.TestCase):
+    def aged_role(self, url: str) -> tuple[str, str]:
+        role, arn = new_role(url)
+        time.sleep(window(url, "iam-role-assumable"))
+        return role, arn
+
+    def test_tracing_needs_a_propagated_xray_policy_on_create(self) -> None:
+        url = support.endpoint()
+        iam = client("iam", url)
+        role, arn = self.aged_role(url)
+        iam.attach_role_policy(RoleName=role, PolicyArn=BASIC)
+        # No policy allows PutTraceSegments: refused, however long one waits.
+        err = refused(lambda: create_function(url, arn, "Active"))
+        self.assertEqual((err and err.status, err and err.code), (400, "InvalidParameterValueException"), err)
+        self.assertIn("does not have permissions to call PutTraceSegments on XRAY", err.message)
+
+        iam.attach_role_policy(RoleName=role, PolicyArn=XRAY)
+        err = refused(lambda: create_function(url, arn, "Active"))
+        self.assertIn("PutTraceSegments", err.message if err else "created with a policy attached just now")
+        time.sleep(window(url, "iam-xray"))
+        create_function(url, arn, "Active")
+
+    def test_tracing_needs_a_propagated_xray_policy_on_update(self) -> None:
+        url = support.endpoint()
+        iam = client("iam", url)
+        lam = client("lambda", url)
+        role, arn = self.aged_role(url)
+        function = create_function(url, arn)
+        time.sleep(window(url, "lambda-pending"))
+        iam.attach_role_policy(RoleName=role, PolicyArn=XRAY)
+        err = refused(
+            lambda: lam.update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"})
+        )
+        self.assertEqual((err and err.status, err and err.code), (400, "InvalidParameterValueException"), err)
+        self.assertIn("PutTraceSegments", err.message)
+        time.sleep(window(url, "iam-xray"))
+        lam.update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"})
+
+    def test_switched_off_tracing_needs_no_policy(self) -> None:
+        url = support.switched_off()
+        _, arn = new_role(url)
+        function = create_function(url, arn, "Active")
+        client("lambda", url).update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"})
+
+
+class DeleteConflict(unittest.TestCase):
+    def test_a_role_just_detached_cannot_be_deleted_at_first(self) -> None:
+        url = support.endpoint()
+        iam = client("iam", url)
+        role, _ = new_role(url)
+        iam.attach_role_policy(RoleName=role, PolicyArn=BASIC)
+        iam.detach_role_policy(RoleName=role, PolicyArn=BASIC)
+        err = refused(lambda: iam.delete_role(RoleName=role))
+        self.assertEqual((err and err.status, err and err.code), (409, "DeleteConflict"), err)
+        self.assertEqual(err.message, "Cannot delete entity, must detach all policies first.")
+        time.sleep(window(url, "iam-delete-conflict"))
+        iam.delete_role(RoleName=role)
+
+    def test_switched_off_it_is_deleted_at_once(self) -> None:
+        url = support.switched_off()
+        iam = client("iam", url)
+        role, _ = new_role(url)
+        iam.attach_role_policy(RoleName=role, PolicyArn=BASIC)
+        iam.detach_role_policy(RoleName=role, PolicyArn=BASIC)
+        iam.delete_role(RoleName=role)
+
+
+if __name__ == "__main__":
+    unittest.main()
