@@ -378,6 +378,31 @@ fn policy_statements(text: &str) -> Result<Vec<serde_json::Value>, String> {
     }
 }
 
+/// A statement as IAM reads it: a list of one string is that string, and
+/// lists of strings are sets. So the policy ECR hands back compares equal
+/// however it was written down.
+fn normalized(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .collect(),
+        ),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let mut items = items.clone();
+            items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            items.dedup();
+            match items.as_slice() {
+                [one] => one.clone(),
+                _ => Value::Array(items),
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
+        other => other.clone(),
+    }
+}
+
 fn has_sid(statement: &serde_json::Value, sid: &str) -> bool {
     statement.get("Sid").and_then(|s| s.as_str()) == Some(sid)
 }
@@ -397,7 +422,7 @@ pub fn diff_repository_policy(statement: &serde_json::Value, actual: Option<&str
     let statements = policy_statements(text).unwrap_or_default();
     match statements.iter().find(|s| has_sid(s, sid)) {
         None => Action::Create,
-        Some(current) if current == statement => Action::Unchanged,
+        Some(current) if normalized(current) == normalized(statement) => Action::Unchanged,
         Some(_) => Action::Update {
             fields: vec!["lambda_pull".to_string()],
         },
@@ -877,10 +902,19 @@ mod tests {
         );
         let merged: serde_json::Value = serde_json::from_str(&both).unwrap();
         assert_eq!(merged["Statement"], serde_json::json!([theirs, ours]));
-        // Pretty-printed by ECR: still the same.
+        // Pretty-printed, or its lists reordered: still the same.
         let pretty = serde_json::to_string_pretty(&merged).unwrap();
         assert_eq!(
             diff_repository_policy(&ours, Some(&pretty)),
+            Action::Unchanged
+        );
+        let mut reordered = ours.clone();
+        reordered["Action"] =
+            serde_json::json!(["ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]);
+        reordered["Principal"]["Service"] = serde_json::json!(["lambda.amazonaws.com"]);
+        let text = serde_json::json!({"Statement": [reordered]}).to_string();
+        assert_eq!(
+            diff_repository_policy(&ours, Some(&text)),
             Action::Unchanged
         );
         // Another app's scope under our Sid: replaced, not added twice.
