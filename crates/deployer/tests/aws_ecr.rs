@@ -296,21 +296,6 @@ async fn the_lambda_pull_statement_is_added_beside_others_and_kept() {
     ecr::delete_repository(&client, &app).await.unwrap();
 }
 
-/// A manifest whose digest depends on `n`, as a registry would hold it.
-fn manifest(n: usize) -> String {
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": n,
-            "digest": format!("sha256:{:064x}", n),
-        },
-        "layers": [],
-    })
-    .to_string()
-}
-
 #[tokio::test]
 async fn old_images_are_deleted_unless_a_function_uses_them() {
     let client = client().await;
@@ -322,9 +307,15 @@ async fn old_images_are_deleted_unless_a_function_uses_them() {
     let media_type = "application/vnd.docker.distribution.manifest.v2+json";
     let mut digests = Vec::new();
     for n in 0..4 {
-        let digest = ecr::register_image(&client, &app, &format!("h{n}"), &manifest(n), media_type)
-            .await
-            .unwrap();
+        let digest = ecr::register_image(
+            &client,
+            &app,
+            &format!("h{n}"),
+            &util::fake_manifest(n),
+            media_type,
+        )
+        .await
+        .unwrap();
         digests.push(digest);
         // Distinct push times (ECR's imagePushedAt has seconds).
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;

@@ -542,21 +542,6 @@ async fn the_shared_repository_lets_lambda_pull_and_keeps_every_image_a_stage_us
     );
 }
 
-/// A manifest whose digest depends on `n`.
-fn fake_manifest(n: u32) -> String {
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": n,
-            "digest": format!("sha256:{n:064x}"),
-        },
-        "layers": [],
-    })
-    .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn api_key_auth_shows_the_key_id_and_how_to_read_it_never_the_value() {
     let fx = Fixture::new("upkey");

@@ -1390,37 +1390,34 @@ async fn update_stage_settings(
     fields: &[String],
 ) -> Result<(), AwsError> {
     let stage = format!("{api_id}/{}", desired.stage_name);
+    let mut settings = Vec::new();
     if fields.iter().any(|f| f == "throttling") {
-        client
-            .update_stage()
-            .rest_api_id(api_id)
-            .stage_name(&desired.stage_name)
-            .patch_operations(patch(
-                Op::Replace,
-                &format!("/{ALL_METHODS}/throttling/rateLimit"),
-                &desired.rate_limit.to_string(),
-            ))
-            .patch_operations(patch(
-                Op::Replace,
-                &format!("/{ALL_METHODS}/throttling/burstLimit"),
-                &desired.burst_limit.to_string(),
-            ))
-            .send()
-            .await
-            .map_err(|e| aws_error("UpdateStage", &stage, e))?;
+        settings.push(patch(
+            Op::Replace,
+            &format!("/{ALL_METHODS}/throttling/rateLimit"),
+            &desired.rate_limit.to_string(),
+        ));
+        settings.push(patch(
+            Op::Replace,
+            &format!("/{ALL_METHODS}/throttling/burstLimit"),
+            &desired.burst_limit.to_string(),
+        ));
     }
     if fields.iter().any(|f| f == "tracing") {
         // X-Ray on the stage as on the function, so a trace starts at the
         // gateway ("Setting up X-Ray tracing for API Gateway REST APIs").
+        settings.push(patch(
+            Op::Replace,
+            "/tracingEnabled",
+            if desired.tracing { "true" } else { "false" },
+        ));
+    }
+    if !settings.is_empty() {
         client
             .update_stage()
             .rest_api_id(api_id)
             .stage_name(&desired.stage_name)
-            .patch_operations(patch(
-                Op::Replace,
-                "/tracingEnabled",
-                if desired.tracing { "true" } else { "false" },
-            ))
+            .set_patch_operations(Some(settings))
             .send()
             .await
             .map_err(|e| aws_error("UpdateStage", &stage, e))?;
