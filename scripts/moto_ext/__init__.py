@@ -25,6 +25,10 @@ from . import settings
 # ``install()`` that returns the names of the behaviours it turned on.
 MODULES: list[str] = [
     "status",
+    # The data plane: image functions run, stages serve (issue #14).
+    "lambda_qualifiers",
+    "lambda_runtime",
+    "apigw_dataplane",
 ]
 
 

@@ -3,18 +3,21 @@
 moto server dispatches every request to a service backend by host, signature
 or path; what it has no backend for (API Gateway's data plane, the
 extension's status) falls through to S3. ``route(prefix, handler)``
-registers a WSGI handler for paths starting with ``prefix``; ``wrap``
-puts them in front of moto's application.
+registers a WSGI handler for paths starting with ``prefix`` (or matching
+it, when it is a compiled pattern: API Gateway's data plane shares
+``/restapis/`` with its control plane); ``wrap`` puts them in front of
+moto's application.
 """
 
-from typing import Any, Callable, Iterable
+import re
+from typing import Any, Callable, Iterable, Union
 
 Handler = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-_ROUTES: list[tuple[str, Handler]] = []
+_ROUTES: list[tuple[Union[str, "re.Pattern[str]"], Handler]] = []
 
 
-def route(prefix: str, handler: Handler) -> None:
+def route(prefix: Union[str, "re.Pattern[str]"], handler: Handler) -> None:
     _ROUTES.append((prefix, handler))
 
 
@@ -22,7 +25,7 @@ def wrap(app: Handler) -> Handler:
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         for prefix, handler in _ROUTES:
-            if path.startswith(prefix):
+            if prefix.match(path) if isinstance(prefix, re.Pattern) else path.startswith(prefix):
                 return handler(environ, start_response)
         return app(environ, start_response)
 

@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand};
     version,
     propagate_version = true,
     after_help = "Exit codes: 0 success, 1 other failure, 2 usage or configuration error, \
-                  3 AWS error, 4 build error (cargo, docker), 5 smoke test failed, 6 stage lock held."
+                  3 AWS error, 4 build error (cargo, docker), 5 smoke test failed (or the public path \
+                  check: the alias went back), 6 stage lock held."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -60,7 +61,8 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Build the image if it changed, then create or update everything the
-    /// stage needs, smoke-test the new version and point the alias at it.
+    /// stage needs, smoke-test the new version, point the alias at it and
+    /// call the stage's URL as a browser would.
     Up(UpArgs),
     /// Show what `up` would create, update or leave alone; change nothing.
     Plan(PlanArgs),

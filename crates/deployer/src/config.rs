@@ -153,6 +153,9 @@ pub struct SmokeTestSpec {
     pub enabled: bool,
     /// The date the smoke test predicts for (`YYYY-MM-DD`).
     pub date: String,
+    /// After the alias moves, call the stage's URL as a browser would
+    /// (the CORS preflight, then a GET for `date`).
+    pub public_path: bool,
 }
 
 impl Stage {
@@ -203,6 +206,7 @@ impl Stage {
             smoke_test: SmokeTestSpec {
                 enabled: true,
                 date: "2025-10-20".into(),
+                public_path: true,
             },
         }
     }
@@ -553,6 +557,7 @@ enum RawAuth {
 struct RawSmokeTest {
     enabled: Option<bool>,
     date: Option<Spanned<String>>,
+    public_path: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1027,6 +1032,9 @@ fn apply_smoke_test(
     if let Some(enabled) = raw.enabled {
         spec.enabled = enabled;
     }
+    if let Some(public_path) = raw.public_path {
+        spec.public_path = public_path;
+    }
     if let Some(date) = &raw.date {
         let d = date.get_ref();
         if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
@@ -1377,7 +1385,7 @@ region = "eu-west-1"
 profile = "prod-admin"
 function = { memory = 4096, environment = { B = "prod" } }
 api.throttling.burst-limit = 50
-smoke-test = { enabled = false, date = "2025-01-02" }
+smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
 "#;
         let config = parse_in(root.path(), text).unwrap();
         assert_eq!(config.stage_names(), ["dev", "prod"]);
@@ -1388,6 +1396,7 @@ smoke-test = { enabled = false, date = "2025-01-02" }
         assert_eq!(dev.function.architecture, Architecture::Arm64);
         assert_eq!(dev.api.auth, Auth::ApiKey);
         assert!(dev.smoke_test.enabled);
+        assert!(dev.smoke_test.public_path);
 
         let prod = config.stage("prod", &Overrides::default()).unwrap();
         assert_eq!(prod.region, "eu-west-1");
@@ -1401,6 +1410,7 @@ smoke-test = { enabled = false, date = "2025-01-02" }
         assert_eq!(prod.api.throttling.rate_limit, 10.0);
         assert_eq!(prod.api.throttling.burst_limit, 50);
         assert!(!prod.smoke_test.enabled);
+        assert!(!prod.smoke_test.public_path);
         assert_eq!(prod.smoke_test.date, "2025-01-02");
 
         let flags = Overrides {

@@ -9,6 +9,7 @@
 //! | 3    | an AWS call failed                                              |
 //! | 4    | building the function or its image failed (cargo, docker)       |
 //! | 5    | the new version failed its smoke test (the alias did not move)  |
+//! |      | or the public path check (the alias went back)                  |
 //! | 6    | the stage is locked by another run that did not finish in time  |
 
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use crate::aws::AwsError;
 use crate::aws::lock::LockHeld;
 use crate::commands::rollback::RollbackError;
-use crate::commands::up::SmokeTestFailed;
+use crate::commands::up::{PublicPathFailed, SmokeTestFailed};
 use crate::config::ConfigError;
 use crate::image::BuildError;
 use crate::ui::NeedsConfirmation;
@@ -64,7 +65,7 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
         if cause.is::<BuildError>() {
             return ExitStatus::Build;
         }
-        if cause.is::<SmokeTestFailed>() {
+        if cause.is::<SmokeTestFailed>() || cause.is::<PublicPathFailed>() {
             return ExitStatus::SmokeTestFailed;
         }
         if cause.is::<LockHeld>() {

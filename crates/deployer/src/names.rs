@@ -110,6 +110,8 @@ pub struct Names {
     pub stage: String,
     /// The API's resource path, without slashes.
     pub path: String,
+    /// The stage's `endpoint-url` (an emulator), if it has one.
+    pub endpoint_url: Option<String>,
     /// `{account}.dkr.ecr.{region}.{suffix}/{repository}`.
     pub repository_uri: String,
     pub role_arn: String,
@@ -133,6 +135,7 @@ impl Names {
             app: stage.app.clone(),
             stage: stage.name.clone(),
             path: stage.api.path.trim_matches('/').to_string(),
+            endpoint_url: stage.endpoint_url.clone(),
             repository_uri: format!(
                 "{account}.dkr.ecr.{region}.{}/{}",
                 partition.dns_suffix(),
@@ -181,6 +184,23 @@ impl Names {
             self.stage,
             self.path
         )
+    }
+
+    /// The URL callers use: [`Names::invoke_url`], or, for a stage with an
+    /// `endpoint-url` (an emulator), the emulator's path form
+    /// `{endpoint}/restapis/{api_id}/{stage}/_user_request_/{path}`, which
+    /// needs no DNS for `{api_id}.execute-api...` (the local AWS and
+    /// LocalStack serve it).
+    pub fn stage_url(&self, api_id: &str) -> String {
+        match &self.endpoint_url {
+            Some(endpoint) => format!(
+                "{}/restapis/{api_id}/{}/_user_request_/{}",
+                endpoint.trim_end_matches('/'),
+                self.stage,
+                self.path
+            ),
+            None => self.invoke_url(api_id),
+        }
     }
 
     /// The REST API's ARN, as TagResource wants it.
@@ -271,6 +291,20 @@ mod tests {
         assert_eq!(
             n.app_functions_arn(),
             "arn:aws:lambda:eu-west-1:123456789012:function:shop-*"
+        );
+    }
+
+    #[test]
+    fn an_emulator_serves_the_stage_under_its_own_endpoint() {
+        let mut stage = Stage::defaults("shop", "local", "us-east-1");
+        assert_eq!(
+            Names::new(&stage, "1").stage_url("a1"),
+            "https://a1.execute-api.us-east-1.amazonaws.com/local/predict"
+        );
+        stage.endpoint_url = Some("http://127.0.0.1:5000/".into());
+        assert_eq!(
+            Names::new(&stage, "1").stage_url("a1"),
+            "http://127.0.0.1:5000/restapis/a1/local/_user_request_/predict"
         );
     }
 

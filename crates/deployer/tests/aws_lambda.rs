@@ -1,13 +1,13 @@
 //! The function steps against the local AWS (moto): create then leave
 //! alone, a memory change updates only the configuration, versions are
 //! published only when needed and the alias follows, the permission's
-//! source ARN is replaced when it differs, invoke returns what moto was
-//! told to answer, missing things read as `None`, delete is idempotent;
-//! tags read with ListTags, only the app's own functions looked at, and
-//! every image a version of the app still uses found.
+//! source ARN is replaced when it differs, an invoke that Lambda refuses is
+//! an AWS error naming the alias, missing things read as `None`, delete is
+//! idempotent; tags read with ListTags, only the app's own functions looked
+//! at, and every image a version of the app still uses found.
 //!
-//! moto does not run image functions, so the image URIs here are
-//! well-formed digests of images that need not exist.
+//! The image URIs here are well-formed digests of images that need not
+//! exist (nothing here runs them; real invocations are in tests/invoke.rs).
 
 mod util;
 
@@ -278,26 +278,23 @@ async fn permission_is_added_once_and_replaced_when_the_source_differs() {
 }
 
 #[tokio::test]
-async fn invoke_returns_the_answer_moto_was_told_to_give() {
+async fn an_invoke_lambda_refuses_is_an_aws_error_naming_the_alias() {
     let f = fixture("lambda-invoke").await;
     let client = &f.clients.lambda;
     let name = f.stage.function_name();
     let alias = f.stage.alias_name();
     f.deploy_behind_alias("one").await;
 
-    let answer =
-        serde_json::json!({"statusCode": 200, "body": util::unique_name("body")}).to_string();
-    util::queue_lambda_response(&answer);
-    let result = lambda::invoke(client, &name, Some(&alias), br#"{"httpMethod":"GET"}"#)
+    // The local AWS cannot run an image the registry does not hold; it
+    // answers 409, as Lambda does for a function it could not set up.
+    let err = lambda::invoke(client, &name, Some(&alias), br#"{"httpMethod":"GET"}"#)
         .await
-        .unwrap();
-    assert_eq!(result.status_code, 200);
-    assert_eq!(result.function_error, None);
-    assert_eq!(result.payload, answer);
+        .unwrap_err();
+    assert_eq!(err.operation, "Invoke");
+    assert_eq!(err.resource, format!("{name}:{alias}"));
+    assert_eq!(err.kind, deployer::aws::ErrorKind::Conflict, "{err:?}");
 
     f.clean_up().await;
-    // moto's simple backend answers even for a deleted function, so the
-    // deletion is checked by reading, not by invoking.
     assert_eq!(
         lambda::read_function(client, &name, None).await.unwrap(),
         None

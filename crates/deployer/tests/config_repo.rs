@@ -36,9 +36,10 @@ fn the_repo_deploy_toml_resolves_dev_prod_and_local() {
     assert_eq!(local.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
     assert_eq!(local.region, "us-east-1");
     assert!(
-        !local.smoke_test.enabled,
-        "moto cannot run the image, so the local smoke test must be off"
+        local.smoke_test.enabled && local.smoke_test.public_path,
+        "the local AWS runs the image and serves the URL: both checks are on"
     );
+    assert!(prod.smoke_test.public_path);
     // Every stage shares one repository and nothing else.
     assert_eq!(dev.repository_name(), local.repository_name());
     assert_ne!(dev.role_name(), prod.role_name());

@@ -1,7 +1,8 @@
-//! `deployer invoke` through the real binary: against moto (whose simple
-//! Lambda backend answers what the test queued) in a region of its own,
-//! and `--local` against the function built from this workspace, compared
-//! with the prediction library called directly.
+//! `deployer invoke` through the real binary: against the local stage
+//! (the local AWS runs the image `up` deployed), with `deployer logs`
+//! showing that invocation's real log lines; and `--local` against the
+//! function built from this workspace. Both compared with the prediction
+//! library called directly.
 
 mod util;
 
@@ -10,12 +11,10 @@ use std::process::Output;
 
 use chrono::NaiveDate;
 use prediction::{Predictor, Settings};
-use serde_json::{Value, json};
+use serde_json::Value;
 use util::fixture::Fixture;
 use util::*;
 
-/// moto keeps one queue of canned answers per region: this file's own.
-const REGION: &str = "eu-west-3";
 const DATE: &str = "2025-10-20";
 
 fn day(text: &str) -> NaiveDate {
@@ -56,94 +55,17 @@ fn stdout_json(out: &Output, what: &str) -> Value {
         .unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
 }
 
-/// A fixture whose deploy.toml has a stage `inv` in [`REGION`] at moto.
-fn remote_fixture() -> Fixture {
-    let fx = Fixture::new("inv");
-    fx.edit_config(|text| {
-        format!(
-            "{text}\n[stages.inv]\nregion = \"{REGION}\"\nendpoint-url = \"{}\"\n\
-             [stages.inv.smoke-test]\nenabled = false\n",
-            endpoint_url()
-        )
-    });
-    fx
-}
-
-/// The stage's function, version and alias, made with the SDK: `up` pushes
-/// images only to us-east-1's registry (the only one the local AWS
-/// serves), and moto does not run the image anyway.
-async fn create_function(app: &str) {
-    let config = sdk_config_in(REGION).await;
-    let iam = aws_sdk_iam::Client::new(&config);
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    let role = iam
-        .create_role()
-        .role_name(format!("{app}-inv-exec"))
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
-    let role_arn = role.role().unwrap().arn().to_string();
-    let lambda = aws_sdk_lambda::Client::new(&config);
-    let function = format!("{app}-inv");
-    lambda
-        .create_function()
-        .function_name(&function)
-        .package_type(aws_sdk_lambda::types::PackageType::Image)
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .image_uri(format!(
-                    "{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{app}@sha256:{}",
-                    "ab".repeat(32)
-                ))
-                .build(),
-        )
-        .role(role_arn)
-        .send()
-        .await
-        .unwrap();
-    let version = lambda
-        .publish_version()
-        .function_name(&function)
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .create_alias()
-        .function_name(&function)
-        .name("inv")
-        .function_version(version.version().unwrap())
-        .send()
-        .await
-        .unwrap();
-    drain_lambda_answers(&lambda, &function).await;
-}
-
-/// A proxy response as the function would give it.
-fn proxy(status: u16, body: &str) -> String {
-    json!({
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": body,
-        "isBase64Encoded": false,
-    })
-    .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn invoke_shows_the_alias_answer_and_fails_on_an_error_answer() {
-    let fx = remote_fixture();
+async fn invoke_shows_the_real_answer_and_logs_its_real_lines() {
+    let fx = Fixture::new("inv");
     let app = &fx.app;
     let _dump = DumpOnFailure::new(app);
-    create_function(app).await;
+    fx.json(&["up", "--stage", "local", "--json", "--yes"]);
     let forecast = predictor().predict_all(day(DATE));
-    let body = serde_json::to_string(&forecast).unwrap();
 
     // The readable table: the date, every job with its predicted times,
     // the pipeline line.
-    queue_lambda_response_in(REGION, &proxy(200, &body));
-    let out = fx.deployer(&["invoke", "--stage", "inv", "--date", DATE, "-v"]);
+    let out = fx.deployer(&["invoke", "--stage", "local", "--date", DATE, "-v"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -164,20 +86,26 @@ async fn invoke_shows_the_alias_answer_and_fails_on_an_error_answer() {
     );
     assert!(stdout.contains(&pipeline), "{stdout}");
     assert!(
-        stderr.contains(&format!("invoke {app}-inv:inv")),
+        stderr.contains(&format!("invoke {app}-local:local")),
         "{stderr}"
     );
 
-    // --json: exactly the answer's body.
-    queue_lambda_response_in(REGION, &proxy(200, &body));
-    let out = fx.deployer(&["invoke", "--stage", "inv", "--date", DATE, "--json"]);
+    // --json: exactly the function's answer, which is the library's.
+    let out = fx.deployer(&["invoke", "--stage", "local", "--date", DATE, "--json"]);
     let answer = stdout_json(&out, "invoke --json");
     assert_eq!(answer, serde_json::to_value(&forecast).unwrap());
 
-    // A 400 is shown and the exit is non-zero (1).
-    let error = json!({"error": "date: `2025-13-01` is not a date", "field": "date"}).to_string();
-    queue_lambda_response_in(REGION, &proxy(400, &error));
-    let out = fx.deployer(&["invoke", "--stage", "inv", "--date", DATE]);
+    // The function's own 400 (a range over its 31 days) is shown and the
+    // exit is non-zero (1).
+    let out = fx.deployer(&[
+        "invoke",
+        "--stage",
+        "local",
+        "--from",
+        "2025-10-01",
+        "--to",
+        "2025-11-30",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -186,12 +114,47 @@ async fn invoke_shows_the_alias_answer_and_fails_on_an_error_answer() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(stderr.contains("status 400"), "{stderr}");
-    assert!(stderr.contains("is not a date"), "{stderr}");
+    assert!(stderr.contains("at most 31"), "{stderr}");
     assert!(
         out.stdout.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // `deployer logs`: the invocations' own request lines and Lambda's
+    // REPORT lines, as the function and Lambda wrote them.
+    let mut lines = Vec::new();
+    for _ in 0..50 {
+        let logs = fx.stdout(&["logs", "--stage", "local", "--since", "5m", "--json"]);
+        lines = logs
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect();
+        if lines.iter().any(|l| l["request"]["status"] == 400) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["request"].is_object()).collect();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["request"]["status"] == 200 && r["request"]["date"] == DATE),
+        "{lines:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r["request"]["status"] == 400),
+        "{lines:#?}"
+    );
+    let reports = lines
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("REPORT RequestId: "))
+        })
+        .count();
+    assert!(reports >= 3, "{lines:#?}");
 }
 
 #[test]

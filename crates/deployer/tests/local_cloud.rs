@@ -1,7 +1,8 @@
 //! Proves each part of the local AWS answers the way the deployer will use
 //! it, through the Rust SDK and bollard: STS through moto, an image pushed
 //! to the registry at moto's ECR host with GetAuthorizationToken's
-//! credentials, moto's simple Lambda backend, and the Docker engine itself.
+//! credentials, Lambda's invoke of an image function (moto_ext runs the
+//! image, so it needs one), and the Docker engine itself.
 
 mod util;
 
@@ -147,12 +148,14 @@ async fn image_pushed_with_ecr_credentials_is_served_by_the_registry() {
         .unwrap();
 }
 
-/// moto runs no container image: `up` switches it to its simple Lambda
-/// backend, whose invoke answers what a test queued.
+/// The local AWS runs an image function's image (moto_ext), so it needs
+/// the image: one the registry does not hold cannot run, and the invoke
+/// says so (409, as for a function Lambda could not set up) instead of
+/// answering with anything made up. (Real invocations: tests/invoke.rs,
+/// tests/public_path.rs, and scripts/moto_ext/tests.)
 #[tokio::test]
-async fn lambda_invoke_answers_the_queued_response() {
+async fn lambda_invoke_of_an_image_the_registry_lacks_is_refused() {
     util::require_local_cloud();
-    // A region of its own, so other tests' queued answers cannot interleave.
     let region = "ap-southeast-2";
     let name = util::unique_name("local-cloud-invoke");
     let _dump = DumpOnFailure::new(&name);
@@ -195,10 +198,21 @@ async fn lambda_invoke_answers_the_queued_response() {
         .await
         .unwrap();
 
-    let queued = format!(r#"{{"statusCode":200,"body":"answer for {name}"}}"#);
-    util::queue_lambda_response_in(region, &queued);
-    let answer = util::invoke_payload(&lambda, &name, r#"{"path":"/predict"}"#).await;
-    assert_eq!(answer, queued);
+    let refused = lambda
+        .invoke()
+        .function_name(&name)
+        .payload(aws_sdk_lambda::primitives::Blob::new(
+            r#"{"path":"/predict"}"#,
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    let service = refused.as_service_error().expect("not a service error");
+    assert!(service.is_resource_conflict_exception(), "{service:?}");
+    assert!(
+        format!("{service:?}").contains(&format!("{name}@sha256:")),
+        "the error does not name the image: {service:?}"
+    );
 
     lambda
         .delete_function()

@@ -194,10 +194,14 @@ async fn up_from_nothing_creates_everything_and_a_second_up_changes_nothing() {
         .await
         .unwrap();
     assert!(stage.deployment_id().is_some());
+    // The stage has an endpoint-url: the local AWS's path form of the URL.
     let url = answer["url"].as_str().unwrap();
-    assert!(
-        url.contains(api_id) && url.ends_with("/local/predict"),
-        "{url}"
+    assert_eq!(
+        url,
+        format!(
+            "{}/restapis/{api_id}/local/_user_request_/predict",
+            endpoint_url()
+        )
     );
 
     // A second up with nothing changed: nothing changes, no new version,

@@ -81,6 +81,21 @@ pub fn holiday_name(date: NaiveDate) -> Option<String> {
     None
 }
 
+/// The holidays on which no feed sends a file at all, so the pipeline has
+/// nothing to do (its observed day): the other federal holidays are light
+/// days, with a trickle of files.
+pub const CLOSING_HOLIDAYS: [&str; 3] = ["New Year's Day", "Thanksgiving Day", "Christmas Day"];
+
+/// Whether `date` is the observed day of a holiday that closes the pipeline
+/// (one of [`CLOSING_HOLIDAYS`]): no files, no runs.
+pub fn closes_pipeline(date: NaiveDate) -> bool {
+    [date.year(), date.year() + 1].iter().any(|&year| {
+        federal_holidays(year)
+            .iter()
+            .any(|h| h.observed == date && CLOSING_HOLIDAYS.contains(&h.name))
+    })
+}
+
 /// Whether offices are closed for a holiday on `date` (the observed day).
 pub fn is_holiday_observed(date: NaiveDate) -> bool {
     [date.year(), date.year() + 1]
@@ -102,6 +117,9 @@ pub struct DayFacts {
     pub holiday: bool,
     /// Offices are closed for a holiday (the observed day).
     pub holiday_observed: bool,
+    /// The observed day of a holiday that closes the pipeline: no files at
+    /// all (see [`closes_pipeline`]).
+    pub pipeline_closed: bool,
     /// 1 for the month's first business day; on other days the index of the
     /// last business day so far (0 before the first).
     pub business_day_index: u32,
@@ -166,6 +184,7 @@ pub fn day_facts(date: NaiveDate) -> DayFacts {
         business_day,
         holiday: holiday_name(date).is_some(),
         holiday_observed: closed(date),
+        pipeline_closed: closes_pipeline(date),
         business_day_index,
         business_days_left,
         month_end,
@@ -259,6 +278,23 @@ mod tests {
         // 2025-01-01 is a holiday, so January's first business day is the 2nd.
         assert_eq!(day_facts(d("2025-01-02")).business_day_index, 1);
         assert_eq!(day_facts(d("2025-01-01")).business_day_index, 0);
+    }
+
+    #[test]
+    fn only_new_year_thanksgiving_and_christmas_close_the_pipeline() {
+        let closed: Vec<String> = d("2025-01-01")
+            .iter_days()
+            .take_while(|x| *x <= d("2025-12-31"))
+            .filter(|x| closes_pipeline(*x))
+            .map(|x| x.to_string())
+            .collect();
+        assert_eq!(closed, ["2025-01-01", "2025-11-27", "2025-12-25"]);
+        // The observed day closes, not the Saturday itself.
+        assert!(closes_pipeline(d("2027-12-24")) && !closes_pipeline(d("2027-12-25")));
+        // A light holiday is no closed day.
+        assert!(
+            is_holiday_observed(d("2025-11-11")) && !day_facts(d("2025-11-11")).pipeline_closed
+        );
     }
 
     #[test]

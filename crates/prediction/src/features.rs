@@ -1,6 +1,12 @@
 //! The model inputs for one date, from the calendar alone (plus, for
-//! runtimes, the predicted volume). Training and prediction build them the
+//! runtimes, the volume to process). Training and prediction build them the
 //! same way, here.
+//!
+//! One row serves every learner: the forests read the compact calendar
+//! columns (day of week as a number, counters), the linear models read
+//! indicators, each effect of the calendar a column of its own, because a
+//! linear model on `ln(1 + y)` turns the calendar's multiplicative effects
+//! (Monday x month end) into sums.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -12,8 +18,14 @@ pub const TREND_EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(2025, 1, 1) {
     None => NaiveDate::MIN,
 };
 
+/// The trend column stops counting this many days after [`TREND_EPOCH`]
+/// (and before it): a year of data says something about the growth over
+/// the next, nothing about the one in ten years, and a linear model's trend
+/// would carry a forecast for 2090 off any scale.
+pub const TREND_HORIZON_DAYS: i64 = 730;
+
 /// Names of the calendar features, in column order (recorded in the manifest).
-pub const CALENDAR_FEATURES: [&str; 12] = [
+pub const CALENDAR_FEATURES: [&str; N_CALENDAR] = [
     "day_of_week",
     "day_of_month",
     "month",
@@ -26,17 +38,49 @@ pub const CALENDAR_FEATURES: [&str; 12] = [
     "days_after_holiday",
     "days_before_holiday",
     "trend_days",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "light_holiday",
+    "first_business_day_after_holiday",
+    "first_business_day_of_month",
+    "second_to_last_business_day",
 ];
 
-/// The extra feature of runtime models: predicted records of all feeds, in millions.
-pub const VOLUME_FEATURE: &str = "predicted_total_records_millions";
+/// How many calendar columns a row has.
+pub const N_CALENDAR: usize = 23;
+/// The volume column's index: right after the calendar.
+pub const VOLUME_COLUMN: usize = N_CALENDAR;
+/// A full row: the calendar and the volume.
+pub const ROW_LEN: usize = N_CALENDAR + 1;
+
+/// The extra feature of runtime models: `ln(1 + m)` of the records the day's
+/// run processes, in millions: the feeds' records of the day plus those of
+/// the skipped holiday(s) just before, which the run catches up on.
+pub const VOLUME_FEATURE: &str = "ln1p_processed_records_millions";
+
+/// The trend column.
+pub const TREND: usize = 11;
+/// The forests' columns: the compact calendar, trend included, but not the
+/// month: with less than a year to learn from, a month's column only lets
+/// a forest treat the months it never saw like the last one it did.
+pub const FOREST_CALENDAR: [usize; 11] = [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, TREND];
+/// The linear models' columns: one indicator per calendar effect, and the
+/// trend (days since [`TREND_EPOCH`]).
+pub const LINEAR_CALENDAR: [usize; 14] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 6, 7, TREND];
 
 /// The calendar features of a date, in [`CALENDAR_FEATURES`] order.
-pub fn calendar_features(facts: &DayFacts) -> [f64; 12] {
+pub fn calendar_features(facts: &DayFacts) -> [f64; N_CALENDAR] {
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let date = facts.date;
-    [
-        f64::from(date.weekday().num_days_from_monday()),
+    let weekday = date.weekday().num_days_from_monday();
+    let mut row = [0.0; N_CALENDAR];
+    row[..12].copy_from_slice(&[
+        f64::from(weekday),
         f64::from(date.day()),
         f64::from(date.month()),
         flag(facts.business_day),
@@ -47,8 +91,32 @@ pub fn calendar_features(facts: &DayFacts) -> [f64; 12] {
         flag(facts.holiday_observed),
         facts.days_after_holiday as f64,
         facts.days_before_holiday as f64,
-        (date - TREND_EPOCH).num_days() as f64,
-    ]
+        (date - TREND_EPOCH).num_days().clamp(0, TREND_HORIZON_DAYS) as f64,
+    ]);
+    row[12 + weekday as usize] = 1.0;
+    row[19] = flag(facts.holiday_observed && !facts.pipeline_closed);
+    row[20] = flag(facts.after_holiday);
+    row[21] = flag(facts.business_day && facts.business_day_index == 1);
+    row[22] = flag(facts.business_day && facts.business_days_left == 1);
+    row
+}
+
+/// The volume column's value, `ln(1 + m)` of the records (millions) the
+/// run on `date` processes: `records_of(date)` plus, when the pipeline
+/// skips holidays, `records_of` each observed holiday just before it, whose
+/// files wait for the next run.
+pub fn processed_volume(
+    date: NaiveDate,
+    skips_holidays: bool,
+    records_of: impl Fn(NaiveDate) -> f64,
+) -> f64 {
+    let mut total = records_of(date);
+    let mut day = date.pred_opt();
+    while let Some(d) = day.filter(|d| skips_holidays && crate::calendar::is_holiday_observed(*d)) {
+        total += records_of(d);
+        day = d.pred_opt();
+    }
+    (total.max(0.0) / 1e6).ln_1p()
 }
 
 /// Whether the calendar bends the day's volume: the models' error bands
@@ -72,5 +140,42 @@ pub fn day_kind(facts: &DayFacts) -> DayKind {
         DayKind::Special
     } else {
         DayKind::Ordinary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::day_facts;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_skipped_holidays_records_go_to_the_next_run() {
+        // 2025-11-11 (Veterans Day, a Tuesday) is skipped: Wednesday's run
+        // processes both days' records.
+        let records = |date: NaiveDate| if date == d("2025-11-11") { 1e5 } else { 1e6 };
+        let wednesday = processed_volume(d("2025-11-12"), true, records);
+        assert!((wednesday - 1.1f64.ln_1p()).abs() < 1e-12);
+        assert!((processed_volume(d("2025-11-12"), false, records) - 1f64.ln_1p()).abs() < 1e-12);
+        assert!((processed_volume(d("2025-11-14"), true, records) - 1f64.ln_1p()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn indicators_and_a_bounded_trend() {
+        let row = calendar_features(&day_facts(d("2025-11-28")));
+        // Friday after Thanksgiving and November's last business day.
+        assert_eq!(row[16], 1.0);
+        assert_eq!(row[12..19].iter().sum::<f64>(), 1.0);
+        assert_eq!((row[20], row[6], row[7]), (1.0, 1.0, 0.0));
+        assert_eq!(calendar_features(&day_facts(d("2025-11-11")))[19], 1.0);
+        assert_eq!(calendar_features(&day_facts(d("2025-11-27")))[19], 0.0);
+        assert_eq!(row[TREND], 331.0);
+        let far = calendar_features(&day_facts(d("2090-06-01")))[TREND];
+        assert_eq!(far, TREND_HORIZON_DAYS as f64);
+        assert_eq!(calendar_features(&day_facts(d("2020-06-01")))[TREND], 0.0);
+        assert_eq!(CALENDAR_FEATURES.len(), N_CALENDAR);
     }
 }

@@ -137,14 +137,11 @@ pub fn generate(seed: u64) -> SampleData {
 /// The day's volume relative to an ordinary weekday; `None` when no feed
 /// sends a file (the biggest holidays).
 fn volume_factor(facts: &DayFacts) -> Option<f64> {
+    if facts.pipeline_closed {
+        return None;
+    }
     if facts.holiday_observed {
-        let name = calendar::holiday_name(facts.date).unwrap_or_default();
-        let closed = ["New Year's Day", "Thanksgiving Day", "Christmas Day"];
-        return if closed.iter().any(|c| name.starts_with(c)) {
-            None
-        } else {
-            Some(0.15)
-        };
+        return Some(0.15);
     }
     if !facts.business_day {
         return Some(0.3);

@@ -214,28 +214,28 @@ pub fn raw_forecast(models: &ModelSet, date: NaiveDate) -> RawForecast {
 fn raw_forecast_with(models: &ModelSet, facts: &calendar::DayFacts) -> RawForecast {
     let calendar_row = features::calendar_features(facts);
     let kind = features::day_kind(facts);
-    let feed_records: Vec<Quantiles<f64>> = models
-        .feed_records
-        .iter()
-        .map(|m| m.predict(&calendar_row, kind))
-        .collect();
+    let feed_records = records_on(&models.feed_records, facts);
     let feed_arrival = models
         .feed_arrival
         .iter()
         .map(|m| m.predict(&calendar_row, kind))
         .collect();
-    let total: f64 = feed_records.iter().map(|q| q.p50).sum();
-    let mut row = [0.0; 13];
-    row[..12].copy_from_slice(&calendar_row);
-    row[12] = total / 1e6;
     let job_runtime = if models.skips_holidays && facts.holiday_observed {
-        let none = Quantiles {
-            p10: 0.0,
-            p50: 0.0,
-            p90: 0.0,
-        };
-        vec![none; models.job_runtime.len()]
+        vec![NOTHING; models.job_runtime.len()]
     } else {
+        let mut row = [0.0; features::ROW_LEN];
+        row[..features::N_CALENDAR].copy_from_slice(&calendar_row);
+        row[features::VOLUME_COLUMN] =
+            features::processed_volume(facts.date, models.skips_holidays, |d| {
+                if d == facts.date {
+                    feed_records.iter().map(|q| q.p50).sum()
+                } else {
+                    predicted_records(&models.feed_records, d)
+                        .iter()
+                        .map(|q| q.p50)
+                        .sum()
+                }
+            });
         models
             .job_runtime
             .iter()
@@ -247,6 +247,28 @@ fn raw_forecast_with(models: &ModelSet, facts: &calendar::DayFacts) -> RawForeca
         feed_arrival,
         job_runtime,
     }
+}
+
+/// A forecast of nothing: the records of a closed day, the runtimes of a skipped one.
+const NOTHING: Quantiles<f64> = Quantiles {
+    p10: 0.0,
+    p50: 0.0,
+    p90: 0.0,
+};
+
+/// Each feed's records on `date` by the record models `records` (in
+/// [`FEEDS`] order); none on a day the calendar says the pipeline is closed.
+pub fn predicted_records(records: &[model::TargetModel], date: NaiveDate) -> Vec<Quantiles<f64>> {
+    records_on(records, &calendar::day_facts(date))
+}
+
+fn records_on(records: &[model::TargetModel], facts: &calendar::DayFacts) -> Vec<Quantiles<f64>> {
+    if facts.pipeline_closed {
+        return vec![NOTHING; records.len()];
+    }
+    let row = features::calendar_features(facts);
+    let kind = features::day_kind(facts);
+    records.iter().map(|m| m.predict(&row, kind)).collect()
 }
 
 fn quantiles_map<T>(q: &Quantiles<f64>, f: impl Fn(f64) -> T) -> Quantiles<T> {

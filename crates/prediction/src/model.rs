@@ -1,26 +1,30 @@
 //! The trained models and their on-disk format (see `models/README.md`):
-//! `models/models.postcard` holds a [`ModelSet`] (smartcore random forests
-//! plus each target's residual quantiles) in postcard, and
+//! `models/models.postcard` holds a [`ModelSet`] (per target a smartcore
+//! ridge regression, random forest, or ridge with a forest on its
+//! residuals, plus the target's residual quantiles) in postcard, and
 //! `models/manifest.json` holds the format version and the model version,
 //! the sha256 of the postcard bytes.
 
 use std::path::Path;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use smartcore::ensemble::random_forest_regressor::{
     RandomForestRegressor, RandomForestRegressorParameters,
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::linear::ridge_regression::{RidgeRegression, RidgeRegressionParameters};
 
 use crate::LoadError;
-use crate::features::DayKind;
+use crate::features::{DayKind, ROW_LEN};
 use crate::forecast::Quantiles;
 
 /// The format's name, so a stray JSON file is not mistaken for a manifest.
 pub const FORMAT: &str = "pde-prediction-models";
-/// Bumped whenever [`ModelSet`] or the features change shape.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever [`ModelSet`] or the features change shape (2: a choice
+/// of learner per target, indicator features, the processed volume).
+pub const FORMAT_VERSION: u32 = 2;
 /// The manifest's name inside the models directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The models' name inside the models directory.
@@ -28,14 +32,17 @@ pub const MODELS_FILE: &str = "models.postcard";
 
 /// smartcore's random forest regressor on dense f64 rows.
 pub type Forest = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
+/// smartcore's ridge regression on dense f64 rows.
+pub type Ridge = RidgeRegression<f64, f64, DenseMatrix<f64>, Vec<f64>>;
 
 /// The scale a target is modelled on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scale {
-    /// As is (arrival minutes).
+    /// As is: a target whose effects add up (arrival minutes move by so
+    /// many minutes on a heavy day) and whose noise does not grow with it.
     Linear,
-    /// `ln(1 + y)`: volumes and runtimes, whose noise grows with their size
-    /// and which are never negative.
+    /// `ln(1 + y)`: volumes and runtimes, whose effects multiply, whose
+    /// noise grows with their size and which are never negative.
     Log1p,
 }
 
@@ -53,40 +60,262 @@ impl Scale {
             Scale::Log1p => z.exp_m1().max(0.0),
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Scale::Linear => "y",
+            Scale::Log1p => "ln(1+y)",
+        }
+    }
 }
 
-/// One target's forest and the spread of its out-of-bag residuals.
+/// One target's learner and the spread of its validation residuals.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TargetModel {
     /// `feed:<feed>:records`, `feed:<feed>:arrival_minutes` or `job:<job>:runtime_minutes`.
     pub target: String,
     pub scale: Scale,
-    /// The columns of the full feature row (see the manifest's feature
-    /// names) this forest reads, in order.
-    pub columns: Vec<usize>,
-    /// The spread of `actual - out-of-bag prediction` on the training
-    /// rows, in model scale, for ordinary and for special days (indexed by
+    pub learner: Learner,
+    /// The spread of `actual - forecast` on the validation blocks, in
+    /// model scale, for ordinary and for special days (indexed by
     /// [`DayKind`]): a holiday or a month end misses by more than a plain
     /// Tuesday, and one band for both would be too wide for the one and too
     /// narrow for the other.
     pub bands: [ResidualBand; 2],
+}
+
+/// The learner a target was given, chosen on validation blocks.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Learner {
+    Ridge(LinearPart),
+    Forest(ForestPart),
+    /// A ridge regression plus a forest fitted to its residuals: the line
+    /// carries the trend and the calendar's main effects past the training
+    /// window, the forest what the line misses.
+    RidgeForest(LinearPart, ForestPart),
+}
+
+/// A ridge regression and the row columns it reads.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LinearPart {
+    pub columns: Vec<usize>,
+    pub ridge: Ridge,
+}
+
+/// A random forest and the row columns it reads.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForestPart {
+    pub columns: Vec<usize>,
     pub forest: Forest,
 }
 
-/// A freshly fitted target and what its out-of-bag predictions said.
-pub struct Fitted {
-    pub model: TargetModel,
-    /// Each training row's out-of-bag median prediction, original units.
-    pub oob_p50: Vec<f64>,
-    /// Each training row's kind and `actual - out-of-bag prediction`, model scale.
-    pub oob_residuals: Vec<(DayKind, f64)>,
+/// Which learner to fit and how: a candidate of the selection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnerSpec {
+    pub kind: LearnerKind,
+    pub scale: Scale,
+    /// The ridge penalty (of the linear part).
+    pub alpha: f64,
+    /// Refit the linear part without the rows it misses by more than
+    /// [`TRIM_ROBUST_SDS`] robust standard deviations: a slow run or a file
+    /// delayed by two hours would otherwise drag a rare day's coefficient
+    /// (three quarter ends in ten months) far off.
+    pub trim: bool,
+    pub linear_columns: Vec<usize>,
+    pub forest_columns: Vec<usize>,
 }
 
-/// Percentiles of out-of-bag residuals, in model scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnerKind {
+    Ridge,
+    Forest,
+    RidgeForest,
+}
+
+/// How far from the median residual a row may lie (in robust standard
+/// deviations, 1.4826 x the median absolute deviation) before a trimmed
+/// linear fit leaves it out.
+pub const TRIM_ROBUST_SDS: f64 = 3.0;
+
+impl LearnerSpec {
+    /// A short name for `metrics.json`, e.g. `ridge(alpha=1, trimmed) on ln(1+y)`.
+    pub fn name(&self) -> String {
+        let trimmed = if self.trim { ", trimmed" } else { "" };
+        let ridge = format!("ridge(alpha={}{trimmed})", self.alpha);
+        let learner = match self.kind {
+            LearnerKind::Ridge => ridge,
+            LearnerKind::Forest => "forest".to_string(),
+            LearnerKind::RidgeForest => format!("{ridge}+forest"),
+        };
+        format!("{learner} on {}", self.scale.name())
+    }
+
+    /// Fits to `rows` (full feature rows) and `z` (the target in model scale).
+    pub fn fit(&self, rows: &[Vec<f64>], z: &[f64], seed: u64) -> Result<Learner, String> {
+        match self.kind {
+            LearnerKind::Forest => Ok(Learner::Forest(fit_forest(
+                rows,
+                z,
+                &self.forest_columns,
+                seed,
+            )?)),
+            LearnerKind::Ridge => Ok(Learner::Ridge(self.fit_linear(rows, z)?.0)),
+            LearnerKind::RidgeForest => {
+                let (linear, kept) = self.fit_linear(rows, z)?;
+                let kept_rows: Vec<Vec<f64>> = kept.iter().map(|i| rows[*i].clone()).collect();
+                let residuals: Vec<f64> = kept
+                    .iter()
+                    .map(|i| z[*i] - linear.predict(&rows[*i]))
+                    .collect();
+                let forest = fit_forest(&kept_rows, &residuals, &self.forest_columns, seed)?;
+                Ok(Learner::RidgeForest(linear, forest))
+            }
+        }
+    }
+
+    /// The ridge part, and which rows it kept.
+    fn fit_linear(&self, rows: &[Vec<f64>], z: &[f64]) -> Result<(LinearPart, Vec<usize>), String> {
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let first = fit_ridge(rows, z, &all, &self.linear_columns, self.alpha)?;
+        if !self.trim {
+            return Ok((first, all));
+        }
+        let residuals: Vec<f64> = all
+            .iter()
+            .map(|i| z[*i] - first.predict(&rows[*i]))
+            .collect();
+        let mut sorted = residuals.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = quantile(&sorted, 0.5);
+        let mut deviations: Vec<f64> = residuals.iter().map(|r| (r - median).abs()).collect();
+        deviations.sort_by(f64::total_cmp);
+        let limit = TRIM_ROBUST_SDS * 1.4826 * quantile(&deviations, 0.5);
+        let kept: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|i| (residuals[*i] - median).abs() <= limit)
+            .collect();
+        if limit <= 0.0 || kept.len() == all.len() {
+            return Ok((first, all));
+        }
+        let linear = fit_ridge(rows, z, &kept, &self.linear_columns, self.alpha)?;
+        Ok((linear, kept))
+    }
+}
+
+/// Fits a ridge regression to the rows `used`, reading those of `columns`
+/// that vary among them: a column that is constant in the training rows
+/// (no quarter end yet in January to April) says nothing, and smartcore's
+/// standardisation refuses it.
+fn fit_ridge(
+    rows: &[Vec<f64>],
+    z: &[f64],
+    used: &[usize],
+    columns: &[usize],
+    alpha: f64,
+) -> Result<LinearPart, String> {
+    let varying: Vec<usize> = columns
+        .iter()
+        .copied()
+        .filter(|c| {
+            let first = used.first().map(|i| rows[*i].get(*c));
+            used.iter().any(|i| rows[*i].get(*c) != first.flatten())
+        })
+        .collect();
+    let picked: Vec<Vec<f64>> = used.iter().map(|i| pick(&rows[*i], &varying)).collect();
+    let x = matrix(&picked)?;
+    let y: Vec<f64> = used.iter().map(|i| z[*i]).collect();
+    let ridge = Ridge::fit(
+        &x,
+        &y,
+        RidgeRegressionParameters::default()
+            .with_alpha(alpha)
+            .with_normalize(true),
+    )
+    .map_err(|e| format!("ridge fit failed: {e}"))?;
+    Ok(LinearPart {
+        columns: varying,
+        ridge,
+    })
+}
+
+/// The forest every forest learner uses: 50 trees, depth <= 8, >= 5
+/// samples a leaf, half the columns tried at each split.
+fn fit_forest(
+    rows: &[Vec<f64>],
+    z: &[f64],
+    columns: &[usize],
+    seed: u64,
+) -> Result<ForestPart, String> {
+    let picked: Vec<Vec<f64>> = rows.iter().map(|r| pick(r, columns)).collect();
+    let x = matrix(&picked)?;
+    let parameters = RandomForestRegressorParameters::default()
+        .with_n_trees(50)
+        .with_max_depth(8)
+        .with_min_samples_leaf(5)
+        .with_m(columns.len().max(1).div_ceil(2))
+        .with_seed(seed);
+    let forest =
+        Forest::fit(&x, &z.to_vec(), parameters).map_err(|e| format!("forest fit failed: {e}"))?;
+    Ok(ForestPart {
+        columns: columns.to_vec(),
+        forest,
+    })
+}
+
+impl LinearPart {
+    fn predict(&self, row: &[f64]) -> f64 {
+        predict_row(row, &self.columns, |x| self.ridge.predict(x))
+    }
+}
+
+impl ForestPart {
+    fn predict(&self, row: &[f64]) -> f64 {
+        predict_row(row, &self.columns, |x| self.forest.predict(x))
+    }
+}
+
+/// The `columns` of one feature row through a smartcore predictor; 0 if it
+/// fails (it cannot on a row of the right length, which the loader checks).
+fn predict_row<E>(
+    row: &[f64],
+    columns: &[usize],
+    predict: impl Fn(&DenseMatrix<f64>) -> Result<Vec<f64>, E>,
+) -> f64 {
+    matrix_row(&pick(row, columns))
+        .and_then(|x| predict(&x).ok())
+        .and_then(|p| p.first().copied())
+        .unwrap_or(0.0)
+}
+
+impl Learner {
+    /// The prediction for one full feature row, in model scale.
+    pub fn predict(&self, row: &[f64]) -> f64 {
+        match self {
+            Learner::Ridge(linear) => linear.predict(row),
+            Learner::Forest(forest) => forest.predict(row),
+            Learner::RidgeForest(linear, forest) => linear.predict(row) + forest.predict(row),
+        }
+    }
+
+    fn columns(&self) -> impl Iterator<Item = &usize> {
+        let (linear, forest) = match self {
+            Learner::Ridge(l) => (Some(l), None),
+            Learner::Forest(f) => (None, Some(f)),
+            Learner::RidgeForest(l, f) => (Some(l), Some(f)),
+        };
+        linear
+            .into_iter()
+            .flat_map(|l| &l.columns)
+            .chain(forest.into_iter().flat_map(|f| &f.columns))
+    }
+}
+
+/// The 10th and 90th percentiles of validation residuals, in model scale:
+/// a forecast plus these is its p10 and p90; the forecast itself is the p50.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ResidualBand {
     pub q10: f64,
-    pub q50: f64,
     pub q90: f64,
 }
 
@@ -112,80 +341,24 @@ impl ResidualBand {
         })
     }
 
+    /// The band around the residuals' median: the learners fitted for the
+    /// validation blocks saw less data than the final one and miss by a bias
+    /// of their own (a trend from four months), which the final learner
+    /// does not share; their spread about their median is what carries over.
     fn of(mut residuals: Vec<f64>) -> ResidualBand {
         residuals.sort_by(f64::total_cmp);
+        let median = quantile(&residuals, 0.5);
         ResidualBand {
-            q10: quantile(&residuals, 0.1),
-            q50: quantile(&residuals, 0.5),
-            q90: quantile(&residuals, 0.9),
+            q10: quantile(&residuals, 0.1) - median,
+            q90: quantile(&residuals, 0.9) - median,
         }
     }
 }
 
 impl TargetModel {
-    /// Fits a forest to `rows` (one feature vector per sample) and `y`
-    /// (original units) and measures its out-of-bag residuals. The
-    /// out-of-bag median predictions are an honest stand-in for what the
-    /// model would have said on a day it never saw.
-    pub fn fit(
-        target: &str,
-        scale: Scale,
-        columns: &[usize],
-        rows: &[Vec<f64>],
-        kinds: &[DayKind],
-        y: &[f64],
-        seed: u64,
-    ) -> Result<Fitted, String> {
-        let picked: Vec<Vec<f64>> = rows.iter().map(|r| pick(r, columns)).collect();
-        let x = matrix(&picked).map_err(|e| format!("{target}: {e}"))?;
-        let z: Vec<f64> = y.iter().map(|v| scale.to_model(*v)).collect();
-        let n_features = columns.len().max(1);
-        let parameters = RandomForestRegressorParameters::default()
-            .with_n_trees(50)
-            .with_max_depth(8)
-            .with_min_samples_leaf(5)
-            .with_m(n_features.div_ceil(2))
-            .with_seed(seed);
-        let with_samples = Forest::fit(&x, &z, parameters.clone().with_keep_samples(true))
-            .map_err(|e| format!("{target}: fit failed: {e}"))?;
-        let oob = with_samples
-            .predict_oob(&x)
-            .map_err(|e| format!("{target}: out-of-bag prediction failed: {e}"))?;
-        let residuals: Vec<(DayKind, f64)> = kinds
-            .iter()
-            .zip(z.iter().zip(&oob))
-            .map(|(k, (a, p))| (*k, a - p))
-            .collect();
-        let bands = ResidualBand::by_kind(&residuals);
-        // The same seed grows the same trees; this copy just leaves out the
-        // per-tree sample masks, which would bloat the file.
-        let forest =
-            Forest::fit(&x, &z, parameters).map_err(|e| format!("{target}: fit failed: {e}"))?;
-        let oob_p50 = oob
-            .iter()
-            .zip(kinds)
-            .map(|(p, k)| scale.from_model(p + bands[*k as usize].q50))
-            .collect();
-        let model = TargetModel {
-            target: target.to_string(),
-            scale,
-            columns: columns.to_vec(),
-            bands,
-            forest,
-        };
-        Ok(Fitted {
-            model,
-            oob_p50,
-            oob_residuals: residuals,
-        })
-    }
-
-    /// The forest's own prediction for one feature row, in model scale.
+    /// The learner's own prediction for one feature row, in model scale.
     pub fn predict_model_scale(&self, row: &[f64]) -> f64 {
-        match matrix_row(&pick(row, &self.columns)).and_then(|x| self.forest.predict(&x).ok()) {
-            Some(p) => p.first().copied().unwrap_or(0.0),
-            None => 0.0,
-        }
+        self.learner.predict(row)
     }
 
     /// The calibrated p10/p50/p90 for one feature row, in
@@ -193,7 +366,11 @@ impl TargetModel {
     pub fn predict(&self, row: &[f64], kind: DayKind) -> Quantiles<f64> {
         let z = self.predict_model_scale(row);
         let band = &self.bands[kind as usize];
-        let [p10, p50, p90] = [band.q10, band.q50, band.q90].map(|q| self.scale.from_model(z + q));
+        // The learners aim at the centre (the linear ones fitted without
+        // their outliers), so the forecast is the p50; shifting it by the
+        // validation residuals' median would carry the bias of learners
+        // fitted on less data into this one.
+        let [p10, p50, p90] = [band.q10, 0.0, band.q90].map(|q| self.scale.from_model(z + q));
         let p50 = p50.max(p10);
         Quantiles {
             p10,
@@ -234,10 +411,11 @@ pub struct Manifest {
     pub targets: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A range of dates, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DateRange {
-    pub from: String,
-    pub to: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
 }
 
 /// `sha256:<hex>` of some bytes.
@@ -301,15 +479,14 @@ pub fn load(dir: &Path) -> Result<(Manifest, ModelSet), LoadError> {
         && models.feed_records.len() == crate::data::FEEDS.len()
         && models.feed_arrival.len() == crate::data::FEEDS.len()
         && models.job_runtime.len() == crate::data::JOBS.len();
-    // Each forest reads columns of the 13-feature row; anything else could
+    // Each learner reads columns of the feature row; anything else could
     // only come from a foreign file.
-    let row_len = crate::features::CALENDAR_FEATURES.len() + 1;
     let columns_ok = models
         .feed_records
         .iter()
         .chain(&models.feed_arrival)
         .chain(&models.job_runtime)
-        .all(|m| !m.columns.is_empty() && m.columns.iter().all(|c| *c < row_len));
+        .all(|m| m.learner.columns().next().is_some() && m.learner.columns().all(|c| *c < ROW_LEN));
     if !complete || !columns_ok {
         return Err(fail(
             &models_path,
@@ -352,4 +529,80 @@ fn pick(row: &[f64], columns: &[usize]) -> Vec<f64> {
         .iter()
         .map(|c| row.get(*c).copied().unwrap_or(0.0))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// y = 2 + 3x on 40 rows, and one row off by 100.
+    fn line_with_an_outlier() -> (Vec<Vec<f64>>, Vec<f64>) {
+        let rows: Vec<Vec<f64>> = (0..40).map(|i| vec![f64::from(i % 10), 1.0]).collect();
+        let mut z: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| 2.0 + 3.0 * r[0] + if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        z[7] += 100.0;
+        (rows, z)
+    }
+
+    fn spec(trim: bool) -> LearnerSpec {
+        LearnerSpec {
+            kind: LearnerKind::Ridge,
+            scale: Scale::Linear,
+            alpha: 0.01,
+            trim,
+            // Column 1 is constant: the fit must leave it out, not fail.
+            linear_columns: vec![0, 1],
+            forest_columns: vec![0],
+        }
+    }
+
+    #[test]
+    fn a_trimmed_ridge_leaves_the_outlier_out() {
+        let (rows, z) = line_with_an_outlier();
+        let plain = spec(false).fit(&rows, &z, 1).unwrap();
+        let trimmed = spec(true).fit(&rows, &z, 1).unwrap();
+        let at = |l: &Learner, x: f64| l.predict(&[x, 1.0]);
+        assert!(
+            (at(&trimmed, 4.0) - 14.0).abs() < 0.1,
+            "{}",
+            at(&trimmed, 4.0)
+        );
+        assert!((at(&plain, 4.0) - 14.0).abs() > 1.0, "{}", at(&plain, 4.0));
+        let Learner::Ridge(linear) = &trimmed else {
+            panic!("not a ridge")
+        };
+        assert_eq!(linear.columns, [0]);
+    }
+
+    #[test]
+    fn a_ridge_with_a_forest_predicts_the_sum_of_both() {
+        let (rows, z) = line_with_an_outlier();
+        let spec = LearnerSpec {
+            kind: LearnerKind::RidgeForest,
+            ..spec(true)
+        };
+        let learner = spec.fit(&rows, &z, 3).unwrap();
+        let Learner::RidgeForest(linear, forest) = &learner else {
+            panic!("not a ridge with a forest")
+        };
+        let row = [4.0, 1.0];
+        let sum = linear.predict(&row) + forest.predict(&row);
+        assert!((learner.predict(&row) - sum).abs() < 1e-12);
+        assert!((learner.predict(&row) - 14.0).abs() < 0.5);
+        assert_eq!(spec.name(), "ridge(alpha=0.01, trimmed)+forest on y");
+    }
+
+    #[test]
+    fn bands_are_centred_on_the_residuals_median() {
+        let residuals: Vec<(DayKind, f64)> = (0..=100)
+            .map(|i| (DayKind::Ordinary, 5.0 + f64::from(i) / 10.0))
+            .collect();
+        let [ordinary, special] = ResidualBand::by_kind(&residuals);
+        assert!((ordinary.q10 + 4.0).abs() < 1e-9 && (ordinary.q90 - 4.0).abs() < 1e-9);
+        // Too few special days: they get the band of all.
+        assert_eq!(ordinary, special);
+    }
 }

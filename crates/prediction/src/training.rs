@@ -1,25 +1,28 @@
 //! Training and the honest evaluation behind `models/metrics.json`: daily
-//! targets from the data (failed attempts and rejected files left out), a
-//! forest per target, the seasonal-naive baseline, and the holdout scores.
+//! targets from the data (failed attempts and rejected files left out); per
+//! target a learner chosen on time-ordered validation blocks inside the
+//! training range (a ridge regression, a random forest, or a ridge with a
+//! forest on its residuals) and intervals calibrated on the same blocks;
+//! then the holdout scores next to two benchmarks, the seasonal-naive one
+//! and a plain calendar-aware ridge regression.
 
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate, Timelike};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar;
 use crate::data::{Dataset, FEEDS, FileStatus, JOBS, RunStatus};
-use crate::features::{DayKind, calendar_features, day_kind};
-use crate::model::{FORMAT_VERSION, ModelSet, ResidualBand, Scale, TargetModel, quantile};
+use crate::features::{
+    DayKind, FOREST_CALENDAR, LINEAR_CALENDAR, TREND, VOLUME_COLUMN, calendar_features, day_kind,
+    processed_volume,
+};
+pub use crate::model::DateRange;
+use crate::model::{
+    FORMAT_VERSION, Learner, LearnerKind, LearnerSpec, ModelSet, ResidualBand, Scale, TargetModel,
+    quantile,
+};
 use crate::raw_forecast;
-
-/// Volumes see the whole calendar, trend included.
-const ALL_CALENDAR: [usize; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-/// Arrival times have no trend to follow; a trend column would only let the
-/// forest pin the future on the last weeks it saw.
-const NO_TREND: [usize; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-/// Runtimes: the calendar and the predicted volume (column 12).
-const WITH_VOLUME: [usize; 13] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// What actually happened on one date; `None` where the data says nothing.
 #[derive(Debug, Clone, Default)]
@@ -87,312 +90,609 @@ pub fn daily_actuals(data: &Dataset) -> BTreeMap<NaiveDate, DailyActuals> {
     days
 }
 
-/// Fits every target on the dates `from..=to`. The error bands come from
-/// forecasting the range's last months with forests trained on what came
-/// before them (split conformal, in time order): the way the models are
-/// used, on days they have not seen, after the days they learnt from.
+/// How many validation blocks the selection and the intervals use.
+pub const VALIDATION_BLOCKS: i64 = 3;
+/// Each block's length: the holdout's, so that the validation forecasts
+/// reach as far ahead as the real ones.
+pub const BLOCK_DAYS: i64 = 61;
+
+/// The validation blocks inside `from..=to`: the last [`VALIDATION_BLOCKS`]
+/// stretches of [`BLOCK_DAYS`] days, oldest first. Each is forecast by
+/// learners fitted on everything before it, the way the models are used.
+pub fn validation_blocks(from: NaiveDate, to: NaiveDate) -> Vec<DateRange> {
+    (0..VALIDATION_BLOCKS)
+        .rev()
+        .map(|k| {
+            let end = to - Duration::days(BLOCK_DAYS * k);
+            DateRange {
+                from: (end - Duration::days(BLOCK_DAYS - 1)).max(from),
+                to: end,
+            }
+        })
+        .collect()
+}
+
+/// Reads one target's value from a day's actuals.
+type Pick = Box<dyn Fn(&DailyActuals) -> Option<f64>>;
+
+/// What a target is: which daily value, on which scale, with which candidates.
+struct Target {
+    name: String,
+    pick: Pick,
+    candidates: Vec<LearnerSpec>,
+    seed_offset: u64,
+}
+
+/// The candidates for a target: a trimmed ridge regression on the log and
+/// on the plain scale, the forest, and a ridge with a forest on its
+/// residuals on `scale`, the target's natural scale.
+fn candidates(scale: Scale, linear: &[usize], forest: &[usize]) -> Vec<LearnerSpec> {
+    let spec = |kind, scale| LearnerSpec {
+        kind,
+        scale,
+        alpha: 1.0,
+        trim: kind != LearnerKind::Forest,
+        linear_columns: linear.to_vec(),
+        forest_columns: forest.to_vec(),
+    };
+    vec![
+        spec(LearnerKind::Ridge, Scale::Log1p),
+        spec(LearnerKind::Ridge, Scale::Linear),
+        spec(LearnerKind::Forest, Scale::Log1p),
+        spec(LearnerKind::RidgeForest, scale),
+    ]
+}
+
+/// Every target, in the file's order: feeds' records, feeds' arrivals, jobs' runtimes.
+fn targets() -> Vec<Target> {
+    let with = |base: &[usize], extra: &[usize]| [base, extra].concat();
+    // Arrival times follow the day's volume but have no trend of their own:
+    // a trend column would only let a learner pin the future on the last
+    // weeks it saw.
+    let no_trend = |columns: &[usize]| -> Vec<usize> {
+        columns.iter().copied().filter(|c| *c != TREND).collect()
+    };
+    let mut all = Vec::new();
+    for (f, feed) in FEEDS.iter().enumerate() {
+        all.push(Target {
+            name: format!("feed:{feed}:records"),
+            pick: Box::new(move |a: &DailyActuals| a.feed_records[f]),
+            candidates: candidates(Scale::Log1p, &LINEAR_CALENDAR, &FOREST_CALENDAR),
+            seed_offset: f as u64,
+        });
+    }
+    for (f, feed) in FEEDS.iter().enumerate() {
+        all.push(Target {
+            name: format!("feed:{feed}:arrival_minutes"),
+            pick: Box::new(move |a: &DailyActuals| a.feed_arrival_minutes[f]),
+            candidates: candidates(
+                Scale::Linear,
+                &no_trend(&LINEAR_CALENDAR),
+                &no_trend(&FOREST_CALENDAR),
+            ),
+            seed_offset: 100 + f as u64,
+        });
+    }
+    for (j, job) in JOBS.iter().enumerate() {
+        all.push(Target {
+            name: format!("job:{job}:runtime_minutes"),
+            pick: Box::new(move |a: &DailyActuals| a.job_runtime_minutes[j]),
+            candidates: candidates(
+                Scale::Log1p,
+                &with(&LINEAR_CALENDAR, &[VOLUME_COLUMN]),
+                &with(&FOREST_CALENDAR, &[VOLUME_COLUMN]),
+            ),
+            seed_offset: 200 + j as u64,
+        });
+    }
+    all
+}
+
+/// How many record targets lead the list (their forecasts feed the runtimes).
+const N_RECORD_TARGETS: usize = FEEDS.len();
+
+/// One target's selection: each candidate's validation MAE and the choice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Selection {
+    pub target: String,
+    pub candidates: Vec<CandidateScore>,
+    pub chosen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CandidateScore {
+    pub learner: String,
+    /// Mean absolute error of the forecast (the p50) over the validation
+    /// blocks, original units.
+    pub validation_mae: f64,
+}
+
+/// A model set and how its learners were chosen.
+pub struct Fitted {
+    pub models: ModelSet,
+    pub selections: Vec<Selection>,
+    pub validation_blocks: Vec<DateRange>,
+}
+
+/// One target's rows in a date range: the dates with a value, less the
+/// days the pipeline is closed (forecast as closed by the calendar, not by
+/// a learner), as feature rows, day kinds and values.
+struct Rows {
+    rows: Vec<Vec<f64>>,
+    kinds: Vec<DayKind>,
+    y: Vec<f64>,
+}
+
+/// One candidate's validation run: the learner fitted for each block, and
+/// every validation day's `(kind, residual in model scale, actual, forecast
+/// in model scale)`.
+struct Validation {
+    fold_learners: Vec<Learner>,
+    residuals: Vec<(DayKind, f64, f64, f64)>,
+}
+
+impl Validation {
+    fn bands(&self) -> [ResidualBand; 2] {
+        let pairs: Vec<(DayKind, f64)> = self.residuals.iter().map(|r| (r.0, r.1)).collect();
+        ResidualBand::by_kind(&pairs)
+    }
+
+    /// MAE of the p50, the forecast.
+    fn mae(&self, scale: Scale) -> f64 {
+        let errors: Vec<f64> = self
+            .residuals
+            .iter()
+            .map(|(_, _, y, z)| (scale.from_model(*z) - y).abs())
+            .collect();
+        mean(&errors)
+    }
+}
+
+/// What the candidates are fitted on and validated against.
+struct Bench<'a> {
+    actuals: &'a BTreeMap<NaiveDate, DailyActuals>,
+    from: NaiveDate,
+    blocks: Vec<DateRange>,
+    skips_holidays: bool,
+    /// Per block, the chosen record models fitted for it: the runtimes'
+    /// validation forecasts read the volume they forecast, as the function's
+    /// forecasts do.
+    fold_records: Vec<Vec<TargetModel>>,
+}
+
+impl Bench<'_> {
+    /// `target`'s rows in `from..=to`. Their volume column is the volume
+    /// processed, or with `fold`, the volume that block's record models
+    /// forecast.
+    fn rows(&self, target: &Target, from: NaiveDate, to: NaiveDate, fold: Option<usize>) -> Rows {
+        let volume = |date: NaiveDate| match fold {
+            Some(b) => processed_volume(date, self.skips_holidays, |d| {
+                crate::predicted_records(&self.fold_records[b], d)
+                    .iter()
+                    .map(|q| q.p50)
+                    .sum()
+            }),
+            None => processed_volume(date, self.skips_holidays, |d| {
+                self.actuals
+                    .get(&d)
+                    .map_or(0.0, |a| a.feed_records.iter().flatten().sum())
+            }),
+        };
+        let mut rows = Rows {
+            rows: Vec::new(),
+            kinds: Vec::new(),
+            y: Vec::new(),
+        };
+        for (date, day) in self.actuals.range(from..=to) {
+            let facts = calendar::day_facts(*date);
+            let Some(y) = (target.pick)(day) else {
+                continue;
+            };
+            if facts.pipeline_closed {
+                continue;
+            }
+            let mut row = calendar_features(&facts).to_vec();
+            row.push(volume(*date));
+            rows.rows.push(row);
+            rows.kinds.push(day_kind(&facts));
+            rows.y.push(y);
+        }
+        rows
+    }
+
+    /// `spec` fitted on `target`'s rows from the range's start to `to`.
+    fn fit(
+        &self,
+        target: &Target,
+        spec: &LearnerSpec,
+        to: NaiveDate,
+        seed: u64,
+    ) -> Result<Learner, String> {
+        let train = self.rows(target, self.from, to, None);
+        let z: Vec<f64> = train.y.iter().map(|y| spec.scale.to_model(*y)).collect();
+        spec.fit(&train.rows, &z, seed)
+            .map_err(|e| format!("{}: {e}", target.name))
+    }
+
+    /// Forecasts each validation block with `spec` fitted on everything
+    /// before it.
+    fn validate(
+        &self,
+        target: &Target,
+        spec: &LearnerSpec,
+        seed: u64,
+    ) -> Result<Validation, String> {
+        let mut run = Validation {
+            fold_learners: Vec::new(),
+            residuals: Vec::new(),
+        };
+        for (b, block) in self.blocks.iter().enumerate() {
+            let learner = self.fit(target, spec, block.from - Duration::days(1), seed)?;
+            let check = self.rows(target, block.from, block.to, Some(b));
+            for ((row, kind), y) in check.rows.iter().zip(&check.kinds).zip(&check.y) {
+                let forecast = learner.predict(row);
+                let residual = spec.scale.to_model(*y) - forecast;
+                run.residuals.push((*kind, residual, *y, forecast));
+            }
+            run.fold_learners.push(learner);
+        }
+        Ok(run)
+    }
+}
+
+/// Fits every target on the dates `from..=to`, each with the candidate
+/// that forecasts the validation blocks best, its intervals the spread of
+/// that candidate's validation residuals (split conformal, in time order).
+/// Nothing after `to` is read.
 pub fn fit(
     actuals: &BTreeMap<NaiveDate, DailyActuals>,
     from: NaiveDate,
     to: NaiveDate,
     seed: u64,
-) -> Result<ModelSet, String> {
-    // Out-of-bag residuals see every kind of day the range holds;
-    // forecasting its last months adds the drift of a real forecast. The
-    // bands pool both.
-    let (mut models, mut residuals) = fit_forests(actuals, from, to, seed)?;
-    for block in 1..=CALIBRATION_BLOCKS {
-        let block_end = to - Duration::days(CALIBRATION_DAYS * (block - 1));
-        let block_start = block_end - Duration::days(CALIBRATION_DAYS - 1);
-        let (fold, _) = fit_forests(actuals, from, block_start - Duration::days(1), seed)?;
-        for (date, day) in actuals.range(block_start..=block_end) {
-            calibration_residuals(&fold, *date, day, &mut residuals);
-        }
-    }
-    let targets = models
-        .feed_records
-        .iter_mut()
-        .chain(models.feed_arrival.iter_mut())
-        .chain(models.job_runtime.iter_mut());
-    for (model, residuals) in targets.zip(&residuals) {
-        model.bands = ResidualBand::by_kind(residuals);
-    }
-    Ok(models)
-}
-
-/// How many trailing blocks of the training range calibrate the intervals.
-const CALIBRATION_BLOCKS: i64 = 2;
-/// Each block's length: about the holdout's.
-const CALIBRATION_DAYS: i64 = 61;
-
-/// Adds, per target (feeds' records, feeds' arrivals, jobs' runtimes), the
-/// residual of `fold` on `date` in model scale, predicted the way the
-/// function predicts (runtimes fed the predicted volume).
-fn calibration_residuals(
-    fold: &ModelSet,
-    date: NaiveDate,
-    day: &DailyActuals,
-    out: &mut [Vec<(DayKind, f64)>],
-) {
-    let facts = calendar::day_facts(date);
-    let kind = day_kind(&facts);
-    let mut row = calendar_features(&facts).to_vec();
-    let total: f64 = fold
-        .feed_records
-        .iter()
-        .map(|m| m.predict(&row, kind).p50)
-        .sum();
-    row.push(total / 1e6);
-    let actual = day
-        .feed_records
-        .iter()
-        .chain(&day.feed_arrival_minutes)
-        .chain(&day.job_runtime_minutes);
-    let models = fold
-        .feed_records
-        .iter()
-        .chain(&fold.feed_arrival)
-        .chain(&fold.job_runtime);
-    for ((model, actual), out) in models.zip(actual).zip(out) {
-        if let Some(y) = actual {
-            out.push((
-                kind,
-                model.scale.to_model(*y) - model.predict_model_scale(&row),
-            ));
-        }
-    }
-}
-
-/// Residuals per target, in the order feeds' records, feeds' arrivals, jobs' runtimes.
-type TargetResiduals = Vec<Vec<(DayKind, f64)>>;
-
-/// Fits a forest per target on `from..=to`, with out-of-bag error bands;
-/// also returns the out-of-bag residuals.
-fn fit_forests(
-    actuals: &BTreeMap<NaiveDate, DailyActuals>,
-    from: NaiveDate,
-    to: NaiveDate,
-    seed: u64,
-) -> Result<(ModelSet, TargetResiduals), String> {
-    let days: Vec<(&NaiveDate, &DailyActuals)> = actuals.range(from..=to).collect();
-    let features: Vec<Vec<f64>> = days
-        .iter()
-        .map(|(d, _)| calendar_features(&calendar::day_facts(**d)).to_vec())
-        .collect();
-    let kinds: Vec<DayKind> = days
-        .iter()
-        .map(|(d, _)| day_kind(&calendar::day_facts(**d)))
-        .collect();
-    let fit_target = |name: String,
-                      scale: Scale,
-                      columns: &[usize],
-                      rows: &[Vec<f64>],
-                      pick: &dyn Fn(&DailyActuals) -> Option<f64>,
-                      seed: u64| {
-        let used: Vec<usize> = (0..days.len())
-            .filter(|i| pick(days[*i].1).is_some())
-            .collect();
-        let x: Vec<Vec<f64>> = used.iter().map(|i| rows[*i].clone()).collect();
-        let y: Vec<f64> = used.iter().filter_map(|i| pick(days[*i].1)).collect();
-        let used_kinds: Vec<DayKind> = used.iter().map(|i| kinds[*i]).collect();
-        let fitted = TargetModel::fit(&name, scale, columns, &x, &used_kinds, &y, seed)?;
-        let model = fitted.model;
-        // Out-of-bag predictions on the rows with a target, the model's own
-        // prediction on the others.
-        let mut per_day: Vec<f64> = rows
-            .iter()
-            .zip(&kinds)
-            .map(|(r, k)| model.predict(r, *k).p50)
-            .collect();
-        for (i, p) in used.iter().zip(fitted.oob_p50) {
-            per_day[*i] = p;
-        }
-        Ok::<_, String>((model, per_day, fitted.oob_residuals))
+) -> Result<Fitted, String> {
+    let blocks = validation_blocks(from, to);
+    let mut bench = Bench {
+        actuals,
+        from,
+        fold_records: blocks.iter().map(|_| Vec::new()).collect(),
+        blocks,
+        skips_holidays: skips_holidays(actuals, from, to),
     };
-
-    let mut feed_records = Vec::new();
-    let mut oob_records = Vec::new();
-    let mut feed_arrival = Vec::new();
-    let mut records_residuals = Vec::new();
-    let mut arrival_residuals = Vec::new();
-    let mut runtime_residuals = Vec::new();
-    for (f, feed) in FEEDS.iter().enumerate() {
-        let s = seed + f as u64;
-        let (records, oob, residuals) = fit_target(
-            format!("feed:{feed}:records"),
-            Scale::Log1p,
-            &ALL_CALENDAR,
-            &features,
-            &|a| a.feed_records[f],
-            s,
-        )?;
-        feed_records.push(records);
-        oob_records.push(oob);
-        records_residuals.push(residuals);
-        let (arrival, _, residuals) = fit_target(
-            format!("feed:{feed}:arrival_minutes"),
-            Scale::Log1p,
-            &NO_TREND,
-            &features,
-            &|a| a.feed_arrival_minutes[f],
-            s + 100,
-        )?;
-        feed_arrival.push(arrival);
-        arrival_residuals.push(residuals);
+    let mut selections = Vec::new();
+    let mut chosen_models = Vec::new();
+    // Records first: their fold models feed the runtimes' validation.
+    for (t, target) in targets().into_iter().enumerate() {
+        let seed = seed + target.seed_offset;
+        let mut runs = target
+            .candidates
+            .iter()
+            .map(|spec| bench.validate(&target, spec, seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scores: Vec<f64> = runs
+            .iter()
+            .zip(&target.candidates)
+            .map(|(run, spec)| run.mae(spec.scale))
+            .collect();
+        // The lowest validation MAE; on a tie, the earlier (simpler) candidate.
+        let best = (0..scores.len())
+            .reduce(|a, b| if scores[b] < scores[a] { b } else { a })
+            .ok_or_else(|| format!("{}: no candidates", target.name))?;
+        let spec = &target.candidates[best];
+        let run = runs.swap_remove(best);
+        let bands = run.bands();
+        let model = |learner| TargetModel {
+            target: target.name.clone(),
+            scale: spec.scale,
+            learner,
+            bands,
+        };
+        if t < N_RECORD_TARGETS {
+            for (b, learner) in run.fold_learners.into_iter().enumerate() {
+                bench.fold_records[b].push(model(learner));
+            }
+        }
+        chosen_models.push(model(bench.fit(&target, spec, to, seed)?));
+        selections.push(Selection {
+            target: target.name.clone(),
+            candidates: target
+                .candidates
+                .iter()
+                .zip(&scores)
+                .map(|(spec, mae)| CandidateScore {
+                    learner: spec.name(),
+                    validation_mae: round(*mae, 3),
+                })
+                .collect(),
+            chosen: spec.name(),
+        });
     }
 
-    // Runtimes learn from the volume the feed models predict, not the
-    // actual volume: that is what they will be given at prediction time.
-    let with_volume: Vec<Vec<f64>> = features
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let total: f64 = oob_records.iter().map(|per_day| per_day[i]).sum();
-            let mut row = row.clone();
-            row.push(total / 1e6);
-            row
-        })
-        .collect();
-    let mut job_runtime = Vec::new();
-    for (j, job) in JOBS.iter().enumerate() {
-        let (runtime, _, residuals) = fit_target(
-            format!("job:{job}:runtime_minutes"),
-            Scale::Log1p,
-            &WITH_VOLUME,
-            &with_volume,
-            &|a| a.job_runtime_minutes[j],
-            seed + 200 + j as u64,
-        )?;
-        job_runtime.push(runtime);
-        runtime_residuals.push(residuals);
-    }
-
-    let mut gaps: Vec<f64> = days
-        .iter()
+    let mut gaps: Vec<f64> = actuals
+        .range(from..=to)
         .filter_map(|(_, a)| a.start_gap_minutes)
         .collect();
     gaps.sort_by(f64::total_cmp);
-    // Skipped on most observed holidays: the pipeline does not run on them.
-    let holidays: Vec<bool> = days
-        .iter()
-        .filter(|(d, _)| calendar::is_holiday_observed(**d))
-        .map(|(_, a)| a.skipped)
-        .collect();
-    let skips_holidays = holidays.iter().filter(|s| **s).count() * 2 > holidays.len();
+    let job_runtime = chosen_models.split_off(2 * FEEDS.len());
+    let feed_arrival = chosen_models.split_off(FEEDS.len());
     let models = ModelSet {
-        skips_holidays,
+        skips_holidays: bench.skips_holidays,
         format_version: FORMAT_VERSION,
-        feed_records,
+        feed_records: chosen_models,
         feed_arrival,
         job_runtime,
         start_gap_minutes: quantile(&gaps, 0.5),
     };
-    records_residuals.extend(arrival_residuals);
-    records_residuals.extend(runtime_residuals);
-    Ok((models, records_residuals))
+    Ok(Fitted {
+        models,
+        selections,
+        validation_blocks: bench.blocks,
+    })
 }
 
-/// `models/metrics.json`.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Metrics {
-    pub holdout: HoldoutRange,
-    pub targets: Vec<TargetMetrics>,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct HoldoutRange {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-}
-
-/// One target's holdout scores.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct TargetMetrics {
-    pub target: String,
-    pub model_mae: f64,
-    pub baseline_mae: f64,
-    pub n: usize,
-    /// Share of holdout actuals inside the predicted p10..p90.
-    pub interval_coverage: f64,
-}
-
-/// Scores `models` on `from..=to` against the actuals, next to the
-/// seasonal-naive baseline (the mean of the same weekday over the previous
-/// four weeks).
-pub fn evaluate(
-    models: &ModelSet,
+/// Whether the pipeline skips observed holidays: it did on most of those
+/// in `from..=to`.
+fn skips_holidays(
     actuals: &BTreeMap<NaiveDate, DailyActuals>,
     from: NaiveDate,
     to: NaiveDate,
-) -> Metrics {
-    type Pick = fn(&DailyActuals, usize) -> Option<f64>;
-    let mut targets = Vec::new();
-    let kinds: [(&str, &[&str], &str, Pick); 3] = [
-        ("job", &JOBS, "runtime_minutes", |a, i| {
-            a.job_runtime_minutes[i]
-        }),
-        ("feed", &FEEDS, "records", |a, i| a.feed_records[i]),
-        ("feed", &FEEDS, "arrival_minutes", |a, i| {
-            a.feed_arrival_minutes[i]
-        }),
-    ];
-    for (kind, names, what, pick) in kinds {
-        for (i, name) in names.iter().enumerate() {
-            let mut model_errors = Vec::new();
-            let mut baseline_errors = Vec::new();
-            let mut covered = 0;
-            for (date, day) in actuals.range(from..=to) {
-                let Some(actual) = pick(day, i) else { continue };
-                let previous: Vec<f64> = (1..=4)
-                    .filter_map(|w| {
-                        actuals
-                            .get(&(*date - Duration::weeks(w)))
-                            .and_then(|a| pick(a, i))
-                    })
-                    .collect();
-                if previous.is_empty() {
-                    continue;
-                }
-                let baseline = previous.iter().sum::<f64>() / previous.len() as f64;
-                let forecast = raw_forecast(models, *date);
-                let q = match (kind, what) {
-                    ("job", _) => &forecast.job_runtime[i],
-                    (_, "records") => &forecast.feed_records[i],
-                    _ => &forecast.feed_arrival[i],
-                };
-                model_errors.push((q.p50 - actual).abs());
-                baseline_errors.push((baseline - actual).abs());
-                if q.p10 <= actual && actual <= q.p90 {
-                    covered += 1;
-                }
-            }
-            let n = model_errors.len();
-            let mean = |v: &[f64]| {
-                if v.is_empty() {
-                    0.0
-                } else {
-                    v.iter().sum::<f64>() / v.len() as f64
-                }
-            };
-            targets.push(TargetMetrics {
-                target: format!("{kind}:{name}:{what}"),
-                model_mae: round(mean(&model_errors), 3),
-                baseline_mae: round(mean(&baseline_errors), 3),
-                n,
-                interval_coverage: round(
-                    if n == 0 {
-                        0.0
-                    } else {
-                        covered as f64 / n as f64
-                    },
-                    3,
-                ),
-            });
+) -> bool {
+    let holidays: Vec<bool> = actuals
+        .range(from..=to)
+        .filter(|(d, _)| calendar::is_holiday_observed(**d))
+        .map(|(_, a)| a.skipped)
+        .collect();
+    holidays.iter().filter(|s| **s).count() * 2 > holidays.len()
+}
+
+/// `models/metrics.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    pub holdout: DateRange,
+    pub protocol: Protocol,
+    pub targets: Vec<TargetMetrics>,
+    /// Geometric mean over the targets of `model_mae / calendar_baseline_mae`.
+    pub geomean_mae_ratio_to_calendar_baseline: f64,
+    /// The same figures for every seed of a set (the shipped one among
+    /// them): mean, min and max.
+    pub over_seeds: SeedSummary,
+}
+
+/// How the evaluated models were trained and chosen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Protocol {
+    pub trained_on: DateRange,
+    /// The blocks the learners were chosen and the intervals calibrated on.
+    pub validation_blocks: Vec<DateRange>,
+    /// The seed of the reported models' forests.
+    pub seed: u64,
+}
+
+/// One target's holdout scores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetMetrics {
+    pub target: String,
+    pub model_mae: f64,
+    /// The seasonal-naive baseline: the mean of the same weekday over the previous four weeks.
+    pub baseline_mae: f64,
+    /// The calendar-aware benchmark (see [`calendar_benchmark`]).
+    pub calendar_baseline_mae: f64,
+    pub n: usize,
+    /// Share of holdout actuals inside the predicted p10..p90.
+    pub interval_coverage: f64,
+    /// Share of holdout actuals below p10.
+    pub below_p10: f64,
+    /// Share of holdout actuals above p90.
+    pub above_p90: f64,
+    /// Mean interval score of p10..p90 (width plus 10x each miss's
+    /// distance), original units: lower is better.
+    pub interval_score: f64,
+    /// The chosen learner, and every candidate's validation MAE.
+    pub learner: String,
+    pub candidates: Vec<CandidateScore>,
+}
+
+/// Per target, the holdout figures over a set of seeds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SeedSummary {
+    pub seeds: Vec<u64>,
+    pub geomean_mae_ratio_to_calendar_baseline: Spread,
+    pub targets: Vec<SeedTarget>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedTarget {
+    pub target: String,
+    pub model_mae: Spread,
+    pub interval_coverage: Spread,
+    pub below_p10: Spread,
+    pub above_p90: Spread,
+    /// How many seeds chose each learner.
+    pub learners: BTreeMap<String, usize>,
+}
+
+/// Mean, min and max of one figure over the seeds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Spread {
+        Spread {
+            mean: round(mean(values), 4),
+            min: round(values.iter().copied().fold(f64::INFINITY, f64::min), 4),
+            max: round(values.iter().copied().fold(f64::NEG_INFINITY, f64::max), 4),
         }
     }
-    Metrics {
-        holdout: HoldoutRange { from, to },
-        targets,
+}
+
+impl SeedSummary {
+    /// Summarises the metrics of several seeds' runs, target by target.
+    pub fn of(runs: &[(u64, Metrics)]) -> SeedSummary {
+        let Some((_, first)) = runs.first() else {
+            return SeedSummary::default();
+        };
+        let targets = first
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let figure = |f: fn(&TargetMetrics) -> f64| {
+                    let values: Vec<f64> = runs.iter().map(|(_, m)| f(&m.targets[i])).collect();
+                    Spread::of(&values)
+                };
+                let mut learners = BTreeMap::new();
+                for (_, m) in runs {
+                    *learners.entry(m.targets[i].learner.clone()).or_insert(0) += 1;
+                }
+                SeedTarget {
+                    target: t.target.clone(),
+                    model_mae: figure(|t| t.model_mae),
+                    interval_coverage: figure(|t| t.interval_coverage),
+                    below_p10: figure(|t| t.below_p10),
+                    above_p90: figure(|t| t.above_p90),
+                    learners,
+                }
+            })
+            .collect();
+        let ratios: Vec<f64> = runs
+            .iter()
+            .map(|(_, m)| m.geomean_mae_ratio_to_calendar_baseline)
+            .collect();
+        SeedSummary {
+            seeds: runs.iter().map(|(s, _)| *s).collect(),
+            geomean_mae_ratio_to_calendar_baseline: Spread::of(&ratios),
+            targets,
+        }
+    }
+}
+
+/// The calendar-aware benchmark: what a data scientist builds first, a
+/// ridge regression (alpha 1) on `ln(1 + y)` over the calendar indicators
+/// and the trend, plus the holiday flag, fitted to every training day with
+/// a value: no selection, no trimming, no closed days, no volume, no shift
+/// to the median. It shows the gap to a calendar-aware model that the
+/// seasonal-naive baseline cannot.
+pub fn calendar_benchmark() -> LearnerSpec {
+    LearnerSpec {
+        kind: LearnerKind::Ridge,
+        scale: Scale::Log1p,
+        alpha: 1.0,
+        trim: false,
+        linear_columns: [&LINEAR_CALENDAR[..], &[8]].concat(),
+        forest_columns: Vec::new(),
+    }
+}
+
+/// Scores `fitted` (trained on `trained_on`) on `holdout` against the
+/// actuals, next to the seasonal-naive baseline (the mean of the same
+/// weekday over the previous four weeks) and the calendar benchmark
+/// (fitted on `trained_on`).
+pub fn evaluate(
+    fitted: &Fitted,
+    actuals: &BTreeMap<NaiveDate, DailyActuals>,
+    trained_on: DateRange,
+    holdout: DateRange,
+    seed: u64,
+) -> Result<Metrics, String> {
+    let benchmark = calendar_benchmark();
+    let all_targets = targets();
+    let mut scored = Vec::new();
+    // metrics.json lists jobs first, then feeds' records, then arrivals.
+    let order = (2 * FEEDS.len()..2 * FEEDS.len() + JOBS.len()).chain(0..2 * FEEDS.len());
+    for i in order {
+        let Target { name, pick, .. } = &all_targets[i];
+        let selection = &fitted.selections[i];
+        let train: Vec<(NaiveDate, f64)> = actuals
+            .range(trained_on.from..=trained_on.to)
+            .filter_map(|(d, a)| pick(a).map(|y| (*d, y)))
+            .collect();
+        let rows: Vec<Vec<f64>> = train
+            .iter()
+            .map(|(d, _)| calendar_features(&calendar::day_facts(*d)).to_vec())
+            .collect();
+        let z: Vec<f64> = train
+            .iter()
+            .map(|(_, y)| benchmark.scale.to_model(*y))
+            .collect();
+        let reference = benchmark
+            .fit(&rows, &z, seed)
+            .map_err(|e| format!("{name}: calendar benchmark: {e}"))?;
+
+        let (mut model_errors, mut baseline_errors, mut benchmark_errors) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let (mut below, mut above, mut scores) = (0, 0, Vec::new());
+        for (date, day) in actuals.range(holdout.from..=holdout.to) {
+            let Some(actual) = pick(day) else { continue };
+            let previous: Vec<f64> = (1..=4)
+                .filter_map(|w| actuals.get(&(*date - Duration::weeks(w))).and_then(pick))
+                .collect();
+            if previous.is_empty() {
+                continue;
+            }
+            let forecast = raw_forecast(&fitted.models, *date);
+            let q = [
+                &forecast.feed_records[..],
+                &forecast.feed_arrival[..],
+                &forecast.job_runtime[..],
+            ]
+            .concat()[i]
+                .clone();
+            let row = calendar_features(&calendar::day_facts(*date));
+            let reference_p50 = benchmark.scale.from_model(reference.predict(&row));
+            model_errors.push((q.p50 - actual).abs());
+            baseline_errors.push((mean(&previous) - actual).abs());
+            benchmark_errors.push((reference_p50 - actual).abs());
+            below += usize::from(actual < q.p10);
+            above += usize::from(actual > q.p90);
+            // The interval score of a central 80% interval (alpha = 0.2).
+            scores.push(
+                (q.p90 - q.p10)
+                    + 10.0 * (q.p10 - actual).max(0.0)
+                    + 10.0 * (actual - q.p90).max(0.0),
+            );
+        }
+        let n = model_errors.len();
+        let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        scored.push(TargetMetrics {
+            target: name.clone(),
+            model_mae: round(mean(&model_errors), 3),
+            baseline_mae: round(mean(&baseline_errors), 3),
+            calendar_baseline_mae: round(mean(&benchmark_errors), 3),
+            n,
+            interval_coverage: round(share(n - below - above), 3),
+            below_p10: round(share(below), 3),
+            above_p90: round(share(above), 3),
+            interval_score: round(mean(&scores), 3),
+            learner: selection.chosen.clone(),
+            candidates: selection.candidates.clone(),
+        });
+    }
+    let log_ratios: Vec<f64> = scored
+        .iter()
+        .filter(|t| t.model_mae > 0.0 && t.calendar_baseline_mae > 0.0)
+        .map(|t| (t.model_mae / t.calendar_baseline_mae).ln())
+        .collect();
+    Ok(Metrics {
+        holdout,
+        protocol: Protocol {
+            trained_on,
+            validation_blocks: fitted.validation_blocks.clone(),
+            seed,
+        },
+        geomean_mae_ratio_to_calendar_baseline: round(mean(&log_ratios).exp(), 4),
+        targets: scored,
+        over_seeds: SeedSummary::default(),
+    })
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
     }
 }
 

@@ -131,6 +131,33 @@ fn calendar_facts_reach_the_answer() {
 }
 
 #[test]
+fn closed_days_are_forecast_as_closed() {
+    let predictor = predictor();
+    for closed in ["2025-11-27", "2025-12-25", "2026-01-01", "2027-12-24"] {
+        let f = predictor.predict_all(date(closed));
+        for feed in &f.feeds {
+            let r = &feed.expected_records;
+            assert_eq!((r.p10, r.p50, r.p90), (0, 0, 0), "{closed} {}", feed.feed);
+        }
+        assert!(
+            f.jobs.iter().all(|j| j.runtime_minutes.p90 == 0.0),
+            "{closed}"
+        );
+    }
+    // A light holiday has a trickle of files: fewer than an ordinary day's.
+    let light = predictor.predict_all(date("2025-11-11"));
+    let ordinary = predictor.predict_all(date("2025-11-12"));
+    for (l, o) in light.feeds.iter().zip(&ordinary.feeds) {
+        assert!(l.expected_records.p50 > 0, "{}", l.feed);
+        assert!(
+            l.expected_records.p50 < o.expected_records.p50,
+            "{}",
+            l.feed
+        );
+    }
+}
+
+#[test]
 fn json_follows_the_contract() {
     let predictor = Predictor::load(&settings()).unwrap();
     let value = serde_json::to_value(predictor.predict_all(date("2025-10-20"))).unwrap();

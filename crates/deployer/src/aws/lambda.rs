@@ -722,6 +722,23 @@ pub async fn ensure_permission(
     }
 }
 
+/// Removes the alias (and with it its permissions); gone already is fine.
+pub async fn delete_alias(client: &Client, function: &str, alias: &str) -> Result<(), AwsError> {
+    let deleted = client
+        .delete_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await;
+    none_if(
+        ErrorKind::NotFound,
+        "DeleteAlias",
+        format!("{function}:{alias}"),
+        deleted,
+    )?;
+    Ok(())
+}
+
 /// Removes one statement; gone already is fine.
 pub async fn remove_permission(
     client: &Client,

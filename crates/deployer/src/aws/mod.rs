@@ -11,6 +11,7 @@ pub mod iam;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
+pub mod public_check;
 
 use std::collections::BTreeMap;
 

@@ -250,7 +250,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
     let deployed = resources.iter().skip(1).any(|r| r.exists);
 
     let url = match (&api, api_stage) {
-        (Some(api), Some(_)) => Some(names.invoke_url(&api.id)),
+        (Some(api), Some(_)) => Some(names.stage_url(&api.id)),
         _ => None,
     };
     let api_key = match (

@@ -1,9 +1,10 @@
 //! `deployer up`: survey the stage, then carry out the plan — the
 //! repository, the role and the image concurrently, then the function, a
-//! version, its smoke test, the alias, the API and the permission. Every
-//! step the plan leaves unchanged is skipped, so an `up` with nothing to
-//! do only reads. The survey and the apply run under the stage lock
-//! ([`lock`]), so two `up` of one stage never interleave.
+//! version, its smoke test, the alias, the API and the permission, and
+//! last the public path check through the stage's URL. Every step the plan
+//! leaves unchanged is skipped, so an `up` with nothing to do only reads.
+//! The survey and the apply run under the stage lock ([`lock`]), so two
+//! `up` of one stage never interleave.
 
 use std::fmt;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::state::{self, ApiKeyReport, PERMISSION_ID, Survey};
+use crate::aws::public_check::{self, PublicPath};
 use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda};
 use crate::cli::UpArgs;
 use crate::config::{Auth, Stage};
@@ -33,6 +35,26 @@ pub struct SmokeTestFailed {
     pub answer: String,
     pub log: String,
 }
+
+/// The stage's URL did not answer as a browser needs: the alias went back
+/// to where it was (see [`public_path_check`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the public path check failed: {check} answered {got} (expected {expected}); {alias}\n--- answer ---\n{answer}\n(the function's log: deployer logs --stage {stage} --since 10m)"
+)]
+pub struct PublicPathFailed {
+    pub stage: String,
+    pub check: String,
+    pub expected: String,
+    pub got: String,
+    /// What happened to the alias.
+    pub alias: String,
+    pub answer: String,
+}
+
+/// How long the public path check retries answers that a new deployment
+/// or permission still propagating explains.
+const PUBLIC_PATH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What `up` did and where the stage now is.
 #[derive(Debug, Serialize)]
@@ -174,6 +196,12 @@ async fn apply(
         let (outcome, _) = lambda::ensure_function(&clients.lambda, &desired).await?;
         step.finish(outcome_text(outcome));
     }
+    // The alias the stage had before this run, when this run moves it: the
+    // public path check puts it back there if the URL fails.
+    let alias_moved_from = survey
+        .alias
+        .is_change()
+        .then(|| survey.alias_version.clone());
     let version = if survey.publish {
         let step = ui.step("lambda version");
         let (_, version) =
@@ -204,7 +232,8 @@ async fn apply(
         step.finish(format!("{alias_name} → {version}"));
     }
 
-    let (api_id, api_key_id) = if survey.api_changes() || survey.api_id.is_none() {
+    let api_changed = survey.api_changes() || survey.api_id.is_none();
+    let (api_id, api_key_id) = if api_changed {
         let step = ui.step("api gateway");
         let desired = apigw::DesiredApi::from_stage(stage, &names);
         let (outcome, info) = apigw::ensure_api(&clients.apigw, &desired).await?;
@@ -238,6 +267,12 @@ async fn apply(
         step.finish(outcome_text(outcome));
     }
 
+    let url = names.stage_url(&api_id);
+    if alias_moved_from.is_some() || api_changed || survey.permission.is_change() {
+        public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
+    }
+    // After the stage is known to answer: only then are old images safe to
+    // judge by what the versions use.
     let images_deleted = if built {
         delete_old_images(stage, ui, clients, &names).await
     } else {
@@ -246,7 +281,7 @@ async fn apply(
 
     Ok(UpReport {
         stage: stage.name.clone(),
-        url: names.invoke_url(&api_id),
+        url,
         function_arn: names.function_arn.clone(),
         role_arn,
         version,
@@ -458,4 +493,92 @@ async fn smoke_test(
             .unwrap_or_default(),
     }
     .into())
+}
+
+/// Calls the stage's URL as a browser would, once something on the way to
+/// the function changed (the alias, the API, the permission). On failure
+/// the alias goes back to the version it had (`alias_moved_from`), or is
+/// removed if the stage had none — API Gateway calls the alias, so callers
+/// then get what they got before, and the next `up` tests the version
+/// again instead of finding nothing to do.
+async fn public_path_check(
+    stage: &Stage,
+    ui: &Ui,
+    clients: &Clients,
+    url: &str,
+    alias_moved_from: Option<Option<String>>,
+) -> Result<()> {
+    if !stage.smoke_test.public_path {
+        return Ok(());
+    }
+    let step = ui.step("public path");
+    let api_key = match stage.api.auth {
+        crate::config::Auth::ApiKey => {
+            public_check::api_key_value(&clients.apigw, &stage.api_name()).await?
+        }
+        crate::config::Auth::None => None,
+    };
+    let path = PublicPath {
+        url: url.to_string(),
+        origin: check_origin(&stage.api.cors.allow_origins),
+        date: stage.smoke_test.date.clone(),
+        api_key,
+    };
+    let failed = match public_check::check(&path, PUBLIC_PATH_WAIT).await {
+        Ok(passed) => {
+            step.finish(format!(
+                "preflight and GET ?date={} answered as a browser needs{}",
+                path.date,
+                if passed.attempts > 1 {
+                    format!(" (after {} tries)", passed.attempts)
+                } else {
+                    String::new()
+                }
+            ));
+            return Ok(());
+        }
+        Err(failed) => failed,
+    };
+    step.finish("failed");
+    let function = stage.function_name();
+    let alias = stage.alias_name();
+    // A failure to put the alias back is reported with the check's, which
+    // stays the reason `up` failed.
+    let restored = match alias_moved_from {
+        Some(Some(previous)) => {
+            match lambda::ensure_alias(&clients.lambda, &function, &alias, &previous).await {
+                Ok(_) => format!("the alias {alias} is back at version {previous}"),
+                Err(err) => format!(
+                    "moving the alias {alias} back to version {previous} failed too ({err}); run `deployer rollback --to {previous}`"
+                ),
+            }
+        }
+        Some(None) => match lambda::delete_alias(&clients.lambda, &function, &alias).await {
+            Ok(()) => format!("the alias {alias} was removed (the stage had none before)"),
+            Err(err) => format!("removing the alias {alias} failed too ({err})"),
+        },
+        None => format!("the alias {alias} did not move in this run"),
+    };
+    Err(PublicPathFailed {
+        stage: stage.name.clone(),
+        check: failed.check,
+        expected: failed.expected,
+        got: failed.got,
+        alias: restored,
+        answer: failed
+            .answer
+            .map(|a| a.render())
+            .unwrap_or_else(|| "(none)".into()),
+    }
+    .into())
+}
+
+/// The origin the check's requests carry: the first allowed one, or any
+/// when every origin is.
+fn check_origin(allowed: &[String]) -> String {
+    allowed
+        .iter()
+        .find(|o| o.as_str() != "*")
+        .cloned()
+        .unwrap_or_else(|| "https://example.com".into())
 }

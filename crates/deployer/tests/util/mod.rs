@@ -167,6 +167,73 @@ pub fn http_request(method: &str, path: &str, body: Option<&str>) -> Result<(u16
     Ok((status, body))
 }
 
+/// One HTTP answer: status, headers (names lower-case, in order), body.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first value of the header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): HTTP {} {}", self.status, self.body))
+    }
+}
+
+/// `METHOD url` (an `http://host:port/...` URL, as the local stage's is)
+/// with `headers`, as a browser or curl would send it.
+pub fn call_url(method: &str, url: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("not an http:// URL: {url}"));
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let addr = authority
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .expect("the URL's host resolves to no address");
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request =
+        format!("{method} /{path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer from {url}: {answer:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    HttpAnswer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
 /// The SDK configuration aimed at the local AWS through the standard chain:
 /// `AWS_ENDPOINT_URL` (default moto's address), the region, and dummy
 /// credentials when none are set, so no test can reach a real account.
@@ -240,35 +307,6 @@ fn base36(mut n: u64) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// Queues the payload moto's simple Lambda backend returns for the next
-/// `Invoke` in this region (with nothing queued it echoes the request).
-///
-/// The queue is one per region and shared by everyone using moto: queue
-/// right before the invoke. moto 5.1 answers HTTP 500 when the invoke's own
-/// payload is not a JSON object.
-pub fn queue_lambda_response(payload: &str) {
-    queue_lambda_response_in(&region(), payload);
-}
-
-/// [`queue_lambda_response`] for another region (a quiet region keeps a
-/// test's queue apart from other tests').
-pub fn queue_lambda_response_in(region: &str, payload: &str) {
-    let body = serde_json::json!({ "results": [payload], "region": region }).to_string();
-    match http_request(
-        "POST",
-        "/moto-api/static/lambda-simple/response",
-        Some(&body),
-    ) {
-        Ok((200..=299, _)) => {}
-        Ok((status, answer)) => {
-            panic!("moto refused the queued Lambda response: HTTP {status}: {answer}")
-        }
-        Err(why) => panic!(
-            "cannot queue a Lambda response in moto ({why}); is `scripts/local-cloud up` running?"
-        ),
-    }
-}
-
 /// The ECR repository `name`, asserted immutable-tagged and scanned on
 /// push (what `up` must always leave).
 pub async fn locked_down_repository(
@@ -294,40 +332,6 @@ pub async fn locked_down_repository(
         "{name}: images are not scanned on push"
     );
     repo
-}
-
-/// Invokes `function` with `payload` through the SDK and returns what it
-/// answered (moto's simple backend: a queued answer, else the payload).
-pub async fn invoke_payload(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    payload: &str,
-) -> String {
-    let answer = lambda
-        .invoke()
-        .function_name(function)
-        .payload(aws_sdk_lambda::primitives::Blob::new(payload.as_bytes()))
-        .send()
-        .await
-        .unwrap();
-    let bytes = answer
-        .payload()
-        .map(|p| p.as_ref().to_vec())
-        .unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// Empties moto's queue of canned answers in `function`'s region (answers
-/// other or earlier tests queued and nobody took, which would otherwise
-/// answer ours) by invoking it until moto echoes our own event back.
-pub async fn drain_lambda_answers(lambda: &aws_sdk_lambda::Client, function: &str) {
-    let event = serde_json::json!({ "drain": unique_name("drain") }).to_string();
-    for _ in 0..100 {
-        if invoke_payload(lambda, function, &event).await == event {
-            return;
-        }
-    }
-    panic!("moto's Lambda answer queue for {function} did not empty after 100 invokes");
 }
 
 /// Credentials for the registry from ECR's GetAuthorizationToken, as the

@@ -1,0 +1,272 @@
+"""Invoke of a ``PackageType=Image`` function runs its image, as Lambda does.
+
+moto answers such an invoke with "not yet supported" (or, with its simple
+backend, with a canned payload). Here ``LambdaFunction.invoke`` (the
+function, version or alias target moto resolved) runs the version's image in
+an execution environment (``lambda_environments``) and answers as the Invoke
+API reference (AWS Lambda API Reference, "Invoke") describes:
+
+- ``RequestResponse``: 200 with the function's payload and
+  ``X-Amz-Executed-Version``; with ``LogType: Tail``, ``X-Amz-Log-Result``,
+  the last 4 KB of the invocation's log, base64.
+- A function error: 200 with ``X-Amz-Function-Error: Unhandled`` and the
+  error document, as the runtime posted it to ``/invocation/{id}/error``
+  (``errorType``, ``errorMessage``).
+- The process exits (init or invoke): ``{"errorType": "Runtime.ExitError",
+  "errorMessage": "RequestId: … Error: Runtime exited with error: exit status
+  N"}`` (``Runtime.OutOfMemory`` when killed for memory); an init error the
+  runtime reported: its document. The next invoke starts a new environment.
+- A timeout: ``{"errorType": "Sandbox.Timedout", "errorMessage": "RequestId:
+  … Error: Task timed out after N.NN seconds"}``; the environment is reset
+  ("Troubleshoot invocation issues in Lambda"; the log says ``Task timed out
+  after N.NN seconds``).
+- ``Event``: 202 at once, the function runs in the background;
+  ``DryRun``: 204.
+- A payload that is not JSON: ``InvalidRequestContentException`` (400).
+- An image that cannot be pulled or run: ``ResourceConflictException``
+  (409), as for a function whose state is ``Failed`` ("Lambda function
+  states").
+
+Deleting a function stops its environments; so do moto's reset and moto's
+exit. Zip functions keep moto's own behaviour.
+
+Switch: ``LOCAL_AWS_STRICT_LAMBDA_RUN_IMAGES=0`` (then moto's own invoke).
+"""
+
+import json
+import sys
+import threading
+import time
+import uuid
+from typing import Any, Optional
+
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.responses import LambdaResponse
+from moto.moto_api._internal.models import MotoAPIBackend
+
+from . import lambda_environments as envs
+from . import patching, settings
+
+NAME = "lambda-run-images"
+# How long an invoke waits for a busy function version's environment.
+ACQUIRE_WAIT_SECONDS = 60.0
+
+
+class _InvalidRequestContent(LambdaClientError):
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("InvalidRequestContentException", message)
+
+
+class _CannotRun(LambdaClientError):
+    code = 409
+
+    def __init__(self, message: str):
+        super().__init__("ResourceConflictException", message)
+
+
+class _TooManyRequests(LambdaClientError):
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
+
+
+class Answer:
+    """What one invocation answered."""
+
+    def __init__(self, payload: bytes, function_error: Optional[str], log_lines: list[str], version: str):
+        self.payload = payload
+        self.function_error = function_error
+        self.log_lines = log_lines
+        self.version = version
+
+
+def _header(headers: Any, name: str) -> Optional[str]:
+    if headers is None:
+        return None
+    getter = getattr(headers, "get", None)
+    value = getter(name) if getter else None
+    if value is None and isinstance(headers, dict):
+        lower = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lower), None)
+    return value
+
+
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, client_context: Optional[str] = None, wait_for_log: bool = False) -> Answer:
+    """Runs one invocation of the function version ``fn`` in an execution
+    environment and returns its answer."""
+    config = envs.FunctionConfig.of(fn)
+    invocation = envs.Invocation(
+        request_id=str(uuid.uuid4()),
+        payload=payload,
+        trace_id=trace_id or envs.new_trace_id(),
+        client_context=client_context,
+    )
+    try:
+        environment, cold = envs.POOL.acquire(config, ACQUIRE_WAIT_SECONDS)
+    except TimeoutError:
+        raise _TooManyRequests()
+    keep = False
+    try:
+        init_ms: Optional[float] = None
+        if cold:
+            # What the function prints during its init belongs to this
+            # (first) invocation's log tail.
+            environment.logs.mark(time.time(), [], begin=invocation)
+            try:
+                environment.start()
+            except envs.FunctionUnavailable as error:
+                raise _CannotRun(f"Lambda could not run {config.arn}: {error}")
+            except Exception as error:  # Docker unreachable and the like
+                raise _CannotRun(f"Lambda could not run {config.arn}: {error}")
+            failure = environment.wait_ready()
+            if failure is not None:
+                return _init_failed(environment, invocation, failure, wait_for_log)
+            init_ms = environment.init_ms
+            # What the function printed during its init reaches us through
+            # Docker a moment after its first poll: let it in before START.
+            time.sleep(envs.LOG_GRACE_SECONDS)
+        keep = True
+        environment.invocations += 1
+        environment.run(invocation)
+        return _answered(environment, invocation, init_ms, wait_for_log)
+    finally:
+        keep = keep and invocation.outcome in ("response", "error")
+        envs.POOL.release(environment, keep)
+
+
+def _init_failed(environment: envs.Environment, invocation: envs.Invocation, failure: envs.InitFailure, wait_for_log: bool) -> Answer:
+    config = environment.config
+    if failure.error_type == "Runtime.ExitError":
+        environment.wait_exit(0.5)
+    now = time.time()
+    invocation.started_wall = now
+    invocation.started = invocation.finished = time.monotonic()
+    if failure.body is not None:
+        payload = failure.body
+    else:
+        payload = _error(failure.error_type, f"RequestId: {invocation.request_id} Error: {failure.message}")
+    init_ms = max(0.0, now - (environment.started_wall or now)) * 1000
+    lines = [
+        f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {failure.error_type}",
+        f"START RequestId: {invocation.request_id} Version: {config.version}",
+    ]
+    if failure.error_type == "Sandbox.Timedout":
+        lines.append(f"{envs.iso_now()} {invocation.request_id} {failure.message}")
+    lines += [
+        f"END RequestId: {invocation.request_id}",
+        envs.report_line(invocation, config, environment.max_memory_mb(), None, "error", failure.error_type),
+    ]
+    environment.logs.mark(now + envs.LOG_GRACE_SECONDS, lines, end=invocation)
+    invocation.finish("init", payload, failure.error_type)
+    return _answer(invocation, payload, "Unhandled", config, wait_for_log)
+
+
+def _answered(environment: envs.Environment, invocation: envs.Invocation, init_ms: Optional[float], wait_for_log: bool) -> Answer:
+    config = environment.config
+    request_id = invocation.request_id
+    status: Optional[str] = None
+    error_type: Optional[str] = None
+    lines: list[str] = []
+    if invocation.outcome == "response":
+        payload, function_error = invocation.body, None
+    elif invocation.outcome == "error":
+        payload, function_error = invocation.body or _error(invocation.error_type or "Runtime.Unknown", ""), "Unhandled"
+    elif invocation.outcome == "timeout":
+        message = f"Task timed out after {config.timeout_s:.2f} seconds"
+        lines.append(f"{envs.iso_now()} {request_id} {message}")
+        payload = _error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+        function_error, status, error_type = "Unhandled", "timeout", None
+    else:  # the process exited mid-invocation
+        environment.wait_exit(0.5)
+        code, oom = environment.exit or (-1, False)
+        error_type = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
+        payload = _error(error_type, f"RequestId: {request_id} Error: {envs.exit_text(code, oom)}")
+        function_error, status = "Unhandled", "error"
+    lines += [
+        f"END RequestId: {request_id}",
+        envs.report_line(invocation, config, environment.max_memory_mb(), init_ms, status, error_type),
+    ]
+    ended = time.time()
+    environment.logs.mark(ended + envs.LOG_GRACE_SECONDS, lines, end=invocation)
+    return _answer(invocation, payload, function_error, config, wait_for_log)
+
+
+def _answer(invocation: envs.Invocation, payload: bytes, function_error: Optional[str], config: envs.FunctionConfig, wait_for_log: bool) -> Answer:
+    if wait_for_log:
+        invocation.log_done.wait(2.0)
+    return Answer(payload, function_error, list(invocation.log_lines), config.version)
+
+
+def install() -> list[str]:
+    if not settings.enabled(NAME):
+        return []
+    try:
+        removed = envs.remove_stale_containers()
+        if removed:
+            print(f"moto_ext/lambda: removed {removed} execution environment(s) left by a previous moto", flush=True)
+    except Exception as error:
+        print(f"moto_ext/lambda: cannot reach Docker to clean up old environments: {error}", file=sys.stderr, flush=True)
+
+    @patching.replace(LambdaFunction, "invoke")
+    def function_invoke(original: Any, self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        if self.package_type != "Image":
+            return original(self, body, request_headers, response_headers)
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
+        if not raw.strip():
+            raw = b"{}"
+        try:
+            json.loads(raw)
+        except ValueError:
+            raise _InvalidRequestContent("Could not parse request body into json: Could not parse payload into json")
+        kind = _header(request_headers, "X-Amz-Invocation-Type") or "RequestResponse"
+        response_headers["x-amz-executed-version"] = str(self.version)
+        if kind == "DryRun":
+            return b""
+        if kind == "Event":
+            threading.Thread(target=invoke, args=(self, raw), name="lambda event invoke", daemon=True).start()
+            return b""
+        tail = (_header(request_headers, "X-Amz-Log-Type") or "") == "Tail"
+        answer = invoke(
+            self,
+            raw,
+            trace_id=_header(request_headers, "X-Amzn-Trace-Id"),
+            client_context=_header(request_headers, "X-Amz-Client-Context"),
+            wait_for_log=tail,
+        )
+        if answer.function_error:
+            response_headers["x-amz-function-error"] = answer.function_error
+        if tail:
+            response_headers["x-amz-log-result"] = envs.tail(answer.log_lines)
+        return answer.payload
+
+    # moto reads Invoke's qualifier as `qualifier`, but the API sends
+    # `?Qualifier=` (Invoke API reference): without this every invoke of a
+    # version or alias would run $LATEST.
+    @patching.replace(LambdaResponse, "invoke")
+    def response_invoke(original: Any, self: LambdaResponse) -> Any:
+        qualifier = self.querystring.get("Qualifier")
+        if qualifier and "qualifier" not in self.querystring:
+            self.querystring["qualifier"] = qualifier
+        return original(self)
+
+    @patching.replace(LambdaBackend, "delete_function")
+    def delete_function(original: Any, self: LambdaBackend, function_name: str, qualifier: Optional[str] = None) -> Any:
+        fn = self.get_function(function_name, qualifier)
+        result = original(self, function_name, qualifier)
+        envs.POOL.retire(fn.account_id, fn.region, fn.function_name, str(fn.version) if qualifier else None)
+        return result
+
+    @patching.replace(MotoAPIBackend, "reset")
+    def reset(original: Any, self: MotoAPIBackend) -> Any:
+        envs.POOL.stop_all()
+        return original(self)
+
+    return [NAME]
