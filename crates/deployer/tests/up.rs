@@ -360,6 +360,19 @@ async fn build_makes_a_local_image_and_reuses_it() {
     assert_eq!(changed["built"], true);
 }
 
+/// The id of the one REST API named `name`.
+async fn rest_api_id(apigw: &aws_sdk_apigateway::Client, name: &str) -> String {
+    let apis = apigw.get_rest_apis().limit(500).send().await.unwrap();
+    let ours: Vec<&str> = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(name))
+        .filter_map(|a| a.id())
+        .collect();
+    assert_eq!(ours.len(), 1, "REST APIs named {name}: {ours:?}");
+    ours[0].to_string()
+}
+
 /// The manifest the local registry serves for `repository:tag`, as ECR
 /// would know it after a push (moto knows only images put through its API).
 fn registry_manifest(repository: &str, tag: &str) -> String {
@@ -486,11 +499,7 @@ async fn the_shared_repository_lets_lambda_pull_and_keeps_every_image_a_stage_us
     }
     // The stage traces from the gateway on, as the function does.
     let apigw = aws_sdk_apigateway::Client::new(&config);
-    let api_id = first["url"].as_str().unwrap()[8..]
-        .split('.')
-        .next()
-        .unwrap()
-        .to_string();
+    let api_id = rest_api_id(&apigw, &fx.function("local")).await;
     let api_stage = apigw
         .get_stage()
         .rest_api_id(&api_id)
@@ -612,11 +621,7 @@ async fn api_key_auth_shows_the_key_id_and_how_to_read_it_never_the_value() {
         env["CORS_ALLOW_HEADERS"],
         "Content-Type, X-Amz-Date, Authorization, X-Api-Key, X-Amz-Security-Token, X-Amz-User-Agent"
     );
-    let api_id = answer["url"].as_str().unwrap()[8..]
-        .split('.')
-        .next()
-        .unwrap()
-        .to_string();
+    let api_id = rest_api_id(&apigw, &fx.function("local")).await;
     let resources = apigw
         .get_resources()
         .rest_api_id(&api_id)
