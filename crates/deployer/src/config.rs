@@ -75,9 +75,16 @@ pub struct ImageSpec {
     pub include: Vec<PathBuf>,
 }
 
+/// The repository's settings. Stages share the repository, so these are
+/// set once, in the shared `[ecr]` table (a stage may not override them:
+/// two stages with two lifecycle policies would rewrite each other's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EcrSpec {
+    /// Lifecycle: untagged images (left by an interrupted push) expire
+    /// after this many days.
     pub untagged_expire_days: u32,
+    /// How many of the newest images `up` keeps besides every image a
+    /// function version of any stage still uses; older ones it deletes.
     pub keep_tagged: u32,
     pub scan_on_push: bool,
     pub immutable_tags: bool,
@@ -94,10 +101,39 @@ pub struct ApiSpec {
     pub auth: Auth,
 }
 
+/// One CORS policy for everything that answers a browser: the preflight,
+/// API Gateway's own error answers and the function's answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorsSpec {
+    /// `*`, or origins (`https://app.example`) matched per request.
     pub allow_origins: Vec<String>,
     pub allow_headers: Vec<String>,
+}
+
+/// What AWS CDK's `Cors.DEFAULT_HEADERS` allows: JSON bodies, API keys and
+/// SigV4-signed requests.
+pub const DEFAULT_ALLOW_HEADERS: [&str; 6] = [
+    "Content-Type",
+    "X-Amz-Date",
+    "Authorization",
+    "X-Api-Key",
+    "X-Amz-Security-Token",
+    "X-Amz-User-Agent",
+];
+
+impl CorsSpec {
+    /// The one `Access-Control-Allow-Origin` value that fits every caller:
+    /// `*` when any origin is allowed, the origin when only one is; `None`
+    /// with several, which must be matched against each request's `Origin`.
+    pub fn static_origin(&self) -> Option<&str> {
+        if self.allow_origins.iter().any(|o| o == "*") {
+            return Some("*");
+        }
+        match self.allow_origins.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,7 +195,7 @@ impl Stage {
                 methods: vec!["GET".into(), "POST".into()],
                 cors: CorsSpec {
                     allow_origins: vec!["*".into()],
-                    allow_headers: vec!["Content-Type".into(), "X-Api-Key".into()],
+                    allow_headers: DEFAULT_ALLOW_HEADERS.map(String::from).to_vec(),
                 },
                 throttling: ThrottleSpec {
                     rate_limit: 100.0,
@@ -174,46 +210,7 @@ impl Stage {
             },
         }
     }
-
-    /// `{app}-{stage}`: the function and the REST API.
-    pub fn function_name(&self) -> String {
-        format!("{}-{}", self.app, self.name)
-    }
-
-    pub fn api_name(&self) -> String {
-        self.function_name()
-    }
-
-    /// `{app}-{stage}-exec`: the function's execution role.
-    pub fn role_name(&self) -> String {
-        format!("{}-{}-exec", self.app, self.name)
-    }
-
-    /// `{app}`: one repository shared by every stage (images are
-    /// content-addressed, so stages never overwrite each other).
-    pub fn repository_name(&self) -> String {
-        self.app.clone()
-    }
-
-    /// The alias that API Gateway calls: named after the stage.
-    pub fn alias_name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// `/aws/lambda/{function}`.
-    pub fn log_group_name(&self) -> String {
-        format!("/aws/lambda/{}", self.function_name())
-    }
-
-    /// The tags every resource of this stage carries; `status` and
-    /// `destroy` find resources by them. The repository carries only
-    /// `deployer:app`, since stages share it.
-    pub fn tags(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            ("deployer:app".to_string(), self.app.clone()),
-            ("deployer:stage".to_string(), self.name.clone()),
-        ])
-    }
+    // The names derived from a stage are in `crate::names`.
 }
 
 // ---------------------------------------------------------------------------
@@ -452,7 +449,8 @@ struct RawStage {
     dummy_credentials: Option<Spanned<bool>>,
     function: Option<RawFunction>,
     image: Option<RawImage>,
-    ecr: Option<RawEcr>,
+    /// Refused (the repository is shared): kept to say so at its line.
+    ecr: Option<Spanned<toml::Value>>,
     api: Option<RawApi>,
     smoke_test: Option<RawSmokeTest>,
 }
@@ -527,8 +525,8 @@ struct RawApi {
     expecting = "a [cors] table"
 )]
 struct RawCors {
-    allow_origins: Option<Vec<Spanned<String>>>,
-    allow_headers: Option<Vec<Spanned<String>>>,
+    allow_origins: Option<Spanned<Vec<Spanned<String>>>>,
+    allow_headers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -721,6 +719,13 @@ fn resolve(
     stage.root = root.to_path_buf();
 
     let own = table.get_ref();
+    if let Some(ecr) = &own.ecr {
+        return Err(src.error(
+            ecr.span(),
+            format!("[stages.{name}.ecr]"),
+            "the ECR repository is shared by every stage: set its keys in the shared [ecr] table",
+        ));
+    }
     let prefix = format!("stages.{name}.");
     for (tables, table_prefix) in [
         (Tables::shared(raw), ""),
@@ -808,7 +813,8 @@ impl<'a> Tables<'a> {
         Tables {
             function: raw.function.as_ref(),
             image: raw.image.as_ref(),
-            ecr: raw.ecr.as_ref(),
+            // Refused in `resolve`: the repository is shared.
+            ecr: None,
             api: raw.api.as_ref(),
             smoke_test: raw.smoke_test.as_ref(),
         }
@@ -967,12 +973,22 @@ fn apply_api(
     }
     if let Some(cors) = &raw.cors {
         if let Some(origins) = &cors.allow_origins {
-            spec.cors.allow_origins =
-                non_empty_all(src, origins, key("api.cors", "allow-origins"))?;
+            spec.cors.allow_origins = checked_list(
+                src,
+                origins,
+                key("api.cors", "allow-origins"),
+                "origin (`*` for any)",
+                check_origin,
+            )?;
         }
         if let Some(headers) = &cors.allow_headers {
-            spec.cors.allow_headers =
-                non_empty_all(src, headers, key("api.cors", "allow-headers"))?;
+            spec.cors.allow_headers = checked_list(
+                src,
+                headers,
+                key("api.cors", "allow-headers"),
+                "header name",
+                check_header_name,
+            )?;
         }
     }
     if let Some(throttling) = &raw.throttling {
@@ -1107,6 +1123,18 @@ fn check_app_name(src: &Source<'_>, name: &Spanned<String>) -> Result<(), Config
             format!("must be lowercase letters, digits and `-`, starting with a letter, got {n:?}"),
         ));
     }
+    // The name is the ECR repository's: CreateRepository wants 2 to 256
+    // characters matching `[a-z0-9]+(?:[._-][a-z0-9]+)*` ("CreateRepository",
+    // Amazon ECR API Reference), so no `-` at the end and no `--`.
+    if n.len() < 2 || n.ends_with('-') || n.contains("--") {
+        return Err(src.error(
+            name.span(),
+            key,
+            format!(
+                "must be at least 2 characters, not end with `-` and hold no `--`: it names the ECR repository, got {n:?}"
+            ),
+        ));
+    }
     if n.len() > MAX_APP_LEN {
         return Err(src.error(
             name.span(),
@@ -1153,13 +1181,20 @@ pub fn check_region(region: &str) -> Result<(), String> {
         && parts.last().is_some_and(|n| {
             !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit())
         });
-    if shaped {
-        Ok(())
-    } else {
-        Err(format!(
+    if !shaped {
+        return Err(format!(
             "must be an AWS region such as us-east-1, got {region:?}"
-        ))
+        ));
     }
+    // The isolated partitions (us-iso-east-1, us-isob-east-1, eu-isoe-west-1,
+    // ...) have their own ARN prefixes and endpoint domains, which the
+    // deployer does not know (`crate::names` knows aws, aws-cn, aws-us-gov).
+    if parts[1].starts_with("iso") {
+        return Err(format!(
+            "{region:?} is in an isolated AWS partition, which the deployer does not support (only the aws, aws-cn and aws-us-gov partitions)"
+        ));
+    }
+    Ok(())
 }
 
 fn non_empty(
@@ -1173,15 +1208,69 @@ fn non_empty(
     Ok(value.get_ref().clone())
 }
 
-fn non_empty_all(
+/// A non-empty list whose every item passes `check` (which says what is
+/// wrong with one item). The items become header values, the function's
+/// environment and API Gateway's quoted mapping values, so anything that
+/// could break out of those is refused here.
+fn checked_list(
     src: &Source<'_>,
-    values: &[Spanned<String>],
+    values: &Spanned<Vec<Spanned<String>>>,
     key: String,
+    what: &str,
+    check: fn(&str) -> Result<(), String>,
 ) -> Result<Vec<String>, ConfigError> {
+    if values.get_ref().is_empty() {
+        return Err(src.error(values.span(), key, format!("must list at least one {what}")));
+    }
     values
+        .get_ref()
         .iter()
-        .map(|v| non_empty(src, v, key.clone()))
+        .map(|value| {
+            check(value.get_ref())
+                .map(|()| value.get_ref().clone())
+                .map_err(|message| src.error(value.span(), key.clone(), message))
+        })
         .collect()
+}
+
+/// `*`, or `scheme://host[:port]` as a browser sends it in `Origin`: no
+/// path, no trailing slash.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let shaped = host.is_some_and(|host| {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    });
+    if shaped {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be `*` or an origin such as https://app.example.com (scheme, host and port, no path), got {origin:?}"
+        ))
+    }
+}
+
+/// An HTTP header name (letters, digits, `-`, `_`), or `*`.
+fn check_header_name(name: &str) -> Result<(), String> {
+    let shaped = name == "*"
+        || (!name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')));
+    if shaped {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be a header name of letters, digits, `-` and `_` (or `*`), got {name:?}"
+        ))
+    }
 }
 
 /// A path inside the workspace: relative, and not climbing out of it.
@@ -1440,6 +1529,44 @@ smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
                 &format!("{APP}[ecr]\nkeep-tagged = 0\n[stages.dev]\n"),
                 "deploy.toml:5: [ecr] keep-tagged: must be between 1 and 1000",
             ),
+            // The repository is shared: no stage may set its own lifecycle.
+            (
+                &format!("{APP}[stages.prod]\n[stages.prod.ecr]\nkeep-tagged = 30\n"),
+                "deploy.toml:5: [stages.prod.ecr]: the ECR repository is shared by every stage",
+            ),
+            // ECR's repository name pattern.
+            (
+                "[app]\nname = \"a\"\nregion = \"us-east-1\"\n",
+                "deploy.toml:2: [app] name: must be at least 2 characters",
+            ),
+            (
+                "[app]\nname = \"shop-\"\nregion = \"us-east-1\"\n",
+                "deploy.toml:2: [app] name: must be at least 2 characters, not end with `-`",
+            ),
+            (
+                "[app]\nname = \"my--shop\"\nregion = \"us-east-1\"\n",
+                "deploy.toml:2: [app] name: must be at least 2 characters, not end with `-` and hold no `--`",
+            ),
+            (
+                "[app]\nname = \"app\"\nregion = \"us-iso-east-1\"\n[stages.dev]\n",
+                "deploy.toml:3: [app] region: \"us-iso-east-1\" is in an isolated AWS partition",
+            ),
+            (
+                &format!(
+                    "{APP}[api.cors]\nallow-origins = [\"https://a.example/app\"]\n[stages.dev]\n"
+                ),
+                "deploy.toml:5: [api.cors] allow-origins: must be `*` or an origin",
+            ),
+            (
+                &format!("{APP}[api.cors]\nallow-origins = []\n[stages.dev]\n"),
+                "deploy.toml:5: [api.cors] allow-origins: must list at least one origin",
+            ),
+            (
+                &format!(
+                    "{APP}[api.cors]\nallow-headers = [\"X-Ok\", \"Bad, Header\"]\n[stages.dev]\n"
+                ),
+                "deploy.toml:5: [api.cors] allow-headers: must be a header name",
+            ),
             (
                 &format!("{APP}[stages.dev.image]\ndockerfile-dir = \"nowhere\"\n"),
                 "deploy.toml:5: [stages.dev.image] dockerfile-dir: directory",
@@ -1576,6 +1703,7 @@ smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
             "eu-central-2",
             "ap-southeast-2",
             "us-gov-west-1",
+            "cn-northwest-1",
         ] {
             assert_eq!(check_region(good), Ok(()), "{good}");
         }
@@ -1588,6 +1716,8 @@ smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
             "u-east-1",
             "us--1",
             "us-east-123",
+            "us-iso-east-1",
+            "us-isob-east-1",
         ] {
             assert!(check_region(bad).is_err(), "{bad:?} was accepted");
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod exit;
 pub mod image;
 pub mod local;
+pub mod names;
 pub mod plan;
 pub mod report;
 pub mod ui;

@@ -15,6 +15,7 @@ use aws_sdk_apigateway::types::{ApiKey, EndpointConfiguration, EndpointType, Usa
 use deployer::aws::Outcome;
 use deployer::aws::apigw::{self, DesiredApi};
 use deployer::config::{Auth, Stage};
+use deployer::names::Names;
 use deployer::plan::Action;
 
 const REGION: &str = "us-east-1";
@@ -44,7 +45,34 @@ fn alias_arn(stage: &Stage) -> String {
 }
 
 fn desired(stage: &Stage) -> DesiredApi {
-    DesiredApi::from_stage(stage, &alias_arn(stage))
+    DesiredApi::from_stage(stage, &Names::new(stage, util::ACCOUNT))
+}
+
+/// The CORS headers of a gateway response type, as API Gateway holds them
+/// (header → mapping expression).
+async fn gateway_response_headers(
+    client: &Client,
+    api_id: &str,
+    kind: &str,
+) -> HashMap<String, String> {
+    let response = client
+        .get_gateway_response()
+        .rest_api_id(api_id)
+        .response_type(kind.into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("no {kind} gateway response: {e:?}"));
+    response
+        .response_parameters()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("gatewayresponse.header.")?.to_string(),
+                v.clone(),
+            ))
+        })
+        .collect()
 }
 
 /// The `dev` stage as API Gateway holds it.
@@ -224,13 +252,26 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
         headers["method.response.header.Access-Control-Allow-Methods"],
         "'GET,POST,OPTIONS'"
     );
+    // What AWS CDK's Cors.DEFAULT_HEADERS allows, deploy.toml's default.
     assert_eq!(
         headers["method.response.header.Access-Control-Allow-Headers"],
-        "'Content-Type,X-Api-Key'"
+        "'Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent'"
     );
+    // API Gateway's own 4xx and 5xx answers carry the same CORS headers.
+    for kind in ["DEFAULT_4XX", "DEFAULT_5XX"] {
+        let gateway = gateway_response_headers(&client, &info.api_id, kind).await;
+        assert_eq!(gateway["Access-Control-Allow-Origin"], "'*'", "{kind}");
+        assert_eq!(
+            gateway["Access-Control-Allow-Headers"],
+            headers["method.response.header.Access-Control-Allow-Headers"],
+            "{kind}"
+        );
+    }
 
     let api_stage = dev_stage(&client, &info.api_id).await;
     assert_eq!(api_stage.deployment_id(), info.deployment_id.as_deref());
+    // X-Ray on the stage, with the function's `tracing = true`.
+    assert!(api_stage.tracing_enabled());
     let settings = &api_stage.method_settings().unwrap()["*/*"];
     assert_eq!(settings.throttling_rate_limit(), 100.0);
     assert_eq!(settings.throttling_burst_limit(), 200);
@@ -260,7 +301,16 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
         .filter(|c| c.action.is_change())
         .map(|c| c.kind.as_str())
         .collect();
-    assert_eq!(planned, ["api method", "api deployment"], "{plan:#?}");
+    assert_eq!(
+        planned,
+        [
+            "api method",
+            "api gateway response",
+            "api gateway response",
+            "api deployment"
+        ],
+        "{plan:#?}"
+    );
 
     let (outcome, after_cors) = apigw::ensure_api(&client, &changed).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
@@ -278,6 +328,11 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     assert_eq!(
         headers["method.response.header.Access-Control-Allow-Headers"],
         "'Content-Type'"
+    );
+    let gateway = gateway_response_headers(&client, &info.api_id, "DEFAULT_4XX").await;
+    assert_eq!(
+        gateway["Access-Control-Allow-Origin"],
+        "'https://example.com'"
     );
 
     // Throttling is a stage setting: it applies without a redeploy.
@@ -431,7 +486,7 @@ async fn caller_account_and_source_arn() {
         .unwrap();
     assert_eq!(account, "123456789012");
     assert_eq!(
-        apigw::source_arn("abc", REGION, &account, "predict"),
+        Names::new(&stage("apigw-names"), &account).api_source_arn("abc"),
         "arn:aws:execute-api:us-east-1:123456789012:abc/*/*/predict"
     );
 }
@@ -515,4 +570,71 @@ async fn delete_outlasts_the_delete_rest_api_quota_taken_by_another_teardown() {
         waited >= Duration::from_secs(3),
         "three deletes took only {waited:?}"
     );
+}
+
+#[tokio::test]
+async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_it() {
+    let client = client().await;
+    let mut stage = stage("apigw-origins");
+    stage.api.cors.allow_origins = vec!["https://a.example".into(), "https://b.example".into()];
+    stage.function.tracing = false;
+    let (_, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    assert!(!dev_stage(&client, &info.api_id).await.tracing_enabled());
+
+    // A MOCK answer is static: with two origins OPTIONS goes to the
+    // function (which echoes the allowed caller), without an API key.
+    let resource = resource_id(&client, &info.api_id, "/predict").await;
+    let options = client
+        .get_method()
+        .rest_api_id(&info.api_id)
+        .resource_id(&resource)
+        .http_method("OPTIONS")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(options.api_key_required(), Some(false));
+    let integration = options.method_integration().unwrap();
+    assert_eq!(integration.r#type().unwrap().as_str(), "AWS_PROXY");
+    assert!(
+        integration.uri().unwrap().ends_with(&format!(
+            "function:{}:dev/invocations",
+            stage.function_name()
+        )),
+        "{integration:?}"
+    );
+    // The gateway's own errors echo the caller's origin.
+    let gateway = gateway_response_headers(&client, &info.api_id, "DEFAULT_5XX").await;
+    assert_eq!(
+        gateway["Access-Control-Allow-Origin"],
+        "method.request.header.Origin"
+    );
+    assert_eq!(gateway["Vary"], "'Origin'");
+
+    // Tracing on: the stage follows, without a redeploy.
+    stage.function.tracing = true;
+    let changed = desired(&stage);
+    let plan = apigw::diff_api(
+        &changed,
+        apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+    );
+    let planned: Vec<_> = plan
+        .iter()
+        .filter(|c| c.action.is_change())
+        .map(|c| (c.kind.as_str(), &c.action))
+        .collect();
+    assert_eq!(
+        planned,
+        [(
+            "api stage",
+            &Action::Update {
+                fields: vec!["tracing".into()]
+            }
+        )]
+    );
+    let (outcome, after) = apigw::ensure_api(&client, &changed).await.unwrap();
+    assert_eq!(outcome, Outcome::Updated);
+    assert_eq!(after.deployment_id, None);
+    assert!(dev_stage(&client, &info.api_id).await.tracing_enabled());
+
+    apigw::delete_api(&client, &stage).await.unwrap();
 }

@@ -1,10 +1,13 @@
 //! The ECR steps against the local AWS (moto): the repository converges
-//! and is left alone once right, the lifecycle policy round-trips, images
-//! are registered and found by tag under the manifest's digest, the login
-//! names the registry, delete is idempotent, and missing credentials are
-//! classified as such.
+//! and is left alone once right, the lifecycle policy round-trips, the
+//! repository policy lets Lambda pull and keeps others' statements, old
+//! images go unless in use, images are registered and found by tag under
+//! the manifest's digest, the login names the registry, delete is
+//! idempotent, and missing credentials are classified as such.
 
 mod util;
+
+use std::collections::BTreeSet;
 
 use aws_sdk_ecr::types::ImageTagMutability;
 use deployer::aws::ecr::{self, DesiredRepository};
@@ -121,7 +124,7 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
         Outcome::Unchanged
     );
 
-    stage.ecr.keep_tagged += 5;
+    stage.ecr.untagged_expire_days += 5;
     let changed = ecr::lifecycle_policy_text(&stage.ecr);
     assert_eq!(
         ecr::ensure_lifecycle_policy(&client, &app, &changed)
@@ -135,9 +138,13 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
         .unwrap();
     let now: serde_json::Value = serde_json::from_str(&now).unwrap();
     assert_eq!(
-        now["rules"][1]["selection"]["countNumber"],
-        u64::from(stage.ecr.keep_tagged)
+        now["rules"][0]["selection"]["countNumber"],
+        u64::from(stage.ecr.untagged_expire_days)
     );
+    // No rule may expire a tagged image: a version of some stage may use it.
+    for rule in now["rules"].as_array().unwrap() {
+        assert_eq!(rule["selection"]["tagStatus"], "untagged", "{now}");
+    }
 
     ecr::delete_repository(&client, &app).await.unwrap();
 }
@@ -221,4 +228,117 @@ async fn missing_credentials_are_classified_with_a_way_out() {
     let err = ecr::read_repository(&client, "anything").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Credentials, "{err}");
     assert!(err.to_string().contains("credentials"), "{err}");
+}
+
+#[tokio::test]
+async fn the_lambda_pull_statement_is_added_beside_others_and_kept() {
+    let client = client().await;
+    let app = util::unique_name("ecr-policy");
+    let _dump = util::DumpOnFailure::new(&app);
+    ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage(&app)))
+        .await
+        .unwrap();
+    // Someone else's statement, there first.
+    let theirs = serde_json::json!({
+        "Sid": "ci-pull",
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", util::ACCOUNT)},
+        "Action": ["ecr:BatchGetImage"],
+    });
+    client
+        .set_repository_policy()
+        .repository_name(&app)
+        .policy_text(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [theirs]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let functions = format!(
+        "arn:aws:lambda:{}:{}:function:{app}-*",
+        util::region(),
+        util::ACCOUNT
+    );
+    let ours = ecr::lambda_pull_statement(&functions);
+    assert_eq!(
+        ecr::ensure_repository_policy(&client, &app, &ours)
+            .await
+            .unwrap(),
+        Outcome::Created
+    );
+    assert_eq!(
+        ecr::ensure_repository_policy(&client, &app, &ours)
+            .await
+            .unwrap(),
+        Outcome::Unchanged
+    );
+    let text = client
+        .get_repository_policy()
+        .repository_name(&app)
+        .send()
+        .await
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(text.policy_text().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{policy}");
+    assert!(statements.contains(&theirs), "{policy}");
+    let lambda = statements
+        .iter()
+        .find(|s| s["Sid"] == ecr::LAMBDA_PULL_SID)
+        .unwrap();
+    assert_eq!(lambda["Principal"]["Service"], "lambda.amazonaws.com");
+    assert_eq!(
+        lambda["Condition"]["StringLike"]["aws:sourceArn"],
+        functions
+    );
+
+    ecr::delete_repository(&client, &app).await.unwrap();
+}
+
+#[tokio::test]
+async fn old_images_are_deleted_unless_a_function_uses_them() {
+    let client = client().await;
+    let app = util::unique_name("ecr-prune");
+    let _dump = util::DumpOnFailure::new(&app);
+    ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage(&app)))
+        .await
+        .unwrap();
+    let media_type = "application/vnd.docker.distribution.manifest.v2+json";
+    let mut digests = Vec::new();
+    for n in 0..4 {
+        let digest = ecr::register_image(
+            &client,
+            &app,
+            &format!("h{n}"),
+            &util::fake_manifest(n),
+            media_type,
+        )
+        .await
+        .unwrap();
+        digests.push(digest);
+        // Distinct push times (ECR's imagePushedAt has seconds).
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let images = ecr::list_images(&client, &app).await.unwrap();
+    assert_eq!(images.len(), 4);
+    // The oldest is a rollback target of some stage; keep the newest one.
+    let in_use = BTreeSet::from([digests[0].clone()]);
+    let old = ecr::images_to_delete(&images, 1, &in_use);
+    assert_eq!(old, [digests[2].clone(), digests[1].clone()]);
+    assert_eq!(ecr::delete_images(&client, &app, &old).await.unwrap(), 2);
+    let left: BTreeSet<String> = ecr::list_images(&client, &app)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.digest)
+        .collect();
+    assert_eq!(
+        left,
+        BTreeSet::from([digests[0].clone(), digests[3].clone()])
+    );
+    // Gone already is fine.
+    assert!(ecr::delete_images(&client, &app, &old).await.is_ok());
+
+    ecr::delete_repository(&client, &app).await.unwrap();
 }

@@ -20,7 +20,7 @@ use bollard::Docker;
 use deployer::config::Stage;
 use deployer::image::{
     BuildStep, ImageEvent, ImageRef, RegistryCredentials, build_context, build_image, compile,
-    connect_docker, content_hash, push_image,
+    connect_docker, content_hash, digest_of_taken_tag, push_image,
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -233,6 +233,30 @@ async fn compile_build_push_and_the_registry_serves_the_same_digest() {
     assert_eq!(
         pushed.by_digest().unwrap(),
         format!("{repository_uri}@{digest}")
+    );
+
+    // A second stage pushing the same content hash at once meets the tag
+    // taken: an immutable ECR repository refuses the push in these words,
+    // and the push carries on with the digest the registry holds.
+    let refusal = format!(
+        "tag invalid: The image tag '{}' already exists in the '{repository}' repository \
+         and cannot be overwritten because the repository is immutable.",
+        image.tag
+    );
+    assert_eq!(
+        digest_of_taken_tag(&docker, &image, &credentials, &refusal).await,
+        Some(digest.clone())
+    );
+    assert_eq!(
+        digest_of_taken_tag(&docker, &image, &credentials, "connection reset by peer").await,
+        None,
+        "another failure is not a taken tag"
+    );
+    let never_pushed = ImageRef::new(&repository_uri, "hnever-pushed");
+    assert_eq!(
+        digest_of_taken_tag(&docker, &never_pushed, &credentials, &refusal).await,
+        None,
+        "a tag the registry does not hold is not taken"
     );
 
     let inspect = docker.inspect_image(&image.by_tag()).await.unwrap();

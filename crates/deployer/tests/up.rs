@@ -5,7 +5,7 @@
 mod util;
 
 use serde_json::Value;
-use util::fixture::{Fixture, changes};
+use util::fixture::{Fixture, changes, set_in_table};
 use util::*;
 
 async fn versions(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<String> {
@@ -50,11 +50,13 @@ async fn up_from_nothing_creates_everything_and_a_second_up_changes_nothing() {
                 && r["selection"]["countNumber"] == 1),
         "no 1-day untagged rule in {policy}"
     );
+    // No count rule over tagged images: another stage's live version may
+    // use any of them (`up` deletes the unused ones itself).
     assert!(
         rules
             .iter()
-            .any(|r| r["selection"]["countType"] == "imageCountMoreThan"),
-        "no keep-last-N rule in {policy}"
+            .all(|r| r["selection"]["tagStatus"] == "untagged"),
+        "a rule selects tagged images in {policy}"
     );
 
     // IAM: trust lambda.amazonaws.com; exactly the basic execution and
@@ -405,4 +407,291 @@ async fn build_makes_a_local_image_and_reuses_it() {
     let changed = fx.json(&["build", "--stage", "local", "--json"]);
     assert_ne!(changed["image"], first["image"]);
     assert_eq!(changed["built"], true);
+}
+
+/// The id of the one REST API named `name`.
+async fn rest_api_id(apigw: &aws_sdk_apigateway::Client, name: &str) -> String {
+    let apis = apigw.get_rest_apis().limit(500).send().await.unwrap();
+    let ours: Vec<&str> = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(name))
+        .filter_map(|a| a.id())
+        .collect();
+    assert_eq!(ours.len(), 1, "REST APIs named {name}: {ours:?}");
+    ours[0].to_string()
+}
+
+/// The manifest the local registry serves for `repository:tag`, as ECR
+/// would know it after a push (moto knows only images put through its API).
+fn registry_manifest(repository: &str, tag: &str) -> String {
+    let url = format!(
+        "https://{}/v2/{repository}/manifests/{tag}",
+        registry_host()
+    );
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-k", "-H"])
+        .arg("Accept: application/vnd.docker.distribution.manifest.v2+json")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "curl {url}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Puts an image into moto's ECR (what a push to real ECR does), one
+/// second after the last so that their push times differ.
+async fn register(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    tag: &str,
+    manifest: &str,
+) -> String {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    deployer::aws::ecr::register_image(
+        ecr,
+        repository,
+        tag,
+        manifest,
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shared_repository_lets_lambda_pull_and_keeps_every_image_a_stage_uses() {
+    let fx = Fixture::new("upimg");
+    let _dump = DumpOnFailure::new(&fx.app);
+    fx.add_local_stage("local2");
+    fx.edit_config(|text| set_in_table(text, "ecr", "keep-tagged", "1"));
+    let config = sdk_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&config);
+
+    // Someone's statement in the repository policy before the first up.
+    ecr.create_repository()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let theirs = serde_json::json!({
+        "Sid": "ci-pull", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+        "Action": ["ecr:BatchGetImage"],
+    });
+    ecr.set_repository_policy()
+        .repository_name(&fx.app)
+        .policy_text(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [theirs]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = fx.json(&["plan", "--stage", "local", "--json"]);
+    assert!(
+        changes(&plan).contains(&format!("ecr repository policy {} create", fx.app)),
+        "{:?}",
+        changes(&plan)
+    );
+    // The function's 300 s timeout is past API Gateway's 29 s: said, not refused.
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("29 s")),
+        "{plan}"
+    );
+
+    let first = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(first["warnings"], plan["warnings"]);
+    let policy = ecr
+        .get_repository_policy()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(policy.policy_text().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert!(
+        statements.contains(&theirs),
+        "their statement is gone: {policy}"
+    );
+    let ours = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"] == "lambda.amazonaws.com")
+        .unwrap_or_else(|| panic!("no statement for Lambda: {policy}"));
+    assert_eq!(
+        ours["Action"],
+        serde_json::json!(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"])
+    );
+    assert_eq!(
+        ours["Condition"]["StringLike"]["aws:sourceArn"],
+        format!(
+            "arn:aws:lambda:{}:{ACCOUNT}:function:{}-*",
+            region(),
+            fx.app
+        )
+    );
+    // One lifecycle policy for every stage, and none of its rules selects
+    // a tagged image.
+    let lifecycle = ecr
+        .get_lifecycle_policy()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let lifecycle: Value =
+        serde_json::from_str(lifecycle.lifecycle_policy_text().unwrap()).unwrap();
+    for rule in lifecycle["rules"].as_array().unwrap() {
+        assert_eq!(rule["selection"]["tagStatus"], "untagged", "{lifecycle}");
+    }
+    // The stage traces from the gateway on, as the function does.
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let api_id = rest_api_id(&apigw, &fx.function("local")).await;
+    let api_stage = apigw
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("local")
+        .send()
+        .await
+        .unwrap();
+    assert!(api_stage.tracing_enabled());
+
+    // ECR learns of local's image (moto only knows images put through its
+    // API), then of two images nobody uses, pushed after it.
+    let tag = first["image"]["tag"].as_str().unwrap();
+    let used = register(&ecr, &fx.app, tag, &registry_manifest(&fx.app, tag)).await;
+    assert_eq!(Some(used.as_str()), first["image"]["digest"].as_str());
+    let unused_old = register(&ecr, &fx.app, "unused-old", &fake_manifest(1)).await;
+    let unused_new = register(&ecr, &fx.app, "unused-new", &fake_manifest(2)).await;
+
+    // local2 ships another image: past keep-tagged = 1, the unused old one
+    // goes; local's live version keeps its image although it is older.
+    std::fs::write(fx.path("models/NOTE.txt"), "retrained\n").unwrap();
+    let second = fx.json(&["up", "--stage", "local2", "--json", "--yes"]);
+    assert_eq!(second["image"]["built"], true);
+    assert_eq!(second["images_deleted"], 1, "{second}");
+    let left: Vec<String> = ecr
+        .describe_images()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap()
+        .image_details()
+        .iter()
+        .filter_map(|i| i.image_digest().map(str::to_string))
+        .collect();
+    assert!(
+        left.contains(&used),
+        "local's live image was deleted: {left:?}"
+    );
+    assert!(
+        left.contains(&unused_new),
+        "the newest image was deleted: {left:?}"
+    );
+    assert!(
+        !left.contains(&unused_old),
+        "the unused old image is still there: {left:?}"
+    );
+    // One repository, one policy of each kind: local2's up changed none.
+    assert!(
+        !changes(&second)
+            .iter()
+            .any(|c| c.starts_with("ecr repository") || c.starts_with("ecr lifecycle")),
+        "{:?}",
+        changes(&second)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_key_auth_shows_the_key_id_and_how_to_read_it_never_the_value() {
+    let fx = Fixture::new("upkey");
+    let _dump = DumpOnFailure::new(&fx.app);
+    fx.set_local("api", "auth", "\"api_key\"");
+    fx.edit_config(|text| {
+        set_in_table(
+            text,
+            "api.cors",
+            "allow-origins",
+            "[\"https://a.example\", \"https://b.example\"]",
+        )
+    });
+    let out = fx.deployer(&["up", "--stage", "local", "--json", "--yes"]);
+    let answer = util::fixture::json_of(&out, &["up"]);
+    let key_id = answer["api_key"]["id"].as_str().unwrap().to_string();
+    let command = answer["api_key"]["value_command"].as_str().unwrap();
+    assert_eq!(
+        command,
+        format!(
+            "aws apigateway get-api-key --api-key {key_id} --include-value --query value --output text --region {}",
+            region()
+        )
+    );
+    let config = sdk_config().await;
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let key = apigw
+        .get_api_key()
+        .api_key(&key_id)
+        .include_value(true)
+        .send()
+        .await
+        .unwrap();
+    let value = key.value().unwrap();
+    let (stdout, stderr) = util::fixture::texts(&out);
+    assert!(
+        !stdout.contains(value) && !stderr.contains(value),
+        "the key's value was printed"
+    );
+
+    let status = fx.json(&["status", "--stage", "local", "--json"]);
+    assert_eq!(status["api_key"]["id"], key_id.as_str());
+    let text = fx.stdout(&["status", "--stage", "local"]);
+    assert!(
+        text.contains(&key_id) && text.contains("--include-value"),
+        "{text}"
+    );
+    assert!(!text.contains(value), "status printed the key's value");
+
+    // Two origins: the function matches them, so it answers the preflight.
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let function = lambda
+        .get_function_configuration()
+        .function_name(fx.function("local"))
+        .send()
+        .await
+        .unwrap();
+    let env = function.environment().unwrap().variables().unwrap();
+    assert_eq!(
+        env["CORS_ALLOW_ORIGIN"],
+        "https://a.example,https://b.example"
+    );
+    assert_eq!(
+        env["CORS_ALLOW_HEADERS"],
+        "Content-Type, X-Amz-Date, Authorization, X-Api-Key, X-Amz-Security-Token, X-Amz-User-Agent"
+    );
+    let api_id = rest_api_id(&apigw, &fx.function("local")).await;
+    let resources = apigw
+        .get_resources()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
+    let predict = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/predict"))
+        .unwrap();
+    let options = apigw
+        .get_integration()
+        .rest_api_id(&api_id)
+        .resource_id(predict.id().unwrap())
+        .http_method("OPTIONS")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        options.r#type(),
+        Some(&aws_sdk_apigateway::types::IntegrationType::AwsProxy)
+    );
 }

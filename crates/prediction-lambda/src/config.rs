@@ -1,59 +1,116 @@
 //! The function's own settings (the prediction library reads the rest):
-//! which origin the CORS headers allow, and a check that the Lambda
-//! runtime's variables are there before the runtime reads them.
+//! the CORS policy of its answers, and a check that the Lambda runtime's
+//! variables are there before the runtime reads them.
 
 use prediction::LoadError;
+
+use crate::response::Cors;
 
 /// Read once at init, shared by every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionConfig {
-    /// `Access-Control-Allow-Origin` on every answer.
-    pub cors_allow_origin: String,
+    /// `CORS_ALLOW_ORIGIN`: `*`, or the origins allowed to read answers.
+    pub cors_allow_origins: Vec<String>,
+    /// `CORS_ALLOW_HEADERS`: what a browser may send, for every answer's
+    /// `Access-Control-Allow-Headers`.
+    pub cors_allow_headers: String,
 }
 
 impl FunctionConfig {
     /// The origin when `CORS_ALLOW_ORIGIN` is unset or empty.
     pub const DEFAULT_ORIGIN: &'static str = "*";
+    /// The headers when `CORS_ALLOW_HEADERS` is unset or empty: what AWS
+    /// CDK's `Cors.DEFAULT_HEADERS` allows (JSON bodies, API keys, SigV4).
+    /// The deployer passes deploy.toml's list, the one its preflight uses.
+    pub const DEFAULT_HEADERS: &'static str = "Content-Type, X-Amz-Date, Authorization, X-Api-Key, X-Amz-Security-Token, X-Amz-User-Agent";
 
-    /// Reads `CORS_ALLOW_ORIGIN`, defaulting to `*`.
+    /// Reads `CORS_ALLOW_ORIGIN` (`*`, one origin, or several separated by
+    /// commas) and `CORS_ALLOW_HEADERS`, with their defaults.
     pub fn from_env() -> Result<FunctionConfig, LoadError> {
-        match std::env::var("CORS_ALLOW_ORIGIN") {
-            Ok(origin) => FunctionConfig::with_origin(&origin),
-            Err(std::env::VarError::NotPresent) => FunctionConfig::with_origin(""),
+        let read = |variable: &str| match std::env::var(variable) {
+            Ok(value) => Ok(value),
+            Err(std::env::VarError::NotPresent) => Ok(String::new()),
             Err(std::env::VarError::NotUnicode(_)) => Err(LoadError::Setting {
-                variable: "CORS_ALLOW_ORIGIN".to_string(),
+                variable: variable.to_string(),
                 message: "is not valid UTF-8".to_string(),
             }),
-        }
+        };
+        FunctionConfig::with_origin(&read("CORS_ALLOW_ORIGIN")?)?
+            .with_headers(&read("CORS_ALLOW_HEADERS")?)
     }
 
-    /// Checks an origin the way `from_env` does; empty means the default.
-    pub fn with_origin(origin: &str) -> Result<FunctionConfig, LoadError> {
-        let origin = origin.trim();
-        // A header value with control characters would corrupt every answer,
-        // so refuse it at init where Lambda shows the message.
-        if origin.chars().any(|c| c.is_control()) {
-            return Err(LoadError::Setting {
-                variable: "CORS_ALLOW_ORIGIN".to_string(),
-                message: "must not contain control characters (it becomes a header value)"
-                    .to_string(),
-            });
+    /// Checks origins the way `from_env` does; empty means the default.
+    pub fn with_origin(origins: &str) -> Result<FunctionConfig, LoadError> {
+        no_control_characters("CORS_ALLOW_ORIGIN", origins)?;
+        let mut list: Vec<String> = origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect();
+        if list.is_empty() || list.iter().any(|o| o == "*") {
+            list = vec![Self::DEFAULT_ORIGIN.to_string()];
         }
-        let origin = if origin.is_empty() {
-            Self::DEFAULT_ORIGIN
-        } else {
-            origin
-        };
         Ok(FunctionConfig {
-            cors_allow_origin: origin.to_string(),
+            cors_allow_origins: list,
+            cors_allow_headers: Self::DEFAULT_HEADERS.to_string(),
         })
     }
+
+    /// The same with `headers` allowed (`Content-Type, X-Api-Key`); empty
+    /// keeps the default.
+    pub fn with_headers(self, headers: &str) -> Result<FunctionConfig, LoadError> {
+        no_control_characters("CORS_ALLOW_HEADERS", headers)?;
+        let headers = headers.trim();
+        if headers.is_empty() {
+            return Ok(self);
+        }
+        Ok(FunctionConfig {
+            cors_allow_headers: headers.to_string(),
+            ..self
+        })
+    }
+
+    /// The CORS headers of the answer to a request from `origin` (the
+    /// request's `Origin` header). With several allowed origins, an
+    /// allowed one is echoed, with `Vary: Origin` so that caches keep one
+    /// answer per origin; any other gets the first allowed one, which its
+    /// browser then refuses, as it should ("CORS for REST APIs in API
+    /// Gateway": with a proxy integration the function writes these).
+    pub fn cors(&self, origin: Option<&str>) -> Cors {
+        let allow_origin = match self.cors_allow_origins.as_slice() {
+            [any] if any == "*" => any.clone(),
+            allowed => origin
+                .and_then(|o| allowed.iter().find(|a| a.eq_ignore_ascii_case(o.trim())))
+                .or(allowed.first())
+                .cloned()
+                .unwrap_or_else(|| Self::DEFAULT_ORIGIN.to_string()),
+        };
+        Cors {
+            vary: allow_origin != "*",
+            allow_origin,
+            allow_headers: self.cors_allow_headers.clone(),
+        }
+    }
+}
+
+/// A header value with control characters would corrupt every answer, so
+/// refuse it at init where Lambda shows the message.
+fn no_control_characters(variable: &str, value: &str) -> Result<(), LoadError> {
+    if value.chars().any(|c| c.is_control()) {
+        return Err(LoadError::Setting {
+            variable: variable.to_string(),
+            message: "must not contain control characters (it becomes a header value)".to_string(),
+        });
+    }
+    Ok(())
 }
 
 impl Default for FunctionConfig {
     fn default() -> Self {
         FunctionConfig {
-            cors_allow_origin: Self::DEFAULT_ORIGIN.to_string(),
+            cors_allow_origins: vec![Self::DEFAULT_ORIGIN.to_string()],
+            cors_allow_headers: Self::DEFAULT_HEADERS.to_string(),
         }
     }
 }
@@ -138,21 +195,70 @@ mod tests {
 
     #[test]
     fn empty_origin_means_any_origin() {
-        assert_eq!(
-            FunctionConfig::with_origin("  ").unwrap().cors_allow_origin,
-            "*"
-        );
+        let config = FunctionConfig::with_origin("  ").unwrap();
+        assert_eq!(config.cors_allow_origins, ["*"]);
+        assert_eq!(config.cors(Some("https://x.example")).allow_origin, "*");
+        assert!(!config.cors(None).vary);
     }
 
     #[test]
     fn origin_is_kept_trimmed() {
         let config = FunctionConfig::with_origin(" https://example.com ").unwrap();
-        assert_eq!(config.cors_allow_origin, "https://example.com");
+        assert_eq!(config.cors_allow_origins, ["https://example.com"]);
     }
 
     #[test]
     fn origin_with_a_newline_is_refused_naming_the_variable() {
         let err = FunctionConfig::with_origin("https://a.example\r\nX-Evil: 1").unwrap_err();
         assert!(err.to_string().starts_with("CORS_ALLOW_ORIGIN:"), "{err}");
+        let err = FunctionConfig::default()
+            .with_headers("Content-Type\nX-Evil")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("CORS_ALLOW_HEADERS:"), "{err}");
+    }
+
+    #[test]
+    fn several_origins_echo_the_allowed_caller_only() {
+        let config = FunctionConfig::with_origin("https://a.example, https://b.example").unwrap();
+        let b = config.cors(Some("https://b.example"));
+        assert_eq!(b.allow_origin, "https://b.example");
+        assert!(b.vary);
+        // Browsers send the origin lowercased; the comparison does not care.
+        assert_eq!(
+            config.cors(Some("HTTPS://A.EXAMPLE")).allow_origin,
+            "https://a.example"
+        );
+        // Not allowed, or no Origin at all: the first allowed one.
+        assert_eq!(
+            config.cors(Some("https://evil.example")).allow_origin,
+            "https://a.example"
+        );
+        assert_eq!(config.cors(None).allow_origin, "https://a.example");
+        // `*` among them allows any.
+        let any = FunctionConfig::with_origin("https://a.example,*").unwrap();
+        assert_eq!(any.cors(Some("https://z.example")).allow_origin, "*");
+    }
+
+    #[test]
+    fn headers_default_to_cdk_and_follow_the_configuration() {
+        assert_eq!(
+            FunctionConfig::default().cors(None).allow_headers,
+            FunctionConfig::DEFAULT_HEADERS
+        );
+        for header in [
+            "Authorization",
+            "X-Amz-Date",
+            "X-Amz-Security-Token",
+            "X-Api-Key",
+            "X-Amz-User-Agent",
+        ] {
+            assert!(FunctionConfig::DEFAULT_HEADERS.contains(header), "{header}");
+        }
+        let config = FunctionConfig::default()
+            .with_headers(" Content-Type, X-Custom ")
+            .unwrap();
+        assert_eq!(config.cors(None).allow_headers, "Content-Type, X-Custom");
+        let kept = FunctionConfig::default().with_headers("").unwrap();
+        assert_eq!(kept, FunctionConfig::default());
     }
 }

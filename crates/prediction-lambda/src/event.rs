@@ -66,6 +66,28 @@ pub fn parse_event(event: &Value) -> Result<HttpRequest<'_>, ApiError> {
     })
 }
 
+/// The request's `Origin` header, whatever the case of its name, from
+/// `headers` or else `multiValueHeaders` (API Gateway sends both); `None`
+/// when there is none or the event is not shaped like a proxy event (this
+/// never fails: it only chooses the CORS headers of the answer).
+pub fn request_origin(event: &Value) -> Option<&str> {
+    header_value(event.get("headers"), "origin")
+        .or_else(|| header_value(event.get("multiValueHeaders"), "origin"))
+}
+
+/// The (first) value of header `name` in a headers object.
+fn header_value<'a>(headers: Option<&'a Value>, name: &str) -> Option<&'a str> {
+    let (_, value) = headers?
+        .as_object()?
+        .iter()
+        .find(|(header, _)| header.eq_ignore_ascii_case(name))?;
+    match value {
+        Value::String(text) => Some(text.as_str()),
+        Value::Array(values) => values.first()?.as_str(),
+        _ => None,
+    }
+}
+
 fn optional_str<'a>(value: Option<&'a Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
     match value {
         None | Some(Value::Null) => Ok(None),

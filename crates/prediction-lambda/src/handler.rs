@@ -9,7 +9,7 @@ use prediction::{DayForecast, Predictor};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::event::parse_event;
+use crate::event::{parse_event, request_origin};
 use crate::request::{Query, Route, route};
 use crate::response::shown;
 use crate::{ApiError, FunctionConfig, ProxyResponse};
@@ -72,6 +72,9 @@ pub fn handle(
         cold_start: invocation.cold_start,
         error: None,
     };
+    // Read apart from the rest, so that even the answer to an event that
+    // is not a proxy event carries the CORS headers for its caller.
+    let cors = config.cors(request_origin(event));
     let outcome = parse_event(event).and_then(|request| {
         // Logged shortened: both come from the caller.
         log.method = Some(shown(&request.method, 20));
@@ -79,10 +82,10 @@ pub fn handle(
         route(&request, invocation.today)
     });
     let response = match outcome {
-        Ok(Route::Preflight) => ProxyResponse::preflight(config),
+        Ok(Route::Preflight) => ProxyResponse::preflight(&cors),
         Ok(Route::Predict(Query::Day(date))) => {
             log.date = Some(date);
-            ProxyResponse::json(&predictor.predict_all(date), config)
+            ProxyResponse::json(&predictor.predict_all(date), &cors)
         }
         Ok(Route::Predict(Query::Range { from, to })) => {
             log.from = Some(from);
@@ -92,12 +95,12 @@ pub fn handle(
                 &RangeAnswer {
                     predictions: &predictions,
                 },
-                config,
+                &cors,
             )
         }
         Err(err) => {
             log.error = Some(err.message.clone());
-            ApiError::into_response(err, config)
+            ApiError::into_response(err, &cors)
         }
     };
     log.status = response.status_code;

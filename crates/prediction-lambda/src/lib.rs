@@ -15,4 +15,4 @@ pub mod response;
 
 pub use config::FunctionConfig;
 pub use handler::{Invocation, RequestLog, handle};
-pub use response::{ApiError, ProxyResponse};
+pub use response::{ApiError, Cors, ProxyResponse};

@@ -6,15 +6,25 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::FunctionConfig;
-
 /// The methods `/predict` answers, for `Allow` and the CORS preflight.
 pub const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
 
-/// Headers a browser may send: JSON bodies plus what API Gateway's own
-/// authorisers and API keys use.
-pub const ALLOWED_HEADERS: &str =
-    "Content-Type, Authorization, X-Api-Key, X-Amz-Date, X-Amz-Security-Token";
+/// The CORS headers of one answer: the configuration's policy applied to
+/// the request's origin ([`crate::FunctionConfig::cors`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    pub allow_origin: String,
+    pub allow_headers: String,
+    /// The answer depends on the request's `Origin`.
+    pub vary: bool,
+}
+
+impl Default for Cors {
+    /// What the default configuration answers: any origin.
+    fn default() -> Self {
+        crate::FunctionConfig::default().cors(None)
+    }
+}
 
 /// What API Gateway's REST proxy integration expects back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,19 +38,21 @@ pub struct ProxyResponse {
 
 impl ProxyResponse {
     /// An answer with the CORS headers, and `Content-Type` when it has a body.
-    pub fn new(status_code: u16, body: String, config: &FunctionConfig) -> ProxyResponse {
+    pub fn new(status_code: u16, body: String, cors: &Cors) -> ProxyResponse {
         let mut headers = BTreeMap::new();
-        let origin = &config.cors_allow_origin;
-        headers.insert("Access-Control-Allow-Origin".to_string(), origin.clone());
+        headers.insert(
+            "Access-Control-Allow-Origin".to_string(),
+            cors.allow_origin.clone(),
+        );
         headers.insert(
             "Access-Control-Allow-Methods".to_string(),
             ALLOWED_METHODS.to_string(),
         );
         headers.insert(
             "Access-Control-Allow-Headers".to_string(),
-            ALLOWED_HEADERS.to_string(),
+            cors.allow_headers.clone(),
         );
-        if origin != "*" {
+        if cors.vary {
             // Caches must not serve one origin's answer to another.
             headers.insert("Vary".to_string(), "Origin".to_string());
         }
@@ -56,18 +68,18 @@ impl ProxyResponse {
     }
 
     /// A 200 answer whose body is `value` as JSON.
-    pub fn json<T: Serialize>(value: &T, config: &FunctionConfig) -> ProxyResponse {
+    pub fn json<T: Serialize>(value: &T, cors: &Cors) -> ProxyResponse {
         match serde_json::to_string(value) {
-            Ok(body) => ProxyResponse::new(200, body, config),
+            Ok(body) => ProxyResponse::new(200, body, cors),
             // Cannot happen for the forecast types (string keys, no maps of
             // non-strings); answer without leaking serde's words if it ever does.
-            Err(_) => ApiError::internal().into_response(config),
+            Err(_) => ApiError::internal().into_response(cors),
         }
     }
 
     /// The preflight answer: 204, no body, CORS headers kept for a day.
-    pub fn preflight(config: &FunctionConfig) -> ProxyResponse {
-        let mut response = ProxyResponse::new(204, String::new(), config);
+    pub fn preflight(cors: &Cors) -> ProxyResponse {
+        let mut response = ProxyResponse::new(204, String::new(), cors);
         response
             .headers
             .insert("Access-Control-Max-Age".to_string(), "86400".to_string());
@@ -114,7 +126,7 @@ impl ApiError {
         ApiError::new(500, "the prediction could not be written as JSON")
     }
 
-    pub fn into_response(self, config: &FunctionConfig) -> ProxyResponse {
+    pub fn into_response(self, cors: &Cors) -> ProxyResponse {
         let body = ErrorBody {
             error: &self.message,
             field: self.field.as_deref(),
@@ -122,7 +134,7 @@ impl ApiError {
         // Serialising two strings cannot fail; the fallback keeps the shape anyway.
         let body = serde_json::to_string(&body)
             .unwrap_or_else(|_| r#"{"error":"invalid request"}"#.to_string());
-        let mut response = ProxyResponse::new(self.status, body, config);
+        let mut response = ProxyResponse::new(self.status, body, cors);
         if self.status == 405 {
             response
                 .headers
@@ -149,8 +161,7 @@ mod tests {
 
     #[test]
     fn error_body_has_error_and_field() {
-        let response =
-            ApiError::bad("date", "date is wrong").into_response(&FunctionConfig::default());
+        let response = ApiError::bad("date", "date is wrong").into_response(&Cors::default());
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
         assert_eq!(
             body,
@@ -161,21 +172,21 @@ mod tests {
 
     #[test]
     fn error_without_field_omits_it() {
-        let response = ApiError::new(404, "no such path").into_response(&FunctionConfig::default());
+        let response = ApiError::new(404, "no such path").into_response(&Cors::default());
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
         assert!(body.get("field").is_none(), "{body}");
     }
 
     #[test]
     fn method_not_allowed_says_which_are() {
-        let response = ApiError::new(405, "no").into_response(&FunctionConfig::default());
+        let response = ApiError::new(405, "no").into_response(&Cors::default());
         assert_eq!(response.headers["Allow"], ALLOWED_METHODS);
     }
 
     #[test]
     fn a_named_origin_varies_by_origin() {
-        let config = FunctionConfig::with_origin("https://app.example").unwrap();
-        let response = ProxyResponse::new(200, "{}".to_string(), &config);
+        let config = crate::FunctionConfig::with_origin("https://app.example").unwrap();
+        let response = ProxyResponse::new(200, "{}".to_string(), &config.cors(None));
         assert_eq!(
             response.headers["Access-Control-Allow-Origin"],
             "https://app.example"

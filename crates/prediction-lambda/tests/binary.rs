@@ -191,7 +191,13 @@ fn it_serves_runtime_api_events_and_logs_each_once() {
         ("AWS_LAMBDA_FUNCTION_NAME", "predict"),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-        ("CORS_ALLOW_ORIGIN", "https://dashboard.example.com"),
+        // Two origins: the preflight (from the dashboard) gets its own
+        // echoed; the events without an Origin get the first one.
+        (
+            "CORS_ALLOW_ORIGIN",
+            "https://other.example,https://dashboard.example.com",
+        ),
+        ("CORS_ALLOW_HEADERS", "Content-Type, X-Custom-Header"),
     ];
     let child = bootstrap(&models, &lambda_env).spawn().unwrap();
     let mut got = Vec::new();
@@ -224,10 +230,23 @@ fn it_serves_runtime_api_events_and_logs_each_once() {
             ("/2018-06-01/runtime/invocation/req-3/response", 204),
         ]
     );
+    let origins: Vec<&Value> = got
+        .iter()
+        .map(|(_, answer)| &answer["headers"]["Access-Control-Allow-Origin"])
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            &json!("https://other.example"),
+            &json!("https://other.example"),
+            &json!("https://dashboard.example.com"),
+        ]
+    );
     for (_, answer) in &got {
+        assert_eq!(answer["headers"]["Vary"], json!("Origin"));
         assert_eq!(
-            answer["headers"]["Access-Control-Allow-Origin"],
-            json!("https://dashboard.example.com")
+            answer["headers"]["Access-Control-Allow-Headers"],
+            json!("Content-Type, X-Custom-Header")
         );
     }
     let forecast: Value = serde_json::from_str(got[0].1["body"].as_str().unwrap()).unwrap();

@@ -326,6 +326,60 @@ fn every_answer_carries_cors_headers_from_configuration() {
 }
 
 #[test]
+fn with_several_origins_an_allowed_caller_gets_its_own_back() {
+    let config = FunctionConfig::with_origin("https://a.example,https://b.example")
+        .unwrap()
+        .with_headers("Content-Type, Authorization, X-Amz-Date")
+        .unwrap();
+    let from = |origin: &str, method: &str| {
+        let event = json!({
+            "httpMethod": method,
+            "path": "/predict",
+            "headers": {"origin": origin, "Access-Control-Request-Headers": "authorization"},
+            "queryStringParameters": {"date": "2025-10-20"},
+        });
+        handle(&event, &PREDICTOR, &config, &invocation(false)).0
+    };
+    for method in ["OPTIONS", "GET"] {
+        let answer = from("https://b.example", method);
+        assert_cors(&answer, "https://b.example");
+        assert_eq!(answer.headers["Vary"], "Origin");
+        // The preflight allows what the configuration lists, signed
+        // requests included.
+        assert_eq!(
+            answer.headers["Access-Control-Allow-Headers"],
+            "Content-Type, Authorization, X-Amz-Date"
+        );
+        assert_cors(&from("https://evil.example", method), "https://a.example");
+    }
+    // The multi-value form of the headers, as API Gateway also sends it.
+    let event = json!({
+        "httpMethod": "GET",
+        "path": "/predict",
+        "multiValueHeaders": {"Origin": ["https://b.example"]},
+        "queryStringParameters": {"date": "2025-10-20"},
+    });
+    let (answer, _) = handle(&event, &PREDICTOR, &config, &invocation(false));
+    assert_cors(&answer, "https://b.example");
+}
+
+#[test]
+fn by_default_a_browser_may_send_what_cdk_allows() {
+    let (answer, _) = answer(&fixture(OPTIONS));
+    let allowed = &answer.headers["Access-Control-Allow-Headers"];
+    for header in [
+        "Content-Type",
+        "X-Amz-Date",
+        "Authorization",
+        "X-Api-Key",
+        "X-Amz-Security-Token",
+        "X-Amz-User-Agent",
+    ] {
+        assert!(allowed.contains(header), "{header} not in {allowed}");
+    }
+}
+
+#[test]
 fn stage_prefixed_and_resource_only_paths_reach_predict() {
     let (response, _) = answer(&json!({"httpMethod": "GET", "path": "/prod/predict/"}));
     assert_eq!(response.status_code, 200);

@@ -1,7 +1,21 @@
 //! API Gateway: the stage's regional REST API `{app}-{stage}`, its
 //! `/{path}` resource with the Lambda proxy methods and a CORS `OPTIONS`,
 //! the deployment and stage (throttling, tags), and, with `api_key` auth,
-//! an API key and a usage plan.
+//! an API key and a usage plan; the gateway's own error answers
+//! (`DEFAULT_4XX`, `DEFAULT_5XX`) carry the CORS headers too.
+//!
+//! CORS ("CORS for REST APIs in API Gateway", API Gateway Developer Guide):
+//! with a Lambda proxy integration the function writes the headers of its
+//! own answers. The preflight is a MOCK integration whose answer is static
+//! (one value per integration response), so it can name one origin or `*`;
+//! with several allowed origins, `OPTIONS` is proxied to the function
+//! instead, which echoes the caller's origin when it is allowed (with
+//! `Vary: Origin`). Gateway responses may map a header from the request
+//! ("Parameter mapping source reference for REST APIs"): with several
+//! origins they echo the caller's `Origin`, whatever it is — they are
+//! API Gateway's own error answers (403, 429, 502, 504), which carry no
+//! data, and a browser that cannot read them reports a CORS error instead
+//! of the real one.
 //!
 //! API Gateway serves a snapshot (a deployment), not the API as edited, so
 //! every change to the API is followed by a new deployment. Each deployment
@@ -35,7 +49,8 @@ use sha2::{Digest, Sha256};
 use super::errors::{aws_error, none_if};
 use super::retry::retry_while;
 use super::{AwsError, ErrorKind, Outcome, missing_tags};
-use crate::config::{Auth, Stage};
+use crate::config::{Auth, CorsSpec, Stage};
+use crate::names::Names;
 use crate::plan::{Action, Change};
 
 /// The status code of the CORS preflight answer.
@@ -48,12 +63,20 @@ const FINGERPRINT_PREFIX: &str = "deployer:";
 /// several quota periods (DeleteRestApi's is 30 s), since other clients of
 /// the account may take the next slots first.
 const QUOTA_RETRY: Duration = Duration::from_secs(150);
+/// The gateway responses the deployer sets: every 4xx and 5xx API Gateway
+/// answers itself (missing key 403, throttled 429, integration 502/504)
+/// falls back to one of these unless a more specific one is customised
+/// ("Gateway response types for API Gateway").
+const GATEWAY_RESPONSES: [&str; 2] = ["DEFAULT_4XX", "DEFAULT_5XX"];
+/// The prefix of a gateway response's header parameters.
+const GATEWAY_HEADER: &str = "gatewayresponse.header.";
 
 /// Everything the stage's API should be.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredApi {
     pub name: String,
-    pub region: String,
+    /// The stage's ARNs and URLs (tag ARNs, integration URI, invoke URL).
+    pub names: Names,
     pub tags: BTreeMap<String, String>,
     /// The resource under the root, without slashes.
     pub path: String,
@@ -62,6 +85,11 @@ pub struct DesiredApi {
     pub stage_name: String,
     pub rate_limit: f64,
     pub burst_limit: i32,
+    /// X-Ray tracing on the stage, with the function's own tracing.
+    pub tracing: bool,
+    /// `DEFAULT_4XX`/`DEFAULT_5XX` → header → mapping expression (a
+    /// quoted static value, or `method.request.header.Origin`).
+    pub gateway_responses: BTreeMap<String, BTreeMap<String, String>>,
     /// `Some(name)` when auth is `api_key`: the API key and usage plan name.
     pub api_key_name: Option<String>,
 }
@@ -136,90 +164,117 @@ impl MethodShape {
 }
 
 impl DesiredApi {
-    /// The API of `stage`, whose methods call the Lambda alias `alias_arn`.
-    pub fn from_stage(stage: &Stage, alias_arn: &str) -> DesiredApi {
+    /// The API of `stage`, whose methods call the stage's Lambda alias.
+    pub fn from_stage(stage: &Stage, names: &Names) -> DesiredApi {
         let api = &stage.api;
         let api_key_required = api.auth == Auth::ApiKey;
-        let mut methods = BTreeMap::new();
-        for method in &api.methods {
-            methods.insert(
-                method.to_ascii_uppercase(),
-                MethodShape {
-                    authorization_type: "NONE".into(),
-                    api_key_required,
-                    integration_type: "AWS_PROXY".into(),
-                    integration_http_method: Some("POST".into()),
-                    uri: Some(integration_uri(&stage.region, alias_arn)),
-                    request_template: None,
-                    response_status: None,
-                    response_headers: BTreeMap::new(),
-                    declared_headers: BTreeSet::new(),
-                },
-            );
-        }
+        let proxy = |api_key_required: bool| MethodShape {
+            authorization_type: "NONE".into(),
+            api_key_required,
+            integration_type: "AWS_PROXY".into(),
+            integration_http_method: Some("POST".into()),
+            uri: Some(names.integration_uri()),
+            request_template: None,
+            response_status: None,
+            response_headers: BTreeMap::new(),
+            declared_headers: BTreeSet::new(),
+        };
+        let mut methods: BTreeMap<String, MethodShape> = api
+            .methods
+            .iter()
+            .map(|method| (method.to_ascii_uppercase(), proxy(api_key_required)))
+            .collect();
         let mut allowed: Vec<String> = methods.keys().cloned().collect();
         allowed.push("OPTIONS".into());
-        let response_headers = BTreeMap::from([
-            (
-                "Access-Control-Allow-Origin".to_string(),
-                preflight_origin(&api.cors.allow_origins),
-            ),
-            (
-                "Access-Control-Allow-Methods".to_string(),
-                allowed.join(","),
-            ),
-            (
-                "Access-Control-Allow-Headers".to_string(),
-                api.cors.allow_headers.join(","),
-            ),
-        ]);
+        let allowed = allowed.join(",");
         // The browser's preflight carries no API key, so OPTIONS never
         // requires one.
-        methods.insert(
-            "OPTIONS".into(),
-            MethodShape {
-                authorization_type: "NONE".into(),
-                api_key_required: false,
-                integration_type: "MOCK".into(),
-                integration_http_method: None,
-                uri: None,
-                request_template: Some(format!("{{\"statusCode\": {PREFLIGHT_STATUS}}}")),
-                response_status: Some(PREFLIGHT_STATUS.into()),
-                declared_headers: response_headers.keys().cloned().collect(),
-                response_headers,
-            },
-        );
+        let preflight = match api.cors.static_origin() {
+            Some(origin) => {
+                let response_headers = cors_headers(&api.cors, origin, &allowed);
+                MethodShape {
+                    authorization_type: "NONE".into(),
+                    api_key_required: false,
+                    integration_type: "MOCK".into(),
+                    integration_http_method: None,
+                    uri: None,
+                    request_template: Some(format!("{{\"statusCode\": {PREFLIGHT_STATUS}}}")),
+                    response_status: Some(PREFLIGHT_STATUS.into()),
+                    declared_headers: response_headers.keys().cloned().collect(),
+                    response_headers,
+                }
+            }
+            // Several origins: a static answer cannot pick the caller's, so
+            // the function answers the preflight itself.
+            None => proxy(false),
+        };
+        methods.insert("OPTIONS".into(), preflight);
+        let mut gateway_headers: BTreeMap<String, String> = cors_headers(
+            &api.cors,
+            api.cors.static_origin().unwrap_or_default(),
+            &allowed,
+        )
+        .into_iter()
+        .map(|(header, value)| (header, format!("'{value}'")))
+        .collect();
+        if api.cors.static_origin().is_none() {
+            gateway_headers.insert(
+                ALLOW_ORIGIN.to_string(),
+                "method.request.header.Origin".to_string(),
+            );
+            // Caches must not serve one origin's answer to another.
+            gateway_headers.insert("Vary".to_string(), "'Origin'".to_string());
+        }
         DesiredApi {
             name: stage.api_name(),
-            region: stage.region.clone(),
+            names: names.clone(),
             tags: stage.tags(),
             path: api.path.trim_matches('/').to_string(),
             methods,
             stage_name: stage.name.clone(),
             rate_limit: api.throttling.rate_limit,
             burst_limit: api.throttling.burst_limit,
+            tracing: stage.function.tracing,
+            gateway_responses: GATEWAY_RESPONSES
+                .iter()
+                .map(|kind| (kind.to_string(), gateway_headers.clone()))
+                .collect(),
             api_key_name: api_key_required.then(|| stage.api_name()),
         }
     }
 
     /// A fingerprint of what a deployment snapshots (resource, methods,
-    /// integrations), kept in the deployment's description.
+    /// integrations, gateway responses), kept in the deployment's
+    /// description.
     pub fn fingerprint(&self) -> String {
-        let definition = serde_json::json!({ "path": self.path, "methods": self.methods });
+        let definition = serde_json::json!({
+            "path": self.path,
+            "methods": self.methods,
+            "gateway_responses": self.gateway_responses,
+        });
         let digest = Sha256::digest(definition.to_string().as_bytes());
         format!("{FINGERPRINT_PREFIX}{}", &hex::encode(digest)[..16])
     }
 }
 
-/// A static preflight answer holds one origin: `*` when allowed, else the
-/// first configured one (the function answers GET and POST itself and can
-/// match the caller's origin against all of them).
-fn preflight_origin(origins: &[String]) -> String {
-    if origins.iter().any(|o| o == "*") {
-        "*".into()
-    } else {
-        origins.first().cloned().unwrap_or_else(|| "*".into())
-    }
+const ALLOW_ORIGIN: &str = "Access-Control-Allow-Origin";
+
+/// The CORS headers API Gateway answers with itself (the MOCK preflight,
+/// the gateway responses), by name, unquoted; `origin` is the allowed one.
+/// The function's own answers carry the same list of headers: it gets it
+/// through its environment (see `commands::state::desired_function`).
+fn cors_headers(cors: &CorsSpec, origin: &str, methods: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (ALLOW_ORIGIN.to_string(), origin.to_string()),
+        (
+            "Access-Control-Allow-Methods".to_string(),
+            methods.to_string(),
+        ),
+        (
+            "Access-Control-Allow-Headers".to_string(),
+            cors.allow_headers.join(","),
+        ),
+    ])
 }
 
 /// What API Gateway holds for the stage.
@@ -237,6 +292,10 @@ pub struct ActualApi {
     /// Other resources directly under the root (an old path).
     pub stale_resources: Vec<ActualResource>,
     pub stage: Option<ActualStage>,
+    /// The customised gateway responses the deployer manages, by type:
+    /// header → mapping expression. A type left at API Gateway's default
+    /// is absent.
+    pub gateway_responses: BTreeMap<String, BTreeMap<String, String>>,
     pub api_key: Option<ActualApiKey>,
     pub usage_plan: Option<ActualUsagePlan>,
 }
@@ -255,6 +314,8 @@ pub struct ActualStage {
     pub deployment_fingerprint: Option<String>,
     pub rate_limit: Option<f64>,
     pub burst_limit: Option<i32>,
+    /// X-Ray tracing (`tracingEnabled`).
+    pub tracing: bool,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -286,47 +347,7 @@ pub struct ApiInfo {
     pub api_key_id: Option<String>,
 }
 
-/// `arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{alias_arn}/invocations`.
-pub fn integration_uri(region: &str, alias_arn: &str) -> String {
-    format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{alias_arn}/invocations")
-}
-
-/// The source ARN of the Lambda permission: `{api_id}/*/*/{path}`.
-///
-/// The API id already belongs to one stage (each stage has its own API),
-/// so the stage is a wildcard, which also admits the console's test
-/// invocations; the method is a wildcard so that changing the configured
-/// methods needs no new permission; the path is fixed, so nothing else of
-/// the API can call the function.
-pub fn source_arn(api_id: &str, region: &str, account: &str, path: &str) -> String {
-    let path = path.trim_matches('/');
-    format!("arn:aws:execute-api:{region}:{account}:{api_id}/*/*/{path}")
-}
-
-/// `https://{api_id}.execute-api.{region}.amazonaws.com/{stage}/{path}`.
-pub fn invoke_url(api_id: &str, region: &str, stage: &str, path: &str) -> String {
-    let path = path.trim_matches('/');
-    format!("https://{api_id}.execute-api.{region}.amazonaws.com/{stage}/{path}")
-}
-
-/// The URL callers use for `stage`'s API: [`invoke_url`], or, for a stage
-/// with an `endpoint-url` (an emulator), the emulator's path form
-/// `{endpoint}/restapis/{api_id}/{stage}/_user_request_/{path}`, which
-/// needs no DNS for `{api_id}.execute-api...` (the local AWS and LocalStack
-/// serve it).
-pub fn stage_url(stage: &Stage, api_id: &str) -> String {
-    match &stage.endpoint_url {
-        Some(endpoint) => format!(
-            "{}/restapis/{api_id}/{}/_user_request_/{}",
-            endpoint.trim_end_matches('/'),
-            stage.name,
-            stage.api.path.trim_matches('/')
-        ),
-        None => invoke_url(api_id, &stage.region, &stage.name, &stage.api.path),
-    }
-}
-
-/// The account of the caller's credentials (for [`source_arn`]).
+/// The account of the caller's credentials (for [`Names`]).
 pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
     let identity = sts
         .get_caller_identity()
@@ -363,6 +384,7 @@ pub async fn read_api(
 
     let (root_id, resource, stale_resources) = read_resources(client, &id, &desired.path).await?;
     let stage = read_stage(client, &id, &desired.stage_name).await?;
+    let gateway_responses = read_gateway_responses(client, &id).await?;
     // Read whatever the auth: with auth none, a key or plan left from
     // api_key auth is found this way so that it can be removed.
     let api_key = read_api_key(client, &desired.name).await?;
@@ -379,9 +401,50 @@ pub async fn read_api(
         resource,
         stale_resources,
         stage,
+        gateway_responses,
         api_key,
         usage_plan,
     }))
+}
+
+/// The deployer's gateway response types as API Gateway has them. API
+/// Gateway answers GetGatewayResponse for a type nobody customised with
+/// its default (`defaultResponse: true`); that, and not found, is absent.
+async fn read_gateway_responses(
+    client: &Client,
+    api_id: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, AwsError> {
+    let mut found = BTreeMap::new();
+    for kind in GATEWAY_RESPONSES {
+        let answer = client
+            .get_gateway_response()
+            .rest_api_id(api_id)
+            .response_type(kind.into())
+            .send()
+            .await;
+        let resource = format!("{api_id} {kind}");
+        let Some(response) = none_if(ErrorKind::NotFound, "GetGatewayResponse", resource, answer)?
+        else {
+            continue;
+        };
+        if response.default_response() {
+            continue;
+        }
+        let headers = response
+            .response_parameters()
+            .map(|params| {
+                params
+                    .iter()
+                    .filter_map(|(key, value)| {
+                        let header = key.strip_prefix(GATEWAY_HEADER)?;
+                        Some((header.to_string(), value.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.insert(kind.to_string(), headers);
+    }
+    Ok(found)
 }
 
 /// Every REST API named `name`, best first: carrying our tags, then oldest.
@@ -613,6 +676,7 @@ async fn read_stage(
         deployment_fingerprint,
         rate_limit: settings.map(|s| s.throttling_rate_limit()),
         burst_limit: settings.map(|s| s.throttling_burst_limit()),
+        tracing: out.tracing_enabled(),
         tags: to_btree(out.tags()),
     }))
 }
@@ -728,6 +792,30 @@ fn diff_methods(
     (actions, removed)
 }
 
+/// Per gateway response type the deployer sets, its action: `Create`
+/// when the type is at API Gateway's default, an update of its `headers`
+/// when they differ. Headers someone else added count as a difference: the
+/// response is put whole.
+fn diff_gateway_responses(
+    desired: &DesiredApi,
+    actual: Option<&ActualApi>,
+) -> Vec<(String, Action)> {
+    desired
+        .gateway_responses
+        .iter()
+        .map(|(kind, headers)| {
+            let action = match actual.and_then(|a| a.gateway_responses.get(kind)) {
+                None => Action::Create,
+                Some(current) if current == headers => Action::Unchanged,
+                Some(_) => Action::Update {
+                    fields: vec!["cors_headers".to_string()],
+                },
+            };
+            (kind.clone(), action)
+        })
+        .collect()
+}
+
 fn diff_stage_settings(desired: &DesiredApi, actual: Option<&ActualStage>) -> Action {
     let Some(stage) = actual else {
         return Action::Create;
@@ -737,6 +825,9 @@ fn diff_stage_settings(desired: &DesiredApi, actual: Option<&ActualStage>) -> Ac
         || stage.burst_limit != Some(desired.burst_limit)
     {
         fields.push("throttling".to_string());
+    }
+    if stage.tracing != desired.tracing {
+        fields.push("tracing".to_string());
     }
     if missing_tags(&desired.tags, &stage.tags).next().is_some() {
         fields.push("tags".to_string());
@@ -831,6 +922,13 @@ pub fn diff_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Vec<Change>
             "api method",
             format!("{name} {resource_name}"),
             removal(),
+        ));
+    }
+    for (kind, action) in diff_gateway_responses(desired, actual) {
+        changes.push(change(
+            "api gateway response",
+            format!("{}/{kind}", desired.name),
+            action,
         ));
     }
     let api_changed = changes.iter().any(|c| c.action.is_change());
@@ -957,6 +1055,12 @@ pub async fn ensure_api(
         delete_method(client, &api_id, &resource_id, &name).await?;
         changed = true;
     }
+    for (kind, action) in diff_gateway_responses(desired, actual.as_ref()) {
+        if action.is_change() {
+            put_gateway_response(client, &api_id, &kind, &desired.gateway_responses[&kind]).await?;
+            changed = true;
+        }
+    }
 
     let stage = actual.as_ref().and_then(|a| a.stage.as_ref());
     let fingerprint = desired.fingerprint();
@@ -1027,7 +1131,7 @@ pub async fn ensure_api(
     Ok((
         outcome,
         ApiInfo {
-            url: invoke_url(&api_id, &desired.region, &desired.stage_name, &desired.path),
+            url: desired.names.invoke_url(&api_id),
             api_id,
             deployment_id,
             duplicates: actual.map(|a| a.duplicates).unwrap_or_default(),
@@ -1092,11 +1196,12 @@ async fn update_rest_api(
             .map_err(|e| aws_error("UpdateRestApi", &desired.name, e))?;
     }
     if fields.iter().any(|f| f == "tags") {
-        let arn = format!(
-            "arn:aws:apigateway:{}::/restapis/{}",
-            desired.region, actual.id
-        );
-        tag(client, &arn, &desired.tags).await?;
+        tag(
+            client,
+            &desired.names.rest_api_arn(&actual.id),
+            &desired.tags,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -1207,6 +1312,30 @@ async fn put_method(
     Ok(())
 }
 
+/// Puts a gateway response with these headers (name → mapping
+/// expression), replacing the whole customisation of that type.
+async fn put_gateway_response(
+    client: &Client,
+    api_id: &str,
+    kind: &str,
+    headers: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    client
+        .put_gateway_response()
+        .rest_api_id(api_id)
+        .response_type(kind.into())
+        .set_response_parameters(Some(
+            headers
+                .iter()
+                .map(|(header, value)| (format!("{GATEWAY_HEADER}{header}"), value.clone()))
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(|e| aws_error("PutGatewayResponse", format!("{api_id} {kind}"), e))?;
+    Ok(())
+}
+
 async fn delete_method(
     client: &Client,
     api_id: &str,
@@ -1279,31 +1408,40 @@ async fn update_stage_settings(
     fields: &[String],
 ) -> Result<(), AwsError> {
     let stage = format!("{api_id}/{}", desired.stage_name);
+    let mut settings = Vec::new();
     if fields.iter().any(|f| f == "throttling") {
+        settings.push(patch(
+            Op::Replace,
+            &format!("/{ALL_METHODS}/throttling/rateLimit"),
+            &desired.rate_limit.to_string(),
+        ));
+        settings.push(patch(
+            Op::Replace,
+            &format!("/{ALL_METHODS}/throttling/burstLimit"),
+            &desired.burst_limit.to_string(),
+        ));
+    }
+    if fields.iter().any(|f| f == "tracing") {
+        // X-Ray on the stage as on the function, so a trace starts at the
+        // gateway ("Setting up X-Ray tracing for API Gateway REST APIs").
+        settings.push(patch(
+            Op::Replace,
+            "/tracingEnabled",
+            if desired.tracing { "true" } else { "false" },
+        ));
+    }
+    if !settings.is_empty() {
         client
             .update_stage()
             .rest_api_id(api_id)
             .stage_name(&desired.stage_name)
-            .patch_operations(patch(
-                Op::Replace,
-                &format!("/{ALL_METHODS}/throttling/rateLimit"),
-                &desired.rate_limit.to_string(),
-            ))
-            .patch_operations(patch(
-                Op::Replace,
-                &format!("/{ALL_METHODS}/throttling/burstLimit"),
-                &desired.burst_limit.to_string(),
-            ))
+            .set_patch_operations(Some(settings))
             .send()
             .await
             .map_err(|e| aws_error("UpdateStage", &stage, e))?;
     }
     if fields.iter().any(|f| f == "tags") {
-        let arn = format!(
-            "arn:aws:apigateway:{}::/restapis/{api_id}/stages/{}",
-            desired.region, desired.stage_name
-        );
-        tag(client, &arn, &desired.tags).await?;
+        tag(client, &desired.names.api_stage_arn(api_id), &desired.tags).await?;
     }
     Ok(())
 }
@@ -1507,12 +1645,12 @@ where
 mod tests {
     use super::*;
 
+    fn desired_of(stage: &Stage) -> DesiredApi {
+        DesiredApi::from_stage(stage, &Names::new(stage, "123456789012"))
+    }
+
     fn desired() -> DesiredApi {
-        let stage = Stage::defaults("shop", "dev", "us-east-1");
-        DesiredApi::from_stage(
-            &stage,
-            "arn:aws:lambda:us-east-1:123456789012:function:shop-dev:dev",
-        )
+        desired_of(&Stage::defaults("shop", "dev", "us-east-1"))
     }
 
     fn actual_from(desired: &DesiredApi) -> ActualApi {
@@ -1533,8 +1671,10 @@ mod tests {
                 deployment_fingerprint: Some(desired.fingerprint()),
                 rate_limit: Some(desired.rate_limit),
                 burst_limit: Some(desired.burst_limit),
+                tracing: desired.tracing,
                 tags: desired.tags.clone(),
             }),
+            gateway_responses: desired.gateway_responses.clone(),
             api_key: None,
             usage_plan: None,
         }
@@ -1584,10 +1724,7 @@ mod tests {
         let actual = actual_from(&desired);
         let mut stage = Stage::defaults("shop", "dev", "us-east-1");
         stage.api.cors.allow_origins = vec!["https://example.com".into()];
-        let new = DesiredApi::from_stage(
-            &stage,
-            "arn:aws:lambda:us-east-1:123456789012:function:shop-dev:dev",
-        );
+        let new = desired_of(&stage);
         let changes = diff_api(&new, Some(&actual));
         let options = changes
             .iter()
@@ -1650,11 +1787,10 @@ mod tests {
     fn api_key_auth_plans_key_and_usage_plan_and_requires_the_key() {
         let mut stage = Stage::defaults("shop", "dev", "us-east-1");
         stage.api.auth = Auth::ApiKey;
-        let desired = DesiredApi::from_stage(&stage, "arn:alias");
+        let desired = desired_of(&stage);
         assert!(desired.methods["GET"].api_key_required);
         assert!(!desired.methods["OPTIONS"].api_key_required);
-        let plain =
-            DesiredApi::from_stage(&Stage::defaults("shop", "dev", "us-east-1"), "arn:alias");
+        let plain = super::tests::desired();
         let changes = diff_api(&desired, Some(&actual_from(&plain)));
         let kinds: Vec<_> = changed(&changes).into_iter().map(|(k, _)| k).collect();
         assert!(
@@ -1665,37 +1801,110 @@ mod tests {
     }
 
     #[test]
-    fn urls_and_arns() {
-        assert_eq!(
-            integration_uri("eu-west-1", "arn:aws:lambda:eu-west-1:1:function:f:dev"),
-            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:1:function:f:dev/invocations"
-        );
-        assert_eq!(
-            source_arn("a1", "eu-west-1", "123", "/predict"),
-            "arn:aws:execute-api:eu-west-1:123:a1/*/*/predict"
-        );
-        assert_eq!(
-            invoke_url("a1", "eu-west-1", "prod", "predict"),
-            "https://a1.execute-api.eu-west-1.amazonaws.com/prod/predict"
-        );
-        let mut stage = Stage::defaults("shop", "local", "us-east-1");
-        assert_eq!(
-            stage_url(&stage, "a1"),
-            "https://a1.execute-api.us-east-1.amazonaws.com/local/predict"
-        );
-        stage.endpoint_url = Some("http://127.0.0.1:5000/".into());
-        assert_eq!(
-            stage_url(&stage, "a1"),
-            "http://127.0.0.1:5000/restapis/a1/local/_user_request_/predict"
+    fn the_integration_calls_the_alias_in_the_stage_partition() {
+        let china = desired_of(&Stage::defaults("shop", "dev", "cn-north-1"));
+        let uri = china.methods["GET"].uri.clone().unwrap();
+        assert!(
+            uri.starts_with("arn:aws-cn:apigateway:cn-north-1:lambda:path/2015-03-31/functions/arn:aws-cn:lambda:cn-north-1:123456789012:function:shop-dev:dev"),
+            "{uri}"
         );
     }
 
     #[test]
-    fn preflight_uses_star_or_the_first_origin() {
-        assert_eq!(preflight_origin(&["https://a".into(), "*".into()]), "*");
+    fn one_origin_is_a_static_preflight_and_static_gateway_responses() {
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.api.cors.allow_origins = vec!["https://a.example".into()];
+        let desired = desired_of(&stage);
+        let options = &desired.methods["OPTIONS"];
+        assert_eq!(options.integration_type, "MOCK");
         assert_eq!(
-            preflight_origin(&["https://a".into(), "https://b".into()]),
-            "https://a"
+            options.response_headers["Access-Control-Allow-Origin"],
+            "https://a.example"
+        );
+        // The preflight allows what deploy.toml lists, the same list the
+        // function is given.
+        assert_eq!(
+            options.response_headers["Access-Control-Allow-Headers"],
+            stage.api.cors.allow_headers.join(",")
+        );
+        assert_eq!(
+            options.response_headers["Access-Control-Allow-Methods"],
+            "GET,POST,OPTIONS"
+        );
+        for kind in ["DEFAULT_4XX", "DEFAULT_5XX"] {
+            let headers = &desired.gateway_responses[kind];
+            assert_eq!(
+                headers["Access-Control-Allow-Origin"],
+                "'https://a.example'"
+            );
+            assert_eq!(
+                headers["Access-Control-Allow-Headers"],
+                format!("'{}'", stage.api.cors.allow_headers.join(","))
+            );
+            assert!(!headers.contains_key("Vary"), "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn several_origins_proxy_the_preflight_and_echo_in_gateway_responses() {
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.api.cors.allow_origins = vec!["https://a.example".into(), "https://b.example".into()];
+        let desired = desired_of(&stage);
+        let options = &desired.methods["OPTIONS"];
+        assert_eq!(options.integration_type, "AWS_PROXY");
+        assert_eq!(options.uri, desired.methods["GET"].uri);
+        assert!(!options.api_key_required);
+        let headers = &desired.gateway_responses["DEFAULT_4XX"];
+        assert_eq!(
+            headers["Access-Control-Allow-Origin"],
+            "method.request.header.Origin"
+        );
+        assert_eq!(headers["Vary"], "'Origin'");
+        // From MOCK to proxy is a change of the OPTIONS method.
+        let actual = actual_from(&desired_of(&Stage::defaults("shop", "dev", "us-east-1")));
+        let changes = diff_api(&desired, Some(&actual));
+        let options = changes
+            .iter()
+            .find(|c| c.name.starts_with("OPTIONS"))
+            .unwrap();
+        assert!(options.action.is_change(), "{options:?}");
+    }
+
+    #[test]
+    fn missing_gateway_responses_are_created_and_redeployed() {
+        let desired = desired();
+        let mut actual = actual_from(&desired);
+        actual.gateway_responses.clear();
+        let changes = diff_api(&desired, Some(&actual));
+        assert_eq!(
+            changed(&changes),
+            [
+                (
+                    "api gateway response".to_string(),
+                    "shop-dev/DEFAULT_4XX".to_string()
+                ),
+                (
+                    "api gateway response".to_string(),
+                    "shop-dev/DEFAULT_5XX".to_string()
+                ),
+                ("api deployment".to_string(), "shop-dev/dev".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn stage_tracing_follows_the_function() {
+        let desired = desired();
+        assert!(desired.tracing);
+        let mut actual = actual_from(&desired);
+        actual.stage.as_mut().unwrap().tracing = false;
+        let changes = diff_api(&desired, Some(&actual));
+        let stage = changes.iter().find(|c| c.kind == "api stage").unwrap();
+        assert_eq!(
+            stage.action,
+            Action::Update {
+                fields: vec!["tracing".into()]
+            }
         );
     }
 }

@@ -1,11 +1,22 @@
 //! The ECR repository `{app}` that every stage shares: its settings, its
-//! lifecycle policy, the images in it and the registry login.
+//! repository policy, its lifecycle policy, the images in it and the
+//! registry login.
 //!
 //! Images are found by tag (the content hash of their inputs) and deployed
 //! by digest. The login is fetched fresh before each push and never
 //! written anywhere: ECR tokens expire after 12 hours.
+//!
+//! Old images: a lifecycle rule selects images only by tag status, tag
+//! prefix or pattern, count and age ("Lifecycle policy properties in Amazon
+//! ECR"), never by whether a function still uses them, and ECR really
+//! expires what a rule selects — a function version whose image is gone
+//! cannot start. So the one, repository-wide lifecycle policy expires only
+//! untagged images (layers of interrupted pushes; every image the deployer
+//! pushes keeps its content-hash tag, which is immutable). Tagged images are
+//! deleted by `up` itself ([`images_to_delete`]): beyond the newest
+//! `keep-tagged`, and only those no version of any stage's function uses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, Tag};
@@ -220,10 +231,11 @@ pub async fn ensure_repository(
     Ok((outcome, actual))
 }
 
-/// The lifecycle policy for the repository, as deterministic JSON: rule 1
-/// expires untagged images (layers of interrupted pushes) after N days,
-/// rule 2 keeps the last N tagged images. ECR wants a tag filter on a
-/// `tagged` rule; `*` matches every tag.
+/// The lifecycle policy for the repository, as deterministic JSON: one rule
+/// that expires untagged images (layers of interrupted pushes) after N
+/// days. No rule selects tagged images: those may be in use by a function
+/// version of some stage, which a lifecycle rule cannot see (see the module
+/// doc); `up` deletes unused ones itself.
 pub fn lifecycle_policy_text(spec: &EcrSpec) -> String {
     let policy = serde_json::json!({
         "rules": [
@@ -235,17 +247,6 @@ pub fn lifecycle_policy_text(spec: &EcrSpec) -> String {
                     "countType": "sinceImagePushed",
                     "countUnit": "days",
                     "countNumber": spec.untagged_expire_days,
-                },
-                "action": { "type": "expire" },
-            },
-            {
-                "rulePriority": 2,
-                "description": format!("Keep the last {} tagged images", spec.keep_tagged),
-                "selection": {
-                    "tagStatus": "tagged",
-                    "tagPatternList": ["*"],
-                    "countType": "imageCountMoreThan",
-                    "countNumber": spec.keep_tagged,
                 },
                 "action": { "type": "expire" },
             },
@@ -318,6 +319,181 @@ pub async fn ensure_lifecycle_policy(
     Ok(outcome)
 }
 
+/// The Sid of the deployer's statement in the repository policy; the
+/// statements with other Sids are someone else's and are kept.
+pub const LAMBDA_PULL_SID: &str = "deployer-lambda-pull";
+
+/// The repository policy statement that lets Lambda pull the app's images,
+/// for the app's functions only (`functions_arn`, e.g.
+/// `arn:aws:lambda:eu-west-1:123456789012:function:shop-*`).
+///
+/// Lambda reads a container image with the repository's permissions, not
+/// the caller's: the repository must allow `lambda.amazonaws.com`
+/// `ecr:BatchGetImage` and `ecr:GetDownloadUrlForLayer` ("Create a Lambda
+/// function using a container image", section "Amazon ECR permissions", AWS
+/// Lambda Developer Guide; re:Post "lambda-ecr-image"). Lambda adds such a
+/// statement itself only when the identity creating the function may set
+/// repository policies; the deployer sets it, scoped by `aws:sourceArn`.
+pub fn lambda_pull_statement(functions_arn: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Sid": LAMBDA_PULL_SID,
+        "Effect": "Allow",
+        "Principal": { "Service": "lambda.amazonaws.com" },
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        "Condition": { "StringLike": { "aws:sourceArn": functions_arn } },
+    })
+}
+
+/// The repository's policy text; `None` when it has none (or there is no
+/// repository).
+pub async fn read_repository_policy(
+    client: &Client,
+    repository: &str,
+) -> Result<Option<String>, AwsError> {
+    // No policy and no repository are both "not found".
+    let answer = client
+        .get_repository_policy()
+        .repository_name(repository)
+        .send()
+        .await;
+    Ok(none_if(
+        ErrorKind::NotFound,
+        "GetRepositoryPolicy",
+        repository,
+        answer,
+    )?
+    .and_then(|answer| answer.policy_text().map(str::to_string)))
+}
+
+/// The statements of a policy text, or why it cannot be read. A policy
+/// may hold one statement as an object instead of a list.
+fn policy_statements(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    let policy: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| format!("the policy is not JSON: {err}"))?;
+    match policy.get("Statement") {
+        None => Ok(Vec::new()),
+        Some(serde_json::Value::Array(list)) => Ok(list.clone()),
+        Some(one @ serde_json::Value::Object(_)) => Ok(vec![one.clone()]),
+        Some(_) => Err("its Statement is neither a list nor an object".to_string()),
+    }
+}
+
+/// A statement as IAM reads it: a list of one string is that string, and
+/// lists of strings are sets. So the policy ECR hands back compares equal
+/// however it was written down.
+fn normalized(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .collect(),
+        ),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let mut items = items.clone();
+            items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            items.dedup();
+            match items.as_slice() {
+                [one] => one.clone(),
+                _ => Value::Array(items),
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
+        other => other.clone(),
+    }
+}
+
+fn has_sid(statement: &serde_json::Value, sid: &str) -> bool {
+    statement.get("Sid").and_then(|s| s.as_str()) == Some(sid)
+}
+
+/// Whether the repository policy holds `statement` (by its Sid, compared
+/// as JSON): `Create` when the policy or the statement is missing, an update
+/// of `lambda_pull` when ours says something else. Other statements do
+/// not count.
+pub fn diff_repository_policy(statement: &serde_json::Value, actual: Option<&str>) -> Action {
+    let sid = statement
+        .get("Sid")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default();
+    let Some(text) = actual else {
+        return Action::Create;
+    };
+    let statements = policy_statements(text).unwrap_or_default();
+    match statements.iter().find(|s| has_sid(s, sid)) {
+        None => Action::Create,
+        Some(current) if normalized(current) == normalized(statement) => Action::Unchanged,
+        Some(_) => Action::Update {
+            fields: vec!["lambda_pull".to_string()],
+        },
+    }
+}
+
+/// `actual` with `statement` in place of any statement of the same Sid,
+/// every other statement kept as it is.
+pub fn merge_repository_policy(
+    statement: &serde_json::Value,
+    actual: Option<&str>,
+) -> Result<String, String> {
+    let sid = statement
+        .get("Sid")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default();
+    let mut policy = match actual {
+        Some(text) => serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|err| format!("the policy is not JSON: {err}"))?,
+        None => serde_json::json!({ "Version": "2012-10-17" }),
+    };
+    let mut statements = match actual {
+        Some(text) => policy_statements(text)?,
+        None => Vec::new(),
+    };
+    statements.retain(|s| !has_sid(s, sid));
+    statements.push(statement.clone());
+    let object = policy
+        .as_object_mut()
+        .ok_or("the policy is not a JSON object")?;
+    object
+        .entry("Version")
+        .or_insert_with(|| serde_json::json!("2012-10-17"));
+    object.insert("Statement".into(), serde_json::Value::Array(statements));
+    Ok(policy.to_string())
+}
+
+/// Puts `statement` into the repository policy when it is missing or
+/// different, keeping every other statement.
+///
+/// SetRepositoryPolicy replaces the whole policy, so this reads, merges and
+/// writes: a statement someone adds between the read and the write is lost
+/// (the next `up` does not notice). Two stages write the same statement.
+pub async fn ensure_repository_policy(
+    client: &Client,
+    repository: &str,
+    statement: &serde_json::Value,
+) -> Result<Outcome, AwsError> {
+    let actual = read_repository_policy(client, repository).await?;
+    let outcome = match diff_repository_policy(statement, actual.as_deref()) {
+        Action::Unchanged => return Ok(Outcome::Unchanged),
+        Action::Create => Outcome::Created,
+        Action::Update { .. } => Outcome::Updated,
+    };
+    let text = merge_repository_policy(statement, actual.as_deref()).map_err(|message| {
+        AwsError::invalid_answer(
+            "GetRepositoryPolicy",
+            repository,
+            format!("{message}; fix or delete the repository policy, then run again"),
+        )
+    })?;
+    client
+        .set_repository_policy()
+        .repository_name(repository)
+        .policy_text(text)
+        .send()
+        .await
+        .map_err(|err| aws_error("SetRepositoryPolicy", repository, err))?;
+    Ok(outcome)
+}
+
 /// The digest (`sha256:...`) of the image tagged `tag`; `None` when ECR
 /// has no such image (or no such repository).
 pub async fn find_image(
@@ -342,6 +518,105 @@ pub async fn find_image(
         .find(|image| image.image_tags().iter().any(|t| t == tag))
         .and_then(|image| image.image_digest())
         .map(str::to_string))
+}
+
+/// An image of the repository, as DescribeImages lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryImage {
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// Seconds since the epoch.
+    pub pushed_at: i64,
+}
+
+/// Every image in the repository; none when there is no repository.
+pub async fn list_images(
+    client: &Client,
+    repository: &str,
+) -> Result<Vec<RepositoryImage>, AwsError> {
+    let answer: Result<Vec<_>, _> = client
+        .describe_images()
+        .repository_name(repository)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let Some(details) = none_if(ErrorKind::NotFound, "DescribeImages", repository, answer)? else {
+        return Ok(Vec::new());
+    };
+    Ok(details
+        .iter()
+        .filter_map(|image| {
+            Some(RepositoryImage {
+                digest: image.image_digest()?.to_string(),
+                tags: image.image_tags().to_vec(),
+                pushed_at: image.image_pushed_at().map(|t| t.secs()).unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+/// The digests of the tagged images to delete: all but the `keep` newest
+/// (by push time), and of those only the ones no function uses (`in_use`,
+/// digests). Untagged images are the lifecycle policy's.
+pub fn images_to_delete(
+    images: &[RepositoryImage],
+    keep: u32,
+    in_use: &BTreeSet<String>,
+) -> Vec<String> {
+    let mut tagged: Vec<&RepositoryImage> = images.iter().filter(|i| !i.tags.is_empty()).collect();
+    // Newest first; the digest breaks ties so the choice is stable.
+    tagged.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at).then(a.digest.cmp(&b.digest)));
+    tagged
+        .into_iter()
+        .skip(usize::try_from(keep).unwrap_or(usize::MAX))
+        .filter(|image| !in_use.contains(&image.digest))
+        .map(|image| image.digest.clone())
+        .collect()
+}
+
+/// Deletes the images with these digests (BatchDeleteImage takes at most
+/// 100 at a time); an image already gone is fine. Returns how many went.
+pub async fn delete_images(
+    client: &Client,
+    repository: &str,
+    digests: &[String],
+) -> Result<usize, AwsError> {
+    let mut deleted = 0;
+    for chunk in digests.chunks(100) {
+        let answer = client
+            .batch_delete_image()
+            .repository_name(repository)
+            .set_image_ids(Some(
+                chunk
+                    .iter()
+                    .map(|digest| ImageIdentifier::builder().image_digest(digest).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|err| aws_error("BatchDeleteImage", repository, err))?;
+        // Failures are per image; one already gone is what we wanted.
+        if let Some(failure) = answer.failures().iter().find(|f| {
+            f.failure_code() != Some(&aws_sdk_ecr::types::ImageFailureCode::ImageNotFound)
+        }) {
+            return Err(AwsError::invalid_answer(
+                "BatchDeleteImage",
+                repository,
+                format!(
+                    "{}: {}",
+                    failure
+                        .failure_code()
+                        .map(|c| c.as_str())
+                        .unwrap_or("failed"),
+                    failure.failure_reason().unwrap_or("no reason given")
+                ),
+            ));
+        }
+        deleted += answer.image_ids().len();
+    }
+    Ok(deleted)
 }
 
 /// Records an image in ECR from its manifest, with the manifest's own
@@ -372,10 +647,15 @@ pub async fn register_image(
         .await;
     match answer {
         Ok(_) => Ok(digest),
+        // Already there, or (an immutable repository) the tag is taken by
+        // an image another stage pushed for the same content hash at the
+        // same time ("Preventing image tags from being overwritten in
+        // Amazon ECR": ImageTagAlreadyExistsException): the tag's digest
+        // is the one to use.
         Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_image_already_exists_exception()) =>
+            if err.as_service_error().is_some_and(|e| {
+                e.is_image_already_exists_exception() || e.is_image_tag_already_exists_exception()
+            }) =>
         {
             find_image(client, repository, tag).await?.ok_or_else(|| {
                 AwsError::invalid_answer(
@@ -537,20 +817,125 @@ mod tests {
     }
 
     #[test]
-    fn lifecycle_policy_has_both_rules_with_the_spec_numbers() {
+    fn the_lifecycle_policy_never_selects_a_tagged_image() {
         let mut spec = Stage::defaults("app", "dev", "us-east-1").ecr;
         spec.untagged_expire_days = 3;
         spec.keep_tagged = 7;
         let text = lifecycle_policy_text(&spec);
         assert_eq!(text, lifecycle_policy_text(&spec));
+        // keep-tagged is not in it: the policy is the same for every stage.
+        spec.keep_tagged = 30;
+        assert_eq!(text, lifecycle_policy_text(&spec));
         let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
         let rules = policy["rules"].as_array().unwrap();
-        assert_eq!(rules.len(), 2);
+        assert_eq!(rules.len(), 1);
         assert_eq!(rules[0]["selection"]["tagStatus"], "untagged");
+        assert_eq!(rules[0]["selection"]["countType"], "sinceImagePushed");
         assert_eq!(rules[0]["selection"]["countNumber"], 3);
-        assert_eq!(rules[1]["selection"]["tagStatus"], "tagged");
-        assert_eq!(rules[1]["selection"]["countNumber"], 7);
-        assert!(rules[1]["selection"]["tagPatternList"].is_array());
+    }
+
+    fn image(digest: &str, tag: Option<&str>, pushed_at: i64) -> RepositoryImage {
+        RepositoryImage {
+            digest: digest.into(),
+            tags: tag.map(String::from).into_iter().collect(),
+            pushed_at,
+        }
+    }
+
+    #[test]
+    fn old_images_go_unless_a_version_uses_them() {
+        let images = [
+            image("sha256:old-used", Some("h1"), 100),
+            image("sha256:old", Some("h2"), 200),
+            image("sha256:untagged", None, 250),
+            image("sha256:recent", Some("h3"), 300),
+            image("sha256:newest", Some("h4"), 400),
+        ];
+        let in_use = BTreeSet::from(["sha256:old-used".to_string()]);
+        // The two newest stay whatever uses them; of the older ones, the one
+        // a version uses stays; untagged ones are the lifecycle policy's.
+        assert_eq!(images_to_delete(&images, 2, &in_use), ["sha256:old"]);
+        assert_eq!(
+            images_to_delete(&images, 1, &in_use),
+            ["sha256:recent", "sha256:old"]
+        );
+        assert!(images_to_delete(&images, 10, &BTreeSet::new()).is_empty());
+        let everything_used: BTreeSet<String> = images.iter().map(|i| i.digest.clone()).collect();
+        assert!(images_to_delete(&images, 1, &everything_used).is_empty());
+    }
+
+    const FUNCTIONS: &str = "arn:aws:lambda:us-east-1:123456789012:function:app-*";
+
+    #[test]
+    fn the_lambda_statement_is_scoped_to_the_app_functions() {
+        let statement = lambda_pull_statement(FUNCTIONS);
+        assert_eq!(statement["Principal"]["Service"], "lambda.amazonaws.com");
+        assert_eq!(
+            statement["Action"],
+            serde_json::json!(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"])
+        );
+        assert_eq!(
+            statement["Condition"]["StringLike"]["aws:sourceArn"],
+            FUNCTIONS
+        );
+    }
+
+    #[test]
+    fn the_repository_policy_diff_looks_at_our_statement_only() {
+        let ours = lambda_pull_statement(FUNCTIONS);
+        let theirs = serde_json::json!({
+            "Sid": "ci-push", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:role/ci"},
+            "Action": "ecr:*",
+        });
+        assert_eq!(diff_repository_policy(&ours, None), Action::Create);
+        let only_theirs =
+            serde_json::json!({"Version": "2012-10-17", "Statement": [theirs.clone()]}).to_string();
+        assert_eq!(
+            diff_repository_policy(&ours, Some(&only_theirs)),
+            Action::Create
+        );
+        let both = merge_repository_policy(&ours, Some(&only_theirs)).unwrap();
+        assert_eq!(
+            diff_repository_policy(&ours, Some(&both)),
+            Action::Unchanged
+        );
+        let merged: serde_json::Value = serde_json::from_str(&both).unwrap();
+        assert_eq!(merged["Statement"], serde_json::json!([theirs, ours]));
+        // Pretty-printed, or its lists reordered: still the same.
+        let pretty = serde_json::to_string_pretty(&merged).unwrap();
+        assert_eq!(
+            diff_repository_policy(&ours, Some(&pretty)),
+            Action::Unchanged
+        );
+        let mut reordered = ours.clone();
+        reordered["Action"] =
+            serde_json::json!(["ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]);
+        reordered["Principal"]["Service"] = serde_json::json!(["lambda.amazonaws.com"]);
+        let text = serde_json::json!({"Statement": [reordered]}).to_string();
+        assert_eq!(
+            diff_repository_policy(&ours, Some(&text)),
+            Action::Unchanged
+        );
+        // Another app's scope under our Sid: replaced, not added twice.
+        let other = lambda_pull_statement("arn:aws:lambda:us-east-1:123456789012:function:*");
+        let widened = merge_repository_policy(&other, Some(&both)).unwrap();
+        assert_eq!(
+            diff_repository_policy(&ours, Some(&widened)),
+            Action::Update {
+                fields: vec!["lambda_pull".into()]
+            }
+        );
+        let fixed: serde_json::Value =
+            serde_json::from_str(&merge_repository_policy(&ours, Some(&widened)).unwrap()).unwrap();
+        assert_eq!(fixed["Statement"].as_array().unwrap().len(), 2);
+        // A policy of one statement as an object, and one that is not JSON.
+        let single = serde_json::json!({"Version": "2008-10-17", "Statement": theirs}).to_string();
+        let merged: serde_json::Value =
+            serde_json::from_str(&merge_repository_policy(&ours, Some(&single)).unwrap()).unwrap();
+        assert_eq!(merged["Version"], "2008-10-17");
+        assert_eq!(merged["Statement"].as_array().unwrap().len(), 2);
+        assert!(merge_repository_policy(&ours, Some("{nope")).is_err());
     }
 
     #[test]

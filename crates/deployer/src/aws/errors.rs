@@ -176,6 +176,7 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         | "ResourceNotFoundException"
         | "RepositoryNotFoundException"
         | "LifecyclePolicyNotFoundException"
+        | "RepositoryPolicyNotFoundException"
         | "ImageNotFoundException"
         | "NotFoundException"
         | "NotFound" => ErrorKind::NotFound,

@@ -21,6 +21,7 @@ use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
 use crate::config::Stage;
+use crate::names::Partition;
 use crate::plan::Action;
 
 /// How long IAM may take to show a change everywhere (a role just created,
@@ -39,14 +40,12 @@ pub struct DesiredRole {
 
 impl DesiredRole {
     pub fn for_stage(stage: &Stage) -> DesiredRole {
-        let partition = partition(&stage.region);
-        let mut managed_policies = BTreeSet::from([format!(
-            "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-        )]);
+        let partition = Partition::of_region(&stage.region);
+        let mut managed_policies = BTreeSet::from([
+            partition.managed_policy_arn("service-role/AWSLambdaBasicExecutionRole")
+        ]);
         if stage.function.tracing {
-            managed_policies.insert(format!(
-                "arn:{partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-            ));
+            managed_policies.insert(partition.managed_policy_arn("AWSXRayDaemonWriteAccess"));
         }
         DesiredRole {
             name: stage.role_name(),
@@ -333,17 +332,6 @@ async fn delete_inline_policy(client: &Client, role: &str, policy: &str) -> Resu
         deleted,
     )?;
     Ok(())
-}
-
-/// `aws`, `aws-cn` or `aws-us-gov`: the managed policies' ARNs differ.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986).

@@ -9,7 +9,7 @@
 //! only once it is `Active` ("Lambda function states",
 //! https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
@@ -86,6 +86,7 @@ pub struct ActualFunction {
     pub state: String,
     /// `InProgress`, `Successful`, `Failed`, ...
     pub last_update_status: String,
+    /// The function's tags, read for `$LATEST` only (versions carry none).
     pub tags: BTreeMap<String, String>,
 }
 
@@ -186,11 +187,36 @@ pub async fn read_function(
             .map(|s| s.as_str())
             .unwrap_or("Successful")
             .to_string(),
-        tags: answer
-            .tags()
-            .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        tags: match qualifier {
+            None => list_tags(client, name, config.function_arn()).await?,
+            Some(_) => BTreeMap::new(),
+        },
     }))
+}
+
+/// The function's tags, from ListTags. GetFunction's `Tags` are no
+/// substitute: "Lambda returns tag data only if you have explicit allow
+/// permissions for lambda:ListTags" (GetFunction, AWS Lambda API
+/// Reference), so without that permission every `up` would see no tags,
+/// tag again and count the function as changed.
+async fn list_tags(
+    client: &Client,
+    name: &str,
+    arn: Option<&str>,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let Some(arn) = arn.filter(|arn| !arn.is_empty()) else {
+        return Err(AwsError::invalid_answer(
+            "GetFunction",
+            name,
+            "the answer has no function ARN",
+        ));
+    };
+    let answer = client.list_tags().resource(arn).send().await;
+    // Deleted between the two calls: it has no tags any more.
+    Ok(none_if(ErrorKind::NotFound, "ListTags", name, answer)?
+        .and_then(|answer| answer.tags().cloned())
+        .map(|tags| tags.into_iter().collect())
+        .unwrap_or_default())
 }
 
 /// The fields that need `UpdateFunctionCode` (image, architecture).
@@ -877,15 +903,12 @@ pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsErr
     Ok(deleted)
 }
 
-/// The functions of the region (other than `except`) whose image is in
-/// the repository at `repository_uri`, by name: the repository is still
-/// in use while any is left. Zip functions cannot use it and are skipped.
-pub async fn functions_using_repository(
-    client: &Client,
-    repository_uri: &str,
-    except: &str,
-) -> Result<Vec<String>, AwsError> {
-    let mut candidates = Vec::new();
+/// The container-image functions of the app: those named `{app}-...`
+/// (`prefix`). Only these are read further, so `destroy` and `up` never
+/// call GetFunction on other teams' functions, which the deployer may not
+/// be allowed to read (and which would cost one call each).
+async fn app_functions(client: &Client, prefix: &str) -> Result<Vec<String>, AwsError> {
+    let mut names = Vec::new();
     let mut marker = None;
     loop {
         let page = client
@@ -893,13 +916,13 @@ pub async fn functions_using_repository(
             .set_marker(marker.take())
             .send()
             .await
-            .map_err(|err| aws_error("ListFunctions", repository_uri, err))?;
-        candidates.extend(
+            .map_err(|err| aws_error("ListFunctions", prefix, err))?;
+        names.extend(
             page.functions()
                 .iter()
                 .filter(|f| f.package_type().is_none_or(|t| *t == PackageType::Image))
                 .filter_map(|f| f.function_name())
-                .filter(|name| *name != except)
+                .filter(|name| name.starts_with(prefix))
                 .map(str::to_string),
         );
         match page.next_marker() {
@@ -907,16 +930,94 @@ pub async fn functions_using_repository(
             _ => break,
         }
     }
+    Ok(names)
+}
+
+/// The image of a function or version: as it was given when that was by
+/// digest, else the digest Lambda resolved (`ResolvedImageUri`); `None`
+/// when it is gone (another deploy may delete it meanwhile) or the deployer
+/// may not read it: a function named like the app's that the deployer
+/// cannot read is not one it deployed.
+async fn image_of(
+    client: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<Option<String>, AwsError> {
+    let answer = client
+        .get_function()
+        .function_name(name)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => Ok(answer.code().and_then(|code| {
+            // The deployer always gives a digest; only an image given by
+            // tag needs the digest Lambda resolved.
+            match code.image_uri() {
+                Some(uri) if uri.contains('@') => Some(uri.to_string()),
+                given => code.resolved_image_uri().or(given).map(str::to_string),
+            }
+        })),
+        Err(err) => match aws_error("GetFunction", name, err) {
+            err if matches!(err.kind, ErrorKind::NotFound | ErrorKind::AccessDenied) => Ok(None),
+            err => Err(err),
+        },
+    }
+}
+
+/// The app's functions (named with `prefix`, other than `except`) whose
+/// image is in the repository at `repository_uri`, by name: the repository
+/// is still in use while any is left. Zip functions cannot use it and are
+/// skipped.
+pub async fn functions_using_repository(
+    client: &Client,
+    prefix: &str,
+    repository_uri: &str,
+    except: &str,
+) -> Result<Vec<String>, AwsError> {
     let mut users = Vec::new();
-    for name in candidates {
-        // Another deploy may delete it meanwhile: then it uses nothing.
-        if let Some(function) = read_function(client, &name, None).await?
-            && image_in_repository(&function.image_uri, repository_uri)
+    for name in app_functions(client, prefix).await? {
+        if name == except {
+            continue;
+        }
+        if let Some(image) = image_of(client, &name, None).await?
+            && image_in_repository(&image, repository_uri)
         {
             users.push(name);
         }
     }
     Ok(users)
+}
+
+/// The digests of the repository's images that a function of the app
+/// (named with `prefix`) uses, in `$LATEST` or in any published version:
+/// any version may be an alias's target, or a rollback's.
+pub async fn images_in_use(
+    client: &Client,
+    prefix: &str,
+    repository_uri: &str,
+) -> Result<BTreeSet<String>, AwsError> {
+    let mut digests = BTreeSet::new();
+    for name in app_functions(client, prefix).await? {
+        let versions = match list_versions(client, &name).await {
+            Ok(versions) => versions,
+            Err(err) if matches!(err.kind, ErrorKind::NotFound | ErrorKind::AccessDenied) => {
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let qualifiers =
+            std::iter::once(None).chain(versions.iter().map(|v| Some(v.version.as_str())));
+        for qualifier in qualifiers {
+            if let Some(image) = image_of(client, &name, qualifier).await?
+                && image_in_repository(&image, repository_uri)
+                && let Some((_, digest)) = image.split_once('@')
+            {
+                digests.insert(digest.to_string());
+            }
+        }
+    }
+    Ok(digests)
 }
 
 /// Whether `image_uri` (by tag or by digest) names an image of the

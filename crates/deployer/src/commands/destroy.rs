@@ -22,10 +22,11 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::state::{Names, PERMISSION_ID};
+use super::state::PERMISSION_ID;
 use crate::aws::{self, Clients, apigw, ecr, iam, lambda, logs};
 use crate::cli::DestroyArgs;
 use crate::config::Stage;
+use crate::names::Names;
 use crate::ui::Ui;
 
 /// One resource of the stage.
@@ -239,10 +240,11 @@ async fn survey(stage: &Stage, clients: &Clients) -> Result<Found> {
     let names = Names::new(stage, &account);
     let function_name = stage.function_name();
     let alias_name = stage.alias_name();
-    let desired_api = apigw::DesiredApi::from_stage(stage, &names.alias_arn);
+    let desired_api = apigw::DesiredApi::from_stage(stage, &names);
     let group = stage.log_group_name();
     let role = stage.role_name();
     let repository = stage.repository_name();
+    let prefix = names.app_function_prefix();
 
     let (function, alias, api, role, log_group, repository, users) = tokio::try_join!(
         lambda::read_function(&clients.lambda, &function_name, None),
@@ -251,7 +253,12 @@ async fn survey(stage: &Stage, clients: &Clients) -> Result<Found> {
         iam::read_role(&clients.iam, &role),
         logs::log_group_exists(&clients.logs, &group),
         ecr::read_repository(&clients.ecr, &repository),
-        lambda::functions_using_repository(&clients.lambda, &names.repository_uri, &function_name),
+        lambda::functions_using_repository(
+            &clients.lambda,
+            &prefix,
+            &names.repository_uri,
+            &function_name
+        ),
     )?;
     let (permission, versions) = match (&function, &alias) {
         (None, _) => (false, Vec::new()),

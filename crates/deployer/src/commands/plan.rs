@@ -18,12 +18,18 @@ pub struct PlanReport {
     pub stage: String,
     pub image_tag: String,
     pub changes: Vec<Change>,
+    /// What the configuration asks that AWS will not do as written.
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for PlanReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "stage {} (image {})", self.stage, self.image_tag)?;
-        write!(f, "{}", render_changes(&self.changes))
+        write!(f, "{}", render_changes(&self.changes))?;
+        for warning in &self.warnings {
+            write!(f, "\nwarning: {warning}")?;
+        }
+        Ok(())
     }
 }
 
@@ -59,6 +65,7 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &PlanArgs) -> Result<()> {
         stage: stage.name.clone(),
         image_tag: survey.image.tag.clone(),
         changes: survey.plan.changes,
+        warnings: survey.warnings,
     })
 }
 

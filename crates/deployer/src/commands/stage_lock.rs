@@ -6,8 +6,9 @@ use std::future::Future;
 
 use anyhow::Result;
 
-use crate::aws::{Clients, apigw, iam, lock};
+use crate::aws::{Clients, apigw, lock};
 use crate::config::Stage;
+use crate::names::Partition;
 use crate::ui::{Step, Ui};
 
 /// Runs `work` holding the stage's lock. `done` says what the stage is
@@ -75,7 +76,7 @@ async fn take_lock(stage: &Stage, ui: &Ui, clients: &Clients) -> Result<lock::St
     let group = lock::lock_group(&stage.app, &stage.name);
     let account = apigw::caller_account(&clients.sts).await?;
     let arn = lock::log_group_arn(
-        iam::partition(&stage.region),
+        Partition::of_region(&stage.region).id(),
         &stage.region,
         &account,
         &group,

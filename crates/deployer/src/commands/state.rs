@@ -5,47 +5,16 @@
 
 use anyhow::{Context, Result};
 
+use serde::Serialize;
+
 use crate::aws::{self, Clients, apigw, ecr, iam, lambda};
 use crate::config::Stage;
 use crate::image::{self, ContentHash, ImageRef};
+use crate::names::Names;
 use crate::plan::{Action, Change, Plan};
 
 /// The statement id of the permission that lets the stage's API call the alias.
 pub const PERMISSION_ID: &str = "deployer-apigateway";
-
-/// Every name and ARN of the stage in one account, all derived from the
-/// configuration; nothing here needs the resources to exist.
-#[derive(Debug, Clone)]
-pub struct Names {
-    pub account: String,
-    pub repository_uri: String,
-    pub role_arn: String,
-    pub function_arn: String,
-    pub alias_arn: String,
-}
-
-impl Names {
-    pub fn new(stage: &Stage, account: &str) -> Names {
-        let partition = iam::partition(&stage.region);
-        let suffix = if partition == "aws-cn" { ".cn" } else { "" };
-        let function_arn = format!(
-            "arn:{partition}:lambda:{}:{account}:function:{}",
-            stage.region,
-            stage.function_name()
-        );
-        Names {
-            account: account.to_string(),
-            repository_uri: format!(
-                "{account}.dkr.ecr.{}.amazonaws.com{suffix}/{}",
-                stage.region,
-                stage.repository_name()
-            ),
-            role_arn: format!("arn:{partition}:iam::{account}:role/{}", stage.role_name()),
-            alias_arn: format!("{function_arn}:{}", stage.alias_name()),
-            function_arn,
-        }
-    }
-}
 
 /// What a survey found: the names, the image, the actual state the plan
 /// was made from, and the plan.
@@ -57,6 +26,8 @@ pub struct Survey {
     pub image: ImageRef,
     pub repository: Action,
     pub lifecycle: Action,
+    /// The repository policy statement that lets Lambda pull the images.
+    pub repository_policy: Action,
     pub role: Action,
     pub function: Action,
     /// A new version will be published (the code or configuration moved,
@@ -68,8 +39,12 @@ pub struct Survey {
     pub alias_version: Option<String>,
     pub api: Vec<Change>,
     pub api_id: Option<String>,
+    /// The API key that `api_key` auth asks callers for, when it exists.
+    pub api_key_id: Option<String>,
     pub permission: Action,
     pub plan: Plan,
+    /// What the configuration does that AWS will not do as written.
+    pub warnings: Vec<String>,
 }
 
 impl Survey {
@@ -82,17 +57,82 @@ impl Survey {
     }
 }
 
-/// The desired function for an image (by digest) — with the function's CORS
-/// origin taken from the API's configuration, so both answer alike.
+/// The desired function for an image (by digest) — with the function's
+/// CORS policy taken from the API's configuration, so that the function's
+/// answers allow what the preflight and the gateway's answers allow:
+/// `CORS_ALLOW_ORIGIN` (`*` or the allowed origins, comma-separated; the
+/// function echoes the caller's when it is one of them) and
+/// `CORS_ALLOW_HEADERS`. A value set in `[function.environment]` wins.
 pub fn desired_function(stage: &Stage, image_uri: &str, role_arn: &str) -> lambda::DesiredFunction {
     let mut desired = lambda::DesiredFunction::for_stage(stage, image_uri, role_arn);
-    if let Some(origin) = stage.api.cors.allow_origins.first() {
-        desired
-            .environment
-            .entry("CORS_ALLOW_ORIGIN".into())
-            .or_insert_with(|| origin.clone());
-    }
+    let cors = &stage.api.cors;
+    let origins = match cors.static_origin() {
+        Some(origin) => origin.to_string(),
+        None => cors.allow_origins.join(","),
+    };
     desired
+        .environment
+        .entry("CORS_ALLOW_ORIGIN".into())
+        .or_insert(origins);
+    desired
+        .environment
+        .entry("CORS_ALLOW_HEADERS".into())
+        .or_insert_with(|| cors.allow_headers.join(", "));
+    desired
+}
+
+/// API Gateway's default integration timeout for a REST API: past it the
+/// caller gets a 504 while the function runs on ("Amazon API Gateway
+/// quotas": 50 ms to 29 s; more only by a quota increase for Regional and
+/// private REST APIs, which may lower the account's throttle quota).
+pub const API_TIMEOUT_S: i32 = 29;
+
+/// What the stage's configuration asks for that AWS will not do as
+/// written; shown by `plan` and `up`, never an error.
+pub fn warnings(stage: &Stage) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let timeout = stage.function.timeout_s;
+    if timeout > API_TIMEOUT_S {
+        warnings.push(format!(
+            "the function's timeout ({timeout} s) is longer than API Gateway's {API_TIMEOUT_S} s \
+             integration timeout: a request through the API that takes longer gets a 504 while \
+             the function runs on (direct invocations get the full {timeout} s); lower \
+             [function] timeout, or raise the integration timeout through a Service Quotas \
+             request (Regional REST APIs only)"
+        ));
+    }
+    warnings
+}
+
+/// The stage's API key, by id, and how to read its value: the deployer
+/// never reads or prints the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyReport {
+    pub id: String,
+    /// The AWS CLI command that prints the key's value.
+    pub value_command: String,
+}
+
+impl ApiKeyReport {
+    pub fn new(stage: &Stage, id: &str) -> ApiKeyReport {
+        let mut command = format!(
+            "aws apigateway get-api-key --api-key {id} --include-value --query value --output text --region {}",
+            stage.region
+        );
+        if let Some(profile) = &stage.profile {
+            command += &format!(" --profile {profile}");
+        }
+        ApiKeyReport {
+            id: id.to_string(),
+            value_command: command,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiKeyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (its value: {})", self.id, self.value_command)
+    }
 }
 
 /// Reads everything the stage has in AWS (concurrently) and compares it
@@ -113,14 +153,16 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
 
     let desired_repo = ecr::DesiredRepository::for_stage(stage);
     let desired_policy = ecr::lifecycle_policy_text(&stage.ecr);
+    let pull_statement = ecr::lambda_pull_statement(&names.app_functions_arn());
     let desired_role = iam::DesiredRole::for_stage(stage);
-    let desired_api = apigw::DesiredApi::from_stage(stage, &names.alias_arn);
+    let desired_api = apigw::DesiredApi::from_stage(stage, &names);
     let function_name = stage.function_name();
     let alias_name = stage.alias_name();
 
-    let (repo, policy, digest, role, function, alias, api, matching) = tokio::try_join!(
+    let (repo, policy, repo_policy, digest, role, function, alias, api, matching) = tokio::try_join!(
         ecr::read_repository(&clients.ecr, &desired_repo.name),
         ecr::read_lifecycle_policy(&clients.ecr, &desired_repo.name),
+        ecr::read_repository_policy(&clients.ecr, &desired_repo.name),
         find_image(clients, &desired_repo.name, &image),
         iam::read_role(&clients.iam, &desired_role.name),
         lambda::read_function(&clients.lambda, &function_name, None),
@@ -132,6 +174,7 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
 
     let repository = ecr::diff_repository(&desired_repo, repo.as_ref());
     let lifecycle = ecr::diff_lifecycle_policy(&desired_policy, policy.as_deref());
+    let repository_policy = ecr::diff_repository_policy(&pull_statement, repo_policy.as_deref());
     let role_action = iam::diff_role(&desired_role, role.as_ref());
     // Before the image exists, its digest is unknown: any placeholder that
     // cannot equal a real digest makes the function's image differ.
@@ -151,9 +194,13 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
     };
     let api_changes = apigw::diff_api(&desired_api, api.as_ref());
     let api_id = api.as_ref().map(|a| a.id.clone());
+    let api_key_id = api
+        .as_ref()
+        .and_then(|a| a.api_key.as_ref())
+        .map(|k| k.id.clone());
     let permission = match (&api_id, &alias) {
         (Some(id), Some(_)) => {
-            let source = apigw::source_arn(id, &stage.region, &account, &stage.api.path);
+            let source = names.api_source_arn(id);
             let actual = lambda::read_permission(
                 &clients.lambda,
                 &function_name,
@@ -176,6 +223,11 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
             kind: "ecr lifecycle policy".into(),
             name: desired_repo.name.clone(),
             action: lifecycle.clone(),
+        },
+        Change {
+            kind: "ecr repository policy".into(),
+            name: desired_repo.name.clone(),
+            action: repository_policy.clone(),
         },
         Change {
             kind: "ecr image".into(),
@@ -224,6 +276,7 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
         image,
         repository,
         lifecycle,
+        repository_policy,
         role: role_action,
         function: function_action,
         publish,
@@ -232,8 +285,10 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
         alias_version: alias.map(|a| a.version),
         api: api_changes,
         api_id,
+        api_key_id,
         permission,
         plan: Plan { changes },
+        warnings: warnings(stage),
     })
 }
 
@@ -267,4 +322,65 @@ pub async fn registry_credentials(
         password: auth.password,
         server_address: auth.server,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_past_the_gateway_limit_is_a_warning() {
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.function.timeout_s = 300;
+        let warnings = warnings(&stage);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("300 s") && warnings[0].contains("29 s"),
+            "{warnings:?}"
+        );
+        stage.function.timeout_s = API_TIMEOUT_S;
+        assert!(super::warnings(&stage).is_empty());
+    }
+
+    #[test]
+    fn the_api_key_report_says_how_to_read_the_value_never_the_value() {
+        let mut stage = Stage::defaults("shop", "prod", "eu-west-1");
+        stage.profile = Some("prod-admin".into());
+        let report = ApiKeyReport::new(&stage, "k3y1d");
+        assert_eq!(
+            report.value_command,
+            "aws apigateway get-api-key --api-key k3y1d --include-value --query value --output text --region eu-west-1 --profile prod-admin"
+        );
+        assert!(report.to_string().starts_with("k3y1d "), "{report}");
+    }
+
+    #[test]
+    fn the_function_gets_the_api_cors_policy() {
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.api.cors.allow_origins = vec!["https://a.example".into(), "https://b.example".into()];
+        stage.api.cors.allow_headers = vec!["Content-Type".into(), "Authorization".into()];
+        let desired = desired_function(&stage, "repo@sha256:00", "arn:role");
+        assert_eq!(
+            desired.environment["CORS_ALLOW_ORIGIN"],
+            "https://a.example,https://b.example"
+        );
+        assert_eq!(
+            desired.environment["CORS_ALLOW_HEADERS"],
+            "Content-Type, Authorization"
+        );
+        // `*` anywhere in the list allows any origin.
+        stage.api.cors.allow_origins.push("*".into());
+        let desired = desired_function(&stage, "repo@sha256:00", "arn:role");
+        assert_eq!(desired.environment["CORS_ALLOW_ORIGIN"], "*");
+        // A value the configuration sets itself wins.
+        stage
+            .function
+            .environment
+            .insert("CORS_ALLOW_ORIGIN".into(), "https://c.example".into());
+        let desired = desired_function(&stage, "repo@sha256:00", "arn:role");
+        assert_eq!(
+            desired.environment["CORS_ALLOW_ORIGIN"],
+            "https://c.example"
+        );
+    }
 }

@@ -14,10 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::state::{Names, PERMISSION_ID};
+use super::state::{ApiKeyReport, PERMISSION_ID};
 use crate::aws::{self, AwsError, Clients, apigw, ecr, iam, lambda, logs};
 use crate::cli::StatusArgs;
-use crate::config::Stage;
+use crate::config::{Auth, Stage};
+use crate::names::Names;
 use crate::ui::Ui;
 
 /// How far back the `REPORT` lines are read for the memory advice.
@@ -50,6 +51,8 @@ pub struct StatusReport {
     /// When the alias's version was published (Lambda's LastModified).
     pub deployed_at: Option<String>,
     pub memory: Option<MemoryReport>,
+    /// With `auth = "api_key"`: the key by id and how to read its value.
+    pub api_key: Option<ApiKeyReport>,
 }
 
 /// One resource of the stage and whether it exists.
@@ -89,6 +92,9 @@ impl fmt::Display for StatusReport {
             self.stage, self.app, self.region
         )?;
         writeln!(f, "url       {}", or_none(&self.url))?;
+        if let Some(key) = &self.api_key {
+            writeln!(f, "api key   {key}")?;
+        }
         let version = match &self.version {
             Some(version) => format!("version {version}"),
             None => "no alias".into(),
@@ -154,7 +160,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         lambda::read_alias(&clients.lambda, &function_name, &alias_name),
     )?;
     let names = Names::new(stage, &account);
-    let desired_api = apigw::DesiredApi::from_stage(stage, &names.alias_arn);
+    let desired_api = apigw::DesiredApi::from_stage(stage, &names);
     let alias_version = alias.as_ref().map(|a| a.version.clone());
     let function_exists = function.is_some();
 
@@ -244,7 +250,14 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
     let deployed = resources.iter().skip(1).any(|r| r.exists);
 
     let url = match (&api, api_stage) {
-        (Some(api), Some(_)) => Some(apigw::stage_url(stage, &api.id)),
+        (Some(api), Some(_)) => Some(names.stage_url(&api.id)),
+        _ => None,
+    };
+    let api_key = match (
+        stage.api.auth,
+        api.as_ref().and_then(|a| a.api_key.as_ref()),
+    ) {
+        (Auth::ApiKey, Some(key)) => Some(ApiKeyReport::new(stage, &key.id)),
         _ => None,
     };
     let deployed_at = alias_version.as_ref().and_then(|version| {
@@ -277,6 +290,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         digest,
         deployed_at,
         memory,
+        api_key,
     })
 }
 

@@ -12,12 +12,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::state::{self, PERMISSION_ID, Survey};
+use super::state::{self, ApiKeyReport, PERMISSION_ID, Survey};
 use crate::aws::public_check::{self, PublicPath};
 use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda};
 use crate::cli::UpArgs;
-use crate::config::Stage;
+use crate::config::{Auth, Stage};
 use crate::image::{self, ImageEvent, ImageRef};
+use crate::names::Names;
 use crate::plan::Change;
 use crate::ui::{Step, Summary, Ui};
 
@@ -64,8 +65,15 @@ pub struct UpReport {
     pub role_arn: String,
     pub version: String,
     pub image: ImageReport,
+    /// With `auth = "api_key"`: the key callers send, by id, and the
+    /// command that reads its value (never the value itself).
+    pub api_key: Option<ApiKeyReport>,
     /// The plan `up` carried out (unchanged resources included).
     pub changes: Vec<Change>,
+    /// What the configuration asks that AWS will not do as written.
+    pub warnings: Vec<String>,
+    /// Old images deleted from the repository (none used by any stage).
+    pub images_deleted: usize,
     pub steps: Summary,
     pub seconds: f64,
 }
@@ -100,6 +108,10 @@ impl fmt::Display for UpReport {
         writeln!(f, "function  {}", self.function_arn)?;
         writeln!(f, "version   {}", self.version)?;
         writeln!(f, "image     {}@{}", self.image.uri, self.image.digest)?;
+        if let Some(key) = &self.api_key {
+            writeln!(f, "api key   {key}")?;
+        }
+        // The warnings were shown (on stderr) before the work started.
         write!(f, "done in {:.1} s", self.seconds)
     }
 }
@@ -140,6 +152,9 @@ async fn survey_and_apply(
     step.finish(format!("{changes} to change"));
     if !ui.json() && changes > 0 {
         ui.info(super::plan::render_changes(&survey.plan.changes));
+    }
+    for warning in &survey.warnings {
+        ui.warn(warning);
     }
     apply(stage, ui, clients, survey, started).await
 }
@@ -225,9 +240,9 @@ async fn apply(
     }
 
     let api_changed = survey.api_changes() || survey.api_id.is_none();
-    let api_id = if api_changed {
+    let (api_id, api_key_id) = if api_changed {
         let step = ui.step("api gateway");
-        let desired = apigw::DesiredApi::from_stage(stage, &names.alias_arn);
+        let desired = apigw::DesiredApi::from_stage(stage, &names);
         let (outcome, info) = apigw::ensure_api(&clients.apigw, &desired).await?;
         let deployed = if info.deployment_id.is_some() {
             ", deployed"
@@ -235,16 +250,19 @@ async fn apply(
             ""
         };
         step.finish(format!("{}{deployed}", outcome_text(outcome)));
-        info.api_id
+        (info.api_id, info.api_key_id)
     } else {
-        survey
-            .api_id
-            .clone()
-            .context("the survey found no REST API")?
+        (
+            survey
+                .api_id
+                .clone()
+                .context("the survey found no REST API")?,
+            survey.api_key_id.clone(),
+        )
     };
     if survey.permission.is_change() {
         let step = ui.step("lambda permission");
-        let source = apigw::source_arn(&api_id, &stage.region, &names.account, &stage.api.path);
+        let source = names.api_source_arn(&api_id);
         let outcome = lambda::ensure_permission(
             &clients.lambda,
             &function_name,
@@ -256,10 +274,17 @@ async fn apply(
         step.finish(outcome_text(outcome));
     }
 
-    let url = apigw::stage_url(stage, &api_id);
+    let url = names.stage_url(&api_id);
     if alias_moved_from.is_some() || api_changed || survey.permission.is_change() {
         public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
     }
+    // After the stage is known to answer: only then are old images safe to
+    // judge by what the versions use.
+    let images_deleted = if built {
+        delete_old_images(stage, ui, clients, &names).await
+    } else {
+        0
+    };
 
     Ok(UpReport {
         stage: stage.name.clone(),
@@ -273,7 +298,13 @@ async fn apply(
             digest,
             built,
         },
+        api_key: match (stage.api.auth, api_key_id) {
+            (Auth::ApiKey, Some(id)) => Some(ApiKeyReport::new(stage, &id)),
+            _ => None,
+        },
         changes: survey.plan.changes,
+        warnings: survey.warnings,
+        images_deleted,
         steps: ui.summary(),
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -293,7 +324,10 @@ async fn ensure_repository(
     clients: &Clients,
     survey: &Survey,
 ) -> Result<()> {
-    if !survey.repository.is_change() && !survey.lifecycle.is_change() {
+    if !survey.repository.is_change()
+        && !survey.lifecycle.is_change()
+        && !survey.repository_policy.is_change()
+    {
         return Ok(());
     }
     let step = ui.step("ecr repository");
@@ -301,12 +335,56 @@ async fn ensure_repository(
     let (outcome, _) = ecr::ensure_repository(&clients.ecr, &desired).await?;
     let policy = ecr::lifecycle_policy_text(&stage.ecr);
     let policy_outcome = ecr::ensure_lifecycle_policy(&clients.ecr, &desired.name, &policy).await?;
+    // Before the function is created or updated: Lambda checks that it may
+    // pull the image when the function's code is set.
+    let statement = ecr::lambda_pull_statement(&survey.names.app_functions_arn());
+    let pull_outcome =
+        ecr::ensure_repository_policy(&clients.ecr, &desired.name, &statement).await?;
     step.finish(format!(
-        "{}, lifecycle policy {}",
+        "{}, lifecycle policy {}, lambda pull permission {}",
         outcome_text(outcome),
-        outcome_text(policy_outcome)
+        outcome_text(policy_outcome),
+        outcome_text(pull_outcome)
     ));
     Ok(())
+}
+
+/// Deletes the repository's images beyond the newest `keep-tagged` that no
+/// version of any of the app's functions uses (see `aws::ecr`: the
+/// lifecycle policy cannot tell). Runs after a push, when the count grew.
+/// The stage is deployed by now, so a failure here is a warning.
+async fn delete_old_images(stage: &Stage, ui: &Ui, clients: &Clients, names: &Names) -> usize {
+    let step = ui.step("ecr images");
+    let repository = stage.repository_name();
+    let work = async {
+        let images = ecr::list_images(&clients.ecr, &repository).await?;
+        if images.iter().filter(|i| !i.tags.is_empty()).count()
+            <= usize::try_from(stage.ecr.keep_tagged).unwrap_or(usize::MAX)
+        {
+            return Ok::<_, aws::AwsError>(0);
+        }
+        let in_use = lambda::images_in_use(
+            &clients.lambda,
+            &names.app_function_prefix(),
+            &names.repository_uri,
+        )
+        .await?;
+        let old = ecr::images_to_delete(&images, stage.ecr.keep_tagged, &in_use);
+        ecr::delete_images(&clients.ecr, &repository, &old).await
+    };
+    match work.await {
+        Ok(deleted) => {
+            step.finish(format!("{deleted} old images deleted"));
+            deleted
+        }
+        Err(err) => {
+            step.finish("not cleaned up");
+            ui.warn(format!(
+                "old images were not deleted ({err}); the next `up` that pushes tries again"
+            ));
+            0
+        }
+    }
 }
 
 async fn ensure_role(stage: &Stage, ui: &Ui, clients: &Clients, survey: &Survey) -> Result<String> {

@@ -26,7 +26,7 @@ pub use build::{build_image, connect_docker, connect_docker_at, image_exists};
 pub use compile::compile;
 pub use context::build_context;
 pub use hash::{ContentHash, content_hash};
-pub use push::{RegistryCredentials, push_image, registry_digest};
+pub use push::{RegistryCredentials, digest_of_taken_tag, push_image, registry_digest};
 
 /// An image in a repository: by tag while it is being built, by digest
 /// once pushed (Lambda is always pointed at the digest, which cannot move).

@@ -36,6 +36,11 @@ impl fmt::Debug for RegistryCredentials {
 /// Per-layer progress goes to `on_event` as [`ImageEvent::Layer`]. The
 /// digest comes from the engine's closing `{tag}: digest: sha256:...`
 /// message, or else from the image's RepoDigests.
+///
+/// Two stages that push the same content hash at once race for its tag,
+/// and an immutable repository refuses the second (see
+/// [`digest_of_taken_tag`]): that push carries on with the image the
+/// registry holds under the tag, built from the same inputs.
 pub async fn push_image(
     docker: &Docker,
     image: &ImageRef,
@@ -49,12 +54,18 @@ pub async fn push_image(
         serveraddress: Some(credentials.server_address.clone()),
         ..Default::default()
     };
-    let failed = |message: String, tail: Tail| {
-        BuildError::new(
-            BuildStep::Push,
-            format!("the push of {} failed: {message}", image.by_tag()),
-        )
-        .with_output(tail.into_lines())
+    let failed = |message: String, tail: Tail| async move {
+        match digest_of_taken_tag(docker, image, credentials, &message).await {
+            Some(digest) => Ok(ImageRef {
+                digest: Some(digest),
+                ..image.clone()
+            }),
+            None => Err(BuildError::new(
+                BuildStep::Push,
+                format!("the push of {} failed: {message}", image.by_tag()),
+            )
+            .with_output(tail.into_lines())),
+        }
     };
 
     let mut tail = Tail::new(TAIL_LINES);
@@ -64,12 +75,12 @@ pub async fn push_image(
         let info = match item {
             Ok(info) => info,
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(failed(error, tail));
+                return failed(error, tail).await;
             }
-            Err(e) => return Err(failed(e.to_string(), tail)),
+            Err(e) => return failed(e.to_string(), tail).await,
         };
         if let Some(message) = info.error_detail.and_then(|detail| detail.message) {
-            return Err(failed(message, tail));
+            return failed(message, tail).await;
         }
         let Some(status) = info.status else { continue };
         tail.push(&status);
@@ -97,6 +108,36 @@ pub async fn push_image(
         digest: Some(digest),
         ..image.clone()
     })
+}
+
+/// When a registry refused a push because its tag is taken, the digest the
+/// registry holds under that tag; `None` for any other refusal (or when
+/// the registry does not have the tag after all).
+///
+/// An immutable ECR repository refuses to overwrite a tag
+/// (ImageTagAlreadyExistsException, "Preventing image tags from being
+/// overwritten in Amazon ECR"); through Docker the refusal reads `tag
+/// invalid: The image tag '...' already exists in the '...' repository and
+/// cannot be overwritten because the repository is immutable`. The tag is a
+/// content hash, so the image under it was built from the same inputs.
+pub async fn digest_of_taken_tag(
+    docker: &Docker,
+    image: &ImageRef,
+    credentials: &RegistryCredentials,
+    refusal: &str,
+) -> Option<String> {
+    if !tag_is_taken(refusal) {
+        return None;
+    }
+    registry_digest(docker, image, credentials).await
+}
+
+/// Whether a push's error says its tag exists and cannot be overwritten.
+fn tag_is_taken(refusal: &str) -> bool {
+    let refusal = refusal.to_ascii_lowercase();
+    refusal.contains("imagetagalreadyexists")
+        || (refusal.contains("already exists")
+            && (refusal.contains("immutable") || refusal.contains("cannot be overwritten")))
 }
 
 /// The digest in the engine's last push message,
@@ -168,6 +209,21 @@ mod tests {
         );
         assert_eq!(digest_in_status("Pushing"), None);
         assert_eq!(digest_in_status("h: digest: sha256:abc size: 1"), None);
+    }
+
+    #[test]
+    fn a_taken_tag_is_told_from_other_refusals() {
+        assert!(tag_is_taken(
+            "tag invalid: The image tag 'h0123' already exists in the 'shop' repository and cannot be overwritten because the repository is immutable."
+        ));
+        assert!(tag_is_taken(
+            "ImageTagAlreadyExistsException: The image tag 'h0123' already exists"
+        ));
+        assert!(!tag_is_taken(
+            "denied: requested access to the resource is denied"
+        ));
+        assert!(!tag_is_taken("blob upload unknown: layer already exists"));
+        assert!(!tag_is_taken("connection reset by peer"));
     }
 
     #[test]

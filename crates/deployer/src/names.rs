@@ -1,0 +1,428 @@
+//! Every name, ARN, host and URL of a stage, in one place.
+//!
+//! Names that need no account (`{app}-{stage}`, the role, the repository,
+//! the tags) are methods of [`Stage`], defined here; everything that also
+//! needs the account or the partition is in [`Names`]. Nothing else in the
+//! deployer spells `arn:` or a host name.
+//!
+//! The partition follows the region: ARNs start `arn:aws-cn:` in China and
+//! `arn:aws-us-gov:` in GovCloud, and China's endpoints end in
+//! `amazonaws.com.cn` ("Endpoints and ARNs for Amazon Web Services in
+//! China", AWS General Reference). Service principals do not change with
+//! the partition: Lambda and API Gateway are `lambda.amazonaws.com` and
+//! `apigateway.amazonaws.com` in China too (aws-cdk#2198: IAM refuses
+//! `lambda.amazonaws.com.cn`).
+
+use std::collections::BTreeMap;
+
+use crate::config::Stage;
+
+/// The AWS partition a region belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    Aws,
+    China,
+    GovCloud,
+}
+
+impl Partition {
+    /// `cn-*` is China, `us-gov-*` GovCloud, every other region `aws`. The
+    /// isolated partitions (`us-iso-*`, ...) are refused by the
+    /// configuration, so they never reach here.
+    pub fn of_region(region: &str) -> Partition {
+        if region.starts_with("cn-") {
+            Partition::China
+        } else if region.starts_with("us-gov-") {
+            Partition::GovCloud
+        } else {
+            Partition::Aws
+        }
+    }
+
+    /// The partition as ARNs spell it.
+    pub fn id(self) -> &'static str {
+        match self {
+            Partition::Aws => "aws",
+            Partition::China => "aws-cn",
+            Partition::GovCloud => "aws-us-gov",
+        }
+    }
+
+    /// An AWS managed policy (`service-role/AWSLambdaBasicExecutionRole`),
+    /// which exists once per partition.
+    pub fn managed_policy_arn(self, path: &str) -> String {
+        format!("arn:{}:iam::aws:policy/{path}", self.id())
+    }
+
+    /// What the partition's endpoint host names end with.
+    pub fn dns_suffix(self) -> &'static str {
+        match self {
+            Partition::China => "amazonaws.com.cn",
+            Partition::Aws | Partition::GovCloud => "amazonaws.com",
+        }
+    }
+}
+
+/// The resource names of a stage; none needs the account.
+impl Stage {
+    /// `{app}-{stage}`: the function and the REST API.
+    pub fn function_name(&self) -> String {
+        format!("{}-{}", self.app, self.name)
+    }
+
+    pub fn api_name(&self) -> String {
+        self.function_name()
+    }
+
+    /// `{app}-{stage}-exec`: the function's execution role.
+    pub fn role_name(&self) -> String {
+        format!("{}-{}-exec", self.app, self.name)
+    }
+
+    /// `{app}`: one repository shared by every stage (images are
+    /// content-addressed, so stages never overwrite each other).
+    pub fn repository_name(&self) -> String {
+        self.app.clone()
+    }
+
+    /// The alias that API Gateway calls: named after the stage.
+    pub fn alias_name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// `/aws/lambda/{function}`.
+    pub fn log_group_name(&self) -> String {
+        format!("/aws/lambda/{}", self.function_name())
+    }
+
+    /// The tags every resource of this stage carries; `status` and
+    /// `destroy` find resources by them. The repository carries only
+    /// `deployer:app`, since stages share it.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("deployer:app".to_string(), self.app.clone()),
+            ("deployer:stage".to_string(), self.name.clone()),
+        ])
+    }
+}
+
+/// Every ARN, host and URL of the stage in one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub partition: Partition,
+    pub region: String,
+    pub account: String,
+    pub app: String,
+    pub stage: String,
+    /// The API's resource path, without slashes.
+    pub path: String,
+    /// The stage's `endpoint-url` (an emulator), if it has one.
+    pub endpoint_url: Option<String>,
+    /// `{account}.dkr.ecr.{region}.{suffix}/{repository}`.
+    pub repository_uri: String,
+    pub role_arn: String,
+    pub function_arn: String,
+    pub alias_arn: String,
+}
+
+impl Names {
+    pub fn new(stage: &Stage, account: &str) -> Names {
+        let partition = Partition::of_region(&stage.region);
+        let p = partition.id();
+        let region = &stage.region;
+        let function_arn = format!(
+            "arn:{p}:lambda:{region}:{account}:function:{}",
+            stage.function_name()
+        );
+        Names {
+            partition,
+            region: region.clone(),
+            account: account.to_string(),
+            app: stage.app.clone(),
+            stage: stage.name.clone(),
+            path: stage.api.path.trim_matches('/').to_string(),
+            endpoint_url: stage.endpoint_url.clone(),
+            repository_uri: format!(
+                "{account}.dkr.ecr.{region}.{}/{}",
+                partition.dns_suffix(),
+                stage.repository_name()
+            ),
+            role_arn: format!("arn:{p}:iam::{account}:role/{}", stage.role_name()),
+            alias_arn: format!("{function_arn}:{}", stage.alias_name()),
+            function_arn,
+        }
+    }
+
+    /// What API Gateway calls for a Lambda proxy integration: the alias,
+    /// through Lambda's invocation path.
+    pub fn integration_uri(&self) -> String {
+        format!(
+            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
+            self.partition.id(),
+            self.region,
+            self.alias_arn
+        )
+    }
+
+    /// The source ARN of the Lambda permission: `{api_id}/*/*/{path}`.
+    ///
+    /// The API id already belongs to one stage (each stage has its own API),
+    /// so the stage is a wildcard, which also admits the console's test
+    /// invocations; the method is a wildcard so that changing the configured
+    /// methods needs no new permission; the path is fixed, so nothing else of
+    /// the API can call the function.
+    pub fn api_source_arn(&self, api_id: &str) -> String {
+        format!(
+            "arn:{}:execute-api:{}:{}:{api_id}/*/*/{}",
+            self.partition.id(),
+            self.region,
+            self.account,
+            self.path
+        )
+    }
+
+    /// `https://{api_id}.execute-api.{region}.{suffix}/{stage}/{path}`.
+    pub fn invoke_url(&self, api_id: &str) -> String {
+        format!(
+            "https://{api_id}.execute-api.{}.{}/{}/{}",
+            self.region,
+            self.partition.dns_suffix(),
+            self.stage,
+            self.path
+        )
+    }
+
+    /// The URL callers use: [`Names::invoke_url`], or, for a stage with an
+    /// `endpoint-url` (an emulator), the emulator's path form
+    /// `{endpoint}/restapis/{api_id}/{stage}/_user_request_/{path}`, which
+    /// needs no DNS for `{api_id}.execute-api...` (the local AWS and
+    /// LocalStack serve it).
+    pub fn stage_url(&self, api_id: &str) -> String {
+        match &self.endpoint_url {
+            Some(endpoint) => format!(
+                "{}/restapis/{api_id}/{}/_user_request_/{}",
+                endpoint.trim_end_matches('/'),
+                self.stage,
+                self.path
+            ),
+            None => self.invoke_url(api_id),
+        }
+    }
+
+    /// The REST API's ARN, as TagResource wants it.
+    pub fn rest_api_arn(&self, api_id: &str) -> String {
+        format!(
+            "arn:{}:apigateway:{}::/restapis/{api_id}",
+            self.partition.id(),
+            self.region
+        )
+    }
+
+    /// The API stage's ARN, as TagResource wants it.
+    pub fn api_stage_arn(&self, api_id: &str) -> String {
+        format!("{}/stages/{}", self.rest_api_arn(api_id), self.stage)
+    }
+
+    /// Every function of the app, whatever its stage: what the repository
+    /// policy lets Lambda pull images for.
+    pub fn app_functions_arn(&self) -> String {
+        format!(
+            "arn:{}:lambda:{}:{}:function:{}-*",
+            self.partition.id(),
+            self.region,
+            self.account,
+            self.app
+        )
+    }
+
+    /// The name every function of the app starts with (`{app}-`).
+    pub fn app_function_prefix(&self) -> String {
+        format!("{}-", self.app)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(region: &str) -> Names {
+        Names::new(&Stage::defaults("shop", "prod", region), "123456789012")
+    }
+
+    #[test]
+    fn the_partition_follows_the_region() {
+        assert_eq!(Partition::of_region("eu-west-1"), Partition::Aws);
+        assert_eq!(Partition::of_region("cn-northwest-1"), Partition::China);
+        assert_eq!(Partition::of_region("us-gov-west-1"), Partition::GovCloud);
+        // Not GovCloud: an ordinary US region.
+        assert_eq!(Partition::of_region("us-west-2"), Partition::Aws);
+    }
+
+    #[test]
+    fn names_in_the_aws_partition() {
+        let n = names("eu-west-1");
+        assert_eq!(
+            n.repository_uri,
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop"
+        );
+        assert_eq!(n.role_arn, "arn:aws:iam::123456789012:role/shop-prod-exec");
+        assert_eq!(
+            n.function_arn,
+            "arn:aws:lambda:eu-west-1:123456789012:function:shop-prod"
+        );
+        assert_eq!(
+            n.alias_arn,
+            "arn:aws:lambda:eu-west-1:123456789012:function:shop-prod:prod"
+        );
+        assert_eq!(
+            n.integration_uri(),
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:shop-prod:prod/invocations"
+        );
+        assert_eq!(
+            n.api_source_arn("a1"),
+            "arn:aws:execute-api:eu-west-1:123456789012:a1/*/*/predict"
+        );
+        assert_eq!(
+            n.invoke_url("a1"),
+            "https://a1.execute-api.eu-west-1.amazonaws.com/prod/predict"
+        );
+        assert_eq!(
+            n.rest_api_arn("a1"),
+            "arn:aws:apigateway:eu-west-1::/restapis/a1"
+        );
+        assert_eq!(
+            n.api_stage_arn("a1"),
+            "arn:aws:apigateway:eu-west-1::/restapis/a1/stages/prod"
+        );
+        assert_eq!(
+            n.app_functions_arn(),
+            "arn:aws:lambda:eu-west-1:123456789012:function:shop-*"
+        );
+    }
+
+    #[test]
+    fn an_emulator_serves_the_stage_under_its_own_endpoint() {
+        let mut stage = Stage::defaults("shop", "local", "us-east-1");
+        assert_eq!(
+            Names::new(&stage, "1").stage_url("a1"),
+            "https://a1.execute-api.us-east-1.amazonaws.com/local/predict"
+        );
+        stage.endpoint_url = Some("http://127.0.0.1:5000/".into());
+        assert_eq!(
+            Names::new(&stage, "1").stage_url("a1"),
+            "http://127.0.0.1:5000/restapis/a1/local/_user_request_/predict"
+        );
+    }
+
+    #[test]
+    fn names_in_china() {
+        let n = names("cn-north-1");
+        assert_eq!(
+            n.repository_uri,
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/shop"
+        );
+        assert_eq!(
+            n.role_arn,
+            "arn:aws-cn:iam::123456789012:role/shop-prod-exec"
+        );
+        assert!(
+            n.integration_uri()
+                .starts_with("arn:aws-cn:apigateway:cn-north-1:lambda:path/2015-03-31/functions/arn:aws-cn:lambda:cn-north-1:"),
+            "{}",
+            n.integration_uri()
+        );
+        assert_eq!(
+            n.api_source_arn("a1"),
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:a1/*/*/predict"
+        );
+        assert_eq!(
+            n.invoke_url("a1"),
+            "https://a1.execute-api.cn-north-1.amazonaws.com.cn/prod/predict"
+        );
+        assert_eq!(
+            n.api_stage_arn("a1"),
+            "arn:aws-cn:apigateway:cn-north-1::/restapis/a1/stages/prod"
+        );
+        assert_eq!(
+            n.app_functions_arn(),
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:shop-*"
+        );
+    }
+
+    #[test]
+    fn names_in_govcloud() {
+        let n = names("us-gov-west-1");
+        assert_eq!(
+            n.repository_uri,
+            "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/shop"
+        );
+        assert_eq!(
+            n.alias_arn,
+            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:shop-prod:prod"
+        );
+        assert!(
+            n.integration_uri()
+                .starts_with("arn:aws-us-gov:apigateway:")
+        );
+        assert_eq!(
+            n.api_source_arn("a1"),
+            "arn:aws-us-gov:execute-api:us-gov-west-1:123456789012:a1/*/*/predict"
+        );
+        assert_eq!(
+            n.invoke_url("a1"),
+            "https://a1.execute-api.us-gov-west-1.amazonaws.com/prod/predict"
+        );
+        assert_eq!(
+            n.rest_api_arn("a1"),
+            "arn:aws-us-gov:apigateway:us-gov-west-1::/restapis/a1"
+        );
+    }
+
+    #[test]
+    fn no_name_outside_this_module_spells_a_partition_or_a_host() {
+        // Every ARN and host of the deployer is built here: a literal
+        // `arn:aws:` or `amazonaws.com` elsewhere in the sources (tests and
+        // the service principals aside) is a name this module missed.
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        let mut stack = vec![src.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.ends_with("names.rs") || path.extension() != Some("rs".as_ref()) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Unit tests sit at the end of a file, after `#[cfg(test)]`.
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for (number, line) in code.lines().enumerate() {
+                    let line = line.trim_start();
+                    if line.starts_with("//") {
+                        continue;
+                    }
+                    let principal = line.contains("\"lambda.amazonaws.com\"")
+                        || line.contains("\"apigateway.amazonaws.com\"");
+                    if line.contains("arn:aws") || (line.contains("amazonaws.com") && !principal) {
+                        found.push(format!(
+                            "{}:{}: {line}",
+                            path.strip_prefix(&src).unwrap().display(),
+                            number + 1
+                        ));
+                    }
+                }
+            }
+        }
+        // The local Runtime API hands the function a fixed, made-up ARN: it
+        // names no resource of a stage.
+        found.retain(|line| !line.starts_with("local/runtime_api.rs"));
+        assert!(
+            found.is_empty(),
+            "names built outside names.rs:\n{}",
+            found.join("\n")
+        );
+    }
+}
