@@ -1,6 +1,8 @@
 //! Fault injection: `deployer up --stage local` SIGKILLed at seeded random
-//! moments spread over a whole run, with no cleanup between kills, then let
-//! finish. The result must equal an uninterrupted run's (compared as
+//! moments spread over a whole run (a few milliseconds after its k-th step
+//! began: steps, not seconds, so the moments land inside runs however long
+//! the local AWS's windows or the machine's load make them), with no cleanup
+//! between kills, then let finish. The result must equal an uninterrupted run's (compared as
 //! [`Snapshot`]s read with the SDK), a further `up` must have nothing to
 //! change, and no stage lock may be left. Each killed run leaves its lock
 //! behind; the next run breaks it (same host, dead pid), so this also tests
@@ -94,16 +96,75 @@ fn up_args() -> [&'static str; 4] {
     ["up", "--stage", "local", "--yes"]
 }
 
-/// The seconds a run's JSON answer says its compile step took (0 when the
-/// binary cache had it).
-fn compile_seconds(answer: &serde_json::Value) -> f64 {
-    answer["steps"]["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| s["step"] == "compile")
-        .filter_map(|s| s["seconds"].as_f64())
-        .sum()
+/// How many steps a run's progress lines began (`[up] push ...`).
+fn steps_begun(stderr: &str) -> usize {
+    stderr.lines().filter(|l| is_step_start(l)).count()
+}
+
+fn is_step_start(line: &str) -> bool {
+    line.starts_with('[') && line.ends_with(" ...")
+}
+
+/// A kill moment: `jitter` after the run began its `step`-th step.
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    step: usize,
+    jitter: Duration,
+}
+
+/// Runs `deployer args` once per moment in `fx`, killing it with SIGKILL
+/// at that moment unless it has ended by then.
+fn kill_at_steps(fx: &Fixture, args: &[&str], moments: &[Moment], tally: &mut Tally) {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    for moment in moments {
+        let mut child = fx
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (began, steps) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if is_step_start(&line) {
+                    // The receiver may be gone once the kill is decided.
+                    let _ = began.send(());
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        // Until the step begins, or the run ends (the sender drops with EOF).
+        let mut seen = 0;
+        while seen < moment.step && steps.recv().is_ok() {
+            seen += 1;
+        }
+        std::thread::sleep(moment.jitter);
+        tally.tried += 1;
+        match child.try_wait().unwrap() {
+            Some(status) if status.success() => tally.finished_first += 1,
+            Some(status) => {
+                let stderr = reader.join().unwrap_or_default();
+                tally
+                    .failed_first
+                    .push(format!("at {moment:?}: {status}\n{stderr}"));
+                continue;
+            }
+            None => {
+                // Child::kill sends SIGKILL; wait reaps it, so its pid is
+                // dead (not a zombie) when the next run judges the lock.
+                child.kill().unwrap();
+                child.wait().unwrap();
+                tally.killed += 1;
+            }
+        }
+        drop(steps);
+        let _ = reader.join();
+    }
 }
 
 /// Runs `deployer args` once per moment of `delays` in `fx`, killing it
@@ -146,14 +207,14 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
 
-    // The uninterrupted run: what every series must end as, and how long a
-    // run takes (without the compile, which the binary cache then skips).
+    // The uninterrupted run: what every series must end as, and how many
+    // steps a run from nothing takes.
     let reference = Fixture::new("fltref");
     let _dump_ref = DumpOnFailure::new(&reference.app);
-    let started = Instant::now();
-    let answer = reference.json(&["up", "--stage", "local", "--json", "--yes"]);
-    let wall = started.elapsed().as_secs_f64();
-    let run = (wall - compile_seconds(&answer)).max(0.5);
+    let out = reference.deployer(&["up", "--stage", "local", "--json", "--yes"]);
+    let answer = json_of(&out, &["up"]);
+    let steps = steps_begun(&texts(&out).1);
+    assert!(steps >= 8, "a run from nothing began only {steps} steps");
     let tag = answer["image"]["tag"].as_str().unwrap().to_string();
     let expected = snapshot(&reference.app, &tag).await;
     assert_eq!(expected.rest_apis, 1, "{expected:?}");
@@ -167,19 +228,23 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
         "a normal run left its lock: {expected:?}"
     );
 
-    // Kill moments over the run plus a margin for the process's start.
-    let span = run * 1.3;
+    // Increasing steps over a run from nothing, each a seeded few
+    // milliseconds (up to 300) after its step began: a run resumed after a
+    // kill skips what is done, so later moments reach further into it.
     let mut rng = Rng(seed);
     let mut total = Tally::default();
     let mut converged = 0;
     for series in 0..SERIES {
         let fx = Fixture::new(&format!("fault{series}"));
         let _dump = DumpOnFailure::new(&fx.app);
-        let delays: Vec<Duration> = (0..MOMENTS)
-            .map(|i| Duration::from_secs_f64(span * (i as f64 + rng.unit()) / MOMENTS as f64))
+        let moments: Vec<Moment> = (0..MOMENTS)
+            .map(|i| Moment {
+                step: 1 + ((steps as f64) * (i as f64 + rng.unit()) / MOMENTS as f64) as usize,
+                jitter: Duration::from_secs_f64(0.3 * rng.unit()),
+            })
             .collect();
         let mut tally = Tally::default();
-        kill_at(&fx, &up_args(), &delays, &mut tally).await;
+        kill_at_steps(&fx, &up_args(), &moments, &mut tally);
 
         // Then let it finish, and once more: nothing left to change.
         let finished = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
@@ -194,7 +259,7 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
         let got = snapshot(&fx.app, &tag).await;
         assert_eq!(
             got, expected,
-            "series {series} (seed {seed}, delays {delays:?}) ended unlike an uninterrupted run"
+            "series {series} (seed {seed}, moments {moments:?}) ended unlike an uninterrupted run"
         );
         converged += 1;
         eprintln!(
@@ -208,7 +273,7 @@ async fn up_killed_at_seeded_moments_ends_equal_to_an_uninterrupted_run() {
     }
 
     eprintln!(
-        "fault injection (seed {seed}, run {run:.2} s): {} kill moments tried, {} killed \
+        "fault injection (seed {seed}, {steps} steps a run): {} kill moments tried, {} killed \
          mid-run, {} runs finished before their kill, {} failed before it; {converged}/{SERIES} \
          series converged to the uninterrupted result",
         total.tried,
