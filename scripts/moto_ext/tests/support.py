@@ -164,7 +164,8 @@ def role_not_assumable_yet(err: Refused) -> bool:
 
 
 def throttled(err: Refused) -> bool:
-    """A quota's 429 TooManyRequestsException (API reference, Common errors)."""
+    """A quota's 429 TooManyRequestsException (API Gateway API reference,
+    Common errors)."""
     return err.status == 429
 
 
@@ -191,7 +192,7 @@ def lambda_role(url: Optional[str] = None) -> str:
 def function_spec(function: str, role: str, environment: Optional[dict[str, str]] = None, **options: Any) -> dict[str, Any]:
     """CreateFunction's request for the fixture image as ``function``
     (``image``, ``memory`` and ``timeout`` among ``options``; the rest
-    passed as they are)."""
+    passed as they are). Without ``memory``, Lambda's default, 128 MB."""
     spec: dict[str, Any] = {
         "FunctionName": function,
         "PackageType": "Image",

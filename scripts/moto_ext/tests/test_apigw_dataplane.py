@@ -2,9 +2,10 @@
 as API Gateway does (apigw_dataplane).
 
 The REST APIs these tests make are left in place: DeleteRestApi is allowed
-once per 30 seconds per account and Region (apigw-delete-rest-api), a
-quota the deployer's tests running beside these need more. Their names
-are unique, so a rerun does not meet them."""
+once per 30 seconds per account and Region (apigw-delete-rest-api), so
+deleting a dozen would hold that quota for minutes, away from the
+deployer's tests that run beside these on the same moto. Their names are
+unique, so a rerun does not meet them."""
 
 import json
 import time
