@@ -345,10 +345,11 @@ def _build_image() -> str:
     return digests[0]
 
 
-def environments(function: str) -> list[Any]:
-    """The running execution environments (containers) of ``function``."""
+def environments(function: str, exited_too: bool = False) -> list[Any]:
+    """The running execution environments (containers) of ``function``;
+    with ``exited_too``, those whose process has ended as well."""
     return docker.from_env().containers.list(
-        filters={"label": ["moto_ext.kind=lambda-environment", f"moto_ext.function={function}"]}
+        all=exited_too, filters={"label": ["moto_ext.kind=lambda-environment", f"moto_ext.function={function}"]}
     )
 
 

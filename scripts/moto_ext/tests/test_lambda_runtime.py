@@ -223,3 +223,13 @@ class EnvironmentLifecycle(FunctionsTest):
         self.assertEqual(len(environments(name)), 1)
         client("lambda").delete_function(FunctionName=name)
         self.assertEqual(environments(name), [])
+
+    def test_deleting_the_function_while_an_environment_starts_leaves_no_container(self) -> None:
+        lam = client("lambda")
+        name = self.active_function(prefix="rt-delete-starting")
+        # Answered at once; the environment starts in the background.
+        self.assertEqual(lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["StatusCode"], 202)
+        lam.delete_function(FunctionName=name)
+        # Long enough for a container made after the delete to start and exit.
+        time.sleep(2)
+        self.assertEqual(environments(name, exited_too=True), [])
