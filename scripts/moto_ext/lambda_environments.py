@@ -559,7 +559,15 @@ class Environment:
         if config.working_dir:
             options["working_dir"] = config.working_dir
         try:
-            self.container = client.containers.create(config.image, **options)
+            container = client.containers.create(config.image, **options)
+            with self._cond:
+                self.container = container
+                stopped = self.stopped
+            if stopped:
+                # Stopped (its function deleted) while the container was
+                # being made: stop() found none to remove.
+                container.remove(force=True)
+                raise FunctionUnavailable("the environment was stopped while it started")
             # Attached before it starts, so that nothing it prints is lost,
             # not even what a process that dies at once says.
             output = self.container.attach(stdout=True, stderr=True, stream=True, logs=True)
@@ -668,7 +676,9 @@ class Environment:
                 return
             self.stopped = True
             self._cond.notify_all()
-        container = self.container
+            # Read with the lock held: a container made after this is
+            # removed by start() instead.
+            container = self.container
         if container is not None:
             try:
                 container.remove(force=True)

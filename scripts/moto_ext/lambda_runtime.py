@@ -142,6 +142,15 @@ def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, c
         envs.POOL.release(environment, keep)
 
 
+def _invoke_event(fn: LambdaFunction, payload: bytes) -> None:
+    """An ``Event`` invocation, already answered 202: what goes wrong (the
+    image cannot run, the function was deleted meanwhile) is only logged."""
+    try:
+        invoke(fn, payload)
+    except LambdaClientError as error:
+        print(f"moto_ext/lambda: event invocation of {fn.function_arn} failed: {error}", file=sys.stderr, flush=True)
+
+
 def _init_failed(environment: envs.Environment, invocation: envs.Invocation, failure: envs.InitFailure, wait_for_log: bool) -> Answer:
     config = environment.config
     if failure.error_type == "Runtime.ExitError":
@@ -231,7 +240,7 @@ def install() -> list[str]:
         if kind == "DryRun":
             return b""
         if kind == "Event":
-            threading.Thread(target=invoke, args=(self, raw), name="lambda event invoke", daemon=True).start()
+            threading.Thread(target=_invoke_event, args=(self, raw), name="lambda event invoke", daemon=True).start()
             return b""
         tail = (_header(request_headers, "X-Amz-Log-Type") or "") == "Tail"
         answer = invoke(

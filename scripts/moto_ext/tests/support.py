@@ -1,6 +1,6 @@
-"""What the extension's tests share: the endpoint under test, a second moto
-of ours with every strict behaviour switched off, AWS clients, and
-reading errors the way an AWS SDK does.
+"""What the extension's tests share: the endpoint under test and moto servers
+of our own, AWS clients that wait as clients of real AWS must, the fixture
+function's image, and reading errors the way an AWS SDK does.
 
 The behaviours are shown in force on the endpoint under test
 (``MOTO_EXT_TEST_ENDPOINT``, else ``AWS_ENDPOINT_URL``, else moto's
@@ -9,15 +9,33 @@ switches are shown to work on moto servers these tests start themselves
 (from this checkout's ``scripts/moto_ext``, on free ports): one with
 ``LOCAL_AWS_STRICT_<NAME>=0`` for every behaviour, and one strict server
 that the reset test may reset without touching anyone else's state.
+
+The endpoint under test is strict: every test is a client that waits where
+AWS documents a wait, so that a test of one behaviour does not trip over
+another. A function is ``Pending`` after CreateFunction and a version after
+PublishVersion, ``LastUpdateStatus`` is ``InProgress`` after an update
+("Lambda function states",
+https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html: use the
+waiters ``function_active_v2``, ``function_updated_v2`` and
+``published_version_active``); a new role cannot be assumed by Lambda for a
+while (IAM eventual consistency: ask again); API Gateway's control-plane
+quotas answer 429 (ask again later). Tests about those very answers make
+the raw calls instead and look at what comes back.
 """
 
 import atexit
+import hashlib
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import tarfile
+import tempfile
+import threading
 import time
+import unittest
 import urllib.request
 import uuid
 from pathlib import Path
@@ -26,11 +44,16 @@ from typing import Any, Callable, Optional
 import boto3
 import botocore.config
 import botocore.exceptions
+import docker
 
 SCRIPTS = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
+FIXTURE_SOURCE = Path(__file__).resolve().parent / "fixture_function.rs"
+REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 ACCOUNT = "123456789012"
-BEHAVIOURS = [
+# The data plane: image functions run, stages serve.
+DATA_PLANE = ["lambda-qualifiers", "lambda-run-images", "apigw-dataplane"]
+# AWS's documented refusals and windows.
+STRICT = [
     "lambda-not-found",
     "lambda-states",
     "iam-get-role",
@@ -43,6 +66,13 @@ BEHAVIOURS = [
     "apigw-create-deployment",
     "apigw-update-usage-plan",
 ]
+BEHAVIOURS = DATA_PLANE + STRICT
+TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
+# How often a waiting client asks again, and for how long at most (far
+# beyond any window, even unscaled).
+POLL_SECONDS = 0.1
+PATIENCE_SECONDS = 90.0
 
 
 def endpoint() -> str:
@@ -71,15 +101,15 @@ def window(url: str, name: str) -> float:
     return float(status(url)["windows"][name])
 
 
-def client(service: str, url: str, region: str = REGION) -> Any:
+def client(service: str, url: Optional[str] = None, region: str = REGION) -> Any:
     return boto3.client(
         service,
-        endpoint_url=url,
+        endpoint_url=url or endpoint(),
         region_name=region,
         aws_access_key_id="test",
         aws_secret_access_key="test",
         # One attempt: a test must see what the server answered, not what
-        # the SDK's retries made of it.
+        # the SDK's retries made of it; where a client waits, it says so.
         config=botocore.config.Config(retries={"total_max_attempts": 1}),
     )
 
@@ -111,17 +141,219 @@ def refused(call: Callable[[], Any]) -> Optional[Refused]:
     return None
 
 
-def eventually(call: Callable[[], Any], seconds: float) -> Any:
-    """``call``'s answer once it stops failing, retrying for ``seconds``
-    (a closed window lets it through)."""
-    deadline = time.monotonic() + seconds
+# ---------------------------------------------------------------- waiting as a client of AWS
+
+
+def asked_again(call: Callable[[], Any], not_yet: Callable[[Refused], bool]) -> Any:
+    """``call``'s answer, asked again while AWS answers what ``not_yet``
+    says time cures; any other error is raised at once."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while True:
         try:
             return call()
-        except botocore.exceptions.ClientError:
-            if time.monotonic() > deadline:
+        except botocore.exceptions.ClientError as err:
+            if not not_yet(Refused(err)) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
+
+
+def role_not_assumable_yet(err: Refused) -> bool:
+    """IAM has not propagated the role to Lambda yet ("Troubleshoot IAM:
+    Changes that I make are not always immediately visible")."""
+    return err.code == "InvalidParameterValueException" and err.message == ROLE_NOT_ASSUMABLE
+
+
+def throttled(err: Refused) -> bool:
+    """A quota's 429 TooManyRequestsException (API Gateway API reference,
+    Common errors)."""
+    return err.status == 429
+
+
+def new_role(url: Optional[str] = None) -> tuple[str, str]:
+    """A new role trusting Lambda: its name and ARN."""
+    role = client("iam", url).create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)["Role"]
+    return role["RoleName"], role["Arn"]
+
+
+_roles: dict[str, str] = {}
+_roles_lock = threading.Lock()
+
+
+def lambda_role(url: Optional[str] = None) -> str:
+    """The ARN of a role for functions, one per server, made on first use.
+    ``create_function`` waits until Lambda can assume it."""
+    url = url or endpoint()
+    with _roles_lock:
+        if url not in _roles:
+            _roles[url] = new_role(url)[1]
+        return _roles[url]
+
+
+def function_spec(function: str, role: str, environment: Optional[dict[str, str]] = None, **options: Any) -> dict[str, Any]:
+    """CreateFunction's request for the fixture image as ``function``
+    (``image``, ``memory`` and ``timeout`` among ``options``; the rest
+    passed as they are). Without ``memory``, Lambda's default, 128 MB."""
+    spec: dict[str, Any] = {
+        "FunctionName": function,
+        "PackageType": "Image",
+        "Code": {"ImageUri": options.pop("image", None) or fixture_image()},
+        "Role": role,
+        "Timeout": options.pop("timeout", 10),
+        "Environment": {"Variables": environment or {}},
+    }
+    if "memory" in options:
+        spec["MemorySize"] = options.pop("memory")
+    spec.update(options)
+    return spec
+
+
+def create_function(url: Optional[str] = None, prefix: str = "ext-fn", role: Optional[str] = None, environment: Optional[dict[str, str]] = None, wait_for_role: bool = True, **options: Any) -> str:
+    """Creates a function of the fixture image (``function_spec``) and
+    returns its name, asking again while Lambda cannot assume the role yet
+    (unless ``wait_for_role`` is false). The function is then ``Pending``:
+    see ``wait_until_active``."""
+    function = name(prefix)
+    spec = function_spec(function, role or lambda_role(url), environment, **options)
+    lam = client("lambda", url)
+    if wait_for_role:
+        asked_again(lambda: lam.create_function(**spec), role_not_assumable_yet)
+    else:
+        lam.create_function(**spec)
+    return function
+
+
+def wait_until_active(lam: Any, function: str, qualifier: Optional[str] = None) -> None:
+    """Waits with Lambda's own waiters until ``$LATEST`` is ``Active`` with
+    no update in progress, or the published version ``qualifier`` is
+    ``Active``."""
+    config = {"Delay": POLL_SECONDS, "MaxAttempts": int(PATIENCE_SECONDS / POLL_SECONDS)}
+    if qualifier is None or qualifier == "$LATEST":
+        lam.get_waiter("function_active_v2").wait(FunctionName=function, WaiterConfig=config)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=function, WaiterConfig=config)
+    else:
+        lam.get_waiter("published_version_active").wait(FunctionName=function, Qualifier=qualifier, WaiterConfig=config)
+
+
+def publish_version(lam: Any, function: str) -> str:
+    """Publishes ``$LATEST`` once it is ready; returns the version, waited
+    until it is ``Active`` (invocable)."""
+    wait_until_active(lam, function)
+    version = lam.publish_version(FunctionName=function)["Version"]
+    wait_until_active(lam, function, version)
+    return version
+
+
+def invoke(function: str, payload: Any = None, url: Optional[str] = None, **options: Any) -> dict[str, Any]:
+    """Invoke's answer, its payload read into ``Body``."""
+    answer = client("lambda", url).invoke(
+        FunctionName=function, Payload=json.dumps(payload if payload is not None else {}).encode(), **options
+    )
+    answer["Body"] = answer["Payload"].read()
+    return answer
+
+
+def delete_function(function: str, url: Optional[str] = None) -> None:
+    """Deletes the function (which stops its execution environments), if
+    it is still there."""
+    lam = client("lambda", url)
+    try:
+        lam.delete_function(FunctionName=function)
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+
+
+def require_data_plane() -> None:
+    """Fails unless the endpoint under test runs the data plane."""
+    try:
+        behaviours = set(status(endpoint()).get("behaviours", []))
+    except (OSError, ValueError) as error:
+        raise AssertionError(f"moto with the extension does not answer at {endpoint()} ({error}); start it with scripts/local-cloud up")
+    missing = set(DATA_PLANE) - behaviours
+    if missing:
+        raise AssertionError(f"the local AWS at {endpoint()} lacks {sorted(missing)}")
+
+
+class FunctionsTest(unittest.TestCase):
+    """A test that makes functions; they are deleted when it ends."""
+
+    def new_function(self, url: Optional[str] = None, **options: Any) -> str:
+        """``create_function``: the function is ``Pending``."""
+        function = create_function(url, **options)
+        self.addCleanup(delete_function, function, url)
+        return function
+
+    def active_function(self, url: Optional[str] = None, **options: Any) -> str:
+        """``create_function``, waited until ``Active``."""
+        function = self.new_function(url, **options)
+        wait_until_active(client("lambda", url), function)
+        return function
+
+
+# ---------------------------------------------------------------- the fixture function's image
+
+
+_image: Optional[str] = None
+_image_lock = threading.Lock()
+
+
+def fixture_image() -> str:
+    """The fixture function (``fixture_function.rs``) built into a ``FROM
+    scratch`` image and pushed to the local registry, once per run; by
+    digest."""
+    global _image
+    with _image_lock:
+        if _image is None:
+            _image = _build_image()
+        return _image
+
+
+def _build_image() -> str:
+    digest = hashlib.sha256(FIXTURE_SOURCE.read_bytes()).hexdigest()[:16]
+    repository = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/moto-ext-fixture"
+    tag = f"{repository}:f{digest}"
+    engine = docker.from_env()
+    try:
+        image = engine.images.get(tag)
+    except docker.errors.ImageNotFound:
+        image = None
+    if image is None:
+        with tempfile.TemporaryDirectory() as work:
+            binary = os.path.join(work, "bootstrap")
+            subprocess.run(
+                ["rustc", "--edition", "2021", "-O", "-C", "target-feature=+crt-static", "-C", "strip=symbols", str(FIXTURE_SOURCE), "-o", binary],
+                check=True,
+            )
+            context = io.BytesIO()
+            with tarfile.open(fileobj=context, mode="w") as tar:
+                dockerfile = b'FROM scratch\nCOPY bootstrap /var/task/bootstrap\nENTRYPOINT ["/var/task/bootstrap"]\n'
+                info = tarfile.TarInfo("Dockerfile")
+                info.size = len(dockerfile)
+                tar.addfile(info, io.BytesIO(dockerfile))
+                info = tar.gettarinfo(binary, "bootstrap")
+                info.mode = 0o755
+                with open(binary, "rb") as data:
+                    tar.addfile(info, data)
+            context.seek(0)
+            engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    for line in engine.api.push(repository, tag=f"f{digest}", stream=True, decode=True):
+        if "error" in line:
+            raise AssertionError(f"pushing the fixture image failed: {line['error']}")
+    image = engine.images.get(tag)
+    digests = [d for d in image.attrs.get("RepoDigests", []) if d.startswith(repository + "@")]
+    if not digests:
+        raise AssertionError(f"the fixture image has no digest in {repository}: {image.attrs.get('RepoDigests')}")
+    return digests[0]
+
+
+def environments(function: str, exited_too: bool = False) -> list[Any]:
+    """The running execution environments (containers) of ``function``;
+    with ``exited_too``, those whose process has ended as well."""
+    return docker.from_env().containers.list(
+        all=exited_too, filters={"label": ["moto_ext.kind=lambda-environment", f"moto_ext.function={function}"]}
+    )
+
+
+# ---------------------------------------------------------------- moto servers of our own
 
 
 def free_port() -> int:
@@ -164,14 +396,11 @@ class Server:
                 raise RuntimeError(f"moto_ext on port {self.port} exited:\n{output}")
             try:
                 status(self.url)
-                break
+                return self
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"moto_ext on port {self.port} did not answer within 90 s")
                 time.sleep(0.3)
-        # As scripts/local-cloud does: invokes answer without Docker.
-        http(f"{self.url}/moto-api/config", {"lambda": {"use_docker": False}})
-        return self
 
     def stop(self) -> None:
         self.process.terminate()
@@ -183,19 +412,26 @@ class Server:
 
 
 _SERVERS: dict[str, Server] = {}
+_servers_lock = threading.Lock()
 
 
 def start_servers() -> None:
     """Starts (once) the switched-off server and the private strict one,
     side by side."""
-    if _SERVERS:
-        return
-    atexit.register(stop_servers)
-    switched_off = {f"LOCAL_AWS_STRICT_{b.upper().replace('-', '_')}": "0" for b in BEHAVIOURS}
-    _SERVERS["off"] = Server(switched_off)
-    _SERVERS["private"] = Server({"LOCAL_AWS_TIME_SCALE": "0.1"})
-    for server in _SERVERS.values():
-        server.wait()
+    with _servers_lock:
+        if _SERVERS:
+            return
+        atexit.register(stop_servers)
+        # The data plane's switches too: the switched-off server is moto as
+        # it was before the extension.
+        off = {f"LOCAL_AWS_STRICT_{b.upper().replace('-', '_')}": "0" for b in BEHAVIOURS}
+        _SERVERS["off"] = Server(off)
+        _SERVERS["private"] = Server({"LOCAL_AWS_TIME_SCALE": "0.1"})
+        for server in _SERVERS.values():
+            server.wait()
+        # Without lambda-run-images, moto's full backend cannot invoke an
+        # image function; its simple backend answers with the payload.
+        http(f"{_SERVERS['off'].url}/moto-api/config", {"lambda": {"use_docker": False}})
 
 
 def stop_servers() -> None:

@@ -11,7 +11,7 @@ import unittest
 from typing import Any, Callable
 
 from . import support
-from .support import client, eventually, name, refused, window
+from .support import asked_again, client, name, refused, throttled, window
 
 
 def rest_api_with_a_method(apigw: Any) -> str:
@@ -32,7 +32,7 @@ class Quotas(unittest.TestCase):
         url = support.endpoint()
         seconds = window(url, behaviour)
         first, second, third = calls
-        eventually(first, seconds + 1)
+        asked_again(first, throttled)
         err = refused(second)
         self.assertEqual((err and err.status, err and err.code), (429, "TooManyRequestsException"), err)
         self.assertGreaterEqual(int(err.headers.get("retry-after", "0")), 1, err.headers)

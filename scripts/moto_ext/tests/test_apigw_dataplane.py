@@ -1,13 +1,56 @@
 """A deployed stage serves requests at /restapis/{id}/{stage}/_user_request_/
-as API Gateway does (apigw_dataplane)."""
+as API Gateway does (apigw_dataplane).
+
+The REST APIs these tests make are left in place: DeleteRestApi is allowed
+once per 30 seconds per account and Region (apigw-delete-rest-api), so
+deleting a dozen would hold that quota for minutes, away from the
+deployer's tests that run beside these on the same moto. Their names are
+unique, so a rerun does not meet them."""
 
 import json
 import time
+import unittest
 import urllib.error
 import urllib.request
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from .runtime_support import ACCOUNT, DeletesFunctions, client, endpoint, region, unique
+from .support import (
+    ACCOUNT,
+    REGION,
+    asked_again,
+    client,
+    create_function,
+    delete_function,
+    endpoint,
+    name,
+    publish_version,
+    require_data_plane,
+    throttled,
+    wait_until_active,
+)
+
+
+def setUpModule() -> None:
+    require_data_plane()
+
+
+def live_functions(environments: list[dict[str, str]], cleanup: Callable[..., None]) -> list[str]:
+    """A function of the fixture image per environment, each with version 1
+    published behind the alias ``live``, waited until it can be invoked;
+    made side by side, so that their Pending windows pass together.
+    ``cleanup`` (``addCleanup``) is given their deletion."""
+    lam = client("lambda")
+    functions = [create_function(prefix="dp-fn", environment=environment) for environment in environments]
+    for function in functions:
+        cleanup(delete_function, function)
+    for function in functions:
+        wait_until_active(lam, function)
+    versions = [lam.publish_version(FunctionName=function)["Version"] for function in functions]
+    for function, version in zip(functions, versions):
+        lam.create_alias(FunctionName=function, Name="live", FunctionVersion=version)
+    for function, version in zip(functions, versions):
+        wait_until_active(lam, function, version)
+    return functions
 
 
 def call(url: str, method: str = "GET", body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:
@@ -34,12 +77,12 @@ class Api:
         self.apigw = client("apigateway")
         self.lam = client("lambda")
         self.function = function
-        self.id = self.apigw.create_rest_api(name=unique("dp-api"), endpointConfiguration={"types": ["REGIONAL"]})["id"]
+        self.id = self.apigw.create_rest_api(name=name("dp-api"), endpointConfiguration={"types": ["REGIONAL"]})["id"]
         root = next(r["id"] for r in self.apigw.get_resources(restApiId=self.id)["items"] if r["path"] == "/")
         items = self.apigw.create_resource(restApiId=self.id, parentId=root, pathPart="items")["id"]
         self.item = self.apigw.create_resource(restApiId=self.id, parentId=items, pathPart="{id}")["id"]
-        function_arn = f"arn:aws:lambda:{region()}:{ACCOUNT}:function:{function}:live"
-        uri = f"arn:aws:apigateway:{region()}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+        function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}:live"
+        uri = f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
         for method in ("GET", "POST"):
             self.apigw.put_method(restApiId=self.id, resourceId=self.item, httpMethod=method, authorizationType="NONE", apiKeyRequired=api_key_required)
             extra = {"timeoutInMillis": timeout_ms} if timeout_ms else {}
@@ -69,7 +112,9 @@ class Api:
         self.deploy()
 
     def deploy(self) -> None:
-        deployment = self.apigw.create_deployment(restApiId=self.id)["id"]
+        # CreateDeployment is allowed once per 5 seconds per account and
+        # Region (apigw-create-deployment): asked again while throttled.
+        deployment = asked_again(lambda: self.apigw.create_deployment(restApiId=self.id), throttled)["id"]
         try:
             self.apigw.update_stage(restApiId=self.id, stageName="test", patchOperations=[{"op": "replace", "path": "/deploymentId", "value": deployment}])
         except self.apigw.exceptions.NotFoundException:
@@ -79,33 +124,25 @@ class Api:
         self.lam.add_permission(
             FunctionName=self.function,
             Qualifier="live",
-            StatementId=unique("apigw"),
+            StatementId=name("apigw"),
             Action="lambda:InvokeFunction",
             Principal="apigateway.amazonaws.com",
-            SourceArn=f"arn:aws:execute-api:{region()}:{ACCOUNT}:{self.id}/{stage}/{method}/{path}",
+            SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{self.id}/{stage}/{method}/{path}",
         )
 
     def url(self, path: str, stage: str = "test") -> str:
         return f"{endpoint()}/restapis/{self.id}/{stage}/_user_request_{path}"
 
 
-class DataPlane(DeletesFunctions):
-    def setUp(self) -> None:
-        super().setUp()
-        self.name = self.function("dp-fn", {"FIXTURE_MODE": "proxy"})
-        self.lam = client("lambda")
-        self.lam.publish_version(FunctionName=self.name)
-        self.lam.create_alias(FunctionName=self.name, Name="live", FunctionVersion="1")
+class DataPlane(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        # The function of the tests that do not change it.
+        (cls.name,) = live_functions([{"FIXTURE_MODE": "proxy"}], cls.addClassCleanup)
+        cls.lam = client("lambda")
 
-    def tearDown(self) -> None:
-        for api in getattr(self, "apis", []):
-            client("apigateway").delete_rest_api(restApiId=api.id)
-        super().tearDown()
-
-    def api(self, **options: Any) -> Api:
-        api = Api(self.name, **options)
-        self.apis = getattr(self, "apis", []) + [api]
-        return api
+    def api(self, function: Optional[str] = None, **options: Any) -> Api:
+        return Api(function or self.name, **options)
 
     def test_a_proxy_request_reaches_the_function_as_api_gateways_event(self) -> None:
         api = self.api()
@@ -169,13 +206,15 @@ class DataPlane(DeletesFunctions):
         self.assertEqual((status, json.loads(body)), (403, {"message": "Forbidden"}))
 
     def test_without_a_permission_for_the_source_arn_the_answer_is_500(self) -> None:
-        api = self.api()
+        # A function of its own: its alias moves.
+        (function,) = live_functions([{"FIXTURE_MODE": "proxy"}], self.addCleanup)
+        api = self.api(function)
         status, _, body = call(api.url("/items/1"))
         self.assertEqual((status, json.loads(body)), (500, {"message": "Internal server error"}))
         # A permission for another API, another method or another path does not do.
         api.allow(path="other/*")
         api.allow(method="POST")
-        other = self.api()
+        other = self.api(function)
         other.allow()
         status, headers, body = call(api.url("/items/1"))
         self.assertEqual((status, json.loads(body)), (500, {"message": "Internal server error"}))
@@ -183,10 +222,11 @@ class DataPlane(DeletesFunctions):
         api.allow(stage="test", method="GET", path="items/{id}")
         self.assertEqual(call(api.url("/items/1"))[0], 200)
         # The alias's permission moves with the alias.
-        self.lam.update_function_configuration(FunctionName=self.name, Environment={"Variables": {"FIXTURE_MODE": "proxy", "FIXTURE_VALUE": "v2"}})
-        self.lam.publish_version(FunctionName=self.name)
-        self.lam.update_alias(FunctionName=self.name, Name="live", FunctionVersion="2")
-        self.assertEqual(call(api.url("/items/1"))[0], 200)
+        self.lam.update_function_configuration(FunctionName=function, Environment={"Variables": {"FIXTURE_MODE": "proxy", "FIXTURE_VALUE": "v2"}})
+        self.assertEqual(publish_version(self.lam, function), "2")
+        self.lam.update_alias(FunctionName=function, Name="live", FunctionVersion="2")
+        status, _, body = call(api.url("/items/1"))
+        self.assertEqual(status, 200, body)
 
     def test_a_malformed_proxy_response_or_a_function_error_is_502(self) -> None:
         answers = [
@@ -195,12 +235,9 @@ class DataPlane(DeletesFunctions):
             '"just a string"',
             "[1, 2]",
         ]
-        for answer in answers:
-            name = self.function("dp-bad", {"FIXTURE_MODE": "static", "FIXTURE_ANSWER": answer})
-            self.lam.publish_version(FunctionName=name)
-            self.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
-            api = Api(name)
-            self.apis = getattr(self, "apis", []) + [api]
+        functions = live_functions([{"FIXTURE_MODE": "static", "FIXTURE_ANSWER": answer} for answer in answers], self.addCleanup)
+        for function, answer in zip(functions, answers):
+            api = self.api(function)
             api.allow()
             status, headers, body = call(api.url("/items/1"))
             self.assertEqual((status, json.loads(body)), (502, {"message": "Internal server error"}), answer)
@@ -231,9 +268,9 @@ class DataPlane(DeletesFunctions):
         apigw = client("apigateway")
         api = self.api(api_key_required=True)
         api.allow()
-        key = apigw.create_api_key(name=unique("dp-key"), enabled=True)
-        stray = apigw.create_api_key(name=unique("dp-stray"), enabled=True)
-        plan = apigw.create_usage_plan(name=unique("dp-plan"), apiStages=[{"apiId": api.id, "stage": "test"}])
+        key = apigw.create_api_key(name=name("dp-key"), enabled=True)
+        stray = apigw.create_api_key(name=name("dp-stray"), enabled=True)
+        plan = apigw.create_usage_plan(name=name("dp-plan"), apiStages=[{"apiId": api.id, "stage": "test"}])
         apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
         try:
             for headers in ({}, {"x-api-key": "wrong"}, {"x-api-key": stray["value"]}):

@@ -6,16 +6,10 @@ import time
 import unittest
 
 from . import support
-from .support import client, name, refused, window
-from .test_lambda import TRUST, create_function
+from .support import FunctionsTest, client, new_role, refused, window
 
 XRAY = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-
-
-def new_role(url: str) -> tuple[str, str]:
-    role = client("iam", url).create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)["Role"]
-    return role["RoleName"], role["Arn"]
 
 
 class GetRole(unittest.TestCase):
@@ -34,51 +28,47 @@ class GetRole(unittest.TestCase):
         self.assertEqual(client("iam", url).get_role(RoleName=role)["Role"]["RoleName"], role)
 
 
-class RoleAssumable(unittest.TestCase):
+class RoleAssumable(FunctionsTest):
     def test_lambda_cannot_assume_a_new_role_at_first(self) -> None:
         url = support.endpoint()
         _, arn = new_role(url)
-        err = refused(lambda: create_function(url, arn))
+        err = refused(lambda: self.new_function(url, role=arn, wait_for_role=False))
         self.assertEqual((err and err.status, err and err.code), (400, "InvalidParameterValueException"), err)
         self.assertEqual(err.message, "The role defined for the function cannot be assumed by Lambda.")
         time.sleep(window(url, "iam-role-assumable"))
-        create_function(url, arn)
+        self.new_function(url, role=arn, wait_for_role=False)
 
     def test_switched_off_a_new_role_is_assumable_at_once(self) -> None:
         url = support.switched_off()
         _, arn = new_role(url)
-        create_function(url, arn)
+        self.new_function(url, role=arn, wait_for_role=False)
 
 
-class XRay(unittest.TestCase):
-    def aged_role(self, url: str) -> tuple[str, str]:
-        role, arn = new_role(url)
-        time.sleep(window(url, "iam-role-assumable"))
-        return role, arn
-
+class XRay(FunctionsTest):
     def test_tracing_needs_a_propagated_xray_policy_on_create(self) -> None:
         url = support.endpoint()
         iam = client("iam", url)
-        role, arn = self.aged_role(url)
+        role, arn = new_role(url)
         iam.attach_role_policy(RoleName=role, PolicyArn=BASIC)
-        # No policy allows PutTraceSegments: refused, however long one waits.
-        err = refused(lambda: create_function(url, arn, "Active"))
+        # No policy allows PutTraceSegments: refused, however long one waits
+        # (asked again only while Lambda cannot assume the new role yet).
+        traced = {"TracingConfig": {"Mode": "Active"}}
+        err = refused(lambda: self.new_function(url, role=arn, **traced))
         self.assertEqual((err and err.status, err and err.code), (400, "InvalidParameterValueException"), err)
         self.assertIn("does not have permissions to call PutTraceSegments on XRAY", err.message)
 
         iam.attach_role_policy(RoleName=role, PolicyArn=XRAY)
-        err = refused(lambda: create_function(url, arn, "Active"))
+        err = refused(lambda: self.new_function(url, role=arn, **traced))
         self.assertIn("PutTraceSegments", err.message if err else "created with a policy attached just now")
         time.sleep(window(url, "iam-xray"))
-        create_function(url, arn, "Active")
+        self.new_function(url, role=arn, **traced)
 
     def test_tracing_needs_a_propagated_xray_policy_on_update(self) -> None:
         url = support.endpoint()
         iam = client("iam", url)
         lam = client("lambda", url)
-        role, arn = self.aged_role(url)
-        function = create_function(url, arn)
-        time.sleep(window(url, "lambda-pending"))
+        role, arn = new_role(url)
+        function = self.active_function(url, role=arn)
         iam.attach_role_policy(RoleName=role, PolicyArn=XRAY)
         err = refused(
             lambda: lam.update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"})
@@ -91,7 +81,7 @@ class XRay(unittest.TestCase):
     def test_switched_off_tracing_needs_no_policy(self) -> None:
         url = support.switched_off()
         _, arn = new_role(url)
-        function = create_function(url, arn, "Active")
+        function = self.new_function(url, role=arn, TracingConfig={"Mode": "Active"})
         client("lambda", url).update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"})
 
 

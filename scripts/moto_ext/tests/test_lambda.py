@@ -1,38 +1,26 @@
 """``lambda-not-found`` and ``lambda-states``: in force on the endpoint
-under test, and off with their switches."""
+under test, and off with their switches.
+
+The functions are the fixture image, so that an invoke the states let
+through is really served (``lambda-run-images``) and one they refuse is
+refused before anything runs."""
 
 import time
 import unittest
 
 from . import support
-from .support import ACCOUNT, client, name, refused, window
-
-IMAGE = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/moto-ext-tests@sha256:{'a' * 64}"
-TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+from .support import ACCOUNT, REGION, FunctionsTest, client, invoke, name, refused, wait_until_active, window
 
 
-def aged_role(url: str) -> str:
-    """A role Lambda may already assume there (older than the window)."""
-    iam = client("iam", url)
-    arn = iam.create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-    time.sleep(support.status(url)["windows"].get("iam-role-assumable", 0))
-    return arn
+def assert_served(test: unittest.TestCase, answer: dict) -> None:
+    test.assertEqual(answer["StatusCode"], 200)
+    test.assertNotIn("FunctionError", answer, answer["Body"])
 
 
-def create_function(url: str, role: str, tracing: str = "PassThrough") -> str:
-    function = name("ext-fn")
-    client("lambda", url).create_function(
-        FunctionName=function,
-        PackageType="Image",
-        Code={"ImageUri": IMAGE},
-        Role=role,
-        TracingConfig={"Mode": tracing},
-    )
-    return function
-
-
-def invoke(url: str, function: str, qualifier: str = "$LATEST") -> None:
-    client("lambda", url).invoke(FunctionName=function, Qualifier=qualifier, Payload=b'{"ping": 1}')
+def assert_conflict(test: unittest.TestCase, err: object, text: str) -> None:
+    """409 ResourceConflictException whose message says ``text``."""
+    test.assertEqual((err and err.status, err and err.code), (409, "ResourceConflictException"), err)
+    test.assertIn(text, err.message)
 
 
 class LambdaNotFound(unittest.TestCase):
@@ -48,7 +36,7 @@ class LambdaNotFound(unittest.TestCase):
     def test_the_other_reads_of_a_missing_function_are_404_too(self) -> None:
         missing = name("ext-missing")
         lam = client("lambda", support.endpoint())
-        arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{missing}"
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{missing}"
         for operation, call in [
             ("ListAliases", lambda: lam.list_aliases(FunctionName=missing)),
             ("GetAlias", lambda: lam.get_alias(FunctionName=missing, Name="live")),
@@ -66,83 +54,81 @@ class LambdaNotFound(unittest.TestCase):
         self.assertEqual(answer["Versions"], [])
 
 
-class LambdaStates(unittest.TestCase):
+class LambdaStates(FunctionsTest):
     def test_a_new_function_is_pending_and_refuses_updates_and_invokes(self) -> None:
         url = support.endpoint()
         lam = client("lambda", url)
-        function = create_function(url, aged_role(url))
+        function = self.new_function(url)
         config = lam.get_function_configuration(FunctionName=function)
         self.assertEqual(config["State"], "Pending")
         self.assertEqual(config.get("StateReasonCode"), "Creating")
         err = refused(lambda: lam.update_function_configuration(FunctionName=function, MemorySize=256))
-        self.assertEqual((err and err.status, err and err.code), (409, "ResourceConflictException"), err)
-        self.assertIn("Pending", err.message)
-        for call in (lambda: lam.publish_version(FunctionName=function), lambda: invoke(url, function)):
-            err = refused(call)
-            self.assertEqual((err and err.status, err and err.code), (409, "ResourceConflictException"), err)
+        assert_conflict(self, err, "Pending")
+        assert_conflict(self, refused(lambda: lam.publish_version(FunctionName=function)), "Pending")
+        assert_conflict(self, refused(lambda: invoke(function, {"ping": 1}, url)), "Pending")
 
         time.sleep(window(url, "lambda-pending"))
         config = lam.get_function_configuration(FunctionName=function)
         self.assertEqual((config["State"], config["LastUpdateStatus"]), ("Active", "Successful"))
-        invoke(url, function)
+        assert_served(self, invoke(function, {"ping": 1}, url))
 
     def test_an_update_is_in_progress_for_a_window(self) -> None:
         url = support.endpoint()
         lam = client("lambda", url)
-        function = create_function(url, aged_role(url))
-        time.sleep(window(url, "lambda-pending"))
+        function = self.active_function(url)
+        image = support.fixture_image()
 
         lam.update_function_configuration(FunctionName=function, MemorySize=256)
         config = lam.get_function_configuration(FunctionName=function)
         self.assertEqual((config["State"], config["LastUpdateStatus"]), ("Active", "InProgress"))
         for call in (
-            lambda: lam.update_function_code(FunctionName=function, ImageUri=IMAGE),
+            lambda: lam.update_function_code(FunctionName=function, ImageUri=image),
             lambda: lam.update_function_configuration(FunctionName=function, MemorySize=512),
             lambda: lam.publish_version(FunctionName=function),
         ):
-            err = refused(call)
-            self.assertEqual((err and err.status, err and err.code), (409, "ResourceConflictException"), err)
-            self.assertIn("An update is in progress", err.message)
-        # AWS serves invokes during an update (with the previous code).
-        invoke(url, function)
+            assert_conflict(self, refused(call), "An update is in progress")
+        # AWS serves invokes during an update.
+        assert_served(self, invoke(function, {"ping": 1}, url))
 
         time.sleep(window(url, "lambda-update"))
         self.assertEqual(lam.get_function_configuration(FunctionName=function)["LastUpdateStatus"], "Successful")
-        lam.update_function_code(FunctionName=function, ImageUri=IMAGE)
+        lam.update_function_code(FunctionName=function, ImageUri=image)
         err = refused(lambda: lam.publish_version(FunctionName=function))
         self.assertEqual(err and err.code, "ResourceConflictException", "UpdateFunctionCode left no update in progress")
 
     def test_a_new_version_is_pending(self) -> None:
         url = support.endpoint()
         lam = client("lambda", url)
-        function = create_function(url, aged_role(url))
-        time.sleep(window(url, "lambda-pending"))
+        function = self.active_function(url)
         version = lam.publish_version(FunctionName=function)["Version"]
         config = lam.get_function_configuration(FunctionName=function, Qualifier=version)
         self.assertEqual(config["State"], "Pending")
-        err = refused(lambda: invoke(url, function, version))
-        self.assertEqual((err and err.status, err and err.code), (409, "ResourceConflictException"), err)
+        assert_conflict(self, refused(lambda: invoke(function, {"ping": 1}, url, Qualifier=version)), "Pending")
         # $LATEST itself is not busy.
         self.assertEqual(lam.get_function_configuration(FunctionName=function)["State"], "Active")
 
         time.sleep(window(url, "lambda-version-pending"))
         config = lam.get_function_configuration(FunctionName=function, Qualifier=version)
         self.assertEqual(config["State"], "Active")
-        invoke(url, function, version)
+        answer = invoke(function, {"ping": 1}, url, Qualifier=version)
+        assert_served(self, answer)
+        self.assertEqual(answer["ExecutedVersion"], version)
 
     def test_updates_keep_tracing_and_architecture(self) -> None:
         url = support.endpoint()
         lam = client("lambda", url)
         iam = client("iam", url)
-        role = iam.create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)["Role"]
-        iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn="arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess")
-        windows = support.status(url)["windows"]
-        time.sleep(max(windows.get("iam-role-assumable", 0), windows.get("iam-xray", 0)))
-        function = create_function(url, role["Arn"])
-        time.sleep(window(url, "lambda-pending"))
-        lam.update_function_code(FunctionName=function, ImageUri=IMAGE, Architectures=["arm64"])
-        time.sleep(window(url, "lambda-update"))
-        lam.update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"})
+        role, arn = support.new_role(url)
+        iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess")
+        function = self.active_function(url, role=arn)
+        lam.update_function_code(FunctionName=function, ImageUri=support.fixture_image(), Architectures=["arm64"])
+        wait_until_active(lam, function)
+        # The role has the X-Ray policy: a refusal can only be IAM not
+        # having propagated it yet (iam-xray).
+        support.asked_again(
+            lambda: lam.update_function_configuration(FunctionName=function, TracingConfig={"Mode": "Active"}),
+            lambda err: "PutTraceSegments" in err.message,
+        )
         config = lam.get_function_configuration(FunctionName=function)
         self.assertEqual(config["Architectures"], ["arm64"])
         self.assertEqual(config["TracingConfig"], {"Mode": "Active"})
@@ -150,14 +136,13 @@ class LambdaStates(unittest.TestCase):
     def test_switched_off_everything_is_active_at_once(self) -> None:
         url = support.switched_off()
         lam = client("lambda", url)
-        role = client("iam", url).create_role(RoleName=name("ext-role"), AssumeRolePolicyDocument=TRUST)
-        function = create_function(url, role["Role"]["Arn"])
+        function = self.new_function(url)
         self.assertEqual(lam.get_function_configuration(FunctionName=function)["State"], "Active")
-        invoke(url, function)
+        invoke(function, {"ping": 1}, url)
         lam.update_function_configuration(FunctionName=function, MemorySize=256)
         self.assertEqual(lam.get_function_configuration(FunctionName=function)["LastUpdateStatus"], "Successful")
         version = lam.publish_version(FunctionName=function)["Version"]
-        invoke(url, function, version)
+        invoke(function, {"ping": 1}, url, Qualifier=version)
 
 
 if __name__ == "__main__":

@@ -9,18 +9,22 @@ import time
 
 import botocore.exceptions
 
-from .runtime_support import DeletesFunctions, client, environments, invoke, unique
+from .support import ACCOUNT, REGION, FunctionsTest, client, environments, invoke, publish_version, require_data_plane, wait_until_active
 
 STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(\$LATEST|\d+)\][0-9a-f]{32}$")
+
+
+def setUpModule() -> None:
+    require_data_plane()
 
 
 def tail(answer: dict) -> str:
     return base64.b64decode(answer["LogResult"]).decode()
 
 
-class InvokeRunsTheImage(DeletesFunctions):
+class InvokeRunsTheImage(FunctionsTest):
     def test_the_function_sees_lambdas_environment_as_a_non_root_user_on_a_read_only_root(self) -> None:
-        name = self.function("rt-echo", {"FIXTURE_VALUE": "from-config"}, memory=256, timeout=7)
+        name = self.active_function(prefix="rt-echo", environment={"FIXTURE_VALUE": "from-config"}, memory=256, timeout=7)
         answer = invoke(name, {"mode": "echo", "n": 1}, LogType="Tail")
         self.assertEqual(answer["StatusCode"], 200)
         self.assertNotIn("FunctionError", answer)
@@ -61,7 +65,7 @@ class InvokeRunsTheImage(DeletesFunctions):
         self.assertLess(log.index("fixture: init"), log.index("START RequestId"))
 
     def test_a_warm_environment_is_reused_and_its_stream_holds_every_invocation_in_order(self) -> None:
-        name = self.function("rt-warm")
+        name = self.active_function(prefix="rt-warm")
         first = json.loads(invoke(name, {"mode": "echo"})["Body"])
         second_answer = invoke(name, {"mode": "echo"}, LogType="Tail")
         second = json.loads(second_answer["Body"])
@@ -91,11 +95,11 @@ class InvokeRunsTheImage(DeletesFunctions):
 
     def test_versions_and_aliases_run_their_own_configuration(self) -> None:
         lam = client("lambda")
-        name = self.function("rt-versions", {"FIXTURE_VALUE": "one"})
-        lam.publish_version(FunctionName=name)
+        name = self.active_function(prefix="rt-versions", environment={"FIXTURE_VALUE": "one"})
+        self.assertEqual(publish_version(lam, name), "1")
         lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
         lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"FIXTURE_VALUE": "two"}})
-        lam.publish_version(FunctionName=name)
+        self.assertEqual(publish_version(lam, name), "2")
 
         def value(**qualifier: str) -> tuple[str, str]:
             answer = invoke(name, {"mode": "echo"}, **qualifier)
@@ -108,15 +112,16 @@ class InvokeRunsTheImage(DeletesFunctions):
         self.assertEqual(value(), ("two", "$LATEST"))
         lam.update_alias(FunctionName=name, Name="live", FunctionVersion="2")
         self.assertEqual(value(Qualifier="live"), ("two", "2"))
-        # A changed $LATEST runs its new configuration at once.
+        # A changed $LATEST runs its new configuration once the update is done.
         lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"FIXTURE_VALUE": "three"}})
+        wait_until_active(lam, name)
         self.assertEqual(value(), ("three", "$LATEST"))
         self.assertEqual(value(Qualifier="1"), ("one", "1"))
 
 
-class LambdasErrorAnswers(DeletesFunctions):
+class LambdasErrorAnswers(FunctionsTest):
     def test_a_function_error_is_unhandled_with_the_runtimes_document(self) -> None:
-        name = self.function("rt-error")
+        name = self.active_function(prefix="rt-error")
         answer = invoke(name, {"mode": "error"})
         self.assertEqual(answer["StatusCode"], 200)
         self.assertEqual(answer["FunctionError"], "Unhandled")
@@ -126,7 +131,7 @@ class LambdasErrorAnswers(DeletesFunctions):
         self.assertEqual(len(environments(name)), 1)
 
     def test_an_exit_mid_invocation_is_a_runtime_exit_error_and_the_next_invoke_starts_afresh(self) -> None:
-        name = self.function("rt-exit")
+        name = self.active_function(prefix="rt-exit")
         answer = invoke(name, {"mode": "exit"}, LogType="Tail")
         self.assertEqual(answer["FunctionError"], "Unhandled")
         error = json.loads(answer["Body"])
@@ -138,7 +143,7 @@ class LambdasErrorAnswers(DeletesFunctions):
         self.assertIn("Init Duration", tail(again), "the next invoke did not start a new environment")
 
     def test_a_crash_at_init_is_reported_with_the_init_output(self) -> None:
-        name = self.function("rt-initcrash", {"FIXTURE_INIT": "crash"})
+        name = self.active_function(prefix="rt-initcrash", environment={"FIXTURE_INIT": "crash"})
         answer = invoke(name, {"mode": "echo"}, LogType="Tail")
         self.assertEqual(answer["FunctionError"], "Unhandled")
         error = json.loads(answer["Body"])
@@ -150,13 +155,13 @@ class LambdasErrorAnswers(DeletesFunctions):
         self.assertEqual(environments(name), [], "a failed environment was kept")
 
     def test_an_init_error_reported_to_the_runtime_api_is_the_answer(self) -> None:
-        name = self.function("rt-initerror", {"FIXTURE_INIT": "error"})
+        name = self.active_function(prefix="rt-initerror", environment={"FIXTURE_INIT": "error"})
         answer = invoke(name, {"mode": "echo"})
         self.assertEqual(answer["FunctionError"], "Unhandled")
         self.assertEqual(json.loads(answer["Body"])["errorType"], "FixtureInitError")
 
     def test_a_timeout_answers_sandbox_timedout_and_resets_the_environment(self) -> None:
-        name = self.function("rt-timeout", timeout=1)
+        name = self.active_function(prefix="rt-timeout", timeout=1)
         invoke(name, {"mode": "echo"})
         started = time.monotonic()
         answer = invoke(name, {"mode": "sleep", "sleep_ms": 4000}, LogType="Tail")
@@ -173,7 +178,7 @@ class LambdasErrorAnswers(DeletesFunctions):
         self.assertIn("Init Duration", tail(invoke(name, {"mode": "echo"}, LogType="Tail")))
 
     def test_memory_beyond_the_functions_size_kills_it(self) -> None:
-        name = self.function("rt-memory", memory=128)
+        name = self.active_function(prefix="rt-memory", memory=128)
         answer = invoke(name, {"mode": "memory", "mb": 300})
         self.assertEqual(answer["FunctionError"], "Unhandled")
         error = json.loads(answer["Body"])
@@ -184,7 +189,7 @@ class LambdasErrorAnswers(DeletesFunctions):
 
     def test_invocation_types_and_a_payload_that_is_not_json(self) -> None:
         lam = client("lambda")
-        name = self.function("rt-types")
+        name = self.active_function(prefix="rt-types")
         self.assertEqual(lam.invoke(FunctionName=name, InvocationType="DryRun")["StatusCode"], 204)
         self.assertEqual(lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["StatusCode"], 202)
         with self.assertRaises(botocore.exceptions.ClientError) as caught:
@@ -192,17 +197,18 @@ class LambdasErrorAnswers(DeletesFunctions):
         self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidRequestContentException")
 
     def test_an_image_the_registry_does_not_hold_cannot_run(self) -> None:
-        missing = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/moto-ext-missing@sha256:{'0' * 64}"
-        name = self.function("rt-noimage", image=missing)
+        missing = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/moto-ext-missing@sha256:{'0' * 64}"
+        name = self.active_function(prefix="rt-noimage", image=missing)
         with self.assertRaises(botocore.exceptions.ClientError) as caught:
             invoke(name, {})
+        # Not lambda-states' 409 (the function is Active): the one for an image that cannot run.
         self.assertEqual(caught.exception.response["Error"]["Code"], "ResourceConflictException")
         self.assertIn(missing, caught.exception.response["Error"]["Message"])
 
 
-class EnvironmentLifecycle(DeletesFunctions):
+class EnvironmentLifecycle(FunctionsTest):
     def test_concurrent_invokes_get_separate_environments_a_few_per_version(self) -> None:
-        name = self.function("rt-concurrent")
+        name = self.active_function(prefix="rt-concurrent")
         with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
             answers = list(pool.map(lambda _: invoke(name, {"mode": "sleep", "sleep_ms": 600}), range(5)))
         self.assertTrue(all("FunctionError" not in a for a in answers), answers)
@@ -212,11 +218,18 @@ class EnvironmentLifecycle(DeletesFunctions):
         self.assertLessEqual(len(environments(name)), 3)
 
     def test_deleting_the_function_stops_its_environments(self) -> None:
-        name = unique("rt-delete")
-        from .runtime_support import create_function
-
-        create_function(name)
+        name = self.active_function(prefix="rt-delete")
         invoke(name, {"mode": "echo"})
         self.assertEqual(len(environments(name)), 1)
         client("lambda").delete_function(FunctionName=name)
         self.assertEqual(environments(name), [])
+
+    def test_deleting_the_function_while_an_environment_starts_leaves_no_container(self) -> None:
+        lam = client("lambda")
+        name = self.active_function(prefix="rt-delete-starting")
+        # Answered at once; the environment starts in the background.
+        self.assertEqual(lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["StatusCode"], 202)
+        lam.delete_function(FunctionName=name)
+        # Long enough for a container made after the delete to start and exit.
+        time.sleep(2)
+        self.assertEqual(environments(name, exited_too=True), [])
