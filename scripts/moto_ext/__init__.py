@@ -32,6 +32,10 @@ MODULES: list[str] = [
     "lambda_qualifiers",
     "lambda_runtime",
     "apigw_dataplane",
+    # What AWS measures and limits of it (issue #13).
+    "cloudwatch_metrics",
+    "lambda_metrics",
+    "apigw_metrics",
     "strict_lambda",
     "strict_iam",
     "strict_logs",
