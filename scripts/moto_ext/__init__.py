@@ -36,6 +36,7 @@ MODULES: list[str] = [
     "cloudwatch_metrics",
     "lambda_metrics",
     "apigw_metrics",
+    "lambda_concurrency",
     "strict_lambda",
     "strict_iam",
     "strict_logs",

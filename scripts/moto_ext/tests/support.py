@@ -72,6 +72,8 @@ MEASURED = [
     "cloudwatch-statistics",
     "lambda-metrics",
     "apigw-metrics",
+    "lambda-reserved-concurrency",
+    "lambda-provisioned-concurrency",
 ]
 BEHAVIOURS = DATA_PLANE + MEASURED + STRICT
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
