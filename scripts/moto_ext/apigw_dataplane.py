@@ -68,7 +68,6 @@ import json
 import re
 import secrets
 import threading
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ from typing import Any, Callable, Iterable, Optional
 from moto.apigateway.models import RestAPI, apigateway_backends
 from werkzeug.wrappers import Request
 
-from . import lambda_qualifiers, patching, routes, settings
+from . import lambda_qualifiers, observers, patching, routes, settings
 
 NAME = "apigw-dataplane"
 PATTERN = re.compile(r"^/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<path>/.*)?$")
@@ -118,7 +117,7 @@ class Served:
     integration_latency_ms: Optional[float]
 
 
-OBSERVERS: list[Callable[[Served], None]] = []
+OBSERVERS: observers.Observers[Served] = observers.Observers("apigw")
 
 
 class GatewayError(Exception):
@@ -594,16 +593,9 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     ]
     start_response(f"{status} {_reason(status)}", headers)
     if served is not None:
-        _observe(Served(served.account_id, served.region_name, served.name, stage_name, status, received, (time.time() - received) * 1000, integration_ms))
+        OBSERVERS.tell(Served(served.account_id, served.region_name, served.name, stage_name, status, received, (time.time() - received) * 1000, integration_ms))
     return [body] if request.method != "HEAD" else []
 
-
-def _observe(served: Served) -> None:
-    for observer in OBSERVERS:
-        try:
-            observer(served)
-        except Exception as error:  # metrics must never break a request
-            print(f"moto_ext/apigw: observing a request failed: {error}", file=sys.stderr, flush=True)
 
 
 def _reason(status: int) -> str:

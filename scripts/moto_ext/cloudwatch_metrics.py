@@ -30,6 +30,9 @@ GetMetricData read as CloudWatch does, where moto does not:
   left out of percentiles, as CloudWatch does unless all values fall in
   one bucket.
 
+Periods start at the query's StartTime. GetMetricData's metric math and
+Metrics Insights queries keep moto's own reading.
+
 Switch: ``LOCAL_AWS_STRICT_CLOUDWATCH_STATISTICS=0``.
 """
 

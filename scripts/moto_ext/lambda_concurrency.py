@@ -247,11 +247,18 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
 
 
 def _region_account(environ: dict[str, Any]) -> tuple[str, str]:
-    """The request's region, from its signature (``Credential=KEY/DATE/REGION/lambda/...``)."""
+    """The request's region and account, as moto's own handlers find them:
+    the region from the signature (``Credential=KEY/DATE/REGION/lambda/...``),
+    the account from ``MOTO_ACCOUNT_ID``, else the access key."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import get_account_id_from
+
     authorization = environ.get("HTTP_AUTHORIZATION", "")
-    found = re.search(r"Credential=[^/]+/\d+/([^/]+)/", authorization)
-    region = found.group(1) if found else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    return region, os.environ.get("MOTO_ACCOUNT_ID", "123456789012")
+    found = re.search(r"Credential=([^/]+)/\d+/([^/]+)/", authorization)
+    region = found.group(2) if found else "us-east-1"
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return region, os.environ["MOTO_ACCOUNT_ID"]
+    return region, get_account_id_from(found.group(1)) if found else DEFAULT_ACCOUNT_ID
 
 
 def _handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

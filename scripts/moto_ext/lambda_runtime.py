@@ -55,7 +55,7 @@ from moto.awslambda.responses import LambdaResponse
 from moto.moto_api._internal.models import MotoAPIBackend
 
 from . import lambda_environments as envs
-from . import patching, settings
+from . import observers, patching, settings
 
 NAME = "lambda-run-images"
 # How long an invoke waits for a busy function version's environment.
@@ -130,7 +130,7 @@ class Throttled(LambdaClientError):
 # in-flight lock; may raise Throttled.
 GATES: list[Callable[[LambdaFunction, Optional[str], int], None]] = []
 # Called with each Outcome, after the answer.
-OBSERVERS: list[Callable[[Outcome], None]] = []
+OBSERVERS: observers.Observers[Outcome] = observers.Observers("lambda")
 
 # The qualifier of the invocation this thread serves, as the caller named it
 # (moto resolves an alias to its version before LambdaFunction.invoke).
@@ -139,26 +139,12 @@ _FLIGHT_LOCK = threading.Lock()
 _IN_FLIGHT: Counter[tuple[str, ...]] = Counter()
 
 
-def in_flight(account_id: str, region: str, name: str) -> int:
-    """The function's invocations running now (all its versions)."""
-    with _FLIGHT_LOCK:
-        return _IN_FLIGHT[(account_id, region, name)]
-
-
 def _keys(fn: LambdaFunction, resource: Optional[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     return (
         (fn.account_id, fn.region, fn.function_name),
         (fn.account_id, fn.region, fn.function_name, resource or ""),
         (fn.account_id, fn.region),
     )
-
-
-def _observe(outcome: Outcome) -> None:
-    for observer in OBSERVERS:
-        try:
-            observer(outcome)
-        except Exception as error:  # metrics must never break an invocation
-            print(f"moto_ext/lambda: observing an invocation failed: {error}", file=sys.stderr, flush=True)
 
 
 def _header(headers: Any, name: str) -> Optional[str]:
@@ -199,13 +185,13 @@ def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, c
                 _IN_FLIGHT[key] += 1
             concurrency = {k: _IN_FLIGHT[key] for k, key in zip(("concurrent", "concurrent_resource", "concurrent_account"), keys)}
     if refused is not None:
-        _observe(outcome(throttled=True))
+        OBSERVERS.tell(outcome(throttled=True))
         raise refused
     try:
         answer = _run(fn, payload, trace_id, client_context, wait_for_log)
     except Throttled:
         # No environment came free in time: refused for concurrency.
-        _observe(outcome(throttled=True))
+        OBSERVERS.tell(outcome(throttled=True))
         raise
     finally:
         with _FLIGHT_LOCK:
@@ -213,7 +199,7 @@ def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, c
                 _IN_FLIGHT[key] -= 1
                 if _IN_FLIGHT[key] <= 0:
                     del _IN_FLIGHT[key]
-    _observe(outcome(throttled=False, function_error=answer.function_error is not None, duration_ms=answer.duration_ms, **concurrency))
+    OBSERVERS.tell(outcome(throttled=False, function_error=answer.function_error is not None, duration_ms=answer.duration_ms, **concurrency))
     return answer
 
 
