@@ -44,6 +44,10 @@ reference, each operation's page):
   ProvisionedConcurrencyConfigNotFoundException (GetProvisionedConcurrencyConfig,
   Errors). Delete of one: 404 ResourceNotFoundException (Delete's Errors
   list no other).
+- An alias's configuration follows the alias: when it moves to another
+  version, the configuration is ``IN_PROGRESS`` again and the new
+  version's environments are initialized (the old version's become
+  on-demand).
 - Deleting the function or the alias deletes its configurations.
 
 Switches: ``LOCAL_AWS_STRICT_LAMBDA_RESERVED_CONCURRENCY=0``,
@@ -219,6 +223,22 @@ def _allocate(key: tuple[str, str, str, str], config: Config, fn_config: envs.Fu
         print(f"moto_ext/lambda: provisioned concurrency of {config.function_arn} failed: {reason}", file=sys.stderr, flush=True)
 
 
+def _configure(fn: LambdaFunction, qualifier: str, requested: int) -> Config:
+    """A new configuration of ``qualifier`` (for the version ``fn``),
+    ``IN_PROGRESS`` until its allocation is done."""
+    key = (fn.account_id, fn.region, fn.function_name, qualifier)
+    arn = f"arn:aws:lambda:{fn.region}:{fn.account_id}:function:{fn.function_name}:{qualifier}"
+    config = Config(function_arn=arn, requested=requested, version=str(fn.version), last_modified=_now())
+    with _LOCK:
+        previous = _CONFIGS.get(key)
+        _CONFIGS[key] = config
+    if previous is not None and previous.version != config.version:
+        envs.POOL.unprovision(fn.account_id, fn.region, fn.function_name, previous.version)
+    window = settings.window("lambda-provisioned-concurrency", 20)
+    threading.Thread(target=_allocate, args=(key, config, envs.FunctionConfig.of(fn), window), name="provisioned concurrency", daemon=True).start()
+    return config
+
+
 def _forget(account_id: str, region: str, name: str, qualifier: Optional[str] = None) -> None:
     """Drops the configurations of a function (or of one qualifier) and
     lets their environments go on-demand."""
@@ -313,18 +333,7 @@ def _handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
         if requested < 1:
             raise _Invalid("ProvisionedConcurrentExecutions must be a number of at least 1.")
         _check_room(fn, qualifier, requested)
-        arn = f"arn:aws:lambda:{fn.region}:{fn.account_id}:function:{fn.function_name}:{qualifier}"
-        config = Config(function_arn=arn, requested=requested, version=str(fn.version), last_modified=_now())
-        with _LOCK:
-            previous = _CONFIGS.get(key)
-            _CONFIGS[key] = config
-        if previous is not None and previous.version != config.version:
-            envs.POOL.unprovision(fn.account_id, fn.region, fn.function_name, previous.version)
-        window = settings.window("lambda-provisioned-concurrency", 20)
-        threading.Thread(
-            target=_allocate, args=(key, config, envs.FunctionConfig.of(fn), window), name="provisioned concurrency", daemon=True
-        ).start()
-        return _answer(start_response, 202, config.answer())
+        return _answer(start_response, 202, _configure(fn, qualifier, requested).answer())
 
     raise _Invalid(f"{method} is not supported here.")
 
@@ -341,6 +350,20 @@ def _install_provisioned() -> list[str]:
         answer = original(self, function_name, qualifier)
         _forget(fn.account_id, fn.region, fn.function_name, qualifier)
         return answer
+
+    # "Configuring provisioned concurrency": when an alias moves to another
+    # version, Lambda deallocates the old version's provisioned concurrency
+    # and allocates it for the new one (the configuration is IN_PROGRESS
+    # again meanwhile).
+    @patching.replace(LambdaBackend, "update_alias")
+    def update_alias(original: Any, self: LambdaBackend, name: str, function_name: str, *args: Any, **kwargs: Any) -> Any:
+        alias = original(self, name, function_name, *args, **kwargs)
+        target = self.get_function(function_name, name)
+        with _LOCK:
+            config = _CONFIGS.get((target.account_id, target.region, target.function_name, name))
+        if config is not None and config.version != str(target.version):
+            _configure(target, name, config.requested)
+        return alias
 
     @patching.replace(LambdaBackend, "delete_alias")
     def delete_alias(original: Any, self: LambdaBackend, name: str, function_name: str) -> Any:

@@ -47,6 +47,24 @@ def throttle_reason(call: Any) -> Refused:
     raise AssertionError("the invoke was not refused")
 
 
+def settled(lam: Any, function: str, qualifier: str) -> dict[str, Any]:
+    """The configuration once it is no longer IN_PROGRESS, asked as a
+    client waiting for it would."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while (config := lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier=qualifier))["Status"] == "IN_PROGRESS":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{function}:{qualifier} never left IN_PROGRESS")
+        time.sleep(POLL_SECONDS)
+    return config
+
+
+def cold_start(answer: dict[str, Any]) -> bool:
+    """Whether the invocation's REPORT line has an Init Duration."""
+    log = base64.b64decode(answer["LogResult"]).decode()
+    report = next(line for line in log.splitlines() if line.startswith("REPORT RequestId"))
+    return "Init Duration" in report
+
+
 class ProvisionedConcurrency(FunctionsTest):
     def test_a_configuration_is_in_progress_then_ready_with_its_environments_initialized(self) -> None:
         lam = client("lambda")
@@ -65,10 +83,7 @@ class ProvisionedConcurrency(FunctionsTest):
         self.assertEqual(lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")["Status"], "IN_PROGRESS")
         self.assertEqual(environments(function), [], "environments before the allocation")
 
-        deadline = time.monotonic() + PATIENCE_SECONDS
-        while (config := lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live"))["Status"] == "IN_PROGRESS":
-            self.assertLess(time.monotonic(), deadline, "never READY")
-            time.sleep(POLL_SECONDS)
+        config = settled(lam, function, "live")
         self.assertGreaterEqual(time.monotonic() - started, allocation * 0.9, "READY before the allocation window")
         self.assertEqual(
             (config["Status"], config["AllocatedProvisionedConcurrentExecutions"], config["AvailableProvisionedConcurrentExecutions"]),
@@ -81,10 +96,18 @@ class ProvisionedConcurrency(FunctionsTest):
 
         # The first request meets an initialized environment: no cold start.
         answer = invoke(function, {"mode": "echo"}, Qualifier="live", LogType="Tail")
-        log = base64.b64decode(answer["LogResult"]).decode()
-        self.assertIn("REPORT RequestId", log)
-        self.assertNotIn("Init Duration", log)
+        self.assertFalse(cold_start(answer), "the first request started an environment")
         self.assertEqual(json.loads(answer["Body"])["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"], "provisioned-concurrency")
+
+        # The configuration follows the alias to another version.
+        lam.update_function_configuration(FunctionName=function, Environment={"Variables": {"FIXTURE_VALUE": "two"}})
+        second = publish_version(lam, function)
+        lam.update_alias(FunctionName=function, Name="live", FunctionVersion=second)
+        self.assertEqual(lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")["Status"], "IN_PROGRESS")
+        self.assertEqual(settled(lam, function, "live")["Status"], "READY")
+        answer = invoke(function, {"mode": "echo"}, Qualifier="live", LogType="Tail")
+        self.assertEqual((answer["ExecutedVersion"], json.loads(answer["Body"])["env"]["FIXTURE_VALUE"]), (second, "two"))
+        self.assertFalse(cold_start(answer), "the moved alias's first request started an environment")
 
         self.assertEqual(lam.delete_provisioned_concurrency_config(FunctionName=function, Qualifier="live")["ResponseMetadata"]["HTTPStatusCode"], 204)
         err = refused(lambda: lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live"))
