@@ -119,7 +119,6 @@ class Throttled(LambdaClientError):
 
     def __init__(self, reason: str) -> None:
         super().__init__("TooManyRequestsException", "Rate Exceeded.")
-        self.reason = reason
         body = json.loads(self.description)
         body["Reason"] = reason
         self.description = json.dumps(body)
@@ -203,6 +202,18 @@ def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, c
     return answer
 
 
+def _exists(fn: LambdaFunction) -> bool:
+    """Whether moto still holds the function version ``fn``."""
+    from moto.awslambda.utils import get_backend
+
+    version = str(fn.version)
+    try:
+        get_backend(fn.account_id, fn.region).get_function(fn.function_name, None if version == "$LATEST" else version)
+    except LambdaClientError:
+        return False
+    return True
+
+
 def _run(fn: LambdaFunction, payload: bytes, trace_id: Optional[str], client_context: Optional[str], wait_for_log: bool) -> Answer:
     config = envs.FunctionConfig.of(fn)
     invocation = envs.Invocation(
@@ -219,6 +230,11 @@ def _run(fn: LambdaFunction, payload: bytes, trace_id: Optional[str], client_con
     try:
         init_ms: Optional[float] = None
         if cold:
+            # Deleted since it was resolved (an Event invocation's thread
+            # comes late): DeleteFunction retired its environments before
+            # this one was made, so none is started for it.
+            if not _exists(fn):
+                raise _CannotRun(f"Lambda could not run {config.arn}: the function was deleted")
             # What the function prints during its init belongs to this
             # (first) invocation's log tail.
             environment.logs.mark(time.time(), [], begin=invocation)
