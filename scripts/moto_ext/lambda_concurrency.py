@@ -347,9 +347,10 @@ def _install_provisioned() -> list[str]:
     @patching.replace(LambdaBackend, "delete_function")
     def delete_function(original: Any, self: LambdaBackend, function_name: str, qualifier: Optional[str] = None) -> Any:
         fn = self.get_function(function_name, qualifier)
-        answer = original(self, function_name, qualifier)
+        # Before the environments are retired, so that an allocation under
+        # way makes none after them.
         _forget(fn.account_id, fn.region, fn.function_name, qualifier)
-        return answer
+        return original(self, function_name, qualifier)
 
     # "Configuring provisioned concurrency": when an alias moves to another
     # version, Lambda deallocates the old version's provisioned concurrency
