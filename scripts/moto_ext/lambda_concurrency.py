@@ -13,6 +13,8 @@ Behaviour ``lambda-reserved-concurrency``:
   UnreservedConcurrentExecution below its minimum value of [100]." (moto
   has the check, but only with ``MOTO_LAMBDA_CONCURRENCY_QUOTA`` set; set
   here to the default quota, 1000).
+- GetFunction answers the function's ``Concurrency`` for any qualifier,
+  0 included.
 - Invoke beyond the function's reserved concurrency (all its versions and
   aliases together; 0 refuses every invoke, "To throttle a function, set
   the reserved concurrency to zero") answers 429 TooManyRequestsException,
@@ -119,6 +121,20 @@ def _install_reserved() -> list[str]:
     # moto's own check of the unreserved minimum, at AWS's default quota.
     os.environ.setdefault("MOTO_LAMBDA_CONCURRENCY_QUOTA", str(ACCOUNT_LIMIT))
     lambda_runtime.GATES.append(_gate)
+
+    # GetFunction's Concurrency is the function's, whichever version is
+    # asked for (moto answers a version's copy from when it was published),
+    # and 0 is a reservation (moto leaves out a falsy one).
+    @patching.replace(LambdaFunction, "get_code")
+    def get_code(original: Any, self: LambdaFunction) -> dict[str, Any]:
+        answer: dict[str, Any] = original(self)
+        reserved = _reserved(self.account_id, self.region, self.function_name)
+        if reserved is None:
+            answer.pop("Concurrency", None)
+        else:
+            answer["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
+        return answer
+
     return [RESERVED]
 
 

@@ -134,6 +134,8 @@ class ProvisionedConcurrency(FunctionsTest):
         # Within the function's reserved concurrency, and the account's
         # 100 unreserved executions (of 1000) kept.
         lam.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=2)
+        # The function's reservation, whichever version is asked for.
+        self.assertEqual(lam.get_function(FunctionName=function, Qualifier=version)["Concurrency"], {"ReservedConcurrentExecutions": 2})
         err = put(version, 3)
         self.assertEqual((err and err.status, err and err.code), (400, "InvalidParameterValueException"))
         err = refused(lambda: lam.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=950))
@@ -170,9 +172,11 @@ class ReservedConcurrency(FunctionsTest):
 
         # Reserved concurrency 0 throttles every invoke.
         lam.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=0)
+        self.assertEqual(lam.get_function(FunctionName=function)["Concurrency"], {"ReservedConcurrentExecutions": 0})
         for _ in range(2):
             self.assertEqual(throttle_reason(lambda: invoke(function, {"mode": "echo"})).status, 429)
         lam.delete_function_concurrency(FunctionName=function)
+        self.assertNotIn("Concurrency", lam.get_function(FunctionName=function))
         self.assertNotIn("FunctionError", invoke(function, {"mode": "echo"}))
 
         dimensions = {"FunctionName": function}
