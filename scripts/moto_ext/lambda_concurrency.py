@@ -14,7 +14,8 @@ Behaviour ``lambda-reserved-concurrency``:
   has the check, but only with ``MOTO_LAMBDA_CONCURRENCY_QUOTA`` set; set
   here to the default quota, 1000).
 - GetFunction answers the function's ``Concurrency`` for any qualifier,
-  0 included.
+  0 included; GetAccountSettings (which moto lacks) answers the account's
+  ``ConcurrentExecutions`` (1000) and ``UnreservedConcurrentExecutions``.
 - Invoke beyond the function's reserved concurrency (all its versions and
   aliases together; 0 refuses every invoke, "To throttle a function, set
   the reserved concurrency to zero") answers 429 TooManyRequestsException,
@@ -81,6 +82,11 @@ PROVISIONED = "lambda-provisioned-concurrency"
 ACCOUNT_LIMIT = 1000
 UNRESERVED_MINIMUM = 100
 PATH = re.compile(r"^/2019-09-30/functions/(?P<function>[^/]+)/provisioned-concurrency/?$")
+ACCOUNT_SETTINGS = re.compile(r"^/2016-08-19/account-settings/?$")
+# "Lambda quotas": code storage per Region, deployment package sizes.
+CODE_STORAGE = 75 * 1024**3
+ZIPPED_LIMIT = 50 * 1024**2
+UNZIPPED_LIMIT = 250 * 1024**2
 
 
 class _Invalid(LambdaClientError):
@@ -135,7 +141,27 @@ def _install_reserved() -> list[str]:
             answer["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return answer
 
+    routes.route(ACCOUNT_SETTINGS, _account_settings)
     return [RESERVED]
+
+
+def _account_settings(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """GetAccountSettings (moto has none): the account's limits, and its
+    unreserved concurrency after every function's reservation."""
+    region, account = _region_account(environ)
+    functions = list(get_backend(account, region).list_functions())
+    reserved = sum(int(f.reserved_concurrency) for f in functions if f.reserved_concurrency not in (None, ""))
+    body = {
+        "AccountLimit": {
+            "TotalCodeSize": CODE_STORAGE,
+            "CodeSizeUnzipped": UNZIPPED_LIMIT,
+            "CodeSizeZipped": ZIPPED_LIMIT,
+            "ConcurrentExecutions": ACCOUNT_LIMIT,
+            "UnreservedConcurrentExecutions": ACCOUNT_LIMIT - reserved,
+        },
+        "AccountUsage": {"TotalCodeSize": sum(int(f.code_size or 0) for f in functions), "FunctionCount": len(functions)},
+    }
+    return _answer(start_response, 200, body)
 
 
 # ---------------------------------------------------------------- provisioned concurrency

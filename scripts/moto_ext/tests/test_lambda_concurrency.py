@@ -158,6 +158,10 @@ class ReservedConcurrency(FunctionsTest):
         lam = client("lambda")
         function = self.active_function(prefix="rc-fn")
         lam.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=1)
+        limits = lam.get_account_settings()["AccountLimit"]
+        self.assertEqual(limits["ConcurrentExecutions"], 1000)
+        # Others' reservations (tests beside this one) only lower it further.
+        self.assertLessEqual(limits["UnreservedConcurrentExecutions"], 999)
 
         running = threading.Thread(target=invoke, args=(function, {"mode": "sleep", "sleep_ms": 1500}))
         running.start()
