@@ -36,6 +36,18 @@ fn prints_a_table_for_a_date() {
     }
 }
 
+/// The repository's data holds a few malformed rows on purpose: they are
+/// noted once, on stderr, so the table or JSON on stdout stays clean.
+#[test]
+fn notes_skipped_data_once_on_stderr() {
+    let out = predict(&["--date", "2025-10-20"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert_eq!(stderr.matches("note: data:").count(), 1, "{stderr}");
+    assert!(stderr.contains("malformed rows skipped"), "{stderr}");
+    assert!(!text(&out.stdout).contains("note:"), "a note on stdout");
+}
+
 #[test]
 fn prints_the_api_json() {
     let out = predict(&["--date", "2025-10-20", "--json"]);

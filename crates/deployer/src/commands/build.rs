@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::BuildArgs;
 use crate::config::Stage;
-use crate::image::{self, ContentHash, ImageRef};
+use crate::image::{self, ContentHash, ImageRef, Recipe};
 use crate::ui::Ui;
 
 #[derive(Debug, Serialize)]
@@ -33,17 +33,20 @@ impl fmt::Display for BuildReport {
     }
 }
 
-/// The local image of the stage's current inputs: `{app}:{tag}`.
-pub fn local_image(stage: &Stage) -> Result<(ImageRef, ContentHash)> {
-    let hash = image::content_hash(stage)?;
-    Ok((ImageRef::new(&stage.app, &hash.tag()), hash))
+/// The local image of the stage's current inputs: `{app}:{tag}`, with the
+/// recipe its binary is compiled by.
+pub fn local_image(stage: &Stage) -> Result<(ImageRef, ContentHash, Recipe)> {
+    let recipe = Recipe::for_stage(stage)?;
+    let hash = image::content_hash(stage, &recipe)?;
+    Ok((ImageRef::new(&stage.app, &hash.tag()), hash, recipe))
 }
 
-/// Compiles the function and builds `image` from it, showing progress.
-pub async fn build(stage: &Stage, ui: &Ui, image: &ImageRef) -> Result<()> {
+/// Compiles the function by `recipe` and builds `image` from it, showing
+/// progress.
+pub async fn build(stage: &Stage, ui: &Ui, recipe: &Recipe, image: &ImageRef) -> Result<()> {
     let docker = image::connect_docker().await?;
     let step = ui.step("compile");
-    let binary = image::compile(stage, &|e| super::up::show_event(&step, e)).await?;
+    let binary = image::compile(stage, recipe, &|e| super::up::show_event(&step, e)).await?;
     step.finish(binary.display().to_string());
     let step = ui.step("image build");
     let context = image::build_context(stage, &binary)?;
@@ -57,11 +60,11 @@ pub async fn build(stage: &Stage, ui: &Ui, image: &ImageRef) -> Result<()> {
 
 /// Builds the local image unless the engine already has it.
 pub async fn ensure_local_image(stage: &Stage, ui: &Ui) -> Result<BuildReport> {
-    let (image, hash) = local_image(stage)?;
+    let (image, hash, recipe) = local_image(stage)?;
     let docker = image::connect_docker().await?;
     let built = !image::image_exists(&docker, &image).await;
     if built {
-        build(stage, ui, &image).await?;
+        build(stage, ui, &recipe, &image).await?;
     }
     Ok(BuildReport {
         image: image.by_tag(),

@@ -229,7 +229,8 @@ async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Resu
         state::desired_function(stage, "", "").environment;
     let runner = if args.no_docker {
         let step = ui.step("compile");
-        let binary = image::compile(stage, &|e| super::up::show_event(&step, e)).await?;
+        let recipe = image::Recipe::for_stage(stage)?;
+        let binary = image::compile(stage, &recipe, &|e| super::up::show_event(&step, e)).await?;
         step.finish(binary.display().to_string());
         // What the image holds under /var/task, straight from the workspace.
         for (variable, dir) in [

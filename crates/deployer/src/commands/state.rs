@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::aws::{self, Clients, apigw, ecr, iam, lambda};
 use crate::config::Stage;
-use crate::image::{self, ContentHash, ImageRef};
+use crate::image::{self, ContentHash, ImageRef, Recipe};
 use crate::names::Names;
 use crate::plan::{Action, Change, Plan};
 
@@ -22,6 +22,8 @@ pub const PERMISSION_ID: &str = "deployer-apigateway";
 pub struct Survey {
     pub names: Names,
     pub hash: ContentHash,
+    /// How the function is compiled; the build takes it from here.
+    pub recipe: Recipe,
     /// The image by tag, with its digest when the registry already holds it.
     pub image: ImageRef,
     pub repository: Action,
@@ -139,13 +141,17 @@ impl std::fmt::Display for ApiKeyReport {
 /// with the configuration. Changes nothing.
 pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
     let hash_stage = stage.clone();
-    let (account, hash) = tokio::try_join!(
+    let (account, (recipe, hash)) = tokio::try_join!(
         async { Ok::<_, anyhow::Error>(apigw::caller_account(&clients.sts).await?) },
         async {
-            tokio::task::spawn_blocking(move || image::content_hash(&hash_stage))
-                .await
-                .context("hashing the image inputs stopped")?
-                .map_err(anyhow::Error::from)
+            tokio::task::spawn_blocking(move || {
+                let recipe = Recipe::for_stage(&hash_stage)?;
+                let hash = image::content_hash(&hash_stage, &recipe)?;
+                Ok::<_, image::BuildError>((recipe, hash))
+            })
+            .await
+            .context("hashing the image inputs stopped")?
+            .map_err(anyhow::Error::from)
         },
     )?;
     let names = Names::new(stage, &account);
@@ -273,6 +279,7 @@ pub async fn survey(stage: &Stage, clients: &Clients) -> Result<Survey> {
     Ok(Survey {
         names,
         hash,
+        recipe,
         image,
         repository,
         lifecycle,

@@ -427,7 +427,7 @@ async fn build_image(stage: &Stage, ui: &Ui, survey: &Survey) -> Result<Option<I
         return Ok(None);
     }
     let image = ImageRef::new(&survey.names.repository_uri, &survey.image.tag);
-    super::build::build(stage, ui, &image).await?;
+    super::build::build(stage, ui, &survey.recipe, &image).await?;
     Ok(Some(image))
 }
 

@@ -13,26 +13,11 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::{BuildError, BuildStep, ImageEvent, OnEvent, Tail};
-use crate::config::{Architecture, Stage};
-
-/// The cargo profile the function is built with.
-pub const PROFILE: &str = "release";
-
-/// Set for the function's build, replacing the caller's RUSTFLAGS, so
-/// that the binary depends on nothing from the environment.
-pub const RUSTFLAGS: &str = "-C target-feature=+crt-static";
+use super::{BuildError, BuildStep, ImageEvent, OnEvent, Recipe, Tail};
+use crate::config::Stage;
 
 /// Lines of cargo's output kept for the error message.
 const TAIL_LINES: usize = 40;
-
-/// The Rust target for a Lambda architecture.
-pub fn target_triple(architecture: Architecture) -> &'static str {
-    match architecture {
-        Architecture::X86_64 => "x86_64-unknown-linux-gnu",
-        Architecture::Arm64 => "aarch64-unknown-linux-gnu",
-    }
-}
 
 /// `lambda/` under `CARGO_TARGET_DIR` when it is set (as cargo itself
 /// would use it), else `{root}/target/lambda`: apart from the host's own
@@ -72,12 +57,16 @@ fn keep_binary(binary: &Path, cached: &Path) -> Result<(), BuildError> {
     std::fs::rename(&partial, cached).map_err(keep)
 }
 
-/// Builds `stage.function.binary` of `stage.function.package` as a static
-/// release binary and returns its path. Every line cargo writes to stderr
-/// goes to `on_event` as [`ImageEvent::Compile`].
-pub async fn compile(stage: &Stage, on_event: OnEvent<'_>) -> Result<PathBuf, BuildError> {
-    let key = super::hash::binary_hash(stage)?;
-    let cached = cached_binary(stage, key.hex());
+/// Builds `stage.function.binary` of `stage.function.package` by `recipe`
+/// (a static release binary) and returns its path; a binary compiled
+/// before under the recipe's binary hash is reused. Every line cargo
+/// writes to stderr goes to `on_event` as [`ImageEvent::Compile`].
+pub async fn compile(
+    stage: &Stage,
+    recipe: &Recipe,
+    on_event: OnEvent<'_>,
+) -> Result<PathBuf, BuildError> {
+    let cached = cached_binary(stage, recipe.binary_hash().hex());
     if cached.is_file() {
         on_event(ImageEvent::Compile(format!(
             "sources unchanged: reusing {}",
@@ -85,14 +74,14 @@ pub async fn compile(stage: &Stage, on_event: OnEvent<'_>) -> Result<PathBuf, Bu
         )));
         return Ok(cached);
     }
-    let triple = target_triple(stage.function.architecture);
+    let triple = recipe.target();
     ensure_target_installed(&stage.root, triple).await?;
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let target_dir = target_dir(stage);
     let mut command = Command::new(&cargo);
     command
-        .args(["build", "--profile", PROFILE, "--locked"])
+        .args(["build", "--profile", recipe.profile(), "--locked"])
         .args(["-p", &stage.function.package])
         .args(["--bin", &stage.function.binary])
         .args(["--target", triple])
@@ -101,7 +90,7 @@ pub async fn compile(stage: &Stage, on_event: OnEvent<'_>) -> Result<PathBuf, Bu
         .arg("--manifest-path")
         .arg(stage.root.join("Cargo.toml"))
         .current_dir(&stage.root)
-        .env("RUSTFLAGS", RUSTFLAGS)
+        .env("RUSTFLAGS", recipe.rustflags())
         // Either of these would override RUSTFLAGS or the target directory.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
@@ -154,7 +143,7 @@ pub async fn compile(stage: &Stage, on_event: OnEvent<'_>) -> Result<PathBuf, Bu
 
     let binary = target_dir
         .join(triple)
-        .join(PROFILE)
+        .join(recipe.profile())
         .join(&stage.function.binary);
     if !binary.is_file() {
         return Err(BuildError::new(
@@ -203,6 +192,8 @@ async fn ensure_target_installed(root: &Path, triple: &str) -> Result<(), BuildE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Architecture;
+    use crate::image::recipe::target_triple;
 
     #[tokio::test]
     async fn a_missing_target_is_a_clear_error() {
@@ -242,8 +233,9 @@ mod tests {
         let mut stage = Stage::defaults("app", "dev", "us-east-1");
         stage.root = root.to_path_buf();
         stage.function.package = "func".into();
+        let recipe = Recipe::for_stage(&stage).unwrap();
         let lines = std::sync::Mutex::new(Vec::new());
-        let error = compile(&stage, &|event| {
+        let error = compile(&stage, &recipe, &|event| {
             if let ImageEvent::Compile(line) = event {
                 lines.lock().unwrap().push(line);
             }

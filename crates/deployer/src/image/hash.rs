@@ -18,9 +18,8 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use super::compile::{PROFILE, RUSTFLAGS, target_triple};
 use super::files::{include_name, io_error, walk};
-use super::{BuildError, BuildStep};
+use super::{BuildError, BuildStep, Recipe};
 use crate::config::{Architecture, Stage};
 
 /// Bumped when the hashing scheme itself changes, so old tags are not
@@ -50,15 +49,15 @@ impl fmt::Display for ContentHash {
     }
 }
 
-/// Hashes every input of the stage's image. Reads files and runs
-/// `cargo metadata` and `rustc -V` once each; compiles nothing.
-pub fn content_hash(stage: &Stage) -> Result<ContentHash, BuildError> {
+/// Hashes every input of the stage's image: the binary by `recipe`'s
+/// binary hash, then the files around it. Reads files; runs nothing (the
+/// recipe holds what `cargo metadata` and `rustc -V` said).
+pub fn content_hash(stage: &Stage, recipe: &Recipe) -> Result<ContentHash, BuildError> {
     let root = workspace_root(stage)?;
-    let binary = binary_hash(stage)?;
     let mut hasher = Sha256::new();
     put(&mut hasher, SCHEME);
     put(&mut hasher, "binary");
-    put(&mut hasher, binary.hex());
+    put(&mut hasher, recipe.binary_hash().hex());
     put_tree(
         &mut hasher,
         "dockerfile",
@@ -83,9 +82,15 @@ fn workspace_root(stage: &Stage) -> Result<PathBuf, BuildError> {
 }
 
 /// Hashes only what the compiled binary depends on (sources, lockfile,
-/// toolchain and flags), not models or data: a model change then reuses
-/// the binary compiled before, wherever the workspace is checked out.
-pub fn binary_hash(stage: &Stage) -> Result<ContentHash, BuildError> {
+/// toolchain and the recipe's target, profile and flags), not models or
+/// data: a model change then reuses the binary compiled before, wherever
+/// the workspace is checked out. [`Recipe::for_stage`] is its one caller.
+pub(super) fn binary_hash(
+    stage: &Stage,
+    target: &str,
+    profile: &str,
+    rustflags: &str,
+) -> Result<ContentHash, BuildError> {
     let root = workspace_root(stage)?;
     let packages = package_dirs(&root, &stage.function.package)?;
     let rustc = rustc_version(&root)?;
@@ -115,10 +120,10 @@ pub fn binary_hash(stage: &Stage) -> Result<ContentHash, BuildError> {
     };
     for (key, value) in [
         ("architecture", architecture),
-        ("target", target_triple(stage.function.architecture)),
+        ("target", target),
         ("binary", stage.function.binary.as_str()),
-        ("profile", PROFILE),
-        ("rustflags", RUSTFLAGS),
+        ("profile", profile),
+        ("rustflags", rustflags),
         ("rustc", rustc.as_str()),
     ] {
         put(&mut hasher, key);
@@ -365,11 +370,16 @@ mod tests {
         (dir, stage)
     }
 
+    /// The content hash as a run computes it: the recipe, then the hash.
+    fn hash_of(stage: &Stage) -> Result<ContentHash, BuildError> {
+        content_hash(stage, &Recipe::for_stage(stage)?)
+    }
+
     #[test]
     fn hash_is_stable_and_the_tag_is_valid() {
         let (_dir, stage) = workspace();
-        let first = content_hash(&stage).unwrap();
-        let second = content_hash(&stage).unwrap();
+        let first = hash_of(&stage).unwrap();
+        let second = hash_of(&stage).unwrap();
         assert_eq!(first, second);
         assert_eq!(first.hex().len(), 64);
         let tag = first.tag();
@@ -382,10 +392,10 @@ mod tests {
     fn hash_changes_with_every_input() {
         let (dir, stage) = workspace();
         let root = dir.path();
-        let mut seen = vec![content_hash(&stage).unwrap()];
+        let mut seen = vec![hash_of(&stage).unwrap()];
         let mut changed = |what: &str, change: &dyn Fn()| {
             change();
-            let now = content_hash(&stage).unwrap();
+            let now = hash_of(&stage).unwrap();
             assert!(!seen.contains(&now), "hash did not change after {what}");
             seen.push(now);
         };
@@ -426,20 +436,20 @@ mod tests {
     #[test]
     fn hash_changes_with_build_settings() {
         let (_dir, stage) = workspace();
-        let before = content_hash(&stage).unwrap();
+        let before = hash_of(&stage).unwrap();
         let mut other = stage.clone();
         other.image.base_image = "public.ecr.aws/lambda/provided:al2023".into();
-        assert_ne!(content_hash(&other).unwrap(), before);
+        assert_ne!(hash_of(&other).unwrap(), before);
         let mut other = stage.clone();
         other.function.architecture = Architecture::Arm64;
-        assert_ne!(content_hash(&other).unwrap(), before);
+        assert_ne!(hash_of(&other).unwrap(), before);
     }
 
     #[test]
     fn hash_ignores_unrelated_files_and_junk() {
         let (dir, stage) = workspace();
         let root = dir.path();
-        let before = content_hash(&stage).unwrap();
+        let before = hash_of(&stage).unwrap();
         fs::write(root.join("README.md"), "changed\n").unwrap();
         fs::write(root.join("crates/tool/src/main.rs"), "fn main() { }\n").unwrap();
         fs::create_dir_all(root.join("target/release")).unwrap();
@@ -448,7 +458,7 @@ mod tests {
         fs::write(root.join("crates/func/target/x"), "x").unwrap();
         fs::write(root.join("crates/func/src/.main.rs.swp"), "junk").unwrap();
         fs::write(root.join("models/model.bin~"), "junk").unwrap();
-        assert_eq!(content_hash(&stage).unwrap(), before);
+        assert_eq!(hash_of(&stage).unwrap(), before);
     }
 
     #[test]
@@ -456,11 +466,54 @@ mod tests {
         let (_dir, stage) = workspace();
         let mut other = stage.clone();
         other.image.include.push(PathBuf::from("weights"));
-        let text = content_hash(&other).unwrap_err().to_string();
+        let text = hash_of(&other).unwrap_err().to_string();
         assert!(text.contains("`weights` does not exist"), "{text}");
         let mut other = stage.clone();
         other.function.package = "nope".into();
-        let text = content_hash(&other).unwrap_err().to_string();
+        let text = hash_of(&other).unwrap_err().to_string();
         assert!(text.contains("`nope` is not in the workspace"), "{text}");
+    }
+
+    #[test]
+    fn the_recipe_builds_statically_for_the_functions_architecture() {
+        let (_dir, stage) = workspace();
+        let x86 = Recipe::for_stage(&stage).unwrap();
+        assert_eq!(x86.target(), "x86_64-unknown-linux-gnu");
+        assert_eq!(x86.profile(), "release");
+        assert!(x86.rustflags().contains("+crt-static"), "{x86:?}");
+        assert_eq!(Recipe::for_stage(&stage).unwrap(), x86);
+        let mut arm = stage.clone();
+        arm.function.architecture = Architecture::Arm64;
+        let arm = Recipe::for_stage(&arm).unwrap();
+        assert_eq!(arm.target(), "aarch64-unknown-linux-gnu");
+        assert_ne!(arm.binary_hash(), x86.binary_hash());
+    }
+
+    /// The content hash takes what cargo said from the recipe: with the
+    /// manifest broken after the recipe was worked out (so `cargo metadata`
+    /// fails), it still hashes, and alike.
+    #[test]
+    fn the_content_hash_runs_no_cargo_of_its_own() {
+        let (dir, stage) = workspace();
+        let recipe = Recipe::for_stage(&stage).unwrap();
+        let before = content_hash(&stage, &recipe).unwrap();
+        fs::write(dir.path().join("Cargo.toml"), "not a manifest [").unwrap();
+        assert!(
+            Recipe::for_stage(&stage).is_err(),
+            "cargo metadata read a broken manifest"
+        );
+        assert_eq!(content_hash(&stage, &recipe).unwrap(), before);
+    }
+
+    /// A model changes the image but not the binary, which is reused.
+    #[test]
+    fn models_change_the_image_not_the_binary() {
+        let (dir, stage) = workspace();
+        let recipe = Recipe::for_stage(&stage).unwrap();
+        let image = content_hash(&stage, &recipe).unwrap();
+        fs::write(dir.path().join("models/model.bin"), "weights v2").unwrap();
+        let again = Recipe::for_stage(&stage).unwrap();
+        assert_eq!(again.binary_hash(), recipe.binary_hash());
+        assert_ne!(content_hash(&stage, &again).unwrap(), image);
     }
 }

@@ -2,11 +2,13 @@
 //! hash it, build and push it through bollard.
 //!
 //! The order a command runs them in:
-//! 1. [`content_hash`] → the tag ([`ContentHash::tag`]); if the repository
+//! 1. [`Recipe::for_stage`] → how the binary is made and from what, once
+//!    per run; both of the next steps take it.
+//! 2. [`content_hash`] → the tag ([`ContentHash::tag`]); if the repository
 //!    already holds that tag, stop here: nothing changed.
-//! 2. [`compile`] (can run on its own task while AWS resources are set up),
-//! 3. [`build_context`] with the binary, [`connect_docker`], [`build_image`],
-//! 4. [`push_image`] with ECR's credentials → the [`ImageRef`] with its
+//! 3. [`compile`] (can run on its own task while AWS resources are set up),
+//! 4. [`build_context`] with the binary, [`connect_docker`], [`build_image`],
+//! 5. [`push_image`] with ECR's credentials → the [`ImageRef`] with its
 //!    digest, which Lambda is pointed at.
 //!
 //! Nothing here prints: every step reports progress as [`ImageEvent`]s to a
@@ -19,6 +21,7 @@ pub mod context;
 mod files;
 pub mod hash;
 pub mod push;
+pub mod recipe;
 
 use std::fmt;
 
@@ -27,6 +30,7 @@ pub use compile::compile;
 pub use context::build_context;
 pub use hash::{ContentHash, content_hash};
 pub use push::{RegistryCredentials, digest_of_taken_tag, push_image, registry_digest};
+pub use recipe::Recipe;
 
 /// An image in a repository: by tag while it is being built, by digest
 /// once pushed (Lambda is always pointed at the digest, which cannot move).
@@ -182,9 +186,11 @@ mod tests {
     /// The steps that wait can run on another task while AWS work goes on.
     #[test]
     fn step_futures_are_send() {
-        let stage = Stage::defaults("app", "dev", "us-east-1");
+        let mut stage = Stage::defaults("app", "dev", "us-east-1");
+        stage.root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let recipe = Recipe::for_stage(&stage).unwrap();
         let on_event: OnEvent = &|_| {};
-        assert_send(&compile(&stage, on_event));
+        assert_send(&compile(&stage, &recipe, on_event));
         assert_send(&connect_docker());
         let docker = bollard::Docker::connect_with_http(
             "http://127.0.0.1:1",

@@ -64,6 +64,11 @@ fn dead_pid() -> u32 {
 async fn two_ups_at_once_serialise_on_the_lock_and_leave_one_of_everything() {
     let fx = Fixture::new("conc");
     let _dump = DumpOnFailure::new(&fx.app);
+    // The function compiled and its image built first (locally, no AWS): a
+    // run waits 60 s for the lock, and the first compile of the function
+    // on a cold cache and a loaded machine can take longer by itself, so
+    // the second run would give up for a reason this test is not about.
+    fx.stdout(&["build", "--stage", "local"]);
     let (a, b) = std::thread::scope(|scope| {
         let a = scope.spawn(|| fx.deployer(&UP));
         let b = scope.spawn(|| fx.deployer(&UP));

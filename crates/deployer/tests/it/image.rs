@@ -17,8 +17,8 @@ use std::time::Instant;
 use bollard::Docker;
 use deployer::config::Stage;
 use deployer::image::{
-    BuildStep, ImageEvent, ImageRef, RegistryCredentials, build_context, build_image, compile,
-    connect_docker, content_hash, digest_of_taken_tag, push_image,
+    BuildStep, ImageEvent, ImageRef, Recipe, RegistryCredentials, build_context, build_image,
+    compile, connect_docker, content_hash, digest_of_taken_tag, push_image,
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -159,12 +159,13 @@ async fn compile_build_push_and_the_registry_serves_the_same_digest() {
     let stage = stage_with_inputs(inputs.path(), &repository);
 
     let started = Instant::now();
-    let hash = content_hash(&stage).unwrap();
+    let recipe = Recipe::for_stage(&stage).unwrap();
+    let hash = content_hash(&stage, &recipe).unwrap();
     let hash_time = started.elapsed();
 
     let compile_lines = Mutex::new(0usize);
     let started = Instant::now();
-    let binary = compile(&stage, &|event| {
+    let binary = compile(&stage, &recipe, &|event| {
         assert!(matches!(event, ImageEvent::Compile(_)), "{event:?}");
         *compile_lines.lock().unwrap() += 1;
     })
@@ -172,7 +173,7 @@ async fn compile_build_push_and_the_registry_serves_the_same_digest() {
     .unwrap();
     let compile_time = started.elapsed();
     // Kept under the hash of its sources, in the lambda target directory.
-    let key = deployer::image::hash::binary_hash(&stage).unwrap();
+    let key = recipe.binary_hash();
     assert!(
         binary.starts_with(deployer::image::compile::target_dir(&stage))
             && binary.ends_with(format!("{}/bootstrap", key.hex())),

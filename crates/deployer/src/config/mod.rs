@@ -1,0 +1,220 @@
+//! `deploy.toml` → a resolved [`Stage`]: defaults, then the file's shared
+//! tables, then `[stages.<name>]`, then command-line flags.
+//!
+//! Everything downstream (image, aws, commands) sees only [`Stage`], never
+//! the file.
+//!
+//! The file is read twice over: serde (with `deny_unknown_fields`) into the
+//! `Raw*` structs of `raw`, which keep every validated value's span, and,
+//! only when serde fails, toml's spanned document tree to find which key the
+//! error is at. Either way a [`ConfigError`] names the file, the line and
+//! the key, so a typo in CI is a one-line fix.
+//!
+//! This module finds and reads the file and holds the public API; `raw` is
+//! the file as written, `stage` the resolved [`Stage`], `resolve` the layers,
+//! and `check` the checks of single values.
+
+mod check;
+mod raw;
+mod resolve;
+mod stage;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use check::check_region;
+pub use stage::{
+    ApiSpec, Architecture, Auth, CorsSpec, DEFAULT_ALLOW_HEADERS, EcrSpec, FunctionSpec, ImageSpec,
+    SmokeTestSpec, Stage, ThrottleSpec,
+};
+
+use check::{check_app_name, check_stage_name};
+use raw::{RawFile, Source};
+use resolve::resolve;
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// What is wrong with the configuration, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No `deploy.toml` in the directory or any parent.
+    #[error("no {name} found in {} or any parent directory", start.display())]
+    NotFound { name: String, start: PathBuf },
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A value (or the syntax) at a line of the file. `key` is empty for a
+    /// syntax error that is at no key.
+    #[error("{file}:{line}: {}{message}", key_prefix(key))]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "{file}: unknown stage `{stage}`; the stages are: {}",
+        list_or_none(known)
+    )]
+    UnknownStage {
+        file: String,
+        stage: String,
+        known: Vec<String>,
+    },
+    /// A command-line flag that overrides the file.
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none (add a [stages.<name>] table)".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parsed configuration
+
+/// Command-line flags that override the file (the last layer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// A parsed `deploy.toml` with every stage resolved and validated, so a
+/// mistake in `prod` is reported even when deploying `dev`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    file: String,
+    stages: BTreeMap<String, Stage>,
+}
+
+/// The longest stage name allowed: keeps `{app}-{stage}-exec` within IAM's
+/// 64-character role name limit together with [`MAX_APP_LEN`].
+pub const MAX_STAGE_LEN: usize = 16;
+/// `{app}-{stage}-exec` ≤ 64 for any stage name.
+pub const MAX_APP_LEN: usize = 64 - MAX_STAGE_LEN - "--exec".len();
+
+impl Config {
+    /// Parses `text`, shown as `file` in errors; relative paths in it are
+    /// resolved against (and must exist under) `root`.
+    pub fn parse(text: &str, file: &str, root: &Path) -> Result<Config, ConfigError> {
+        let src = Source { file, text };
+        let raw: RawFile = toml::from_str(text).map_err(|err| src.toml_error(&err))?;
+        check_app_name(&src, &raw.app.name)?;
+        let mut stages = BTreeMap::new();
+        for (name, table) in &raw.stages {
+            check_stage_name(&src, name)?;
+            let stage = resolve(&src, &raw, name.get_ref(), table, root)?;
+            stages.insert(name.get_ref().clone(), stage);
+        }
+        Ok(Config {
+            file: file.to_string(),
+            stages,
+        })
+    }
+
+    /// Reads and parses the file at `path`; its directory is the root.
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let root = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let root = std::fs::canonicalize(&root).map_err(|source| ConfigError::Read {
+            path: root.clone(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string(), &root)
+    }
+
+    /// The stages the file defines, sorted.
+    pub fn stage_names(&self) -> Vec<String> {
+        self.stages.keys().cloned().collect()
+    }
+
+    /// The resolved stage `name`, with the flags applied on top.
+    pub fn stage(&self, name: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
+        let mut stage =
+            self.stages
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ConfigError::UnknownStage {
+                    file: self.file.clone(),
+                    stage: name.to_string(),
+                    known: self.stage_names(),
+                })?;
+        if let Some(region) = &overrides.region {
+            check_region(region).map_err(|message| ConfigError::Flag {
+                flag: "--region",
+                message,
+            })?;
+            stage.region = region.clone();
+        }
+        if let Some(profile) = &overrides.profile {
+            if profile.trim().is_empty() {
+                return Err(ConfigError::Flag {
+                    flag: "--profile",
+                    message: "must not be empty".into(),
+                });
+            }
+            stage.profile = Some(profile.clone());
+        }
+        Ok(stage)
+    }
+}
+
+/// Finds the configuration file. A bare file name (the default
+/// `deploy.toml`) is searched for in `cwd` and then upward, so commands
+/// work from any directory of the workspace; any other path is taken as
+/// given.
+pub fn find_config(requested: &Path, cwd: &Path) -> Result<PathBuf, ConfigError> {
+    let is_bare_name =
+        requested.components().count() == 1 && requested.parent() == Some(Path::new(""));
+    if !is_bare_name {
+        return Ok(requested.to_path_buf());
+    }
+    for dir in cwd.ancestors() {
+        let candidate = dir.join(requested);
+        if candidate.is_file() {
+            // Shown as `deploy.toml:14:` when it is in the current directory.
+            return Ok(candidate
+                .strip_prefix(cwd)
+                .map(Path::to_path_buf)
+                .unwrap_or(candidate));
+        }
+    }
+    Err(ConfigError::NotFound {
+        name: requested.display().to_string(),
+        start: cwd.to_path_buf(),
+    })
+}
+
+/// `--config`, `--stage`, `--region`, `--profile` → the resolved stage.
+pub fn load(requested: &Path, stage: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
+    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    let path = find_config(requested, &cwd)?;
+    Config::read(&path)?.stage(stage, overrides)
+}

@@ -1,0 +1,201 @@
+//! The resolved stage: what every command deploys, reads or removes, with
+//! every default filled in and every value checked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One deployable stage, fully resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// `[app] name`: the prefix of every resource name.
+    pub app: String,
+    /// The stage's name (`dev`, `prod`, `local`, ...).
+    pub name: String,
+    pub region: String,
+    /// An AWS profile from the standard config files.
+    pub profile: Option<String>,
+    /// Where the AWS APIs are (the `local` stage points at moto); `None`
+    /// means the real AWS, or whatever `AWS_ENDPOINT_URL` says.
+    pub endpoint_url: Option<String>,
+    /// Sign with fixed dummy credentials instead of the standard chain: for
+    /// a local emulator (moto accepts any), so `up --stage local` needs no
+    /// environment variables.
+    pub dummy_credentials: bool,
+    /// The directory holding `deploy.toml`: the workspace root, which every
+    /// relative path below is resolved against.
+    pub root: PathBuf,
+    pub function: FunctionSpec,
+    pub image: ImageSpec,
+    pub ecr: EcrSpec,
+    pub api: ApiSpec,
+    pub smoke_test: SmokeTestSpec,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    /// The workspace package to compile (`prediction-lambda`).
+    pub package: String,
+    /// Its binary (`bootstrap`).
+    pub binary: String,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub architecture: Architecture,
+    pub environment: BTreeMap<String, String>,
+    /// X-Ray tracing mode Active.
+    pub tracing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    X86_64,
+    Arm64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSpec {
+    /// Directory with the Dockerfile, relative to [`Stage::root`].
+    pub dockerfile_dir: PathBuf,
+    /// Passed to the Dockerfile as the `BASE_IMAGE` build argument.
+    pub base_image: String,
+    /// Paths (relative to the root) copied into the build context beside
+    /// the binary, e.g. `models`, `data`.
+    pub include: Vec<PathBuf>,
+}
+
+/// The repository's settings. Stages share the repository, so these are
+/// set once, in the shared `[ecr]` table (a stage may not override them:
+/// two stages with two lifecycle policies would rewrite each other's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcrSpec {
+    /// Lifecycle: untagged images (left by an interrupted push) expire
+    /// after this many days.
+    pub untagged_expire_days: u32,
+    /// How many of the newest images `up` keeps besides every image a
+    /// function version of any stage still uses; older ones it deletes.
+    pub keep_tagged: u32,
+    pub scan_on_push: bool,
+    pub immutable_tags: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiSpec {
+    /// The resource path under the root, without slashes (`predict`).
+    pub path: String,
+    /// `GET`, `POST` (OPTIONS is added for CORS).
+    pub methods: Vec<String>,
+    pub cors: CorsSpec,
+    pub throttling: ThrottleSpec,
+    pub auth: Auth,
+}
+
+/// One CORS policy for everything that answers a browser: the preflight,
+/// API Gateway's own error answers and the function's answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorsSpec {
+    /// `*`, or origins (`https://app.example`) matched per request.
+    pub allow_origins: Vec<String>,
+    pub allow_headers: Vec<String>,
+}
+
+/// What AWS CDK's `Cors.DEFAULT_HEADERS` allows: JSON bodies, API keys and
+/// SigV4-signed requests.
+pub const DEFAULT_ALLOW_HEADERS: [&str; 6] = [
+    "Content-Type",
+    "X-Amz-Date",
+    "Authorization",
+    "X-Api-Key",
+    "X-Amz-Security-Token",
+    "X-Amz-User-Agent",
+];
+
+impl CorsSpec {
+    /// The one `Access-Control-Allow-Origin` value that fits every caller:
+    /// `*` when any origin is allowed, the origin when only one is; `None`
+    /// with several, which must be matched against each request's `Origin`.
+    pub fn static_origin(&self) -> Option<&str> {
+        if self.allow_origins.iter().any(|o| o == "*") {
+            return Some("*");
+        }
+        match self.allow_origins.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThrottleSpec {
+    pub rate_limit: f64,
+    pub burst_limit: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    ApiKey,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmokeTestSpec {
+    pub enabled: bool,
+    /// The date the smoke test predicts for (`YYYY-MM-DD`).
+    pub date: String,
+    /// After the alias moves, call the stage's URL as a browser would
+    /// (the CORS preflight, then a GET for `date`).
+    pub public_path: bool,
+}
+
+impl Stage {
+    /// A stage with every default, as `deploy.toml` would give it with only
+    /// `[app] name` set. Also the starting point of the tests.
+    pub fn defaults(app: &str, stage: &str, region: &str) -> Stage {
+        Stage {
+            app: app.to_string(),
+            name: stage.to_string(),
+            region: region.to_string(),
+            profile: None,
+            endpoint_url: None,
+            dummy_credentials: false,
+            root: PathBuf::from("."),
+            function: FunctionSpec {
+                package: "prediction-lambda".into(),
+                binary: "bootstrap".into(),
+                memory_mb: 2048,
+                timeout_s: 300,
+                architecture: Architecture::X86_64,
+                environment: BTreeMap::new(),
+                tracing: true,
+            },
+            image: ImageSpec {
+                dockerfile_dir: PathBuf::from("lambda-image"),
+                base_image: "scratch".into(),
+                include: vec![PathBuf::from("models"), PathBuf::from("data")],
+            },
+            ecr: EcrSpec {
+                untagged_expire_days: 1,
+                keep_tagged: 10,
+                scan_on_push: true,
+                immutable_tags: true,
+            },
+            api: ApiSpec {
+                path: "predict".into(),
+                methods: vec!["GET".into(), "POST".into()],
+                cors: CorsSpec {
+                    allow_origins: vec!["*".into()],
+                    allow_headers: DEFAULT_ALLOW_HEADERS.map(String::from).to_vec(),
+                },
+                throttling: ThrottleSpec {
+                    rate_limit: 100.0,
+                    burst_limit: 200,
+                },
+                auth: Auth::None,
+            },
+            smoke_test: SmokeTestSpec {
+                enabled: true,
+                date: "2025-10-20".into(),
+                public_path: true,
+            },
+        }
+    }
+    // The names derived from a stage are in `crate::names`.
+}

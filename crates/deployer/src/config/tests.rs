@@ -1,0 +1,399 @@
+//! The configuration's unit tests: layering, every validation's
+//! `file:line: key` message, finding the file, and region shapes.
+
+use super::*;
+
+/// A workspace root holding the paths the defaults name.
+fn root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["lambda-image", "models", "data"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    dir
+}
+
+fn parse_in(root: &Path, text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "deploy.toml", root)
+}
+
+fn error_of(text: &str) -> String {
+    let root = root();
+    match parse_in(root.path(), text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(err) => err.to_string(),
+    }
+}
+
+const APP: &str = "[app]\nname = \"app\"\nregion = \"us-east-1\"\n";
+
+#[test]
+fn only_an_app_and_a_stage_gives_the_defaults() {
+    let root = root();
+    let config = parse_in(root.path(), &format!("{APP}[stages.dev]\n")).unwrap();
+    let stage = config.stage("dev", &Overrides::default()).unwrap();
+    let mut expected = Stage::defaults("app", "dev", "us-east-1");
+    expected.root = root.path().to_path_buf();
+    assert_eq!(stage, expected);
+}
+
+#[test]
+fn the_stage_overrides_the_shared_tables_and_flags_override_both() {
+    let root = root();
+    let text = r#"
+[app]
+name = "app"
+region = "us-east-1"
+
+[function]
+memory = 1024
+timeout = 60
+architecture = "arm64"
+environment = { A = "shared", B = "shared" }
+
+[api]
+methods = ["GET"]
+auth = "api_key"
+throttling = { rate-limit = 10, burst-limit = 20 }
+
+[stages.dev]
+
+[stages.prod]
+region = "eu-west-1"
+profile = "prod-admin"
+function = { memory = 4096, environment = { B = "prod" } }
+api.throttling.burst-limit = 50
+smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
+"#;
+    let config = parse_in(root.path(), text).unwrap();
+    assert_eq!(config.stage_names(), ["dev", "prod"]);
+
+    let dev = config.stage("dev", &Overrides::default()).unwrap();
+    assert_eq!(dev.region, "us-east-1");
+    assert_eq!(dev.function.memory_mb, 1024);
+    assert_eq!(dev.function.architecture, Architecture::Arm64);
+    assert_eq!(dev.api.auth, Auth::ApiKey);
+    assert!(dev.smoke_test.enabled);
+    assert!(dev.smoke_test.public_path);
+
+    let prod = config.stage("prod", &Overrides::default()).unwrap();
+    assert_eq!(prod.region, "eu-west-1");
+    assert_eq!(prod.profile.as_deref(), Some("prod-admin"));
+    assert_eq!(prod.function.memory_mb, 4096);
+    // Only what the stage names is overridden.
+    assert_eq!(prod.function.timeout_s, 60);
+    assert_eq!(prod.function.environment["A"], "shared");
+    assert_eq!(prod.function.environment["B"], "prod");
+    assert_eq!(prod.api.methods, ["GET"]);
+    assert_eq!(prod.api.throttling.rate_limit, 10.0);
+    assert_eq!(prod.api.throttling.burst_limit, 50);
+    assert!(!prod.smoke_test.enabled);
+    assert!(!prod.smoke_test.public_path);
+    assert_eq!(prod.smoke_test.date, "2025-01-02");
+
+    let flags = Overrides {
+        region: Some("ap-southeast-2".into()),
+        profile: Some("ci".into()),
+    };
+    let flagged = config.stage("prod", &flags).unwrap();
+    assert_eq!(flagged.region, "ap-southeast-2");
+    assert_eq!(flagged.profile.as_deref(), Some("ci"));
+    assert_eq!(flagged.function.memory_mb, 4096);
+}
+
+#[test]
+fn an_unknown_stage_lists_the_stages_there_are() {
+    let root = root();
+    let config = parse_in(root.path(), &format!("{APP}[stages.dev]\n[stages.prod]\n")).unwrap();
+    let err = config
+        .stage("nope", &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "deploy.toml: unknown stage `nope`; the stages are: dev, prod"
+    );
+}
+
+#[test]
+fn a_bad_flag_names_the_flag() {
+    let root = root();
+    let config = parse_in(root.path(), &format!("{APP}[stages.dev]\n")).unwrap();
+    let flags = Overrides {
+        region: Some("mars".into()),
+        profile: None,
+    };
+    let err = config.stage("dev", &flags).unwrap_err().to_string();
+    assert!(err.starts_with("--region: "), "{err}");
+}
+
+/// Each bad document, and what its error must say: the file, the line
+/// and the key.
+#[test]
+fn every_validation_names_the_line_and_the_key() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[app]\nname = \"app\"\nregion = \"us-east-1\"\n[stages.prod.function]\nmemory = 100\n",
+            "deploy.toml:5: [stages.prod.function] memory: must be between 128 and 10240 MB, got 100",
+        ),
+        (
+            "[app]\nname = \"app\"\nregion = \"us-east-1\"\n[function]\ntimeout = 901\n[stages.dev]\n",
+            "deploy.toml:5: [function] timeout: must be between 1 and 900 seconds, got 901",
+        ),
+        (
+            "[app]\nname = \"\"\nregion = \"us-east-1\"\n",
+            "deploy.toml:2: [app] name: must not be empty",
+        ),
+        (
+            "[app]\nname = \"App\"\nregion = \"us-east-1\"\n",
+            "deploy.toml:2: [app] name: must be lowercase",
+        ),
+        (
+            &format!(
+                "[app]\nname = \"{}\"\nregion = \"us-east-1\"\n",
+                "a".repeat(MAX_APP_LEN + 1)
+            ),
+            "deploy.toml:2: [app] name: must be at most 42 characters",
+        ),
+        (
+            &format!("{APP}[stages.Prod]\n"),
+            "deploy.toml:4: [stages] Prod: a stage name is",
+        ),
+        (
+            &format!("{APP}[stages.a-very-long-stage-name]\n"),
+            "deploy.toml:4: [stages] a-very-long-stage-name: a stage name is 1 to 16",
+        ),
+        (
+            "[app]\nname = \"app\"\nregion = \"useast1\"\n[stages.dev]\n",
+            "deploy.toml:3: [app] region: must be an AWS region",
+        ),
+        (
+            "[app]\nname = \"app\"\n[stages.dev]\n",
+            "deploy.toml:3: [stages.dev] region: no region",
+        ),
+        (
+            &format!("{APP}[stages.dev]\n[api]\nmethods = [\"GET\", \"HEAD\"]\n"),
+            "deploy.toml:6: [api] methods: must be among GET, POST, PUT, PATCH, DELETE, got \"HEAD\"",
+        ),
+        (
+            &format!("{APP}[api]\nmethods = [\"GET\", \"GET\"]\n[stages.dev]\n"),
+            "deploy.toml:5: [api] methods: GET is listed twice",
+        ),
+        (
+            &format!("{APP}[api]\nmethods = []\n[stages.dev]\n"),
+            "deploy.toml:5: [api] methods: must list at least one",
+        ),
+        (
+            &format!("{APP}[api]\npath = \"/predict\"\n[stages.dev]\n"),
+            "deploy.toml:5: [api] path: must be one path segment",
+        ),
+        (
+            &format!("{APP}[stages.dev.api.throttling]\nrate-limit = 0\n"),
+            "deploy.toml:5: [stages.dev.api.throttling] rate-limit: must be a positive number",
+        ),
+        (
+            &format!("{APP}[api.throttling]\nburst-limit = -1\n[stages.dev]\n"),
+            "deploy.toml:5: [api.throttling] burst-limit: must be between 1 and",
+        ),
+        (
+            &format!("{APP}[smoke-test]\ndate = \"2025-02-30\"\n[stages.dev]\n"),
+            "deploy.toml:5: [smoke-test] date: must be a date written YYYY-MM-DD",
+        ),
+        (
+            &format!("{APP}[stages.dev]\ndummy-credentials = true\n"),
+            "deploy.toml:5: [stages.dev] dummy-credentials: needs `endpoint-url`",
+        ),
+        (
+            &format!("{APP}[ecr]\nkeep-tagged = 0\n[stages.dev]\n"),
+            "deploy.toml:5: [ecr] keep-tagged: must be between 1 and 1000",
+        ),
+        // The repository is shared: no stage may set its own lifecycle.
+        (
+            &format!("{APP}[stages.prod]\n[stages.prod.ecr]\nkeep-tagged = 30\n"),
+            "deploy.toml:5: [stages.prod.ecr]: the ECR repository is shared by every stage",
+        ),
+        // ECR's repository name pattern.
+        (
+            "[app]\nname = \"a\"\nregion = \"us-east-1\"\n",
+            "deploy.toml:2: [app] name: must be at least 2 characters",
+        ),
+        (
+            "[app]\nname = \"shop-\"\nregion = \"us-east-1\"\n",
+            "deploy.toml:2: [app] name: must be at least 2 characters, not end with `-`",
+        ),
+        (
+            "[app]\nname = \"my--shop\"\nregion = \"us-east-1\"\n",
+            "deploy.toml:2: [app] name: must be at least 2 characters, not end with `-` and hold no `--`",
+        ),
+        (
+            "[app]\nname = \"app\"\nregion = \"us-iso-east-1\"\n[stages.dev]\n",
+            "deploy.toml:3: [app] region: \"us-iso-east-1\" is in an isolated AWS partition",
+        ),
+        (
+            &format!(
+                "{APP}[api.cors]\nallow-origins = [\"https://a.example/app\"]\n[stages.dev]\n"
+            ),
+            "deploy.toml:5: [api.cors] allow-origins: must be `*` or an origin",
+        ),
+        (
+            &format!("{APP}[api.cors]\nallow-origins = []\n[stages.dev]\n"),
+            "deploy.toml:5: [api.cors] allow-origins: must list at least one origin",
+        ),
+        (
+            &format!(
+                "{APP}[api.cors]\nallow-headers = [\"X-Ok\", \"Bad, Header\"]\n[stages.dev]\n"
+            ),
+            "deploy.toml:5: [api.cors] allow-headers: must be a header name",
+        ),
+        (
+            &format!("{APP}[stages.dev.image]\ndockerfile-dir = \"nowhere\"\n"),
+            "deploy.toml:5: [stages.dev.image] dockerfile-dir: directory",
+        ),
+        (
+            &format!("{APP}[image]\ninclude = [\"models\", \"missing\"]\n[stages.dev]\n"),
+            "deploy.toml:5: [image] include: missing does not exist",
+        ),
+        (
+            &format!(
+                "{APP}[image]\ninclude = [\"models\"]\n[stages.dev.image]\ninclude = [\"missing\"]\n"
+            ),
+            "deploy.toml:7: [stages.dev.image] include: missing does not exist",
+        ),
+        (
+            &format!("{APP}[image]\ndockerfile-dir = \"../elsewhere\"\n[stages.dev]\n"),
+            "deploy.toml:5: [image] dockerfile-dir: must be a relative path",
+        ),
+        (
+            &format!("{APP}[stages.local]\nendpoint-url = \"localhost:5000\"\n"),
+            "deploy.toml:5: [stages.local] endpoint-url: must be an http",
+        ),
+        (
+            &format!("{APP}[function.environment]\nAWS_REGION = \"x\"\n[stages.dev]\n"),
+            "deploy.toml:5: [function] environment.AWS_REGION: reserved by Lambda",
+        ),
+        // Rejected by serde; the key is found from the error's span.
+        (
+            &format!("{APP}colour = \"blue\"\n"),
+            "deploy.toml:4: [app] colour: unknown field `colour`",
+        ),
+        (
+            &format!("{APP}[stages.dev]\nmemory = 512\n"),
+            "deploy.toml:5: [stages.dev] memory: unknown field `memory`",
+        ),
+        (
+            &format!("{APP}[stages.dev.function]\nmemroy = 512\n"),
+            "deploy.toml:5: [stages.dev.function] memroy: unknown field `memroy`",
+        ),
+        (
+            &format!("{APP}[function]\nmemory = \"lots\"\n[stages.dev]\n"),
+            "deploy.toml:5: [function] memory: invalid type: string \"lots\", expected i64",
+        ),
+        (
+            &format!("{APP}[function]\narchitecture = \"arm\"\n[stages.dev]\n"),
+            "deploy.toml:5: [function] architecture: unknown variant `arm`",
+        ),
+        (
+            &format!("{APP}[api]\nauth = \"iam\"\n[stages.dev]\n"),
+            "deploy.toml:5: [api] auth: unknown variant `iam`",
+        ),
+        (
+            &format!("{APP}[stages.dev]\n[stages.dev.function]\nmemory = 1024\nmemory = 2048\n"),
+            "deploy.toml:7: [stages.dev.function] memory: duplicate key",
+        ),
+        (
+            "[app]\nregion = \"us-east-1\"\n[stages.dev]\n",
+            "deploy.toml:1: [app]: missing field `name`",
+        ),
+        ("[app\nname = \"app\"\n", "deploy.toml:1: "),
+    ];
+    for (text, expected) in cases {
+        let err = error_of(text);
+        assert!(
+            err.starts_with(expected),
+            "for:\n{text}\nexpected: {expected}\ngot:      {err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_default_directory_blames_the_stage() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = parse_in(empty.path(), &format!("{APP}[stages.dev]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("deploy.toml:4: [stages.dev] image.dockerfile-dir: directory"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lambda-image (the default) does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_app_table_is_an_error_not_a_panic() {
+    let err = error_of("[stages.dev]\n");
+    assert!(err.contains("app"), "{err}");
+    assert!(err.starts_with("deploy.toml:"), "{err}");
+}
+
+#[test]
+fn the_config_file_is_found_in_a_parent_directory() {
+    let root = root();
+    std::fs::write(
+        root.path().join("deploy.toml"),
+        format!("{APP}[stages.dev]\n"),
+    )
+    .unwrap();
+    let nested = root.path().join("crates/deployer");
+    std::fs::create_dir_all(&nested).unwrap();
+
+    let found = find_config(Path::new("deploy.toml"), &nested).unwrap();
+    assert_eq!(found, root.path().join("deploy.toml"));
+    assert_eq!(
+        find_config(Path::new("deploy.toml"), root.path()).unwrap(),
+        Path::new("deploy.toml")
+    );
+    // A path with a directory is taken as given.
+    assert_eq!(
+        find_config(Path::new("x/deploy.toml"), &nested).unwrap(),
+        Path::new("x/deploy.toml")
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let err = find_config(Path::new("nothing.toml"), empty.path()).unwrap_err();
+    assert!(matches!(err, ConfigError::NotFound { .. }), "{err}");
+
+    let stage = Config::read(&found)
+        .unwrap()
+        .stage("dev", &Overrides::default())
+        .unwrap();
+    assert_eq!(stage.root, std::fs::canonicalize(root.path()).unwrap());
+}
+
+#[test]
+fn region_shapes() {
+    for good in [
+        "us-east-1",
+        "eu-central-2",
+        "ap-southeast-2",
+        "us-gov-west-1",
+        "cn-northwest-1",
+    ] {
+        assert_eq!(check_region(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "",
+        "us",
+        "us-east",
+        "US-EAST-1",
+        "us-east-x",
+        "u-east-1",
+        "us--1",
+        "us-east-123",
+        "us-iso-east-1",
+        "us-isob-east-1",
+    ] {
+        assert!(check_region(bad).is_err(), "{bad:?} was accepted");
+    }
+}
