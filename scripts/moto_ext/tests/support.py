@@ -112,7 +112,10 @@ def status(url: str) -> dict[str, Any]:
 
 def window(url: str, name: str) -> float:
     """The window ``name`` of the server at ``url``, in seconds."""
-    return float(status(url)["windows"][name])
+    windows = status(url)["windows"]
+    if name not in windows:
+        raise AssertionError(f"the local AWS at {url} has no window {name} (is its behaviour switched off?)")
+    return float(windows[name])
 
 
 _clients: dict[tuple[str, str, str], Any] = {}
@@ -384,7 +387,7 @@ def inside_window(url: str, window_name: str, scenario: Callable[[Stopwatch], T]
     raise AssertionError(
         f"never inside the {seconds:.2f} s window {window_name} in {tries} tries: the client took "
         f"{', '.join(f'{t:.2f}' for t in slow)} s from the call that opens it to its last look inside "
-        "(a machine this loaded needs a larger LOCAL_AWS_TIME_SCALE)"
+        "(a machine this loaded needs wider windows: WIDE_TIME_SCALE)"
     )
 
 
