@@ -72,6 +72,9 @@ MAX_ENVIRONMENTS = 24
 # How long after an answer the function's last lines may still be on their
 # way from Docker; END and REPORT are written after them.
 LOG_GRACE_SECONDS = 0.02
+# How long an answer waits, at most, for the function's output that Docker
+# had already logged to reach us (``Environment.wait_for_output``).
+OUTPUT_PATIENCE_SECONDS = 2.0
 
 
 def moto_port() -> str:
@@ -461,6 +464,11 @@ class Environment:
         self.invocations = 0
         self.container: Any = None
         self.pid: Optional[int] = None
+        # Lines of output the pump has passed on to the log, and whether its
+        # stream has ended (wait_for_output).
+        self._output = threading.Condition()
+        self._pumped = 0
+        self._pump_done = False
         self.server = _RuntimeApi(self)
         threading.Thread(target=self.server.serve_forever, name=f"runtime-api {self.id}", daemon=True).start()
 
@@ -599,10 +607,37 @@ class Environment:
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     self.logs.function_line(line.decode("utf-8", "replace").rstrip("\r"))
+                with self._output:
+                    self._pumped += len(lines)
+                    self._output.notify_all()
         except Exception:
             pass
         if pending:
             self.logs.function_line(pending.decode("utf-8", "replace"))
+        with self._output:
+            self._pump_done = True
+            self._output.notify_all()
+
+    def wait_for_output(self, patience: float = OUTPUT_PATIENCE_SECONDS) -> None:
+        """Waits, at most ``patience``, until the pump has passed on every
+        line Docker had logged by now. The function's output reaches us
+        through Docker, its answer straight through the Runtime API; on a
+        loaded machine the output came hundreds of milliseconds later, after
+        END and even after the next START. Lambda writes what a function
+        printed before answering ahead of END (and into Invoke's LogResult)."""
+        if self.container is None:
+            return
+        try:
+            logged = docker_client().api.logs(self.container.id, stdout=True, stderr=True, stream=False).count(b"\n")
+        except Exception:  # no log to compare with: the grace alone
+            return
+        deadline = time.monotonic() + patience
+        with self._output:
+            while self._pumped < logged and not self._pump_done:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._output.wait(left)
 
     def _watch(self, pump: threading.Thread) -> None:
         """Waits for the process to exit (its output read first)."""

@@ -273,6 +273,7 @@ def _init_failed(environment: envs.Environment, invocation: envs.Invocation, fai
     config = environment.config
     if failure.error_type == "Runtime.ExitError":
         environment.wait_exit(0.5)
+    environment.wait_for_output()
     now = time.time()
     invocation.started_wall = now
     invocation.started = invocation.finished = time.monotonic()
@@ -321,6 +322,7 @@ def _answered(environment: envs.Environment, invocation: envs.Invocation, init_m
         f"END RequestId: {request_id}",
         envs.report_line(invocation, config, environment.max_memory_mb(), init_ms, status, error_type),
     ]
+    environment.wait_for_output()
     ended = time.time()
     environment.logs.mark(ended + envs.LOG_GRACE_SECONDS, lines, end=invocation)
     return _answer(invocation, payload, function_error, config, wait_for_log)

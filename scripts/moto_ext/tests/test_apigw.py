@@ -1,6 +1,6 @@
 """``apigw-delete-rest-api``, ``apigw-create-deployment`` and
-``apigw-update-usage-plan``: in force on the endpoint under test, and off
-with their switches.
+``apigw-update-usage-plan``: in force (on the moto with wider windows,
+``support.wide_windows``), and off with their switches.
 
 The quotas are per account and Region, so each test works in a Region of
 its own that nothing else here uses; its first call waits out a window
@@ -11,7 +11,7 @@ import unittest
 from typing import Any, Callable
 
 from . import support
-from .support import asked_again, client, name, refused, throttled, window
+from .support import Stopwatch, asked_again, client, inside_window, name, refused, throttled, window
 
 
 def rest_api_with_a_method(apigw: Any) -> str:
@@ -25,41 +25,53 @@ def rest_api_with_a_method(apigw: Any) -> str:
 
 
 class Quotas(unittest.TestCase):
-    def assert_once_per_window(self, behaviour: str, calls: list[Callable[[], Any]]) -> None:
-        """The first call passes (once an earlier run's window has closed),
-        the second, at once, answers 429 with Retry-After, the third passes
-        after the window."""
-        url = support.endpoint()
-        seconds = window(url, behaviour)
-        first, second, third = calls
-        asked_again(first, throttled)
-        err = refused(second)
-        self.assertEqual((err and err.status, err and err.code), (429, "TooManyRequestsException"), err)
-        self.assertGreaterEqual(int(err.headers.get("retry-after", "0")), 1, err.headers)
-        time.sleep(seconds)
+    def assert_once_per_window(self, behaviour: str, calls: Callable[[], list[Callable[[], Any]]]) -> None:
+        """Of three ``calls()``, the first passes (once an earlier run's
+        window has closed), the second, at once, answers 429 with
+        Retry-After, the third passes after the window."""
+        url = support.wide_windows()
+
+        def second_at_once(watch: Stopwatch) -> Callable[[], Any]:
+            first, second, third = calls()
+
+            def opening() -> Any:
+                # Timed from the call that passes, not those still throttled.
+                watch.start()
+                return first()
+
+            asked_again(opening, throttled)
+            err = refused(second)
+            self.assertEqual((err and err.status, err and err.code), (429, "TooManyRequestsException"), err)
+            self.assertGreaterEqual(int(err.headers.get("retry-after", "0")), 1, err.headers)
+            return third
+
+        third = inside_window(url, behaviour, second_at_once)
+        time.sleep(window(url, behaviour))
         third()
 
     def test_delete_rest_api_once_per_window(self) -> None:
-        apigw = client("apigateway", support.endpoint(), "eu-central-2")
-        apis = [apigw.create_rest_api(name=name("ext-api"))["id"] for _ in range(3)]
-        self.assert_once_per_window(
-            "apigw-delete-rest-api", [lambda api=api: apigw.delete_rest_api(restApiId=api) for api in apis]
-        )
+        apigw = client("apigateway", support.wide_windows(), "eu-central-2")
+
+        def calls() -> list[Callable[[], Any]]:
+            apis = [apigw.create_rest_api(name=name("ext-api"))["id"] for _ in range(3)]
+            return [lambda api=api: apigw.delete_rest_api(restApiId=api) for api in apis]
+
+        self.assert_once_per_window("apigw-delete-rest-api", calls)
 
     def test_create_deployment_once_per_window(self) -> None:
-        apigw = client("apigateway", support.endpoint(), "ap-south-2")
+        apigw = client("apigateway", support.wide_windows(), "ap-south-2")
         api = rest_api_with_a_method(apigw)
-        self.assert_once_per_window("apigw-create-deployment", [lambda: apigw.create_deployment(restApiId=api)] * 3)
+        self.assert_once_per_window("apigw-create-deployment", lambda: [lambda: apigw.create_deployment(restApiId=api)] * 3)
 
     def test_update_usage_plan_once_per_window(self) -> None:
-        apigw = client("apigateway", support.endpoint(), "me-central-1")
+        apigw = client("apigateway", support.wide_windows(), "me-central-1")
         plan = apigw.create_usage_plan(name=name("ext-plan"))["id"]
 
         def describe(text: str) -> Callable[[], Any]:
             operation = {"op": "replace", "path": "/description", "value": text}
             return lambda: apigw.update_usage_plan(usagePlanId=plan, patchOperations=[operation])
 
-        self.assert_once_per_window("apigw-update-usage-plan", [describe(t) for t in ("one", "two", "three")])
+        self.assert_once_per_window("apigw-update-usage-plan", lambda: [describe(t) for t in ("one", "two", "three")])
 
     def test_switched_off_there_are_no_quotas(self) -> None:
         apigw = client("apigateway", support.switched_off(), "eu-central-2")

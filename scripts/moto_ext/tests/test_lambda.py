@@ -1,5 +1,6 @@
-"""``lambda-not-found`` and ``lambda-states``: in force on the endpoint
-under test, and off with their switches.
+"""``lambda-not-found`` and ``lambda-states``: in force (the states' windows
+on the moto with wider ones, ``support.wide_windows``), and off with their
+switches.
 
 The functions are the fixture image, so that an invoke the states let
 through is really served (``lambda-run-images``) and one they refuse is
@@ -9,7 +10,7 @@ import time
 import unittest
 
 from . import support
-from .support import ACCOUNT, REGION, FunctionsTest, client, invoke, name, refused, wait_until_active, window
+from .support import ACCOUNT, REGION, FunctionsTest, Stopwatch, client, inside_window, invoke, name, refused, wait_until_active, window
 
 
 def assert_served(test: unittest.TestCase, answer: dict) -> None:
@@ -56,57 +57,93 @@ class LambdaNotFound(unittest.TestCase):
 
 class LambdaStates(FunctionsTest):
     def test_a_new_function_is_pending_and_refuses_updates_and_invokes(self) -> None:
-        url = support.endpoint()
+        url = support.wide_windows()
         lam = client("lambda", url)
-        function = self.new_function(url)
-        config = lam.get_function_configuration(FunctionName=function)
-        self.assertEqual(config["State"], "Pending")
-        self.assertEqual(config.get("StateReasonCode"), "Creating")
-        err = refused(lambda: lam.update_function_configuration(FunctionName=function, MemorySize=256))
-        assert_conflict(self, err, "Pending")
-        assert_conflict(self, refused(lambda: lam.publish_version(FunctionName=function)), "Pending")
-        assert_conflict(self, refused(lambda: invoke(function, {"ping": 1}, url)), "Pending")
 
+        def pending_at_once(watch: Stopwatch) -> str:
+            function = name("ext-fn")
+            spec = support.function_spec(function, support.lambda_role(url))
+
+            def create() -> None:
+                # Timed from the create that succeeds, not from those
+                # refused while Lambda could not assume the role yet.
+                watch.start()
+                lam.create_function(**spec)
+
+            support.asked_again(create, support.role_not_assumable_yet)
+            self.addCleanup(support.delete_function, function, url)
+            config = lam.get_function_configuration(FunctionName=function)
+            self.assertEqual(config["State"], "Pending")
+            self.assertEqual(config.get("StateReasonCode"), "Creating")
+            err = refused(lambda: lam.update_function_configuration(FunctionName=function, MemorySize=256))
+            assert_conflict(self, err, "Pending")
+            assert_conflict(self, refused(lambda: lam.publish_version(FunctionName=function)), "Pending")
+            assert_conflict(self, refused(lambda: invoke(function, {"ping": 1}, url)), "Pending")
+            return function
+
+        function = inside_window(url, "lambda-pending", pending_at_once)
         time.sleep(window(url, "lambda-pending"))
         config = lam.get_function_configuration(FunctionName=function)
         self.assertEqual((config["State"], config["LastUpdateStatus"]), ("Active", "Successful"))
         assert_served(self, invoke(function, {"ping": 1}, url))
 
     def test_an_update_is_in_progress_for_a_window(self) -> None:
-        url = support.endpoint()
+        url = support.wide_windows()
         lam = client("lambda", url)
         function = self.active_function(url)
         image = support.fixture_image()
 
-        lam.update_function_configuration(FunctionName=function, MemorySize=256)
-        config = lam.get_function_configuration(FunctionName=function)
-        self.assertEqual((config["State"], config["LastUpdateStatus"]), ("Active", "InProgress"))
-        for call in (
-            lambda: lam.update_function_code(FunctionName=function, ImageUri=image),
-            lambda: lam.update_function_configuration(FunctionName=function, MemorySize=512),
-            lambda: lam.publish_version(FunctionName=function),
-        ):
-            assert_conflict(self, refused(call), "An update is in progress")
-        # AWS serves invokes during an update.
+        def in_progress_at_once(watch: Stopwatch) -> None:
+            wait_until_active(lam, function)
+            watch.start()
+            lam.update_function_configuration(FunctionName=function, MemorySize=256)
+            config = lam.get_function_configuration(FunctionName=function)
+            self.assertEqual((config["State"], config["LastUpdateStatus"]), ("Active", "InProgress"))
+            for call in (
+                lambda: lam.update_function_code(FunctionName=function, ImageUri=image),
+                lambda: lam.update_function_configuration(FunctionName=function, MemorySize=512),
+                lambda: lam.publish_version(FunctionName=function),
+            ):
+                assert_conflict(self, refused(call), "An update is in progress")
+
+        inside_window(url, "lambda-update", in_progress_at_once)
+        # AWS serves invokes during an update. Not timed: starting the
+        # environment takes longer than the scaled window, and lambda-states
+        # refuses invokes only while Pending.
         assert_served(self, invoke(function, {"ping": 1}, url))
 
         time.sleep(window(url, "lambda-update"))
         self.assertEqual(lam.get_function_configuration(FunctionName=function)["LastUpdateStatus"], "Successful")
-        lam.update_function_code(FunctionName=function, ImageUri=image)
-        err = refused(lambda: lam.publish_version(FunctionName=function))
-        self.assertEqual(err and err.code, "ResourceConflictException", "UpdateFunctionCode left no update in progress")
+
+        def code_update_in_progress(watch: Stopwatch) -> None:
+            wait_until_active(lam, function)
+            watch.start()
+            lam.update_function_code(FunctionName=function, ImageUri=image)
+            err = refused(lambda: lam.publish_version(FunctionName=function))
+            self.assertEqual(err and err.code, "ResourceConflictException", "UpdateFunctionCode left no update in progress")
+
+        inside_window(url, "lambda-update", code_update_in_progress)
 
     def test_a_new_version_is_pending(self) -> None:
-        url = support.endpoint()
+        url = support.wide_windows()
         lam = client("lambda", url)
         function = self.active_function(url)
-        version = lam.publish_version(FunctionName=function)["Version"]
-        config = lam.get_function_configuration(FunctionName=function, Qualifier=version)
-        self.assertEqual(config["State"], "Pending")
-        assert_conflict(self, refused(lambda: invoke(function, {"ping": 1}, url, Qualifier=version)), "Pending")
-        # $LATEST itself is not busy.
-        self.assertEqual(lam.get_function_configuration(FunctionName=function)["State"], "Active")
 
+        def pending_at_once(watch: Stopwatch) -> str:
+            if lam.list_versions_by_function(FunctionName=function)["Versions"][1:]:
+                # A try again: a new version needs a changed $LATEST.
+                lam.update_function_configuration(FunctionName=function, Description=name("try"))
+                wait_until_active(lam, function)
+            watch.start()
+            version = lam.publish_version(FunctionName=function)["Version"]
+            config = lam.get_function_configuration(FunctionName=function, Qualifier=version)
+            self.assertEqual(config["State"], "Pending")
+            assert_conflict(self, refused(lambda: invoke(function, {"ping": 1}, url, Qualifier=version)), "Pending")
+            # $LATEST itself is not busy.
+            self.assertEqual(lam.get_function_configuration(FunctionName=function)["State"], "Active")
+            return version
+
+        version = inside_window(url, "lambda-version-pending", pending_at_once)
         time.sleep(window(url, "lambda-version-pending"))
         config = lam.get_function_configuration(FunctionName=function, Qualifier=version)
         self.assertEqual(config["State"], "Active")

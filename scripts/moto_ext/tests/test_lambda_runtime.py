@@ -9,7 +9,7 @@ import time
 
 import botocore.exceptions
 
-from .support import ACCOUNT, REGION, FunctionsTest, client, environments, invoke, publish_version, require_data_plane, wait_until_active
+from .support import ACCOUNT, PATIENCE_SECONDS, POLL_SECONDS, REGION, FunctionsTest, client, environments, invoke, publish_version, require_data_plane, wait_until_active
 
 STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(\$LATEST|\d+)\][0-9a-f]{32}$")
 
@@ -75,12 +75,15 @@ class InvokeRunsTheImage(FunctionsTest):
         self.assertEqual(len(environments(name)), 1)
 
         logs = client("logs")
-        events = []
-        for _ in range(50):  # Lambda's log lines arrive a moment after the answer.
+        # Lambda's log lines arrive a moment after the answer (a loaded
+        # machine's moment): asked again, as a client would, until both
+        # REPORTs are there.
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while True:
             events = logs.get_log_events(logGroupName=f"/aws/lambda/{name}", logStreamName=stream, startFromHead=True)["events"]
-            if sum(e["message"].startswith("REPORT") for e in events) == 2:
+            if sum(e["message"].startswith("REPORT") for e in events) >= 2 or time.monotonic() > deadline:
                 break
-            time.sleep(0.1)
+            time.sleep(POLL_SECONDS)
         kinds = [e["message"].split(" ")[0] for e in events if not e["message"].startswith("fixture: init")]
         ids = [first["runtime"]["lambda-runtime-aws-request-id"], second["runtime"]["lambda-runtime-aws-request-id"]]
         self.assertEqual(

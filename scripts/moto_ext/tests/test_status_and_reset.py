@@ -32,7 +32,8 @@ class Reset(unittest.TestCase):
         self.assertIsNone(create_and_delete(), "the private server's first DeleteRestApi was refused")
         err = create_and_delete()
         self.assertEqual(err and err.code, "TooManyRequestsException", "the quota's window was not open")
-        http(f"{url}/moto-api/reset", {})
+        # A reset reloads IAM's managed policies: seconds on a loaded machine.
+        http(f"{url}/moto-api/reset", {}, timeout=support.PATIENCE_SECONDS)
         self.assertIsNone(create_and_delete(), "the window outlived moto's reset")
 
 
