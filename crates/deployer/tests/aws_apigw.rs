@@ -16,7 +16,8 @@ use deployer::aws::Outcome;
 use deployer::aws::apigw::{self, DesiredApi};
 use deployer::config::{Auth, Stage};
 use deployer::names::Names;
-use deployer::plan::Action;
+use deployer::plan::ChangeAction;
+use deployer::stage::plan::api_changes;
 
 const REGION: &str = "us-east-1";
 
@@ -193,9 +194,9 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
 
     // The plan after it is empty.
     let actual = apigw::read_api(&client, &desired).await.unwrap();
-    let changes = apigw::diff_api(&desired, actual.as_ref());
+    let changes = api_changes(&desired, &apigw::diff_api(&desired, actual.as_ref()));
     assert!(
-        changes.iter().all(|c| c.action == Action::Unchanged),
+        changes.iter().all(|c| c.action == ChangeAction::Unchanged),
         "{changes:#?}"
     );
 
@@ -292,14 +293,17 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     stage.api.cors.allow_origins = vec!["https://example.com".into()];
     stage.api.cors.allow_headers = vec!["Content-Type".into()];
     let changed = desired(&stage);
-    let plan = apigw::diff_api(
+    let plan = api_changes(
         &changed,
-        apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        &apigw::diff_api(
+            &changed,
+            apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        ),
     );
     let planned: Vec<_> = plan
         .iter()
         .filter(|c| c.action.is_change())
-        .map(|c| c.kind.as_str())
+        .map(|c| c.kind)
         .collect();
     assert_eq!(
         planned,
@@ -613,23 +617,21 @@ async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_
     // Tracing on: the stage follows, without a redeploy.
     stage.function.tracing = true;
     let changed = desired(&stage);
-    let plan = apigw::diff_api(
+    let plan = api_changes(
         &changed,
-        apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        &apigw::diff_api(
+            &changed,
+            apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        ),
     );
     let planned: Vec<_> = plan
         .iter()
         .filter(|c| c.action.is_change())
-        .map(|c| (c.kind.as_str(), &c.action))
+        .map(|c| (c.kind, &c.action))
         .collect();
     assert_eq!(
         planned,
-        [(
-            "api stage",
-            &Action::Update {
-                fields: vec!["tracing".into()]
-            }
-        )]
+        [("api stage", &ChangeAction::Update(vec!["tracing".into()]))]
     );
     let (outcome, after) = apigw::ensure_api(&client, &changed).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);

@@ -51,7 +51,7 @@ use super::retry::retry_while;
 use super::{AwsError, ErrorKind, Outcome, missing_tags};
 use crate::config::{Auth, CorsSpec, Stage};
 use crate::names::Names;
-use crate::plan::{Action, Change};
+use crate::plan::{Action, Field, NoField};
 
 /// The status code of the CORS preflight answer.
 const PREFLIGHT_STATUS: &str = "204";
@@ -117,49 +117,65 @@ pub struct MethodShape {
     pub declared_headers: BTreeSet<String>,
 }
 
+/// What of a method (with its integration) can differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodField {
+    Authorization,
+    ApiKeyRequired,
+    IntegrationType,
+    IntegrationHttpMethod,
+    IntegrationUri,
+    RequestTemplate,
+    ResponseStatus,
+    CorsHeaders,
+    MethodResponseHeaders,
+}
+
+impl Field for MethodField {}
+
 impl MethodShape {
-    /// The names of the fields that differ from `actual`.
-    pub fn differences(&self, actual: &MethodShape) -> Vec<String> {
-        let mut fields = Vec::new();
-        let mut check = |differs: bool, name: &str| {
-            if differs {
-                fields.push(name.to_string());
-            }
-        };
-        check(
-            self.authorization_type != actual.authorization_type,
-            "authorization",
-        );
-        check(
-            self.api_key_required != actual.api_key_required,
-            "api_key_required",
-        );
-        check(
-            self.integration_type != actual.integration_type,
-            "integration_type",
-        );
-        check(
-            self.integration_http_method != actual.integration_http_method,
-            "integration_http_method",
-        );
-        check(self.uri != actual.uri, "integration_uri");
-        check(
-            self.request_template != actual.request_template,
-            "request_template",
-        );
-        check(
-            self.response_status != actual.response_status,
-            "response_status",
-        );
-        check(
-            self.response_headers != actual.response_headers,
-            "cors_headers",
-        );
-        check(
-            self.declared_headers != actual.declared_headers,
-            "method_response_headers",
-        );
-        fields
+    /// The fields that differ from `actual`.
+    pub fn differences(&self, actual: &MethodShape) -> BTreeSet<MethodField> {
+        [
+            (
+                MethodField::Authorization,
+                self.authorization_type != actual.authorization_type,
+            ),
+            (
+                MethodField::ApiKeyRequired,
+                self.api_key_required != actual.api_key_required,
+            ),
+            (
+                MethodField::IntegrationType,
+                self.integration_type != actual.integration_type,
+            ),
+            (
+                MethodField::IntegrationHttpMethod,
+                self.integration_http_method != actual.integration_http_method,
+            ),
+            (MethodField::IntegrationUri, self.uri != actual.uri),
+            (
+                MethodField::RequestTemplate,
+                self.request_template != actual.request_template,
+            ),
+            (
+                MethodField::ResponseStatus,
+                self.response_status != actual.response_status,
+            ),
+            (
+                MethodField::CorsHeaders,
+                self.response_headers != actual.response_headers,
+            ),
+            (
+                MethodField::MethodResponseHeaders,
+                self.declared_headers != actual.declared_headers,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(field, _)| field)
+        .collect()
     }
 }
 
@@ -752,54 +768,128 @@ async fn read_usage_plan(client: &Client, name: &str) -> Result<Option<ActualUsa
 
 // ---------------------------------------------------------------- diff
 
-fn diff_rest_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Action {
+/// What of the REST API itself can differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestApiField {
+    EndpointType,
+    Tags,
+}
+
+impl Field for RestApiField {}
+
+/// What of a gateway response can differ: its CORS headers, put whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayResponseField {
+    CorsHeaders,
+}
+
+impl Field for GatewayResponseField {}
+
+/// What of the stage's settings can differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageField {
+    Throttling,
+    Tracing,
+    Tags,
+}
+
+impl Field for StageField {}
+
+/// What of the usage plan can differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsagePlanField {
+    /// The plan does not cover the stage.
+    ApiStages,
+    Throttle,
+    /// The stage's API key is not bound to the plan.
+    ApiKey,
+}
+
+impl Field for UsagePlanField {}
+
+/// Every action on the stage's API, in the order [`apply_api`] takes them:
+/// rest api, resource (stale ones deleted), methods (with their
+/// integrations), gateway responses, deployment, stage, api key, usage
+/// plan. The redeploy decision is made here, once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiPlan {
+    pub rest_api: Action<RestApiField>,
+    pub resource: Action<NoField>,
+    /// Other resources under the root (an old path): each is deleted.
+    pub stale_resources: Vec<ActualResource>,
+    /// By HTTP method: the desired ones, then those to delete.
+    pub methods: Vec<(String, Action<MethodField>)>,
+    /// By gateway response type.
+    pub gateway_responses: Vec<(String, Action<GatewayResponseField>)>,
+    /// `Create`: a new deployment (after any change above, or when the
+    /// stage serves another definition than the desired one).
+    pub deployment: Action<NoField>,
+    pub stage: Action<StageField>,
+    pub api_key: Action<NoField>,
+    pub usage_plan: Action<UsagePlanField>,
+}
+
+impl ApiPlan {
+    pub fn is_change(&self) -> bool {
+        self.rest_api.is_change()
+            || self.resource.is_change()
+            || !self.stale_resources.is_empty()
+            || self.methods.iter().any(|(_, a)| a.is_change())
+            || self.gateway_responses.iter().any(|(_, a)| a.is_change())
+            || self.deployment.is_change()
+            || self.stage.is_change()
+            || self.api_key.is_change()
+            || self.usage_plan.is_change()
+    }
+}
+
+fn diff_rest_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Action<RestApiField> {
     let Some(actual) = actual else {
         return Action::Create;
     };
-    let mut fields = Vec::new();
+    let mut fields = BTreeSet::new();
     if !actual.regional {
-        fields.push("endpoint_type".to_string());
+        fields.insert(RestApiField::EndpointType);
     }
     if missing_tags(&desired.tags, &actual.tags).next().is_some() {
-        fields.push("tags".to_string());
+        fields.insert(RestApiField::Tags);
     }
     Action::update_if(fields)
 }
 
-/// Per desired method its action, then the methods to remove.
+/// Per desired method its action, then the methods to delete.
 fn diff_methods(
     desired: &DesiredApi,
     actual: Option<&ActualResource>,
-) -> (Vec<(String, Action)>, Vec<String>) {
+) -> Vec<(String, Action<MethodField>)> {
     let empty = BTreeMap::new();
     let actual_methods = actual.map(|r| &r.methods).unwrap_or(&empty);
-    let actions = desired
-        .methods
-        .iter()
-        .map(|(name, shape)| {
-            let action = match actual_methods.get(name) {
-                None => Action::Create,
-                Some(current) => Action::update_if(shape.differences(current)),
-            };
-            (name.clone(), action)
-        })
-        .collect();
+    let wanted = desired.methods.iter().map(|(name, shape)| {
+        let action = match actual_methods.get(name) {
+            None => Action::Create,
+            Some(current) => Action::update_if(shape.differences(current)),
+        };
+        (name.clone(), action)
+    });
     let removed = actual_methods
         .keys()
         .filter(|name| !desired.methods.contains_key(*name))
-        .cloned()
-        .collect();
-    (actions, removed)
+        .map(|name| (name.clone(), Action::Delete));
+    wanted.chain(removed).collect()
 }
 
 /// Per gateway response type the deployer sets, its action: `Create`
-/// when the type is at API Gateway's default, an update of its `headers`
-/// when they differ. Headers someone else added count as a difference: the
-/// response is put whole.
+/// when the type is at API Gateway's default, an update of its
+/// `cors_headers` when they differ. Headers someone else added count as a
+/// difference: the response is put whole.
 fn diff_gateway_responses(
     desired: &DesiredApi,
     actual: Option<&ActualApi>,
-) -> Vec<(String, Action)> {
+) -> Vec<(String, Action<GatewayResponseField>)> {
     desired
         .gateway_responses
         .iter()
@@ -807,30 +897,28 @@ fn diff_gateway_responses(
             let action = match actual.and_then(|a| a.gateway_responses.get(kind)) {
                 None => Action::Create,
                 Some(current) if current == headers => Action::Unchanged,
-                Some(_) => Action::Update {
-                    fields: vec!["cors_headers".to_string()],
-                },
+                Some(_) => Action::Update(BTreeSet::from([GatewayResponseField::CorsHeaders])),
             };
             (kind.clone(), action)
         })
         .collect()
 }
 
-fn diff_stage_settings(desired: &DesiredApi, actual: Option<&ActualStage>) -> Action {
+fn diff_stage_settings(desired: &DesiredApi, actual: Option<&ActualStage>) -> Action<StageField> {
     let Some(stage) = actual else {
         return Action::Create;
     };
-    let mut fields = Vec::new();
+    let mut fields = BTreeSet::new();
     if stage.rate_limit != Some(desired.rate_limit)
         || stage.burst_limit != Some(desired.burst_limit)
     {
-        fields.push("throttling".to_string());
+        fields.insert(StageField::Throttling);
     }
     if stage.tracing != desired.tracing {
-        fields.push("tracing".to_string());
+        fields.insert(StageField::Tracing);
     }
     if missing_tags(&desired.tags, &stage.tags).next().is_some() {
-        fields.push("tags".to_string());
+        fields.insert(StageField::Tags);
     }
     Action::update_if(fields)
 }
@@ -840,179 +928,117 @@ fn diff_usage_plan(
     api_id: Option<&str>,
     actual: Option<&ActualUsagePlan>,
     key: Option<&ActualApiKey>,
-) -> Action {
+) -> Action<UsagePlanField> {
     let Some(plan) = actual else {
         return Action::Create;
     };
-    let mut fields = Vec::new();
+    let mut fields = BTreeSet::new();
     let bound = api_id.is_some_and(|id| {
         plan.api_stages
             .iter()
             .any(|(a, s)| a == id && *s == desired.stage_name)
     });
     if !bound {
-        fields.push("api_stages".to_string());
+        fields.insert(UsagePlanField::ApiStages);
     }
     if plan.rate_limit != Some(desired.rate_limit) || plan.burst_limit != Some(desired.burst_limit)
     {
-        fields.push("throttle".to_string());
+        fields.insert(UsagePlanField::Throttle);
     }
     if !key.is_some_and(|k| plan.key_ids.contains(&k.id)) {
-        fields.push("api_key".to_string());
+        fields.insert(UsagePlanField::ApiKey);
     }
     Action::update_if(fields)
 }
 
-fn change(kind: &str, name: impl Into<String>, action: Action) -> Change {
-    Change {
-        kind: kind.to_string(),
-        name: name.into(),
-        action,
-    }
-}
-
-/// Removal has no `Action` of its own yet; it shows as an update of the
-/// field `removed`.
-fn removal() -> Action {
-    Action::Update {
-        fields: vec!["removed".to_string()],
-    }
-}
-
-/// Every change `ensure_api` would make, in its order: rest api, resource,
-/// methods (with their integrations), deployment, stage, api key, usage
-/// plan.
-pub fn diff_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> Vec<Change> {
-    let resource_name = format!("{}/{}", desired.name, desired.path);
-    let mut changes = vec![change(
-        "api rest api",
-        &desired.name,
-        diff_rest_api(desired, actual),
-    )];
+/// Everything [`apply_api`] has to do to make `actual` the desired API.
+pub fn diff_api(desired: &DesiredApi, actual: Option<&ActualApi>) -> ApiPlan {
+    let rest_api = diff_rest_api(desired, actual);
     let resource = actual.and_then(|a| a.resource.as_ref());
-    changes.push(change(
-        "api resource",
-        &resource_name,
-        if resource.is_some() {
-            Action::Unchanged
-        } else {
-            Action::Create
-        },
-    ));
-    for stale in actual
-        .map(|a| a.stale_resources.as_slice())
-        .unwrap_or_default()
-    {
-        changes.push(change(
-            "api resource",
-            format!("{}{}", desired.name, stale.path),
-            removal(),
-        ));
-    }
-    let (methods, removed) = diff_methods(desired, resource);
-    for (name, action) in methods {
-        changes.push(change(
-            "api method",
-            format!("{name} {resource_name}"),
-            action,
-        ));
-    }
-    for name in removed {
-        changes.push(change(
-            "api method",
-            format!("{name} {resource_name}"),
-            removal(),
-        ));
-    }
-    for (kind, action) in diff_gateway_responses(desired, actual) {
-        changes.push(change(
-            "api gateway response",
-            format!("{}/{kind}", desired.name),
-            action,
-        ));
-    }
-    let api_changed = changes.iter().any(|c| c.action.is_change());
+    let stale_resources = actual
+        .map(|a| a.stale_resources.clone())
+        .unwrap_or_default();
+    let methods = diff_methods(desired, resource);
+    let gateway_responses = diff_gateway_responses(desired, actual);
+    let resource = Action::create_if(resource.is_none());
+    let api_changed = rest_api.is_change()
+        || resource.is_change()
+        || !stale_resources.is_empty()
+        || methods.iter().any(|(_, a)| a.is_change())
+        || gateway_responses.iter().any(|(_, a)| a.is_change());
     let stage = actual.and_then(|a| a.stage.as_ref());
-    let stage_name = format!("{}/{}", desired.name, desired.stage_name);
-    let deploy = api_changed
-        || stage.and_then(|s| s.deployment_fingerprint.as_deref())
-            != Some(desired.fingerprint().as_str());
-    changes.push(change(
-        "api deployment",
-        &stage_name,
-        if deploy {
-            Action::Create
-        } else {
-            Action::Unchanged
-        },
-    ));
-    changes.push(change(
-        "api stage",
-        &stage_name,
-        diff_stage_settings(desired, stage),
-    ));
+    let deployment = Action::create_if(
+        api_changed
+            || stage.and_then(|s| s.deployment_fingerprint.as_deref())
+                != Some(desired.fingerprint().as_str()),
+    );
     let key = actual.and_then(|a| a.api_key.as_ref());
     let plan = actual.and_then(|a| a.usage_plan.as_ref());
-    match &desired.api_key_name {
-        Some(name) => {
-            changes.push(change(
-                "api key",
-                name,
-                if key.is_some() {
-                    Action::Unchanged
-                } else {
-                    Action::Create
-                },
-            ));
-            let api_id = actual.map(|a| a.id.as_str());
-            changes.push(change(
-                "api usage plan",
-                name,
-                diff_usage_plan(desired, api_id, plan, key),
-            ));
-        }
-        None => {
+    let (api_key, usage_plan) = match &desired.api_key_name {
+        Some(_) => (
+            Action::create_if(key.is_none()),
+            diff_usage_plan(desired, actual.map(|a| a.id.as_str()), plan, key),
+        ),
+        None => (
             if key.is_some() {
-                changes.push(change("api key", &desired.name, removal()));
-            }
+                Action::Delete
+            } else {
+                Action::Unchanged
+            },
             if plan.is_some() {
-                changes.push(change("api usage plan", &desired.name, removal()));
-            }
-        }
+                Action::Delete
+            } else {
+                Action::Unchanged
+            },
+        ),
+    };
+    ApiPlan {
+        rest_api,
+        resource,
+        stale_resources,
+        methods,
+        gateway_responses,
+        deployment,
+        stage: diff_stage_settings(desired, stage),
+        api_key,
+        usage_plan,
     }
-    changes
 }
 
-// ---------------------------------------------------------------- ensure
+// ---------------------------------------------------------------- apply
 
-/// Brings the stage's API to `desired`: read, diff, change only what
-/// differs, redeploy only after a change. `Created` when the REST API was
-/// created, `Updated` when anything else changed.
+/// Brings the stage's API to `desired`: read, diff, apply.
 pub async fn ensure_api(
     client: &Client,
     desired: &DesiredApi,
 ) -> Result<(Outcome, ApiInfo), AwsError> {
     let actual = read_api(client, desired).await?;
-    let mut changed = false;
+    let plan = diff_api(desired, actual.as_ref());
+    apply_api(client, desired, actual.as_ref(), &plan).await
+}
 
-    let (api_id, root_id) = match &actual {
-        Some(api) => {
-            if let Action::Update { fields } = diff_rest_api(desired, Some(api)) {
-                update_rest_api(client, desired, api, &fields).await?;
-                changed = true;
-            }
+/// Carries out `plan` on the API `actual` was read as, in its order:
+/// changes only what the plan names and redeploys only when it says so.
+/// `Created` when the REST API was created, `Updated` when anything else
+/// changed.
+pub async fn apply_api(
+    client: &Client,
+    desired: &DesiredApi,
+    actual: Option<&ActualApi>,
+    plan: &ApiPlan,
+) -> Result<(Outcome, ApiInfo), AwsError> {
+    let (api_id, root_id) = match (&plan.rest_api, actual) {
+        (Action::Update(fields), Some(api)) => {
+            update_rest_api(client, desired, api, fields).await?;
             (api.id.clone(), api.root_id.clone())
         }
-        None => create_rest_api(client, desired).await?,
+        (Action::Unchanged | Action::Delete, Some(api)) => (api.id.clone(), api.root_id.clone()),
+        (Action::Create | Action::Update(_) | Action::Unchanged | Action::Delete, _) => {
+            create_rest_api(client, desired).await?
+        }
     };
-    let created = actual.is_none();
 
-    let resource = actual.as_ref().and_then(|a| a.resource.as_ref());
-    for stale in actual
-        .as_ref()
-        .map(|a| a.stale_resources.as_slice())
-        .unwrap_or_default()
-    {
+    for stale in &plan.stale_resources {
         delete_ignoring_missing(
             client
                 .delete_resource()
@@ -1023,107 +1049,128 @@ pub async fn ensure_api(
             "DeleteResource",
             &stale.path,
         )?;
-        changed = true;
     }
-    let resource_id = match resource {
-        Some(r) => r.id.clone(),
-        None => {
-            changed = true;
+    let existing = actual.and_then(|a| a.resource.as_ref());
+    let resource_id = match (&plan.resource, existing) {
+        (Action::Unchanged | Action::Update(_) | Action::Delete, Some(r)) => r.id.clone(),
+        (Action::Create | Action::Unchanged | Action::Update(_) | Action::Delete, _) => {
             create_resource(client, &api_id, &root_id, &desired.path).await?
         }
     };
 
-    let (methods, removed) = diff_methods(desired, resource);
-    for (name, action) in methods {
-        let Some(shape) = desired.methods.get(&name) else {
-            continue;
-        };
-        match action {
-            Action::Unchanged => {}
-            Action::Create => put_method(client, &api_id, &resource_id, &name, shape).await?,
-            Action::Update { .. } => {
-                // Replacing the whole method is the one way that works for
-                // every part of it (PutMethod and PutMethodResponse refuse
-                // to overwrite); callers see nothing until the redeploy.
-                delete_method(client, &api_id, &resource_id, &name).await?;
-                put_method(client, &api_id, &resource_id, &name, shape).await?;
+    for (name, action) in &plan.methods {
+        match (action, desired.methods.get(name)) {
+            (Action::Unchanged, _) => {}
+            (Action::Delete, _) | (Action::Create | Action::Update(_), None) => {
+                delete_method(client, &api_id, &resource_id, name).await?
             }
-        }
-        changed |= action.is_change();
-    }
-    for name in removed {
-        delete_method(client, &api_id, &resource_id, &name).await?;
-        changed = true;
-    }
-    for (kind, action) in diff_gateway_responses(desired, actual.as_ref()) {
-        if action.is_change() {
-            put_gateway_response(client, &api_id, &kind, &desired.gateway_responses[&kind]).await?;
-            changed = true;
-        }
-    }
-
-    let stage = actual.as_ref().and_then(|a| a.stage.as_ref());
-    let fingerprint = desired.fingerprint();
-    let mut deployment_id = None;
-    if created
-        || changed
-        || stage.and_then(|s| s.deployment_fingerprint.as_deref()) != Some(fingerprint.as_str())
-    {
-        deployment_id =
-            Some(deploy(client, &api_id, desired, stage.is_some(), &fingerprint).await?);
-        changed = true;
-    }
-    // A stage created just now has API Gateway's default settings.
-    let stage_action = if stage.is_none() {
-        diff_stage_settings(
-            desired,
-            read_stage(client, &api_id, &desired.stage_name)
-                .await?
-                .as_ref(),
-        )
-    } else {
-        diff_stage_settings(desired, stage)
-    };
-    if let Action::Update { fields } = stage_action {
-        update_stage_settings(client, &api_id, desired, &fields).await?;
-        changed = true;
-    }
-
-    let (key, plan) = match &actual {
-        Some(a) => (a.api_key.clone(), a.usage_plan.clone()),
-        None => (None, None),
-    };
-    let api_key_id;
-    match &desired.api_key_name {
-        Some(name) => {
-            let key = match key {
-                Some(k) => k,
-                None => {
-                    changed = true;
-                    create_api_key(client, name, desired).await?
+            (Action::Create, Some(shape)) => {
+                put_method(client, &api_id, &resource_id, name, shape).await?
+            }
+            (Action::Update(fields), Some(shape)) => {
+                for field in fields {
+                    match field {
+                        // Replacing the whole method is the one way that
+                        // works for every part of it (PutMethod and
+                        // PutMethodResponse refuse to overwrite); callers
+                        // see nothing until the redeploy.
+                        MethodField::Authorization
+                        | MethodField::ApiKeyRequired
+                        | MethodField::IntegrationType
+                        | MethodField::IntegrationHttpMethod
+                        | MethodField::IntegrationUri
+                        | MethodField::RequestTemplate
+                        | MethodField::ResponseStatus
+                        | MethodField::CorsHeaders
+                        | MethodField::MethodResponseHeaders => {}
+                    }
                 }
-            };
-            if ensure_usage_plan(client, desired, name, &api_id, plan.as_ref(), &key).await? {
-                changed = true;
+                delete_method(client, &api_id, &resource_id, name).await?;
+                put_method(client, &api_id, &resource_id, name, shape).await?;
             }
-            api_key_id = Some(key.id);
         }
-        None => {
-            if let Some(plan) = plan {
-                delete_usage_plan(client, &plan).await?;
-                changed = true;
+    }
+    for (kind, action) in &plan.gateway_responses {
+        let headers = desired.gateway_responses.get(kind);
+        match (action, headers) {
+            (Action::Unchanged, _) | (_, None) => {}
+            (Action::Update(fields), Some(headers)) => {
+                for field in fields {
+                    match field {
+                        GatewayResponseField::CorsHeaders => {}
+                    }
+                }
+                put_gateway_response(client, &api_id, kind, headers).await?
             }
-            if let Some(key) = key {
-                delete_api_key(client, &key.id).await?;
-                changed = true;
+            (Action::Create, Some(headers)) => {
+                put_gateway_response(client, &api_id, kind, headers).await?
             }
-            api_key_id = None;
+            (Action::Delete, Some(_)) => delete_gateway_response(client, &api_id, kind).await?,
         }
     }
 
-    let outcome = if created {
+    let stage_exists = actual.and_then(|a| a.stage.as_ref()).is_some();
+    let deployment_id = match plan.deployment {
+        Action::Create => Some(
+            deploy(
+                client,
+                &api_id,
+                desired,
+                stage_exists,
+                &desired.fingerprint(),
+            )
+            .await?,
+        ),
+        Action::Unchanged | Action::Update(_) | Action::Delete => None,
+    };
+    match &plan.stage {
+        Action::Unchanged => {}
+        // The stage was created by the deployment, with API Gateway's
+        // default settings (its tags set on create).
+        Action::Create => {
+            let fields = BTreeSet::from([StageField::Throttling, StageField::Tracing]);
+            update_stage_settings(client, &api_id, desired, &fields).await?
+        }
+        Action::Update(fields) => update_stage_settings(client, &api_id, desired, fields).await?,
+        Action::Delete => delete_stage(client, &api_id, &desired.stage_name).await?,
+    }
+
+    // A usage plan goes before its key, and the key before a new plan.
+    if let (Action::Delete, Some(usage_plan)) =
+        (&plan.usage_plan, actual.and_then(|a| a.usage_plan.as_ref()))
+    {
+        delete_usage_plan(client, usage_plan).await?;
+    }
+    let key = actual.and_then(|a| a.api_key.clone());
+    let key = match (&plan.api_key, &desired.api_key_name, key) {
+        (Action::Delete, _, Some(key)) => {
+            delete_api_key(client, &key.id).await?;
+            None
+        }
+        (Action::Create, Some(name), _) | (Action::Update(_), Some(name), None) => {
+            Some(create_api_key(client, name, desired).await?)
+        }
+        (_, _, key) => key,
+    };
+    if let (Action::Create | Action::Update(_), Some(name), Some(key)) =
+        (&plan.usage_plan, &desired.api_key_name, &key)
+    {
+        let usage_plan = actual.and_then(|a| a.usage_plan.as_ref());
+        apply_usage_plan(
+            client,
+            desired,
+            name,
+            &api_id,
+            usage_plan,
+            key,
+            &plan.usage_plan,
+        )
+        .await?;
+    }
+
+    let outcome = if plan.rest_api == Action::Create || actual.is_none() {
         Outcome::Created
-    } else if changed {
+    } else if plan.is_change() {
         Outcome::Updated
     } else {
         Outcome::Unchanged
@@ -1134,8 +1181,8 @@ pub async fn ensure_api(
             url: desired.names.invoke_url(&api_id),
             api_id,
             deployment_id,
-            duplicates: actual.map(|a| a.duplicates).unwrap_or_default(),
-            api_key_id,
+            duplicates: actual.map(|a| a.duplicates.clone()).unwrap_or_default(),
+            api_key_id: key.map(|k| k.id),
         },
     ))
 }
@@ -1169,9 +1216,31 @@ async fn update_rest_api(
     client: &Client,
     desired: &DesiredApi,
     actual: &ActualApi,
-    fields: &[String],
+    fields: &BTreeSet<RestApiField>,
 ) -> Result<(), AwsError> {
-    if fields.iter().any(|f| f == "endpoint_type") {
+    for field in fields {
+        match field {
+            RestApiField::EndpointType => make_regional(client, desired, actual).await?,
+            RestApiField::Tags => {
+                tag(
+                    client,
+                    &desired.names.rest_api_arn(&actual.id),
+                    &desired.tags,
+                )
+                .await?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Switches an edge-optimized (or private) REST API to regional.
+async fn make_regional(
+    client: &Client,
+    desired: &DesiredApi,
+    actual: &ActualApi,
+) -> Result<(), AwsError> {
+    {
         let current = client
             .get_rest_api()
             .rest_api_id(&actual.id)
@@ -1194,14 +1263,6 @@ async fn update_rest_api(
             .send()
             .await
             .map_err(|e| aws_error("UpdateRestApi", &desired.name, e))?;
-    }
-    if fields.iter().any(|f| f == "tags") {
-        tag(
-            client,
-            &desired.names.rest_api_arn(&actual.id),
-            &desired.tags,
-        )
-        .await?;
     }
     Ok(())
 }
@@ -1314,6 +1375,24 @@ async fn put_method(
 
 /// Puts a gateway response with these headers (name → mapping
 /// expression), replacing the whole customisation of that type.
+/// Puts a gateway response type back to API Gateway's default.
+async fn delete_gateway_response(
+    client: &Client,
+    api_id: &str,
+    kind: &str,
+) -> Result<(), AwsError> {
+    delete_ignoring_missing(
+        client
+            .delete_gateway_response()
+            .rest_api_id(api_id)
+            .response_type(kind.into())
+            .send()
+            .await,
+        "DeleteGatewayResponse",
+        &format!("{api_id}/{kind}"),
+    )
+}
+
 async fn put_gateway_response(
     client: &Client,
     api_id: &str,
@@ -1405,30 +1484,35 @@ async fn update_stage_settings(
     client: &Client,
     api_id: &str,
     desired: &DesiredApi,
-    fields: &[String],
+    fields: &BTreeSet<StageField>,
 ) -> Result<(), AwsError> {
     let stage = format!("{api_id}/{}", desired.stage_name);
     let mut settings = Vec::new();
-    if fields.iter().any(|f| f == "throttling") {
-        settings.push(patch(
-            Op::Replace,
-            &format!("/{ALL_METHODS}/throttling/rateLimit"),
-            &desired.rate_limit.to_string(),
-        ));
-        settings.push(patch(
-            Op::Replace,
-            &format!("/{ALL_METHODS}/throttling/burstLimit"),
-            &desired.burst_limit.to_string(),
-        ));
-    }
-    if fields.iter().any(|f| f == "tracing") {
-        // X-Ray on the stage as on the function, so a trace starts at the
-        // gateway ("Setting up X-Ray tracing for API Gateway REST APIs").
-        settings.push(patch(
-            Op::Replace,
-            "/tracingEnabled",
-            if desired.tracing { "true" } else { "false" },
-        ));
+    let mut tags = false;
+    for field in fields {
+        match field {
+            StageField::Throttling => {
+                settings.push(patch(
+                    Op::Replace,
+                    &format!("/{ALL_METHODS}/throttling/rateLimit"),
+                    &desired.rate_limit.to_string(),
+                ));
+                settings.push(patch(
+                    Op::Replace,
+                    &format!("/{ALL_METHODS}/throttling/burstLimit"),
+                    &desired.burst_limit.to_string(),
+                ));
+            }
+            // X-Ray on the stage as on the function, so a trace starts at
+            // the gateway ("Setting up X-Ray tracing for API Gateway REST
+            // APIs").
+            StageField::Tracing => settings.push(patch(
+                Op::Replace,
+                "/tracingEnabled",
+                if desired.tracing { "true" } else { "false" },
+            )),
+            StageField::Tags => tags = true,
+        }
     }
     if !settings.is_empty() {
         client
@@ -1440,10 +1524,23 @@ async fn update_stage_settings(
             .await
             .map_err(|e| aws_error("UpdateStage", &stage, e))?;
     }
-    if fields.iter().any(|f| f == "tags") {
+    if tags {
         tag(client, &desired.names.api_stage_arn(api_id), &desired.tags).await?;
     }
     Ok(())
+}
+
+async fn delete_stage(client: &Client, api_id: &str, stage: &str) -> Result<(), AwsError> {
+    delete_ignoring_missing(
+        client
+            .delete_stage()
+            .rest_api_id(api_id)
+            .stage_name(stage)
+            .send()
+            .await,
+        "DeleteStage",
+        &format!("{api_id}/{stage}"),
+    )
 }
 
 async fn create_api_key(
@@ -1471,44 +1568,55 @@ fn throttle(desired: &DesiredApi) -> ThrottleSettings {
         .build()
 }
 
-/// Creates or corrects the usage plan; true when it changed anything.
-async fn ensure_usage_plan(
+/// Creates the usage plan (covering the stage, with the key bound) or
+/// makes the updates `action` names.
+async fn apply_usage_plan(
     client: &Client,
     desired: &DesiredApi,
     name: &str,
     api_id: &str,
     actual: Option<&ActualUsagePlan>,
     key: &ActualApiKey,
-) -> Result<bool, AwsError> {
-    let fields = match diff_usage_plan(desired, Some(api_id), actual, Some(key)) {
-        Action::Unchanged => return Ok(false),
-        Action::Create => vec!["api_key".to_string()],
-        Action::Update { fields } => fields,
+    action: &Action<UsagePlanField>,
+) -> Result<(), AwsError> {
+    let fields = match action {
+        Action::Unchanged | Action::Delete => return Ok(()),
+        Action::Create => BTreeSet::from([UsagePlanField::ApiKey]),
+        Action::Update(fields) => fields.clone(),
     };
     let plan_id = match actual {
         Some(plan) => {
             let mut update = client.update_usage_plan().usage_plan_id(&plan.id);
-            if fields.iter().any(|f| f == "api_stages") {
-                update = update.patch_operations(patch(
-                    Op::Add,
-                    "/apiStages",
-                    &format!("{api_id}:{}", desired.stage_name),
-                ));
+            let mut patched = false;
+            for field in &fields {
+                match field {
+                    UsagePlanField::ApiStages => {
+                        patched = true;
+                        update = update.patch_operations(patch(
+                            Op::Add,
+                            "/apiStages",
+                            &format!("{api_id}:{}", desired.stage_name),
+                        ));
+                    }
+                    UsagePlanField::Throttle => {
+                        patched = true;
+                        update = update
+                            .patch_operations(patch(
+                                Op::Replace,
+                                "/throttle/rateLimit",
+                                &desired.rate_limit.to_string(),
+                            ))
+                            .patch_operations(patch(
+                                Op::Replace,
+                                "/throttle/burstLimit",
+                                &desired.burst_limit.to_string(),
+                            ));
+                    }
+                    // Bound below, after the plan exists either way.
+                    UsagePlanField::ApiKey => {}
+                }
             }
-            if fields.iter().any(|f| f == "throttle") {
-                update = update
-                    .patch_operations(patch(
-                        Op::Replace,
-                        "/throttle/rateLimit",
-                        &desired.rate_limit.to_string(),
-                    ))
-                    .patch_operations(patch(
-                        Op::Replace,
-                        "/throttle/burstLimit",
-                        &desired.burst_limit.to_string(),
-                    ));
-            }
-            if fields.iter().any(|f| f == "api_stages" || f == "throttle") {
+            if patched {
                 retry_while(&[ErrorKind::Throttled], QUOTA_RETRY, || async {
                     update
                         .clone()
@@ -1538,7 +1646,7 @@ async fn ensure_usage_plan(
             required(out.id(), "CreateUsagePlan", name)?
         }
     };
-    if fields.iter().any(|f| f == "api_key") {
+    if fields.contains(&UsagePlanField::ApiKey) {
         let bound = client
             .create_usage_plan_key()
             .usage_plan_id(&plan_id)
@@ -1554,7 +1662,7 @@ async fn ensure_usage_plan(
             }
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 async fn delete_usage_plan(client: &Client, plan: &ActualUsagePlan) -> Result<(), AwsError> {
@@ -1644,6 +1752,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Change, ChangeAction};
+
+    /// The plan's changes, as `deployer plan` shows them.
+    fn diff(desired: &DesiredApi, actual: Option<&ActualApi>) -> Vec<Change> {
+        crate::stage::plan::api_changes(desired, &diff_api(desired, actual))
+    }
 
     fn desired_of(stage: &Stage) -> DesiredApi {
         DesiredApi::from_stage(stage, &Names::new(stage, "123456789012"))
@@ -1684,16 +1798,16 @@ mod tests {
         changes
             .iter()
             .filter(|c| c.action.is_change())
-            .map(|c| (c.kind.clone(), c.name.clone()))
+            .map(|c| (c.kind.to_string(), c.name.clone()))
             .collect()
     }
 
     #[test]
     fn nothing_exists_means_everything_is_created() {
         let desired = desired();
-        let changes = diff_api(&desired, None);
+        let changes = diff(&desired, None);
         assert!(
-            changes.iter().all(|c| c.action == Action::Create),
+            changes.iter().all(|c| c.action == ChangeAction::Create),
             "{changes:?}"
         );
         let methods: Vec<_> = changes
@@ -1714,7 +1828,7 @@ mod tests {
     #[test]
     fn matching_state_is_unchanged_and_not_redeployed() {
         let desired = desired();
-        let changes = diff_api(&desired, Some(&actual_from(&desired)));
+        let changes = diff(&desired, Some(&actual_from(&desired)));
         assert_eq!(changed(&changes), Vec::<(String, String)>::new());
     }
 
@@ -1725,19 +1839,17 @@ mod tests {
         let mut stage = Stage::defaults("shop", "dev", "us-east-1");
         stage.api.cors.allow_origins = vec!["https://example.com".into()];
         let new = desired_of(&stage);
-        let changes = diff_api(&new, Some(&actual));
+        let changes = diff(&new, Some(&actual));
         let options = changes
             .iter()
             .find(|c| c.name.starts_with("OPTIONS"))
             .unwrap();
         assert_eq!(
             options.action,
-            Action::Update {
-                fields: vec!["cors_headers".into()]
-            }
+            ChangeAction::Update(vec!["cors_headers".into()])
         );
         let deployment = changes.iter().find(|c| c.kind == "api deployment").unwrap();
-        assert_eq!(deployment.action, Action::Create);
+        assert_eq!(deployment.action, ChangeAction::Create);
     }
 
     #[test]
@@ -1745,7 +1857,7 @@ mod tests {
         let desired = desired();
         let mut actual = actual_from(&desired);
         actual.stage.as_mut().unwrap().rate_limit = Some(5.0);
-        let changes = diff_api(&desired, Some(&actual));
+        let changes = diff(&desired, Some(&actual));
         assert_eq!(
             changed(&changes),
             [("api stage".to_string(), "shop-dev/dev".to_string())]
@@ -1757,7 +1869,7 @@ mod tests {
         let desired = desired();
         let mut actual = actual_from(&desired);
         actual.stage.as_mut().unwrap().deployment_fingerprint = Some("deployer:old".into());
-        let changes = diff_api(&desired, Some(&actual));
+        let changes = diff(&desired, Some(&actual));
         assert_eq!(
             changed(&changes),
             [("api deployment".to_string(), "shop-dev/dev".to_string())]
@@ -1775,12 +1887,12 @@ mod tests {
             .unwrap()
             .methods
             .insert("DELETE".into(), get);
-        let changes = diff_api(&desired, Some(&actual));
+        let changes = diff(&desired, Some(&actual));
         let delete = changes
             .iter()
             .find(|c| c.name.starts_with("DELETE"))
             .unwrap();
-        assert_eq!(delete.action, removal());
+        assert_eq!(delete.action, ChangeAction::Delete);
     }
 
     #[test]
@@ -1791,7 +1903,7 @@ mod tests {
         assert!(desired.methods["GET"].api_key_required);
         assert!(!desired.methods["OPTIONS"].api_key_required);
         let plain = super::tests::desired();
-        let changes = diff_api(&desired, Some(&actual_from(&plain)));
+        let changes = diff(&desired, Some(&actual_from(&plain)));
         let kinds: Vec<_> = changed(&changes).into_iter().map(|(k, _)| k).collect();
         assert!(
             kinds.contains(&"api key".to_string()) && kinds.contains(&"api usage plan".to_string()),
@@ -1862,7 +1974,7 @@ mod tests {
         assert_eq!(headers["Vary"], "'Origin'");
         // From MOCK to proxy is a change of the OPTIONS method.
         let actual = actual_from(&desired_of(&Stage::defaults("shop", "dev", "us-east-1")));
-        let changes = diff_api(&desired, Some(&actual));
+        let changes = diff(&desired, Some(&actual));
         let options = changes
             .iter()
             .find(|c| c.name.starts_with("OPTIONS"))
@@ -1875,7 +1987,7 @@ mod tests {
         let desired = desired();
         let mut actual = actual_from(&desired);
         actual.gateway_responses.clear();
-        let changes = diff_api(&desired, Some(&actual));
+        let changes = diff(&desired, Some(&actual));
         assert_eq!(
             changed(&changes),
             [
@@ -1898,13 +2010,8 @@ mod tests {
         assert!(desired.tracing);
         let mut actual = actual_from(&desired);
         actual.stage.as_mut().unwrap().tracing = false;
-        let changes = diff_api(&desired, Some(&actual));
+        let changes = diff(&desired, Some(&actual));
         let stage = changes.iter().find(|c| c.kind == "api stage").unwrap();
-        assert_eq!(
-            stage.action,
-            Action::Update {
-                fields: vec!["tracing".into()]
-            }
-        );
+        assert_eq!(stage.action, ChangeAction::Update(vec!["tracing".into()]));
     }
 }

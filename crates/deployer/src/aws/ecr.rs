@@ -21,12 +21,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, Tag};
 use base64::Engine as _;
+use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::{Outcome, missing_tags};
 use crate::config::{EcrSpec, Stage};
-use crate::plan::Action;
+use crate::plan::{Action, Field};
 
 /// The repository as the stage wants it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +54,36 @@ impl DesiredRepository {
         }
     }
 }
+
+/// What of the repository can differ from the desired one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepositoryField {
+    ScanOnPush,
+    ImmutableTags,
+    /// Missing or different tags (tags someone else added never count).
+    Tags,
+}
+
+impl Field for RepositoryField {}
+
+/// What of the lifecycle policy can differ: its rules, as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleField {
+    Rules,
+}
+
+impl Field for LifecycleField {}
+
+/// What of the repository policy can differ: the deployer's own statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepositoryPolicyField {
+    LambdaPull,
+}
+
+impl Field for RepositoryPolicyField {}
 
 /// The repository as ECR has it.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,99 +167,141 @@ pub async fn read_repository(
     }))
 }
 
-/// What `ensure_repository` would do. Extra tags someone added are left
+/// What [`apply_repository`] has to do. Extra tags someone added are left
 /// alone; only missing or different ones count.
-pub fn diff_repository(desired: &DesiredRepository, actual: Option<&ActualRepository>) -> Action {
+pub fn diff_repository(
+    desired: &DesiredRepository,
+    actual: Option<&ActualRepository>,
+) -> Action<RepositoryField> {
     let Some(actual) = actual else {
         return Action::Create;
     };
-    let mut fields = Vec::new();
+    let mut fields = BTreeSet::new();
     if desired.scan_on_push != actual.scan_on_push {
-        fields.push("scan_on_push".to_string());
+        fields.insert(RepositoryField::ScanOnPush);
     }
     if desired.immutable_tags != actual.immutable_tags {
-        fields.push("immutable_tags".to_string());
+        fields.insert(RepositoryField::ImmutableTags);
     }
     if missing_tags(&desired.tags, &actual.tags).next().is_some() {
-        fields.push("tags".to_string());
+        fields.insert(RepositoryField::Tags);
     }
     Action::update_if(fields)
 }
 
-/// Creates the repository or brings its settings in line; returns it.
+/// Creates the repository or brings its settings in line (read, diff,
+/// apply); returns it as it now is.
 pub async fn ensure_repository(
     client: &Client,
     desired: &DesiredRepository,
 ) -> Result<(Outcome, ActualRepository), AwsError> {
     let name = desired.name.as_str();
-    let mut actual = read_repository(client, name).await?;
-    let mut outcome = Outcome::Unchanged;
-    if actual.is_none() {
-        let created = client
-            .create_repository()
-            .repository_name(name)
-            .image_tag_mutability(mutability(desired.immutable_tags))
-            .image_scanning_configuration(scanning(desired.scan_on_push))
-            .set_tags(Some(ecr_tags(&desired.tags, name)?))
-            .send()
-            .await;
-        // None: a concurrent or interrupted run made it; converge on it below.
-        if none_if(ErrorKind::AlreadyExists, "CreateRepository", name, created)?.is_some() {
-            outcome = Outcome::Created;
-        }
-        actual = read_repository(client, name).await?;
-    }
-    let Some(mut actual) = actual else {
-        return Err(AwsError::invalid_answer(
+    let actual = read_repository(client, name).await?;
+    let action = diff_repository(desired, actual.as_ref());
+    let outcome = apply_repository(client, desired, actual.as_ref(), &action).await?;
+    let now = match (outcome, actual) {
+        (Outcome::Unchanged, Some(actual)) => Some(actual),
+        _ => read_repository(client, name).await?,
+    };
+    let now = now.ok_or_else(|| {
+        AwsError::invalid_answer(
             "DescribeRepositories",
             name,
             "the repository was created but cannot be read back",
-        ));
-    };
-    if let Action::Update { fields } = diff_repository(desired, Some(&actual)) {
-        for field in &fields {
-            match field.as_str() {
-                "scan_on_push" => {
-                    client
-                        .put_image_scanning_configuration()
-                        .repository_name(name)
-                        .image_scanning_configuration(scanning(desired.scan_on_push))
-                        .send()
-                        .await
-                        .map_err(|err| aws_error("PutImageScanningConfiguration", name, err))?;
-                    actual.scan_on_push = desired.scan_on_push;
-                }
-                "immutable_tags" => {
-                    client
-                        .put_image_tag_mutability()
-                        .repository_name(name)
-                        .image_tag_mutability(mutability(desired.immutable_tags))
-                        .send()
-                        .await
-                        .map_err(|err| aws_error("PutImageTagMutability", name, err))?;
-                    actual.immutable_tags = desired.immutable_tags;
-                }
-                _ => {
-                    let missing: BTreeMap<String, String> =
-                        missing_tags(&desired.tags, &actual.tags)
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                    client
-                        .tag_resource()
-                        .resource_arn(&actual.arn)
-                        .set_tags(Some(ecr_tags(&missing, name)?))
-                        .send()
-                        .await
-                        .map_err(|err| aws_error("TagResource", name, err))?;
-                    actual.tags.extend(missing);
-                }
-            }
+        )
+    })?;
+    Ok((outcome, now))
+}
+
+/// Carries out `action` on the repository `actual` was read as. A create
+/// that finds the repository made meanwhile (a concurrent or interrupted
+/// run) reads it and converges on it.
+pub async fn apply_repository(
+    client: &Client,
+    desired: &DesiredRepository,
+    actual: Option<&ActualRepository>,
+    action: &Action<RepositoryField>,
+) -> Result<Outcome, AwsError> {
+    let name = desired.name.as_str();
+    match (action, actual) {
+        (Action::Unchanged, _) => Ok(Outcome::Unchanged),
+        (Action::Delete, _) => {
+            delete_repository(client, name).await?;
+            Ok(Outcome::Deleted)
         }
-        if outcome == Outcome::Unchanged {
-            outcome = Outcome::Updated;
+        (Action::Update(fields), Some(actual)) => {
+            update_repository(client, desired, actual, fields).await?;
+            Ok(Outcome::Updated)
+        }
+        (Action::Create | Action::Update(_), _) => {
+            let created = client
+                .create_repository()
+                .repository_name(name)
+                .image_tag_mutability(mutability(desired.immutable_tags))
+                .image_scanning_configuration(scanning(desired.scan_on_push))
+                .set_tags(Some(ecr_tags(&desired.tags, name)?))
+                .send()
+                .await;
+            if none_if(ErrorKind::AlreadyExists, "CreateRepository", name, created)?.is_some() {
+                return Ok(Outcome::Created);
+            }
+            let Some(now) = read_repository(client, name).await? else {
+                return Err(AwsError::invalid_answer(
+                    "DescribeRepositories",
+                    name,
+                    "the repository exists (CreateRepository said so) but cannot be read",
+                ));
+            };
+            if let Action::Update(fields) = diff_repository(desired, Some(&now)) {
+                update_repository(client, desired, &now, &fields).await?;
+            }
+            Ok(Outcome::Updated)
         }
     }
-    Ok((outcome, actual))
+}
+
+async fn update_repository(
+    client: &Client,
+    desired: &DesiredRepository,
+    actual: &ActualRepository,
+    fields: &BTreeSet<RepositoryField>,
+) -> Result<(), AwsError> {
+    let name = desired.name.as_str();
+    for field in fields {
+        match field {
+            RepositoryField::ScanOnPush => {
+                client
+                    .put_image_scanning_configuration()
+                    .repository_name(name)
+                    .image_scanning_configuration(scanning(desired.scan_on_push))
+                    .send()
+                    .await
+                    .map_err(|err| aws_error("PutImageScanningConfiguration", name, err))?;
+            }
+            RepositoryField::ImmutableTags => {
+                client
+                    .put_image_tag_mutability()
+                    .repository_name(name)
+                    .image_tag_mutability(mutability(desired.immutable_tags))
+                    .send()
+                    .await
+                    .map_err(|err| aws_error("PutImageTagMutability", name, err))?;
+            }
+            RepositoryField::Tags => {
+                let missing: BTreeMap<String, String> = missing_tags(&desired.tags, &actual.tags)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                client
+                    .tag_resource()
+                    .resource_arn(&actual.arn)
+                    .set_tags(Some(ecr_tags(&missing, name)?))
+                    .send()
+                    .await
+                    .map_err(|err| aws_error("TagResource", name, err))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The lifecycle policy for the repository, as deterministic JSON: one rule
@@ -277,7 +350,7 @@ pub async fn read_lifecycle_policy(
 }
 
 /// Compares the policies as JSON, since ECR may reformat the text.
-pub fn diff_lifecycle_policy(desired: &str, actual: Option<&str>) -> Action {
+pub fn diff_lifecycle_policy(desired: &str, actual: Option<&str>) -> Action<LifecycleField> {
     let Some(actual) = actual else {
         return Action::Create;
     };
@@ -288,13 +361,11 @@ pub fn diff_lifecycle_policy(desired: &str, actual: Option<&str>) -> Action {
         (Ok(desired), Ok(actual)) => desired == actual,
         _ => desired == actual,
     };
-    if same {
-        Action::Unchanged
+    Action::update_if(if same {
+        BTreeSet::new()
     } else {
-        Action::Update {
-            fields: vec!["rules".to_string()],
-        }
-    }
+        BTreeSet::from([LifecycleField::Rules])
+    })
 }
 
 /// Puts the lifecycle policy only when it differs from the one in place.
@@ -304,10 +375,43 @@ pub async fn ensure_lifecycle_policy(
     policy_text: &str,
 ) -> Result<Outcome, AwsError> {
     let actual = read_lifecycle_policy(client, repository).await?;
-    let outcome = match diff_lifecycle_policy(policy_text, actual.as_deref()) {
+    let action = diff_lifecycle_policy(policy_text, actual.as_deref());
+    apply_lifecycle_policy(client, repository, policy_text, &action).await
+}
+
+/// Carries out `action` on the repository's lifecycle policy: a put is
+/// the whole policy, whatever the field.
+pub async fn apply_lifecycle_policy(
+    client: &Client,
+    repository: &str,
+    policy_text: &str,
+    action: &Action<LifecycleField>,
+) -> Result<Outcome, AwsError> {
+    let outcome = match action {
         Action::Unchanged => return Ok(Outcome::Unchanged),
         Action::Create => Outcome::Created,
-        Action::Update { .. } => Outcome::Updated,
+        Action::Update(fields) => {
+            for field in fields {
+                match field {
+                    LifecycleField::Rules => {}
+                }
+            }
+            Outcome::Updated
+        }
+        Action::Delete => {
+            let deleted = client
+                .delete_lifecycle_policy()
+                .repository_name(repository)
+                .send()
+                .await;
+            none_if(
+                ErrorKind::NotFound,
+                "DeleteLifecyclePolicy",
+                repository,
+                deleted,
+            )?;
+            return Ok(Outcome::Deleted);
+        }
     };
     client
         .put_lifecycle_policy()
@@ -411,7 +515,10 @@ fn has_sid(statement: &serde_json::Value, sid: &str) -> bool {
 /// as JSON): `Create` when the policy or the statement is missing, an update
 /// of `lambda_pull` when ours says something else. Other statements do
 /// not count.
-pub fn diff_repository_policy(statement: &serde_json::Value, actual: Option<&str>) -> Action {
+pub fn diff_repository_policy(
+    statement: &serde_json::Value,
+    actual: Option<&str>,
+) -> Action<RepositoryPolicyField> {
     let sid = statement
         .get("Sid")
         .and_then(|s| s.as_str())
@@ -423,9 +530,7 @@ pub fn diff_repository_policy(statement: &serde_json::Value, actual: Option<&str
     match statements.iter().find(|s| has_sid(s, sid)) {
         None => Action::Create,
         Some(current) if normalized(current) == normalized(statement) => Action::Unchanged,
-        Some(_) => Action::Update {
-            fields: vec!["lambda_pull".to_string()],
-        },
+        Some(_) => Action::Update(BTreeSet::from([RepositoryPolicyField::LambdaPull])),
     }
 }
 
@@ -472,12 +577,36 @@ pub async fn ensure_repository_policy(
     statement: &serde_json::Value,
 ) -> Result<Outcome, AwsError> {
     let actual = read_repository_policy(client, repository).await?;
-    let outcome = match diff_repository_policy(statement, actual.as_deref()) {
+    let action = diff_repository_policy(statement, actual.as_deref());
+    apply_repository_policy(client, repository, statement, actual.as_deref(), &action).await
+}
+
+/// Carries out `action` on the repository policy read as `actual`: puts
+/// `statement` into it (every other statement kept), or takes it out.
+pub async fn apply_repository_policy(
+    client: &Client,
+    repository: &str,
+    statement: &serde_json::Value,
+    actual: Option<&str>,
+    action: &Action<RepositoryPolicyField>,
+) -> Result<Outcome, AwsError> {
+    let outcome = match action {
         Action::Unchanged => return Ok(Outcome::Unchanged),
         Action::Create => Outcome::Created,
-        Action::Update { .. } => Outcome::Updated,
+        Action::Update(fields) => {
+            for field in fields {
+                match field {
+                    // The statement is put whole, by its Sid, below.
+                    RepositoryPolicyField::LambdaPull => {}
+                }
+            }
+            Outcome::Updated
+        }
+        // The repository goes with its policy; nothing deletes the
+        // statement alone.
+        Action::Delete => return Ok(Outcome::Unchanged),
     };
-    let text = merge_repository_policy(statement, actual.as_deref()).map_err(|message| {
+    let text = merge_repository_policy(statement, actual).map_err(|message| {
         AwsError::invalid_answer(
             "GetRepositoryPolicy",
             repository,
@@ -810,9 +939,10 @@ mod tests {
         other.tags.clear();
         assert_eq!(
             diff_repository(&desired, Some(&other)),
-            Action::Update {
-                fields: vec!["immutable_tags".into(), "tags".into()]
-            }
+            Action::Update(BTreeSet::from([
+                RepositoryField::ImmutableTags,
+                RepositoryField::Tags
+            ]))
         );
     }
 
@@ -922,9 +1052,7 @@ mod tests {
         let widened = merge_repository_policy(&other, Some(&both)).unwrap();
         assert_eq!(
             diff_repository_policy(&ours, Some(&widened)),
-            Action::Update {
-                fields: vec!["lambda_pull".into()]
-            }
+            Action::Update(BTreeSet::from([RepositoryPolicyField::LambdaPull]))
         );
         let fixed: serde_json::Value =
             serde_json::from_str(&merge_repository_policy(&ours, Some(&widened)).unwrap()).unwrap();

@@ -19,12 +19,13 @@ use aws_sdk_lambda::types::{
     PackageType, State, TracingConfig, TracingMode,
 };
 use base64::Engine as _;
+use serde::Serialize;
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
 use crate::config::{Architecture, Stage};
-use crate::plan::Action;
+use crate::plan::{Action, Field};
 
 /// How long a new role, or a policy just attached to it, may take before
 /// Lambda can use it (IAM is eventually consistent).
@@ -219,31 +220,71 @@ async fn list_tags(
         .unwrap_or_default())
 }
 
-/// The fields that need `UpdateFunctionCode` (image, architecture).
-const CODE_FIELDS: [&str; 2] = ["image", "architecture"];
-/// The fields that need `UpdateFunctionConfiguration`.
-const CONFIG_FIELDS: [&str; 5] = ["memory", "timeout", "environment", "tracing", "role"];
+/// What of the function can differ from the desired one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionField {
+    Image,
+    Architecture,
+    Memory,
+    Timeout,
+    Environment,
+    Tracing,
+    Role,
+    /// Missing or different tags (extra tags are left alone).
+    Tags,
+}
 
-/// What `ensure_function` would do, with the fields that differ: `image`,
-/// `architecture`, `memory`, `timeout`, `environment`, `tracing`, `role`,
-/// `tags` (missing or different ones; extra tags are left alone).
-pub fn diff_function(desired: &DesiredFunction, actual: Option<&ActualFunction>) -> Action {
+impl Field for FunctionField {}
+
+/// The call that sets a field on an existing function.
+enum FunctionCall {
+    UpdateCode,
+    UpdateConfiguration,
+    TagResource,
+}
+
+impl FunctionField {
+    fn call(self) -> FunctionCall {
+        match self {
+            FunctionField::Image | FunctionField::Architecture => FunctionCall::UpdateCode,
+            FunctionField::Memory
+            | FunctionField::Timeout
+            | FunctionField::Environment
+            | FunctionField::Tracing
+            | FunctionField::Role => FunctionCall::UpdateConfiguration,
+            FunctionField::Tags => FunctionCall::TagResource,
+        }
+    }
+}
+
+/// What [`apply_function`] has to do, with the fields that differ.
+pub fn diff_function(
+    desired: &DesiredFunction,
+    actual: Option<&ActualFunction>,
+) -> Action<FunctionField> {
     let Some(actual) = actual else {
         return Action::Create;
     };
     let differs = [
-        ("image", desired.image_uri != actual.image_uri),
+        (FunctionField::Image, desired.image_uri != actual.image_uri),
         (
-            "architecture",
+            FunctionField::Architecture,
             Some(desired.architecture) != actual.architecture,
         ),
-        ("memory", desired.memory_mb != actual.memory_mb),
-        ("timeout", desired.timeout_s != actual.timeout_s),
-        ("environment", desired.environment != actual.environment),
-        ("tracing", desired.tracing != actual.tracing),
-        ("role", desired.role_arn != actual.role_arn),
+        (FunctionField::Memory, desired.memory_mb != actual.memory_mb),
         (
-            "tags",
+            FunctionField::Timeout,
+            desired.timeout_s != actual.timeout_s,
+        ),
+        (
+            FunctionField::Environment,
+            desired.environment != actual.environment,
+        ),
+        (FunctionField::Tracing, desired.tracing != actual.tracing),
+        (FunctionField::Role, desired.role_arn != actual.role_arn),
+        (
+            FunctionField::Tags,
             missing_tags(&desired.tags, &actual.tags).next().is_some(),
         ),
     ];
@@ -251,52 +292,111 @@ pub fn diff_function(desired: &DesiredFunction, actual: Option<&ActualFunction>)
         differs
             .into_iter()
             .filter(|(_, differs)| *differs)
-            .map(|(field, _)| field.to_string())
+            .map(|(field, _)| field)
             .collect(),
     )
 }
 
-/// Creates the function, or updates its code and then its configuration,
-/// each only when it differs, waiting for Lambda between calls. Returns
+/// Creates the function or brings it in line (read, diff, apply); returns
 /// the outcome and the function as it now is.
 pub async fn ensure_function(
     client: &Client,
     desired: &DesiredFunction,
 ) -> Result<(Outcome, ActualFunction), AwsError> {
     let name = desired.name.as_str();
-    let mut outcome = Outcome::Unchanged;
-    let mut actual = read_function(client, name, None).await?;
-    if actual.is_none() {
-        // A new role is not assumable for a few seconds after IAM made it.
-        let created = retry_while(&[ErrorKind::RoleNotAssumable], ROLE_PROPAGATION, || {
-            create_function(client, desired)
-        })
-        .await;
-        match created {
-            Ok(()) => outcome = Outcome::Created,
-            // A concurrent or interrupted run made it: converge on it below.
-            Err(err) if err.kind == ErrorKind::AlreadyExists => {}
-            Err(err) => return Err(err),
-        }
-        wait_until_ready(client, name, None).await?;
-        actual = read_function(client, name, None).await?;
-    }
-    let Some(mut actual) = actual else {
-        return Err(AwsError::invalid_answer(
+    let actual = read_function(client, name, None).await?;
+    let action = diff_function(desired, actual.as_ref());
+    let outcome = apply_function(client, desired, actual.as_ref(), &action).await?;
+    let now = match (outcome, actual) {
+        (Outcome::Unchanged, Some(actual)) => Some(actual),
+        _ => read_function(client, name, None).await?,
+    };
+    let now = now.ok_or_else(|| {
+        AwsError::invalid_answer(
             "GetFunction",
             name,
             "the function was created but cannot be read back",
-        ));
-    };
-    let Action::Update { fields } = diff_function(desired, Some(&actual)) else {
-        return Ok((outcome, actual));
-    };
-    let has = |group: &[&str]| fields.iter().any(|f| group.contains(&f.as_str()));
-    if has(&CODE_FIELDS) || has(&CONFIG_FIELDS) {
+        )
+    })?;
+    Ok((outcome, now))
+}
+
+/// Carries out `action` on the function `actual` was read as: creates it,
+/// or updates its code and then its configuration (each only when a field
+/// of it is named), waiting for Lambda between calls, or deletes it. A
+/// create that finds the function made meanwhile reads it and converges.
+pub async fn apply_function(
+    client: &Client,
+    desired: &DesiredFunction,
+    actual: Option<&ActualFunction>,
+    action: &Action<FunctionField>,
+) -> Result<Outcome, AwsError> {
+    let name = desired.name.as_str();
+    match (action, actual) {
+        (Action::Unchanged, _) => Ok(Outcome::Unchanged),
+        (Action::Delete, _) => {
+            delete_function(client, name).await?;
+            Ok(Outcome::Deleted)
+        }
+        (Action::Update(fields), Some(actual)) => {
+            update_function(client, desired, &actual.arn, fields).await?;
+            Ok(Outcome::Updated)
+        }
+        (Action::Create | Action::Update(_), _) => {
+            // A new role is not assumable for a few seconds after IAM made it.
+            let created = retry_while(&[ErrorKind::RoleNotAssumable], ROLE_PROPAGATION, || {
+                create_function(client, desired)
+            })
+            .await;
+            match created {
+                Ok(()) => {
+                    wait_until_ready(client, name, None).await?;
+                    Ok(Outcome::Created)
+                }
+                // A concurrent or interrupted run made it: converge on it.
+                Err(err) if err.kind == ErrorKind::AlreadyExists => {
+                    wait_until_ready(client, name, None).await?;
+                    let now = read_function(client, name, None).await?.ok_or_else(|| {
+                        AwsError::invalid_answer(
+                            "GetFunction",
+                            name,
+                            "the function exists (CreateFunction said so) but cannot be read",
+                        )
+                    })?;
+                    if let Action::Update(fields) = diff_function(desired, Some(&now)) {
+                        update_function(client, desired, &now.arn, &fields).await?;
+                    }
+                    Ok(Outcome::Updated)
+                }
+                Err(err) => Err(err),
+            }
+        }
+    }
+}
+
+/// Makes the updates `fields` name: one UpdateFunctionCode for the code
+/// fields, one UpdateFunctionConfiguration for the configuration fields,
+/// one TagResource for the tags.
+async fn update_function(
+    client: &Client,
+    desired: &DesiredFunction,
+    arn: &str,
+    fields: &BTreeSet<FunctionField>,
+) -> Result<(), AwsError> {
+    let name = desired.name.as_str();
+    let (mut code, mut configuration, mut tags) = (false, false, false);
+    for field in fields {
+        match field.call() {
+            FunctionCall::UpdateCode => code = true,
+            FunctionCall::UpdateConfiguration => configuration = true,
+            FunctionCall::TagResource => tags = true,
+        }
+    }
+    if code || configuration {
         // The last run may have left an update in flight.
         wait_until_updatable(client, name).await?;
     }
-    if has(&CODE_FIELDS) {
+    if code {
         retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
             client
                 .update_function_code()
@@ -311,7 +411,7 @@ pub async fn ensure_function(
         .await?;
         wait_until_ready(client, name, None).await?;
     }
-    if has(&CONFIG_FIELDS) {
+    if configuration {
         // With tracing Active, Lambda checks the role's X-Ray permission,
         // which may have been attached just now.
         let not_yet = [ErrorKind::Conflict, ErrorKind::RoleNotAssumable];
@@ -332,22 +432,16 @@ pub async fn ensure_function(
         .await?;
         wait_until_ready(client, name, None).await?;
     }
-    if fields.iter().any(|f| f == "tags") && !actual.arn.is_empty() {
+    if tags && !arn.is_empty() {
         client
             .tag_resource()
-            .resource(&actual.arn)
+            .resource(arn)
             .set_tags(Some(desired.tags.clone().into_iter().collect()))
             .send()
             .await
             .map_err(|err| aws_error("TagResource", name, err))?;
     }
-    if outcome == Outcome::Unchanged {
-        outcome = Outcome::Updated;
-    }
-    if let Some(now) = read_function(client, name, None).await? {
-        actual = now;
-    }
-    Ok((outcome, actual))
+    Ok(())
 }
 
 async fn create_function(client: &Client, desired: &DesiredFunction) -> Result<(), AwsError> {
@@ -531,6 +625,12 @@ pub async fn publish_version(
     if !changed && let Some(version) = version_matching_latest(client, name).await? {
         return Ok((Outcome::Unchanged, version));
     }
+    Ok((Outcome::Created, publish(client, name).await?))
+}
+
+/// Publishes `$LATEST` as a new version; returns its number. Whether one
+/// is needed is the plan's decision, not this call's.
+pub async fn publish(client: &Client, name: &str) -> Result<String, AwsError> {
     let published = retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
         client
             .publish_version()
@@ -546,7 +646,7 @@ pub async fn publish_version(
         .ok_or_else(|| {
             AwsError::invalid_answer("PublishVersion", name, "the answer has no version number")
         })?;
-    Ok((Outcome::Created, version.to_string()))
+    Ok(version.to_string())
 }
 
 /// The newest published version, if its image and configuration are
@@ -555,23 +655,40 @@ pub async fn version_matching_latest(
     client: &Client,
     name: &str,
 ) -> Result<Option<String>, AwsError> {
+    let (latest, newest) = tokio::try_join!(
+        read_function(client, name, None),
+        read_newest_version(client, name),
+    )?;
+    Ok(match (latest, newest) {
+        (Some(latest), Some(newest)) if same_code_and_configuration(&latest, &newest) => {
+            Some(newest.version)
+        }
+        _ => None,
+    })
+}
+
+/// The newest published version as Lambda has it; `None` when there is
+/// none (or no function).
+pub async fn read_newest_version(
+    client: &Client,
+    name: &str,
+) -> Result<Option<ActualFunction>, AwsError> {
     let Some(newest) = list_versions(client, name).await?.pop() else {
         return Ok(None);
     };
-    let (Some(latest), Some(published)) = (
-        read_function(client, name, None).await?,
-        read_function(client, name, Some(&newest.version)).await?,
-    ) else {
-        return Ok(None);
-    };
-    let same = latest.image_uri == published.image_uri
+    read_function(client, name, Some(&newest.version)).await
+}
+
+/// Whether a published version runs what `$LATEST` runs, as it is
+/// configured: publishing `$LATEST` again would add nothing.
+pub fn same_code_and_configuration(latest: &ActualFunction, published: &ActualFunction) -> bool {
+    latest.image_uri == published.image_uri
         && latest.architecture == published.architecture
         && latest.memory_mb == published.memory_mb
         && latest.timeout_s == published.timeout_s
         && latest.environment == published.environment
         && latest.tracing == published.tracing
-        && latest.role_arn == published.role_arn;
-    Ok(same.then_some(newest.version))
+        && latest.role_arn == published.role_arn
 }
 
 /// The published versions (not `$LATEST`), oldest first; a function that
@@ -625,29 +742,61 @@ pub async fn read_alias(
     )
 }
 
+/// What of the alias can differ: the version it points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AliasField {
+    Version,
+}
+
+impl Field for AliasField {}
+
 /// Whether the alias must be created or moved to `version`.
-pub fn diff_alias(version: &str, actual: Option<&AliasInfo>) -> Action {
+pub fn diff_alias(version: &str, actual: Option<&AliasInfo>) -> Action<AliasField> {
     match actual {
         None => Action::Create,
         Some(alias) if alias.version == version => Action::Unchanged,
-        Some(_) => Action::Update {
-            fields: vec!["version".to_string()],
-        },
+        Some(_) => Action::Update(BTreeSet::from([AliasField::Version])),
     }
 }
 
-/// Points the alias at `version`, creating it if needed.
+/// Points the alias at `version`, creating it if needed (read, diff, apply).
 pub async fn ensure_alias(
     client: &Client,
     function: &str,
     alias: &str,
     version: &str,
 ) -> Result<(Outcome, AliasInfo), AwsError> {
-    let resource = format!("{function}:{alias}");
     let actual = read_alias(client, function, alias).await?;
-    let outcome = match (diff_alias(version, actual.as_ref()), actual) {
-        (Action::Unchanged, Some(actual)) => return Ok((Outcome::Unchanged, actual)),
-        (Action::Create | Action::Unchanged, _) => {
+    if let Some(actual) = actual.as_ref().filter(|a| a.version == version) {
+        return Ok((Outcome::Unchanged, actual.clone()));
+    }
+    let action = diff_alias(version, actual.as_ref());
+    apply_alias(client, function, alias, version, &action).await
+}
+
+/// Carries out `action` on the alias: creates it at `version` (moving it
+/// if another run created it meanwhile), moves it, or deletes it.
+pub async fn apply_alias(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    version: &str,
+    action: &Action<AliasField>,
+) -> Result<(Outcome, AliasInfo), AwsError> {
+    let resource = format!("{function}:{alias}");
+    let info = |arn: Option<&str>| AliasInfo {
+        name: alias.to_string(),
+        arn: arn.unwrap_or_default().to_string(),
+        version: version.to_string(),
+    };
+    let outcome = match action {
+        Action::Unchanged => return Ok((Outcome::Unchanged, info(None))),
+        Action::Delete => {
+            delete_alias(client, function, alias).await?;
+            return Ok((Outcome::Deleted, info(None)));
+        }
+        Action::Create => {
             let created = client
                 .create_alias()
                 .function_name(function)
@@ -658,19 +807,19 @@ pub async fn ensure_alias(
             if let Some(answer) =
                 none_if(ErrorKind::AlreadyExists, "CreateAlias", &resource, created)?
             {
-                return Ok((
-                    Outcome::Created,
-                    AliasInfo {
-                        name: alias.to_string(),
-                        arn: answer.alias_arn().unwrap_or_default().to_string(),
-                        version: version.to_string(),
-                    },
-                ));
+                return Ok((Outcome::Created, info(answer.alias_arn())));
             }
             // Made meanwhile by another run: move it below.
             Outcome::Updated
         }
-        (Action::Update { .. }, _) => Outcome::Updated,
+        Action::Update(fields) => {
+            for field in fields {
+                match field {
+                    AliasField::Version => {}
+                }
+            }
+            Outcome::Updated
+        }
     };
     let answer = retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
         client
@@ -683,14 +832,7 @@ pub async fn ensure_alias(
             .map_err(|err| aws_error("UpdateAlias", resource.clone(), err))
     })
     .await?;
-    Ok((
-        outcome,
-        AliasInfo {
-            name: alias.to_string(),
-            arn: answer.alias_arn().unwrap_or_default().to_string(),
-            version: version.to_string(),
-        },
-    ))
+    Ok((outcome, info(answer.alias_arn())))
 }
 
 /// The statement `statement_id` of the policy on `function:qualifier`;
@@ -754,23 +896,37 @@ fn statement_in_policy(
     })
 }
 
+/// What of the permission can differ from the desired one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionField {
+    Principal,
+    SourceArn,
+}
+
+impl Field for PermissionField {}
+
 /// Whether the permission must be added or replaced (another source ARN
 /// or principal).
-pub fn diff_permission(source_arn: &str, actual: Option<&PermissionStatement>) -> Action {
+pub fn diff_permission(
+    source_arn: &str,
+    actual: Option<&PermissionStatement>,
+) -> Action<PermissionField> {
     let Some(actual) = actual else {
         return Action::Create;
     };
-    let mut fields = Vec::new();
+    let mut fields = BTreeSet::new();
     if actual.principal != "apigateway.amazonaws.com" {
-        fields.push("principal".to_string());
+        fields.insert(PermissionField::Principal);
     }
     if actual.source_arn.as_deref() != Some(source_arn) {
-        fields.push("source_arn".to_string());
+        fields.insert(PermissionField::SourceArn);
     }
     Action::update_if(fields)
 }
 
-/// Lets API Gateway (from `source_arn` only) invoke `function:alias`.
+/// Lets API Gateway (from `source_arn` only) invoke `function:alias`
+/// (read, diff, apply).
 pub async fn ensure_permission(
     client: &Client,
     function: &str,
@@ -778,13 +934,37 @@ pub async fn ensure_permission(
     statement_id: &str,
     source_arn: &str,
 ) -> Result<Outcome, AwsError> {
-    let resource = format!("{function}:{alias}");
     let actual = read_permission(client, function, alias, statement_id).await?;
-    let outcome = match diff_permission(source_arn, actual.as_ref()) {
+    let action = diff_permission(source_arn, actual.as_ref());
+    apply_permission(client, function, alias, statement_id, source_arn, &action).await
+}
+
+/// Carries out `action` on the permission statement `statement_id` of
+/// `function:alias`.
+pub async fn apply_permission(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    statement_id: &str,
+    source_arn: &str,
+    action: &Action<PermissionField>,
+) -> Result<Outcome, AwsError> {
+    let resource = format!("{function}:{alias}");
+    let outcome = match action {
         Action::Unchanged => return Ok(Outcome::Unchanged),
         Action::Create => Outcome::Created,
-        Action::Update { .. } => {
-            // A statement cannot be edited: remove it and add it anew.
+        Action::Delete => {
+            remove_permission(client, function, alias, statement_id).await?;
+            return Ok(Outcome::Deleted);
+        }
+        Action::Update(fields) => {
+            for field in fields {
+                match field {
+                    // A statement cannot be edited: it is removed and added
+                    // anew, whatever differs.
+                    PermissionField::Principal | PermissionField::SourceArn => {}
+                }
+            }
             remove_permission(client, function, alias, statement_id).await?;
             Outcome::Updated
         }
@@ -1111,15 +1291,13 @@ mod tests {
         other.environment.insert("X".into(), "1".into());
         assert_eq!(
             diff_function(&desired, Some(&other)),
-            Action::Update {
-                fields: vec![
-                    "image".into(),
-                    "architecture".into(),
-                    "memory".into(),
-                    "environment".into(),
-                    "tracing".into()
-                ]
-            }
+            Action::Update(BTreeSet::from([
+                FunctionField::Image,
+                FunctionField::Architecture,
+                FunctionField::Memory,
+                FunctionField::Environment,
+                FunctionField::Tracing
+            ]))
         );
     }
 
@@ -1148,9 +1326,7 @@ mod tests {
         );
         assert_eq!(
             diff_permission("arn:b", Some(&statement)),
-            Action::Update {
-                fields: vec!["source_arn".into()]
-            }
+            Action::Update(BTreeSet::from([PermissionField::SourceArn]))
         );
         assert_eq!(diff_permission("arn:a", None), Action::Create);
     }

@@ -1,8 +1,10 @@
 //! Every AWS call of the deployer lives below this module, one module per
-//! service. Each offers `read_*` (not found is `None`, not an error),
-//! pure `diff_*` (desired vs actual → [`crate::plan::Action`]) and
-//! `ensure_*` (read, diff, create or update only on a difference, wait,
-//! return an [`Outcome`]). Commands compose these; they never call the SDK.
+//! resource kind. Each offers `read_*` (not found is `None`, not an
+//! error), pure `diff_*` (desired vs actual → a [`crate::plan::Action`]
+//! over the kind's own field enum), `apply_*` (carries out the action it
+//! is given, reading again only to converge after a race such as "already
+//! exists") and `delete_*`; `ensure_*` is read → diff → apply in one call.
+//! `stage::apply` composes these; nothing above `aws` calls the SDK.
 
 pub mod apigw;
 pub mod ecr;
@@ -29,6 +31,7 @@ pub enum Outcome {
     Created,
     Updated,
     Unchanged,
+    Deleted,
 }
 
 /// The SDK configuration for a stage, from the standard chain (profile,

@@ -22,11 +22,12 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::state::PERMISSION_ID;
 use crate::aws::{self, Clients, apigw, ecr, iam, lambda, logs};
 use crate::cli::DestroyArgs;
 use crate::config::Stage;
 use crate::names::Names;
+use crate::stage::desired::PERMISSION_ID;
+use crate::stage::lock;
 use crate::ui::Ui;
 
 /// One resource of the stage.
@@ -182,7 +183,7 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
     // is held while the question waits for its answer; another run waits
     // (up to a minute) and then says who holds it.
     let work = survey_and_remove(stage, ui, &clients, started);
-    let report = super::stage_lock::locked(stage, ui, &clients, "destroyed", work).await?;
+    let report = lock::locked(stage, ui, &clients, "destroyed", work).await?;
     ui.result(&report)
 }
 

@@ -14,11 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::state::{ApiKeyReport, PERMISSION_ID};
 use crate::aws::{self, AwsError, Clients, apigw, ecr, iam, lambda, logs};
 use crate::cli::StatusArgs;
 use crate::config::{Auth, Stage};
 use crate::names::Names;
+use crate::stage::desired::PERMISSION_ID;
+use crate::stage::release::ApiKeyReport;
 use crate::ui::Ui;
 
 /// How far back the `REPORT` lines are read for the memory advice.

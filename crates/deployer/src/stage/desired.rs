@@ -1,0 +1,175 @@
+//! The desired stage: what the configuration asks for, with the names of
+//! the account it goes to and the content hash of its image. Pure, apart
+//! from [`resolve`], which asks STS for the account and hashes the image's
+//! inputs.
+
+use anyhow::{Context, Result};
+
+use crate::aws::{Clients, apigw, ecr, iam, lambda};
+use crate::config::Stage;
+use crate::image::{self, ContentHash, ImageRef};
+use crate::names::Names;
+
+/// The statement id of the permission that lets the stage's API call the alias.
+pub const PERMISSION_ID: &str = "deployer-apigateway";
+
+/// API Gateway's default integration timeout for a REST API: past it the
+/// caller gets a 504 while the function runs on ("Amazon API Gateway
+/// quotas": 50 ms to 29 s; more only by a quota increase for Regional and
+/// private REST APIs, which may lower the account's throttle quota).
+pub const API_TIMEOUT_S: i32 = 29;
+
+/// Every resource of the stage as the configuration wants it.
+#[derive(Debug, Clone)]
+pub struct DesiredStage {
+    pub stage: Stage,
+    pub names: Names,
+    pub hash: ContentHash,
+    /// The image by tag (its digest is known once it is in the registry).
+    pub image: ImageRef,
+    pub repository: ecr::DesiredRepository,
+    pub lifecycle_policy: String,
+    /// The repository policy statement that lets Lambda pull the images.
+    pub pull_statement: serde_json::Value,
+    pub role: iam::DesiredRole,
+    pub function_name: String,
+    pub alias_name: String,
+    pub api: apigw::DesiredApi,
+    /// What the configuration asks that AWS will not do as written.
+    pub warnings: Vec<String>,
+}
+
+/// The desired stage in the caller's account: the account (STS) and the
+/// content hash of the image's inputs, found concurrently.
+pub async fn resolve(stage: &Stage, clients: &Clients) -> Result<DesiredStage> {
+    let hash_stage = stage.clone();
+    let (account, hash) = tokio::try_join!(
+        async { Ok::<_, anyhow::Error>(apigw::caller_account(&clients.sts).await?) },
+        async {
+            tokio::task::spawn_blocking(move || image::content_hash(&hash_stage))
+                .await
+                .context("hashing the image inputs stopped")?
+                .map_err(anyhow::Error::from)
+        },
+    )?;
+    Ok(DesiredStage::new(stage, Names::new(stage, &account), hash))
+}
+
+impl DesiredStage {
+    pub fn new(stage: &Stage, names: Names, hash: ContentHash) -> DesiredStage {
+        DesiredStage {
+            image: ImageRef::new(&names.repository_uri, &hash.tag()),
+            repository: ecr::DesiredRepository::for_stage(stage),
+            lifecycle_policy: ecr::lifecycle_policy_text(&stage.ecr),
+            pull_statement: ecr::lambda_pull_statement(&names.app_functions_arn()),
+            role: iam::DesiredRole::for_stage(stage),
+            function_name: stage.function_name(),
+            alias_name: stage.alias_name(),
+            api: apigw::DesiredApi::from_stage(stage, &names),
+            warnings: warnings(stage),
+            stage: stage.clone(),
+            names,
+            hash,
+        }
+    }
+
+    /// The function running the image `image_uri` (by digest).
+    pub fn function(&self, image_uri: &str) -> lambda::DesiredFunction {
+        desired_function(&self.stage, image_uri, &self.names.role_arn)
+    }
+
+    /// The source ARN the permission allows, for the API `api_id`.
+    pub fn permission_source(&self, api_id: &str) -> String {
+        self.names.api_source_arn(api_id)
+    }
+}
+
+/// The desired function for an image (by digest) — with the function's
+/// CORS policy taken from the API's configuration, so that the function's
+/// answers allow what the preflight and the gateway's answers allow:
+/// `CORS_ALLOW_ORIGIN` (`*` or the allowed origins, comma-separated; the
+/// function echoes the caller's when it is one of them) and
+/// `CORS_ALLOW_HEADERS`. A value set in `[function.environment]` wins.
+pub fn desired_function(stage: &Stage, image_uri: &str, role_arn: &str) -> lambda::DesiredFunction {
+    let mut desired = lambda::DesiredFunction::for_stage(stage, image_uri, role_arn);
+    let cors = &stage.api.cors;
+    let origins = match cors.static_origin() {
+        Some(origin) => origin.to_string(),
+        None => cors.allow_origins.join(","),
+    };
+    desired
+        .environment
+        .entry("CORS_ALLOW_ORIGIN".into())
+        .or_insert(origins);
+    desired
+        .environment
+        .entry("CORS_ALLOW_HEADERS".into())
+        .or_insert_with(|| cors.allow_headers.join(", "));
+    desired
+}
+
+/// What the stage's configuration asks for that AWS will not do as
+/// written; shown by `plan` and `up`, never an error.
+pub fn warnings(stage: &Stage) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let timeout = stage.function.timeout_s;
+    if timeout > API_TIMEOUT_S {
+        warnings.push(format!(
+            "the function's timeout ({timeout} s) is longer than API Gateway's {API_TIMEOUT_S} s \
+             integration timeout: a request through the API that takes longer gets a 504 while \
+             the function runs on (direct invocations get the full {timeout} s); lower \
+             [function] timeout, or raise the integration timeout through a Service Quotas \
+             request (Regional REST APIs only)"
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_past_the_gateway_limit_is_a_warning() {
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.function.timeout_s = 300;
+        let warnings = warnings(&stage);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("300 s") && warnings[0].contains("29 s"),
+            "{warnings:?}"
+        );
+        stage.function.timeout_s = API_TIMEOUT_S;
+        assert!(super::warnings(&stage).is_empty());
+    }
+
+    #[test]
+    fn the_function_gets_the_api_cors_policy() {
+        let mut stage = Stage::defaults("shop", "dev", "us-east-1");
+        stage.api.cors.allow_origins = vec!["https://a.example".into(), "https://b.example".into()];
+        stage.api.cors.allow_headers = vec!["Content-Type".into(), "Authorization".into()];
+        let desired = desired_function(&stage, "repo@sha256:00", "arn:role");
+        assert_eq!(
+            desired.environment["CORS_ALLOW_ORIGIN"],
+            "https://a.example,https://b.example"
+        );
+        assert_eq!(
+            desired.environment["CORS_ALLOW_HEADERS"],
+            "Content-Type, Authorization"
+        );
+        // `*` anywhere in the list allows any origin.
+        stage.api.cors.allow_origins.push("*".into());
+        let desired = desired_function(&stage, "repo@sha256:00", "arn:role");
+        assert_eq!(desired.environment["CORS_ALLOW_ORIGIN"], "*");
+        // A value the configuration sets itself wins.
+        stage
+            .function
+            .environment
+            .insert("CORS_ALLOW_ORIGIN".into(), "https://c.example".into());
+        let desired = desired_function(&stage, "repo@sha256:00", "arn:role");
+        assert_eq!(
+            desired.environment["CORS_ALLOW_ORIGIN"],
+            "https://c.example"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! One model of a stage, shared by `plan`, `up`, `status` and `destroy`:
+//! [`desired`] (the configuration with its names and image), [`actual`]
+//! (every resource read once, concurrently), [`plan`] (typed actions
+//! between the two) and [`apply`] (carries out the plan it is given). The
+//! stage [`lock`], the [`image`] as commands build and push it, and the
+//! [`release`] checks sit beside them, below the commands.
+
+pub mod actual;
+pub mod apply;
+pub mod desired;
+pub mod image;
+pub mod lock;
+pub mod plan;
+pub mod release;
