@@ -252,10 +252,14 @@ pub async fn apply_repository(
                     "the repository exists (CreateRepository said so) but cannot be read",
                 ));
             };
-            if let Action::Update(fields) = diff_repository(desired, Some(&now)) {
-                update_repository(client, desired, &now, &fields).await?;
+            // Made meanwhile: unchanged unless it differs.
+            match diff_repository(desired, Some(&now)) {
+                Action::Update(fields) => {
+                    update_repository(client, desired, &now, &fields).await?;
+                    Ok(Outcome::Updated)
+                }
+                _ => Ok(Outcome::Unchanged),
             }
-            Ok(Outcome::Updated)
         }
     }
 }

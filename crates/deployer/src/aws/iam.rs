@@ -245,15 +245,18 @@ pub async fn apply_role(
                 // A concurrent or interrupted run made it, maybe just now:
                 // converge on it once IAM shows it.
                 None => (
-                    Outcome::Updated,
+                    Outcome::Unchanged,
                     read_role_once_visible(client, name).await?,
                 ),
             }
         }
     };
-    let (outcome, actual) = actual;
+    let (mut outcome, actual) = actual;
     if let Action::Update(fields) = diff_role(desired, Some(&actual)) {
         update_role(client, desired, &actual, &fields).await?;
+        if outcome == Outcome::Unchanged {
+            outcome = Outcome::Updated;
+        }
     }
     Ok((outcome, Some(actual.arn)))
 }

@@ -363,10 +363,14 @@ pub async fn apply_function(
                             "the function exists (CreateFunction said so) but cannot be read",
                         )
                     })?;
-                    if let Action::Update(fields) = diff_function(desired, Some(&now)) {
-                        update_function(client, desired, &now.arn, &fields).await?;
+                    // Made meanwhile: unchanged unless it differs.
+                    match diff_function(desired, Some(&now)) {
+                        Action::Update(fields) => {
+                            update_function(client, desired, &now.arn, &fields).await?;
+                            Ok(Outcome::Updated)
+                        }
+                        _ => Ok(Outcome::Unchanged),
                     }
-                    Ok(Outcome::Updated)
                 }
                 Err(err) => Err(err),
             }
