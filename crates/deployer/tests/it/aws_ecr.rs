@@ -5,14 +5,14 @@
 //! the manifest's digest, the login names the registry, delete is
 //! idempotent, and missing credentials are classified as such.
 
-mod util;
-
 use std::collections::BTreeSet;
 
 use aws_sdk_ecr::types::ImageTagMutability;
 use deployer::aws::ecr::{self, DesiredRepository};
 use deployer::aws::{ErrorKind, Outcome};
 use deployer::config::Stage;
+
+use crate::util;
 
 async fn client() -> aws_sdk_ecr::Client {
     util::require_local_cloud();

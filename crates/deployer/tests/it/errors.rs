@@ -3,14 +3,12 @@
 //! credentials, an unreachable Docker engine and a Dockerfile that fails —
 //! each a clear message, its own exit code and never a panic.
 
-mod util;
-
 use std::process::Output;
 use std::sync::atomic::Ordering;
 
-use util::fixture::{Fixture, set_in_table, texts};
-use util::proxy::FaultProxy;
-use util::*;
+use crate::util::fixture::{Fixture, set_in_table, texts};
+use crate::util::proxy::FaultProxy;
+use crate::util::*;
 
 /// The proxy fails this share of the requests (429, 500 or 503).
 const FAULT_FRACTION: f64 = 0.2;

@@ -2,8 +2,6 @@
 //! against the local AWS (`scripts/local-cloud up`), with log events put and
 //! resources checked through the SDK. Each test has its own app name.
 
-mod util;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -11,8 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::Value;
-use util::fixture::Fixture;
-use util::*;
+
+use crate::util::fixture::Fixture;
+use crate::util::*;
 
 fn now_ms() -> i64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();

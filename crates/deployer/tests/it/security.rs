@@ -5,8 +5,6 @@
 //! holds the ECR password or the secret key, and the image holds nothing
 //! but the binary, the models and the data.
 
-mod util;
-
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
@@ -15,8 +13,8 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use util::fixture::{Fixture, set_in_table, texts};
-use util::*;
+use crate::util::fixture::{Fixture, set_in_table, texts};
+use crate::util::*;
 
 /// Runs the deployer with `secret` as the secret key; returns its output
 /// (stdout then stderr) and exit code.

@@ -18,15 +18,13 @@
 //! `FAULT_SEED` picks another seed (the default is fixed, so a failure
 //! repeats).
 
-mod util;
-
 use std::fs::File;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use util::fixture::*;
-use util::snapshot::*;
-use util::*;
+use crate::util::fixture::*;
+use crate::util::snapshot::*;
+use crate::util::*;
 
 /// Independent series, each from nothing in its own app.
 const SERIES: u64 = 5;

@@ -4,14 +4,13 @@
 //! credentials, Lambda's invoke of an image function (moto_ext runs the
 //! image, so it needs one), and the Docker engine itself.
 
-mod util;
-
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 
-use util::{ACCOUNT, DumpOnFailure};
+use crate::util;
+use crate::util::{ACCOUNT, DumpOnFailure};
 
 #[tokio::test]
 async fn sts_answers_with_motos_account() {
@@ -151,8 +150,8 @@ async fn image_pushed_with_ecr_credentials_is_served_by_the_registry() {
 /// The local AWS runs an image function's image (moto_ext), so it needs
 /// the image: one the registry does not hold cannot run, and the invoke
 /// says so (409, as for a function Lambda could not set up) instead of
-/// answering with anything made up. (Real invocations: tests/invoke.rs,
-/// tests/public_path.rs, and scripts/moto_ext/tests.)
+/// answering with anything made up. (Real invocations: tests/it/invoke.rs,
+/// tests/it/public_path.rs, and scripts/moto_ext/tests.)
 #[tokio::test]
 async fn lambda_invoke_of_an_image_the_registry_lacks_is_refused() {
     util::require_local_cloud();

@@ -2,11 +2,11 @@
 //! result checked with SDK calls. Each test deploys its own app (a unique
 //! name) from its own copy of the workspace's deployable parts.
 
-mod util;
-
 use serde_json::Value;
-use util::fixture::{Fixture, changes, set_in_table};
-use util::*;
+
+use crate::util;
+use crate::util::fixture::{Fixture, changes, set_in_table};
+use crate::util::*;
 
 async fn versions(lambda: &aws_sdk_lambda::Client, function: &str) -> Vec<String> {
     lambda

@@ -1,13 +1,12 @@
 //! `deployer status` and `deployer rollback` end to end: the real binary
 //! against the local AWS, the alias checked with SDK calls. Each test
 //! deploys its own app (a unique name) from its own copy of the
-//! workspace's deployable parts, as `tests/up.rs` does.
-
-mod util;
+//! workspace's deployable parts, as `tests/it/up.rs` does.
 
 use serde_json::Value;
-use util::fixture::Fixture;
-use util::*;
+
+use crate::util::fixture::Fixture;
+use crate::util::*;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

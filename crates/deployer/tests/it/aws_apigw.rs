@@ -4,8 +4,6 @@
 //! another client of the account holds the strict local AWS's DeleteRestApi
 //! quota (1 per 30 s per account and Region on AWS).
 
-mod util;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -18,6 +16,8 @@ use deployer::config::{Auth, Stage};
 use deployer::names::Names;
 use deployer::plan::ChangeAction;
 use deployer::stage::plan::api_changes;
+
+use crate::util;
 
 const REGION: &str = "us-east-1";
 

@@ -9,15 +9,14 @@
 //! for 15 min) is broken with a warning. `plan` takes no lock; `destroy`
 //! takes the same lock as `up`, so the two never interleave.
 
-mod util;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use util::fixture::*;
-use util::snapshot::*;
-use util::*;
+
+use crate::util::fixture::*;
+use crate::util::snapshot::*;
+use crate::util::*;
 
 const UP: [&str; 5] = ["up", "--stage", "local", "--json", "--yes"];
 

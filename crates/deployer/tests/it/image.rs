@@ -8,8 +8,6 @@
 //! (`eval "$(scripts/local-cloud env)"`); fails, never skips, without it.
 //! Run with `--nocapture` to see the timings.
 
-mod util;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -24,6 +22,8 @@ use deployer::image::{
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+
+use crate::util;
 
 /// Docker through the deployer's own connection, once the local AWS answers.
 async fn local_docker() -> Docker {

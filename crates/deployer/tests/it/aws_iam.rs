@@ -3,14 +3,14 @@
 //! alone; drift (an extra policy, an inline policy, tracing switched off)
 //! is repaired; delete is idempotent.
 
-mod util;
-
 use std::collections::BTreeSet;
 
 use deployer::aws::Outcome;
 use deployer::aws::iam::{self, DesiredRole};
 use deployer::config::Stage;
 use deployer::plan::Action;
+
+use crate::util;
 
 const BASIC: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
 const XRAY: &str = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess";

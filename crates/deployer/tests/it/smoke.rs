@@ -4,10 +4,8 @@
 //! showing Lambda's answer and the function's log, and a later `up` does not
 //! move the alias to that version untested either.
 
-mod util;
-
-use util::fixture::{Fixture, texts};
-use util::*;
+use crate::util::fixture::{Fixture, texts};
+use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_smoke_test_keeps_the_alias_and_exits_5() {

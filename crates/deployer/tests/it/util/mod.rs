@@ -5,8 +5,8 @@
 //! moto's state when a test fails. `fixture` is the workspace the end-to-end
 //! tests run the `deployer` binary in; `proxy` injects AWS faults.
 //!
-//! Each test file uses it with `mod util;`. Not every file uses every helper.
-#![allow(dead_code)]
+//! The test binary's `main.rs` declares it once (`mod util;`); each area's
+//! module uses it as `crate::util`.
 
 pub mod fixture;
 pub mod proxy;

@@ -4,16 +4,15 @@
 //! function built from this workspace. Both compared with the prediction
 //! library called directly.
 
-mod util;
-
 use std::path::Path;
 use std::process::Output;
 
 use chrono::NaiveDate;
 use prediction::{Predictor, Settings};
 use serde_json::Value;
-use util::fixture::Fixture;
-use util::*;
+
+use crate::util::fixture::Fixture;
+use crate::util::*;
 
 const DATE: &str = "2025-10-20";
 

@@ -6,13 +6,12 @@
 //! sends the API key, and when the URL fails it puts the alias back (or
 //! removes it) and exits 5.
 
-mod util;
-
 use chrono::NaiveDate;
 use prediction::{Predictor, Settings};
 use serde_json::{Value, json};
-use util::fixture::{Fixture, changes, texts};
-use util::*;
+
+use crate::util::fixture::{Fixture, changes, texts};
+use crate::util::*;
 
 const DATE: &str = "2025-10-20";
 const ORIGIN: &str = "https://app.example";

@@ -10,9 +10,7 @@
 //! to propagate, and a new version is invoked only once `Active`.
 //!
 //! The image URIs here are well-formed digests of images that need not
-//! exist (nothing here runs them; real invocations are in tests/invoke.rs).
-
-mod util;
+//! exist (nothing here runs them; real invocations are in tests/it/invoke.rs).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -28,6 +26,8 @@ use deployer::aws::lambda::{self, DesiredFunction};
 use deployer::aws::{Clients, Outcome};
 use deployer::config::Stage;
 use deployer::plan::Action;
+
+use crate::util;
 
 /// A stage and its role for the function steps, called through the library
 /// (not the `deployer` binary, so not `util::fixture::Fixture`).

@@ -7,8 +7,6 @@
 //! knows its ARN before DescribeLogGroups lists it, and a waiter asks again
 //! calmly, not in a busy loop, while a new lock is not listed yet.
 
-mod util;
-
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +15,8 @@ use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use deployer::aws::lock::{self, Holder, LockEvents};
 use deployer::aws::logs::{self, Follower};
+
+use crate::util;
 
 fn now_ms() -> i64 {
     SystemTime::now()

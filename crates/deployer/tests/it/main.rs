@@ -1,0 +1,35 @@
+//! The deployer's integration tests: one test binary with a module per
+//! area, as ripgrep's `tests/tests.rs`. Each file under `tests/` used to be
+//! its own binary, and each linked the six AWS SDKs, bollard and hyper
+//! again; one binary is one link.
+//!
+//! The tests of all areas run side by side in one process (libtest's
+//! threads, one per core unless `--test-threads` says otherwise), so none
+//! may rely on being alone: names in moto's shared state are unique
+//! (`util::unique_name`), nothing sets process-wide state such as
+//! environment variables, and a test that counts or times something counts
+//! only its own. Run one area with its module path, e.g.
+//! `cargo test -p deployer --test it up::`.
+
+mod util;
+
+mod aws_apigw;
+mod aws_ecr;
+mod aws_iam;
+mod aws_lambda;
+mod aws_logs;
+mod cli;
+mod concurrency;
+mod config_proptest;
+mod config_repo;
+mod errors;
+mod faults;
+mod image;
+mod invoke;
+mod local_cloud;
+mod ops_logs_destroy;
+mod ops_status_rollback;
+mod public_path;
+mod security;
+mod smoke;
+mod up;
