@@ -56,7 +56,17 @@ pub struct FunctionSpec {
     pub environment: BTreeMap<String, String>,
     /// X-Ray tracing mode Active.
     pub tracing: bool,
+    /// How long the function's log group keeps events; one of
+    /// [`LOG_RETENTION_DAYS`].
+    pub log_retention_days: i32,
 }
+
+/// The retentions CloudWatch Logs accepts (PutRetentionPolicy API
+/// reference, `retentionInDays`: "Possible values are: 1, 3, 5, ... 3653").
+pub const LOG_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
@@ -178,6 +188,8 @@ impl Stage {
                 architecture: Architecture::X86_64,
                 environment: BTreeMap::new(),
                 tracing: true,
+                // A group that never expires costs money forever.
+                log_retention_days: 30,
             },
             image: ImageSpec {
                 dockerfile_dir: PathBuf::from("lambda-image"),
@@ -469,6 +481,7 @@ struct RawFunction {
     architecture: Option<RawArchitecture>,
     environment: Option<BTreeMap<Spanned<String>, String>>,
     tracing: Option<bool>,
+    log_retention_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -872,6 +885,22 @@ fn apply_function(
     }
     if let Some(tracing) = raw.tracing {
         spec.tracing = tracing;
+    }
+    if let Some(days) = &raw.log_retention_days {
+        let v = *days.get_ref();
+        spec.log_retention_days = LOG_RETENTION_DAYS
+            .into_iter()
+            .find(|allowed| i64::from(*allowed) == v)
+            .ok_or_else(|| {
+                src.error(
+                    days.span(),
+                    key("log-retention-days"),
+                    format!(
+                        "must be one of the retentions CloudWatch Logs accepts ({}), got {v}",
+                        LOG_RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+                    ),
+                )
+            })?;
     }
     Ok(())
 }
@@ -1461,6 +1490,10 @@ smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
             (
                 "[app]\nname = \"app\"\nregion = \"us-east-1\"\n[function]\ntimeout = 901\n[stages.dev]\n",
                 "deploy.toml:5: [function] timeout: must be between 1 and 900 seconds, got 901",
+            ),
+            (
+                "[app]\nname = \"app\"\nregion = \"us-east-1\"\n[function]\nlog-retention-days = 31\n[stages.dev]\n",
+                "deploy.toml:5: [function] log-retention-days: must be one of the retentions CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653), got 31",
             ),
             (
                 "[app]\nname = \"\"\nregion = \"us-east-1\"\n",

@@ -235,6 +235,17 @@ impl Names {
         )
     }
 
+    /// The ARN of the log group `group` (the form TagResource takes,
+    /// without the `:*` that DescribeLogGroups appends).
+    pub fn log_group_arn(&self, group: &str) -> String {
+        format!(
+            "arn:{}:logs:{}:{}:log-group:{group}",
+            self.partition.id(),
+            self.region,
+            self.account
+        )
+    }
+
     /// The name every function of the app starts with (`{app}-`).
     pub fn app_function_prefix(&self) -> String {
         format!("{}-", self.app)

@@ -36,13 +36,13 @@ impl fmt::Display for PlanReport {
 pub async fn run(stage: &Stage, ui: &Ui, _args: &PlanArgs) -> Result<()> {
     let clients = Clients::new(&aws::sdk_config(stage).await);
     let step = ui.step("survey");
-    let desired = desired::resolve(stage, &clients).await?;
-    let actual = actual::read(&desired, &clients).await?;
-    let plan = plan::plan(&desired, &actual);
+    let (desired, image) = desired::resolve(stage, &clients).await?;
+    let actual = actual::read(&desired, Some(&image), &clients).await?;
+    let plan = plan::plan(&desired, &image, &actual);
     step.finish("read");
     ui.result(&PlanReport {
         stage: stage.name.clone(),
-        image_tag: desired.image.tag.clone(),
+        image_tag: image.tag.clone(),
         changes: plan.changes(&desired).changes,
         warnings: desired.warnings.clone(),
     })

@@ -104,9 +104,9 @@ async fn read_plan_apply(
     started: Instant,
 ) -> Result<UpReport> {
     let step = ui.step("survey");
-    let desired = desired::resolve(stage, clients).await?;
-    let actual = actual::read(&desired, clients).await?;
-    let plan = plan::plan(&desired, &actual);
+    let (desired, image) = desired::resolve(stage, clients).await?;
+    let actual = actual::read(&desired, Some(&image), clients).await?;
+    let plan = plan::plan(&desired, &image, &actual);
     let changes = plan.changes(&desired).changes;
     let count = changes.iter().filter(|c| c.action.is_change()).count();
     step.finish(format!("{count} to change"));

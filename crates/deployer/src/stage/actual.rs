@@ -7,7 +7,8 @@ use anyhow::Result;
 
 use super::desired::{DesiredStage, PERMISSION_ID};
 use super::image::find_image;
-use crate::aws::{Clients, apigw, ecr, iam, lambda};
+use crate::aws::{Clients, apigw, ecr, iam, lambda, logs};
+use crate::image::ImageRef;
 
 /// What AWS holds for the stage.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +19,7 @@ pub struct ActualStage {
     /// The digest of the desired image's tag, when the registry holds it.
     pub image_digest: Option<String>,
     pub role: Option<iam::ActualRole>,
+    pub log_group: Option<logs::ActualLogGroup>,
     /// `$LATEST`.
     pub function: Option<lambda::ActualFunction>,
     /// The newest published version.
@@ -27,8 +29,13 @@ pub struct ActualStage {
     pub permission: Option<lambda::PermissionStatement>,
 }
 
-/// Reads every resource of `desired` once, concurrently.
-pub async fn read(desired: &DesiredStage, clients: &Clients) -> Result<ActualStage> {
+/// Reads every resource of `desired` once, concurrently, and the digest of
+/// `image` when one is given.
+pub async fn read(
+    desired: &DesiredStage,
+    image: Option<&ImageRef>,
+    clients: &Clients,
+) -> Result<ActualStage> {
     let repository = desired.repository.name.as_str();
     let function = desired.function_name.as_str();
     let alias = desired.alias_name.as_str();
@@ -38,6 +45,7 @@ pub async fn read(desired: &DesiredStage, clients: &Clients) -> Result<ActualSta
         repository_policy,
         image_digest,
         role,
+        log_group,
         latest,
         newest_version,
         alias_found,
@@ -47,8 +55,14 @@ pub async fn read(desired: &DesiredStage, clients: &Clients) -> Result<ActualSta
         ecr::read_repository(&clients.ecr, repository),
         ecr::read_lifecycle_policy(&clients.ecr, repository),
         ecr::read_repository_policy(&clients.ecr, repository),
-        find_image(clients, repository, &desired.image),
+        async {
+            match image {
+                Some(image) => find_image(clients, repository, image).await,
+                None => Ok(None),
+            }
+        },
         iam::read_role(&clients.iam, &desired.role.name),
+        logs::read_log_group(&clients.logs, &desired.log_group),
         lambda::read_function(&clients.lambda, function, None),
         lambda::read_newest_version(&clients.lambda, function),
         lambda::read_alias(&clients.lambda, function, alias),
@@ -61,6 +75,7 @@ pub async fn read(desired: &DesiredStage, clients: &Clients) -> Result<ActualSta
         repository_policy,
         image_digest,
         role,
+        log_group,
         function: latest,
         newest_version,
         alias: alias_found,

@@ -5,9 +5,11 @@
 //! plan says. The only reads are those that converge after a race ("already
 //! exists") inside the `aws` adapters, and the waits AWS needs.
 //!
-//! The order: the repository (with its policies), the role and the image
-//! build need nothing from each other and run side by side; the push needs
-//! the repository; the function needs the role and the image; then a
+//! The order: the repository (with its policies), the role, the function's
+//! log group and the image build need nothing from each other and run side
+//! by side; the push needs the repository; the function needs the role and
+//! the image, and comes after its log group so that its first log line
+//! lands in a group that expires; then a
 //! version, its smoke test, the alias, the API, the permission, and last
 //! the public path check through the stage's URL.
 
@@ -18,7 +20,7 @@ use super::desired::{DesiredStage, PERMISSION_ID};
 use super::image;
 use super::plan::StagePlan;
 use super::release;
-use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda};
+use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda, logs};
 use crate::image::ImageRef;
 use crate::plan::Action;
 use crate::ui::Ui;
@@ -54,16 +56,17 @@ pub async fn apply(
 
     // The push needs the repository: compile and build run beside the AWS
     // work, the push after it.
-    let (_, role_arn, local_image) = tokio::try_join!(
+    let (_, role_arn, (), local_image) = tokio::try_join!(
         apply_repository(ui, clients, desired, actual, plan),
         apply_role(ui, clients, desired, actual, plan),
+        apply_log_group(ui, clients, desired, plan),
         build_image(ui, desired, plan),
     )?;
     let image = match local_image {
         Some(local) => image::push(ui, clients, &local).await?,
         None => ImageRef {
             digest: actual.image_digest.clone(),
-            ..desired.image.clone()
+            ..plan.image_ref.clone()
         },
     };
     let digest = image
@@ -253,6 +256,26 @@ async fn apply_role(
     Ok(arn.unwrap_or_else(|| desired.names.role_arn.clone()))
 }
 
+/// The function's log group, with its retention and tags.
+async fn apply_log_group(
+    ui: &Ui,
+    clients: &Clients,
+    desired: &DesiredStage,
+    plan: &StagePlan,
+) -> Result<()> {
+    if !plan.log_group.is_change() {
+        return Ok(());
+    }
+    let step = ui.step("log group");
+    let outcome = logs::apply_log_group(&clients.logs, &desired.log_group, &plan.log_group).await?;
+    step.finish(format!(
+        "{}, events kept {} days",
+        outcome_text(outcome),
+        desired.log_group.retention_days
+    ));
+    Ok(())
+}
+
 /// Compiles the function and builds its image when the plan says the
 /// registry lacks it. Returns the local image to push.
 async fn build_image(
@@ -263,7 +286,7 @@ async fn build_image(
     if plan.image != Action::Create {
         return Ok(None);
     }
-    let local = ImageRef::new(&desired.names.repository_uri, &desired.image.tag);
+    let local = ImageRef::new(&desired.names.repository_uri, &plan.image_ref.tag);
     image::build(&desired.stage, ui, &local).await?;
     Ok(Some(local))
 }

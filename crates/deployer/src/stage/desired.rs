@@ -1,13 +1,14 @@
 //! The desired stage: what the configuration asks for, with the names of
-//! the account it goes to and the content hash of its image. Pure, apart
-//! from [`resolve`], which asks STS for the account and hashes the image's
-//! inputs.
+//! the account it goes to, and the desired image (by the content hash of
+//! its inputs). Pure, apart from [`resolve`], which asks STS for the
+//! account and hashes the image's inputs; `status` and `destroy` need no
+//! image and skip the hash ([`resolve_resources`]).
 
 use anyhow::{Context, Result};
 
-use crate::aws::{Clients, apigw, ecr, iam, lambda};
+use crate::aws::{Clients, apigw, ecr, iam, lambda, logs};
 use crate::config::Stage;
-use crate::image::{self, ContentHash, ImageRef};
+use crate::image::{self, ImageRef};
 use crate::names::Names;
 
 /// The statement id of the permission that lets the stage's API call the alias.
@@ -24,14 +25,13 @@ pub const API_TIMEOUT_S: i32 = 29;
 pub struct DesiredStage {
     pub stage: Stage,
     pub names: Names,
-    pub hash: ContentHash,
-    /// The image by tag (its digest is known once it is in the registry).
-    pub image: ImageRef,
     pub repository: ecr::DesiredRepository,
     pub lifecycle_policy: String,
     /// The repository policy statement that lets Lambda pull the images.
     pub pull_statement: serde_json::Value,
     pub role: iam::DesiredRole,
+    /// The function's log group, made before the function.
+    pub log_group: logs::DesiredLogGroup,
     pub function_name: String,
     pub alias_name: String,
     pub api: apigw::DesiredApi,
@@ -39,9 +39,10 @@ pub struct DesiredStage {
     pub warnings: Vec<String>,
 }
 
-/// The desired stage in the caller's account: the account (STS) and the
+/// The desired stage in the caller's account and its image by tag (its
+/// digest is known once it is in the registry): the account (STS) and the
 /// content hash of the image's inputs, found concurrently.
-pub async fn resolve(stage: &Stage, clients: &Clients) -> Result<DesiredStage> {
+pub async fn resolve(stage: &Stage, clients: &Clients) -> Result<(DesiredStage, ImageRef)> {
     let hash_stage = stage.clone();
     let (account, hash) = tokio::try_join!(
         async { Ok::<_, anyhow::Error>(apigw::caller_account(&clients.sts).await?) },
@@ -52,24 +53,37 @@ pub async fn resolve(stage: &Stage, clients: &Clients) -> Result<DesiredStage> {
                 .map_err(anyhow::Error::from)
         },
     )?;
-    Ok(DesiredStage::new(stage, Names::new(stage, &account), hash))
+    let desired = DesiredStage::new(stage, Names::new(stage, &account));
+    let image = ImageRef::new(&desired.names.repository_uri, &hash.tag());
+    Ok((desired, image))
+}
+
+/// The desired stage's resources in the caller's account, without its
+/// image: what `status` and `destroy` look for.
+pub async fn resolve_resources(stage: &Stage, clients: &Clients) -> Result<DesiredStage> {
+    let account = apigw::caller_account(&clients.sts).await?;
+    Ok(DesiredStage::new(stage, Names::new(stage, &account)))
 }
 
 impl DesiredStage {
-    pub fn new(stage: &Stage, names: Names, hash: ContentHash) -> DesiredStage {
+    pub fn new(stage: &Stage, names: Names) -> DesiredStage {
         DesiredStage {
-            image: ImageRef::new(&names.repository_uri, &hash.tag()),
             repository: ecr::DesiredRepository::for_stage(stage),
             lifecycle_policy: ecr::lifecycle_policy_text(&stage.ecr),
             pull_statement: ecr::lambda_pull_statement(&names.app_functions_arn()),
             role: iam::DesiredRole::for_stage(stage),
+            log_group: logs::DesiredLogGroup {
+                name: stage.log_group_name(),
+                arn: names.log_group_arn(&stage.log_group_name()),
+                retention_days: stage.function.log_retention_days,
+                tags: stage.tags(),
+            },
             function_name: stage.function_name(),
             alias_name: stage.alias_name(),
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
             stage: stage.clone(),
             names,
-            hash,
         }
     }
 

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::aws::{Clients, apigw, lock};
 use crate::config::Stage;
-use crate::names::Partition;
+use crate::names::Names;
 use crate::ui::{Step, Ui};
 
 /// Runs `work` holding the stage's lock. `done` says what the stage is
@@ -75,12 +75,7 @@ async fn take_lock(stage: &Stage, ui: &Ui, clients: &Clients) -> Result<lock::St
     let step = ui.step("stage lock");
     let group = lock::lock_group(&stage.app, &stage.name);
     let account = apigw::caller_account(&clients.sts).await?;
-    let arn = lock::log_group_arn(
-        Partition::of_region(&stage.region).id(),
-        &stage.region,
-        &account,
-        &group,
-    );
+    let arn = Names::new(stage, &account).log_group_arn(&group);
     let me = lock::Holder::this_process();
     let progress = LockProgress {
         ui,

@@ -8,18 +8,22 @@ use std::collections::BTreeSet;
 
 use super::actual::ActualStage;
 use super::desired::{DesiredStage, PERMISSION_ID};
-use crate::aws::{apigw, ecr, iam, lambda};
+use crate::aws::{apigw, ecr, iam, lambda, logs};
+use crate::image::ImageRef;
 use crate::plan::{Action, Change, NoField, Plan};
 
 /// Everything `up` does to the stage, in its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StagePlan {
+    /// The image the stage runs, by tag.
+    pub image_ref: ImageRef,
     pub repository: Action<ecr::RepositoryField>,
     pub lifecycle_policy: Action<ecr::LifecycleField>,
     pub repository_policy: Action<ecr::RepositoryPolicyField>,
     /// `Create`: compile, build and push the image (the registry lacks it).
     pub image: Action<NoField>,
     pub role: Action<iam::RoleField>,
+    pub log_group: Action<logs::LogGroupField>,
     pub function: Action<lambda::FunctionField>,
     /// `Create`: publish a version (the function changes, or no published
     /// version runs what `$LATEST` runs).
@@ -31,16 +35,14 @@ pub struct StagePlan {
     pub permission: Action<lambda::PermissionField>,
 }
 
-/// Compares the desired stage with the actual one. Changes nothing.
-pub fn plan(desired: &DesiredStage, actual: &ActualStage) -> StagePlan {
+/// Compares the desired stage (running `image`) with the actual one.
+/// Changes nothing.
+pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> StagePlan {
     // Before the image exists, its digest is unknown: any placeholder that
     // cannot equal a real digest makes the function's image differ.
     let image_uri = match &actual.image_digest {
         Some(digest) => ecr::image_uri_by_digest(&desired.names.repository_uri, digest),
-        None => format!(
-            "{}@<new image {}>",
-            desired.names.repository_uri, desired.image.tag
-        ),
+        None => format!("{}@<new image {}>", desired.names.repository_uri, image.tag),
     };
     let function = lambda::diff_function(&desired.function(&image_uri), actual.function.as_ref());
     let matching = match (&actual.function, &actual.newest_version) {
@@ -64,6 +66,7 @@ pub fn plan(desired: &DesiredStage, actual: &ActualStage) -> StagePlan {
         _ => Action::Create,
     };
     StagePlan {
+        image_ref: image.clone(),
         repository: ecr::diff_repository(&desired.repository, actual.repository.as_ref()),
         lifecycle_policy: ecr::diff_lifecycle_policy(
             &desired.lifecycle_policy,
@@ -75,6 +78,7 @@ pub fn plan(desired: &DesiredStage, actual: &ActualStage) -> StagePlan {
         ),
         image: Action::create_if(actual.image_digest.is_none()),
         role: iam::diff_role(&desired.role, actual.role.as_ref()),
+        log_group: logs::diff_log_group(&desired.log_group, actual.log_group.as_ref()),
         function,
         version: Action::create_if(publish),
         current_version,
@@ -94,8 +98,9 @@ impl StagePlan {
             Change::new("ecr repository", repository, &self.repository),
             Change::new("ecr lifecycle policy", repository, &self.lifecycle_policy),
             Change::new("ecr repository policy", repository, &self.repository_policy),
-            Change::new("ecr image", desired.image.by_tag(), &self.image),
+            Change::new("ecr image", self.image_ref.by_tag(), &self.image),
             Change::new("iam role", &desired.role.name, &self.role),
+            Change::new("log group", &desired.log_group.name, &self.log_group),
             Change::new("lambda function", function, &self.function),
             Change::new("lambda version", function, &self.version),
             Change::new("lambda alias", format!("{function}:{alias}"), &self.alias),
