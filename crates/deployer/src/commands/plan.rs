@@ -36,7 +36,8 @@ impl fmt::Display for PlanReport {
 pub async fn run(stage: &Stage, ui: &Ui, _args: &PlanArgs) -> Result<()> {
     let clients = Clients::new(&aws::sdk_config(stage).await);
     let step = ui.step("survey");
-    let (desired, image) = desired::resolve(stage, &clients).await?;
+    let names = desired::names(stage, &clients).await?;
+    let (desired, image) = desired::resolve(stage, &names).await?;
     let actual = actual::read(&desired, Some(&image), &clients).await?;
     let plan = plan::plan(&desired, &image, &actual);
     step.finish("read");

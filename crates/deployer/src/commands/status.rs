@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::aws::{self, AwsError, Clients, lambda, logs};
 use crate::cli::StatusArgs;
 use crate::config::{Auth, Stage};
+use crate::stage::desired::DesiredStage;
 use crate::stage::desired::PERMISSION_ID;
 use crate::stage::release::ApiKeyReport;
 use crate::stage::{actual, desired};
@@ -148,7 +149,7 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &StatusArgs) -> Result<()> {
 /// resource once, concurrently; no image hash), then what depends on it:
 /// the published versions, the alias's version and the function's log.
 pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusReport> {
-    let desired = desired::resolve_resources(stage, clients).await?;
+    let desired = DesiredStage::new(stage, desired::names(stage, clients).await?);
     let names = &desired.names;
     let actual = actual::read(&desired, None, clients).await?;
     let function_name = desired.function_name.clone();

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::aws::{self, Clients};
 use crate::cli::UpArgs;
 use crate::config::{Auth, Stage};
+use crate::names::Names;
 use crate::plan::{Change, render_changes};
 use crate::stage::release::ApiKeyReport;
 use crate::stage::{actual, apply, desired, lock, plan};
@@ -81,30 +82,32 @@ impl fmt::Display for UpReport {
 pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
     let started = Instant::now();
     let clients = Clients::new(&aws::sdk_config(stage).await);
+    let names = desired::names(stage, &clients).await?;
     // The read is taken under the lock too: one taken before another run's
     // apply would plan from a state that is gone. On Ctrl-C the apply stops
     // where it is (every step is idempotent, the next `up` finishes it) and
     // the lock is still released.
     let work = async {
         tokio::select! {
-            result = read_plan_apply(stage, ui, &clients, started) => result,
+            result = read_plan_apply(stage, &names, ui, &clients, started) => result,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
                 "interrupted; the stage lock is released and the next `up` finishes the work"
             )),
         }
     };
-    let report = lock::locked(stage, ui, &clients, "deployed", work).await?;
+    let report = lock::locked(stage, &names, ui, &clients, "deployed", work).await?;
     ui.result(&report)
 }
 
 async fn read_plan_apply(
     stage: &Stage,
+    names: &Names,
     ui: &Ui,
     clients: &Clients,
     started: Instant,
 ) -> Result<UpReport> {
     let step = ui.step("survey");
-    let (desired, image) = desired::resolve(stage, clients).await?;
+    let (desired, image) = desired::resolve(stage, names).await?;
     let actual = actual::read(&desired, Some(&image), clients).await?;
     let plan = plan::plan(&desired, &image, &actual);
     let changes = plan.changes(&desired).changes;

@@ -1,8 +1,8 @@
 //! The desired stage: what the configuration asks for, with the names of
 //! the account it goes to, and the desired image (by the content hash of
-//! its inputs). Pure, apart from [`resolve`], which asks STS for the
-//! account and hashes the image's inputs; `status` and `destroy` need no
-//! image and skip the hash ([`resolve_resources`]).
+//! its inputs). Pure, apart from [`names`], which asks STS for the account,
+//! and [`resolve`], which hashes the image's inputs (`status` and
+//! `destroy` need no image and use [`DesiredStage::new`]).
 
 use anyhow::{Context, Result};
 
@@ -39,30 +39,22 @@ pub struct DesiredStage {
     pub warnings: Vec<String>,
 }
 
-/// The desired stage in the caller's account and its image by tag (its
-/// digest is known once it is in the registry): the account (STS) and the
-/// content hash of the image's inputs, found concurrently.
-pub async fn resolve(stage: &Stage, clients: &Clients) -> Result<(DesiredStage, ImageRef)> {
-    let hash_stage = stage.clone();
-    let (account, hash) = tokio::try_join!(
-        async { Ok::<_, anyhow::Error>(apigw::caller_account(&clients.sts).await?) },
-        async {
-            tokio::task::spawn_blocking(move || image::content_hash(&hash_stage))
-                .await
-                .context("hashing the image inputs stopped")?
-                .map_err(anyhow::Error::from)
-        },
-    )?;
-    let desired = DesiredStage::new(stage, Names::new(stage, &account));
-    let image = ImageRef::new(&desired.names.repository_uri, &hash.tag());
-    Ok((desired, image))
+/// The stage's names in the caller's account: the one STS call of a
+/// command (the lock's ARN and every desired resource come from it).
+pub async fn names(stage: &Stage, clients: &Clients) -> Result<Names> {
+    let account = apigw::caller_account(&clients.sts).await?;
+    Ok(Names::new(stage, &account))
 }
 
-/// The desired stage's resources in the caller's account, without its
-/// image: what `status` and `destroy` look for.
-pub async fn resolve_resources(stage: &Stage, clients: &Clients) -> Result<DesiredStage> {
-    let account = apigw::caller_account(&clients.sts).await?;
-    Ok(DesiredStage::new(stage, Names::new(stage, &account)))
+/// The desired stage and its image by tag (its digest is known once it is
+/// in the registry), from the content hash of the image's inputs.
+pub async fn resolve(stage: &Stage, names: &Names) -> Result<(DesiredStage, ImageRef)> {
+    let hash_stage = stage.clone();
+    let hash = tokio::task::spawn_blocking(move || image::content_hash(&hash_stage))
+        .await
+        .context("hashing the image inputs stopped")??;
+    let image = ImageRef::new(&names.repository_uri, &hash.tag());
+    Ok((DesiredStage::new(stage, names.clone()), image))
 }
 
 impl DesiredStage {
