@@ -404,11 +404,15 @@ mod tests {
                     stack.push(path);
                     continue;
                 }
-                if path.ends_with("names.rs") || path.extension() != Some("rs".as_ref()) {
+                // A module's unit tests sit in its `tests.rs` or at the end
+                // of its file, after `#[cfg(test)]`.
+                if path.ends_with("names.rs")
+                    || path.ends_with("tests.rs")
+                    || path.extension() != Some("rs".as_ref())
+                {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                // Unit tests sit at the end of a file, after `#[cfg(test)]`.
                 let code = text.split("#[cfg(test)]").next().unwrap_or_default();
                 for (number, line) in code.lines().enumerate() {
                     let line = line.trim_start();
