@@ -32,6 +32,11 @@ MODULES: list[str] = [
     "lambda_qualifiers",
     "lambda_runtime",
     "apigw_dataplane",
+    # What AWS measures and limits of it (issue #13).
+    "cloudwatch_metrics",
+    "lambda_metrics",
+    "apigw_metrics",
+    "lambda_concurrency",
     "strict_lambda",
     "strict_iam",
     "strict_logs",

@@ -55,6 +55,9 @@ answers carry only what API Gateway sends (the function's headers,
 Not done: authorizers, request validation, throttling and quotas, VTL in
 templates, ``HTTP``/``AWS`` integrations, binary media types, canaries.
 
+Every request a stage served (gateway answers included) is told to
+``OBSERVERS`` as a ``Served`` (``apigw_metrics`` publishes it to CloudWatch).
+
 Switch: ``LOCAL_AWS_STRICT_APIGW_DATAPLANE=0`` (then the path falls through
 to moto, as before).
 """
@@ -67,12 +70,13 @@ import secrets
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 from moto.apigateway.models import RestAPI, apigateway_backends
 from werkzeug.wrappers import Request
 
-from . import lambda_qualifiers, patching, routes, settings
+from . import lambda_qualifiers, observers, patching, routes, settings
 
 NAME = "apigw-dataplane"
 PATTERN = re.compile(r"^/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<path>/.*)?$")
@@ -95,6 +99,25 @@ RESPONSE_TYPES: dict[str, tuple[Optional[int], str]] = {
     "DEFAULT_4XX": (None, "ForbiddenException"),
     "DEFAULT_5XX": (None, "InternalServerErrorException"),
 }
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request a stage of an existing REST API answered."""
+
+    account_id: str
+    region: str
+    api_name: str
+    stage: str
+    status: int
+    # When the request arrived (epoch seconds).
+    received: float
+    latency_ms: float
+    # The integration's part, when one was called (a Lambda proxy).
+    integration_latency_ms: Optional[float]
+
+
+OBSERVERS: observers.Observers[Served] = observers.Observers("apigw")
 
 
 class GatewayError(Exception):
@@ -468,6 +491,7 @@ def _parameter_value(source: str, request: Request, params: dict[str, str]) -> O
 
 
 def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    received = time.time()
     request = Request(environ)
     found = PATTERN.match(environ.get("PATH_INFO", ""))
     assert found is not None
@@ -477,12 +501,15 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     trace = request.headers.get("X-Amzn-Trace-Id") or f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
     deployed: Optional[dict[str, Any]] = None
     params: dict[str, str] = {}
+    served: Optional[RestAPI] = None
+    integration_ms: Optional[float] = None
     try:
         located = _find_api(api_id)
         stage = located[1].stages.get(stage_name) if located else None
         if located is None or stage is None:
             raise GatewayError("DEFAULT_4XX", "Forbidden", status=403)
         backend, api = located
+        served = api
         deployment = api.deployments.get(stage.deployment_id or "")
         if deployment is None:
             raise GatewayError("DEFAULT_4XX", "Forbidden", status=403)
@@ -545,7 +572,11 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
             event["headers"] = {**(event["headers"] or {}), "X-Amzn-Trace-Id": trace}
             event["multiValueHeaders"] = {**(event["multiValueHeaders"] or {}), "X-Amzn-Trace-Id": [trace]}
             timeout_ms = int(integration.get("timeoutInMillis") or DEFAULT_TIMEOUT_MS)
-            payload, function_error = _invoke_lambda(region, account, name, qualifier, event, timeout_ms)
+            relayed = time.monotonic()
+            try:
+                payload, function_error = _invoke_lambda(region, account, name, qualifier, event, timeout_ms)
+            finally:
+                integration_ms = (time.monotonic() - relayed) * 1000
             status, headers, body = _proxy_answer(payload, function_error)
         else:
             # Not served locally; API Gateway would call the integration.
@@ -561,7 +592,10 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
         ("X-Amzn-Trace-Id", trace),
     ]
     start_response(f"{status} {_reason(status)}", headers)
+    if served is not None:
+        OBSERVERS.tell(Served(served.account_id, served.region_name, served.name, stage_name, status, received, (time.time() - received) * 1000, integration_ms))
     return [body] if request.method != "HEAD" else []
+
 
 
 def _reason(status: int) -> str:

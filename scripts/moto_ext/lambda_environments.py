@@ -21,6 +21,11 @@ Guide):
   when its function is deleted or reconfigured, on moto's reset and when
   moto stops. At most ``PER_VERSION`` environments per function version
   and ``MAX_ENVIRONMENTS`` in all (the least recently used idle one goes).
+- Provisioned concurrency ("Configuring provisioned concurrency"): ``Pool.provision``
+  keeps up to ``PER_VERSION`` environments of a version initialized ahead
+  of any request (``AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency``);
+  they are neither reaped when idle nor made room of, until
+  ``Pool.unprovision``.
 - "Working with Lambda function logs": a log stream per environment in
   ``/aws/lambda/{name}`` named ``YYYY/MM/DD/[version]id``; the function's
   stdout and stderr line by line; Lambda's ``START``, ``END`` and ``REPORT``
@@ -434,8 +439,11 @@ class InitFailure:
 class Environment:
     """One execution environment: a container and the Runtime API it polls."""
 
-    def __init__(self, config: FunctionConfig):
+    def __init__(self, config: FunctionConfig, initialization_type: str = "on-demand"):
         self.config = config
+        self.initialization_type = initialization_type
+        # Kept initialized for provisioned concurrency (Pool.provision).
+        self.provisioned = False
         self.id = uuid.uuid4().hex
         day = time.strftime("%Y/%m/%d", time.gmtime())
         self.stream = f"{day}/[{config.version}]{self.id}"
@@ -528,7 +536,7 @@ class Environment:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
                 "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
                 "AWS_REGION": config.region,
                 "AWS_DEFAULT_REGION": config.region,
                 "LAMBDA_TASK_ROOT": "/var/task",
@@ -794,7 +802,7 @@ class Pool:
         pool is full (called with the lock held)."""
         out = []
         while len(self._environments) >= MAX_ENVIRONMENTS:
-            idle = [e for e in self._environments if not e.busy]
+            idle = [e for e in self._environments if not e.busy and not e.provisioned]
             if not idle:
                 break
             oldest = min(idle, key=lambda e: e.last_used)
@@ -815,6 +823,49 @@ class Pool:
             self._cond.notify_all()
         if not keep:
             _stop_later(environment)
+
+    def provision(self, config: FunctionConfig, count: int) -> list[Environment]:
+        """Makes ``count`` environments of the version (at most
+        ``PER_VERSION``) provisioned: its idle initialized ones first, then
+        new ones, returned busy and not started, for the caller to start
+        (``start``, ``wait_ready``) and ``release``. The version's other
+        environments stop being provisioned."""
+        to_stop: list[Environment] = []
+        made: list[Environment] = []
+        try:
+            with self._cond:
+                self._start_reaper()
+                mine = [e for e in self._environments if e.config == config and e.exit is None and not e.stopped]
+                for environment in mine:
+                    environment.provisioned = False
+                wanted = min(count, PER_VERSION)
+                warm = [e for e in mine if not e.busy and e.ready_wall is not None][:wanted]
+                for environment in warm:
+                    environment.provisioned = True
+                while len(warm) + len(made) < wanted and len([e for e in self._environments if e.config.key == config.key]) < PER_VERSION:
+                    to_stop.extend(self._make_room())
+                    environment = Environment(config, "provisioned-concurrency")
+                    environment.busy = environment.provisioned = True
+                    self._environments.append(environment)
+                    made.append(environment)
+        finally:
+            for environment in to_stop:
+                _stop_later(environment)
+        return made
+
+    def unprovision(self, account_id: str, region: str, name: str, version: Optional[str] = None) -> None:
+        """The function's (or version's) environments are on-demand again:
+        reaped when idle like any other."""
+        with self._cond:
+            for environment in self._environments:
+                if environment.config.key[:3] == (account_id, region, name) and (version is None or environment.config.version == version):
+                    environment.provisioned = False
+                    environment.last_used = time.monotonic()
+
+    def provisioned(self, config: FunctionConfig) -> list[Environment]:
+        """The version's provisioned environments."""
+        with self._cond:
+            return [e for e in self._environments if e.config == config and e.provisioned]
 
     def retire(self, account_id: str, region: str, name: str, version: Optional[str] = None) -> None:
         """Stops the environments of a deleted function (or version), now."""
@@ -853,7 +904,7 @@ class Pool:
             time.sleep(max(0.5, min(idle_limit / 4, 30.0)))
             now = time.monotonic()
             with self._cond:
-                gone = [e for e in self._environments if not e.busy and now - e.last_used > idle_limit]
+                gone = [e for e in self._environments if not e.busy and not e.provisioned and now - e.last_used > idle_limit]
                 for environment in gone:
                     self._environments.remove(environment)
             for environment in gone:

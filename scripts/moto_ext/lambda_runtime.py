@@ -30,15 +30,24 @@ API reference (AWS Lambda API Reference, "Invoke") describes:
 Deleting a function stops its environments; so do moto's reset and moto's
 exit. Zip functions keep moto's own behaviour.
 
+Every invocation passes ``GATES`` first (with the function's invocations
+in flight counted, so ``lambda_concurrency`` can refuse one beyond its
+reserved concurrency) and, once answered or refused, is told to
+``OBSERVERS`` as an ``Outcome`` (``lambda_metrics`` publishes it to
+CloudWatch, as Lambda does).
+
 Switch: ``LOCAL_AWS_STRICT_LAMBDA_RUN_IMAGES=0`` (then moto's own invoke).
 """
 
+import contextvars
 import json
 import sys
 import threading
 import time
 import uuid
-from typing import Any, Optional
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, LambdaFunction
@@ -46,7 +55,7 @@ from moto.awslambda.responses import LambdaResponse
 from moto.moto_api._internal.models import MotoAPIBackend
 
 from . import lambda_environments as envs
-from . import patching, settings
+from . import observers, patching, settings
 
 NAME = "lambda-run-images"
 # How long an invoke waits for a busy function version's environment.
@@ -67,21 +76,74 @@ class _CannotRun(LambdaClientError):
         super().__init__("ResourceConflictException", message)
 
 
-class _TooManyRequests(LambdaClientError):
-    code = 429
-
-    def __init__(self) -> None:
-        super().__init__("TooManyRequestsException", "Rate Exceeded.")
-
-
 class Answer:
     """What one invocation answered."""
 
-    def __init__(self, payload: bytes, function_error: Optional[str], log_lines: list[str], version: str):
+    def __init__(self, payload: bytes, function_error: Optional[str], log_lines: list[str], version: str, duration_ms: float = 0.0):
         self.payload = payload
         self.function_error = function_error
         self.log_lines = log_lines
         self.version = version
+        self.duration_ms = duration_ms
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One invocation, as Lambda's metrics count it: run (with or without a
+    function error) or throttled (refused for concurrency)."""
+
+    account_id: str
+    region: str
+    function_name: str
+    # The qualifier the caller named (an alias or a version), or None.
+    resource: Optional[str]
+    executed_version: str
+    # When the invocation was received (epoch seconds).
+    started: float
+    throttled: bool
+    function_error: bool = False
+    duration_ms: float = 0.0
+    # The function's invocations in flight when it began (itself included),
+    # of the resource invoked, and of the account.
+    concurrent: int = 0
+    concurrent_resource: int = 0
+    concurrent_account: int = 0
+
+
+class Throttled(LambdaClientError):
+    """429 TooManyRequestsException with a reason (Invoke API reference,
+    Errors: "Reason" is one of ``ConcurrentInvocationLimitExceeded``,
+    ``ReservedFunctionConcurrentInvocationLimitExceeded``, ...)."""
+
+    code = 429
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
+        body = json.loads(self.description)
+        body["Reason"] = reason
+        self.description = json.dumps(body)
+
+
+# Called with the function version, the qualifier invoked and the
+# function's invocations in flight (not counting this one), under the
+# in-flight lock; may raise Throttled.
+GATES: list[Callable[[LambdaFunction, Optional[str], int], None]] = []
+# Called with each Outcome, after the answer.
+OBSERVERS: observers.Observers[Outcome] = observers.Observers("lambda")
+
+# The qualifier of the invocation this thread serves, as the caller named it
+# (moto resolves an alias to its version before LambdaFunction.invoke).
+_QUALIFIER: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("moto_ext_qualifier", default=None)
+_FLIGHT_LOCK = threading.Lock()
+_IN_FLIGHT: Counter[tuple[str, ...]] = Counter()
+
+
+def _keys(fn: LambdaFunction, resource: Optional[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    return (
+        (fn.account_id, fn.region, fn.function_name),
+        (fn.account_id, fn.region, fn.function_name, resource or ""),
+        (fn.account_id, fn.region),
+    )
 
 
 def _header(headers: Any, name: str) -> Optional[str]:
@@ -99,9 +161,60 @@ def _error(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
-def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, client_context: Optional[str] = None, wait_for_log: bool = False) -> Answer:
-    """Runs one invocation of the function version ``fn`` in an execution
-    environment and returns its answer."""
+def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, client_context: Optional[str] = None, wait_for_log: bool = False, resource: Optional[str] = None) -> Answer:
+    """Runs one invocation of the function version ``fn`` (invoked as
+    ``resource``, the qualifier the caller named) in an execution
+    environment and returns its answer; passes it through ``GATES`` first
+    and tells ``OBSERVERS`` how it went."""
+    started = time.time()
+    keys = _keys(fn, resource)
+
+    def outcome(**fields: Any) -> Outcome:
+        return Outcome(fn.account_id, fn.region, fn.function_name, resource, str(fn.version), started, **fields)
+
+    refused: Optional[Throttled] = None
+    with _FLIGHT_LOCK:
+        try:
+            for gate in GATES:
+                gate(fn, resource, _IN_FLIGHT[keys[0]])
+        except Throttled as error:
+            refused = error
+        else:
+            for key in keys:
+                _IN_FLIGHT[key] += 1
+            concurrency = {k: _IN_FLIGHT[key] for k, key in zip(("concurrent", "concurrent_resource", "concurrent_account"), keys)}
+    if refused is not None:
+        OBSERVERS.tell(outcome(throttled=True))
+        raise refused
+    try:
+        answer = _run(fn, payload, trace_id, client_context, wait_for_log)
+    except Throttled:
+        # No environment came free in time: refused for concurrency.
+        OBSERVERS.tell(outcome(throttled=True))
+        raise
+    finally:
+        with _FLIGHT_LOCK:
+            for key in keys:
+                _IN_FLIGHT[key] -= 1
+                if _IN_FLIGHT[key] <= 0:
+                    del _IN_FLIGHT[key]
+    OBSERVERS.tell(outcome(throttled=False, function_error=answer.function_error is not None, duration_ms=answer.duration_ms, **concurrency))
+    return answer
+
+
+def _exists(fn: LambdaFunction) -> bool:
+    """Whether moto still holds the function version ``fn``."""
+    from moto.awslambda.utils import get_backend
+
+    version = str(fn.version)
+    try:
+        get_backend(fn.account_id, fn.region).get_function(fn.function_name, None if version == "$LATEST" else version)
+    except LambdaClientError:
+        return False
+    return True
+
+
+def _run(fn: LambdaFunction, payload: bytes, trace_id: Optional[str], client_context: Optional[str], wait_for_log: bool) -> Answer:
     config = envs.FunctionConfig.of(fn)
     invocation = envs.Invocation(
         request_id=str(uuid.uuid4()),
@@ -112,11 +225,16 @@ def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, c
     try:
         environment, cold = envs.POOL.acquire(config, ACQUIRE_WAIT_SECONDS)
     except TimeoutError:
-        raise _TooManyRequests()
+        raise Throttled("ConcurrentInvocationLimitExceeded")
     keep = False
     try:
         init_ms: Optional[float] = None
         if cold:
+            # Deleted since it was resolved (an Event invocation's thread
+            # comes late): DeleteFunction retired its environments before
+            # this one was made, so none is started for it.
+            if not _exists(fn):
+                raise _CannotRun(f"Lambda could not run {config.arn}: the function was deleted")
             # What the function prints during its init belongs to this
             # (first) invocation's log tail.
             environment.logs.mark(time.time(), [], begin=invocation)
@@ -142,11 +260,11 @@ def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, c
         envs.POOL.release(environment, keep)
 
 
-def _invoke_event(fn: LambdaFunction, payload: bytes) -> None:
+def _invoke_event(fn: LambdaFunction, payload: bytes, resource: Optional[str]) -> None:
     """An ``Event`` invocation, already answered 202: what goes wrong (the
     image cannot run, the function was deleted meanwhile) is only logged."""
     try:
-        invoke(fn, payload)
+        invoke(fn, payload, resource=resource)
     except LambdaClientError as error:
         print(f"moto_ext/lambda: event invocation of {fn.function_arn} failed: {error}", file=sys.stderr, flush=True)
 
@@ -211,7 +329,7 @@ def _answered(environment: envs.Environment, invocation: envs.Invocation, init_m
 def _answer(invocation: envs.Invocation, payload: bytes, function_error: Optional[str], config: envs.FunctionConfig, wait_for_log: bool) -> Answer:
     if wait_for_log:
         invocation.log_done.wait(2.0)
-    return Answer(payload, function_error, list(invocation.log_lines), config.version)
+    return Answer(payload, function_error, list(invocation.log_lines), config.version, invocation.duration_ms)
 
 
 def install() -> list[str]:
@@ -240,7 +358,7 @@ def install() -> list[str]:
         if kind == "DryRun":
             return b""
         if kind == "Event":
-            threading.Thread(target=_invoke_event, args=(self, raw), name="lambda event invoke", daemon=True).start()
+            threading.Thread(target=_invoke_event, args=(self, raw, _QUALIFIER.get()), name="lambda event invoke", daemon=True).start()
             return b""
         tail = (_header(request_headers, "X-Amz-Log-Type") or "") == "Tail"
         answer = invoke(
@@ -249,6 +367,7 @@ def install() -> list[str]:
             trace_id=_header(request_headers, "X-Amzn-Trace-Id"),
             client_context=_header(request_headers, "X-Amz-Client-Context"),
             wait_for_log=tail,
+            resource=_QUALIFIER.get(),
         )
         if answer.function_error:
             response_headers["x-amz-function-error"] = answer.function_error
@@ -265,6 +384,19 @@ def install() -> list[str]:
         if qualifier and "qualifier" not in self.querystring:
             self.querystring["qualifier"] = qualifier
         return original(self)
+
+    # The qualifier as the caller named it, for the metrics' Resource
+    # dimension (LambdaFunction.invoke sees only the version it resolved).
+    @patching.replace(LambdaBackend, "invoke")
+    def backend_invoke(original: Any, self: LambdaBackend, function_name: str, qualifier: Optional[str], *args: Any, **kwargs: Any) -> Any:
+        named = qualifier
+        if not named and ":" in function_name.split(":function:")[-1]:
+            named = function_name.rsplit(":", 1)[1]
+        token = _QUALIFIER.set(named or None)
+        try:
+            return original(self, function_name, qualifier, *args, **kwargs)
+        finally:
+            _QUALIFIER.reset(token)
 
     @patching.replace(LambdaBackend, "delete_function")
     def delete_function(original: Any, self: LambdaBackend, function_name: str, qualifier: Optional[str] = None) -> Any:

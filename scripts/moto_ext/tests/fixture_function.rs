@@ -84,6 +84,7 @@ fn echo(event: &str, headers: &[(String, String)]) -> String {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
         "AWS_LAMBDA_LOG_GROUP_NAME",
         "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
         "FIXTURE_VALUE",

@@ -24,6 +24,7 @@ the raw calls instead and look at what comes back.
 """
 
 import atexit
+import datetime
 import hashlib
 import io
 import json
@@ -66,7 +67,15 @@ STRICT = [
     "apigw-create-deployment",
     "apigw-update-usage-plan",
 ]
-BEHAVIOURS = DATA_PLANE + STRICT
+# What AWS measures and limits of the data plane.
+MEASURED = [
+    "cloudwatch-statistics",
+    "lambda-metrics",
+    "apigw-metrics",
+    "lambda-reserved-concurrency",
+    "lambda-provisioned-concurrency",
+]
+BEHAVIOURS = DATA_PLANE + MEASURED + STRICT
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
 # How often a waiting client asks again, and for how long at most (far
@@ -450,3 +459,29 @@ def private_strict() -> str:
     """A strict moto of ours nobody else uses (safe to reset)."""
     start_servers()
     return _SERVERS["private"].url
+
+
+# ---------------------------------------------------------------- CloudWatch metrics
+
+
+def metric(namespace: str, metric_name: str, dimensions: dict[str, str], statistics: Optional[list[str]] = None, percentiles: Optional[list[str]] = None) -> dict[str, Any]:
+    """GetMetricStatistics of the last ten minutes in one period: the one
+    datapoint (its ExtendedStatistics as they came), or {} when nothing was
+    published."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    options: dict[str, Any] = {"Statistics": statistics or ["Sum", "SampleCount"]}
+    if percentiles:
+        options["ExtendedStatistics"] = percentiles
+    answer = client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric_name,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+        StartTime=now - datetime.timedelta(minutes=10),
+        EndTime=now + datetime.timedelta(minutes=1),
+        Period=3600,
+        **options,
+    )
+    points = answer["Datapoints"]
+    if len(points) > 1:
+        raise AssertionError(f"more than one datapoint in one period: {points}")
+    return points[0] if points else {}
