@@ -21,8 +21,6 @@ use serde_json::Value;
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
-use crate::config::Stage;
-use crate::names::Partition;
 use crate::plan::{Action, Field};
 
 /// How long IAM may take to show a change everywhere (a role just created,
@@ -37,24 +35,6 @@ pub struct DesiredRole {
     /// ARNs of the managed policies attached, and only these.
     pub managed_policies: BTreeSet<String>,
     pub tags: BTreeMap<String, String>,
-}
-
-impl DesiredRole {
-    pub fn for_stage(stage: &Stage) -> DesiredRole {
-        let partition = Partition::of_region(&stage.region);
-        let mut managed_policies = BTreeSet::from([
-            partition.managed_policy_arn("service-role/AWSLambdaBasicExecutionRole")
-        ]);
-        if stage.function.tracing {
-            managed_policies.insert(partition.managed_policy_arn("AWSXRayDaemonWriteAccess"));
-        }
-        DesiredRole {
-            name: stage.role_name(),
-            trust_policy: lambda_trust_policy(),
-            managed_policies,
-            tags: stage.tags(),
-        }
-    }
 }
 
 /// What of a role can differ from the desired one.
@@ -434,6 +414,7 @@ fn iam_tags(tags: &BTreeMap<String, String>, role: &str) -> Result<Vec<Tag>, Aws
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Stage;
 
     fn actual_of(desired: &DesiredRole) -> ActualRole {
         ActualRole {

@@ -20,8 +20,6 @@ use std::collections::BTreeMap;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
-use crate::config::Stage;
-
 pub use errors::{AwsError, ErrorKind};
 
 /// What an `ensure_*` did.
@@ -34,11 +32,23 @@ pub enum Outcome {
     Deleted,
 }
 
-/// The SDK configuration for a stage, from the standard chain (profile,
-/// environment, web identity, ...) with the stage's region, profile and
+/// Where and as whom the SDK calls AWS: a stage's region, profile and
+/// endpoint (`Stage::connection`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub region: String,
+    pub profile: Option<String>,
+    /// An emulator's URL (the `local` stage's), if any.
+    pub endpoint_url: Option<String>,
+    /// Fixed made-up credentials, for an emulator that checks none.
+    pub dummy_credentials: bool,
+}
+
+/// The SDK configuration for a connection, from the standard chain
+/// (profile, environment, web identity, ...) with its region, profile and
 /// endpoint on top. Tests aim this very code at the local AWS through
 /// `AWS_ENDPOINT_URL` or the `local` stage's endpoint.
-pub async fn sdk_config(stage: &Stage) -> SdkConfig {
+pub async fn sdk_config(stage: &Connection) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(stage.region.clone()))
         // Throttling and 5xx are retried with backoff; adaptive mode also

@@ -177,7 +177,7 @@ impl Found {
 
 pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
     let started = Instant::now();
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(stage, &clients).await?;
     // Taken before the survey: one taken before an `up`'s apply would ask
     // about, and delete from, a state that is gone. At a terminal the lock
@@ -285,7 +285,7 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
     }
     if let Some(api) = &found.api {
         let step = ui.step("rest api");
-        apigw::delete_api(&clients.apigw, stage).await?;
+        apigw::delete_api(&clients.apigw, &stage.api_name(), &stage.tags()).await?;
         step.finish(match (&api.api_key, &api.usage_plan) {
             (None, None) => "removed",
             _ => "removed with its key and usage plan",

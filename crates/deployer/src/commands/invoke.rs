@@ -154,7 +154,7 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &InvokeArgs) -> Result<()> {
     if args.local {
         return local(stage, ui, args, &query).await;
     }
-    let clients = aws::Clients::new(&aws::sdk_config(stage).await);
+    let clients = aws::Clients::new(&aws::sdk_config(&stage.connection()).await);
     let function = stage.function_name();
     let alias = stage.alias_name();
     let step = ui.step(format!("invoke {function}:{alias}"));

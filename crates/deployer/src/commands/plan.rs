@@ -34,7 +34,7 @@ impl fmt::Display for PlanReport {
 }
 
 pub async fn run(stage: &Stage, ui: &Ui, _args: &PlanArgs) -> Result<()> {
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let step = ui.step("survey");
     let names = desired::names(stage, &clients).await?;
     let (desired, image) = desired::resolve(stage, &names).await?;

@@ -80,7 +80,7 @@ impl fmt::Display for RollbackReport {
 }
 
 pub async fn run(stage: &Stage, ui: &Ui, args: &RollbackArgs) -> Result<()> {
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let function = stage.function_name();
     let alias_name = stage.alias_name();
 

@@ -134,7 +134,7 @@ fn or_none(value: &Option<String>) -> &str {
 }
 
 pub async fn run(stage: &Stage, ui: &Ui, _args: &StatusArgs) -> Result<()> {
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let step = ui.step("read");
     let report = read_status(stage, &clients).await?;
     step.finish(if report.deployed {

@@ -81,7 +81,7 @@ impl fmt::Display for UpReport {
 
 pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
     let started = Instant::now();
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(stage, &clients).await?;
     // The read is taken under the lock too: one taken before another run's
     // apply would plan from a state that is gone. On Ctrl-C the apply stops

@@ -4,12 +4,14 @@
 //! and [`resolve`], which hashes the image's inputs (`status` and
 //! `destroy` need no image and use [`DesiredStage::new`]).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use anyhow::{Context, Result};
 
 use crate::aws::{Clients, apigw, ecr, iam, lambda, logs};
-use crate::config::Stage;
+use crate::config::{Auth, CorsSpec, Stage};
 use crate::image::{self, ImageRef};
-use crate::names::Names;
+use crate::names::{Names, Partition};
 
 /// The statement id of the permission that lets the stage's API call the alias.
 pub const PERMISSION_ID: &str = "deployer-apigateway";
@@ -61,7 +63,7 @@ impl DesiredStage {
     pub fn new(stage: &Stage, names: Names) -> DesiredStage {
         DesiredStage {
             repository: ecr::DesiredRepository::for_stage(stage),
-            lifecycle_policy: ecr::lifecycle_policy_text(&stage.ecr),
+            lifecycle_policy: ecr::lifecycle_policy_text(stage.ecr.untagged_expire_days),
             pull_statement: ecr::lambda_pull_statement(&names.app_functions_arn()),
             role: iam::DesiredRole::for_stage(stage),
             log_group: logs::DesiredLogGroup {
@@ -129,6 +131,161 @@ pub fn warnings(stage: &Stage) -> Vec<String> {
         ));
     }
     warnings
+}
+
+// The aws types as this stage wants them. They are built here, not in
+// `aws`, so that the SDK adapters never see the configuration.
+
+impl ecr::DesiredRepository {
+    pub fn for_stage(stage: &Stage) -> ecr::DesiredRepository {
+        let tags = stage
+            .tags()
+            .into_iter()
+            .filter(|(key, _)| key == "deployer:app")
+            .collect();
+        ecr::DesiredRepository {
+            name: stage.repository_name(),
+            scan_on_push: stage.ecr.scan_on_push,
+            immutable_tags: stage.ecr.immutable_tags,
+            tags,
+        }
+    }
+}
+
+impl iam::DesiredRole {
+    pub fn for_stage(stage: &Stage) -> iam::DesiredRole {
+        let partition = Partition::of_region(&stage.region);
+        let mut managed_policies = BTreeSet::from([
+            partition.managed_policy_arn("service-role/AWSLambdaBasicExecutionRole")
+        ]);
+        if stage.function.tracing {
+            managed_policies.insert(partition.managed_policy_arn("AWSXRayDaemonWriteAccess"));
+        }
+        iam::DesiredRole {
+            name: stage.role_name(),
+            trust_policy: iam::lambda_trust_policy(),
+            managed_policies,
+            tags: stage.tags(),
+        }
+    }
+}
+
+impl lambda::DesiredFunction {
+    pub fn for_stage(stage: &Stage, image_uri: &str, role_arn: &str) -> lambda::DesiredFunction {
+        lambda::DesiredFunction {
+            name: stage.function_name(),
+            image_uri: image_uri.to_string(),
+            role_arn: role_arn.to_string(),
+            memory_mb: stage.function.memory_mb,
+            timeout_s: stage.function.timeout_s,
+            architecture: stage.function.architecture,
+            environment: stage.function.environment.clone(),
+            tracing: stage.function.tracing,
+            tags: stage.tags(),
+        }
+    }
+}
+
+impl apigw::DesiredApi {
+    /// The API of `stage`, whose methods call the stage's Lambda alias.
+    pub fn from_stage(stage: &Stage, names: &Names) -> apigw::DesiredApi {
+        let api = &stage.api;
+        let api_key_required = api.auth == Auth::ApiKey;
+        let proxy = |api_key_required: bool| apigw::MethodShape {
+            authorization_type: "NONE".into(),
+            api_key_required,
+            integration_type: "AWS_PROXY".into(),
+            integration_http_method: Some("POST".into()),
+            uri: Some(names.integration_uri()),
+            request_template: None,
+            response_status: None,
+            response_headers: BTreeMap::new(),
+            declared_headers: BTreeSet::new(),
+        };
+        let mut methods: BTreeMap<String, apigw::MethodShape> = api
+            .methods
+            .iter()
+            .map(|method| (method.to_ascii_uppercase(), proxy(api_key_required)))
+            .collect();
+        let mut allowed: Vec<String> = methods.keys().cloned().collect();
+        allowed.push("OPTIONS".into());
+        let allowed = allowed.join(",");
+        // The browser's preflight carries no API key, so OPTIONS never
+        // requires one.
+        let preflight = match api.cors.static_origin() {
+            Some(origin) => {
+                let response_headers = cors_headers(&api.cors, origin, &allowed);
+                apigw::MethodShape {
+                    authorization_type: "NONE".into(),
+                    api_key_required: false,
+                    integration_type: "MOCK".into(),
+                    integration_http_method: None,
+                    uri: None,
+                    request_template: Some(format!(
+                        "{{\"statusCode\": {}}}",
+                        apigw::PREFLIGHT_STATUS
+                    )),
+                    response_status: Some(apigw::PREFLIGHT_STATUS.into()),
+                    declared_headers: response_headers.keys().cloned().collect(),
+                    response_headers,
+                }
+            }
+            // Several origins: a static answer cannot pick the caller's, so
+            // the function answers the preflight itself.
+            None => proxy(false),
+        };
+        methods.insert("OPTIONS".into(), preflight);
+        let mut gateway_headers: BTreeMap<String, String> = cors_headers(
+            &api.cors,
+            api.cors.static_origin().unwrap_or_default(),
+            &allowed,
+        )
+        .into_iter()
+        .map(|(header, value)| (header, format!("'{value}'")))
+        .collect();
+        if api.cors.static_origin().is_none() {
+            gateway_headers.insert(
+                apigw::ALLOW_ORIGIN.to_string(),
+                "method.request.header.Origin".to_string(),
+            );
+            // Caches must not serve one origin's answer to another.
+            gateway_headers.insert("Vary".to_string(), "'Origin'".to_string());
+        }
+        apigw::DesiredApi {
+            name: stage.api_name(),
+            names: names.clone(),
+            tags: stage.tags(),
+            path: api.path.trim_matches('/').to_string(),
+            methods,
+            stage_name: stage.name.clone(),
+            rate_limit: api.throttling.rate_limit,
+            burst_limit: api.throttling.burst_limit,
+            tracing: stage.function.tracing,
+            gateway_responses: apigw::GATEWAY_RESPONSES
+                .iter()
+                .map(|kind| (kind.to_string(), gateway_headers.clone()))
+                .collect(),
+            api_key_name: api_key_required.then(|| stage.api_name()),
+        }
+    }
+}
+
+/// The CORS headers API Gateway answers with itself (the MOCK preflight,
+/// the gateway responses), by name, unquoted; `origin` is the allowed one.
+/// The function's own answers carry the same list of headers: it gets it
+/// through its environment (see [`desired_function`]).
+fn cors_headers(cors: &CorsSpec, origin: &str, methods: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (apigw::ALLOW_ORIGIN.to_string(), origin.to_string()),
+        (
+            "Access-Control-Allow-Methods".to_string(),
+            methods.to_string(),
+        ),
+        (
+            "Access-Control-Allow-Headers".to_string(),
+            cors.allow_headers.join(","),
+        ),
+    ])
 }
 
 #[cfg(test)]

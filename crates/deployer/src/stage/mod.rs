@@ -5,6 +5,9 @@
 //! stage [`lock`], the [`image`] as commands build and push it, and the
 //! [`release`] checks sit beside them, below the commands.
 
+use crate::aws::Connection;
+use crate::config::Stage;
+
 pub mod actual;
 pub mod apply;
 pub mod desired;
@@ -12,3 +15,15 @@ pub mod image;
 pub mod lock;
 pub mod plan;
 pub mod release;
+
+impl Stage {
+    /// Where and as whom the stage's AWS calls go.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            dummy_credentials: self.dummy_credentials,
+        }
+    }
+}

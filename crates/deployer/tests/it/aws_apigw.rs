@@ -281,7 +281,9 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
         Some(&stage.app)
     );
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -366,7 +368,9 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     let (outcome, _) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -430,7 +434,9 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
     let plans = usage_plans_named(&client, &stage.api_name()).await;
     assert!(plans.is_empty(), "{plans:?}");
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -460,7 +466,9 @@ async fn a_duplicate_from_an_old_crash_is_reported_and_left_alone() {
     assert_eq!(info.duplicates, [second_id]);
     assert_eq!(apis_named(&client, &stage.api_name()).await.len(), 2);
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
     assert!(apis_named(&client, &stage.api_name()).await.is_empty());
 }
 
@@ -470,8 +478,12 @@ async fn delete_twice_is_fine() {
     let mut stage = stage("apigw-delete");
     stage.api.auth = Auth::ApiKey;
     apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
-    apigw::delete_api(&client, &stage).await.unwrap();
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
     assert!(apis_named(&client, &stage.api_name()).await.is_empty());
     assert!(api_keys_like(&client, &stage.api_name()).await.is_empty());
     assert!(
@@ -562,7 +574,9 @@ async fn delete_outlasts_the_delete_rest_api_quota_taken_by_another_teardown() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let started = Instant::now();
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
     let waited = started.elapsed();
     let others = other.await.unwrap();
     assert!(
@@ -638,5 +652,7 @@ async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_
     assert_eq!(after.deployment_id, None);
     assert!(dev_stage(&client, &info.api_id).await.tracing_enabled());
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }

@@ -124,7 +124,7 @@ async fn up_makes_exactly_the_calls_of_its_plan_and_reads_each_resource_once() {
     let mut stage = config::load(&fx.path("deploy.toml"), "local", &Overrides::default()).unwrap();
     // The public path check calls the stage's URL; it is not part of the plan.
     stage.smoke_test.public_path = false;
-    let clients = Clients::new(&aws::sdk_config(&stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(&stage, &clients).await.unwrap();
     let (mut wanted, image) = desired::resolve(&stage, &names).await.unwrap();
     let found = actual::read(&wanted, Some(&image), &clients).await.unwrap();

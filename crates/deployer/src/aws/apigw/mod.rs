@@ -49,7 +49,6 @@ use sha2::{Digest, Sha256};
 use super::errors::{aws_error, none_if};
 use super::retry::retry_while;
 use super::{AwsError, ErrorKind, Outcome, missing_tags};
-use crate::config::{Auth, CorsSpec, Stage};
 use crate::names::Names;
 use crate::plan::{Action, Field, NoField};
 
@@ -70,7 +69,7 @@ pub use rest_api::*;
 use usage_plan::*;
 
 /// The status code of the CORS preflight answer.
-const PREFLIGHT_STATUS: &str = "204";
+pub const PREFLIGHT_STATUS: &str = "204";
 
 /// The key of the stage-wide method settings (every resource, every method).
 const ALL_METHODS: &str = "*/*";
@@ -87,7 +86,7 @@ const QUOTA_RETRY: Duration = Duration::from_secs(150);
 /// answers itself (missing key 403, throttled 429, integration 502/504)
 /// falls back to one of these unless a more specific one is customised
 /// ("Gateway response types for API Gateway").
-const GATEWAY_RESPONSES: [&str; 2] = ["DEFAULT_4XX", "DEFAULT_5XX"];
+pub const GATEWAY_RESPONSES: [&str; 2] = ["DEFAULT_4XX", "DEFAULT_5XX"];
 
 /// The prefix of a gateway response's header parameters.
 const GATEWAY_HEADER: &str = "gatewayresponse.header.";
@@ -201,85 +200,6 @@ impl MethodShape {
 }
 
 impl DesiredApi {
-    /// The API of `stage`, whose methods call the stage's Lambda alias.
-    pub fn from_stage(stage: &Stage, names: &Names) -> DesiredApi {
-        let api = &stage.api;
-        let api_key_required = api.auth == Auth::ApiKey;
-        let proxy = |api_key_required: bool| MethodShape {
-            authorization_type: "NONE".into(),
-            api_key_required,
-            integration_type: "AWS_PROXY".into(),
-            integration_http_method: Some("POST".into()),
-            uri: Some(names.integration_uri()),
-            request_template: None,
-            response_status: None,
-            response_headers: BTreeMap::new(),
-            declared_headers: BTreeSet::new(),
-        };
-        let mut methods: BTreeMap<String, MethodShape> = api
-            .methods
-            .iter()
-            .map(|method| (method.to_ascii_uppercase(), proxy(api_key_required)))
-            .collect();
-        let mut allowed: Vec<String> = methods.keys().cloned().collect();
-        allowed.push("OPTIONS".into());
-        let allowed = allowed.join(",");
-        // The browser's preflight carries no API key, so OPTIONS never
-        // requires one.
-        let preflight = match api.cors.static_origin() {
-            Some(origin) => {
-                let response_headers = cors_headers(&api.cors, origin, &allowed);
-                MethodShape {
-                    authorization_type: "NONE".into(),
-                    api_key_required: false,
-                    integration_type: "MOCK".into(),
-                    integration_http_method: None,
-                    uri: None,
-                    request_template: Some(format!("{{\"statusCode\": {PREFLIGHT_STATUS}}}")),
-                    response_status: Some(PREFLIGHT_STATUS.into()),
-                    declared_headers: response_headers.keys().cloned().collect(),
-                    response_headers,
-                }
-            }
-            // Several origins: a static answer cannot pick the caller's, so
-            // the function answers the preflight itself.
-            None => proxy(false),
-        };
-        methods.insert("OPTIONS".into(), preflight);
-        let mut gateway_headers: BTreeMap<String, String> = cors_headers(
-            &api.cors,
-            api.cors.static_origin().unwrap_or_default(),
-            &allowed,
-        )
-        .into_iter()
-        .map(|(header, value)| (header, format!("'{value}'")))
-        .collect();
-        if api.cors.static_origin().is_none() {
-            gateway_headers.insert(
-                ALLOW_ORIGIN.to_string(),
-                "method.request.header.Origin".to_string(),
-            );
-            // Caches must not serve one origin's answer to another.
-            gateway_headers.insert("Vary".to_string(), "'Origin'".to_string());
-        }
-        DesiredApi {
-            name: stage.api_name(),
-            names: names.clone(),
-            tags: stage.tags(),
-            path: api.path.trim_matches('/').to_string(),
-            methods,
-            stage_name: stage.name.clone(),
-            rate_limit: api.throttling.rate_limit,
-            burst_limit: api.throttling.burst_limit,
-            tracing: stage.function.tracing,
-            gateway_responses: GATEWAY_RESPONSES
-                .iter()
-                .map(|kind| (kind.to_string(), gateway_headers.clone()))
-                .collect(),
-            api_key_name: api_key_required.then(|| stage.api_name()),
-        }
-    }
-
     /// A fingerprint of what a deployment snapshots (resource, methods,
     /// integrations, gateway responses), kept in the deployment's
     /// description.
@@ -294,25 +214,8 @@ impl DesiredApi {
     }
 }
 
-const ALLOW_ORIGIN: &str = "Access-Control-Allow-Origin";
-
-/// The CORS headers API Gateway answers with itself (the MOCK preflight,
-/// the gateway responses), by name, unquoted; `origin` is the allowed one.
-/// The function's own answers carry the same list of headers: it gets it
-/// through its environment (see `commands::state::desired_function`).
-fn cors_headers(cors: &CorsSpec, origin: &str, methods: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (ALLOW_ORIGIN.to_string(), origin.to_string()),
-        (
-            "Access-Control-Allow-Methods".to_string(),
-            methods.to_string(),
-        ),
-        (
-            "Access-Control-Allow-Headers".to_string(),
-            cors.allow_headers.join(","),
-        ),
-    ])
-}
+/// The CORS header that names the allowed origin.
+pub const ALLOW_ORIGIN: &str = "Access-Control-Allow-Origin";
 
 /// What API Gateway holds for the stage.
 #[derive(Debug, Clone, PartialEq)]

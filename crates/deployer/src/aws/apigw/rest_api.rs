@@ -165,17 +165,19 @@ pub(super) async fn make_regional(
 /// Removes the stage's REST API (every one of that name carrying the
 /// stage's tags), its API key and its usage plan. Missing parts are
 /// already gone, so a second run is fine.
-pub async fn delete_api(client: &Client, stage: &Stage) -> Result<(), AwsError> {
-    let name = stage.api_name();
-    let tags = stage.tags();
-    if let Some(plan) = read_usage_plan(client, &name).await? {
+pub async fn delete_api(
+    client: &Client,
+    name: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    if let Some(plan) = read_usage_plan(client, name).await? {
         delete_usage_plan(client, &plan).await?;
     }
-    if let Some(key) = read_api_key(client, &name).await? {
+    if let Some(key) = read_api_key(client, name).await? {
         delete_api_key(client, &key.id).await?;
     }
-    for api in find_rest_apis(client, &name, &tags).await? {
-        if !has_tags(api.tags(), &tags) {
+    for api in find_rest_apis(client, name, tags).await? {
+        if !has_tags(api.tags(), tags) {
             continue;
         }
         let Some(id) = api.id() else { continue };

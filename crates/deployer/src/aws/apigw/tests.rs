@@ -1,6 +1,7 @@
 //! The API's desired shape and its diff, without AWS.
 
 use super::*;
+use crate::config::{Auth, Stage};
 use crate::plan::{Change, ChangeAction};
 
 /// The plan's changes, as `deployer plan` shows them.

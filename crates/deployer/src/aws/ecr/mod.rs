@@ -26,7 +26,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::{Outcome, missing_tags};
-use crate::config::{EcrSpec, Stage};
 use crate::plan::{Action, Field};
 
 mod images;

@@ -26,17 +26,17 @@ impl Field for RepositoryPolicyField {}
 /// days. No rule selects tagged images: those may be in use by a function
 /// version of some stage, which a lifecycle rule cannot see (see the module
 /// doc); `up` deletes unused ones itself.
-pub fn lifecycle_policy_text(spec: &EcrSpec) -> String {
+pub fn lifecycle_policy_text(untagged_expire_days: u32) -> String {
     let policy = serde_json::json!({
         "rules": [
             {
                 "rulePriority": 1,
-                "description": format!("Expire untagged images after {} days", spec.untagged_expire_days),
+                "description": format!("Expire untagged images after {} days", untagged_expire_days),
                 "selection": {
                     "tagStatus": "untagged",
                     "countType": "sinceImagePushed",
                     "countUnit": "days",
-                    "countNumber": spec.untagged_expire_days,
+                    "countNumber": untagged_expire_days,
                 },
                 "action": { "type": "expire" },
             },

@@ -13,22 +13,6 @@ pub struct DesiredRepository {
     pub tags: BTreeMap<String, String>,
 }
 
-impl DesiredRepository {
-    pub fn for_stage(stage: &Stage) -> DesiredRepository {
-        let tags = stage
-            .tags()
-            .into_iter()
-            .filter(|(key, _)| key == "deployer:app")
-            .collect();
-        DesiredRepository {
-            name: stage.repository_name(),
-            scan_on_push: stage.ecr.scan_on_push,
-            immutable_tags: stage.ecr.immutable_tags,
-            tags,
-        }
-    }
-}
-
 /// What of the repository can differ from the desired one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,6 +1,7 @@
 //! The repository's diffs, policies and image choices, without AWS.
 
 use super::*;
+use crate::config::Stage;
 
 fn actual(desired: &DesiredRepository) -> ActualRepository {
     ActualRepository {
@@ -47,11 +48,11 @@ fn the_lifecycle_policy_never_selects_a_tagged_image() {
     let mut spec = Stage::defaults("app", "dev", "us-east-1").ecr;
     spec.untagged_expire_days = 3;
     spec.keep_tagged = 7;
-    let text = lifecycle_policy_text(&spec);
-    assert_eq!(text, lifecycle_policy_text(&spec));
+    let text = lifecycle_policy_text(spec.untagged_expire_days);
+    assert_eq!(text, lifecycle_policy_text(spec.untagged_expire_days));
     // keep-tagged is not in it: the policy is the same for every stage.
     spec.keep_tagged = 30;
-    assert_eq!(text, lifecycle_policy_text(&spec));
+    assert_eq!(text, lifecycle_policy_text(spec.untagged_expire_days));
     let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
     let rules = policy["rules"].as_array().unwrap();
     assert_eq!(rules.len(), 1);
@@ -163,7 +164,11 @@ fn the_repository_policy_diff_looks_at_our_statement_only() {
 
 #[test]
 fn lifecycle_diff_ignores_formatting() {
-    let text = lifecycle_policy_text(&Stage::defaults("app", "dev", "us-east-1").ecr);
+    let text = lifecycle_policy_text(
+        Stage::defaults("app", "dev", "us-east-1")
+            .ecr
+            .untagged_expire_days,
+    );
     let pretty =
         serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&text).unwrap())
             .unwrap();

@@ -20,22 +20,6 @@ pub struct DesiredFunction {
     pub tags: BTreeMap<String, String>,
 }
 
-impl DesiredFunction {
-    pub fn for_stage(stage: &Stage, image_uri: &str, role_arn: &str) -> DesiredFunction {
-        DesiredFunction {
-            name: stage.function_name(),
-            image_uri: image_uri.to_string(),
-            role_arn: role_arn.to_string(),
-            memory_mb: stage.function.memory_mb,
-            timeout_s: stage.function.timeout_s,
-            architecture: stage.function.architecture,
-            environment: stage.function.environment.clone(),
-            tracing: stage.function.tracing,
-            tags: stage.tags(),
-        }
-    }
-}
-
 /// The function (or one of its versions) as Lambda has it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActualFunction {

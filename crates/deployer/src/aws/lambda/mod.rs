@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
-use crate::config::{Architecture, Stage};
+use crate::config::Architecture;
 use crate::plan::{Action, Field};
 
 mod alias;

@@ -1,6 +1,7 @@
 //! The function's diffs, states and image checks, without AWS.
 
 use super::*;
+use crate::config::Stage;
 
 #[test]
 fn an_image_is_in_its_repository_only() {
