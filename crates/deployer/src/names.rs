@@ -407,7 +407,7 @@ mod tests {
                 // A module's unit tests sit in its `tests.rs` or at the end
                 // of its file, after `#[cfg(test)]`.
                 if path.ends_with("names.rs")
-                    || path.ends_with("tests.rs")
+                    || path.to_string_lossy().ends_with("tests.rs")
                     || path.extension() != Some("rs".as_ref())
                 {
                     continue;

@@ -16,6 +16,9 @@ pub mod lock;
 pub mod plan;
 pub mod release;
 
+#[cfg(test)]
+mod api_plan_tests;
+
 impl Stage {
     /// Where and as whom the stage's AWS calls go.
     pub fn connection(&self) -> Connection {

@@ -342,6 +342,3 @@ where
 {
     none_if(ErrorKind::NotFound, operation, resource, answer).map(|_| ())
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,12 +1,15 @@
-//! The API's desired shape and its diff, without AWS.
+//! The API's desired shape (built here, in `stage::desired`) and its plan
+//! as `deployer plan` shows it (`stage::plan::api_changes`), without AWS.
 
-use super::*;
+use crate::names::Names;
+
+use crate::aws::apigw::*;
 use crate::config::{Auth, Stage};
 use crate::plan::{Change, ChangeAction};
 
 /// The plan's changes, as `deployer plan` shows them.
 fn diff(desired: &DesiredApi, actual: Option<&ActualApi>) -> Vec<Change> {
-    crate::stage::plan::api_changes(desired, &diff_api(desired, actual))
+    super::plan::api_changes(desired, &diff_api(desired, actual))
 }
 
 fn desired_of(stage: &Stage) -> DesiredApi {
@@ -152,7 +155,7 @@ fn api_key_auth_plans_key_and_usage_plan_and_requires_the_key() {
     let desired = desired_of(&stage);
     assert!(desired.methods["GET"].api_key_required);
     assert!(!desired.methods["OPTIONS"].api_key_required);
-    let plain = super::tests::desired();
+    let plain = self::desired();
     let changes = diff(&desired, Some(&actual_from(&plain)));
     let kinds: Vec<_> = changed(&changes).into_iter().map(|(k, _)| k).collect();
     assert!(
