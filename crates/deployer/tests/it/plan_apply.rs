@@ -11,7 +11,7 @@ use deployer::plan::Action;
 use deployer::stage::{actual, apply, desired, plan};
 use deployer::ui::{Mode, Ui};
 
-use crate::util::fixture::{Fixture, changes, set_in_table};
+use crate::util::fixture::{Fixture, changes};
 use crate::util::proxy::{Call, FaultProxy};
 use crate::util::*;
 
@@ -64,19 +64,7 @@ async fn up_makes_exactly_the_calls_of_its_plan_and_reads_each_resource_once() {
 
     // From here on every request goes through the proxy (which injects no
     // fault: it only records).
-    let upstream = endpoint_url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let proxy = FaultProxy::start(&upstream, 0.0, 1);
-    fx.edit_config(|text| {
-        set_in_table(
-            text,
-            "stages.local",
-            "endpoint-url",
-            &format!("{:?}", proxy.url()),
-        )
-    });
+    let proxy = FaultProxy::for_local_stage(&fx, 0.0, 1);
 
     // A second `up`: nothing to change, so it only reads, each request
     // once; the stage lock's own calls aside, nothing is written.

@@ -25,6 +25,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::fixture::{Fixture, set_in_table};
+
 /// How many requests the proxy saw, and what it did with them.
 #[derive(Debug, Default)]
 pub struct Counts {
@@ -146,6 +148,25 @@ impl FaultProxy {
         });
         let addr = rx.recv().unwrap();
         FaultProxy { addr, counts, stop }
+    }
+
+    /// A proxy in front of this test run's local AWS that the fixture's
+    /// `local` stage now calls (its deploy.toml's `endpoint-url`).
+    pub fn for_local_stage(fx: &Fixture, fraction: f64, seed: u64) -> FaultProxy {
+        let upstream = super::endpoint_url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let proxy = FaultProxy::start(&upstream, fraction, seed);
+        fx.edit_config(|text| {
+            set_in_table(
+                text,
+                "stages.local",
+                "endpoint-url",
+                &format!("{:?}", proxy.url()),
+            )
+        });
+        proxy
     }
 
     /// The URL to give the deployer as its endpoint.
