@@ -12,15 +12,19 @@
 //! |      | or the public path check (the alias went back)                  |
 //! | 6    | the stage is locked by another run that did not finish in time  |
 
+//!
+//! Errors of the lower layers (AWS, configuration, build, the stage lock)
+//! have a type of their own that decides their status; an error born
+//! higher up is tagged where it arises with [`Failure`]. This module
+//! imports nothing above those layers, so nothing here depends on `ui` or
+//! `commands`.
+
 use std::process::ExitCode;
 
 use crate::aws::AwsError;
 use crate::aws::lock::LockHeld;
-use crate::commands::rollback::RollbackError;
-use crate::commands::up::{PublicPathFailed, SmokeTestFailed};
 use crate::config::ConfigError;
 use crate::image::BuildError;
-use crate::ui::NeedsConfirmation;
 
 /// How the deployer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +51,50 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
+/// An error tagged with its exit status where it arose (uv's
+/// `UvError::user(err)`): it reads exactly as the error it carries.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: ExitStatus,
+    source: anyhow::Error,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.source, f)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}
+
+impl Failure {
+    /// `err`, tagged with `status`.
+    pub fn tag(status: ExitStatus, err: impl Into<anyhow::Error>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            status,
+            source: err.into(),
+        })
+    }
+
+    /// The error it carries.
+    pub fn inner(&self) -> &anyhow::Error {
+        &self.source
+    }
+}
+
 /// The exit status for an error: the first cause in its chain that has a
 /// known kind decides, so context added on top (`.context("deploying")`)
 /// does not hide an AWS or configuration error underneath.
 pub fn classify(err: &anyhow::Error) -> ExitStatus {
     for cause in err.chain() {
-        if cause.is::<ConfigError>()
-            || cause.is::<NeedsConfirmation>()
-            || cause.is::<clap::Error>()
-            || cause.is::<RollbackError>()
-        {
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return failure.status;
+        }
+        if cause.is::<ConfigError>() || cause.is::<clap::Error>() {
             return ExitStatus::Usage;
         }
         if cause.is::<AwsError>() {
@@ -64,9 +102,6 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
         }
         if cause.is::<BuildError>() {
             return ExitStatus::Build;
-        }
-        if cause.is::<SmokeTestFailed>() || cause.is::<PublicPathFailed>() {
-            return ExitStatus::SmokeTestFailed;
         }
         if cause.is::<LockHeld>() {
             return ExitStatus::Locked;
@@ -102,10 +137,10 @@ mod tests {
             classify(&anyhow::anyhow!("something else")),
             ExitStatus::Failure
         );
-        let refused = anyhow::Error::new(NeedsConfirmation {
-            question: "destroy?".into(),
-        });
+        let refused = Failure::tag(ExitStatus::Usage, anyhow::anyhow!("destroy? (no --yes)"))
+            .context("destroying");
         assert_eq!(classify(&refused), ExitStatus::Usage);
+        assert_eq!(format!("{refused:#}"), "destroying: destroy? (no --yes)");
     }
 
     #[test]

@@ -12,4 +12,5 @@ pub mod local;
 pub mod names;
 pub mod plan;
 pub mod report;
+pub mod stage;
 pub mod ui;

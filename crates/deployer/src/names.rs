@@ -235,6 +235,17 @@ impl Names {
         )
     }
 
+    /// The ARN of the log group `group` (the form TagResource takes,
+    /// without the `:*` that DescribeLogGroups appends).
+    pub fn log_group_arn(&self, group: &str) -> String {
+        format!(
+            "arn:{}:logs:{}:{}:log-group:{group}",
+            self.partition.id(),
+            self.region,
+            self.account
+        )
+    }
+
     /// The name every function of the app starts with (`{app}-`).
     pub fn app_function_prefix(&self) -> String {
         format!("{}-", self.app)
@@ -393,11 +404,15 @@ mod tests {
                     stack.push(path);
                     continue;
                 }
-                if path.ends_with("names.rs") || path.extension() != Some("rs".as_ref()) {
+                // A module's unit tests sit in its `tests.rs` or at the end
+                // of its file, after `#[cfg(test)]`.
+                if path.ends_with("names.rs")
+                    || path.to_string_lossy().ends_with("tests.rs")
+                    || path.extension() != Some("rs".as_ref())
+                {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                // Unit tests sit at the end of a file, after `#[cfg(test)]`.
                 let code = text.split("#[cfg(test)]").next().unwrap_or_default();
                 for (number, line) in code.lines().enumerate() {
                     let line = line.trim_start();

@@ -1,28 +1,50 @@
-//! The plan: per resource, what `up` will do to it. `deployer plan` prints
-//! it; `up` carries it out. Both come from the same `diff_*` functions, so
-//! the plan is exactly what the next `up` does.
+//! The plan's vocabulary: per resource, an [`Action`] over that resource
+//! kind's own field enum, so that an update names exactly the fields that
+//! differ and the code that carries it out must handle every one of them
+//! (a `match` without a `_` arm). `stage::plan` builds the stage's plan
+//! from these; `deployer plan` prints it and `up` carries out the very same
+//! value.
+//!
+//! For output, [`Change`] flattens a typed action into the `--json`
+//! contract that CI pipelines read, unchanged since the plan was first
+//! printed: `{"kind", "name", "action": "create"|"update"|"unchanged",
+//! "fields": [...]}` (fields with `update` only). A removal is written as
+//! an update of the field `removed`, as it always was.
 
-use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt::Debug;
 
-/// What happens to one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
+use serde::{Serialize, Serializer};
+
+/// What happens to one resource; `F` is the resource kind's field enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<F> {
     Create,
-    /// The fields whose desired value differs from the actual one.
-    Update {
-        fields: Vec<String>,
-    },
+    /// The fields whose desired value differs from the actual one (never
+    /// empty: [`Action::update_if`] makes it `Unchanged` then).
+    Update(BTreeSet<F>),
+    /// The resource exists and the stage no longer wants it.
+    Delete,
     Unchanged,
 }
 
-impl Action {
+impl<F: Ord> Action<F> {
     /// `Update` with these fields, or `Unchanged` when there are none.
-    pub fn update_if(fields: Vec<String>) -> Action {
+    pub fn update_if(fields: BTreeSet<F>) -> Action<F> {
         if fields.is_empty() {
             Action::Unchanged
         } else {
-            Action::Update { fields }
+            Action::Update(fields)
+        }
+    }
+
+    /// `Create` when `missing`, else `Unchanged`: for resources that have
+    /// nothing to update (they exist or they do not).
+    pub fn create_if(missing: bool) -> Action<F> {
+        if missing {
+            Action::Create
+        } else {
+            Action::Unchanged
         }
     }
 
@@ -31,18 +53,186 @@ impl Action {
     }
 }
 
-/// One resource and its action.
+/// A field of a resource kind: its name in the plan's output (the serde
+/// name of the variant, e.g. `scan_on_push`).
+pub trait Field: Ord + Copy + Debug + Serialize {
+    fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            // Field enums are unit variants: serde always writes a string.
+            _ => format!("{self:?}"),
+        }
+    }
+}
+
+/// The field enum of a resource that is only ever created, kept or
+/// deleted: it has no variant, so `Update` cannot be built for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum NoField {}
+
+impl Field for NoField {}
+
+/// One resource and its action, as printed by `plan` and `up` (text and
+/// `--json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// `ecr repository`, `iam role`, `lambda function`, ...
-    pub kind: String,
+    pub kind: &'static str,
     pub name: String,
     #[serde(flatten)]
-    pub action: Action,
+    pub action: ChangeAction,
+}
+
+/// An [`Action`] with its fields spelled out, in the output's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeAction {
+    Create,
+    Update(Vec<String>),
+    Delete,
+    Unchanged,
+}
+
+impl ChangeAction {
+    pub fn is_change(&self) -> bool {
+        !matches!(self, ChangeAction::Unchanged)
+    }
+}
+
+impl Change {
+    /// The one place a typed action becomes output.
+    pub fn new<F: Field>(
+        kind: &'static str,
+        name: impl Into<String>,
+        action: &Action<F>,
+    ) -> Change {
+        Change {
+            kind,
+            name: name.into(),
+            action: match action {
+                Action::Create => ChangeAction::Create,
+                Action::Update(fields) => {
+                    ChangeAction::Update(fields.iter().map(|f| f.name()).collect())
+                }
+                Action::Delete => ChangeAction::Delete,
+                Action::Unchanged => ChangeAction::Unchanged,
+            },
+        }
+    }
+}
+
+/// The `--json` contract: `action` and, with `update`, `fields`. A delete
+/// keeps the shape it had before deletes were an action of their own.
+impl Serialize for ChangeAction {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(tag = "action", rename_all = "snake_case")]
+        enum Wire<'a> {
+            Create,
+            Update { fields: &'a [String] },
+            Unchanged,
+        }
+        let removed = ["removed".to_string()];
+        match self {
+            ChangeAction::Create => Wire::Create,
+            ChangeAction::Update(fields) => Wire::Update { fields },
+            ChangeAction::Delete => Wire::Update { fields: &removed },
+            ChangeAction::Unchanged => Wire::Unchanged,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Every change, in the order `up` makes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
+}
+
+/// One line per resource: `+` create, `~` update (with the fields), `-`
+/// delete, `=` unchanged, and a count at the end.
+pub fn render_changes(changes: &[Change]) -> String {
+    let mut out = String::new();
+    let (mut create, mut update, mut delete) = (0, 0, 0);
+    for change in changes {
+        let (mark, what) = match &change.action {
+            ChangeAction::Create => {
+                create += 1;
+                ("+", "create".to_string())
+            }
+            ChangeAction::Update(fields) => {
+                update += 1;
+                ("~", format!("update {}", fields.join(", ")))
+            }
+            ChangeAction::Delete => {
+                delete += 1;
+                ("-", "delete".to_string())
+            }
+            ChangeAction::Unchanged => ("=", "unchanged".to_string()),
+        };
+        out += &format!("{mark} {:<22} {:<48} {what}\n", change.kind, change.name);
+    }
+    out += &format!("{create} to create, {update} to update");
+    if delete > 0 {
+        out += &format!(", {delete} to delete");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Knob {
+        Memory,
+        TimeoutSeconds,
+    }
+    impl Field for Knob {}
+
+    fn changes() -> Vec<Change> {
+        vec![
+            Change::new("iam role", "a-dev-exec", &Action::<NoField>::Create),
+            Change::new(
+                "lambda function",
+                "a-dev",
+                // Listed out of order: the output follows the enum's order.
+                &Action::Update(BTreeSet::from([Knob::TimeoutSeconds, Knob::Memory])),
+            ),
+            Change::new("api key", "a-dev", &Action::<NoField>::Delete),
+            Change::new("ecr repository", "a", &Action::<Knob>::Unchanged),
+        ]
+    }
+
+    #[test]
+    fn the_json_contract_is_the_one_pipelines_read() {
+        // The shape `plan --json` and `up --json` have always written.
+        let json = serde_json::to_string(&Plan { changes: changes() }).unwrap();
+        assert_eq!(
+            json,
+            r#"{"changes":[{"kind":"iam role","name":"a-dev-exec","action":"create"},{"kind":"lambda function","name":"a-dev","action":"update","fields":["memory","timeout_seconds"]},{"kind":"api key","name":"a-dev","action":"update","fields":["removed"]},{"kind":"ecr repository","name":"a","action":"unchanged"}]}"#
+        );
+    }
+
+    #[test]
+    fn render_marks_and_counts_each_action() {
+        let text = render_changes(&changes());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("+ iam role") && lines[0].ends_with("create"));
+        assert!(lines[1].starts_with("~ lambda function"));
+        assert!(lines[1].ends_with("update memory, timeout_seconds"));
+        assert!(lines[2].starts_with("- api key") && lines[2].ends_with("delete"));
+        assert!(lines[3].starts_with("= ecr repository"));
+        assert_eq!(lines[4], "1 to create, 1 to update, 1 to delete");
+    }
+
+    #[test]
+    fn an_update_without_fields_is_no_change() {
+        assert_eq!(
+            Action::<Knob>::update_if(BTreeSet::new()),
+            Action::Unchanged
+        );
+        assert!(!Action::<Knob>::Unchanged.is_change());
+        assert!(Action::<Knob>::Delete.is_change());
+    }
 }

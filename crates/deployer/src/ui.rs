@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::exit::ExitStatus;
+use crate::exit::{ExitStatus, Failure};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,13 @@ impl Ui {
         self.line(&format!("warning: {message}"));
     }
 
+    /// A block of lines that belong together (a table): a heading line
+    /// with the command's prefix, then the block as it is, printed at once
+    /// so that no line of it is shifted or torn apart by a progress bar.
+    pub fn block(&self, heading: impl Display, block: impl Display) {
+        self.line(&format!("{heading}\n{}", block.to_string().trim_end()));
+    }
+
     fn line(&self, text: &str) {
         let line = format!("[{}] {text}", self.inner.command);
         match &self.inner.bars {
@@ -152,14 +159,16 @@ impl Ui {
 
     /// Asks a yes/no question on the terminal. `--yes` answers yes; with no
     /// terminal to ask on, it is an error rather than a hang or a guess.
-    pub fn confirm(&self, question: &str) -> Result<bool, NeedsConfirmation> {
+    /// The refusal is a usage error (exit 2).
+    pub fn confirm(&self, question: &str) -> anyhow::Result<bool> {
         if self.inner.yes {
             return Ok(true);
         }
         if self.inner.mode != Mode::Terminal || !std::io::stdin().is_terminal() {
-            return Err(NeedsConfirmation {
+            let refused = NeedsConfirmation {
                 question: question.to_string(),
-            });
+            };
+            return Err(Failure::tag(ExitStatus::Usage, refused));
         }
         let ask = || {
             eprint!("{question} [y/N] ");
@@ -377,6 +386,7 @@ mod tests {
         let err = ui.confirm("destroy stage prod?").unwrap_err();
         assert!(err.to_string().contains("--yes"), "{err}");
         assert!(err.to_string().contains("destroy stage prod?"), "{err}");
+        assert_eq!(crate::exit::classify(&err), ExitStatus::Usage);
 
         let ui = Ui::with_mode("destroy", Mode::Plain, false, true, 0);
         assert!(ui.confirm("destroy stage prod?").unwrap());

@@ -15,14 +15,13 @@ use std::time::Duration;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
-use crate::config::Stage;
-use crate::names::Partition;
-use crate::plan::Action;
+use crate::plan::{Action, Field};
 
 /// How long IAM may take to show a change everywhere (a role just created,
 /// a policy just detached).
@@ -38,23 +37,19 @@ pub struct DesiredRole {
     pub tags: BTreeMap<String, String>,
 }
 
-impl DesiredRole {
-    pub fn for_stage(stage: &Stage) -> DesiredRole {
-        let partition = Partition::of_region(&stage.region);
-        let mut managed_policies = BTreeSet::from([
-            partition.managed_policy_arn("service-role/AWSLambdaBasicExecutionRole")
-        ]);
-        if stage.function.tracing {
-            managed_policies.insert(partition.managed_policy_arn("AWSXRayDaemonWriteAccess"));
-        }
-        DesiredRole {
-            name: stage.role_name(),
-            trust_policy: lambda_trust_policy(),
-            managed_policies,
-            tags: stage.tags(),
-        }
-    }
+/// What of a role can differ from the desired one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleField {
+    TrustPolicy,
+    ManagedPolicies,
+    /// Any inline policy at all: the deployer never wants one.
+    InlinePolicies,
+    /// Missing or different tags (tags someone else added never count).
+    Tags,
 }
+
+impl Field for RoleField {}
 
 /// The role as IAM has it.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,86 +139,128 @@ pub async fn read_role(client: &Client, name: &str) -> Result<Option<ActualRole>
     }))
 }
 
-/// What `ensure_role` would do: `trust_policy`, `managed_policies`,
-/// `inline_policies` (any at all), `tags` (missing or different ones).
-pub fn diff_role(desired: &DesiredRole, actual: Option<&ActualRole>) -> Action {
+/// What [`apply_role`] has to do to make `actual` the desired role.
+pub fn diff_role(desired: &DesiredRole, actual: Option<&ActualRole>) -> Action<RoleField> {
     let Some(actual) = actual else {
         return Action::Create;
     };
-    let mut fields = Vec::new();
+    let mut fields = BTreeSet::new();
     if desired.trust_policy != actual.trust_policy {
-        fields.push("trust_policy".to_string());
+        fields.insert(RoleField::TrustPolicy);
     }
     if desired.managed_policies != actual.managed_policies {
-        fields.push("managed_policies".to_string());
+        fields.insert(RoleField::ManagedPolicies);
     }
     if !actual.inline_policies.is_empty() {
-        fields.push("inline_policies".to_string());
+        fields.insert(RoleField::InlinePolicies);
     }
     if missing_tags(&desired.tags, &actual.tags).next().is_some() {
-        fields.push("tags".to_string());
+        fields.insert(RoleField::Tags);
     }
     Action::update_if(fields)
 }
 
-/// Creates the role or brings it in line: trust policy, exactly the
-/// desired managed policies (others detached), no inline policies, tags.
-/// Returns the outcome and the role's ARN.
+/// Reads the role and brings it in line: [`read_role`], [`diff_role`],
+/// [`apply_role`]. Returns the outcome and the role's ARN.
 pub async fn ensure_role(
     client: &Client,
     desired: &DesiredRole,
 ) -> Result<(Outcome, String), AwsError> {
+    let actual = read_role(client, &desired.name).await?;
+    let action = diff_role(desired, actual.as_ref());
+    let (outcome, arn) = apply_role(client, desired, actual.as_ref(), &action).await?;
+    Ok((outcome, arn.unwrap_or_default()))
+}
+
+/// Carries out `action` on the role `actual` was read as: creates it, or
+/// makes exactly the updates named (trust policy, exactly the desired
+/// managed policies, no inline policies, tags), or deletes it. Reads again
+/// only when a concurrent run created it first. Returns the outcome and
+/// the role's ARN (none after a delete).
+pub async fn apply_role(
+    client: &Client,
+    desired: &DesiredRole,
+    actual: Option<&ActualRole>,
+    action: &Action<RoleField>,
+) -> Result<(Outcome, Option<String>), AwsError> {
     let name = desired.name.as_str();
-    let trust = desired.trust_policy.to_string();
-    let mut outcome = Outcome::Unchanged;
-    let actual = match read_role(client, name).await? {
-        Some(actual) => actual,
-        None => {
+    let actual = match (action, actual) {
+        (Action::Unchanged, Some(actual)) => {
+            return Ok((Outcome::Unchanged, Some(actual.arn.clone())));
+        }
+        (Action::Delete, _) => {
+            delete_role(client, name).await?;
+            return Ok((Outcome::Deleted, None));
+        }
+        (Action::Update(fields), Some(actual)) => {
+            update_role(client, desired, actual, fields).await?;
+            return Ok((Outcome::Updated, Some(actual.arn.clone())));
+        }
+        (Action::Create | Action::Unchanged | Action::Update(_), _) => {
             let created = client
                 .create_role()
                 .role_name(name)
-                .assume_role_policy_document(&trust)
+                .assume_role_policy_document(desired.trust_policy.to_string())
                 .description("Execution role of a function deployed by deployer")
                 .set_tags(Some(iam_tags(&desired.tags, name)?))
                 .send()
                 .await;
             match none_if(ErrorKind::AlreadyExists, "CreateRole", name, created)? {
-                // The role as created: IAM may not show it to GetRole yet.
+                // The role as created (IAM may not show it to GetRole yet):
+                // its managed policies are attached below.
                 Some(answer) => {
-                    outcome = Outcome::Created;
-                    let arn = answer.role().map(|r| r.arn().to_string());
-                    ActualRole {
+                    let arn = answer.role().map(|r| r.arn().to_string()).ok_or_else(|| {
+                        AwsError::invalid_answer("CreateRole", name, "the answer has no role")
+                    })?;
+                    let created = ActualRole {
                         name: name.to_string(),
-                        arn: arn.ok_or_else(|| {
-                            AwsError::invalid_answer("CreateRole", name, "the answer has no role")
-                        })?,
+                        arn,
                         trust_policy: desired.trust_policy.clone(),
                         managed_policies: BTreeSet::new(),
                         inline_policies: Vec::new(),
                         tags: desired.tags.clone(),
-                    }
+                    };
+                    (Outcome::Created, created)
                 }
                 // A concurrent or interrupted run made it, maybe just now:
                 // converge on it once IAM shows it.
-                None => read_role_once_visible(client, name).await?,
+                None => (
+                    Outcome::Unchanged,
+                    read_role_once_visible(client, name).await?,
+                ),
             }
         }
     };
-    let Action::Update { fields } = diff_role(desired, Some(&actual)) else {
-        return Ok((outcome, actual.arn));
-    };
-    for field in &fields {
-        match field.as_str() {
-            "trust_policy" => {
+    let (mut outcome, actual) = actual;
+    if let Action::Update(fields) = diff_role(desired, Some(&actual)) {
+        update_role(client, desired, &actual, &fields).await?;
+        if outcome == Outcome::Unchanged {
+            outcome = Outcome::Updated;
+        }
+    }
+    Ok((outcome, Some(actual.arn)))
+}
+
+/// Makes the updates named by `fields` to the role `actual`.
+async fn update_role(
+    client: &Client,
+    desired: &DesiredRole,
+    actual: &ActualRole,
+    fields: &BTreeSet<RoleField>,
+) -> Result<(), AwsError> {
+    let name = desired.name.as_str();
+    for field in fields {
+        match field {
+            RoleField::TrustPolicy => {
                 client
                     .update_assume_role_policy()
                     .role_name(name)
-                    .policy_document(&trust)
+                    .policy_document(desired.trust_policy.to_string())
                     .send()
                     .await
                     .map_err(|err| aws_error("UpdateAssumeRolePolicy", name, err))?;
             }
-            "managed_policies" => {
+            RoleField::ManagedPolicies => {
                 for arn in desired
                     .managed_policies
                     .difference(&actual.managed_policies)
@@ -243,12 +280,12 @@ pub async fn ensure_role(
                     detach_policy(client, name, arn).await?;
                 }
             }
-            "inline_policies" => {
+            RoleField::InlinePolicies => {
                 for policy in &actual.inline_policies {
                     delete_inline_policy(client, name, policy).await?;
                 }
             }
-            _ => {
+            RoleField::Tags => {
                 client
                     .tag_role()
                     .role_name(name)
@@ -259,10 +296,7 @@ pub async fn ensure_role(
             }
         }
     }
-    if outcome == Outcome::Unchanged {
-        outcome = Outcome::Updated;
-    }
-    Ok((outcome, actual.arn))
+    Ok(())
 }
 
 /// The role `name`, which exists, once GetRole shows it (bounded).
@@ -380,6 +414,7 @@ fn iam_tags(tags: &BTreeMap<String, String>, role: &str) -> Result<Vec<Tag>, Aws
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Stage;
 
     fn actual_of(desired: &DesiredRole) -> ActualRole {
         ActualRole {
@@ -431,13 +466,11 @@ mod tests {
         drifted.trust_policy = serde_json::json!({});
         assert_eq!(
             diff_role(&desired, Some(&drifted)),
-            Action::Update {
-                fields: vec![
-                    "trust_policy".into(),
-                    "managed_policies".into(),
-                    "inline_policies".into()
-                ]
-            }
+            Action::Update(BTreeSet::from([
+                RoleField::TrustPolicy,
+                RoleField::ManagedPolicies,
+                RoleField::InlinePolicies
+            ]))
         );
     }
 

@@ -60,12 +60,6 @@ pub fn lock_group(app: &str, stage: &str) -> String {
     format!("/deployer/locks/{app}-{stage}")
 }
 
-/// The ARN of the log group `group` (the form TagResource takes, without
-/// the `:*` that DescribeLogGroups appends).
-pub fn log_group_arn(partition: &str, region: &str, account: &str, group: &str) -> String {
-    format!("arn:{partition}:logs:{region}:{account}:log-group:{group}")
-}
-
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
@@ -196,7 +190,7 @@ pub trait LockEvents {
     fn breaking(&self, holder: &Holder, why: &str);
 }
 
-/// Takes the lock `group` (whose ARN is `arn`, see [`log_group_arn`]) for
+/// Takes the lock `group` (whose ARN is `arn`, see `Names::log_group_arn`) for
 /// `me`, waiting up to `wait` for a live holder and breaking a stale one.
 pub async fn acquire(
     client: &Client,

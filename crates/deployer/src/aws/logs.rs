@@ -1,16 +1,186 @@
-//! CloudWatch Logs: the function's log events, oldest first and each once,
-//! for `deployer logs [--follow]`, and the peak memory from Lambda's
-//! `REPORT` lines. A log group that does not exist yet (a function never
-//! invoked) simply has no events.
+//! CloudWatch Logs: the function's log group `/aws/lambda/{function}`
+//! with its retention and tags (read, diff, apply, delete), its log
+//! events, oldest first and each once, for `deployer logs [--follow]`, and
+//! the peak memory from Lambda's `REPORT` lines. A log group that does not
+//! exist yet simply has no events.
+//!
+//! `up` creates the group before the function, so that the function's
+//! first log line lands in a group that expires its events: Lambda itself
+//! would create one that keeps them forever (and Lambda writes into an
+//! existing group rather than replacing it, "Sending Lambda function logs
+//! to CloudWatch Logs", Lambda Developer Guide).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
+use serde::Serialize;
 
 use super::errors::{aws_error, none_if};
 use super::retry::retry_while;
-use super::{AwsError, ErrorKind};
+use super::{AwsError, ErrorKind, Outcome, missing_tags};
+use crate::plan::{Action, Field};
+
+/// The function's log group as the stage wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredLogGroup {
+    pub name: String,
+    /// Its ARN, for tagging (without the `:*` DescribeLogGroups appends).
+    pub arn: String,
+    /// One of the values PutRetentionPolicy accepts (checked in config).
+    pub retention_days: i32,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The log group as CloudWatch Logs has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActualLogGroup {
+    pub name: String,
+    /// `None`: the events never expire.
+    pub retention_days: Option<i32>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What of the log group can differ from the desired one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogGroupField {
+    Retention,
+    /// Missing or different tags (tags someone else added never count).
+    Tags,
+}
+
+impl Field for LogGroupField {}
+
+/// The group by name, with its retention and tags; `None` when it does
+/// not exist. CloudWatch Logs may not list a group created a moment ago
+/// (DescribeLogGroups is eventually consistent): the apply's create then
+/// meets "already exists" and converges.
+pub async fn read_log_group(
+    client: &Client,
+    desired: &DesiredLogGroup,
+) -> Result<Option<ActualLogGroup>, AwsError> {
+    let name = desired.name.as_str();
+    let mut token = None;
+    let group = loop {
+        let page = client
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeLogGroups", name, e))?;
+        if let Some(group) = page
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+        {
+            break group.clone();
+        }
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => return Ok(None),
+        }
+    };
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(&desired.arn)
+        .send()
+        .await;
+    // Deleted between the two calls: it has no tags any more.
+    let tags = none_if(ErrorKind::NotFound, "ListTagsForResource", name, tags)?
+        .and_then(|answer| answer.tags().cloned())
+        .map(|tags| tags.into_iter().collect())
+        .unwrap_or_default();
+    Ok(Some(ActualLogGroup {
+        name: name.to_string(),
+        retention_days: group.retention_in_days(),
+        tags,
+    }))
+}
+
+/// What [`apply_log_group`] has to do.
+pub fn diff_log_group(
+    desired: &DesiredLogGroup,
+    actual: Option<&ActualLogGroup>,
+) -> Action<LogGroupField> {
+    let Some(actual) = actual else {
+        return Action::Create;
+    };
+    let mut fields = BTreeSet::new();
+    if actual.retention_days != Some(desired.retention_days) {
+        fields.insert(LogGroupField::Retention);
+    }
+    if missing_tags(&desired.tags, &actual.tags).next().is_some() {
+        fields.insert(LogGroupField::Tags);
+    }
+    Action::update_if(fields)
+}
+
+/// Carries out `action` on the log group: creates it with its tags and
+/// retention, makes the updates named, or deletes it. A group that exists
+/// already (Lambda made it, or a listing that lagged) gets its retention
+/// and tags put, which converges it without another read.
+pub async fn apply_log_group(
+    client: &Client,
+    desired: &DesiredLogGroup,
+    action: &Action<LogGroupField>,
+) -> Result<Outcome, AwsError> {
+    let name = desired.name.as_str();
+    let (outcome, fields) = match action {
+        Action::Unchanged => return Ok(Outcome::Unchanged),
+        Action::Delete => {
+            delete_log_group(client, name).await?;
+            return Ok(Outcome::Deleted);
+        }
+        Action::Update(fields) => (Outcome::Updated, fields.clone()),
+        Action::Create => {
+            // A create racing a delete of the same group answers
+            // OperationAborted (CreateLogGroup API reference): tried again.
+            let created = retry_while(&[ErrorKind::Conflict], RACE_RETRY, || async {
+                let created = client
+                    .create_log_group()
+                    .log_group_name(name)
+                    .set_tags(Some(desired.tags.clone().into_iter().collect()))
+                    .send()
+                    .await;
+                Ok(none_if(ErrorKind::AlreadyExists, "CreateLogGroup", name, created)?.is_some())
+            })
+            .await?;
+            if created {
+                (Outcome::Created, BTreeSet::from([LogGroupField::Retention]))
+            } else {
+                (
+                    Outcome::Updated,
+                    BTreeSet::from([LogGroupField::Retention, LogGroupField::Tags]),
+                )
+            }
+        }
+    };
+    for field in fields {
+        match field {
+            LogGroupField::Retention => {
+                client
+                    .put_retention_policy()
+                    .log_group_name(name)
+                    .retention_in_days(desired.retention_days)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("PutRetentionPolicy", name, e))?;
+            }
+            LogGroupField::Tags => {
+                client
+                    .tag_resource()
+                    .resource_arn(&desired.arn)
+                    .set_tags(Some(desired.tags.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("TagResource", name, e))?;
+            }
+        }
+    }
+    Ok(outcome)
+}
 
 /// How often [`Follower`] is meant to be polled.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -240,6 +410,34 @@ pub async fn delete_log_group(client: &Client, group: &str) -> Result<(), AwsErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_group_diff_names_retention_and_tags() {
+        let desired = DesiredLogGroup {
+            name: "/aws/lambda/app-dev".into(),
+            arn: "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/app-dev".into(),
+            retention_days: 30,
+            tags: BTreeMap::from([("deployer:app".into(), "app".into())]),
+        };
+        assert_eq!(diff_log_group(&desired, None), Action::Create);
+        let mut actual = ActualLogGroup {
+            name: desired.name.clone(),
+            retention_days: Some(30),
+            tags: desired.tags.clone(),
+        };
+        actual.tags.insert("team".into(), "ml".into());
+        assert_eq!(diff_log_group(&desired, Some(&actual)), Action::Unchanged);
+        // What Lambda creates on its own: no retention, no tags.
+        actual.retention_days = None;
+        actual.tags.clear();
+        assert_eq!(
+            diff_log_group(&desired, Some(&actual)),
+            Action::Update(BTreeSet::from([
+                LogGroupField::Retention,
+                LogGroupField::Tags
+            ]))
+        );
+    }
 
     fn event(id: &str, timestamp: i64) -> LogEvent {
         LogEvent {

@@ -1,8 +1,10 @@
 //! Every AWS call of the deployer lives below this module, one module per
-//! service. Each offers `read_*` (not found is `None`, not an error),
-//! pure `diff_*` (desired vs actual → [`crate::plan::Action`]) and
-//! `ensure_*` (read, diff, create or update only on a difference, wait,
-//! return an [`Outcome`]). Commands compose these; they never call the SDK.
+//! resource kind. Each offers `read_*` (not found is `None`, not an
+//! error), pure `diff_*` (desired vs actual → a [`crate::plan::Action`]
+//! over the kind's own field enum), `apply_*` (carries out the action it
+//! is given, reading again only to converge after a race such as "already
+//! exists") and `delete_*`; `ensure_*` is read → diff → apply in one call.
+//! `stage::apply` composes these; nothing above `aws` calls the SDK.
 
 pub mod apigw;
 pub mod ecr;
@@ -18,8 +20,6 @@ use std::collections::BTreeMap;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
-use crate::config::Stage;
-
 pub use errors::{AwsError, ErrorKind};
 
 /// What an `ensure_*` did.
@@ -29,13 +29,26 @@ pub enum Outcome {
     Created,
     Updated,
     Unchanged,
+    Deleted,
 }
 
-/// The SDK configuration for a stage, from the standard chain (profile,
-/// environment, web identity, ...) with the stage's region, profile and
+/// Where and as whom the SDK calls AWS: a stage's region, profile and
+/// endpoint (`Stage::connection`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub region: String,
+    pub profile: Option<String>,
+    /// An emulator's URL (the `local` stage's), if any.
+    pub endpoint_url: Option<String>,
+    /// Fixed made-up credentials, for an emulator that checks none.
+    pub dummy_credentials: bool,
+}
+
+/// The SDK configuration for a connection, from the standard chain
+/// (profile, environment, web identity, ...) with its region, profile and
 /// endpoint on top. Tests aim this very code at the local AWS through
 /// `AWS_ENDPOINT_URL` or the `local` stage's endpoint.
-pub async fn sdk_config(stage: &Stage) -> SdkConfig {
+pub async fn sdk_config(stage: &Connection) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(stage.region.clone()))
         // Throttling and 5xx are retried with backoff; adaptive mode also

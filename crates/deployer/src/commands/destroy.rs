@@ -22,11 +22,12 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::state::PERMISSION_ID;
 use crate::aws::{self, Clients, apigw, ecr, iam, lambda, logs};
 use crate::cli::DestroyArgs;
 use crate::config::Stage;
 use crate::names::Names;
+use crate::stage::desired::{DesiredStage, PERMISSION_ID};
+use crate::stage::{actual, desired, lock};
 use crate::ui::Ui;
 
 /// One resource of the stage.
@@ -176,25 +177,27 @@ impl Found {
 
 pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
     let started = Instant::now();
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
+    let names = desired::names(stage, &clients).await?;
     // Taken before the survey: one taken before an `up`'s apply would ask
     // about, and delete from, a state that is gone. At a terminal the lock
     // is held while the question waits for its answer; another run waits
     // (up to a minute) and then says who holds it.
-    let work = survey_and_remove(stage, ui, &clients, started);
-    let report = super::stage_lock::locked(stage, ui, &clients, "destroyed", work).await?;
+    let work = survey_and_remove(stage, &names, ui, &clients, started);
+    let report = lock::locked(stage, &names, ui, &clients, "destroyed", work).await?;
     ui.result(&report)
 }
 
 /// Surveys the stage, asks, and deletes what it found.
 async fn survey_and_remove(
     stage: &Stage,
+    names: &Names,
     ui: &Ui,
     clients: &Clients,
     started: Instant,
 ) -> Result<DestroyReport> {
     let step = ui.step("survey");
-    let found = survey(stage, clients).await?;
+    let found = survey(stage, names, clients).await?;
     let removed = found.to_remove(stage);
     step.finish(format!("{} to remove", removed.len()));
 
@@ -234,59 +237,34 @@ async fn survey_and_remove(
     })
 }
 
-/// Reads what the stage has (concurrently); changes nothing.
-async fn survey(stage: &Stage, clients: &Clients) -> Result<Found> {
-    let account = apigw::caller_account(&clients.sts).await?;
-    let names = Names::new(stage, &account);
-    let function_name = stage.function_name();
-    let alias_name = stage.alias_name();
-    let desired_api = apigw::DesiredApi::from_stage(stage, &names);
-    let group = stage.log_group_name();
-    let role = stage.role_name();
-    let repository = stage.repository_name();
-    let prefix = names.app_function_prefix();
-
-    let (function, alias, api, role, log_group, repository, users) = tokio::try_join!(
-        lambda::read_function(&clients.lambda, &function_name, None),
-        lambda::read_alias(&clients.lambda, &function_name, &alias_name),
-        apigw::read_api(&clients.apigw, &desired_api),
-        iam::read_role(&clients.iam, &role),
-        logs::log_group_exists(&clients.logs, &group),
-        ecr::read_repository(&clients.ecr, &repository),
-        lambda::functions_using_repository(
+/// Reads what the stage has through the same reader as `plan` and `up`
+/// (concurrently, no image hash), then its versions and the other
+/// functions that use the repository. Changes nothing.
+async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found> {
+    let desired = DesiredStage::new(stage, names.clone());
+    let function_name = desired.function_name.as_str();
+    let (actual, users) = tokio::try_join!(actual::read(&desired, None, clients), async {
+        Ok(lambda::functions_using_repository(
             &clients.lambda,
-            &prefix,
+            &names.app_function_prefix(),
             &names.repository_uri,
-            &function_name
-        ),
-    )?;
-    let (permission, versions) = match (&function, &alias) {
-        (None, _) => (false, Vec::new()),
-        (Some(_), alias) => {
-            let versions = lambda::list_versions(&clients.lambda, &function_name).await?;
-            let permission = match alias {
-                Some(_) => lambda::read_permission(
-                    &clients.lambda,
-                    &function_name,
-                    &alias_name,
-                    PERMISSION_ID,
-                )
-                .await?
-                .is_some(),
-                None => false,
-            };
-            (permission, versions)
-        }
+            function_name,
+        )
+        .await?)
+    },)?;
+    let versions = match &actual.function {
+        Some(_) => lambda::list_versions(&clients.lambda, function_name).await?,
+        None => Vec::new(),
     };
     Ok(Found {
-        permission,
-        api,
-        alias,
+        permission: actual.alias.is_some() && actual.permission.is_some(),
+        function: actual.function.is_some(),
+        role: actual.role.is_some(),
+        log_group: actual.log_group.is_some(),
+        repository: actual.repository.is_some(),
+        api: actual.api,
+        alias: actual.alias,
         versions,
-        function: function.is_some(),
-        role: role.is_some(),
-        log_group,
-        repository: repository.is_some(),
         repository_users: users,
     })
 }
@@ -307,7 +285,7 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
     }
     if let Some(api) = &found.api {
         let step = ui.step("rest api");
-        apigw::delete_api(&clients.apigw, stage).await?;
+        apigw::delete_api(&clients.apigw, &stage.api_name(), &stage.tags()).await?;
         step.finish(match (&api.api_key, &api.usage_plan) {
             (None, None) => "removed",
             _ => "removed with its key and usage plan",

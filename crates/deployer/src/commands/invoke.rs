@@ -17,13 +17,14 @@ use prediction::DayForecast;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::state;
 use crate::aws::{self, lambda};
 use crate::cli::InvokeArgs;
 use crate::config::Stage;
 use crate::image;
 use crate::local::{InvocationOutcome, LocalFunction, Runner};
 use crate::report;
+use crate::stage::image as stage_image;
+use crate::stage::{desired, release};
 use crate::ui::Ui;
 
 /// How long a local function may take from process start to its first
@@ -70,7 +71,7 @@ impl Query {
     /// The proxy event API Gateway would send for this query.
     pub fn event(&self) -> String {
         match self {
-            Query::Day(date) => super::up::get_event(&date.to_string()),
+            Query::Day(date) => release::get_event(&date.to_string()),
             Query::Range { from, to } => serde_json::json!({
                 "resource": "/predict",
                 "path": "/predict",
@@ -153,7 +154,7 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &InvokeArgs) -> Result<()> {
     if args.local {
         return local(stage, ui, args, &query).await;
     }
-    let clients = aws::Clients::new(&aws::sdk_config(stage).await);
+    let clients = aws::Clients::new(&aws::sdk_config(&stage.connection()).await);
     let function = stage.function_name();
     let alias = stage.alias_name();
     let step = ui.step(format!("invoke {function}:{alias}"));
@@ -226,11 +227,11 @@ impl fmt::Display for LocalTimings {
 async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Result<()> {
     // The function's environment as `up` would configure it in AWS.
     let mut environment: BTreeMap<String, String> =
-        state::desired_function(stage, "", "").environment;
+        desired::desired_function(stage, "", "").environment;
     let runner = if args.no_docker {
         let step = ui.step("compile");
         let recipe = image::Recipe::for_stage(stage)?;
-        let binary = image::compile(stage, &recipe, &|e| super::up::show_event(&step, e)).await?;
+        let binary = image::compile(stage, &recipe, &|e| stage_image::show_event(&step, e)).await?;
         step.finish(binary.display().to_string());
         // What the image holds under /var/task, straight from the workspace.
         for (variable, dir) in [
@@ -244,7 +245,7 @@ async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Resu
         }
         Runner::Binary(binary)
     } else {
-        let built = super::build::ensure_local_image(stage, ui).await?;
+        let built = stage_image::ensure_local_image(stage, ui).await?;
         Runner::Image(built.image)
     };
 

@@ -106,7 +106,7 @@ pub fn request_line(request: &Value) -> String {
 }
 
 pub async fn run(stage: &Stage, ui: &Ui, args: &LogsArgs) -> Result<()> {
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let group = stage.log_group_name();
     let since_ms = since_ms(args.since);
     let filter = args.filter.as_deref();

@@ -1,6 +1,7 @@
 //! One module per `deployer` subcommand, and the dispatch from the parsed
-//! command line to them. Commands compose the `aws` and `image` steps and
-//! print only through [`Ui`].
+//! command line to them. Commands are thin and none imports another: they
+//! compose `stage` (read, plan, apply, lock), `aws` and `image`, and print
+//! only through [`Ui`].
 
 pub mod build;
 pub mod completions;
@@ -9,8 +10,6 @@ pub mod invoke;
 pub mod logs;
 pub mod plan;
 pub mod rollback;
-pub mod stage_lock;
-pub mod state;
 pub mod status;
 pub mod up;
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::aws::{self, Clients, lambda};
 use crate::cli::RollbackArgs;
 use crate::config::Stage;
+use crate::exit::{ExitStatus, Failure};
 use crate::ui::Ui;
 
 /// A rollback that cannot be done as asked (exit code 2).
@@ -79,7 +80,7 @@ impl fmt::Display for RollbackReport {
 }
 
 pub async fn run(stage: &Stage, ui: &Ui, args: &RollbackArgs) -> Result<()> {
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let function = stage.function_name();
     let alias_name = stage.alias_name();
 
@@ -91,12 +92,12 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &RollbackArgs) -> Result<()> {
     )?;
     let Some(alias) = alias else {
         step.finish("nothing deployed");
-        return Err(RollbackError::NotDeployed {
+        let not_deployed = RollbackError::NotDeployed {
             stage: stage.name.clone(),
             function,
             alias: alias_name,
-        }
-        .into());
+        };
+        return Err(Failure::tag(ExitStatus::Usage, not_deployed));
     };
     let published: Vec<u64> = versions
         .iter()
@@ -127,8 +128,20 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &RollbackArgs) -> Result<()> {
 }
 
 /// The version to move to: `requested` if it is published, else the
-/// highest published version below `current`.
+/// highest published version below `current`. A rollback that cannot be
+/// done is a usage error.
 pub fn target_version(
+    function: &str,
+    alias: &str,
+    current: &str,
+    published: &[u64],
+    requested: Option<u32>,
+) -> Result<u64> {
+    version_to(function, alias, current, published, requested)
+        .map_err(|err| Failure::tag(ExitStatus::Usage, err))
+}
+
+fn version_to(
     function: &str,
     alias: &str,
     current: &str,
@@ -211,8 +224,9 @@ mod tests {
 
     #[test]
     fn a_rollback_that_cannot_be_done_is_a_usage_error() {
-        let err = target_version("f", "dev", "1", &[1], None).unwrap_err();
-        let err = anyhow::Error::from(err).context("rolling back");
+        let err = target_version("f", "dev", "1", &[1], None)
+            .unwrap_err()
+            .context("rolling back");
         assert_eq!(crate::exit::classify(&err), crate::exit::ExitStatus::Usage);
     }
 }

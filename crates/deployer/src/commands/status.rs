@@ -3,10 +3,9 @@
 //! published), and how much of its memory the function really uses,
 //! from Lambda's `REPORT` log lines. Reads only.
 //!
-//! It reads the deployed resources directly rather than through
-//! [`super::state::survey`]: the survey hashes the workspace's sources to
-//! plan the next `up`, while status answers about what is deployed, from
-//! anywhere deploy.toml is.
+//! It reads the stage through `stage::actual`, as `plan` and `up` do, but
+//! without hashing the workspace's sources: status answers about what is
+//! deployed, from anywhere deploy.toml is.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,11 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::state::{ApiKeyReport, PERMISSION_ID};
-use crate::aws::{self, AwsError, Clients, apigw, ecr, iam, lambda, logs};
+use crate::aws::{self, AwsError, Clients, lambda, logs};
 use crate::cli::StatusArgs;
 use crate::config::{Auth, Stage};
-use crate::names::Names;
+use crate::stage::desired::DesiredStage;
+use crate::stage::desired::PERMISSION_ID;
+use crate::stage::release::ApiKeyReport;
+use crate::stage::{actual, desired};
 use crate::ui::Ui;
 
 /// How far back the `REPORT` lines are read for the memory advice.
@@ -133,7 +134,7 @@ fn or_none(value: &Option<String>) -> &str {
 }
 
 pub async fn run(stage: &Stage, ui: &Ui, _args: &StatusArgs) -> Result<()> {
-    let clients = Clients::new(&aws::sdk_config(stage).await);
+    let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let step = ui.step("read");
     let report = read_status(stage, &clients).await?;
     step.finish(if report.deployed {
@@ -144,35 +145,19 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &StatusArgs) -> Result<()> {
     ui.result(&report)
 }
 
-/// Reads the stage: first everything found by name (concurrently), then
-/// what depends on it (the API, the permission on the alias, the alias's
-/// version and the function's log).
+/// Reads the stage through the same reader as `plan` and `up` (every
+/// resource once, concurrently; no image hash), then what depends on it:
+/// the published versions, the alias's version and the function's log.
 pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusReport> {
-    let function_name = stage.function_name();
-    let alias_name = stage.alias_name();
-    let repository_name = stage.repository_name();
-    let role_name = stage.role_name();
-    let (account, repository, role, function, alias) = tokio::try_join!(
-        apigw::caller_account(&clients.sts),
-        ecr::read_repository(&clients.ecr, &repository_name),
-        iam::read_role(&clients.iam, &role_name),
-        lambda::read_function(&clients.lambda, &function_name, None),
-        lambda::read_alias(&clients.lambda, &function_name, &alias_name),
-    )?;
-    let names = Names::new(stage, &account);
-    let desired_api = apigw::DesiredApi::from_stage(stage, &names);
-    let alias_version = alias.as_ref().map(|a| a.version.clone());
-    let function_exists = function.is_some();
+    let desired = DesiredStage::new(stage, desired::names(stage, clients).await?);
+    let names = &desired.names;
+    let actual = actual::read(&desired, None, clients).await?;
+    let function_name = desired.function_name.clone();
+    let alias_name = desired.alias_name.clone();
+    let alias_version = actual.alias.as_ref().map(|a| a.version.clone());
+    let function_exists = actual.function.is_some();
 
-    let (api, permission, versions, served, max_used) = tokio::try_join!(
-        apigw::read_api(&clients.apigw, &desired_api),
-        async {
-            if alias.is_none() {
-                return Ok(None);
-            }
-            lambda::read_permission(&clients.lambda, &function_name, &alias_name, PERMISSION_ID)
-                .await
-        },
+    let (versions, served, max_used) = tokio::try_join!(
         async {
             if !function_exists {
                 return Ok(Vec::new());
@@ -193,24 +178,36 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
             }
             logs::max_memory_used(
                 &clients.logs,
-                &stage.log_group_name(),
+                &desired.log_group.name,
                 millis_ago(MEMORY_WINDOW),
             )
             .await
         },
     )?;
-
+    let api = &actual.api;
+    let function = &actual.function;
     let api_stage = api.as_ref().and_then(|a| a.stage.as_ref());
     let resources = vec![
         Resource {
             kind: "ecr repository".into(),
-            name: repository_name,
-            exists: repository.is_some(),
+            name: desired.repository.name.clone(),
+            exists: actual.repository.is_some(),
         },
         Resource {
             kind: "iam role".into(),
-            name: role_name,
-            exists: role.is_some(),
+            name: desired.role.name.clone(),
+            exists: actual.role.is_some(),
+        },
+        Resource {
+            kind: "log group".into(),
+            name: match &actual.log_group {
+                Some(group) => match group.retention_days {
+                    Some(days) => format!("{} (events kept {days} days)", group.name),
+                    None => format!("{} (events never expire)", group.name),
+                },
+                None => desired.log_group.name.clone(),
+            },
+            exists: actual.log_group.is_some(),
         },
         Resource {
             kind: "lambda function".into(),
@@ -225,7 +222,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         Resource {
             kind: "lambda alias".into(),
             name: format!("{function_name}:{alias_name}"),
-            exists: alias.is_some(),
+            exists: actual.alias.is_some(),
         },
         Resource {
             kind: "rest api".into(),
@@ -243,7 +240,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         Resource {
             kind: "lambda permission".into(),
             name: format!("{function_name}:{alias_name}/{PERMISSION_ID}"),
-            exists: permission.is_some(),
+            exists: actual.permission.is_some(),
         },
     ];
     // Everything but the shared repository belongs to this stage alone.

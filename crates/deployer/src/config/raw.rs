@@ -218,6 +218,7 @@ pub(super) struct RawFunction {
     pub(super) architecture: Option<RawArchitecture>,
     pub(super) environment: Option<BTreeMap<Spanned<String>, String>>,
     pub(super) tracing: Option<bool>,
+    pub(super) log_retention_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

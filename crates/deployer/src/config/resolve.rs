@@ -16,7 +16,8 @@ use super::raw::{
     RawStage, Source,
 };
 use super::stage::{
-    ApiSpec, Architecture, Auth, EcrSpec, FunctionSpec, ImageSpec, SmokeTestSpec, Stage,
+    ApiSpec, Architecture, Auth, EcrSpec, FunctionSpec, ImageSpec, LOG_RETENTION_DAYS,
+    SmokeTestSpec, Stage,
 };
 
 pub(super) fn resolve(
@@ -196,6 +197,22 @@ fn apply_function(
     }
     if let Some(tracing) = raw.tracing {
         spec.tracing = tracing;
+    }
+    if let Some(days) = &raw.log_retention_days {
+        let v = *days.get_ref();
+        spec.log_retention_days = LOG_RETENTION_DAYS
+            .into_iter()
+            .find(|allowed| i64::from(*allowed) == v)
+            .ok_or_else(|| {
+                src.error(
+                    days.span(),
+                    key("log-retention-days"),
+                    format!(
+                        "must be one of the retentions CloudWatch Logs accepts ({}), got {v}",
+                        LOG_RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+                    ),
+                )
+            })?;
     }
     Ok(())
 }

@@ -43,7 +43,17 @@ pub struct FunctionSpec {
     pub environment: BTreeMap<String, String>,
     /// X-Ray tracing mode Active.
     pub tracing: bool,
+    /// How long the function's log group keeps events; one of
+    /// [`LOG_RETENTION_DAYS`].
+    pub log_retention_days: i32,
 }
+
+/// The retentions CloudWatch Logs accepts (PutRetentionPolicy API
+/// reference, `retentionInDays`: "Possible values are: 1, 3, 5, ... 3653").
+pub const LOG_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
@@ -165,6 +175,8 @@ impl Stage {
                 architecture: Architecture::X86_64,
                 environment: BTreeMap::new(),
                 tracing: true,
+                // A group that never expires costs money forever.
+                log_retention_days: 30,
             },
             image: ImageSpec {
                 dockerfile_dir: PathBuf::from("lambda-image"),

@@ -140,6 +140,10 @@ fn every_validation_names_the_line_and_the_key() {
             "deploy.toml:5: [function] timeout: must be between 1 and 900 seconds, got 901",
         ),
         (
+            "[app]\nname = \"app\"\nregion = \"us-east-1\"\n[function]\nlog-retention-days = 31\n[stages.dev]\n",
+            "deploy.toml:5: [function] log-retention-days: must be one of the retentions CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653), got 31",
+        ),
+        (
             "[app]\nname = \"\"\nregion = \"us-east-1\"\n",
             "deploy.toml:2: [app] name: must not be empty",
         ),

@@ -14,7 +14,8 @@ use deployer::aws::Outcome;
 use deployer::aws::apigw::{self, DesiredApi};
 use deployer::config::{Auth, Stage};
 use deployer::names::Names;
-use deployer::plan::Action;
+use deployer::plan::ChangeAction;
+use deployer::stage::plan::api_changes;
 
 use crate::util;
 
@@ -193,9 +194,9 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
 
     // The plan after it is empty.
     let actual = apigw::read_api(&client, &desired).await.unwrap();
-    let changes = apigw::diff_api(&desired, actual.as_ref());
+    let changes = api_changes(&desired, &apigw::diff_api(&desired, actual.as_ref()));
     assert!(
-        changes.iter().all(|c| c.action == Action::Unchanged),
+        changes.iter().all(|c| c.action == ChangeAction::Unchanged),
         "{changes:#?}"
     );
 
@@ -280,7 +281,9 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
         Some(&stage.app)
     );
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -292,14 +295,17 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     stage.api.cors.allow_origins = vec!["https://example.com".into()];
     stage.api.cors.allow_headers = vec!["Content-Type".into()];
     let changed = desired(&stage);
-    let plan = apigw::diff_api(
+    let plan = api_changes(
         &changed,
-        apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        &apigw::diff_api(
+            &changed,
+            apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        ),
     );
     let planned: Vec<_> = plan
         .iter()
         .filter(|c| c.action.is_change())
-        .map(|c| c.kind.as_str())
+        .map(|c| c.kind)
         .collect();
     assert_eq!(
         planned,
@@ -362,7 +368,9 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     let (outcome, _) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -426,7 +434,9 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
     let plans = usage_plans_named(&client, &stage.api_name()).await;
     assert!(plans.is_empty(), "{plans:?}");
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -456,7 +466,9 @@ async fn a_duplicate_from_an_old_crash_is_reported_and_left_alone() {
     assert_eq!(info.duplicates, [second_id]);
     assert_eq!(apis_named(&client, &stage.api_name()).await.len(), 2);
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
     assert!(apis_named(&client, &stage.api_name()).await.is_empty());
 }
 
@@ -466,8 +478,12 @@ async fn delete_twice_is_fine() {
     let mut stage = stage("apigw-delete");
     stage.api.auth = Auth::ApiKey;
     apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
-    apigw::delete_api(&client, &stage).await.unwrap();
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
     assert!(apis_named(&client, &stage.api_name()).await.is_empty());
     assert!(api_keys_like(&client, &stage.api_name()).await.is_empty());
     assert!(
@@ -558,7 +574,9 @@ async fn delete_outlasts_the_delete_rest_api_quota_taken_by_another_teardown() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let started = Instant::now();
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
     let waited = started.elapsed();
     let others = other.await.unwrap();
     assert!(
@@ -613,28 +631,28 @@ async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_
     // Tracing on: the stage follows, without a redeploy.
     stage.function.tracing = true;
     let changed = desired(&stage);
-    let plan = apigw::diff_api(
+    let plan = api_changes(
         &changed,
-        apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        &apigw::diff_api(
+            &changed,
+            apigw::read_api(&client, &changed).await.unwrap().as_ref(),
+        ),
     );
     let planned: Vec<_> = plan
         .iter()
         .filter(|c| c.action.is_change())
-        .map(|c| (c.kind.as_str(), &c.action))
+        .map(|c| (c.kind, &c.action))
         .collect();
     assert_eq!(
         planned,
-        [(
-            "api stage",
-            &Action::Update {
-                fields: vec!["tracing".into()]
-            }
-        )]
+        [("api stage", &ChangeAction::Update(vec!["tracing".into()]))]
     );
     let (outcome, after) = apigw::ensure_api(&client, &changed).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(after.deployment_id, None);
     assert!(dev_stage(&client, &info.api_id).await.tracing_enabled());
 
-    apigw::delete_api(&client, &stage).await.unwrap();
+    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
+        .await
+        .unwrap();
 }

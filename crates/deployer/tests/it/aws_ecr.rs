@@ -100,7 +100,7 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
         None
     );
 
-    let text = ecr::lifecycle_policy_text(&stage.ecr);
+    let text = ecr::lifecycle_policy_text(stage.ecr.untagged_expire_days);
     assert_eq!(
         ecr::ensure_lifecycle_policy(&client, &app, &text)
             .await
@@ -125,7 +125,7 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
     );
 
     stage.ecr.untagged_expire_days += 5;
-    let changed = ecr::lifecycle_policy_text(&stage.ecr);
+    let changed = ecr::lifecycle_policy_text(stage.ecr.untagged_expire_days);
     assert_eq!(
         ecr::ensure_lifecycle_policy(&client, &app, &changed)
             .await

@@ -108,9 +108,10 @@ async fn extra_and_inline_policies_are_removed_and_tracing_off_detaches_xray() {
     .await;
     assert_eq!(
         iam::diff_role(&desired, Some(&drifted)),
-        Action::Update {
-            fields: vec!["managed_policies".into(), "inline_policies".into()]
-        }
+        Action::Update(BTreeSet::from([
+            iam::RoleField::ManagedPolicies,
+            iam::RoleField::InlinePolicies
+        ]))
     );
 
     let (repaired, _) = iam::ensure_role(&client, &desired).await.unwrap();

@@ -153,9 +153,7 @@ async fn function_is_created_then_unchanged_and_a_memory_change_updates_only_con
     let before = lambda::read_function(client, &name, None).await.unwrap();
     assert_eq!(
         lambda::diff_function(&bigger, before.as_ref()),
-        Action::Update {
-            fields: vec!["memory".into()]
-        }
+        Action::Update(BTreeSet::from([lambda::FunctionField::Memory]))
     );
     let (outcome, after) = lambda::ensure_function(client, &bigger).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);

@@ -15,6 +15,8 @@ use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use deployer::aws::lock::{self, Holder, LockEvents};
 use deployer::aws::logs::{self, Follower};
+use deployer::config::Stage;
+use deployer::names::Names;
 
 use crate::util;
 
@@ -212,8 +214,9 @@ async fn a_missing_group_has_no_events_and_deletes_twice() {
 
 /// A lock group of a stage no one else uses, and its ARN.
 fn new_lock(prefix: &str) -> (String, String) {
-    let group = lock::lock_group(&util::unique_name(prefix), "dev");
-    let arn = lock::log_group_arn("aws", &util::region(), util::ACCOUNT, &group);
+    let stage = Stage::defaults(&util::unique_name(prefix), "dev", &util::region());
+    let group = lock::lock_group(&stage.app, &stage.name);
+    let arn = Names::new(&stage, util::ACCOUNT).log_group_arn(&group);
     (group, arn)
 }
 

@@ -52,19 +52,7 @@ fn expect_failure(out: &Output, code: i32, needles: &[&str]) -> String {
 async fn up_converges_through_throttling_and_server_errors() {
     let fx = Fixture::new("flaky");
     let _dump = DumpOnFailure::new(&fx.app);
-    let upstream = endpoint_url()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let proxy = FaultProxy::start(&upstream, FAULT_FRACTION, FAULT_SEED);
-    fx.edit_config(|text| {
-        set_in_table(
-            text,
-            "stages.local",
-            "endpoint-url",
-            &format!("{:?}", proxy.url()),
-        )
-    });
+    let proxy = FaultProxy::for_local_stage(&fx, FAULT_FRACTION, FAULT_SEED);
 
     let first = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
     let again = fx.json(&["up", "--stage", "local", "--json", "--yes"]);

@@ -29,6 +29,7 @@ mod invoke;
 mod local_cloud;
 mod ops_logs_destroy;
 mod ops_status_rollback;
+mod plan_apply;
 mod public_path;
 mod security;
 mod smoke;

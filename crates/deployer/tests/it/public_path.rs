@@ -148,7 +148,7 @@ async fn a_missing_permission_is_500_and_up_repairs_it() {
         .remove_permission()
         .function_name(fx.function("local"))
         .qualifier("local")
-        .statement_id(deployer::commands::state::PERMISSION_ID)
+        .statement_id(deployer::stage::desired::PERMISSION_ID)
         .send()
         .await
         .unwrap();

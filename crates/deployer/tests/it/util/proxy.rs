@@ -1,8 +1,9 @@
-//! A fault-injecting HTTP proxy on loopback, for the tests of transient AWS
-//! errors: it stands between the deployer and moto, answers a seeded
-//! fraction of requests itself with a throttling error (429) or a server
-//! error (500, 503) in the protocol the calling service speaks, and
-//! forwards every other request to moto unchanged.
+//! A fault-injecting, recording HTTP proxy on loopback: it stands between
+//! the deployer and moto, answers a seeded fraction of requests itself with
+//! a throttling error (429) or a server error (500, 503) in the protocol the
+//! calling service speaks, and forwards every other request to moto
+//! unchanged, recording each forwarded one as a [`Call`] (its operation and
+//! the request itself), so a test can count what the deployer asked for.
 //!
 //! An injected error never reaches moto, as with a real throttle: the
 //! retried request is the first moto sees, so a retry cannot double a
@@ -24,6 +25,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::fixture::{Fixture, set_in_table};
+
 /// How many requests the proxy saw, and what it did with them.
 #[derive(Debug, Default)]
 pub struct Counts {
@@ -31,11 +34,62 @@ pub struct Counts {
     pub forwarded: AtomicU64,
     pub throttled: AtomicU64,
     pub server_errors: AtomicU64,
+    /// Every forwarded request, in the order they arrived.
+    pub calls: Mutex<Vec<Call>>,
 }
 
 impl Counts {
     pub fn injected(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed) + self.server_errors.load(Ordering::Relaxed)
+    }
+
+    /// The calls recorded so far, and forgets them.
+    pub fn take_calls(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+/// One request the proxy forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The operation, for the JSON and query protocols (`X-Amz-Target`'s
+    /// or `Action`'s: `DescribeRepositories`, `GetRole`); for the REST
+    /// protocols (Lambda, API Gateway) the method and path, e.g.
+    /// `PATCH /restapis/abc/stages/local`.
+    pub operation: String,
+    /// The whole request (method, path and query, body): the same text
+    /// twice is the same read twice.
+    pub request: String,
+}
+
+impl Call {
+    fn of(method: &str, headers: &hyper::HeaderMap, target: &str, body: &[u8]) -> Call {
+        let body = String::from_utf8_lossy(body).into_owned();
+        let json_target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.rsplit('.').next());
+        let query_action = body
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("Action="));
+        let path = target.split('?').next().unwrap_or(target);
+        let operation = match (json_target, query_action) {
+            (Some(operation), _) | (None, Some(operation)) => operation.to_string(),
+            (None, None) => format!("{method} {path}"),
+        };
+        // The query protocol's body carries the SDK's version: the same
+        // for every request, so it changes no comparison.
+        Call {
+            request: format!("{operation} {method} {target} {body}"),
+            operation,
+        }
+    }
+
+    /// A read: `Get*`, `List*`, `Describe*`, or a REST `GET`.
+    pub fn is_read(&self) -> bool {
+        ["Get", "List", "Describe", "GET "]
+            .iter()
+            .any(|prefix| self.operation.starts_with(prefix))
     }
 }
 
@@ -94,6 +148,25 @@ impl FaultProxy {
         });
         let addr = rx.recv().unwrap();
         FaultProxy { addr, counts, stop }
+    }
+
+    /// A proxy in front of this test run's local AWS that the fixture's
+    /// `local` stage now calls (its deploy.toml's `endpoint-url`).
+    pub fn for_local_stage(fx: &Fixture, fraction: f64, seed: u64) -> FaultProxy {
+        let upstream = super::endpoint_url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let proxy = FaultProxy::start(&upstream, fraction, seed);
+        fx.edit_config(|text| {
+            set_in_table(
+                text,
+                "stages.local",
+                "endpoint-url",
+                &format!("{:?}", proxy.url()),
+            )
+        });
+        proxy
     }
 
     /// The URL to give the deployer as its endpoint.
@@ -164,12 +237,14 @@ async fn handle(
         return Ok(error_answer(&request, fault));
     }
     counts.forwarded.fetch_add(1, Ordering::Relaxed);
-    Ok(forward(request, &upstream).await.unwrap_or_else(|why| {
-        Response::builder()
-            .status(StatusCode::BAD_GATEWAY)
-            .body(Full::new(Bytes::from(format!("proxy: {why}"))))
-            .unwrap()
-    }))
+    Ok(forward(request, &upstream, &counts)
+        .await
+        .unwrap_or_else(|why| {
+            Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(Full::new(Bytes::from(format!("proxy: {why}"))))
+                .unwrap()
+        }))
 }
 
 /// An error in the calling service's protocol, so that the SDK reads its
@@ -213,11 +288,13 @@ fn error_answer(request: &Request<Incoming>, fault: Fault) -> Response<Full<Byte
     builder.body(Full::new(Bytes::from(body))).unwrap()
 }
 
-/// Sends the request to moto as HTTP/1.0 on a fresh connection (so moto
-/// answers with a plain body and closes) and hands back its answer.
+/// Records the request, sends it to moto as HTTP/1.0 on a fresh
+/// connection (so moto answers with a plain body and closes) and hands
+/// back its answer.
 async fn forward(
     request: Request<Incoming>,
     upstream: &str,
+    counts: &Counts,
 ) -> Result<Response<Full<Bytes>>, String> {
     let (parts, body) = request.into_parts();
     let body = body
@@ -230,6 +307,8 @@ async fn forward(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
+    let call = Call::of(parts.method.as_str(), &parts.headers, &target, &body);
+    counts.calls.lock().unwrap().push(call);
     let mut head = format!("{} {target} HTTP/1.0\r\n", parts.method);
     for (name, value) in &parts.headers {
         let name = name.as_str();

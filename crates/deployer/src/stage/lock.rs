@@ -6,9 +6,9 @@ use std::future::Future;
 
 use anyhow::Result;
 
-use crate::aws::{Clients, apigw, lock};
+use crate::aws::{Clients, lock};
 use crate::config::Stage;
-use crate::names::Partition;
+use crate::names::Names;
 use crate::ui::{Step, Ui};
 
 /// Runs `work` holding the stage's lock. `done` says what the stage is
@@ -16,12 +16,13 @@ use crate::ui::{Step, Ui};
 /// release failed.
 pub async fn locked<T>(
     stage: &Stage,
+    names: &Names,
     ui: &Ui,
     clients: &Clients,
     done: &str,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    let lock = take_lock(stage, ui, clients).await?;
+    let lock = take_lock(stage, names, ui, clients).await?;
     let result = work.await;
     let released = lock.release().await;
     match (result, released) {
@@ -71,16 +72,15 @@ impl lock::LockEvents for LockProgress<'_> {
 }
 
 /// Takes the stage's lock, waiting up to [`lock::WAIT`] for another run.
-async fn take_lock(stage: &Stage, ui: &Ui, clients: &Clients) -> Result<lock::StageLock> {
+async fn take_lock(
+    stage: &Stage,
+    names: &Names,
+    ui: &Ui,
+    clients: &Clients,
+) -> Result<lock::StageLock> {
     let step = ui.step("stage lock");
     let group = lock::lock_group(&stage.app, &stage.name);
-    let account = apigw::caller_account(&clients.sts).await?;
-    let arn = lock::log_group_arn(
-        Partition::of_region(&stage.region).id(),
-        &stage.region,
-        &account,
-        &group,
-    );
+    let arn = names.log_group_arn(&group);
     let me = lock::Holder::this_process();
     let progress = LockProgress {
         ui,

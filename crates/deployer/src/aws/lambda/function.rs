@@ -1,0 +1,403 @@
+//! The function itself (`$LATEST`): read, diff over [`FunctionField`],
+//! create (retrying while a new role is not yet assumable), update its code
+//! and configuration, tag, delete.
+
+use super::*;
+
+/// The function as the stage wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredFunction {
+    pub name: String,
+    /// `<repository uri>@sha256:...`: by digest, never by tag.
+    pub image_uri: String,
+    pub role_arn: String,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub architecture: Architecture,
+    pub environment: BTreeMap<String, String>,
+    /// X-Ray tracing `Active` (else `PassThrough`).
+    pub tracing: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The function (or one of its versions) as Lambda has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActualFunction {
+    pub name: String,
+    /// The ARN, qualified when a version was read.
+    pub arn: String,
+    /// `$LATEST` or the version number.
+    pub version: String,
+    pub image_uri: String,
+    pub role_arn: String,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    /// `None` when Lambda reports one we do not deploy.
+    pub architecture: Option<Architecture>,
+    pub environment: BTreeMap<String, String>,
+    pub tracing: bool,
+    /// `Pending`, `Active`, `Failed`, ...
+    pub state: String,
+    /// `InProgress`, `Successful`, `Failed`, ...
+    pub last_update_status: String,
+    /// The function's tags, read for `$LATEST` only (versions carry none).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The function's `$LATEST`, or a version or alias when `qualifier` is
+/// given; `None` when it does not exist.
+pub async fn read_function(
+    client: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<Option<ActualFunction>, AwsError> {
+    let answer = client
+        .get_function()
+        .function_name(name)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await;
+    let Some(answer) = none_if(ErrorKind::NotFound, "GetFunction", name, answer)? else {
+        return Ok(None);
+    };
+    let Some(config) = answer.configuration() else {
+        return Err(AwsError::invalid_answer(
+            "GetFunction",
+            name,
+            "the answer has no configuration",
+        ));
+    };
+    let architecture = match config.architectures().first() {
+        Some(LambdaArchitecture::Arm64) => Some(Architecture::Arm64),
+        Some(LambdaArchitecture::X8664) | None => Some(Architecture::X86_64),
+        Some(_) => None,
+    };
+    Ok(Some(ActualFunction {
+        name: name.to_string(),
+        arn: config.function_arn().unwrap_or_default().to_string(),
+        version: config.version().unwrap_or("$LATEST").to_string(),
+        image_uri: answer
+            .code()
+            .and_then(|code| code.image_uri())
+            .unwrap_or_default()
+            .to_string(),
+        role_arn: config.role().unwrap_or_default().to_string(),
+        memory_mb: config.memory_size().unwrap_or_default(),
+        timeout_s: config.timeout().unwrap_or_default(),
+        architecture,
+        environment: config
+            .environment()
+            .and_then(|env| env.variables())
+            .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        tracing: config
+            .tracing_config()
+            .and_then(|t| t.mode())
+            .is_some_and(|mode| *mode == TracingMode::Active),
+        state: config
+            .state()
+            .map(|s| s.as_str())
+            .unwrap_or("Active")
+            .to_string(),
+        last_update_status: config
+            .last_update_status()
+            .map(|s| s.as_str())
+            .unwrap_or("Successful")
+            .to_string(),
+        tags: match qualifier {
+            None => list_tags(client, name, config.function_arn()).await?,
+            Some(_) => BTreeMap::new(),
+        },
+    }))
+}
+
+/// The function's tags, from ListTags. GetFunction's `Tags` are no
+/// substitute: "Lambda returns tag data only if you have explicit allow
+/// permissions for lambda:ListTags" (GetFunction, AWS Lambda API
+/// Reference), so without that permission every `up` would see no tags,
+/// tag again and count the function as changed.
+pub(super) async fn list_tags(
+    client: &Client,
+    name: &str,
+    arn: Option<&str>,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let Some(arn) = arn.filter(|arn| !arn.is_empty()) else {
+        return Err(AwsError::invalid_answer(
+            "GetFunction",
+            name,
+            "the answer has no function ARN",
+        ));
+    };
+    let answer = client.list_tags().resource(arn).send().await;
+    // Deleted between the two calls: it has no tags any more.
+    Ok(none_if(ErrorKind::NotFound, "ListTags", name, answer)?
+        .and_then(|answer| answer.tags().cloned())
+        .map(|tags| tags.into_iter().collect())
+        .unwrap_or_default())
+}
+
+/// What of the function can differ from the desired one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionField {
+    Image,
+    Architecture,
+    Memory,
+    Timeout,
+    Environment,
+    Tracing,
+    Role,
+    /// Missing or different tags (extra tags are left alone).
+    Tags,
+}
+
+impl Field for FunctionField {}
+
+/// The call that sets a field on an existing function.
+pub(super) enum FunctionCall {
+    UpdateCode,
+    UpdateConfiguration,
+    TagResource,
+}
+
+impl FunctionField {
+    fn call(self) -> FunctionCall {
+        match self {
+            FunctionField::Image | FunctionField::Architecture => FunctionCall::UpdateCode,
+            FunctionField::Memory
+            | FunctionField::Timeout
+            | FunctionField::Environment
+            | FunctionField::Tracing
+            | FunctionField::Role => FunctionCall::UpdateConfiguration,
+            FunctionField::Tags => FunctionCall::TagResource,
+        }
+    }
+}
+
+/// What [`apply_function`] has to do, with the fields that differ.
+pub fn diff_function(
+    desired: &DesiredFunction,
+    actual: Option<&ActualFunction>,
+) -> Action<FunctionField> {
+    let Some(actual) = actual else {
+        return Action::Create;
+    };
+    let differs = [
+        (FunctionField::Image, desired.image_uri != actual.image_uri),
+        (
+            FunctionField::Architecture,
+            Some(desired.architecture) != actual.architecture,
+        ),
+        (FunctionField::Memory, desired.memory_mb != actual.memory_mb),
+        (
+            FunctionField::Timeout,
+            desired.timeout_s != actual.timeout_s,
+        ),
+        (
+            FunctionField::Environment,
+            desired.environment != actual.environment,
+        ),
+        (FunctionField::Tracing, desired.tracing != actual.tracing),
+        (FunctionField::Role, desired.role_arn != actual.role_arn),
+        (
+            FunctionField::Tags,
+            missing_tags(&desired.tags, &actual.tags).next().is_some(),
+        ),
+    ];
+    Action::update_if(
+        differs
+            .into_iter()
+            .filter(|(_, differs)| *differs)
+            .map(|(field, _)| field)
+            .collect(),
+    )
+}
+
+/// Creates the function or brings it in line (read, diff, apply); returns
+/// the outcome and the function as it now is.
+pub async fn ensure_function(
+    client: &Client,
+    desired: &DesiredFunction,
+) -> Result<(Outcome, ActualFunction), AwsError> {
+    let name = desired.name.as_str();
+    let actual = read_function(client, name, None).await?;
+    let action = diff_function(desired, actual.as_ref());
+    let outcome = apply_function(client, desired, actual.as_ref(), &action).await?;
+    let now = match (outcome, actual) {
+        (Outcome::Unchanged, Some(actual)) => Some(actual),
+        _ => read_function(client, name, None).await?,
+    };
+    let now = now.ok_or_else(|| {
+        AwsError::invalid_answer(
+            "GetFunction",
+            name,
+            "the function was created but cannot be read back",
+        )
+    })?;
+    Ok((outcome, now))
+}
+
+/// Carries out `action` on the function `actual` was read as: creates it,
+/// or updates its code and then its configuration (each only when a field
+/// of it is named), waiting for Lambda between calls, or deletes it. A
+/// create that finds the function made meanwhile reads it and converges.
+pub async fn apply_function(
+    client: &Client,
+    desired: &DesiredFunction,
+    actual: Option<&ActualFunction>,
+    action: &Action<FunctionField>,
+) -> Result<Outcome, AwsError> {
+    let name = desired.name.as_str();
+    match (action, actual) {
+        (Action::Unchanged, _) => Ok(Outcome::Unchanged),
+        (Action::Delete, _) => {
+            delete_function(client, name).await?;
+            Ok(Outcome::Deleted)
+        }
+        (Action::Update(fields), Some(actual)) => {
+            update_function(client, desired, &actual.arn, fields).await?;
+            Ok(Outcome::Updated)
+        }
+        (Action::Create | Action::Update(_), _) => {
+            // A new role is not assumable for a few seconds after IAM made it.
+            let created = retry_while(&[ErrorKind::RoleNotAssumable], ROLE_PROPAGATION, || {
+                create_function(client, desired)
+            })
+            .await;
+            match created {
+                Ok(()) => {
+                    wait_until_ready(client, name, None).await?;
+                    Ok(Outcome::Created)
+                }
+                // A concurrent or interrupted run made it: converge on it.
+                Err(err) if err.kind == ErrorKind::AlreadyExists => {
+                    wait_until_ready(client, name, None).await?;
+                    let now = read_function(client, name, None).await?.ok_or_else(|| {
+                        AwsError::invalid_answer(
+                            "GetFunction",
+                            name,
+                            "the function exists (CreateFunction said so) but cannot be read",
+                        )
+                    })?;
+                    // Made meanwhile: unchanged unless it differs.
+                    match diff_function(desired, Some(&now)) {
+                        Action::Update(fields) => {
+                            update_function(client, desired, &now.arn, &fields).await?;
+                            Ok(Outcome::Updated)
+                        }
+                        _ => Ok(Outcome::Unchanged),
+                    }
+                }
+                Err(err) => Err(err),
+            }
+        }
+    }
+}
+
+/// Makes the updates `fields` name: one UpdateFunctionCode for the code
+/// fields, one UpdateFunctionConfiguration for the configuration fields,
+/// one TagResource for the tags.
+pub(super) async fn update_function(
+    client: &Client,
+    desired: &DesiredFunction,
+    arn: &str,
+    fields: &BTreeSet<FunctionField>,
+) -> Result<(), AwsError> {
+    let name = desired.name.as_str();
+    let (mut code, mut configuration, mut tags) = (false, false, false);
+    for field in fields {
+        match field.call() {
+            FunctionCall::UpdateCode => code = true,
+            FunctionCall::UpdateConfiguration => configuration = true,
+            FunctionCall::TagResource => tags = true,
+        }
+    }
+    if code || configuration {
+        // The last run may have left an update in flight.
+        wait_until_updatable(client, name).await?;
+    }
+    if code {
+        retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
+            client
+                .update_function_code()
+                .function_name(name)
+                .image_uri(&desired.image_uri)
+                .architectures(lambda_architecture(desired.architecture))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| aws_error("UpdateFunctionCode", name, err))
+        })
+        .await?;
+        wait_until_ready(client, name, None).await?;
+    }
+    if configuration {
+        // With tracing Active, Lambda checks the role's X-Ray permission,
+        // which may have been attached just now.
+        let not_yet = [ErrorKind::Conflict, ErrorKind::RoleNotAssumable];
+        retry_while(&not_yet, CONFLICT_RETRY.max(ROLE_PROPAGATION), || async {
+            client
+                .update_function_configuration()
+                .function_name(name)
+                .role(&desired.role_arn)
+                .memory_size(desired.memory_mb)
+                .timeout(desired.timeout_s)
+                .environment(environment(&desired.environment))
+                .tracing_config(tracing(desired.tracing))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| aws_error("UpdateFunctionConfiguration", name, err))
+        })
+        .await?;
+        wait_until_ready(client, name, None).await?;
+    }
+    if tags && !arn.is_empty() {
+        client
+            .tag_resource()
+            .resource(arn)
+            .set_tags(Some(desired.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|err| aws_error("TagResource", name, err))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn create_function(
+    client: &Client,
+    desired: &DesiredFunction,
+) -> Result<(), AwsError> {
+    client
+        .create_function()
+        .function_name(&desired.name)
+        .package_type(PackageType::Image)
+        .code(
+            FunctionCode::builder()
+                .image_uri(&desired.image_uri)
+                .build(),
+        )
+        .role(&desired.role_arn)
+        .memory_size(desired.memory_mb)
+        .timeout(desired.timeout_s)
+        .architectures(lambda_architecture(desired.architecture))
+        .environment(environment(&desired.environment))
+        .tracing_config(tracing(desired.tracing))
+        .set_tags(Some(desired.tags.clone().into_iter().collect()))
+        .publish(false)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|err| aws_error("CreateFunction", &desired.name, err))
+}
+
+/// Deletes the function with its versions and aliases. Returns whether
+/// there was one; gone already is fine.
+pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsError> {
+    let deleted = retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
+        let deleted = client.delete_function().function_name(name).send().await;
+        Ok(none_if(ErrorKind::NotFound, "DeleteFunction", name, deleted)?.is_some())
+    })
+    .await?;
+    Ok(deleted)
+}

@@ -1,0 +1,32 @@
+//! One model of a stage, shared by `plan`, `up`, `status` and `destroy`:
+//! [`desired`] (the configuration with its names and image), [`actual`]
+//! (every resource read once, concurrently), [`plan`] (typed actions
+//! between the two) and [`apply`] (carries out the plan it is given). The
+//! stage [`lock`], the [`image`] as commands build and push it, and the
+//! [`release`] checks sit beside them, below the commands.
+
+use crate::aws::Connection;
+use crate::config::Stage;
+
+pub mod actual;
+pub mod apply;
+pub mod desired;
+pub mod image;
+pub mod lock;
+pub mod plan;
+pub mod release;
+
+#[cfg(test)]
+mod api_plan_tests;
+
+impl Stage {
+    /// Where and as whom the stage's AWS calls go.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            dummy_credentials: self.dummy_credentials,
+        }
+    }
+}

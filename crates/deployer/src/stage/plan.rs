@@ -1,0 +1,168 @@
+//! The stage's plan: desired vs actual, per resource a typed
+//! [`Action`]. The decisions `up` would otherwise make twice live here,
+//! once: whether the image is built, whether a version is published, where
+//! the alias goes, whether the API is redeployed. This is also the only
+//! place the resource kinds and their names are spelled for output.
+
+use std::collections::BTreeSet;
+
+use super::actual::ActualStage;
+use super::desired::{DesiredStage, PERMISSION_ID};
+use crate::aws::{apigw, ecr, iam, lambda, logs};
+use crate::image::ImageRef;
+use crate::plan::{Action, Change, NoField, Plan};
+
+/// Everything `up` does to the stage, in its order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagePlan {
+    /// The image the stage runs, by tag.
+    pub image_ref: ImageRef,
+    pub repository: Action<ecr::RepositoryField>,
+    pub lifecycle_policy: Action<ecr::LifecycleField>,
+    pub repository_policy: Action<ecr::RepositoryPolicyField>,
+    /// `Create`: compile, build and push the image (the registry lacks it).
+    pub image: Action<NoField>,
+    pub role: Action<iam::RoleField>,
+    pub log_group: Action<logs::LogGroupField>,
+    pub function: Action<lambda::FunctionField>,
+    /// `Create`: publish a version (the function changes, or no published
+    /// version runs what `$LATEST` runs).
+    pub version: Action<NoField>,
+    /// The published version that matches `$LATEST`, when none is published.
+    pub current_version: Option<String>,
+    pub alias: Action<lambda::AliasField>,
+    pub api: apigw::ApiPlan,
+    pub permission: Action<lambda::PermissionField>,
+}
+
+/// Compares the desired stage (running `image`) with the actual one.
+/// Changes nothing.
+pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> StagePlan {
+    // Before the image exists, its digest is unknown: any placeholder that
+    // cannot equal a real digest makes the function's image differ.
+    let image_uri = match &actual.image_digest {
+        Some(digest) => ecr::image_uri_by_digest(&desired.names.repository_uri, digest),
+        None => format!("{}@<new image {}>", desired.names.repository_uri, image.tag),
+    };
+    let function = lambda::diff_function(&desired.function(&image_uri), actual.function.as_ref());
+    let matching = match (&actual.function, &actual.newest_version) {
+        (Some(latest), Some(newest)) if lambda::same_code_and_configuration(latest, newest) => {
+            Some(newest.version.clone())
+        }
+        _ => None,
+    };
+    let publish = function.is_change() || matching.is_none();
+    let current_version = if publish { None } else { matching };
+    let alias = match (&current_version, &actual.alias) {
+        (Some(version), actual) => lambda::diff_alias(version, actual.as_ref()),
+        (None, Some(_)) => Action::Update(BTreeSet::from([lambda::AliasField::Version])),
+        (None, None) => Action::Create,
+    };
+    let permission = match (&actual.api, &actual.alias) {
+        (Some(api), Some(_)) => lambda::diff_permission(
+            &desired.permission_source(&api.id),
+            actual.permission.as_ref(),
+        ),
+        _ => Action::Create,
+    };
+    StagePlan {
+        image_ref: image.clone(),
+        repository: ecr::diff_repository(&desired.repository, actual.repository.as_ref()),
+        lifecycle_policy: ecr::diff_lifecycle_policy(
+            &desired.lifecycle_policy,
+            actual.lifecycle_policy.as_deref(),
+        ),
+        repository_policy: ecr::diff_repository_policy(
+            &desired.pull_statement,
+            actual.repository_policy.as_deref(),
+        ),
+        image: Action::create_if(actual.image_digest.is_none()),
+        role: iam::diff_role(&desired.role, actual.role.as_ref()),
+        log_group: logs::diff_log_group(&desired.log_group, actual.log_group.as_ref()),
+        function,
+        version: Action::create_if(publish),
+        current_version,
+        alias,
+        api: apigw::diff_api(&desired.api, actual.api.as_ref()),
+        permission,
+    }
+}
+
+impl StagePlan {
+    /// Every change, in the order `up` makes them, for output.
+    pub fn changes(&self, desired: &DesiredStage) -> Plan {
+        let repository = &desired.repository.name;
+        let function = &desired.function_name;
+        let alias = &desired.alias_name;
+        let mut changes = vec![
+            Change::new("ecr repository", repository, &self.repository),
+            Change::new("ecr lifecycle policy", repository, &self.lifecycle_policy),
+            Change::new("ecr repository policy", repository, &self.repository_policy),
+            Change::new("ecr image", self.image_ref.by_tag(), &self.image),
+            Change::new("iam role", &desired.role.name, &self.role),
+            Change::new("log group", &desired.log_group.name, &self.log_group),
+            Change::new("lambda function", function, &self.function),
+            Change::new("lambda version", function, &self.version),
+            Change::new("lambda alias", format!("{function}:{alias}"), &self.alias),
+        ];
+        changes.extend(api_changes(&desired.api, &self.api));
+        changes.push(Change::new(
+            "lambda permission",
+            format!("{function}:{alias}/{PERMISSION_ID}"),
+            &self.permission,
+        ));
+        Plan { changes }
+    }
+
+    pub fn change_count(&self, desired: &DesiredStage) -> usize {
+        self.changes(desired)
+            .changes
+            .iter()
+            .filter(|c| c.action.is_change())
+            .count()
+    }
+}
+
+/// The API's changes, in the order `apigw::apply_api` makes them.
+pub fn api_changes(desired: &apigw::DesiredApi, plan: &apigw::ApiPlan) -> Vec<Change> {
+    let api = &desired.name;
+    let resource = format!("{api}/{}", desired.path);
+    let stage = format!("{api}/{}", desired.stage_name);
+    let mut changes = vec![
+        Change::new("api rest api", api, &plan.rest_api),
+        Change::new("api resource", &resource, &plan.resource),
+    ];
+    for stale in &plan.stale_resources {
+        changes.push(Change::new(
+            "api resource",
+            format!("{api}{}", stale.path),
+            &Action::<NoField>::Delete,
+        ));
+    }
+    for (method, action) in &plan.methods {
+        changes.push(Change::new(
+            "api method",
+            format!("{method} {resource}"),
+            action,
+        ));
+    }
+    for (kind, action) in &plan.gateway_responses {
+        changes.push(Change::new(
+            "api gateway response",
+            format!("{api}/{kind}"),
+            action,
+        ));
+    }
+    changes.push(Change::new("api deployment", &stage, &plan.deployment));
+    changes.push(Change::new("api stage", &stage, &plan.stage));
+    // Without api_key auth, the key and plan show only when there is one
+    // to remove.
+    let key_name = desired.api_key_name.as_deref().unwrap_or(api);
+    if desired.api_key_name.is_some() || plan.api_key.is_change() {
+        changes.push(Change::new("api key", key_name, &plan.api_key));
+    }
+    if desired.api_key_name.is_some() || plan.usage_plan.is_change() {
+        changes.push(Change::new("api usage plan", key_name, &plan.usage_plan));
+    }
+    changes
+}
