@@ -51,13 +51,13 @@ pub async fn read_function(
     name: &str,
     qualifier: Option<&str>,
 ) -> Result<Option<ActualFunction>, AwsError> {
-    let answer = client
-        .get_function()
-        .function_name(name)
-        .set_qualifier(qualifier.map(str::to_string))
-        .send()
-        .await;
-    let Some(answer) = none_if(ErrorKind::NotFound, "GetFunction", name, answer)? else {
+    let Some(answer) = none_if(
+        ErrorKind::NotFound,
+        "GetFunction",
+        name,
+        get_function(client, name, qualifier).await,
+    )?
+    else {
         return Ok(None);
     };
     let Some(config) = answer.configuration() else {
@@ -76,11 +76,7 @@ pub async fn read_function(
         name: name.to_string(),
         arn: config.function_arn().unwrap_or_default().to_string(),
         version: config.version().unwrap_or("$LATEST").to_string(),
-        image_uri: answer
-            .code()
-            .and_then(|code| code.image_uri())
-            .unwrap_or_default()
-            .to_string(),
+        image_uri: answer.code().and_then(code_image).unwrap_or_default(),
         role_arn: config.role().unwrap_or_default().to_string(),
         memory_mb: config.memory_size().unwrap_or_default(),
         timeout_s: config.timeout().unwrap_or_default(),
@@ -109,6 +105,34 @@ pub async fn read_function(
             Some(_) => BTreeMap::new(),
         },
     }))
+}
+
+/// GetFunction of `$LATEST`, or of a version or alias (`qualifier`): the
+/// one call both [`read_function`] and the image readers make.
+pub(super) async fn get_function(
+    client: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<
+    aws_sdk_lambda::operation::get_function::GetFunctionOutput,
+    aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::get_function::GetFunctionError>,
+> {
+    client
+        .get_function()
+        .function_name(name)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await
+}
+
+/// The image a function or version runs: as it was given when that was by
+/// digest (the deployer always gives one), else the digest Lambda resolved
+/// from the tag (`ResolvedImageUri`).
+pub(super) fn code_image(code: &aws_sdk_lambda::types::FunctionCodeLocation) -> Option<String> {
+    match code.image_uri() {
+        Some(uri) if uri.contains('@') => Some(uri.to_string()),
+        given => code.resolved_image_uri().or(given).map(str::to_string),
+    }
 }
 
 /// The function's tags, from ListTags. GetFunction's `Tags` are no

@@ -33,31 +33,17 @@ pub(super) async fn app_functions(client: &Client, prefix: &str) -> Result<Vec<S
     Ok(names)
 }
 
-/// The image of a function or version: as it was given when that was by
-/// digest, else the digest Lambda resolved (`ResolvedImageUri`); `None`
-/// when it is gone (another deploy may delete it meanwhile) or the deployer
-/// may not read it: a function named like the app's that the deployer
-/// cannot read is not one it deployed.
+/// The image of a function or version ([`code_image`]); `None` when it is
+/// gone (another deploy may delete it meanwhile) or the deployer may not
+/// read it: a function named like the app's that the deployer cannot read
+/// is not one it deployed. Unlike [`read_function`], it reads no tags.
 pub(super) async fn image_of(
     client: &Client,
     name: &str,
     qualifier: Option<&str>,
 ) -> Result<Option<String>, AwsError> {
-    let answer = client
-        .get_function()
-        .function_name(name)
-        .set_qualifier(qualifier.map(str::to_string))
-        .send()
-        .await;
-    match answer {
-        Ok(answer) => Ok(answer.code().and_then(|code| {
-            // The deployer always gives a digest; only an image given by
-            // tag needs the digest Lambda resolved.
-            match code.image_uri() {
-                Some(uri) if uri.contains('@') => Some(uri.to_string()),
-                given => code.resolved_image_uri().or(given).map(str::to_string),
-            }
-        })),
+    match get_function(client, name, qualifier).await {
+        Ok(answer) => Ok(answer.code().and_then(code_image)),
         Err(err) => match aws_error("GetFunction", name, err) {
             err if matches!(err.kind, ErrorKind::NotFound | ErrorKind::AccessDenied) => Ok(None),
             err => Err(err),
