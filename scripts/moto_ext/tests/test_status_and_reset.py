@@ -2,7 +2,9 @@
 behaviours in force and their windows, and a moto reset forgets every
 open window (on a private server, since a reset wipes all of moto)."""
 
+import hashlib
 import unittest
+from pathlib import Path
 
 from . import support
 from .support import BEHAVIOURS, client, http, name, refused
@@ -15,6 +17,13 @@ class Status(unittest.TestCase):
         self.assertEqual(sorted(status["behaviours"]), sorted(BEHAVIOURS))
         for window, seconds in status["windows"].items():
             self.assertGreater(seconds, 0, window)
+
+    def test_the_code_hash_is_that_of_this_checkouts_extension(self) -> None:
+        # scripts/local-cloud compares it to restart a moto running older code.
+        digest = hashlib.sha256()
+        for path in sorted(Path(__file__).parents[1].glob("*.py"), key=lambda p: p.name.encode()):
+            digest.update(path.read_bytes())
+        self.assertEqual(support.status(support.endpoint())["code"], digest.hexdigest())
 
     def test_each_switch_turns_its_behaviour_off(self) -> None:
         self.assertEqual(support.status(support.switched_off())["behaviours"], [])

@@ -559,7 +559,9 @@ pub async fn describe_local_cloud(filter: &str) -> String {
         Err(e) => out += &format!("ecr describe-repositories failed: {e:?}\n"),
     }
 
-    let log = workspace_root().join(".local-cloud/moto.log");
+    // scripts/local-cloud keeps one log per moto port.
+    let port = std::env::var("LOCAL_CLOUD_MOTO_PORT").unwrap_or_else(|_| "5000".into());
+    let log = workspace_root().join(format!(".local-cloud/moto-{port}.log"));
     if let Ok(text) = std::fs::read_to_string(&log) {
         let lines: Vec<&str> = text.lines().collect();
         out += &format!("--- last lines of {} ---\n", log.display());
