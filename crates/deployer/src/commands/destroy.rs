@@ -27,6 +27,7 @@ use crate::cli::DestroyArgs;
 use crate::config::Stage;
 use crate::names::Names;
 use crate::stage::desired::{DesiredStage, PERMISSION_ID};
+use crate::stage::plan::kind;
 use crate::stage::{actual, desired, lock};
 use crate::ui::Ui;
 
@@ -114,51 +115,51 @@ impl Found {
         let mut list = Vec::new();
         if self.permission {
             list.push(Resource::new(
-                "lambda permission",
+                kind::LAMBDA_PERMISSION,
                 format!("{function}:{}/{PERMISSION_ID}", stage.alias_name()),
             ));
         }
         if let Some(api) = &self.api {
             list.push(Resource::new(
-                "rest api",
+                kind::API_REST_API,
                 format!("{} ({})", stage.api_name(), api.id),
             ));
             for duplicate in &api.duplicates {
                 list.push(Resource::new(
-                    "rest api",
+                    kind::API_REST_API,
                     format!("{} ({duplicate})", stage.api_name()),
                 ));
             }
             if let Some(key) = &api.api_key {
-                list.push(Resource::new("api key", key.id.clone()));
+                list.push(Resource::new(kind::API_KEY, key.id.clone()));
             }
             if let Some(plan) = &api.usage_plan {
-                list.push(Resource::new("usage plan", plan.id.clone()));
+                list.push(Resource::new(kind::API_USAGE_PLAN, plan.id.clone()));
             }
         }
         if let Some(alias) = &self.alias {
             list.push(Resource::new(
-                "lambda alias",
+                kind::LAMBDA_ALIAS,
                 format!("{function}:{} (version {})", alias.name, alias.version),
             ));
         }
         for version in &self.versions {
             list.push(Resource::new(
-                "lambda version",
+                kind::LAMBDA_VERSION,
                 format!("{function}:{}", version.version),
             ));
         }
         if self.function {
-            list.push(Resource::new("lambda function", function));
+            list.push(Resource::new(kind::LAMBDA_FUNCTION, function));
         }
         if self.role {
-            list.push(Resource::new("iam role", stage.role_name()));
+            list.push(Resource::new(kind::IAM_ROLE, stage.role_name()));
         }
         if self.log_group {
-            list.push(Resource::new("log group", stage.log_group_name()));
+            list.push(Resource::new(kind::LOG_GROUP, stage.log_group_name()));
         }
         if self.repository && self.repository_users.is_empty() {
-            list.push(Resource::new("ecr repository", stage.repository_name()));
+            list.push(Resource::new(kind::ECR_REPOSITORY, stage.repository_name()));
         }
         list
     }
@@ -168,7 +169,7 @@ impl Found {
             return Vec::new();
         }
         vec![Kept {
-            kind: "ecr repository".into(),
+            kind: kind::ECR_REPOSITORY.into(),
             name: stage.repository_name(),
             reason: format!("still used by {}", self.repository_users.join(", ")),
         }]
@@ -273,7 +274,7 @@ async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found
 async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Result<()> {
     let function_name = stage.function_name();
     if found.permission {
-        let step = ui.step("lambda permission");
+        let step = ui.step(kind::LAMBDA_PERMISSION);
         lambda::remove_permission(
             &clients.lambda,
             &function_name,
@@ -284,7 +285,7 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
         step.finish("removed");
     }
     if let Some(api) = &found.api {
-        let step = ui.step("rest api");
+        let step = ui.step(kind::API_REST_API);
         apigw::delete_api(&clients.apigw, &stage.api_name(), &stage.tags()).await?;
         step.finish(match (&api.api_key, &api.usage_plan) {
             (None, None) => "removed",
@@ -292,7 +293,7 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
         });
     }
     if found.function {
-        let step = ui.step("lambda function");
+        let step = ui.step(kind::LAMBDA_FUNCTION);
         lambda::delete_function(&clients.lambda, &function_name).await?;
         let versions = match found.versions.len() {
             1 => "1 version".to_string(),
@@ -306,17 +307,17 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
         step.finish(format!("removed with {alias}{versions}"));
     }
     if found.role {
-        let step = ui.step("iam role");
+        let step = ui.step(kind::IAM_ROLE);
         iam::delete_role(&clients.iam, &stage.role_name()).await?;
         step.finish("removed");
     }
     if found.log_group {
-        let step = ui.step("log group");
+        let step = ui.step(kind::LOG_GROUP);
         logs::delete_log_group(&clients.logs, &stage.log_group_name()).await?;
         step.finish("removed");
     }
     if found.repository {
-        let step = ui.step("ecr repository");
+        let step = ui.step(kind::ECR_REPOSITORY);
         if found.repository_users.is_empty() {
             ecr::delete_repository(&clients.ecr, &stage.repository_name()).await?;
             step.finish("removed with its images");
@@ -379,8 +380,8 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "lambda permission",
-                "lambda version",
+                kind::LAMBDA_PERMISSION,
+                kind::LAMBDA_VERSION,
                 "lambda function",
                 "iam role",
                 "log group"
@@ -396,7 +397,7 @@ mod tests {
         };
         assert_eq!(
             unused.to_remove(&stage()),
-            [Resource::new("ecr repository", "shop")]
+            [Resource::new(kind::ECR_REPOSITORY, "shop")]
         );
         assert!(unused.kept(&stage()).is_empty());
     }

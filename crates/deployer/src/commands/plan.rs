@@ -37,13 +37,13 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &PlanArgs) -> Result<()> {
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let step = ui.step("survey");
     let names = desired::names(stage, &clients).await?;
-    let (desired, image) = desired::resolve(stage, &names).await?;
-    let actual = actual::read(&desired, Some(&image), &clients).await?;
-    let plan = plan::plan(&desired, &image, &actual);
+    let (desired, wanted) = desired::resolve(stage, &names).await?;
+    let actual = actual::read(&desired, Some(&wanted.image), &clients).await?;
+    let plan = plan::plan(&desired, &wanted.image, &actual);
     step.finish("read");
     ui.result(&PlanReport {
         stage: stage.name.clone(),
-        image_tag: image.tag.clone(),
+        image_tag: wanted.image.tag.clone(),
         changes: plan.changes(&desired).changes,
         warnings: desired.warnings.clone(),
     })

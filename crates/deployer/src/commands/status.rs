@@ -17,7 +17,7 @@ use crate::aws::{self, AwsError, Clients, lambda, logs};
 use crate::cli::StatusArgs;
 use crate::config::{Auth, Stage};
 use crate::stage::desired::DesiredStage;
-use crate::stage::desired::PERMISSION_ID;
+use crate::stage::plan::kind;
 use crate::stage::release::ApiKeyReport;
 use crate::stage::{actual, desired};
 use crate::ui::Ui;
@@ -56,12 +56,23 @@ pub struct StatusReport {
     pub api_key: Option<ApiKeyReport>,
 }
 
-/// One resource of the stage and whether it exists.
+/// One resource of the stage and whether it exists; `kind` as the plan
+/// spells it.
 #[derive(Debug, Serialize)]
 pub struct Resource {
-    pub kind: String,
+    pub kind: &'static str,
     pub name: String,
     pub exists: bool,
+}
+
+impl Resource {
+    fn new(kind: &'static str, name: impl Into<String>, exists: bool) -> Resource {
+        Resource {
+            kind,
+            name: name.into(),
+            exists,
+        }
+    }
 }
 
 /// The function's configured memory against the most its invocations used.
@@ -187,61 +198,47 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
     let api = &actual.api;
     let function = &actual.function;
     let api_stage = api.as_ref().and_then(|a| a.stage.as_ref());
+    let log_group = match &actual.log_group {
+        Some(group) => match group.retention_days {
+            Some(days) => format!("{} (events kept {days} days)", group.name),
+            None => format!("{} (events never expire)", group.name),
+        },
+        None => desired.log_group.name.clone(),
+    };
+    let api_label = match &api {
+        Some(api) => format!("{} ({})", desired.api.name, api.id),
+        None => desired.api.name.clone(),
+    };
     let resources = vec![
-        Resource {
-            kind: "ecr repository".into(),
-            name: desired.repository.name.clone(),
-            exists: actual.repository.is_some(),
-        },
-        Resource {
-            kind: "iam role".into(),
-            name: desired.role.name.clone(),
-            exists: actual.role.is_some(),
-        },
-        Resource {
-            kind: "log group".into(),
-            name: match &actual.log_group {
-                Some(group) => match group.retention_days {
-                    Some(days) => format!("{} (events kept {days} days)", group.name),
-                    None => format!("{} (events never expire)", group.name),
-                },
-                None => desired.log_group.name.clone(),
-            },
-            exists: actual.log_group.is_some(),
-        },
-        Resource {
-            kind: "lambda function".into(),
-            name: function_name.clone(),
-            exists: function_exists,
-        },
-        Resource {
-            kind: "lambda versions".into(),
-            name: format!("{function_name} ({} published)", versions.len()),
-            exists: !versions.is_empty(),
-        },
-        Resource {
-            kind: "lambda alias".into(),
-            name: format!("{function_name}:{alias_name}"),
-            exists: actual.alias.is_some(),
-        },
-        Resource {
-            kind: "rest api".into(),
-            name: match &api {
-                Some(api) => format!("{} ({})", stage.api_name(), api.id),
-                None => stage.api_name(),
-            },
-            exists: api.is_some(),
-        },
-        Resource {
-            kind: "api stage".into(),
-            name: stage.name.clone(),
-            exists: api_stage.is_some(),
-        },
-        Resource {
-            kind: "lambda permission".into(),
-            name: format!("{function_name}:{alias_name}/{PERMISSION_ID}"),
-            exists: actual.permission.is_some(),
-        },
+        Resource::new(
+            kind::ECR_REPOSITORY,
+            &desired.repository.name,
+            actual.repository.is_some(),
+        ),
+        Resource::new(kind::IAM_ROLE, &desired.role.name, actual.role.is_some()),
+        Resource::new(kind::LOG_GROUP, log_group, actual.log_group.is_some()),
+        Resource::new(kind::LAMBDA_FUNCTION, &function_name, function_exists),
+        Resource::new(
+            kind::LAMBDA_VERSION,
+            format!("{function_name} ({} published)", versions.len()),
+            !versions.is_empty(),
+        ),
+        Resource::new(
+            kind::LAMBDA_ALIAS,
+            desired.alias_label(),
+            actual.alias.is_some(),
+        ),
+        Resource::new(kind::API_REST_API, api_label, api.is_some()),
+        Resource::new(
+            kind::API_STAGE,
+            format!("{}/{}", desired.api.name, desired.api.stage_name),
+            api_stage.is_some(),
+        ),
+        Resource::new(
+            kind::LAMBDA_PERMISSION,
+            desired.permission_label(),
+            actual.permission.is_some(),
+        ),
     ];
     // Everything but the shared repository belongs to this stage alone.
     let deployed = resources.iter().skip(1).any(|r| r.exists);

@@ -107,9 +107,9 @@ async fn read_plan_apply(
     started: Instant,
 ) -> Result<UpReport> {
     let step = ui.step("survey");
-    let (desired, image) = desired::resolve(stage, names).await?;
-    let actual = actual::read(&desired, Some(&image), clients).await?;
-    let plan = plan::plan(&desired, &image, &actual);
+    let (desired, wanted) = desired::resolve(stage, names).await?;
+    let actual = actual::read(&desired, Some(&wanted.image), clients).await?;
+    let plan = plan::plan(&desired, &wanted.image, &actual);
     let changes = plan.changes(&desired).changes;
     let count = changes.iter().filter(|c| c.action.is_change()).count();
     step.finish(format!("{count} to change"));
@@ -119,7 +119,7 @@ async fn read_plan_apply(
     for warning in &desired.warnings {
         ui.warn(warning);
     }
-    let applied = apply::apply(ui, clients, &desired, &actual, &plan).await?;
+    let applied = apply::apply(ui, clients, &desired, &wanted.recipe, &actual, &plan).await?;
     Ok(UpReport {
         stage: stage.name.clone(),
         url: applied.url,

@@ -47,6 +47,7 @@ pub async fn apply(
     ui: &Ui,
     clients: &Clients,
     desired: &DesiredStage,
+    recipe: &Recipe,
     actual: &ActualStage,
     plan: &StagePlan,
 ) -> Result<Applied> {
@@ -60,7 +61,7 @@ pub async fn apply(
         apply_repository(ui, clients, desired, actual, plan),
         apply_role(ui, clients, desired, actual, plan),
         apply_log_group(ui, clients, desired, plan),
-        build_image(ui, desired, plan),
+        build_image(ui, desired, recipe, plan),
     )?;
     let image = match local_image {
         Some(local) => image::push(ui, clients, &local).await?,
@@ -281,17 +282,14 @@ async fn apply_log_group(
 async fn build_image(
     ui: &Ui,
     desired: &DesiredStage,
+    recipe: &Recipe,
     plan: &StagePlan,
 ) -> Result<Option<ImageRef>> {
     if plan.image != Action::Create {
         return Ok(None);
     }
     let local = ImageRef::new(&desired.names.repository_uri, &plan.image_ref.tag);
-    let recipe = match &desired.recipe {
-        Some(recipe) => recipe.clone(),
-        None => Recipe::for_stage(&desired.stage)?,
-    };
-    image::build(&desired.stage, ui, &recipe, &local).await?;
+    image::build(&desired.stage, ui, recipe, &local).await?;
     Ok(Some(local))
 }
 

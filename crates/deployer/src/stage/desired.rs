@@ -39,10 +39,15 @@ pub struct DesiredStage {
     pub api: apigw::DesiredApi,
     /// What the configuration asks that AWS will not do as written.
     pub warnings: Vec<String>,
-    /// How the function's binary is compiled, worked out once by
-    /// [`resolve`] for the hash and kept for the build (none for reads
-    /// that need no image: `status`, `destroy`).
-    pub recipe: Option<Recipe>,
+}
+
+/// The image the stage wants: its reference by the content hash of its
+/// inputs, and the recipe its binary is compiled by, worked out once for
+/// the hash and kept for the build.
+#[derive(Debug, Clone)]
+pub struct DesiredImage {
+    pub image: ImageRef,
+    pub recipe: Recipe,
 }
 
 /// The stage's names in the caller's account: the one STS call of a
@@ -54,7 +59,7 @@ pub async fn names(stage: &Stage, clients: &Clients) -> Result<Names> {
 
 /// The desired stage and its image by tag (its digest is known once it is
 /// in the registry), from the content hash of the image's inputs.
-pub async fn resolve(stage: &Stage, names: &Names) -> Result<(DesiredStage, ImageRef)> {
+pub async fn resolve(stage: &Stage, names: &Names) -> Result<(DesiredStage, DesiredImage)> {
     let hash_stage = stage.clone();
     let (recipe, hash) = tokio::task::spawn_blocking(move || {
         let recipe = Recipe::for_stage(&hash_stage)?;
@@ -64,9 +69,10 @@ pub async fn resolve(stage: &Stage, names: &Names) -> Result<(DesiredStage, Imag
     .await
     .context("hashing the image inputs stopped")??;
     let image = ImageRef::new(&names.repository_uri, &hash.tag());
-    let mut desired = DesiredStage::new(stage, names.clone());
-    desired.recipe = Some(recipe);
-    Ok((desired, image))
+    Ok((
+        DesiredStage::new(stage, names.clone()),
+        DesiredImage { image, recipe },
+    ))
 }
 
 impl DesiredStage {
@@ -86,7 +92,6 @@ impl DesiredStage {
             alias_name: stage.alias_name(),
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
-            recipe: None,
             stage: stage.clone(),
             names,
         }
@@ -100,6 +105,16 @@ impl DesiredStage {
     /// The source ARN the permission allows, for the API `api_id`.
     pub fn permission_source(&self, api_id: &str) -> String {
         self.names.api_source_arn(api_id)
+    }
+
+    /// The alias as output names it: `function:alias`.
+    pub fn alias_label(&self) -> String {
+        format!("{}:{}", self.function_name, self.alias_name)
+    }
+
+    /// The API's permission on the alias as output names it.
+    pub fn permission_label(&self) -> String {
+        format!("{}/{PERMISSION_ID}", self.alias_label())
     }
 }
 

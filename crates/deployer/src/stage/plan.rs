@@ -7,10 +7,33 @@
 use std::collections::BTreeSet;
 
 use super::actual::ActualStage;
-use super::desired::{DesiredStage, PERMISSION_ID};
+use super::desired::DesiredStage;
 use crate::aws::{apigw, ecr, iam, lambda, logs};
 use crate::image::ImageRef;
 use crate::plan::{Action, Change, NoField, Plan};
+
+/// The resource kinds, as `plan`, `up`, `status` and `destroy` print them
+/// (and as their `--json` carries them in `kind`).
+pub mod kind {
+    pub const ECR_REPOSITORY: &str = "ecr repository";
+    pub const ECR_LIFECYCLE_POLICY: &str = "ecr lifecycle policy";
+    pub const ECR_REPOSITORY_POLICY: &str = "ecr repository policy";
+    pub const ECR_IMAGE: &str = "ecr image";
+    pub const IAM_ROLE: &str = "iam role";
+    pub const LOG_GROUP: &str = "log group";
+    pub const LAMBDA_FUNCTION: &str = "lambda function";
+    pub const LAMBDA_VERSION: &str = "lambda version";
+    pub const LAMBDA_ALIAS: &str = "lambda alias";
+    pub const LAMBDA_PERMISSION: &str = "lambda permission";
+    pub const API_REST_API: &str = "api rest api";
+    pub const API_RESOURCE: &str = "api resource";
+    pub const API_METHOD: &str = "api method";
+    pub const API_GATEWAY_RESPONSE: &str = "api gateway response";
+    pub const API_DEPLOYMENT: &str = "api deployment";
+    pub const API_STAGE: &str = "api stage";
+    pub const API_KEY: &str = "api key";
+    pub const API_USAGE_PLAN: &str = "api usage plan";
+}
 
 /// Everything `up` does to the stage, in its order.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,22 +116,29 @@ impl StagePlan {
     pub fn changes(&self, desired: &DesiredStage) -> Plan {
         let repository = &desired.repository.name;
         let function = &desired.function_name;
-        let alias = &desired.alias_name;
         let mut changes = vec![
-            Change::new("ecr repository", repository, &self.repository),
-            Change::new("ecr lifecycle policy", repository, &self.lifecycle_policy),
-            Change::new("ecr repository policy", repository, &self.repository_policy),
-            Change::new("ecr image", self.image_ref.by_tag(), &self.image),
-            Change::new("iam role", &desired.role.name, &self.role),
-            Change::new("log group", &desired.log_group.name, &self.log_group),
-            Change::new("lambda function", function, &self.function),
-            Change::new("lambda version", function, &self.version),
-            Change::new("lambda alias", format!("{function}:{alias}"), &self.alias),
+            Change::new(kind::ECR_REPOSITORY, repository, &self.repository),
+            Change::new(
+                kind::ECR_LIFECYCLE_POLICY,
+                repository,
+                &self.lifecycle_policy,
+            ),
+            Change::new(
+                kind::ECR_REPOSITORY_POLICY,
+                repository,
+                &self.repository_policy,
+            ),
+            Change::new(kind::ECR_IMAGE, self.image_ref.by_tag(), &self.image),
+            Change::new(kind::IAM_ROLE, &desired.role.name, &self.role),
+            Change::new(kind::LOG_GROUP, &desired.log_group.name, &self.log_group),
+            Change::new(kind::LAMBDA_FUNCTION, function, &self.function),
+            Change::new(kind::LAMBDA_VERSION, function, &self.version),
+            Change::new(kind::LAMBDA_ALIAS, desired.alias_label(), &self.alias),
         ];
         changes.extend(api_changes(&desired.api, &self.api));
         changes.push(Change::new(
-            "lambda permission",
-            format!("{function}:{alias}/{PERMISSION_ID}"),
+            kind::LAMBDA_PERMISSION,
+            desired.permission_label(),
             &self.permission,
         ));
         Plan { changes }
@@ -129,40 +159,44 @@ pub fn api_changes(desired: &apigw::DesiredApi, plan: &apigw::ApiPlan) -> Vec<Ch
     let resource = format!("{api}/{}", desired.path);
     let stage = format!("{api}/{}", desired.stage_name);
     let mut changes = vec![
-        Change::new("api rest api", api, &plan.rest_api),
-        Change::new("api resource", &resource, &plan.resource),
+        Change::new(kind::API_REST_API, api, &plan.rest_api),
+        Change::new(kind::API_RESOURCE, &resource, &plan.resource),
     ];
     for stale in &plan.stale_resources {
         changes.push(Change::new(
-            "api resource",
+            kind::API_RESOURCE,
             format!("{api}{}", stale.path),
             &Action::<NoField>::Delete,
         ));
     }
     for (method, action) in &plan.methods {
         changes.push(Change::new(
-            "api method",
+            kind::API_METHOD,
             format!("{method} {resource}"),
             action,
         ));
     }
     for (kind, action) in &plan.gateway_responses {
         changes.push(Change::new(
-            "api gateway response",
+            kind::API_GATEWAY_RESPONSE,
             format!("{api}/{kind}"),
             action,
         ));
     }
-    changes.push(Change::new("api deployment", &stage, &plan.deployment));
-    changes.push(Change::new("api stage", &stage, &plan.stage));
+    changes.push(Change::new(kind::API_DEPLOYMENT, &stage, &plan.deployment));
+    changes.push(Change::new(kind::API_STAGE, &stage, &plan.stage));
     // Without api_key auth, the key and plan show only when there is one
     // to remove.
     let key_name = desired.api_key_name.as_deref().unwrap_or(api);
     if desired.api_key_name.is_some() || plan.api_key.is_change() {
-        changes.push(Change::new("api key", key_name, &plan.api_key));
+        changes.push(Change::new(kind::API_KEY, key_name, &plan.api_key));
     }
     if desired.api_key_name.is_some() || plan.usage_plan.is_change() {
-        changes.push(Change::new("api usage plan", key_name, &plan.usage_plan));
+        changes.push(Change::new(
+            kind::API_USAGE_PLAN,
+            key_name,
+            &plan.usage_plan,
+        ));
     }
     changes
 }

@@ -332,9 +332,9 @@ async fn destroy_removes_every_resource_of_the_stage_and_a_second_run_is_fine() 
     let removed = kinds(&answer);
     for kind in [
         "lambda permission",
-        "rest api",
+        "api rest api",
         "api key",
-        "usage plan",
+        "api usage plan",
         "lambda alias",
         "lambda version",
         "lambda function",

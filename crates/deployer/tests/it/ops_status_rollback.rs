@@ -46,6 +46,20 @@ async fn rollback_moves_the_alias_and_status_reports_what_it_serves() {
         .filter(|r| r["exists"] != true)
         .collect();
     assert!(missing.is_empty(), "missing after up: {missing:?}");
+    // Status spells each kind as the plan does, so a pipeline can join them.
+    let planned: Vec<&str> = first["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    for resource in status["resources"].as_array().unwrap() {
+        let kind = resource["kind"].as_str().unwrap();
+        assert!(
+            planned.contains(&kind),
+            "status kind {kind} not in the plan's {planned:?}"
+        );
+    }
     assert_eq!(status["memory"]["configured_mb"], 1024, "{status}");
 
     // The default rollback goes to the version below.

@@ -115,8 +115,10 @@ async fn up_makes_exactly_the_calls_of_its_plan_and_reads_each_resource_once() {
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(&stage, &clients).await.unwrap();
     let (mut wanted, image) = desired::resolve(&stage, &names).await.unwrap();
-    let found = actual::read(&wanted, Some(&image), &clients).await.unwrap();
-    let mut hand_built = plan::plan(&wanted, &image, &found);
+    let found = actual::read(&wanted, Some(&image.image), &clients)
+        .await
+        .unwrap();
+    let mut hand_built = plan::plan(&wanted, &image.image, &found);
     assert_eq!(hand_built.change_count(&wanted), 0, "{hand_built:#?}");
     wanted.log_group.retention_days = 7;
     hand_built.log_group = Action::Update(BTreeSet::from([logs::LogGroupField::Retention]));
@@ -127,7 +129,7 @@ async fn up_makes_exactly_the_calls_of_its_plan_and_reads_each_resource_once() {
     proxy.counts.take_calls();
 
     let ui = Ui::with_mode("up", Mode::Plain, false, false, 0);
-    apply::apply(&ui, &clients, &wanted, &found, &hand_built)
+    apply::apply(&ui, &clients, &wanted, &image.recipe, &found, &hand_built)
         .await
         .unwrap();
     let mut made: Vec<String> = proxy
