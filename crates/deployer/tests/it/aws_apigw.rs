@@ -4,9 +4,6 @@
 //! another client of the account holds the strict local AWS's DeleteRestApi
 //! quota (1 per 30 s per account and Region on AWS).
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::{ApiKey, EndpointConfiguration, EndpointType, UsagePlan};
@@ -16,6 +13,7 @@ use deployer::config::{Auth, Stage};
 use deployer::names::Names;
 use deployer::plan::ChangeAction;
 use deployer::stage::plan::api_changes;
+use std::collections::HashMap;
 
 use crate::util;
 
@@ -47,6 +45,17 @@ fn alias_arn(stage: &Stage) -> String {
 
 fn desired(stage: &Stage) -> DesiredApi {
     DesiredApi::from_stage(stage, &Names::new(stage, util::ACCOUNT))
+}
+
+/// What the plan would change to reach `desired` from what API Gateway
+/// holds: each change's kind and action, in the plan's order.
+async fn planned(client: &Client, desired: &DesiredApi) -> Vec<(&'static str, ChangeAction)> {
+    let actual = apigw::read_api(client, desired).await.unwrap();
+    api_changes(desired, &apigw::diff_api(desired, actual.as_ref()))
+        .into_iter()
+        .filter(|c| c.action.is_change())
+        .map(|c| (c.kind, c.action))
+        .collect()
 }
 
 /// The CORS headers of a gateway response type, as API Gateway holds them
@@ -109,7 +118,7 @@ async fn usage_plans_named(client: &Client, name: &str) -> Vec<UsagePlan> {
         .collect()
 }
 
-async fn apis_named(client: &Client, name: &str) -> Vec<String> {
+pub(crate) async fn apis_named(client: &Client, name: &str) -> Vec<String> {
     client
         .get_rest_apis()
         .limit(500)
@@ -193,12 +202,8 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
     );
 
     // The plan after it is empty.
-    let actual = apigw::read_api(&client, &desired).await.unwrap();
-    let changes = api_changes(&desired, &apigw::diff_api(&desired, actual.as_ref()));
-    assert!(
-        changes.iter().all(|c| c.action == ChangeAction::Unchanged),
-        "{changes:#?}"
-    );
+    let changes = planned(&client, &desired).await;
+    assert!(changes.is_empty(), "{changes:#?}");
 
     // What API Gateway holds, read back with the SDK.
     let api = client
@@ -295,20 +300,10 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     stage.api.cors.allow_origins = vec!["https://example.com".into()];
     stage.api.cors.allow_headers = vec!["Content-Type".into()];
     let changed = desired(&stage);
-    let plan = api_changes(
-        &changed,
-        &apigw::diff_api(
-            &changed,
-            apigw::read_api(&client, &changed).await.unwrap().as_ref(),
-        ),
-    );
-    let planned: Vec<_> = plan
-        .iter()
-        .filter(|c| c.action.is_change())
-        .map(|c| c.kind)
-        .collect();
+    let plan = planned(&client, &changed).await;
+    let kinds: Vec<_> = plan.iter().map(|(kind, _)| *kind).collect();
     assert_eq!(
-        planned,
+        kinds,
         [
             "api method",
             "api gateway response",
@@ -507,89 +502,6 @@ async fn caller_account_and_source_arn() {
     );
 }
 
-/// A Region no other test uses: API Gateway's quotas are per account and
-/// Region, so the test that takes them does not slow the others.
-const QUIET_REGION: &str = "ca-central-1";
-
-/// Another client of the account tearing stages down in `region`: it
-/// deletes REST APIs as often as the DeleteRestApi quota lets it (asking
-/// every 50 ms, so it takes each slot as it opens), for `busy`. Returns
-/// how many it deleted.
-async fn take_delete_slots(region: &str, busy: Duration) -> u32 {
-    let config = util::sdk_config_in(region).await;
-    let client = Client::from_conf(
-        aws_sdk_apigateway::config::Builder::from(&config)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    let until = Instant::now() + busy;
-    let mut deleted = 0;
-    while Instant::now() < until {
-        let api = client
-            .create_rest_api()
-            .name(util::unique_name("other-teardown"))
-            .send()
-            .await
-            .unwrap();
-        let id = api.id().unwrap().to_string();
-        while Instant::now() < until {
-            match client.delete_rest_api().rest_api_id(&id).send().await {
-                Ok(_) => {
-                    deleted += 1;
-                    break;
-                }
-                Err(err)
-                    if err
-                        .raw_response()
-                        .is_some_and(|r| r.status().as_u16() == 429) =>
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(err) => panic!("DeleteRestApi: {err:?}"),
-            }
-        }
-    }
-    deleted
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn delete_outlasts_the_delete_rest_api_quota_taken_by_another_teardown() {
-    util::require_strict_local_aws();
-    let client = Client::new(&util::sdk_config_in(QUIET_REGION).await);
-    let stage = Stage::defaults(&util::unique_name("apigw-quota"), "dev", QUIET_REGION);
-    // The stage's API and two duplicates an old crash left: three deletes.
-    for _ in 0..3 {
-        client
-            .create_rest_api()
-            .name(stage.api_name())
-            .set_tags(Some(stage.tags().into_iter().collect()))
-            .send()
-            .await
-            .unwrap();
-    }
-    // Longer than this client's own retries of a 429 last (three attempts,
-    // at most 3 s of backoff): without retries of its own, delete gives up.
-    let busy = Duration::from_secs(6);
-    let other = tokio::spawn(take_delete_slots(QUIET_REGION, busy));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let started = Instant::now();
-    apigw::delete_api(&client, &stage.api_name(), &stage.tags())
-        .await
-        .unwrap();
-    let waited = started.elapsed();
-    let others = other.await.unwrap();
-    assert!(
-        others >= 2,
-        "the other teardown deleted only {others}: no quota in force?"
-    );
-    assert!(apis_named(&client, &stage.api_name()).await.is_empty());
-    assert!(
-        waited >= Duration::from_secs(3),
-        "three deletes took only {waited:?}"
-    );
-}
-
 #[tokio::test]
 async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_it() {
     let client = client().await;
@@ -631,21 +543,9 @@ async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_
     // Tracing on: the stage follows, without a redeploy.
     stage.function.tracing = true;
     let changed = desired(&stage);
-    let plan = api_changes(
-        &changed,
-        &apigw::diff_api(
-            &changed,
-            apigw::read_api(&client, &changed).await.unwrap().as_ref(),
-        ),
-    );
-    let planned: Vec<_> = plan
-        .iter()
-        .filter(|c| c.action.is_change())
-        .map(|c| (c.kind, &c.action))
-        .collect();
     assert_eq!(
-        planned,
-        [("api stage", &ChangeAction::Update(vec!["tracing".into()]))]
+        planned(&client, &changed).await,
+        [("api stage", ChangeAction::Update(vec!["tracing".into()]))]
     );
     let (outcome, after) = apigw::ensure_api(&client, &changed).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);

@@ -14,9 +14,11 @@
 mod util;
 
 mod aws_apigw;
+mod aws_apigw_quotas;
 mod aws_ecr;
 mod aws_iam;
 mod aws_lambda;
+mod aws_lambda_reads;
 mod aws_logs;
 mod cli;
 mod concurrency;
@@ -32,5 +34,6 @@ mod ops_status_rollback;
 mod plan_apply;
 mod public_path;
 mod security;
+mod shared_repository;
 mod smoke;
 mod up;

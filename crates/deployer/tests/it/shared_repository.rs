@@ -1,0 +1,218 @@
+//! The app's one ECR repository, shared by its stages: each stage has its
+//! own function, role and API, Lambda may pull every image of the app, and
+//! `up` deletes only images that no version of any stage uses.
+
+use serde_json::Value;
+
+use crate::up::rest_api_id;
+use crate::util::fixture::{Fixture, changes, set_in_table};
+use crate::util::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stages_share_the_repository_and_nothing_else() {
+    let fx = Fixture::new("uptwo");
+    let _dump = DumpOnFailure::new(&fx.app);
+    // A second local stage beside the first.
+    fx.add_local_stage("local2");
+    let a = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let b = fx.json(&["up", "--stage", "local2", "--json", "--yes"]);
+    assert_eq!(a["image"]["digest"], b["image"]["digest"]);
+    assert_eq!(
+        b["image"]["built"], false,
+        "the second stage rebuilt the image"
+    );
+    for key in ["function_arn", "url", "role_arn"] {
+        assert_ne!(a[key], b[key], "{key} shared between stages");
+    }
+    let config = sdk_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let repos = ecr.describe_repositories().send().await.unwrap();
+    let ours = repos
+        .repositories()
+        .iter()
+        .filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&fx.app)))
+        .count();
+    assert_eq!(ours, 1);
+}
+
+/// The manifest the local registry serves for `repository:tag`, as ECR
+/// would know it after a push (moto knows only images put through its API).
+fn registry_manifest(repository: &str, tag: &str) -> String {
+    let url = format!(
+        "https://{}/v2/{repository}/manifests/{tag}",
+        registry_host()
+    );
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-k", "-H"])
+        .arg("Accept: application/vnd.docker.distribution.manifest.v2+json")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "curl {url}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Puts an image into moto's ECR (what a push to real ECR does), one
+/// second after the last so that their push times differ.
+async fn register(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    tag: &str,
+    manifest: &str,
+) -> String {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    deployer::aws::ecr::register_image(
+        ecr,
+        repository,
+        tag,
+        manifest,
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shared_repository_lets_lambda_pull_and_keeps_every_image_a_stage_uses() {
+    let fx = Fixture::new("upimg");
+    let _dump = DumpOnFailure::new(&fx.app);
+    fx.add_local_stage("local2");
+    fx.edit_config(|text| set_in_table(text, "ecr", "keep-tagged", "1"));
+    let config = sdk_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&config);
+
+    // Someone's statement in the repository policy before the first up.
+    ecr.create_repository()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let theirs = serde_json::json!({
+        "Sid": "ci-pull", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+        "Action": ["ecr:BatchGetImage"],
+    });
+    ecr.set_repository_policy()
+        .repository_name(&fx.app)
+        .policy_text(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [theirs]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = fx.json(&["plan", "--stage", "local", "--json"]);
+    assert!(
+        changes(&plan).contains(&format!("ecr repository policy {} create", fx.app)),
+        "{:?}",
+        changes(&plan)
+    );
+    // The function's 300 s timeout is past API Gateway's 29 s: said, not refused.
+    let warnings = plan["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("29 s")),
+        "{plan}"
+    );
+
+    let first = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(first["warnings"], plan["warnings"]);
+    let policy = ecr
+        .get_repository_policy()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(policy.policy_text().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert!(
+        statements.contains(&theirs),
+        "their statement is gone: {policy}"
+    );
+    let ours = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"] == "lambda.amazonaws.com")
+        .unwrap_or_else(|| panic!("no statement for Lambda: {policy}"));
+    assert_eq!(
+        ours["Action"],
+        serde_json::json!(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"])
+    );
+    assert_eq!(
+        ours["Condition"]["StringLike"]["aws:sourceArn"],
+        format!(
+            "arn:aws:lambda:{}:{ACCOUNT}:function:{}-*",
+            region(),
+            fx.app
+        )
+    );
+    // One lifecycle policy for every stage, and none of its rules selects
+    // a tagged image.
+    let lifecycle = ecr
+        .get_lifecycle_policy()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let lifecycle: Value =
+        serde_json::from_str(lifecycle.lifecycle_policy_text().unwrap()).unwrap();
+    for rule in lifecycle["rules"].as_array().unwrap() {
+        assert_eq!(rule["selection"]["tagStatus"], "untagged", "{lifecycle}");
+    }
+    // The stage traces from the gateway on, as the function does.
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    let api_id = rest_api_id(&apigw, &fx.function("local")).await;
+    let api_stage = apigw
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("local")
+        .send()
+        .await
+        .unwrap();
+    assert!(api_stage.tracing_enabled());
+
+    // ECR learns of local's image (moto only knows images put through its
+    // API), then of two images nobody uses, pushed after it.
+    let tag = first["image"]["tag"].as_str().unwrap();
+    let used = register(&ecr, &fx.app, tag, &registry_manifest(&fx.app, tag)).await;
+    assert_eq!(Some(used.as_str()), first["image"]["digest"].as_str());
+    let unused_old = register(&ecr, &fx.app, "unused-old", &fake_manifest(1)).await;
+    let unused_new = register(&ecr, &fx.app, "unused-new", &fake_manifest(2)).await;
+
+    // local2 ships another image: past keep-tagged = 1, the unused old one
+    // goes; local's live version keeps its image although it is older.
+    std::fs::write(fx.path("models/NOTE.txt"), "retrained\n").unwrap();
+    let second = fx.json(&["up", "--stage", "local2", "--json", "--yes"]);
+    assert_eq!(second["image"]["built"], true);
+    assert_eq!(second["images_deleted"], 1, "{second}");
+    let left: Vec<String> = ecr
+        .describe_images()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap()
+        .image_details()
+        .iter()
+        .filter_map(|i| i.image_digest().map(str::to_string))
+        .collect();
+    assert!(
+        left.contains(&used),
+        "local's live image was deleted: {left:?}"
+    );
+    assert!(
+        left.contains(&unused_new),
+        "the newest image was deleted: {left:?}"
+    );
+    assert!(
+        !left.contains(&unused_old),
+        "the unused old image is still there: {left:?}"
+    );
+    // One repository, one policy of each kind: local2's up changed none.
+    assert!(
+        !changes(&second)
+            .iter()
+            .any(|c| c.starts_with("ecr repository") || c.starts_with("ecr lifecycle")),
+        "{:?}",
+        changes(&second)
+    );
+}
