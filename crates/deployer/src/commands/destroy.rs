@@ -1,5 +1,6 @@
 //! `deployer destroy`: removes every resource of one stage — the API's
 //! permission on the alias, the REST API with its key and usage plan, the
+//! alias's provisioned concurrency and the function's reservation, the
 //! function with its alias and versions, the role and the log group — and
 //! the app's ECR repository once no function uses an image of it any more
 //! (stages share it). It reads first, asks (a terminal) or needs `--yes`
@@ -98,6 +99,10 @@ struct Found {
     permission: bool,
     api: Option<apigw::ActualApi>,
     alias: Option<lambda::AliasInfo>,
+    /// The alias has provisioned concurrency.
+    provisioned: bool,
+    /// The function has reserved concurrency.
+    reserved: bool,
     versions: Vec<lambda::VersionInfo>,
     function: bool,
     role: bool,
@@ -135,6 +140,15 @@ impl Found {
             if let Some(plan) = &api.usage_plan {
                 list.push(Resource::new("usage plan", plan.id.clone()));
             }
+        }
+        if self.provisioned {
+            list.push(Resource::new(
+                "lambda provisioned concurrency",
+                format!("{function}:{}", stage.alias_name()),
+            ));
+        }
+        if self.reserved {
+            list.push(Resource::new("lambda reserved concurrency", &function));
         }
         if let Some(alias) = &self.alias {
             list.push(Resource::new(
@@ -262,6 +276,8 @@ async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found
         role: actual.role.is_some(),
         log_group: actual.log_group.is_some(),
         repository: actual.repository.is_some(),
+        provisioned: actual.provisioned.is_some(),
+        reserved: actual.reserved.is_some(),
         api: actual.api,
         alias: actual.alias,
         versions,
@@ -290,6 +306,19 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
             (None, None) => "removed",
             _ => "removed with its key and usage plan",
         });
+    }
+    // Deleting the function would take both with it; removed on their
+    // own first, so the output names them and the allocation (which is
+    // billed) ends before the slower deletions.
+    if found.provisioned {
+        let step = ui.step("lambda provisioned concurrency");
+        lambda::delete_provisioned(&clients.lambda, &function_name, &stage.alias_name()).await?;
+        step.finish("removed");
+    }
+    if found.reserved {
+        let step = ui.step("lambda reserved concurrency");
+        lambda::delete_reserved(&clients.lambda, &function_name).await?;
+        step.finish("removed");
     }
     if found.function {
         let step = ui.step("lambda function");
@@ -358,6 +387,8 @@ mod tests {
     fn callers_go_before_what_they_call_and_a_used_repository_stays() {
         let found = Found {
             permission: true,
+            provisioned: true,
+            reserved: true,
             function: true,
             role: true,
             log_group: true,
@@ -380,6 +411,8 @@ mod tests {
             kinds,
             [
                 "lambda permission",
+                "lambda provisioned concurrency",
+                "lambda reserved concurrency",
                 "lambda version",
                 "lambda function",
                 "iam role",
