@@ -304,6 +304,24 @@ mod tests {
     }
 
     #[test]
+    fn a_release_waits_for_the_allocation_that_follows_the_alias() {
+        let (desired, image) = wanting(1, 0);
+        let actual = ActualStage {
+            alias: Some(lambda::AliasInfo {
+                name: "prod".into(),
+                arn: "arn:aws:lambda:us-east-1:123456789012:function:shop-prod:prod".into(),
+                version: "1".into(),
+            }),
+            provisioned: Some(ready(1)),
+            ..ActualStage::default()
+        };
+        let plan = plan(&desired, &image, &actual);
+        assert!(plan.alias.is_change());
+        assert_eq!(plan.provisioned, Action::Unchanged);
+        assert!(plan.wait_provisioned);
+    }
+
+    #[test]
     fn zero_removes_what_is_there() {
         let (desired, image) = wanting(0, 0);
         let actual = ActualStage {

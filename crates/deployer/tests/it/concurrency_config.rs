@@ -1,10 +1,10 @@
 //! Provisioned and reserved concurrency end to end (`[function]
 //! provisioned-concurrency`, `reserved-concurrency`): `plan` shows them,
 //! `up` sets them and waits until Lambda has allocated the provisioned
-//! environments, `status` shows `READY`, a change of the amount updates
-//! it, 0 removes it, and `destroy` removes both — the real binary against
-//! the local AWS, checked with SDK calls. (`concurrency.rs` is about two
-//! `up` racing, not about these settings.)
+//! environments (again after a release moves the alias), `status` shows
+//! `READY`, a change of the amount updates it, 0 removes it, and `destroy`
+//! removes them — the real binary against the local AWS, checked with SDK
+//! calls. (`concurrency.rs` is about two `up` racing, not these settings.)
 
 use serde_json::Value;
 
@@ -138,6 +138,22 @@ async fn plan_up_status_change_and_destroy_of_provisioned_and_reserved_concurren
         )]
     );
     fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(
+        provisioned(&lambda, &function, "local").await,
+        Some((2, 2, "READY".into()))
+    );
+
+    // A release moves the alias, and Lambda allocates again for the new
+    // version (IN_PROGRESS meanwhile): up waits for that too.
+    fx.set_local("function", "memory", "1024");
+    let release = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let ran = steps(&release);
+    assert!(
+        ran.iter().any(|s| s == "lambda alias")
+            && ran.iter().any(|s| s == "provisioned concurrency ready")
+            && !ran.iter().any(|s| s == "lambda provisioned concurrency"),
+        "{ran:?}"
+    );
     assert_eq!(
         provisioned(&lambda, &function, "local").await,
         Some((2, 2, "READY".into()))
