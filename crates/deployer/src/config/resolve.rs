@@ -267,25 +267,23 @@ fn apply_function(
                 )
             })?;
     }
-    if let Some(amount) = &raw.provisioned_concurrency {
-        spec.provisioned_concurrency = in_range(
-            src,
-            amount,
-            0,
-            i64::from(i32::MAX),
+    for (amount, field, unit, name) in [
+        (
+            &raw.provisioned_concurrency,
+            &mut spec.provisioned_concurrency,
             "environments (0: none)",
-            key("provisioned-concurrency"),
-        )?;
-    }
-    if let Some(amount) = &raw.reserved_concurrency {
-        spec.reserved_concurrency = in_range(
-            src,
-            amount,
-            0,
-            i64::from(i32::MAX),
+            "provisioned-concurrency",
+        ),
+        (
+            &raw.reserved_concurrency,
+            &mut spec.reserved_concurrency,
             "executions (0: none)",
-            key("reserved-concurrency"),
-        )?;
+            "reserved-concurrency",
+        ),
+    ] {
+        if let Some(amount) = amount {
+            *field = in_range(src, amount, 0, i64::from(i32::MAX), unit, key(name))?;
+        }
     }
     Ok(())
 }
