@@ -153,6 +153,9 @@ pub struct Plan {
 pub fn render_changes(changes: &[Change]) -> String {
     let mut out = String::new();
     let (mut create, mut update, mut delete) = (0, 0, 0);
+    // Wider than the usual 22 when a longer kind is present, so the names
+    // line up.
+    let kind_width = changes.iter().map(|c| c.kind.len()).fold(22, usize::max);
     for change in changes {
         let (mark, what) = match &change.action {
             ChangeAction::Create => {
@@ -169,7 +172,10 @@ pub fn render_changes(changes: &[Change]) -> String {
             }
             ChangeAction::Unchanged => ("=", "unchanged".to_string()),
         };
-        out += &format!("{mark} {:<22} {:<48} {what}\n", change.kind, change.name);
+        out += &format!(
+            "{mark} {:<kind_width$} {:<48} {what}\n",
+            change.kind, change.name
+        );
     }
     out += &format!("{create} to create, {update} to update");
     if delete > 0 {

@@ -178,6 +178,8 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         | "LifecyclePolicyNotFoundException"
         | "RepositoryPolicyNotFoundException"
         | "ImageNotFoundException"
+        // GetProvisionedConcurrencyConfig of a qualifier without one.
+        | "ProvisionedConcurrencyConfigNotFoundException"
         | "NotFoundException"
         | "NotFound" => ErrorKind::NotFound,
         "EntityAlreadyExists"
@@ -292,6 +294,12 @@ mod tests {
                 "RepositoryNotFoundException",
                 "",
                 "DescribeRepositories",
+                ErrorKind::NotFound,
+            ),
+            (
+                "ProvisionedConcurrencyConfigNotFoundException",
+                "",
+                "GetProvisionedConcurrencyConfig",
                 ErrorKind::NotFound,
             ),
             (

@@ -1,5 +1,6 @@
 //! `deployer destroy`: removes every resource of one stage — the API's
 //! permission on the alias, the REST API with its key and usage plan, the
+//! alias's provisioned concurrency and the function's reservation, the
 //! function with its alias and versions, the role and the log group — and
 //! the app's ECR repository once no function uses an image of it any more
 //! (stages share it). It reads first, asks (a terminal) or needs `--yes`
@@ -99,6 +100,10 @@ struct Found {
     permission: bool,
     api: Option<apigw::ActualApi>,
     alias: Option<lambda::AliasInfo>,
+    /// The alias has provisioned concurrency.
+    provisioned: bool,
+    /// The function has reserved concurrency.
+    reserved: bool,
     versions: Vec<lambda::VersionInfo>,
     function: bool,
     role: bool,
@@ -136,6 +141,15 @@ impl Found {
             if let Some(plan) = &api.usage_plan {
                 list.push(Resource::new(kind::API_USAGE_PLAN, plan.id.clone()));
             }
+        }
+        if self.provisioned {
+            list.push(Resource::new(
+                kind::LAMBDA_PROVISIONED_CONCURRENCY,
+                format!("{function}:{}", stage.alias_name()),
+            ));
+        }
+        if self.reserved {
+            list.push(Resource::new(kind::LAMBDA_RESERVED_CONCURRENCY, &function));
         }
         if let Some(alias) = &self.alias {
             list.push(Resource::new(
@@ -263,6 +277,8 @@ async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found
         role: actual.role.is_some(),
         log_group: actual.log_group.is_some(),
         repository: actual.repository.is_some(),
+        provisioned: actual.provisioned.is_some(),
+        reserved: actual.reserved.is_some(),
         api: actual.api,
         alias: actual.alias,
         versions,
@@ -291,6 +307,19 @@ async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Res
             (None, None) => "removed",
             _ => "removed with its key and usage plan",
         });
+    }
+    // Deleting the function would take both with it; removed on their
+    // own first, so the output names them and the allocation (which is
+    // billed) ends before the slower deletions.
+    if found.provisioned {
+        let step = ui.step(kind::LAMBDA_PROVISIONED_CONCURRENCY);
+        lambda::delete_provisioned(&clients.lambda, &function_name, &stage.alias_name()).await?;
+        step.finish("removed");
+    }
+    if found.reserved {
+        let step = ui.step(kind::LAMBDA_RESERVED_CONCURRENCY);
+        lambda::delete_reserved(&clients.lambda, &function_name).await?;
+        step.finish("removed");
     }
     if found.function {
         let step = ui.step(kind::LAMBDA_FUNCTION);
@@ -359,6 +388,8 @@ mod tests {
     fn callers_go_before_what_they_call_and_a_used_repository_stays() {
         let found = Found {
             permission: true,
+            provisioned: true,
+            reserved: true,
             function: true,
             role: true,
             log_group: true,
@@ -381,6 +412,8 @@ mod tests {
             kinds,
             [
                 kind::LAMBDA_PERMISSION,
+                kind::LAMBDA_PROVISIONED_CONCURRENCY,
+                kind::LAMBDA_RESERVED_CONCURRENCY,
                 kind::LAMBDA_VERSION,
                 "lambda function",
                 "iam role",

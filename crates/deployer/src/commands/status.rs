@@ -1,7 +1,9 @@
 //! `deployer status`: what of the stage exists in AWS, where it answers,
 //! which version the alias serves (its image digest and when it was
-//! published), and how much of its memory the function really uses,
-//! from Lambda's `REPORT` log lines. Reads only.
+//! published), how much of its memory the function really uses, from
+//! Lambda's `REPORT` log lines, and its concurrency (the function's
+//! reservation, the alias's provisioned concurrency and whether Lambda has
+//! allocated it). Reads only.
 //!
 //! It reads the stage through `stage::actual`, as `plan` and `up` do, but
 //! without hashing the workspace's sources: status answers about what is
@@ -52,6 +54,7 @@ pub struct StatusReport {
     /// When the alias's version was published (Lambda's LastModified).
     pub deployed_at: Option<String>,
     pub memory: Option<MemoryReport>,
+    pub concurrency: ConcurrencyReport,
     /// With `auth = "api_key"`: the key by id and how to read its value.
     pub api_key: Option<ApiKeyReport>,
 }
@@ -71,6 +74,38 @@ impl Resource {
             kind,
             name: name.into(),
             exists,
+        }
+    }
+}
+
+/// The function's concurrency settings as Lambda has them.
+#[derive(Debug, Serialize)]
+pub struct ConcurrencyReport {
+    /// The function's reserved concurrency; `None`: it shares the
+    /// account's unreserved pool.
+    pub reserved: Option<i32>,
+    /// The alias's provisioned concurrency, with Lambda's allocation status.
+    pub provisioned: Option<lambda::ProvisionedConcurrency>,
+}
+
+impl fmt::Display for ConcurrencyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.provisioned {
+            Some(p) => {
+                write!(
+                    f,
+                    "provisioned {} on the alias, {} ({} allocated)",
+                    p.requested, p.status, p.allocated
+                )?;
+                if let Some(reason) = &p.reason {
+                    write!(f, ": {reason}")?;
+                }
+            }
+            None => write!(f, "no provisioned concurrency")?,
+        }
+        match self.reserved {
+            Some(reserved) => write!(f, "; reserved {reserved}"),
+            None => write!(f, "; no reserved concurrency"),
         }
     }
 }
@@ -126,6 +161,7 @@ impl fmt::Display for StatusReport {
         if let Some(memory) = &self.memory {
             writeln!(f, "memory    {}", memory.advice)?;
         }
+        writeln!(f, "concurrency  {}", self.concurrency)?;
         writeln!(f, "resources")?;
         for resource in &self.resources {
             let mark = if resource.exists { "+" } else { "-" };
@@ -284,6 +320,10 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         digest,
         deployed_at,
         memory,
+        concurrency: ConcurrencyReport {
+            reserved: actual.reserved,
+            provisioned: actual.provisioned.clone(),
+        },
         api_key,
     })
 }

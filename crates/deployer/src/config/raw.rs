@@ -219,6 +219,8 @@ pub(super) struct RawFunction {
     pub(super) environment: Option<BTreeMap<Spanned<String>, String>>,
     pub(super) tracing: Option<bool>,
     pub(super) log_retention_days: Option<Spanned<i64>>,
+    pub(super) provisioned_concurrency: Option<Spanned<i64>>,
+    pub(super) reserved_concurrency: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

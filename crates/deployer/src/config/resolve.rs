@@ -111,7 +111,60 @@ pub(super) fn resolve(
         stage.dummy_credentials = *dummy.get_ref();
     }
     check_paths(src, &stage, raw, table, name)?;
+    check_concurrency(src, &stage, raw, table, name)?;
     Ok(stage)
+}
+
+/// Lambda refuses provisioned concurrency beyond the function's reserved
+/// concurrency ("Configuring provisioned concurrency for a function"): said
+/// here, at the line that set the provisioned amount, rather than by a
+/// failed `up` after the alias moved.
+fn check_concurrency(
+    src: &Source<'_>,
+    stage: &Stage,
+    raw: &RawFile,
+    table: &Spanned<RawStage>,
+    name: &str,
+) -> Result<(), ConfigError> {
+    let function = &stage.function;
+    let (provisioned, reserved) = (
+        function.provisioned_concurrency,
+        function.reserved_concurrency,
+    );
+    if reserved == 0 || provisioned <= reserved {
+        return Ok(());
+    }
+    // The provisioned amount is above 0, so a layer set it: the stage's
+    // own table wins over the shared one.
+    let own = table
+        .get_ref()
+        .function
+        .as_ref()
+        .and_then(|f| f.provisioned_concurrency.as_ref());
+    let shared = raw
+        .function
+        .as_ref()
+        .and_then(|f| f.provisioned_concurrency.as_ref());
+    let (span, key) = match (own, shared) {
+        (Some(value), _) => (
+            value.span(),
+            format!("[stages.{name}.function] provisioned-concurrency"),
+        ),
+        (None, Some(value)) => (value.span(), "[function] provisioned-concurrency".into()),
+        (None, None) => (
+            table.span(),
+            format!("[stages.{name}.function] provisioned-concurrency"),
+        ),
+    };
+    Err(src.error(
+        span,
+        key,
+        format!(
+            "{provisioned} is more than the stage's reserved-concurrency ({reserved}): Lambda \
+             refuses provisioned concurrency beyond the function's reservation; raise \
+             reserved-concurrency or lower this"
+        ),
+    ))
 }
 
 /// The overridable tables of one layer.
@@ -213,6 +266,24 @@ fn apply_function(
                     ),
                 )
             })?;
+    }
+    for (amount, field, unit, name) in [
+        (
+            &raw.provisioned_concurrency,
+            &mut spec.provisioned_concurrency,
+            "environments (0: none)",
+            "provisioned-concurrency",
+        ),
+        (
+            &raw.reserved_concurrency,
+            &mut spec.reserved_concurrency,
+            "executions (0: none)",
+            "reserved-concurrency",
+        ),
+    ] {
+        if let Some(amount) = amount {
+            *field = in_range(src, amount, 0, i64::from(i32::MAX), unit, key(name))?;
+        }
     }
     Ok(())
 }

@@ -46,6 +46,14 @@ pub struct FunctionSpec {
     /// How long the function's log group keeps events; one of
     /// [`LOG_RETENTION_DAYS`].
     pub log_retention_days: i32,
+    /// Environments Lambda keeps initialized for the stage's alias
+    /// (PutProvisionedConcurrencyConfig); 0: none.
+    pub provisioned_concurrency: i32,
+    /// Executions reserved for the function, which are also its cap
+    /// (PutFunctionConcurrency); 0: none, the function shares the account's
+    /// unreserved pool. (AWS's "reserve 0 to throttle the function" is not
+    /// offered: a stage that answers nothing is not a deployment.)
+    pub reserved_concurrency: i32,
 }
 
 /// The retentions CloudWatch Logs accepts (PutRetentionPolicy API
@@ -177,6 +185,9 @@ impl Stage {
                 tracing: true,
                 // A group that never expires costs money forever.
                 log_retention_days: 30,
+                // Both cost money or cap the function: opted into per stage.
+                provisioned_concurrency: 0,
+                reserved_concurrency: 0,
             },
             image: ImageSpec {
                 dockerfile_dir: PathBuf::from("lambda-image"),

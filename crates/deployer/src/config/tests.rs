@@ -101,6 +101,35 @@ smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
 }
 
 #[test]
+fn concurrency_is_set_per_stage_and_zero_is_none() {
+    let root = root();
+    let text = format!(
+        "{APP}[function]\nreserved-concurrency = 10\n\
+         [stages.dev]\n[stages.dev.function]\nreserved-concurrency = 0\n\
+         [stages.prod]\n[stages.prod.function]\nprovisioned-concurrency = 10\n"
+    );
+    let config = parse_in(root.path(), &text).unwrap();
+    let dev = config.stage("dev", &Overrides::default()).unwrap();
+    // A stage's 0 takes back the shared reservation.
+    assert_eq!(
+        (
+            dev.function.provisioned_concurrency,
+            dev.function.reserved_concurrency
+        ),
+        (0, 0)
+    );
+    let prod = config.stage("prod", &Overrides::default()).unwrap();
+    // Provisioned equal to reserved is allowed: "cannot exceed".
+    assert_eq!(
+        (
+            prod.function.provisioned_concurrency,
+            prod.function.reserved_concurrency
+        ),
+        (10, 10)
+    );
+}
+
+#[test]
 fn an_unknown_stage_lists_the_stages_there_are() {
     let root = root();
     let config = parse_in(root.path(), &format!("{APP}[stages.dev]\n[stages.prod]\n")).unwrap();
@@ -205,6 +234,28 @@ fn every_validation_names_the_line_and_the_key() {
         (
             &format!("{APP}[stages.dev]\ndummy-credentials = true\n"),
             "deploy.toml:5: [stages.dev] dummy-credentials: needs `endpoint-url`",
+        ),
+        (
+            &format!("{APP}[stages.prod.function]\nprovisioned-concurrency = -1\n"),
+            "deploy.toml:5: [stages.prod.function] provisioned-concurrency: must be between 0 and 2147483647 environments (0: none), got -1",
+        ),
+        (
+            &format!("{APP}[function]\nreserved-concurrency = -5\n[stages.dev]\n"),
+            "deploy.toml:5: [function] reserved-concurrency: must be between 0 and 2147483647 executions (0: none), got -5",
+        ),
+        // Provisioned beyond reserved: blamed on the line that set the
+        // provisioned amount, in whichever layer set it.
+        (
+            &format!(
+                "{APP}[function]\nreserved-concurrency = 2\n[stages.prod.function]\nprovisioned-concurrency = 3\n"
+            ),
+            "deploy.toml:7: [stages.prod.function] provisioned-concurrency: 3 is more than the stage's reserved-concurrency (2)",
+        ),
+        (
+            &format!(
+                "{APP}[function]\nprovisioned-concurrency = 4\n[stages.prod.function]\nreserved-concurrency = 1\n"
+            ),
+            "deploy.toml:5: [function] provisioned-concurrency: 4 is more than the stage's reserved-concurrency (1)",
         ),
         (
             &format!("{APP}[ecr]\nkeep-tagged = 0\n[stages.dev]\n"),

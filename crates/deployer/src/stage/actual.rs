@@ -25,6 +25,10 @@ pub struct ActualStage {
     /// The newest published version.
     pub newest_version: Option<lambda::ActualFunction>,
     pub alias: Option<lambda::AliasInfo>,
+    /// The function's reserved concurrency.
+    pub reserved: Option<i32>,
+    /// The alias's provisioned concurrency.
+    pub provisioned: Option<lambda::ProvisionedConcurrency>,
     pub api: Option<apigw::ActualApi>,
     pub permission: Option<lambda::PermissionStatement>,
 }
@@ -49,6 +53,8 @@ pub async fn read(
         latest,
         newest_version,
         alias_found,
+        reserved,
+        provisioned,
         api,
         permission,
     ) = tokio::try_join!(
@@ -66,6 +72,8 @@ pub async fn read(
         lambda::read_function(&clients.lambda, function, None),
         lambda::read_newest_version(&clients.lambda, function),
         lambda::read_alias(&clients.lambda, function, alias),
+        lambda::read_reserved(&clients.lambda, function),
+        lambda::read_provisioned(&clients.lambda, function, alias),
         apigw::read_api(&clients.apigw, &desired.api),
         lambda::read_permission(&clients.lambda, function, alias, PERMISSION_ID),
     )?;
@@ -79,6 +87,8 @@ pub async fn read(
         function: latest,
         newest_version,
         alias: alias_found,
+        reserved,
+        provisioned,
         api,
         permission,
     })

@@ -11,7 +11,12 @@
 //! the image, and comes after its log group so that its first log line
 //! lands in a group that expires; then a
 //! version, its smoke test, the alias, the API, the permission, and last
-//! the public path check through the stage's URL.
+//! the public path check through the stage's URL. The function's reserved
+//! concurrency is set once the function exists; the alias's provisioned
+//! concurrency once the alias points at its version (Lambda refuses it on
+//! `$LATEST`; it is lowered before the reservation instead when the
+//! reservation shrinks below it), and `up` waits until Lambda has
+//! allocated it.
 
 use anyhow::{Context, Result};
 
@@ -91,6 +96,10 @@ pub async fn apply(
         .await?;
         step.finish(outcome_text(outcome));
     }
+    if plan.provisioned_first {
+        apply_provisioned(ui, clients, desired, plan).await?;
+    }
+    apply_reserved(ui, clients, desired, plan).await?;
     let version = match (&plan.version, &plan.current_version) {
         (Action::Unchanged, Some(version)) => version.clone(),
         _ => {
@@ -119,6 +128,12 @@ pub async fn apply(
         let step = ui.step("lambda alias");
         lambda::apply_alias(&clients.lambda, function, alias, &version, &plan.alias).await?;
         step.finish(format!("{alias} → {version}"));
+    }
+    if !plan.provisioned_first {
+        apply_provisioned(ui, clients, desired, plan).await?;
+    }
+    if plan.wait_provisioned {
+        wait_provisioned(ui, clients, desired).await?;
     }
 
     let api_changed = plan.api.is_change();
@@ -273,6 +288,85 @@ async fn apply_log_group(
         "{}, events kept {} days",
         outcome_text(outcome),
         desired.log_group.retention_days
+    ));
+    Ok(())
+}
+
+/// The function's reserved concurrency (the function exists by now).
+async fn apply_reserved(
+    ui: &Ui,
+    clients: &Clients,
+    desired: &DesiredStage,
+    plan: &StagePlan,
+) -> Result<()> {
+    if !plan.reserved.is_change() {
+        return Ok(());
+    }
+    let step = ui.step("lambda reserved concurrency");
+    let amount = desired.concurrency.reserved.unwrap_or_default();
+    let outcome = lambda::apply_reserved(
+        &clients.lambda,
+        &desired.function_name,
+        amount,
+        &plan.reserved,
+    )
+    .await?;
+    step.finish(match outcome {
+        Outcome::Deleted => "removed: the function shares the account's unreserved pool".into(),
+        _ => format!("{}, {amount} executions", outcome_text(outcome)),
+    });
+    Ok(())
+}
+
+/// The alias's provisioned concurrency: put (Lambda then allocates it in
+/// the background, see [`wait_provisioned`]) or deleted.
+async fn apply_provisioned(
+    ui: &Ui,
+    clients: &Clients,
+    desired: &DesiredStage,
+    plan: &StagePlan,
+) -> Result<()> {
+    if !plan.provisioned.is_change() {
+        return Ok(());
+    }
+    let step = ui.step("lambda provisioned concurrency");
+    let amount = desired.concurrency.provisioned.unwrap_or_default();
+    let outcome = lambda::apply_provisioned(
+        &clients.lambda,
+        &desired.function_name,
+        &desired.alias_name,
+        amount,
+        &plan.provisioned,
+    )
+    .await?;
+    step.finish(match outcome {
+        Outcome::Deleted => "removed".into(),
+        _ => format!("{}, {amount} requested", outcome_text(outcome)),
+    });
+    Ok(())
+}
+
+/// Waits (bounded) until Lambda has allocated the alias's provisioned
+/// concurrency; a failed allocation is an error with Lambda's reason.
+async fn wait_provisioned(ui: &Ui, clients: &Clients, desired: &DesiredStage) -> Result<()> {
+    let step = ui.step("provisioned concurrency ready");
+    let progress = |now: &lambda::ProvisionedConcurrency| {
+        step.message(format!(
+            "{}: {} of {} allocated",
+            now.status, now.allocated, now.requested
+        ));
+    };
+    let ready = lambda::wait_provisioned_ready(
+        &clients.lambda,
+        &desired.function_name,
+        &desired.alias_name,
+        lambda::PROVISIONED_TIMEOUT,
+        &progress,
+    )
+    .await?;
+    step.finish(format!(
+        "{} of {} allocated, {}",
+        ready.allocated, ready.requested, ready.status
     ));
     Ok(())
 }

@@ -36,6 +36,8 @@ pub struct DesiredStage {
     pub log_group: logs::DesiredLogGroup,
     pub function_name: String,
     pub alias_name: String,
+    /// Reserved (on the function) and provisioned (on the alias).
+    pub concurrency: lambda::DesiredConcurrency,
     pub api: apigw::DesiredApi,
     /// What the configuration asks that AWS will not do as written.
     pub warnings: Vec<String>,
@@ -90,6 +92,12 @@ impl DesiredStage {
             },
             function_name: stage.function_name(),
             alias_name: stage.alias_name(),
+            concurrency: lambda::DesiredConcurrency {
+                reserved: (stage.function.reserved_concurrency > 0)
+                    .then_some(stage.function.reserved_concurrency),
+                provisioned: (stage.function.provisioned_concurrency > 0)
+                    .then_some(stage.function.provisioned_concurrency),
+            },
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
             stage: stage.clone(),

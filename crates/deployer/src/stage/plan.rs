@@ -25,6 +25,8 @@ pub mod kind {
     pub const LAMBDA_VERSION: &str = "lambda version";
     pub const LAMBDA_ALIAS: &str = "lambda alias";
     pub const LAMBDA_PERMISSION: &str = "lambda permission";
+    pub const LAMBDA_RESERVED_CONCURRENCY: &str = "lambda reserved concurrency";
+    pub const LAMBDA_PROVISIONED_CONCURRENCY: &str = "lambda provisioned concurrency";
     pub const API_REST_API: &str = "api rest api";
     pub const API_RESOURCE: &str = "api resource";
     pub const API_METHOD: &str = "api method";
@@ -54,6 +56,18 @@ pub struct StagePlan {
     /// The published version that matches `$LATEST`, when none is published.
     pub current_version: Option<String>,
     pub alias: Action<lambda::AliasField>,
+    /// The function's reserved concurrency: set once the function exists.
+    pub reserved: Action<lambda::ReservedField>,
+    /// The alias's provisioned concurrency: put once the alias points at
+    /// the version that runs (Lambda refuses it on `$LATEST`).
+    pub provisioned: Action<lambda::ProvisionedField>,
+    /// The reservation goes below what the alias has provisioned: lower
+    /// the provisioned amount first, or Lambda refuses the reservation.
+    pub provisioned_first: bool,
+    /// Wait until the alias's provisioned concurrency is `READY`: it was
+    /// put, the alias moves (Lambda allocates for the new version), or a
+    /// run before this one left it still allocating.
+    pub wait_provisioned: bool,
     pub api: apigw::ApiPlan,
     pub permission: Action<lambda::PermissionField>,
 }
@@ -88,6 +102,19 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
         ),
         _ => Action::Create,
     };
+    let wanted = desired.concurrency;
+    let reserved = lambda::diff_reserved(wanted.reserved, actual.reserved);
+    let provisioned = lambda::diff_provisioned(wanted.provisioned, actual.provisioned.as_ref());
+    let provisioned_first = reserved.is_change()
+        && provisioned.is_change()
+        && match (wanted.reserved, &actual.provisioned) {
+            (Some(cap), Some(now)) => now.requested > cap,
+            _ => false,
+        };
+    let wait_provisioned = wanted.provisioned.is_some()
+        && (provisioned.is_change()
+            || alias.is_change()
+            || actual.provisioned.as_ref().is_some_and(|p| !p.is_ready()));
     StagePlan {
         image_ref: image.clone(),
         repository: ecr::diff_repository(&desired.repository, actual.repository.as_ref()),
@@ -106,6 +133,10 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
         version: Action::create_if(publish),
         current_version,
         alias,
+        reserved,
+        provisioned,
+        provisioned_first,
+        wait_provisioned,
         api: apigw::diff_api(&desired.api, actual.api.as_ref()),
         permission,
     }
@@ -132,9 +163,37 @@ impl StagePlan {
             Change::new(kind::IAM_ROLE, &desired.role.name, &self.role),
             Change::new(kind::LOG_GROUP, &desired.log_group.name, &self.log_group),
             Change::new(kind::LAMBDA_FUNCTION, function, &self.function),
-            Change::new(kind::LAMBDA_VERSION, function, &self.version),
-            Change::new(kind::LAMBDA_ALIAS, desired.alias_label(), &self.alias),
         ];
+        // The concurrency settings show when the stage asks for them or
+        // has one to remove, as the API key does: most stages set neither.
+        let concurrency = desired.concurrency;
+        let provisioned =
+            (concurrency.provisioned.is_some() || self.provisioned.is_change()).then(|| {
+                Change::new(
+                    kind::LAMBDA_PROVISIONED_CONCURRENCY,
+                    desired.alias_label(),
+                    &self.provisioned,
+                )
+            });
+        if self.provisioned_first {
+            changes.extend(provisioned.clone());
+        }
+        if concurrency.reserved.is_some() || self.reserved.is_change() {
+            changes.push(Change::new(
+                kind::LAMBDA_RESERVED_CONCURRENCY,
+                function,
+                &self.reserved,
+            ));
+        }
+        changes.push(Change::new(kind::LAMBDA_VERSION, function, &self.version));
+        changes.push(Change::new(
+            kind::LAMBDA_ALIAS,
+            desired.alias_label(),
+            &self.alias,
+        ));
+        if !self.provisioned_first {
+            changes.extend(provisioned);
+        }
         changes.extend(api_changes(&desired.api, &self.api));
         changes.push(Change::new(
             kind::LAMBDA_PERMISSION,
@@ -199,4 +258,122 @@ pub fn api_changes(desired: &apigw::DesiredApi, plan: &apigw::ApiPlan) -> Vec<Ch
         ));
     }
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Stage;
+    use crate::names::Names;
+
+    fn wanting(provisioned: i32, reserved: i32) -> (DesiredStage, ImageRef) {
+        let mut stage = Stage::defaults("shop", "prod", "us-east-1");
+        stage.function.provisioned_concurrency = provisioned;
+        stage.function.reserved_concurrency = reserved;
+        let desired = DesiredStage::new(&stage, Names::new(&stage, "123456789012"));
+        let image = ImageRef::new(&desired.names.repository_uri, "abc");
+        (desired, image)
+    }
+
+    fn ready(requested: i32) -> lambda::ProvisionedConcurrency {
+        lambda::ProvisionedConcurrency {
+            requested,
+            allocated: requested,
+            available: requested,
+            status: "READY".into(),
+            reason: None,
+        }
+    }
+
+    /// The kinds of the plan's changes, in their order.
+    fn kinds(desired: &DesiredStage, plan: &StagePlan) -> Vec<&'static str> {
+        plan.changes(desired)
+            .changes
+            .into_iter()
+            .map(|c| c.kind)
+            .collect()
+    }
+
+    #[test]
+    fn a_stage_without_concurrency_settings_shows_none() {
+        let (desired, image) = wanting(0, 0);
+        let plan = plan(&desired, &image, &ActualStage::default());
+        let kinds = kinds(&desired, &plan);
+        assert!(
+            !kinds.iter().any(|k| k.contains("concurrency")),
+            "{kinds:?}"
+        );
+        assert!(!plan.wait_provisioned);
+    }
+
+    #[test]
+    fn provisioned_goes_on_the_alias_after_it_moves_and_is_waited_for() {
+        let (desired, image) = wanting(1, 5);
+        let plan = plan(&desired, &image, &ActualStage::default());
+        assert_eq!(plan.provisioned, Action::Create);
+        assert_eq!(plan.reserved, Action::Create);
+        assert!(plan.wait_provisioned && !plan.provisioned_first);
+        let kinds = kinds(&desired, &plan);
+        let at = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();
+        assert!(at("lambda function") < at("lambda reserved concurrency"));
+        assert!(at("lambda reserved concurrency") < at("lambda version"));
+        assert!(at("lambda alias") < at("lambda provisioned concurrency"));
+    }
+
+    #[test]
+    fn a_reservation_below_the_provisioned_amount_lowers_it_first() {
+        let (desired, image) = wanting(1, 2);
+        let actual = ActualStage {
+            provisioned: Some(ready(4)),
+            ..ActualStage::default()
+        };
+        let plan = plan(&desired, &image, &actual);
+        assert!(plan.provisioned_first);
+        let kinds = kinds(&desired, &plan);
+        let at = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();
+        assert!(at("lambda provisioned concurrency") < at("lambda reserved concurrency"));
+        assert!(at("lambda provisioned concurrency") < at("lambda alias"));
+
+        // Raising the reservation needs no such care.
+        let (desired, image) = wanting(4, 8);
+        assert!(!super::plan(&desired, &image, &actual).provisioned_first);
+    }
+
+    #[test]
+    fn a_release_waits_for_the_allocation_that_follows_the_alias() {
+        let (desired, image) = wanting(1, 0);
+        let actual = ActualStage {
+            alias: Some(lambda::AliasInfo {
+                name: "prod".into(),
+                arn: "arn:aws:lambda:us-east-1:123456789012:function:shop-prod:prod".into(),
+                version: "1".into(),
+            }),
+            provisioned: Some(ready(1)),
+            ..ActualStage::default()
+        };
+        let plan = plan(&desired, &image, &actual);
+        assert!(plan.alias.is_change());
+        assert_eq!(plan.provisioned, Action::Unchanged);
+        assert!(plan.wait_provisioned);
+    }
+
+    #[test]
+    fn zero_removes_what_is_there() {
+        let (desired, image) = wanting(0, 0);
+        let actual = ActualStage {
+            provisioned: Some(ready(1)),
+            reserved: Some(3),
+            ..ActualStage::default()
+        };
+        let plan = plan(&desired, &image, &actual);
+        assert_eq!(plan.provisioned, Action::Delete);
+        assert_eq!(plan.reserved, Action::Delete);
+        assert!(!plan.wait_provisioned);
+        let kinds = kinds(&desired, &plan);
+        assert!(
+            kinds.contains(&"lambda provisioned concurrency"),
+            "{kinds:?}"
+        );
+        assert!(kinds.contains(&"lambda reserved concurrency"), "{kinds:?}");
+    }
 }

@@ -22,6 +22,7 @@ mod aws_lambda_reads;
 mod aws_logs;
 mod cli;
 mod concurrency;
+mod concurrency_config;
 mod config_proptest;
 mod config_repo;
 mod errors;

@@ -28,6 +28,7 @@ use crate::config::Architecture;
 use crate::plan::{Action, Field};
 
 mod alias;
+mod concurrency;
 mod function;
 mod images;
 mod invoke;
@@ -36,6 +37,7 @@ mod state;
 mod version;
 
 pub use alias::*;
+pub use concurrency::*;
 pub use function::*;
 pub use images::*;
 pub use invoke::*;

@@ -1,0 +1,435 @@
+//! The function's concurrency controls: reserved concurrency on the
+//! function (PutFunctionConcurrency: a cap on all its versions and aliases
+//! together, taken from the account's pool) and provisioned concurrency on
+//! the stage's alias (PutProvisionedConcurrencyConfig: environments Lambda
+//! keeps initialized, so callers meet no cold start). Read, diff, apply,
+//! delete, and the bounded wait until an allocation is `READY`.
+//!
+//! What AWS does that the order of `up` relies on ("Configuring
+//! provisioned concurrency for a function", "Configuring reserved
+//! concurrency", Lambda Developer Guide; each operation's Errors section):
+//! - provisioned concurrency goes on a published version or an alias of
+//!   one, never `$LATEST` (InvalidParameterValueException): it is put on
+//!   the alias once the alias points at the new version;
+//! - an alias's configuration follows the alias: when the alias moves,
+//!   Lambda allocates for the new version and the status is `IN_PROGRESS`
+//!   again (so `up` waits after every move, not only after a put);
+//! - provisioned concurrency cannot exceed the function's reserved
+//!   concurrency when it has one (InvalidParameterValueException), and
+//!   otherwise must leave the account 100 unreserved executions;
+//! - an allocation that cannot start the function ends `FAILED` with a
+//!   `StatusReason` (e.g. `FUNCTION_ERROR_INIT_FAILURE`).
+
+use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
+
+use super::*;
+
+/// How long an allocation may stay `IN_PROGRESS`: AWS says it takes "a few
+/// minutes"; past this, something is wrong and a person should look.
+pub const PROVISIONED_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The stage's concurrency settings; `None` is no setting (0 in deploy.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DesiredConcurrency {
+    /// On the function: its cap and its share of the account's pool.
+    pub reserved: Option<i32>,
+    /// On the stage's alias: environments kept initialized.
+    pub provisioned: Option<i32>,
+}
+
+/// The alias's provisioned concurrency configuration as Lambda reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvisionedConcurrency {
+    pub requested: i32,
+    pub allocated: i32,
+    pub available: i32,
+    /// `IN_PROGRESS`, `READY` or `FAILED`, as Lambda spells it.
+    pub status: String,
+    /// Why a `FAILED` allocation failed.
+    pub reason: Option<String>,
+}
+
+impl ProvisionedConcurrency {
+    pub fn is_ready(&self) -> bool {
+        self.status == ProvisionedConcurrencyStatusEnum::Ready.as_str()
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.status == ProvisionedConcurrencyStatusEnum::Failed.as_str()
+    }
+}
+
+/// What of the reserved concurrency can differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservedField {
+    /// The number of executions reserved.
+    Amount,
+}
+
+impl Field for ReservedField {}
+
+/// What of the provisioned concurrency can differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvisionedField {
+    /// The number of environments requested.
+    Amount,
+    /// The last allocation `FAILED`: put again (the image may be fixed).
+    Allocation,
+}
+
+impl Field for ProvisionedField {}
+
+/// The function's reserved concurrency; `None` when it has none (or the
+/// function does not exist).
+pub async fn read_reserved(client: &Client, function: &str) -> Result<Option<i32>, AwsError> {
+    let answer = client
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await;
+    Ok(none_if(
+        ErrorKind::NotFound,
+        "GetFunctionConcurrency",
+        function,
+        answer,
+    )?
+    .and_then(|answer| answer.reserved_concurrent_executions()))
+}
+
+/// The alias's provisioned concurrency; `None` when it has none (or the
+/// alias or the function does not exist).
+pub async fn read_provisioned(
+    client: &Client,
+    function: &str,
+    alias: &str,
+) -> Result<Option<ProvisionedConcurrency>, AwsError> {
+    let resource = format!("{function}:{alias}");
+    let answer = client
+        .get_provisioned_concurrency_config()
+        .function_name(function)
+        .qualifier(alias)
+        .send()
+        .await;
+    Ok(none_if(
+        ErrorKind::NotFound,
+        "GetProvisionedConcurrencyConfig",
+        resource,
+        answer,
+    )?
+    .map(|answer| ProvisionedConcurrency {
+        requested: answer
+            .requested_provisioned_concurrent_executions()
+            .unwrap_or_default(),
+        allocated: answer
+            .allocated_provisioned_concurrent_executions()
+            .unwrap_or_default(),
+        available: answer
+            .available_provisioned_concurrent_executions()
+            .unwrap_or_default(),
+        status: answer
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        reason: answer.status_reason().map(str::to_string),
+    }))
+}
+
+/// What [`apply_reserved`] has to do.
+pub fn diff_reserved(desired: Option<i32>, actual: Option<i32>) -> Action<ReservedField> {
+    match (desired, actual) {
+        (None, None) => Action::Unchanged,
+        (None, Some(_)) => Action::Delete,
+        (Some(_), None) => Action::Create,
+        (Some(want), Some(have)) => Action::update_if(BTreeSet::from_iter(
+            (want != have).then_some(ReservedField::Amount),
+        )),
+    }
+}
+
+/// What [`apply_provisioned`] has to do.
+pub fn diff_provisioned(
+    desired: Option<i32>,
+    actual: Option<&ProvisionedConcurrency>,
+) -> Action<ProvisionedField> {
+    match (desired, actual) {
+        (None, None) => Action::Unchanged,
+        (None, Some(_)) => Action::Delete,
+        (Some(_), None) => Action::Create,
+        (Some(want), Some(have)) => {
+            let mut fields = BTreeSet::new();
+            if want != have.requested {
+                fields.insert(ProvisionedField::Amount);
+            }
+            if have.is_failed() {
+                fields.insert(ProvisionedField::Allocation);
+            }
+            Action::update_if(fields)
+        }
+    }
+}
+
+/// Carries out `action` on the function's reserved concurrency: reserves
+/// `amount` (create or update), or removes the reservation (delete; gone
+/// already is fine). `amount` is ignored for a delete.
+pub async fn apply_reserved(
+    client: &Client,
+    function: &str,
+    amount: i32,
+    action: &Action<ReservedField>,
+) -> Result<Outcome, AwsError> {
+    let outcome = match action {
+        Action::Unchanged => return Ok(Outcome::Unchanged),
+        Action::Delete => {
+            delete_reserved(client, function).await?;
+            return Ok(Outcome::Deleted);
+        }
+        Action::Create => Outcome::Created,
+        Action::Update(fields) => {
+            for field in fields {
+                match field {
+                    ReservedField::Amount => {}
+                }
+            }
+            Outcome::Updated
+        }
+    };
+    // A function update still in progress answers ResourceConflictException.
+    retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
+        client
+            .put_function_concurrency()
+            .function_name(function)
+            .reserved_concurrent_executions(amount)
+            .send()
+            .await
+            .map_err(|err| aws_error("PutFunctionConcurrency", function, err))
+    })
+    .await?;
+    Ok(outcome)
+}
+
+/// Removes the function's reservation; none (or no function) is fine.
+pub async fn delete_reserved(client: &Client, function: &str) -> Result<(), AwsError> {
+    retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
+        let deleted = client
+            .delete_function_concurrency()
+            .function_name(function)
+            .send()
+            .await;
+        none_if(
+            ErrorKind::NotFound,
+            "DeleteFunctionConcurrency",
+            function,
+            deleted,
+        )
+    })
+    .await?;
+    Ok(())
+}
+
+/// Carries out `action` on the alias's provisioned concurrency: puts
+/// `amount` (create or update; Lambda then allocates, see
+/// [`wait_provisioned_ready`]) or deletes the configuration (gone already
+/// is fine). `amount` is ignored for a delete.
+pub async fn apply_provisioned(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    amount: i32,
+    action: &Action<ProvisionedField>,
+) -> Result<Outcome, AwsError> {
+    let outcome = match action {
+        Action::Unchanged => return Ok(Outcome::Unchanged),
+        Action::Delete => {
+            delete_provisioned(client, function, alias).await?;
+            return Ok(Outcome::Deleted);
+        }
+        Action::Create => Outcome::Created,
+        Action::Update(fields) => {
+            for field in fields {
+                match field {
+                    // Both are one put of the amount wanted.
+                    ProvisionedField::Amount | ProvisionedField::Allocation => {}
+                }
+            }
+            Outcome::Updated
+        }
+    };
+    let resource = format!("{function}:{alias}");
+    // ResourceConflictException: "another operation is in progress" (the
+    // alias or the function still changing): tried again.
+    retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
+        client
+            .put_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(alias)
+            .provisioned_concurrent_executions(amount)
+            .send()
+            .await
+            .map_err(|err| aws_error("PutProvisionedConcurrencyConfig", resource.clone(), err))
+    })
+    .await?;
+    Ok(outcome)
+}
+
+/// Deletes the alias's provisioned concurrency; none (or no alias, no
+/// function) is fine: Delete answers ResourceNotFoundException then.
+pub async fn delete_provisioned(
+    client: &Client,
+    function: &str,
+    alias: &str,
+) -> Result<(), AwsError> {
+    let resource = format!("{function}:{alias}");
+    retry_while(&[ErrorKind::Conflict], CONFLICT_RETRY, || async {
+        let deleted = client
+            .delete_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(alias)
+            .send()
+            .await;
+        none_if(
+            ErrorKind::NotFound,
+            "DeleteProvisionedConcurrencyConfig",
+            resource.clone(),
+            deleted,
+        )
+    })
+    .await?;
+    Ok(())
+}
+
+/// What a wait for an allocation judges from one answer (`None`: the
+/// configuration is gone).
+pub fn allocation_readiness(now: Option<&ProvisionedConcurrency>) -> Readiness {
+    match now {
+        None => Readiness::Broken(
+            "the configuration is gone (deleted by another run, or with its alias)".into(),
+        ),
+        Some(config) if config.is_ready() => Readiness::Ready,
+        Some(config) if config.is_failed() => Readiness::Broken(format!(
+            "the allocation failed: {}",
+            config.reason.as_deref().unwrap_or("no reason given")
+        )),
+        Some(_) => Readiness::Wait,
+    }
+}
+
+/// Polls the alias's provisioned concurrency until it is `READY` (at most
+/// `timeout`), telling `progress` each answer. `FAILED` is an error with
+/// Lambda's `StatusReason`.
+pub async fn wait_provisioned_ready(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    timeout: Duration,
+    progress: &(dyn Fn(&ProvisionedConcurrency) + Send + Sync),
+) -> Result<ProvisionedConcurrency, AwsError> {
+    let resource = format!("{function}:{alias}");
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let now = read_provisioned(client, function, alias).await?;
+        let status = match (allocation_readiness(now.as_ref()), now) {
+            (Readiness::Ready, Some(config)) => return Ok(config),
+            (Readiness::Broken(why), _) => {
+                return Err(AwsError::invalid_answer(
+                    "GetProvisionedConcurrencyConfig",
+                    resource,
+                    why,
+                ));
+            }
+            (_, now) => {
+                if let Some(config) = &now {
+                    progress(config);
+                }
+                now.map(|c| c.status).unwrap_or_default()
+            }
+        };
+        if started.elapsed() > timeout {
+            return Err(AwsError {
+                operation: "GetProvisionedConcurrencyConfig",
+                resource,
+                message: format!(
+                    "provisioned concurrency still {status} after {} s; `deployer status` shows \
+                     it, and the next `up` waits again",
+                    timeout.as_secs()
+                ),
+                kind: ErrorKind::Conflict,
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provisioned(requested: i32, status: &str) -> ProvisionedConcurrency {
+        let ready = status == "READY";
+        ProvisionedConcurrency {
+            requested,
+            allocated: if ready { requested } else { 0 },
+            available: if ready { requested } else { 0 },
+            status: status.into(),
+            reason: (status == "FAILED").then(|| "FUNCTION_ERROR_INIT_FAILURE".into()),
+        }
+    }
+
+    #[test]
+    fn reserved_is_created_changed_kept_or_removed() {
+        assert_eq!(diff_reserved(None, None), Action::Unchanged);
+        assert_eq!(diff_reserved(Some(5), None), Action::Create);
+        assert_eq!(diff_reserved(Some(5), Some(5)), Action::Unchanged);
+        assert_eq!(
+            diff_reserved(Some(5), Some(3)),
+            Action::Update(BTreeSet::from([ReservedField::Amount]))
+        );
+        // 0 in deploy.toml is no reservation: an existing one goes.
+        assert_eq!(diff_reserved(None, Some(3)), Action::Delete);
+    }
+
+    #[test]
+    fn provisioned_follows_the_amount_and_retries_a_failed_allocation() {
+        assert_eq!(diff_provisioned(None, None), Action::Unchanged);
+        assert_eq!(diff_provisioned(Some(1), None), Action::Create);
+        // Still allocating is not a change: the wait is the plan's business.
+        assert_eq!(
+            diff_provisioned(Some(1), Some(&provisioned(1, "IN_PROGRESS"))),
+            Action::Unchanged
+        );
+        assert_eq!(
+            diff_provisioned(Some(2), Some(&provisioned(1, "READY"))),
+            Action::Update(BTreeSet::from([ProvisionedField::Amount]))
+        );
+        assert_eq!(
+            diff_provisioned(Some(1), Some(&provisioned(1, "FAILED"))),
+            Action::Update(BTreeSet::from([ProvisionedField::Allocation]))
+        );
+        assert_eq!(
+            diff_provisioned(None, Some(&provisioned(1, "READY"))),
+            Action::Delete
+        );
+    }
+
+    #[test]
+    fn a_wait_ends_on_ready_and_stops_on_failed_or_gone() {
+        assert_eq!(
+            allocation_readiness(Some(&provisioned(1, "READY"))),
+            Readiness::Ready
+        );
+        assert_eq!(
+            allocation_readiness(Some(&provisioned(1, "IN_PROGRESS"))),
+            Readiness::Wait
+        );
+        match allocation_readiness(Some(&provisioned(1, "FAILED"))) {
+            Readiness::Broken(why) => {
+                assert!(why.contains("FUNCTION_ERROR_INIT_FAILURE"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(allocation_readiness(None), Readiness::Broken(_)));
+    }
+}

@@ -1,0 +1,245 @@
+//! Provisioned and reserved concurrency end to end (`[function]
+//! provisioned-concurrency`, `reserved-concurrency`): `plan` shows them,
+//! `up` sets them and waits until Lambda has allocated the provisioned
+//! environments (again after a release moves the alias), `status` shows
+//! `READY`, a change of the amount updates it, 0 removes it, and `destroy`
+//! removes them — the real binary against the local AWS, checked with SDK
+//! calls. (`concurrency.rs` is about two `up` racing, not these settings.)
+
+use serde_json::Value;
+
+use crate::util::fixture::{Fixture, changes, texts};
+use crate::util::*;
+
+/// The alias's provisioned concurrency as Lambda reports it: (requested,
+/// allocated, status); `None` when it has none.
+async fn provisioned(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    alias: &str,
+) -> Option<(i32, i32, String)> {
+    match lambda
+        .get_provisioned_concurrency_config()
+        .function_name(function)
+        .qualifier(alias)
+        .send()
+        .await
+    {
+        Ok(config) => Some((
+            config
+                .requested_provisioned_concurrent_executions()
+                .unwrap_or_default(),
+            config
+                .allocated_provisioned_concurrent_executions()
+                .unwrap_or_default(),
+            config
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+        )),
+        Err(err) => {
+            let service = err.into_service_error();
+            assert!(
+                service.is_provisioned_concurrency_config_not_found_exception()
+                    || service.is_resource_not_found_exception(),
+                "{service:?}"
+            );
+            None
+        }
+    }
+}
+
+async fn reserved(lambda: &aws_sdk_lambda::Client, function: &str) -> Option<i32> {
+    lambda
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap()
+        .reserved_concurrent_executions()
+}
+
+/// The step names of an `up --json` answer.
+fn steps(answer: &Value) -> Vec<String> {
+    answer["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {answer}"))
+        .iter()
+        .filter_map(|s| s["step"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_up_status_change_and_destroy_of_provisioned_and_reserved_concurrency() {
+    require_strict_local_aws();
+    let fx = Fixture::new("conc");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let function = fx.function("local");
+    let on_alias = format!("{function}:local");
+    fx.set_local("function", "provisioned-concurrency", "1");
+    fx.set_local("function", "reserved-concurrency", "3");
+
+    // plan: both are to be created, the provisioned one on the alias.
+    let planned = changes(&fx.json(&["plan", "--stage", "local", "--json"]));
+    assert!(
+        planned.contains(&format!("lambda reserved concurrency {function} create"))
+            && planned.contains(&format!("lambda provisioned concurrency {on_alias} create")),
+        "{planned:#?}"
+    );
+    let shown = fx.stdout(&["plan", "--stage", "local"]);
+    assert!(
+        shown.contains("+ lambda provisioned concurrency"),
+        "{shown}"
+    );
+
+    // up: sets both and returns only once the allocation is READY.
+    let up = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let ran = steps(&up);
+    assert!(
+        ran.iter().any(|s| s == "provisioned concurrency ready"),
+        "{ran:?}"
+    );
+    assert_eq!(
+        provisioned(&lambda, &function, "local").await,
+        Some((1, 1, "READY".into()))
+    );
+    assert_eq!(reserved(&lambda, &function).await, Some(3));
+
+    // status: READY with what is allocated, and the reservation.
+    let status = fx.json(&["status", "--stage", "local", "--json"]);
+    let concurrency = &status["concurrency"];
+    assert_eq!(concurrency["reserved"], 3, "{status}");
+    assert_eq!(concurrency["provisioned"]["status"], "READY", "{status}");
+    assert_eq!(concurrency["provisioned"]["requested"], 1, "{status}");
+    assert_eq!(concurrency["provisioned"]["allocated"], 1, "{status}");
+    let shown = fx.stdout(&["status", "--stage", "local"]);
+    assert!(
+        shown.contains("provisioned 1 on the alias, READY (1 allocated); reserved 3"),
+        "{shown}"
+    );
+
+    // Nothing changed: nothing to do, and no wait.
+    let again = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert!(changes(&again).is_empty(), "{:#?}", changes(&again));
+    assert!(
+        !steps(&again).iter().any(|s| s.contains("concurrency")),
+        "{:?}",
+        steps(&again)
+    );
+
+    // A change of the amount is an update of it, waited for again.
+    fx.set_local("function", "provisioned-concurrency", "2");
+    let planned = changes(&fx.json(&["plan", "--stage", "local", "--json"]));
+    assert_eq!(
+        planned,
+        [format!(
+            "lambda provisioned concurrency {on_alias} update [\"amount\"]"
+        )]
+    );
+    fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(
+        provisioned(&lambda, &function, "local").await,
+        Some((2, 2, "READY".into()))
+    );
+
+    // A release moves the alias, and Lambda allocates again for the new
+    // version (IN_PROGRESS meanwhile): up waits for that too.
+    fx.set_local("function", "memory", "1024");
+    let release = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let ran = steps(&release);
+    assert!(
+        ran.iter().any(|s| s == "lambda alias")
+            && ran.iter().any(|s| s == "provisioned concurrency ready")
+            && !ran.iter().any(|s| s == "lambda provisioned concurrency"),
+        "{ran:?}"
+    );
+    assert_eq!(
+        provisioned(&lambda, &function, "local").await,
+        Some((2, 2, "READY".into()))
+    );
+
+    // A reservation below what is provisioned: the provisioned amount is
+    // lowered first, and both end as asked.
+    fx.set_local("function", "provisioned-concurrency", "1");
+    fx.set_local("function", "reserved-concurrency", "1");
+    let planned = changes(&fx.json(&["plan", "--stage", "local", "--json"]));
+    let at = |kind: &str| {
+        planned
+            .iter()
+            .position(|c| c.starts_with(kind))
+            .unwrap_or_else(|| panic!("no {kind} in {planned:#?}"))
+    };
+    assert!(
+        at("lambda provisioned concurrency") < at("lambda reserved concurrency"),
+        "{planned:#?}"
+    );
+    fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(
+        provisioned(&lambda, &function, "local").await,
+        Some((1, 1, "READY".into()))
+    );
+    assert_eq!(reserved(&lambda, &function).await, Some(1));
+
+    // 0 removes the reservation; the provisioned concurrency stays.
+    fx.set_local("function", "reserved-concurrency", "0");
+    let planned = changes(&fx.json(&["plan", "--stage", "local", "--json"]));
+    assert_eq!(
+        planned,
+        [format!(
+            "lambda reserved concurrency {function} update [\"removed\"]"
+        )]
+    );
+    fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(reserved(&lambda, &function).await, None);
+    assert_eq!(
+        provisioned(&lambda, &function, "local").await,
+        Some((1, 1, "READY".into()))
+    );
+
+    // destroy names the provisioned concurrency and removes it with the rest.
+    let destroyed = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    let removed: Vec<&str> = destroyed["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["kind"].as_str())
+        .collect();
+    assert!(
+        removed.contains(&"lambda provisioned concurrency")
+            && !removed.contains(&"lambda reserved concurrency"),
+        "{removed:?}"
+    );
+    assert_eq!(provisioned(&lambda, &function, "local").await, None);
+    let status = fx.json(&["status", "--stage", "local", "--json"]);
+    assert_eq!(status["deployed"], false, "{status}");
+    assert_eq!(
+        status["concurrency"]["provisioned"],
+        Value::Null,
+        "{status}"
+    );
+}
+
+/// More provisioned than reserved is refused before any AWS call, at the
+/// line that set it (Lambda would refuse the put after the alias moved).
+#[test]
+fn provisioned_beyond_reserved_is_a_configuration_error_at_its_line() {
+    let fx = Fixture::new("concbad");
+    fx.set_local("function", "reserved-concurrency", "1");
+    fx.set_local("function", "provisioned-concurrency", "2");
+    let out = fx.deployer(&["plan", "--stage", "local"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = std::fs::read_to_string(fx.path("deploy.toml"))
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("provisioned-concurrency = 2"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "deploy.toml:{line}: [stages.local.function] provisioned-concurrency: 2 is more than the stage's reserved-concurrency (1)"
+        )),
+        "{stderr}"
+    );
+}
