@@ -3,10 +3,11 @@ for it, in front of moto's CloudWatch, which answers only AWS Query and AWS
 JSON 1.0 (getmoto/moto#9195: "no current (or planned) support in Moto for
 the RPC v2 CBOR protocol").
 
-"Amazon CloudWatch protocols FAQ"
+"FAQs on CloudWatch supported protocols"
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-protocols-faq.html):
-CloudWatch accepts Query, JSON 1.0 and Smithy RPC v2 CBOR; the Rust SDK's
-``aws-sdk-cloudwatch`` speaks CBOR since 1.100. "Smithy RPC v2 CBOR protocol"
+CloudWatch accepts AWS Query, AWS JSON 1.0 and Smithy RPC v2 CBOR, and "AWS
+SDKs will prioritize the protocol that is the most performant for each
+language"; the Rust SDK's ``aws-sdk-cloudwatch`` speaks CBOR since 1.100. "Smithy RPC v2 CBOR protocol"
 (https://smithy.io/2.0/additional-specs/protocols/smithy-rpc-v2.html):
 ``POST /service/{service}/operation/{operation}`` with header
 ``smithy-protocol: rpc-v2-cbor``; request and response bodies are CBOR maps

@@ -313,8 +313,9 @@ pub async fn read(
             window.start_s.saturating_mul(1000),
         ),
     )?;
-    // Lambda names an environment's stream `YYYY/MM/DD/[version]id`
-    // ("Sending Lambda function logs to CloudWatch Logs"): the served
+    // Each execution environment writes its own stream, named
+    // `YYYY/MM/DD[Function version][Execution environment GUID]` ("How
+    // CloudWatch structures logs", Lambda Operator Guide): the served
     // version's environments are the alias's.
     let version_stream = format!("[{}]", served.version);
     let reports: Vec<&logs::InvocationReport> = reports
