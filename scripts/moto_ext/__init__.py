@@ -34,6 +34,7 @@ MODULES: list[str] = [
     "apigw_dataplane",
     # What AWS measures and limits of it (issue #13).
     "cloudwatch_metrics",
+    "cloudwatch_cbor",
     "lambda_metrics",
     "apigw_metrics",
     "lambda_concurrency",

@@ -6,7 +6,8 @@ extension's status) falls through to S3. ``route(prefix, handler)``
 registers a WSGI handler for paths starting with ``prefix`` (or matching
 it, when it is a compiled pattern: API Gateway's data plane shares
 ``/restapis/`` with its control plane); ``wrap`` puts them in front of
-moto's application.
+moto's application, and ``behind()`` is that application, for a route that
+translates a request and hands it on (CloudWatch's CBOR protocol).
 """
 
 import re
@@ -15,13 +16,21 @@ from typing import Any, Callable, Iterable, Union
 Handler = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _ROUTES: list[tuple[Union[str, "re.Pattern[str]"], Handler]] = []
+_BEHIND: list[Handler] = []
 
 
 def route(prefix: Union[str, "re.Pattern[str]"], handler: Handler) -> None:
     _ROUTES.append((prefix, handler))
 
 
+def behind() -> Handler:
+    """moto's own application, the one ``wrap`` put the routes in front of."""
+    return _BEHIND[0]
+
+
 def wrap(app: Handler) -> Handler:
+    _BEHIND[:] = [app]
+
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         for prefix, handler in _ROUTES:

@@ -75,6 +75,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Show what is deployed: URL, version behind the alias, image, when.
     Status(StatusArgs),
+    /// Show the stage's metrics over a window: invocations, errors,
+    /// durations, cold starts, API requests and latencies, memory.
+    Metrics(MetricsArgs),
     /// Point the stage's alias back at an earlier version.
     Rollback(RollbackArgs),
     /// Remove every resource of the stage (asks first on a terminal).
@@ -93,6 +96,7 @@ impl Command {
             Command::Invoke(_) => "invoke",
             Command::Logs(_) => "logs",
             Command::Status(_) => "status",
+            Command::Metrics(_) => "metrics",
             Command::Rollback(_) => "rollback",
             Command::Destroy(_) => "destroy",
             Command::Completions(_) => "completions",
@@ -155,6 +159,14 @@ pub struct LogsArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct StatusArgs {}
 
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// How far back: a number and a unit s, m, h or d (`1h`), at most 455d
+    /// (CloudWatch keeps metrics 15 months). One bar per period, at most 60.
+    #[arg(long, default_value = "1h", value_parser = parse_metrics_since)]
+    pub since: Duration,
+}
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct RollbackArgs {
     /// The version to go back to; by default the one before the current.
@@ -193,6 +205,18 @@ pub fn parse_since(text: &str) -> Result<Duration, String> {
         .checked_mul(seconds_per_unit)
         .map(Duration::from_secs)
         .ok_or_else(usage)
+}
+
+/// A `--since` for metrics: as [`parse_since`], within what CloudWatch
+/// keeps.
+fn parse_metrics_since(text: &str) -> Result<Duration, String> {
+    let since = parse_since(text)?;
+    if since > crate::stage::metrics::MAX_SINCE {
+        return Err(format!(
+            "CloudWatch keeps metrics for 455 days (15 months); got {text:?}"
+        ));
+    }
+    Ok(since)
 }
 
 #[cfg(test)]
@@ -257,6 +281,19 @@ mod tests {
         assert!(Cli::try_parse_from(["deployer", "invoke", "--from", "2025-10-20"]).is_err());
         assert!(Cli::try_parse_from(["deployer", "invoke", "--date", "2025-13-01"]).is_err());
         assert!(Cli::try_parse_from(["deployer", "invoke", "--no-docker"]).is_err());
+    }
+
+    #[test]
+    fn metrics_since_defaults_to_an_hour_and_stays_within_retention() {
+        let cli = Cli::try_parse_from(["deployer", "metrics"]).unwrap();
+        let Command::Metrics(args) = cli.command else {
+            panic!("not metrics")
+        };
+        assert_eq!(args.since, Duration::from_secs(3600));
+        assert!(Cli::try_parse_from(["deployer", "metrics", "--since", "455d"]).is_ok());
+        let err = Cli::try_parse_from(["deployer", "metrics", "--since", "456d"]).unwrap_err();
+        assert!(err.to_string().contains("455 days"), "{err}");
+        assert!(Cli::try_parse_from(["deployer", "metrics", "--since", "1x"]).is_err());
     }
 
     #[test]

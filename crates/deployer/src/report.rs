@@ -1,6 +1,7 @@
-//! Renders a prediction for people: the feeds, a table of jobs with a
-//! timeline bar each, and the pipeline's finish against the SLA. Pure
-//! text; the commands decide where it goes.
+//! Renders for people: a prediction (the feeds, a table of jobs with a
+//! timeline bar each, and the pipeline's finish against the SLA), and the
+//! sparklines of `deployer metrics`. Pure text; the commands decide where
+//! it goes.
 
 use std::fmt::Write;
 
@@ -117,6 +118,36 @@ pub fn render_forecast(f: &DayForecast) -> String {
     out
 }
 
+/// The eight heights of a sparkline, lowest first.
+pub const SPARK_BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// What a sparkline shows for a period with no data.
+pub const SPARK_NO_DATA: char = '·';
+
+/// One character per value: its height against the largest value, from
+/// zero (so any value above zero rises above the lowest bar, and a series of
+/// zeros stays flat); `·` where a period had no data.
+pub fn sparkline(values: &[Option<f64>]) -> String {
+    let top = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    values
+        .iter()
+        .map(|value| match value {
+            None => SPARK_NO_DATA,
+            Some(v) if top <= 0.0 || !v.is_finite() || *v <= 0.0 => SPARK_BARS[0],
+            Some(v) => {
+                let steps = (SPARK_BARS.len() - 1) as f64;
+                let index = (v / top * steps).ceil().clamp(1.0, steps) as usize;
+                SPARK_BARS[index]
+            }
+        })
+        .collect()
+}
+
 fn hhmm(minutes: i64) -> String {
     let m = minutes.rem_euclid(24 * 60);
     format!("{:02}:{:02}", m / 60, m % 60)
@@ -141,6 +172,18 @@ mod tests {
         assert_eq!(first, Some(6));
         assert_eq!(b.chars().filter(|c| *c == '█').count(), 6);
         assert_eq!(b.chars().position(|c| c == '|'), Some(30));
+    }
+
+    #[test]
+    fn a_sparkline_has_one_bar_per_value_scaled_from_zero() {
+        let line = sparkline(&[Some(0.0), Some(1.0), Some(4.0), None, Some(8.0)]);
+        assert_eq!(line, "▁▂▅·█");
+        assert_eq!(sparkline(&[Some(0.0); 3]), "▁▁▁");
+        assert_eq!(sparkline(&[None, None]), "··");
+        assert_eq!(sparkline(&[]), "");
+        // A tiny value still shows above the floor.
+        assert_eq!(sparkline(&[Some(0.001), Some(1000.0)]), "▂█");
+        assert_eq!(sparkline(&vec![Some(1.0); 60]).chars().count(), 60);
     }
 
     #[test]

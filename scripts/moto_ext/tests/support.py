@@ -73,6 +73,7 @@ STRICT = [
 # What AWS measures and limits of the data plane.
 MEASURED = [
     "cloudwatch-statistics",
+    "cloudwatch-cbor",
     "lambda-metrics",
     "apigw-metrics",
     "lambda-reserved-concurrency",

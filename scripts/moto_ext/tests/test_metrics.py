@@ -1,14 +1,22 @@
 """Lambda and API Gateway publish their metrics from the local execution,
 and CloudWatch reads them per dimension combination, with percentiles
-(lambda_metrics, apigw_metrics, cloudwatch_metrics)."""
+(lambda_metrics, apigw_metrics, cloudwatch_metrics), in the CBOR protocol
+too (cloudwatch_cbor)."""
 
 import concurrent.futures
 import datetime
 import json
+import unittest
+from typing import Any, Optional
+from unittest import mock
 
+import boto3
+import botocore.config
 import botocore.exceptions
+from botocore.parsers import ResponseParserError
 
-from .support import FunctionsTest, client, invoke, metric, publish_version, require_data_plane
+from . import support
+from .support import REGION, FunctionsTest, client, endpoint, invoke, metric, name, publish_version, require_data_plane
 from .test_apigw_dataplane import Api, call, live_functions
 
 
@@ -109,3 +117,58 @@ class ApiGatewayMetrics(FunctionsTest):
         self.assertEqual(metric("AWS/Lambda", "Invocations", lambda_alias)["Sum"], 4)
         self.assertEqual(metric("AWS/Lambda", "Errors", lambda_alias)["Sum"], 1)
         self.assertEqual(metric("AWS/ApiGateway", "Count", {"ApiName": api_name, "Stage": "other"}), {})
+
+
+def cbor_client(url: Optional[str] = None) -> Any:
+    """A CloudWatch client that speaks Smithy RPC v2 CBOR, as the current
+    Rust SDK does (boto3 prefers JSON 1.0 when a service offers both)."""
+    with mock.patch("botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", ("smithy-rpc-v2-cbor",)):
+        cloudwatch = boto3.client(
+            "cloudwatch",
+            endpoint_url=url or endpoint(),
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=botocore.config.Config(retries={"total_max_attempts": 1}),
+        )
+    assert cloudwatch.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
+    return cloudwatch
+
+
+class CborProtocol(unittest.TestCase):
+    def test_metrics_put_and_read_in_cbor_are_what_json_reads(self) -> None:
+        cbor = cbor_client()
+        namespace = f"Local/{name('cbor')}"
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        cbor.put_metric_data(
+            Namespace=namespace,
+            MetricData=[{"MetricName": "Hits", "Value": v, "Unit": "Count", "Timestamp": now} for v in (1.0, 2.0, 4.0)],
+        )
+        query = {
+            "MetricDataQueries": [{"Id": "hits", "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": "Hits"}, "Period": 60, "Stat": "Sum"}}],
+            "StartTime": now - datetime.timedelta(minutes=1),
+            "EndTime": now + datetime.timedelta(minutes=1),
+        }
+        read = cbor.get_metric_data(**query)["MetricDataResults"]
+        self.assertEqual(read, client("cloudwatch").get_metric_data(**query)["MetricDataResults"])
+        self.assertEqual((read[0]["Id"], read[0]["Values"]), ("hits", [7.0]), read)
+        # Timestamps come back tagged, as datetimes, not numbers.
+        self.assertIsInstance(read[0]["Timestamps"][0], datetime.datetime)
+
+    def test_an_error_keeps_its_code(self) -> None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with self.assertRaises(botocore.exceptions.ClientError) as caught:
+            cbor_client().get_metric_statistics(
+                Namespace="AWS/Lambda", MetricName="Duration", StartTime=now - datetime.timedelta(minutes=1), EndTime=now, Period=60, ExtendedStatistics=["median"]
+            )
+        self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidParameterValue")
+        self.assertEqual(caught.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+
+    def test_switched_off_moto_does_not_understand_cbor(self) -> None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with self.assertRaises((botocore.exceptions.ClientError, ResponseParserError)):
+            cbor_client(support.switched_off()).get_metric_data(
+                MetricDataQueries=[{"Id": "q", "MetricStat": {"Metric": {"Namespace": "Local/x", "MetricName": "Hits"}, "Period": 60, "Stat": "Sum"}}],
+                StartTime=now - datetime.timedelta(minutes=1),
+                EndTime=now,
+            )

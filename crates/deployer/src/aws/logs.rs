@@ -342,6 +342,39 @@ pub async fn follow(
     }
 }
 
+/// What Lambda's `REPORT` line says of one invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvocationReport {
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The execution environment's stream: `YYYY/MM/DD/[version]id`.
+    pub stream: String,
+    pub max_memory_mb: Option<u32>,
+    /// `Init Duration`: written only for an invocation that started a new
+    /// execution environment (a cold start).
+    pub init_ms: Option<f64>,
+}
+
+/// The `REPORT` lines of `group` since `since_ms`, oldest first.
+pub async fn invocation_reports(
+    client: &Client,
+    group: &str,
+    since_ms: i64,
+) -> Result<Vec<InvocationReport>, AwsError> {
+    // Every REPORT line has this phrase; CloudWatch matches it as a term.
+    let events = filter_events(client, group, since_ms, Some("\"Max Memory Used\"")).await?;
+    Ok(events
+        .iter()
+        .filter(|e| e.message.trim_start().starts_with("REPORT"))
+        .map(|e| InvocationReport {
+            timestamp: e.timestamp,
+            stream: e.stream.clone(),
+            max_memory_mb: report_max_memory_mb(&e.message),
+            init_ms: report_init_ms(&e.message),
+        })
+        .collect())
+}
+
 /// The highest `Max Memory Used` (MB) in the `REPORT` lines of `group`
 /// since `since_ms`; `None` when there is none.
 pub async fn max_memory_used(
@@ -349,24 +382,32 @@ pub async fn max_memory_used(
     group: &str,
     since_ms: i64,
 ) -> Result<Option<u32>, AwsError> {
-    let events = filter_events(client, group, since_ms, Some("\"Max Memory Used\"")).await?;
-    Ok(events
-        .iter()
-        .filter_map(|e| report_max_memory_mb(&e.message))
-        .max())
+    let reports = invocation_reports(client, group, since_ms).await?;
+    Ok(reports.iter().filter_map(|r| r.max_memory_mb).max())
+}
+
+/// The `Init Duration: 40.10 ms` of a Lambda `REPORT` line (cold starts
+/// only).
+pub fn report_init_ms(line: &str) -> Option<f64> {
+    report_field(line, "Init Duration:", "ms")?
+        .parse()
+        .ok()
+        .filter(|ms: &f64| ms.is_finite() && *ms >= 0.0)
 }
 
 /// The `Max Memory Used: 23 MB` of a Lambda `REPORT RequestId: ...` line.
 pub fn report_max_memory_mb(line: &str) -> Option<u32> {
+    report_field(line, "Max Memory Used:", "MB")?.parse().ok()
+}
+
+/// The number after `label` in a `REPORT` line, when `unit` follows it.
+fn report_field<'a>(line: &'a str, label: &str, unit: &str) -> Option<&'a str> {
     if !line.trim_start().starts_with("REPORT") {
         return None;
     }
-    let after = line.split("Max Memory Used:").nth(1)?.trim_start();
+    let after = line.split(label).nth(1)?.trim_start();
     let (number, rest) = after.split_once(char::is_whitespace)?;
-    if !rest.trim_start().starts_with("MB") {
-        return None;
-    }
-    number.parse().ok()
+    rest.trim_start().starts_with(unit).then_some(number)
 }
 
 /// Whether the log group exists (a function never invoked has none).
@@ -456,6 +497,17 @@ mod tests {
             report_max_memory_mb("REPORT RequestId: x Duration: 1 ms Max Memory Used: 1024 MB"),
             Some(1024)
         );
+    }
+
+    #[test]
+    fn report_line_gives_init_duration_on_a_cold_start_only() {
+        let cold = "REPORT RequestId: r\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 23 MB\tInit Duration: 40.10 ms\t";
+        assert_eq!(report_init_ms(cold), Some(40.10));
+        let warm = "REPORT RequestId: r\tDuration: 1.00 ms\tMax Memory Used: 23 MB\t";
+        assert_eq!(report_init_ms(warm), None);
+        assert_eq!(report_init_ms("said Init Duration: 5 ms"), None);
+        assert_eq!(report_init_ms("REPORT Init Duration: soon ms"), None);
+        assert_eq!(report_init_ms("REPORT Init Duration: 5 s"), None);
     }
 
     #[test]

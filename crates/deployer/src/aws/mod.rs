@@ -13,6 +13,7 @@ pub mod iam;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
+pub mod metrics;
 pub mod public_check;
 pub mod retry;
 
@@ -80,6 +81,7 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub apigw: aws_sdk_apigateway::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sts: aws_sdk_sts::Client,
 }
 
@@ -91,6 +93,7 @@ impl Clients {
             lambda: aws_sdk_lambda::Client::new(config),
             apigw: aws_sdk_apigateway::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
         }
     }

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod destroy;
 pub mod invoke;
 pub mod logs;
+pub mod metrics;
 pub mod plan;
 pub mod rollback;
 pub mod status;
@@ -39,6 +40,7 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
         Command::Status(args) => status::run(stage, ui, args).await,
         Command::Rollback(args) => rollback::run(stage, ui, args).await,
         Command::Logs(args) => logs::run(stage, ui, args).await,
+        Command::Metrics(args) => metrics::run(stage, ui, args).await,
         Command::Destroy(args) => destroy::run(stage, ui, args).await,
         Command::Invoke(args) => invoke::run(stage, ui, args).await,
     }

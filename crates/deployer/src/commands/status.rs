@@ -19,6 +19,7 @@ use crate::aws::{self, AwsError, Clients, lambda, logs};
 use crate::cli::StatusArgs;
 use crate::config::{Auth, Stage};
 use crate::stage::desired::DesiredStage;
+use crate::stage::memory::{MemoryReport, memory_report};
 use crate::stage::plan::kind;
 use crate::stage::release::ApiKeyReport;
 use crate::stage::{actual, desired};
@@ -26,10 +27,6 @@ use crate::ui::Ui;
 
 /// How far back the `REPORT` lines are read for the memory advice.
 const MEMORY_WINDOW: Duration = Duration::from_secs(24 * 3600);
-
-/// Lambda's smallest memory size, and the step advice rounds up to.
-const MIN_MEMORY_MB: u32 = 128;
-const MEMORY_STEP_MB: u32 = 64;
 
 /// What is deployed on a stage.
 #[derive(Debug, Serialize)]
@@ -108,20 +105,6 @@ impl fmt::Display for ConcurrencyReport {
             None => write!(f, "; no reserved concurrency"),
         }
     }
-}
-
-/// The function's configured memory against the most its invocations used.
-#[derive(Debug, Serialize)]
-pub struct MemoryReport {
-    pub configured_mb: i32,
-    /// The highest `Max Memory Used` over the window; `None` when the log
-    /// holds no `REPORT` line in it.
-    pub max_used_mb: Option<u32>,
-    pub window_hours: u64,
-    /// A smaller size that still leaves headroom, when the function uses
-    /// far less than it has.
-    pub suggested_mb: Option<u32>,
-    pub advice: String,
 }
 
 impl fmt::Display for StatusReport {
@@ -303,7 +286,8 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         .map(|(_, digest)| digest.to_string());
     // The memory the serving version runs with, else `$LATEST`'s.
     let configured = served.as_ref().or(function.as_ref()).map(|f| f.memory_mb);
-    let memory = configured.map(|configured_mb| memory_report(configured_mb, max_used));
+    let memory =
+        configured.map(|configured_mb| memory_report(configured_mb, max_used, MEMORY_WINDOW));
 
     Ok(StatusReport {
         stage: stage.name.clone(),
@@ -334,93 +318,4 @@ fn millis_ago(ago: Duration) -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(now.saturating_sub(ago).as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The configured memory against the measured peak, with advice.
-pub fn memory_report(configured_mb: i32, max_used_mb: Option<u32>) -> MemoryReport {
-    let window_hours = MEMORY_WINDOW.as_secs() / 3600;
-    let Some(used) = max_used_mb else {
-        return MemoryReport {
-            configured_mb,
-            max_used_mb,
-            window_hours,
-            suggested_mb: None,
-            advice: format!(
-                "{configured_mb} MB configured; no REPORT lines in the last {window_hours} h \
-                 to measure its use (invoke it first)"
-            ),
-        };
-    };
-    let suggested_mb = suggested_memory_mb(configured_mb, used);
-    let measured = format!("max {used} MB of {configured_mb} MB in the last {window_hours} h");
-    let advice = match suggested_mb {
-        Some(suggested) => format!(
-            "{measured}: {suggested} MB would do (memory also sets the CPU share: \
-             check the latency after lowering it)"
-        ),
-        None if i64::from(used) * 10 >= i64::from(configured_mb) * 9 => {
-            format!("{measured}: close to the limit, consider more")
-        }
-        None => measured,
-    };
-    MemoryReport {
-        configured_mb,
-        max_used_mb,
-        window_hours,
-        suggested_mb,
-        advice,
-    }
-}
-
-/// A size with half as much again as the peak, rounded up to a 64 MB step
-/// and at least Lambda's 128 MB — offered only when it is at most half of
-/// what is configured (smaller savings are not worth the CPU it costs).
-pub fn suggested_memory_mb(configured_mb: i32, max_used_mb: u32) -> Option<u32> {
-    let headroom = max_used_mb.saturating_add(max_used_mb.div_ceil(2));
-    let suggested = headroom
-        .div_ceil(MEMORY_STEP_MB)
-        .saturating_mul(MEMORY_STEP_MB)
-        .max(MIN_MEMORY_MB);
-    let configured = u32::try_from(configured_mb).ok()?;
-    (suggested.saturating_mul(2) <= configured).then_some(suggested)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_small_peak_suggests_the_smallest_size() {
-        assert_eq!(suggested_memory_mb(2048, 23), Some(128));
-        assert_eq!(suggested_memory_mb(2048, 100), Some(192));
-        assert_eq!(suggested_memory_mb(1024, 300), Some(512));
-    }
-
-    #[test]
-    fn no_advice_when_the_saving_is_small_or_the_size_is_already_small() {
-        assert_eq!(suggested_memory_mb(1024, 400), None);
-        assert_eq!(suggested_memory_mb(128, 23), None);
-        assert_eq!(suggested_memory_mb(200, 23), None);
-        assert_eq!(suggested_memory_mb(-1, 23), None);
-    }
-
-    #[test]
-    fn the_advice_names_the_peak_the_size_and_the_suggestion() {
-        let report = memory_report(2048, Some(23));
-        assert_eq!(report.suggested_mb, Some(128));
-        assert!(
-            report.advice.starts_with("max 23 MB of 2048 MB") && report.advice.contains("128 MB"),
-            "{}",
-            report.advice
-        );
-        let full = memory_report(128, Some(120));
-        assert_eq!(full.suggested_mb, None);
-        assert!(
-            full.advice.contains("close to the limit"),
-            "{}",
-            full.advice
-        );
-        let unmeasured = memory_report(512, None);
-        assert!(unmeasured.advice.contains("no REPORT lines"));
-    }
 }

@@ -2,8 +2,9 @@
 //! [`desired`] (the configuration with its names and image), [`actual`]
 //! (every resource read once, concurrently), [`plan`] (typed actions
 //! between the two) and [`apply`] (carries out the plan it is given). The
-//! stage [`lock`], the [`image`] as commands build and push it, and the
-//! [`release`] checks sit beside them, below the commands.
+//! stage [`lock`], the [`image`] as commands build and push it, the
+//! [`release`] checks, the [`memory`] advice and the [`metrics`] read sit
+//! beside them, below the commands.
 
 use crate::aws::Connection;
 use crate::config::Stage;
@@ -13,6 +14,8 @@ pub mod apply;
 pub mod desired;
 pub mod image;
 pub mod lock;
+pub mod memory;
+pub mod metrics;
 pub mod plan;
 pub mod release;
 

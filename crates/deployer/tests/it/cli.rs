@@ -162,6 +162,7 @@ fn help_lists_every_command_and_global_flag() {
         "invoke",
         "logs",
         "status",
+        "metrics",
         "rollback",
         "destroy",
         "completions",

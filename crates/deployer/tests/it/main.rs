@@ -30,6 +30,7 @@ mod faults;
 mod image;
 mod invoke;
 mod local_cloud;
+mod metrics;
 mod ops_logs_destroy;
 mod ops_status_rollback;
 mod plan_apply;
