@@ -13,6 +13,7 @@ pub mod iam;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
+pub mod permissions;
 pub mod public_check;
 pub mod retry;
 

@@ -9,6 +9,7 @@ pub mod destroy;
 pub mod invoke;
 pub mod logs;
 pub mod plan;
+pub mod policy;
 pub mod rollback;
 pub mod status;
 pub mod up;
@@ -41,5 +42,6 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
         Command::Logs(args) => logs::run(stage, ui, args).await,
         Command::Destroy(args) => destroy::run(stage, ui, args).await,
         Command::Invoke(args) => invoke::run(stage, ui, args).await,
+        Command::Policy(args) => policy::run(std::slice::from_ref(stage), ui, args).await,
     }
 }
