@@ -376,6 +376,11 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
             stderr.contains(&action),
             "without {action}, `{step}` failed without naming it:\n{stderr}"
         );
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or("");
+        eprintln!("without {action}: `{step}` exits 3: {error}");
     }
 }
 
