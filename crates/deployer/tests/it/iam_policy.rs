@@ -443,3 +443,34 @@ fn parliament_finds_nothing_above_low_in_the_printed_policy() {
     let findings = parliament_findings(&scoped.to_string());
     assert!(findings.contains("lambda:ListFunctions"), "{findings}");
 }
+
+#[test]
+fn the_account_comes_from_the_credentials_and_all_stages_leave_emulators_out() {
+    let fx = fixture();
+    // The local stage's moto answers GetCallerIdentity with its account.
+    let local = fx.json(&["policy", "--stage", "local", "--json"]);
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/{}-local-exec", fx.app);
+    assert!(local.to_string().contains(&role), "{local:#}");
+
+    // Every stage without an endpoint-url: dev and prod, not local or iam.
+    let all = fx.json(&["policy", "--all-stages", "--account", ACCOUNT, "--json"]);
+    let roles: Vec<&str> = all["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "IamExecutionRole")
+        .and_then(|s| s["Resource"].as_array())
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let expected: Vec<String> = ["dev", "prod"]
+        .iter()
+        .map(|stage| format!("arn:aws:iam::{ACCOUNT}:role/{}-{stage}-exec", fx.app))
+        .collect();
+    assert_eq!(roles, expected, "{all:#}");
+
+    // A bad account is a usage error.
+    let out = fx.deployer(&["policy", "--account", "12345"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", texts(&out));
+}
