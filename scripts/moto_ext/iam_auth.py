@@ -27,7 +27,9 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   checked as AWS checks them; for the other services moto checks against
   ``*`` (a policy naming narrower resources does not match it).
 - ``iam-auth-errors``: a denied request is answered in the service's own
-  protocol: ``AccessDeniedException`` as JSON from ECR and CloudWatch Logs
+  protocol: IAM's ``AccessDenied`` as one ``<Error>`` of an
+  ``<ErrorResponse>`` (IAM API Reference, "Common Errors" and its query
+  API's error format), ``AccessDeniedException`` as JSON from ECR and CloudWatch Logs
   (HTTP 400, "Common Errors" of their API references), Lambda and API
   Gateway (HTTP 403, their "Common Errors"), with the message AWS writes
   ("User: ... is not authorized to perform: ACTION on resource: RESOURCE
@@ -44,9 +46,10 @@ import json
 import threading
 from typing import Any, Callable, Iterable
 from urllib.parse import quote, unquote, urlsplit
+from xml.sax.saxutils import escape
 
 from moto.core.authorization import ActionAuthenticatorMixin
-from moto.core.exceptions import JsonRESTError
+from moto.core.exceptions import JsonRESTError, RESTError
 from moto.core.responses import BaseResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.iam.access_control import IAMRequest, IAMRequestBase
@@ -76,6 +79,26 @@ class AccessDenied(JsonRESTError):
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
         return [("Content-Type", "application/json"), ("X-Amzn-ErrorType", "AccessDeniedException")]
+
+
+class QueryAccessDenied(RESTError):
+    """IAM's query-protocol error: one ``<Error>`` in ``<ErrorResponse>``,
+    with ``<Type>Sender</Type>``; moto's usual list of ``<Errors>`` leaves
+    an awsQuery client without a code or message."""
+
+
+    code = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDenied", message)
+        # Written out rather than moto's template: its CDATA message reads
+        # as empty to the Rust SDK's XML parser, and IAM sends none.
+        self.description = (
+            '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
+            "<RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ErrorResponse>"
+        )
+        self.content_type = "text/xml"
 
 
 def _record(kind: str, action: str, resource: str) -> None:
@@ -175,16 +198,18 @@ def _install_errors() -> list[str]:
 
     @patching.replace(IAMRequest, "_raise_access_denied")
     def raise_access_denied(original, self):  # type: ignore[no-untyped-def]
+        resource = getattr(self, "_moto_ext_resource", "*")
+        message = (
+            f"User: {self._access_key.arn} is not authorized to perform: {self._action} "
+            f"on resource: {resource} because no identity-based policy allows the "
+            f"{self._action} action"
+        )
+        if self._service == "iam":
+            raise QueryAccessDenied(message)
         status = JSON_ERROR_STATUS.get(self._service)
         if status is None:
             return original(self)
-        resource = getattr(self, "_moto_ext_resource", "*")
-        raise AccessDenied(
-            status,
-            f"User: {self._access_key.arn} is not authorized to perform: {self._action} "
-            f"on resource: {resource} because no identity-based policy allows the "
-            f"{self._action} action",
-        )
+        raise AccessDenied(status, message)
 
     return ["iam-auth-errors"]
 
