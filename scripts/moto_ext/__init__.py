@@ -42,6 +42,8 @@ MODULES: list[str] = [
     "strict_iam",
     "strict_logs",
     "strict_apigw",
+    # IAM as AWS authorizes, once moto enforces it (issue #11).
+    "iam_auth",
 ]
 
 

@@ -82,6 +82,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Remove every resource of the stage (asks first on a terminal).
     Destroy(DestroyArgs),
+    /// Print the IAM policy an identity needs to run every command on the
+    /// stage (or, with --all-stages, on every stage deployed to AWS).
+    Policy(PolicyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -99,6 +102,7 @@ impl Command {
             Command::Metrics(_) => "metrics",
             Command::Rollback(_) => "rollback",
             Command::Destroy(_) => "destroy",
+            Command::Policy(_) => "policy",
             Command::Completions(_) => "completions",
         }
     }
@@ -111,6 +115,20 @@ impl Command {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct UpArgs {}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyArgs {
+    /// One policy for every stage of deploy.toml that deploys to AWS (those
+    /// with an `endpoint-url`, such as `local`, are left out); `--stage`
+    /// is then ignored.
+    #[arg(long)]
+    pub all_stages: bool,
+    /// The AWS account ID to write into the ARNs; without it, the account
+    /// of the current credentials (STS GetCallerIdentity, which needs no
+    /// permission).
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    pub account: Option<String>,
+}
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct PlanArgs {}
@@ -181,6 +199,15 @@ pub struct DestroyArgs {}
 pub struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell.
     pub shell: clap_complete::Shell,
+}
+
+/// An AWS account ID: twelve digits.
+fn parse_account(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("an AWS account ID is 12 digits, got `{text}`"))
+    }
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {

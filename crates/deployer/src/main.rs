@@ -50,6 +50,13 @@ async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<()> {
         region: cli.global.region.clone(),
         profile: cli.global.profile.clone(),
     };
+    // Every stage of the file, not the one of --stage.
+    if let Command::Policy(args) = &cli.command
+        && args.all_stages
+    {
+        let stages = config::load_all(&cli.global.config, &overrides)?;
+        return commands::policy::run(&stages, ui, args).await;
+    }
     let stage = config::load(&cli.global.config, &cli.global.stage, &overrides)?;
     commands::run(&cli.command, &stage, ui).await
 }

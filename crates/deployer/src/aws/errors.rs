@@ -93,6 +93,12 @@ where
                     "{code}: {message}. The AWS credentials were rejected; refresh them \
                      (aws sso login, new keys) or pick another --profile"
                 ),
+                // AWS's message names the action and resource denied; say
+                // where the whole policy comes from.
+                ErrorKind::AccessDenied => format!(
+                    "{code}: {message}. The identity lacks this permission; \
+                     `deployer policy --stage <stage>` prints every permission deploying needs"
+                ),
                 _ if message.is_empty() => code.to_string(),
                 _ => format!("{code}: {message}"),
             };

@@ -19,9 +19,58 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::permissions::{Declared, Scope, call};
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
 use crate::plan::{Action, Field};
+
+/// The AWS managed policy every execution role gets: writing the
+/// function's logs.
+pub const BASIC_EXECUTION_POLICY: &str = "service-role/AWSLambdaBasicExecutionRole";
+/// The AWS managed policy an execution role gets with tracing on.
+pub const XRAY_POLICY: &str = "AWSXRayDaemonWriteAccess";
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetRole", "iam:GetRole", Scope::ExecutionRole),
+        call(
+            "ListAttachedRolePolicies",
+            "iam:ListAttachedRolePolicies",
+            Scope::ExecutionRole,
+        ),
+        call(
+            "ListRolePolicies",
+            "iam:ListRolePolicies",
+            Scope::ExecutionRole,
+        ),
+        call("ListRoleTags", "iam:ListRoleTags", Scope::ExecutionRole),
+        call("CreateRole", "iam:CreateRole", Scope::ExecutionRole),
+        call(
+            "UpdateAssumeRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+            Scope::ExecutionRole,
+        ),
+        call("TagRole", "iam:TagRole", Scope::ExecutionRole),
+        call(
+            "AttachRolePolicy",
+            "iam:AttachRolePolicy",
+            Scope::AttachToExecutionRole,
+        ),
+        call(
+            "DetachRolePolicy",
+            "iam:DetachRolePolicy",
+            Scope::ExecutionRole,
+        ),
+        call(
+            "DeleteRolePolicy",
+            "iam:DeleteRolePolicy",
+            Scope::ExecutionRole,
+        ),
+        call("DeleteRole", "iam:DeleteRole", Scope::ExecutionRole),
+    ],
+};
 
 /// How long IAM may take to show a change everywhere (a role just created,
 /// a policy just detached).

@@ -31,8 +31,26 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::errors::aws_error;
 use super::logs::RACE_RETRY;
+use super::permissions::{Declared, Scope, call};
 use super::retry::retry_while;
 use super::{AwsError, ErrorKind};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+// Releasing the lock deletes its group through `logs::delete_log_group`.
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("DescribeLogGroups", "logs:DescribeLogGroups", Scope::Any),
+        call("CreateLogGroup", "logs:CreateLogGroup", Scope::LockLogGroup),
+        call(
+            "ListTagsForResource",
+            "logs:ListTagsForResource",
+            Scope::LockLogGroup,
+        ),
+        call("TagResource", "logs:TagResource", Scope::LockLogGroup),
+        call("DeleteLogGroup", "logs:DeleteLogGroup", Scope::LockLogGroup),
+    ],
+};
 
 /// How long a second run waits for the lock before it gives up.
 pub const WAIT: Duration = Duration::from_secs(60);

@@ -17,9 +17,44 @@ use aws_sdk_cloudwatchlogs::Client;
 use serde::Serialize;
 
 use super::errors::{aws_error, none_if};
+use super::permissions::{Declared, Scope, call};
 use super::retry::retry_while;
 use super::{AwsError, ErrorKind, Outcome, missing_tags};
 use crate::plan::{Action, Field};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("DescribeLogGroups", "logs:DescribeLogGroups", Scope::Any),
+        call(
+            "ListTagsForResource",
+            "logs:ListTagsForResource",
+            Scope::FunctionLogGroup,
+        ),
+        call(
+            "CreateLogGroup",
+            "logs:CreateLogGroup",
+            Scope::FunctionLogGroup,
+        ),
+        call("TagResource", "logs:TagResource", Scope::FunctionLogGroup),
+        call(
+            "PutRetentionPolicy",
+            "logs:PutRetentionPolicy",
+            Scope::FunctionLogGroup,
+        ),
+        call(
+            "FilterLogEvents",
+            "logs:FilterLogEvents",
+            Scope::FunctionLogGroup,
+        ),
+        call(
+            "DeleteLogGroup",
+            "logs:DeleteLogGroup",
+            Scope::FunctionLogGroup,
+        ),
+    ],
+};
 
 /// The function's log group as the stage wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,19 @@ use aws_smithy_types::DateTime;
 
 use super::AwsError;
 use super::errors::aws_error;
+use super::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`):
+/// GetMetricData authorizes on no resource ("Actions, resources, and
+/// condition keys for Amazon CloudWatch"), so `*`.
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[call(
+        "GetMetricData",
+        "cloudwatch:GetMetricData",
+        Scope::Any,
+    )],
+};
 
 /// GetMetricData's limit on queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;

@@ -14,6 +14,7 @@ pub mod lambda;
 pub mod lock;
 pub mod logs;
 pub mod metrics;
+pub mod permissions;
 pub mod public_check;
 pub mod retry;
 

@@ -29,6 +29,14 @@ use hyper_util::rt::TokioExecutor;
 
 use super::AwsError;
 use super::errors::aws_error;
+use super::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+// With `api_key` auth the check reads the key's value to call the URL.
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[call("GetApiKeys", "apigateway:GET", Scope::ApiKeys)],
+};
 
 /// API Gateway's longest integration timeout (29 s) and some.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);

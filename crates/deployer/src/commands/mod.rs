@@ -10,6 +10,7 @@ pub mod invoke;
 pub mod logs;
 pub mod metrics;
 pub mod plan;
+pub mod policy;
 pub mod rollback;
 pub mod status;
 pub mod up;
@@ -43,5 +44,6 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
         Command::Metrics(args) => metrics::run(stage, ui, args).await,
         Command::Destroy(args) => destroy::run(stage, ui, args).await,
         Command::Invoke(args) => invoke::run(stage, ui, args).await,
+        Command::Policy(args) => policy::run(std::slice::from_ref(stage), ui, args).await,
     }
 }

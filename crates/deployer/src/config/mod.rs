@@ -211,10 +211,24 @@ pub fn find_config(requested: &Path, cwd: &Path) -> Result<PathBuf, ConfigError>
 
 /// `--config`, `--stage`, `--region`, `--profile` → the resolved stage.
 pub fn load(requested: &Path, stage: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
+    read_config(requested)?.stage(stage, overrides)
+}
+
+/// `--config`, `--region`, `--profile` → every stage of the file, resolved
+/// (`deployer policy --all-stages`).
+pub fn load_all(requested: &Path, overrides: &Overrides) -> Result<Vec<Stage>, ConfigError> {
+    let config = read_config(requested)?;
+    config
+        .stage_names()
+        .iter()
+        .map(|name| config.stage(name, overrides))
+        .collect()
+}
+
+fn read_config(requested: &Path) -> Result<Config, ConfigError> {
     let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
         path: PathBuf::from("."),
         source,
     })?;
-    let path = find_config(requested, &cwd)?;
-    Config::read(&path)?.stage(stage, overrides)
+    Config::read(&find_config(requested, &cwd)?)
 }

@@ -189,11 +189,10 @@ impl ecr::DesiredRepository {
 impl iam::DesiredRole {
     pub fn for_stage(stage: &Stage) -> iam::DesiredRole {
         let partition = Partition::of_region(&stage.region);
-        let mut managed_policies = BTreeSet::from([
-            partition.managed_policy_arn("service-role/AWSLambdaBasicExecutionRole")
-        ]);
+        let mut managed_policies =
+            BTreeSet::from([partition.managed_policy_arn(iam::BASIC_EXECUTION_POLICY)]);
         if stage.function.tracing {
-            managed_policies.insert(partition.managed_policy_arn("AWSXRayDaemonWriteAccess"));
+            managed_policies.insert(partition.managed_policy_arn(iam::XRAY_POLICY));
         }
         iam::DesiredRole {
             name: stage.role_name(),

@@ -27,6 +27,7 @@ mod config_proptest;
 mod config_repo;
 mod errors;
 mod faults;
+mod iam_policy;
 mod image;
 mod invoke;
 mod local_cloud;

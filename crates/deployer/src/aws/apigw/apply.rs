@@ -2,6 +2,13 @@
 //! apply in one call.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[call("DeleteResource", "apigateway:DELETE", Scope::RestApi)],
+};
 
 /// Brings the stage's API to `desired`: read, diff, apply.
 pub async fn ensure_api(

@@ -3,6 +3,20 @@
 //! tags when missing), and the stage's settings (throttling, tracing, tags).
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetDeployment", "apigateway:GET", Scope::RestApi),
+        call("CreateDeployment", "apigateway:POST", Scope::RestApi),
+        call("GetStage", "apigateway:GET", Scope::RestApi),
+        call("CreateStage", "apigateway:POST", Scope::RestApi),
+        call("UpdateStage", "apigateway:PATCH", Scope::RestApi),
+        call("DeleteStage", "apigateway:DELETE", Scope::RestApi),
+    ],
+};
 
 pub(super) async fn read_stage(
     client: &Client,

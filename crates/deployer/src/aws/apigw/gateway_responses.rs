@@ -2,6 +2,17 @@
 //! CORS headers they carry.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetGatewayResponse", "apigateway:GET", Scope::RestApi),
+        call("PutGatewayResponse", "apigateway:PUT", Scope::RestApi),
+        call("DeleteGatewayResponse", "apigateway:DELETE", Scope::RestApi),
+    ],
+};
 
 /// The deployer's gateway response types as API Gateway has them. API
 /// Gateway answers GetGatewayResponse for a type nobody customised with

@@ -2,6 +2,22 @@
 //! back into a [`MethodShape`], put, and replaced whole.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetResources", "apigateway:GET", Scope::RestApi),
+        call("CreateResource", "apigateway:POST", Scope::RestApi),
+        call("GetMethod", "apigateway:GET", Scope::RestApi),
+        call("PutMethod", "apigateway:PUT", Scope::RestApi),
+        call("PutMethodResponse", "apigateway:PUT", Scope::RestApi),
+        call("PutIntegration", "apigateway:PUT", Scope::RestApi),
+        call("PutIntegrationResponse", "apigateway:PUT", Scope::RestApi),
+        call("DeleteMethod", "apigateway:DELETE", Scope::RestApi),
+    ],
+};
 
 /// The root's id, the `/{path}` resource and the other resources under
 /// the root.

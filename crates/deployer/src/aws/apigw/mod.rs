@@ -49,8 +49,21 @@ use sha2::{Digest, Sha256};
 use super::errors::{aws_error, none_if};
 use super::retry::retry_while;
 use super::{AwsError, ErrorKind, Outcome, missing_tags};
+use crate::aws::permissions::{Declared, Scope, call, needs_nothing};
 use crate::names::Names;
 use crate::plan::{Action, Field, NoField};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+// API Gateway authorizes its control plane by HTTP method on the resource's
+// path ("Control access for managing an API", API Gateway Developer
+// Guide). GetCallerIdentity needs no permission (its API reference).
+pub(crate) const MOD_PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("TagResource", "apigateway:PUT", Scope::ApiTags),
+        needs_nothing("GetCallerIdentity"),
+    ],
+};
 
 mod apply;
 mod deployment;
@@ -67,6 +80,17 @@ use gateway_responses::*;
 use methods::*;
 pub use rest_api::*;
 use usage_plan::*;
+
+/// The IAM permissions of the calls in this module's files.
+pub(crate) const PERMISSIONS: &[Declared] = &[
+    MOD_PERMISSIONS,
+    apply::PERMISSIONS,
+    deployment::PERMISSIONS,
+    gateway_responses::PERMISSIONS,
+    methods::PERMISSIONS,
+    rest_api::PERMISSIONS,
+    usage_plan::PERMISSIONS,
+];
 
 /// The status code of the CORS preflight answer.
 pub const PREFLIGHT_STATUS: &str = "204";

@@ -3,6 +3,19 @@
 //! and usage plan.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetRestApis", "apigateway:GET", Scope::RestApis),
+        call("CreateRestApi", "apigateway:POST", Scope::RestApis),
+        call("GetRestApi", "apigateway:GET", Scope::RestApi),
+        call("UpdateRestApi", "apigateway:PATCH", Scope::RestApi),
+        call("DeleteRestApi", "apigateway:DELETE", Scope::RestApi),
+    ],
+};
 
 /// Reads everything of the stage's API; `None` when there is no REST API
 /// of that name.

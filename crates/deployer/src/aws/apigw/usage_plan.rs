@@ -2,6 +2,23 @@
 //! binds it to the stage with its throttle.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetApiKeys", "apigateway:GET", Scope::ApiKeys),
+        call("CreateApiKey", "apigateway:POST", Scope::ApiKeys),
+        call("DeleteApiKey", "apigateway:DELETE", Scope::ApiKeys),
+        call("GetUsagePlans", "apigateway:GET", Scope::UsagePlans),
+        call("CreateUsagePlan", "apigateway:POST", Scope::UsagePlans),
+        call("UpdateUsagePlan", "apigateway:PATCH", Scope::UsagePlans),
+        call("DeleteUsagePlan", "apigateway:DELETE", Scope::UsagePlans),
+        call("GetUsagePlanKeys", "apigateway:GET", Scope::UsagePlans),
+        call("CreateUsagePlanKey", "apigateway:POST", Scope::UsagePlans),
+    ],
+};
 
 pub(super) async fn read_api_key(
     client: &Client,

@@ -2,6 +2,21 @@
 //! chosen and deleted, and one registered from a manifest.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("DescribeImages", "ecr:DescribeImages", Scope::Repository),
+        call(
+            "BatchDeleteImage",
+            "ecr:BatchDeleteImage",
+            Scope::Repository,
+        ),
+        call("PutImage", "ecr:PutImage", Scope::Repository),
+    ],
+};
 
 /// The digest (`sha256:...`) of the image tagged `tag`; `None` when ECR
 /// has no such image (or no such repository).

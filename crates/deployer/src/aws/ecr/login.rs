@@ -2,6 +2,28 @@
 //! each use and never written anywhere.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call, implied};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+// GetAuthorizationToken authorizes on no resource ("IAM permissions for
+// pushing an image to an Amazon ECR private repository", ECR User Guide);
+// the push itself is Docker's, with the token, and needs the rest.
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call(
+            "GetAuthorizationToken",
+            "ecr:GetAuthorizationToken",
+            Scope::Any,
+        ),
+        implied("ecr:BatchCheckLayerAvailability", Scope::Repository),
+        implied("ecr:InitiateLayerUpload", Scope::Repository),
+        implied("ecr:UploadLayerPart", Scope::Repository),
+        implied("ecr:CompleteLayerUpload", Scope::Repository),
+        implied("ecr:PutImage", Scope::Repository),
+        implied("ecr:BatchGetImage", Scope::Repository),
+    ],
+};
 
 /// The registry login for one push. `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]

@@ -25,6 +25,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::permissions::Declared;
 use super::{Outcome, missing_tags};
 use crate::plan::{Action, Field};
 
@@ -37,6 +38,14 @@ pub use images::*;
 pub use login::*;
 pub use policies::*;
 pub use repository::*;
+
+/// The IAM permissions of the calls in this module's files.
+pub(crate) const PERMISSIONS: &[Declared] = &[
+    images::PERMISSIONS,
+    login::PERMISSIONS,
+    policies::PERMISSIONS,
+    repository::PERMISSIONS,
+];
 
 fn ecr_tags(tags: &BTreeMap<String, String>, repository: &str) -> Result<Vec<Tag>, AwsError> {
     tags.iter()

@@ -2,6 +2,39 @@
 //! expire) and the statement that lets Lambda pull the app's images.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call(
+            "GetLifecyclePolicy",
+            "ecr:GetLifecyclePolicy",
+            Scope::Repository,
+        ),
+        call(
+            "PutLifecyclePolicy",
+            "ecr:PutLifecyclePolicy",
+            Scope::Repository,
+        ),
+        call(
+            "DeleteLifecyclePolicy",
+            "ecr:DeleteLifecyclePolicy",
+            Scope::Repository,
+        ),
+        call(
+            "GetRepositoryPolicy",
+            "ecr:GetRepositoryPolicy",
+            Scope::Repository,
+        ),
+        call(
+            "SetRepositoryPolicy",
+            "ecr:SetRepositoryPolicy",
+            Scope::Repository,
+        ),
+    ],
+};
 
 /// What of the lifecycle policy can differ: its rules, as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

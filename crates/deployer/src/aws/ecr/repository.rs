@@ -2,6 +2,45 @@
 //! brought in line, deleted with its images.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call(
+            "DescribeRepositories",
+            "ecr:DescribeRepositories",
+            Scope::Repository,
+        ),
+        call(
+            "ListTagsForResource",
+            "ecr:ListTagsForResource",
+            Scope::Repository,
+        ),
+        call(
+            "CreateRepository",
+            "ecr:CreateRepository",
+            Scope::Repository,
+        ),
+        call("TagResource", "ecr:TagResource", Scope::Repository),
+        call(
+            "PutImageScanningConfiguration",
+            "ecr:PutImageScanningConfiguration",
+            Scope::Repository,
+        ),
+        call(
+            "PutImageTagMutability",
+            "ecr:PutImageTagMutability",
+            Scope::Repository,
+        ),
+        call(
+            "DeleteRepository",
+            "ecr:DeleteRepository",
+            Scope::Repository,
+        ),
+    ],
+};
 
 /// The repository as the stage wants it.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,18 @@
 //! deleted.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetAlias", "lambda:GetAlias", Scope::Function),
+        call("CreateAlias", "lambda:CreateAlias", Scope::Function),
+        call("UpdateAlias", "lambda:UpdateAlias", Scope::Function),
+        call("DeleteAlias", "lambda:DeleteAlias", Scope::Function),
+    ],
+};
 
 /// The stage's alias.
 #[derive(Debug, Clone, PartialEq, Eq)]

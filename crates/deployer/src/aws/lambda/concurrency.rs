@@ -23,6 +23,46 @@
 use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+/// `Scope::Function` includes `function:name:*`, which covers the alias
+/// that provisioned concurrency is configured on.
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call(
+            "GetFunctionConcurrency",
+            "lambda:GetFunctionConcurrency",
+            Scope::Function,
+        ),
+        call(
+            "PutFunctionConcurrency",
+            "lambda:PutFunctionConcurrency",
+            Scope::Function,
+        ),
+        call(
+            "DeleteFunctionConcurrency",
+            "lambda:DeleteFunctionConcurrency",
+            Scope::Function,
+        ),
+        call(
+            "GetProvisionedConcurrencyConfig",
+            "lambda:GetProvisionedConcurrencyConfig",
+            Scope::Function,
+        ),
+        call(
+            "PutProvisionedConcurrencyConfig",
+            "lambda:PutProvisionedConcurrencyConfig",
+            Scope::Function,
+        ),
+        call(
+            "DeleteProvisionedConcurrencyConfig",
+            "lambda:DeleteProvisionedConcurrencyConfig",
+            Scope::Function,
+        ),
+    ],
+};
 
 /// How long an allocation may stay `IN_PROGRESS`: AWS says it takes "a few
 /// minutes"; past this, something is wrong and a person should look.

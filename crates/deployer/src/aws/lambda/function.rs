@@ -3,6 +3,33 @@
 //! and configuration, tag, delete.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call, implied};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+// CreateFunction and UpdateFunctionConfiguration hand Lambda the execution
+// role: IAM checks iam:PassRole for it ("Grant a user permissions to pass
+// a role to an AWS service", IAM User Guide).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetFunction", "lambda:GetFunction", Scope::Function),
+        call("ListTags", "lambda:ListTags", Scope::Function),
+        call("TagResource", "lambda:TagResource", Scope::Function),
+        call("CreateFunction", "lambda:CreateFunction", Scope::Function),
+        call(
+            "UpdateFunctionCode",
+            "lambda:UpdateFunctionCode",
+            Scope::Function,
+        ),
+        call(
+            "UpdateFunctionConfiguration",
+            "lambda:UpdateFunctionConfiguration",
+            Scope::Function,
+        ),
+        call("DeleteFunction", "lambda:DeleteFunction", Scope::Function),
+        implied("iam:PassRole", Scope::PassExecutionRole),
+    ],
+};
 
 /// The function as the stage wants it.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,23 @@
 //! images are deleted only when no version needs them.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+// ListFunctions authorizes on no resource (Service Authorization Reference,
+// AWS Lambda); the other stages' functions are read for their images.
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("ListFunctions", "lambda:ListFunctions", Scope::Any),
+        call("GetFunction", "lambda:GetFunction", Scope::AppFunctions),
+        call(
+            "ListVersionsByFunction",
+            "lambda:ListVersionsByFunction",
+            Scope::AppFunctions,
+        ),
+    ],
+};
 
 /// The container-image functions of the app: those named `{app}-...`
 /// (`prefix`). Only these are read further, so `destroy` and `up` never

@@ -1,6 +1,14 @@
 //! A synchronous invocation with the tail of the function's log.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+// The Invoke operation's action is lambda:InvokeFunction.
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[call("Invoke", "lambda:InvokeFunction", Scope::Function)],
+};
 
 /// What an invocation answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

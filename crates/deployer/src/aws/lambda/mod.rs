@@ -22,6 +22,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
+use super::permissions::Declared;
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
 use crate::config::Architecture;
@@ -44,6 +45,18 @@ pub use invoke::*;
 pub use permission::*;
 pub use state::*;
 pub use version::*;
+
+/// The IAM permissions of the calls in this module's files.
+pub(crate) const PERMISSIONS: &[Declared] = &[
+    alias::PERMISSIONS,
+    concurrency::PERMISSIONS,
+    function::PERMISSIONS,
+    images::PERMISSIONS,
+    invoke::PERMISSIONS,
+    permission::PERMISSIONS,
+    state::PERMISSIONS,
+    version::PERMISSIONS,
+];
 
 /// How long a new role, or a policy just attached to it, may take before
 /// Lambda can use it (IAM is eventually consistent).

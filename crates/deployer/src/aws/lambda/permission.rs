@@ -2,6 +2,21 @@
 //! the function's policy, diff over [`PermissionField`], added or replaced.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("GetPolicy", "lambda:GetPolicy", Scope::Function),
+        call("AddPermission", "lambda:AddPermission", Scope::Function),
+        call(
+            "RemovePermission",
+            "lambda:RemovePermission",
+            Scope::Function,
+        ),
+    ],
+};
 
 /// One statement of the function's resource policy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,17 @@
 //! a version is ready or an update may start.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[call(
+        "GetFunctionConfiguration",
+        "lambda:GetFunctionConfiguration",
+        Scope::Function,
+    )],
+};
 
 /// What a function's (or version's) state allows, as Lambda reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

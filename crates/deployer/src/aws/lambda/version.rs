@@ -2,6 +2,20 @@
 //! new one published.
 
 use super::*;
+use crate::aws::permissions::{Declared, Scope, call};
+
+/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
+pub(crate) const PERMISSIONS: Declared = Declared {
+    file: file!(),
+    permissions: &[
+        call("PublishVersion", "lambda:PublishVersion", Scope::Function),
+        call(
+            "ListVersionsByFunction",
+            "lambda:ListVersionsByFunction",
+            Scope::Function,
+        ),
+    ],
+};
 
 /// A published version.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,287 @@
+//! The IAM permissions the deployer's AWS calls need, and the policy
+//! document `deployer policy` assembles from them.
+//!
+//! One source of truth: every file under `aws/` that calls the SDK declares,
+//! beside its calls, a [`Declared`] list (`PERMISSIONS`) naming each
+//! operation it calls, the IAM action AWS authorizes it by and the
+//! [`Scope`] it acts on. The policy is built from those lists only, and a
+//! unit test reads every file's source and fails on an SDK call whose
+//! operation the file does not declare (and on a declaration no call
+//! uses), so a new call cannot ship without its permission. Adding one is
+//! one line in that file's list, e.g.
+//! `call("GetFunctionConcurrency", "lambda:GetFunctionConcurrency", Scope::Function)`.
+//!
+//! Resources are the app's own, with the account and partition resolved;
+//! `*` only where AWS authorizes nothing narrower ("Actions, resources, and
+//! condition keys" of each service, Service Authorization Reference: an
+//! action with no resource type takes only `*`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::names::Partition;
+
+/// What one SDK call (or one step of Docker's push) needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    /// The SDK operation as the code calls it (`GetFunction`); `None` for
+    /// what Docker does against the registry with the login token, which
+    /// no SDK call of ours makes.
+    pub operation: Option<&'static str>,
+    /// The IAM action AWS authorizes it by (`lambda:GetFunction`,
+    /// `apigateway:GET`).
+    pub action: &'static str,
+    pub scope: Scope,
+}
+
+/// An SDK operation and its IAM action, on `scope`.
+pub const fn call(operation: &'static str, action: &'static str, scope: Scope) -> Permission {
+    Permission {
+        operation: Some(operation),
+        action,
+        scope,
+    }
+}
+
+/// An action AWS checks without an SDK operation of ours by that name:
+/// `iam:PassRole` when a call hands Lambda the role, and what Docker's push
+/// does in the registry with the login token.
+pub const fn implied(action: &'static str, scope: Scope) -> Permission {
+    Permission {
+        operation: None,
+        action,
+        scope,
+    }
+}
+
+/// An SDK operation that needs no permission (`GetCallerIdentity`):
+/// declared so the call-site test knows it, left out of the policy.
+pub const fn needs_nothing(operation: &'static str) -> Permission {
+    Permission {
+        operation: Some(operation),
+        action: "",
+        scope: Scope::Nothing,
+    }
+}
+
+/// The permissions one source file's calls need; `file` is that file's
+/// `file!()`, which the call-site test reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Declared {
+    pub file: &'static str,
+    pub permissions: &'static [Permission],
+}
+
+/// What an action is allowed on. Each scope becomes one statement of the
+/// policy; the order here is the statements' order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// `{app}`, the ECR repository every stage shares.
+    Repository,
+    /// The stage's function `{app}-{stage}`, its versions and alias.
+    Function,
+    /// Every function of the app (`{app}-*`), read to see which images
+    /// another stage's versions still use before deleting any.
+    AppFunctions,
+    /// The stage's execution role `{app}-{stage}-exec`.
+    ExecutionRole,
+    /// Attaching a policy to the execution role: only the AWS managed
+    /// policies the deployer attaches (condition `iam:PolicyARN`).
+    AttachToExecutionRole,
+    /// Passing the execution role: only to Lambda (condition
+    /// `iam:PassedToService`).
+    PassExecutionRole,
+    /// The function's log group `/aws/lambda/{app}-{stage}`.
+    FunctionLogGroup,
+    /// The stage lock's log group `/deployer/locks/{app}-{stage}`.
+    LockLogGroup,
+    /// API Gateway's `/restapis` collection: listing and creating REST APIs.
+    RestApis,
+    /// Any one REST API and what is under it. API Gateway picks an API's id
+    /// at creation, so no policy written before can name it.
+    RestApi,
+    /// Tags of API Gateway resources (`/tags/{arn}`).
+    ApiTags,
+    /// API keys: the collection and any key (ids are picked by AWS).
+    ApiKeys,
+    /// Usage plans: the collection and any plan (ids are picked by AWS).
+    UsagePlans,
+    /// `*`: actions AWS authorizes on no narrower resource
+    /// (`ecr:GetAuthorizationToken`, `lambda:ListFunctions`,
+    /// `logs:DescribeLogGroups`, `cloudwatch:GetMetricData`).
+    Any,
+    /// Nothing to allow ([`needs_nothing`]).
+    Nothing,
+}
+
+/// The AWS managed policies the deployer may attach to an execution role.
+pub const EXECUTION_ROLE_POLICIES: [&str; 2] =
+    [super::iam::BASIC_EXECUTION_POLICY, super::iam::XRAY_POLICY];
+
+/// Every file's declaration: each service module collects its files'.
+pub fn declared() -> Vec<Declared> {
+    let mut all = Vec::new();
+    all.extend_from_slice(super::ecr::PERMISSIONS);
+    all.extend_from_slice(super::lambda::PERMISSIONS);
+    all.extend_from_slice(super::apigw::PERMISSIONS);
+    all.push(super::iam::PERMISSIONS);
+    all.push(super::logs::PERMISSIONS);
+    all.push(super::metrics::PERMISSIONS);
+    all.push(super::lock::PERMISSIONS);
+    all.push(super::public_check::PERMISSIONS);
+    all
+}
+
+/// A stage, as far as its policy needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub partition: Partition,
+    pub region: String,
+    pub account: String,
+    pub app: String,
+    pub stage: String,
+}
+
+impl Scope {
+    /// The resource ARNs the scope stands for on `target`.
+    pub fn resources(self, t: &Target) -> Vec<String> {
+        let p = t.partition.id();
+        let (region, account, app, stage) = (&t.region, &t.account, &t.app, &t.stage);
+        let function = format!("arn:{p}:lambda:{region}:{account}:function:{app}-{stage}");
+        let role = format!("arn:{p}:iam::{account}:role/{app}-{stage}-exec");
+        let log_group = |name: String| {
+            let arn = format!("arn:{p}:logs:{region}:{account}:log-group:{name}");
+            // Both forms: TagResource and ListTagsForResource take the
+            // bare ARN, the other actions are authorized on `...:*`
+            // ("Overview of managing access permissions to your CloudWatch
+            // Logs resources", CloudWatch Logs User Guide).
+            vec![arn.clone(), format!("{arn}:*")]
+        };
+        let apigw = |path: &str| format!("arn:{p}:apigateway:{region}::{path}");
+        match self {
+            Scope::Repository => vec![format!("arn:{p}:ecr:{region}:{account}:repository/{app}")],
+            // Qualified ARNs (`:{alias}`, `:{version}`) are what version and
+            // alias actions are authorized on.
+            Scope::Function => vec![function.clone(), format!("{function}:*")],
+            Scope::AppFunctions => {
+                vec![format!(
+                    "arn:{p}:lambda:{region}:{account}:function:{app}-*"
+                )]
+            }
+            Scope::ExecutionRole | Scope::AttachToExecutionRole | Scope::PassExecutionRole => {
+                vec![role]
+            }
+            Scope::FunctionLogGroup => log_group(format!("/aws/lambda/{app}-{stage}")),
+            Scope::LockLogGroup => log_group(format!("/deployer/locks/{app}-{stage}")),
+            Scope::RestApis => vec![apigw("/restapis")],
+            Scope::RestApi => vec![apigw("/restapis/*")],
+            Scope::ApiTags => vec![apigw("/tags/*")],
+            Scope::ApiKeys => vec![apigw("/apikeys"), apigw("/apikeys/*")],
+            Scope::UsagePlans => vec![apigw("/usageplans"), apigw("/usageplans/*")],
+            Scope::Any => vec!["*".to_string()],
+            Scope::Nothing => Vec::new(),
+        }
+    }
+
+    /// The condition the scope puts on its statement, if any.
+    fn condition(self, targets: &[Target]) -> Option<serde_json::Value> {
+        match self {
+            // "Granting a user permissions to pass a role to an AWS
+            // service" (IAM User Guide): the role can be passed to Lambda
+            // and nothing else.
+            Scope::PassExecutionRole => Some(serde_json::json!({
+                "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
+            })),
+            Scope::AttachToExecutionRole => {
+                let arns: BTreeSet<String> = targets
+                    .iter()
+                    .flat_map(|t| {
+                        EXECUTION_ROLE_POLICIES
+                            .iter()
+                            .map(|path| t.partition.managed_policy_arn(path))
+                    })
+                    .collect();
+                Some(serde_json::json!({"ArnEquals": {"iam:PolicyARN": arns}}))
+            }
+            _ => None,
+        }
+    }
+
+    /// The statement's Sid.
+    fn sid(self) -> &'static str {
+        match self {
+            Scope::Repository => "EcrRepository",
+            Scope::Function => "LambdaFunction",
+            Scope::AppFunctions => "LambdaAppFunctionsRead",
+            Scope::ExecutionRole => "IamExecutionRole",
+            Scope::AttachToExecutionRole => "IamAttachManagedPolicies",
+            Scope::PassExecutionRole => "IamPassExecutionRoleToLambda",
+            Scope::FunctionLogGroup => "LogsFunctionLogGroup",
+            Scope::LockLogGroup => "LogsStageLock",
+            Scope::RestApis => "ApiGatewayRestApis",
+            Scope::RestApi => "ApiGatewayRestApi",
+            Scope::ApiTags => "ApiGatewayTags",
+            Scope::ApiKeys => "ApiGatewayApiKeys",
+            Scope::UsagePlans => "ApiGatewayUsagePlans",
+            Scope::Any => "NoResourceLevelPermissions",
+            Scope::Nothing => "",
+        }
+    }
+}
+
+/// An IAM policy document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    pub version: &'static str,
+    pub statement: Vec<Statement>,
+}
+
+/// One Allow statement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    pub sid: &'static str,
+    pub effect: &'static str,
+    pub action: Vec<&'static str>,
+    pub resource: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<serde_json::Value>,
+}
+
+/// The policy that lets an identity run every command on `targets`: one
+/// statement per scope, its actions and resources sorted and unique.
+pub fn policy(targets: &[Target], declared: &[Declared]) -> PolicyDocument {
+    let mut actions: BTreeMap<Scope, BTreeSet<&'static str>> = BTreeMap::new();
+    for permission in declared.iter().flat_map(|d| d.permissions) {
+        if permission.scope == Scope::Nothing {
+            continue;
+        }
+        actions
+            .entry(permission.scope)
+            .or_default()
+            .insert(permission.action);
+    }
+    let statement = actions
+        .into_iter()
+        .map(|(scope, actions)| {
+            let resources: BTreeSet<String> =
+                targets.iter().flat_map(|t| scope.resources(t)).collect();
+            Statement {
+                sid: scope.sid(),
+                effect: "Allow",
+                action: actions.into_iter().collect(),
+                resource: resources.into_iter().collect(),
+                condition: scope.condition(targets),
+            }
+        })
+        .collect();
+    PolicyDocument {
+        version: "2012-10-17",
+        statement,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,476 @@
+//! `deployer policy` proven sufficient, and every action in it needed by
+//! some command: the real binary runs a stage's whole life (`plan`, `up`
+//! from nothing, a no-op `up`, a model change, `status`, `invoke`, `logs`,
+//! `rollback`, `destroy`) against a second moto that enforces IAM, signed
+//! as an IAM user of that moto whose only policy is the printed one; then
+//! again with one action removed, which must make a command fail with exit
+//! 3 and an error naming that action. And `parliament` finds nothing above
+//! LOW in the printed policy.
+//!
+//! What moto checks (moto 5.1.22, `moto/iam/access_control.py`, with
+//! `scripts/moto_ext/iam_auth.py`): the action of every request, named as
+//! AWS names it; for API Gateway also the resource (the request's path, as
+//! AWS authorizes API Gateway's control plane); for the other services
+//! moto matches the policy's resources against `*` only, so the test gives
+//! moto their statements with the same actions on `*`. moto evaluates no
+//! conditions for these calls (and never checks iam:PassRole), so the
+//! conditions are left out of what moto gets; they are checked by the unit
+//! tests of `aws::permissions` and by parliament. The push to the registry
+//! is Docker's, not IAM-checked locally; GetAuthorizationToken is.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region};
+use serde_json::{Value, json};
+
+use crate::util::fixture::{Fixture, set_in_table, texts};
+use crate::util::*;
+
+/// The stage the test deploys: a copy of `local` aimed at the IAM moto,
+/// with credentials from the environment.
+const STAGE: &str = "iam";
+/// moto serves this many requests unauthenticated: the user, its access
+/// key and its policy; every later request is checked.
+const BOOTSTRAP_CALLS: u32 = 3;
+/// How many actions are removed, one per run, chosen at random
+/// (`IAM_POLICY_TEST_REMOVALS` overrides it).
+const REMOVALS: usize = 3;
+
+/// A moto of its own that enforces IAM after [`BOOTSTRAP_CALLS`], started
+/// with `scripts/local-cloud serve-moto` and stopped when dropped.
+struct IamMoto {
+    child: Child,
+    url: String,
+    key_id: String,
+    secret: String,
+}
+
+impl IamMoto {
+    /// Starts it and creates the user with `policy` as its only policy.
+    async fn start(policy: &Value) -> IamMoto {
+        let port = free_port();
+        let log = std::fs::File::create(log_path(port)).unwrap();
+        let child = Command::new(workspace_root().join("scripts/local-cloud"))
+            .args(["serve-moto", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", BOOTSTRAP_CALLS.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("scripts/local-cloud serve-moto");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut moto = IamMoto {
+            child,
+            url,
+            key_id: String::new(),
+            secret: String::new(),
+        };
+        moto.wait_until_it_answers();
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region()))
+            .endpoint_url(&moto.url)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "bootstrap",
+                "bootstrap",
+                None,
+                None,
+                "iam-policy-test",
+            ))
+            .load()
+            .await;
+        let iam = aws_sdk_iam::Client::new(&config);
+        // The only unauthenticated calls: exactly BOOTSTRAP_CALLS of them.
+        iam.create_user().user_name("ci").send().await.unwrap();
+        let key = iam
+            .create_access_key()
+            .user_name("ci")
+            .send()
+            .await
+            .unwrap();
+        let key = key.access_key().unwrap();
+        iam.put_user_policy()
+            .user_name("ci")
+            .policy_name("deployer")
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .unwrap();
+        moto.key_id = key.access_key_id().to_string();
+        moto.secret = key.secret_access_key().to_string();
+        moto
+    }
+
+    fn wait_until_it_answers(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let addr = self.url.trim_start_matches("http://").parse().unwrap();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the IAM moto exited ({status}); see {}", self.log());
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+                && call_url("GET", &format!("{}/_local-aws/status", self.url), &[]).status == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the IAM moto does not answer; see {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn log(&self) -> String {
+        let port = self.url.rsplit(':').next().unwrap_or("");
+        log_path(port.parse().unwrap_or(0)).display().to_string()
+    }
+
+    /// `deployer ARGS` in `fx`, signed as the user.
+    fn deployer(&self, fx: &Fixture, args: &[&str]) -> Output {
+        fx.command(args)
+            .env("AWS_ACCESS_KEY_ID", &self.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .output()
+            .unwrap()
+    }
+
+    /// The actions moto allowed and denied so far.
+    fn decisions(&self) -> (BTreeSet<String>, Vec<Value>) {
+        let answer = call_url("GET", &format!("{}/_local-aws/iam", self.url), &[]).json();
+        let allowed = answer["allowed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["action"].as_str().map(str::to_string))
+            .collect();
+        (allowed, answer["denied"].as_array().unwrap().clone())
+    }
+}
+
+impl Drop for IamMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn log_path(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("iam-moto-{port}.log"))
+}
+
+/// A fixture with the stage [`STAGE`]: `local`'s settings, credentials
+/// from the environment, and `api_key` auth so the API key and usage plan
+/// calls run too; [`aim`] points it at an IAM moto.
+fn fixture() -> Fixture {
+    let fx = Fixture::new("iampol");
+    fx.add_local_stage(STAGE);
+    let table = format!("stages.{STAGE}");
+    fx.edit_config(|text| {
+        let text = set_in_table(text, &table, "dummy-credentials", "false");
+        set_in_table(&text, &format!("{table}.api"), "auth", "\"api_key\"")
+    });
+    fx
+}
+
+/// Points the stage at `url`.
+fn aim(fx: &Fixture, url: &str) {
+    let table = format!("stages.{STAGE}");
+    fx.edit_config(|text| set_in_table(text, &table, "endpoint-url", &format!("\"{url}\"")));
+}
+
+/// The policy `deployer policy` prints for the stage, with no AWS call.
+fn printed_policy(fx: &Fixture) -> Value {
+    fx.json(&["policy", "--stage", STAGE, "--account", ACCOUNT, "--json"])
+}
+
+/// The printed policy as moto can check it (see the module's doc):
+/// API Gateway's statements as printed, the others on `*`, no conditions.
+fn as_moto_checks(policy: &Value) -> Value {
+    let statements: Vec<Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let apigateway_only = s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a.as_str().is_some_and(|a| a.starts_with("apigateway:")));
+            json!({
+                "Sid": s["Sid"],
+                "Effect": s["Effect"],
+                "Action": s["Action"],
+                "Resource": if apigateway_only { s["Resource"].clone() } else { json!("*") },
+            })
+        })
+        .collect();
+    json!({"Version": policy["Version"], "Statement": statements})
+}
+
+/// `policy` without `action` in any statement (a statement left with no
+/// action goes).
+fn without(policy: &Value, action: &str) -> Value {
+    let mut policy = policy.clone();
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    for s in statements.iter_mut() {
+        s["Action"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|a| a.as_str() != Some(action));
+    }
+    statements.retain(|s| !s["Action"].as_array().unwrap().is_empty());
+    policy
+}
+
+/// The stage's life, command by command; stops at the first failure and
+/// returns it (the step, its output), or `None` when all succeeded.
+fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
+    let model_change = format!("retrained for run {run}\n");
+    let steps: Vec<(&str, Vec<&str>)> = vec![
+        ("plan", vec!["plan", "--stage", STAGE, "--json"]),
+        (
+            "up from nothing",
+            vec!["up", "--stage", STAGE, "--json", "--yes"],
+        ),
+        (
+            "up with nothing changed",
+            vec!["up", "--stage", STAGE, "--json", "--yes"],
+        ),
+        (
+            "up after a model change",
+            vec!["up", "--stage", STAGE, "--json", "--yes"],
+        ),
+        ("status", vec!["status", "--stage", STAGE, "--json"]),
+        ("invoke", vec!["invoke", "--stage", STAGE, "--json"]),
+        ("logs", vec!["logs", "--stage", STAGE, "--since", "1h"]),
+        ("rollback", vec!["rollback", "--stage", STAGE, "--json"]),
+        (
+            "destroy",
+            vec!["destroy", "--stage", STAGE, "--yes", "--json"],
+        ),
+    ];
+    for (step, args) in steps {
+        if step == "up after a model change" {
+            std::fs::write(fx.path("models/NOTE.txt"), &model_change).unwrap();
+        }
+        let out = moto.deployer(fx, &args);
+        if !out.status.success() {
+            return Some((step.to_string(), out));
+        }
+    }
+    None
+}
+
+/// A seed that differs per run (printed, and taken from
+/// `IAM_POLICY_TEST_SEED` to repeat a run).
+fn seed() -> u64 {
+    std::env::var("IAM_POLICY_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        })
+}
+
+/// `count` distinct items of `items`, picked with `seed` (xorshift).
+fn pick(items: &[String], count: usize, mut seed: u64) -> Vec<String> {
+    let mut pool = items.to_vec();
+    let mut picked = Vec::new();
+    while picked.len() < count && !pool.is_empty() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        picked.push(pool.remove((seed % pool.len() as u64) as usize));
+    }
+    picked
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
+    // The printed policy needs no AWS (--account) and no moto yet.
+    let fx = fixture();
+    let printed = printed_policy(&fx);
+    let policy = as_moto_checks(&printed);
+
+    // Every command succeeds with exactly the policy, and moto denied nothing
+    // (a denial some command tolerates would still be a missing action).
+    let moto = IamMoto::start(&policy).await;
+    aim(&fx, &moto.url);
+    assert_eq!(
+        printed_policy(&fx),
+        printed,
+        "the policy depends on the endpoint"
+    );
+    if let Some((step, out)) = life(&moto, &fx, "full") {
+        let (stdout, stderr) = texts(&out);
+        panic!(
+            "`{step}` failed with only the printed policy ({:?})\npolicy: {policy:#}\n\
+             stdout:\n{stdout}\nstderr:\n{stderr}\nmoto's log: {}",
+            out.status,
+            moto.log()
+        );
+    }
+    let (mut used, denied) = moto.decisions();
+    assert!(denied.is_empty(), "moto denied: {denied:#?}");
+    // Allowed whatever the policy says, by AWS as by moto.
+    used.remove("sts:GetCallerIdentity");
+    let printed_actions: BTreeSet<String> = printed["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let unprinted: Vec<&String> = used.difference(&printed_actions).collect();
+    assert!(
+        unprinted.is_empty(),
+        "allowed but not printed: {unprinted:?}"
+    );
+    let unused: Vec<&String> = printed_actions.difference(&used).collect();
+    // Declared for paths this life does not take (drift repairs, image
+    // deletion beyond keep-tagged, iam:PassRole which moto never checks,
+    // the registry push Docker does): shown, not failed.
+    eprintln!("actions the life did not use: {unused:?}");
+    drop(moto);
+
+    // One action fewer, chosen at random among those the life used: some
+    // command fails with exit 3 and names it.
+    let used: Vec<String> = used.into_iter().collect();
+    let seed = seed();
+    let removals = std::env::var("IAM_POLICY_TEST_REMOVALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(REMOVALS);
+    let removed = pick(&used, removals, seed);
+    eprintln!("removing, one per run: {removed:?} (IAM_POLICY_TEST_SEED={seed})");
+    for action in removed {
+        // A fresh moto: nothing of the earlier runs exists there.
+        let moto = IamMoto::start(&without(&policy, &action)).await;
+        aim(&fx, &moto.url);
+        let Some((step, out)) = life(&moto, &fx, &action) else {
+            panic!("every command succeeded without {action}");
+        };
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "without {action}, `{step}` failed other than with exit 3\n\
+             stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&action),
+            "without {action}, `{step}` failed without naming it:\n{stderr}"
+        );
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or("");
+        eprintln!("without {action}: `{step}` exits 3: {error}");
+    }
+}
+
+/// What parliament finds above LOW in `policy` (its JSON lines), or
+/// nothing.
+fn parliament_findings(policy: &str) -> String {
+    let parliament = workspace_root().join(".venv/bin/parliament");
+    assert!(
+        parliament.exists(),
+        "{} is missing: run scripts/local-cloud up (it installs parliament)",
+        parliament.display()
+    );
+    // On stdin: parliament refuses --file when stdin is not a terminal.
+    let mut child = Command::new(&parliament)
+        .args(["--json", "--minimum_severity", "MEDIUM"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(policy.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = texts(&out);
+    // It exits 1 when it found something, and says so on stdout.
+    assert!(
+        out.status.success() || !stdout.trim().is_empty(),
+        "parliament failed ({:?}): {stderr}",
+        out.status
+    );
+    stdout.trim().to_string()
+}
+
+#[test]
+fn parliament_finds_nothing_above_low_in_the_printed_policy() {
+    let fx = fixture();
+    for stage in ["prod", STAGE] {
+        let policy = fx.stdout(&["policy", "--stage", stage, "--account", ACCOUNT]);
+        let findings = parliament_findings(&policy);
+        assert!(
+            findings.is_empty(),
+            "parliament found something above LOW in the {stage} policy:\n{findings}\n\
+             policy:\n{policy}"
+        );
+    }
+    // It does find what the old hand-written policy got wrong: an action
+    // AWS authorizes only on `*`, scoped to the app's functions.
+    let mut scoped: Value =
+        serde_json::from_str(&fx.stdout(&["policy", "--stage", "prod", "--account", ACCOUNT]))
+            .unwrap();
+    for s in scoped["Statement"].as_array_mut().unwrap() {
+        if s["Resource"] == json!(["*"]) {
+            s["Resource"] = json!(["arn:aws:lambda:us-east-1:123456789012:function:pde-predict-*"]);
+        }
+    }
+    let findings = parliament_findings(&scoped.to_string());
+    assert!(findings.contains("lambda:ListFunctions"), "{findings}");
+}
+
+#[test]
+fn the_account_comes_from_the_credentials_and_all_stages_leave_emulators_out() {
+    let fx = fixture();
+    // The local stage's moto answers GetCallerIdentity with its account.
+    let local = fx.json(&["policy", "--stage", "local", "--json"]);
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/{}-local-exec", fx.app);
+    assert!(local.to_string().contains(&role), "{local:#}");
+
+    // Every stage without an endpoint-url: dev and prod, not local or iam.
+    let all = fx.json(&["policy", "--all-stages", "--account", ACCOUNT, "--json"]);
+    let roles: Vec<&str> = all["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "IamExecutionRole")
+        .and_then(|s| s["Resource"].as_array())
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let expected: Vec<String> = ["dev", "prod"]
+        .iter()
+        .map(|stage| format!("arn:aws:iam::{ACCOUNT}:role/{}-{stage}-exec", fx.app))
+        .collect();
+    assert_eq!(roles, expected, "{all:#}");
+
+    // A bad account is a usage error.
+    let out = fx.deployer(&["policy", "--account", "12345"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", texts(&out));
+}

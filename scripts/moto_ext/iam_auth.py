@@ -1,0 +1,218 @@
+"""IAM authorization as AWS does it, for a moto that enforces it.
+
+moto server checks every request against its IAM users' policies once
+``INITIAL_NO_AUTH_ACTION_COUNT`` unauthenticated requests have been served
+(``moto/core/authorization.py``). Its check is a stand-in; where it differs
+from AWS in what the deployer's policy test relies on, these behaviours make
+it answer as AWS does. They change nothing while moto does not enforce IAM
+(the default: the count is infinite).
+
+- ``iam-auth-signature``: a request with no body (every GET of Lambda and
+  API Gateway, whose REST protocols carry parameters in the path) is signed
+  over the empty payload ("Create a canonical request for Signature Version
+  4", IAM User Guide: HashedPayload is the hash of the request body, of the
+  empty string when there is none). moto recomputes the signature over the
+  parameters it parsed instead, and answers SignatureDoesNotMatch to a
+  correctly signed request. Likewise a form-encoded body (IAM's query
+  protocol) is checked as the bytes sent, not as moto re-encodes the form
+  it parsed (whose encoding and order differ from the Rust SDK's).
+- ``iam-auth-actions``: moto names an action ``{signing name}:{Operation}``.
+  AWS does so for most operations, but Lambda's Invoke is authorized as
+  ``lambda:InvokeFunction`` ("Actions, resources, and condition keys for
+  AWS Lambda", Service Authorization Reference), and API Gateway's control
+  plane by HTTP method on the resource's path: ``apigateway:GET`` on
+  ``arn:aws:apigateway:{region}::/restapis/{id}`` ("Control access for
+  managing an API", API Gateway Developer Guide). For API Gateway the
+  resource checked is that path, so a policy's API Gateway resources are
+  checked as AWS checks them; for the other services moto checks against
+  ``*`` (a policy naming narrower resources does not match it).
+- ``iam-auth-errors``: a denied request is answered in the service's own
+  protocol: IAM's ``AccessDenied`` as one ``<Error>`` of an
+  ``<ErrorResponse>`` (IAM API Reference, "Common Errors" and its query
+  API's error format), ``AccessDeniedException`` as JSON from ECR and CloudWatch Logs
+  (HTTP 400, "Common Errors" of their API references), Lambda and API
+  Gateway (HTTP 403, their "Common Errors"), with the message AWS writes
+  ("User: ... is not authorized to perform: ACTION on resource: RESOURCE
+  ..."). moto answers XML whatever the protocol, which a JSON client cannot
+  read as AccessDenied.
+
+``GET /_local-aws/iam`` lists the authorization decisions since the last
+``DELETE /_local-aws/iam`` (or start): ``{"allowed": [{"action",
+"resource"}], "denied": [...]}``, so a test can see which actions a run used.
+"""
+
+import io
+import json
+import threading
+from typing import Any, Callable, Iterable
+from urllib.parse import quote, unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import JsonRESTError, RESTError
+from moto.core.responses import BaseResponse
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.iam.access_control import IAMRequest, IAMRequestBase
+from moto.utilities.utils import get_partition
+
+from . import patching, routes, settings
+
+# Where a form body's bytes are kept in the WSGI environment.
+RAW_FORM_BODY = "moto_ext.raw_form_body"
+
+# Operations whose IAM action is not named after them.
+RENAMED = {"lambda:Invoke": "lambda:InvokeFunction"}
+
+# Status of AccessDeniedException per JSON-speaking service.
+JSON_ERROR_STATUS = {"ecr": 400, "logs": 400, "lambda": 403, "apigateway": 403}
+
+_LOCK = threading.Lock()
+_DECISIONS: dict[str, list[dict[str, str]]] = {"allowed": [], "denied": []}
+
+
+class AccessDenied(JsonRESTError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__("AccessDeniedException", message)
+        self.code = status
+        # restJson clients (Lambda, API Gateway) read the code from this
+        # header; awsJson ones from __type.
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Content-Type", "application/json"), ("X-Amzn-ErrorType", "AccessDeniedException")]
+
+
+class QueryAccessDenied(RESTError):
+    """IAM's query-protocol error: one ``<Error>`` in ``<ErrorResponse>``,
+    with ``<Type>Sender</Type>``; moto's usual list of ``<Errors>`` leaves
+    an awsQuery client without a code or message."""
+
+
+    code = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDenied", message)
+        # Written out rather than moto's template: its CDATA message reads
+        # as empty to the Rust SDK's XML parser, and IAM sends none.
+        self.description = (
+            '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
+            "<RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ErrorResponse>"
+        )
+        self.content_type = "text/xml"
+
+
+def _record(kind: str, action: str, resource: str) -> None:
+    with _LOCK:
+        _DECISIONS[kind].append({"action": action, "resource": resource})
+
+
+def _decisions(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    with _LOCK:
+        if environ.get("REQUEST_METHOD") == "DELETE":
+            for kind in _DECISIONS:
+                _DECISIONS[kind].clear()
+        body = json.dumps(_DECISIONS).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _content_length(headers: Any) -> int:
+    try:
+        return int(headers.get("Content-Length") or 0)
+    except ValueError:
+        return 0
+
+
+def _install_signature() -> list[str]:
+    if not settings.enabled("iam-auth-signature"):
+        return []
+
+    @patching.replace(DomainDispatcherApplication, "__call__")
+    def keep_form_body(original, self, environ, start_response):  # type: ignore[no-untyped-def]
+        # werkzeug consumes a form body while parsing it; keep the bytes.
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            body = environ["wsgi.input"].read(_content_length({"Content-Length": environ.get("CONTENT_LENGTH")}))
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ[RAW_FORM_BODY] = body
+        return original(self, environ, start_response)
+
+    @patching.replace(BaseResponse, "setup_class")
+    def setup_class(original, self, request, full_url, headers, *args, **kwargs):  # type: ignore[no-untyped-def]
+        answer = original(self, request, full_url, headers, *args, **kwargs)
+        self._moto_ext_signed_body = getattr(request, "environ", {}).get(RAW_FORM_BODY)
+        return answer
+
+    @patching.replace(ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
+    def authenticate(original, self, iam_request_cls, resource="*"):  # type: ignore[no-untyped-def]
+        signed = getattr(self, "_moto_ext_signed_body", None)
+        if not signed:
+            return original(self, iam_request_cls, resource)
+        parsed_body = self.raw_body
+        self.raw_body = signed
+        try:
+            return original(self, iam_request_cls, resource)
+        finally:
+            self.raw_body = parsed_body
+
+    @patching.replace(IAMRequestBase, "_create_aws_request")
+    def create_aws_request(original, self):  # type: ignore[no-untyped-def]
+        request = original(self)
+        if not self._body and _content_length(self._headers) == 0:
+            request.data = b""
+        # The path as the client sent it: moto holds it decoded, and an
+        # ARN in a path (Lambda's /tags/{arn}) was signed percent-encoded.
+        parts = urlsplit(request.url)
+        path = quote(unquote(parts.path), safe="/-_.~")
+        request.url = path + (f"?{parts.query}" if parts.query else "")
+        return request
+
+    return ["iam-auth-signature"]
+
+
+def _install_actions() -> list[str]:
+    if not settings.enabled("iam-auth-actions"):
+        return []
+
+    @patching.replace(IAMRequestBase, "check_action_permitted")
+    def check_action_permitted(original, self, resource):  # type: ignore[no-untyped-def]
+        if self._service == "apigateway":
+            self._action = f"apigateway:{self._method.upper()}"
+            path = urlsplit(self._path).path
+            resource = f"arn:{get_partition(self._region)}:apigateway:{self._region}::{path}"
+        self._action = RENAMED.get(self._action, self._action)
+        self._moto_ext_resource = resource
+        try:
+            original(self, resource)
+        except Exception:
+            _record("denied", self._action, resource)
+            raise
+        _record("allowed", self._action, resource)
+
+    routes.route("/_local-aws/iam", _decisions)
+    return ["iam-auth-actions"]
+
+
+def _install_errors() -> list[str]:
+    if not settings.enabled("iam-auth-errors"):
+        return []
+
+    @patching.replace(IAMRequest, "_raise_access_denied")
+    def raise_access_denied(original, self):  # type: ignore[no-untyped-def]
+        resource = getattr(self, "_moto_ext_resource", "*")
+        message = (
+            f"User: {self._access_key.arn} is not authorized to perform: {self._action} "
+            f"on resource: {resource} because no identity-based policy allows the "
+            f"{self._action} action"
+        )
+        if self._service == "iam":
+            raise QueryAccessDenied(message)
+        status = JSON_ERROR_STATUS.get(self._service)
+        if status is None:
+            return original(self)
+        raise AccessDenied(status, message)
+
+    return ["iam-auth-errors"]
+
+
+def install() -> list[str]:
+    return _install_signature() + _install_actions() + _install_errors()
