@@ -211,10 +211,37 @@ pub fn find_config(requested: &Path, cwd: &Path) -> Result<PathBuf, ConfigError>
 
 /// `--config`, `--stage`, `--region`, `--profile` → the resolved stage.
 pub fn load(requested: &Path, stage: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
-    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
-        path: PathBuf::from("."),
-        source,
-    })?;
-    let path = find_config(requested, &cwd)?;
-    Config::read(&path)?.stage(stage, overrides)
+    StageSource {
+        config: requested.to_path_buf(),
+        stage: stage.to_string(),
+        overrides: overrides.clone(),
+    }
+    .load()
+}
+
+/// Where a stage comes from (the flags that name it), so that a command
+/// which runs on (`dev`, `up --watch`) can resolve it again after
+/// `deploy.toml` changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageSource {
+    /// `--config` as given.
+    pub config: PathBuf,
+    pub stage: String,
+    pub overrides: Overrides,
+}
+
+impl StageSource {
+    /// The configuration file this source reads.
+    pub fn path(&self) -> Result<PathBuf, ConfigError> {
+        let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
+            path: PathBuf::from("."),
+            source,
+        })?;
+        find_config(&self.config, &cwd)
+    }
+
+    /// Reads the file and resolves the stage, as it is now.
+    pub fn load(&self) -> Result<Stage, ConfigError> {
+        Config::read(&self.path()?)?.stage(&self.stage, &self.overrides)
+    }
 }
