@@ -80,10 +80,15 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, args: &DevArgs) -
     restart(&stage, ui, args.docker, &mut current).await;
     drop(current);
 
+    // Ctrl-C, or a TERM from a process manager: either way no container
+    // may outlive `dev`.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
     loop {
         let changed = tokio::select! {
             changed = watcher.next_change() => changed,
             _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
         };
         ui.info(format!("changed: {}", changed.join(", ")));
         let mut current = shared.write().await;
@@ -103,7 +108,6 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, args: &DevArgs) -
         restart(&stage, ui, args.docker, &mut current).await;
     }
     server.abort();
-    // No container may outlive `dev`.
     if let Some(mut function) = shared.write().await.function.take() {
         function.stop().await;
     }

@@ -91,12 +91,13 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, args: &UpArgs) ->
     if args.watch {
         return watch(source, stage, ui, Duration::from_millis(args.debounce_ms)).await;
     }
-    let report = deploy(stage, ui).await?;
+    let report = deploy(stage, ui, false).await?;
     ui.result(&report)
 }
 
-/// One `up`: lock(read → plan → apply).
-async fn deploy(stage: &Stage, ui: &Ui) -> Result<UpReport> {
+/// One `up`: lock(read → plan → apply). `again`: a later round of
+/// `--watch`, which shows only what changes (the first showed the rest).
+async fn deploy(stage: &Stage, ui: &Ui, again: bool) -> Result<UpReport> {
     let started = Instant::now();
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(stage, &clients).await?;
@@ -106,7 +107,7 @@ async fn deploy(stage: &Stage, ui: &Ui) -> Result<UpReport> {
     // the lock is still released.
     let work = async {
         tokio::select! {
-            result = read_plan_apply(stage, &names, ui, &clients, started) => result,
+            result = read_plan_apply(stage, &names, ui, &clients, started, again) => result,
             _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
         }
     };
@@ -136,7 +137,7 @@ async fn watch(source: &StageSource, stage: &Stage, ui: &Ui, debounce: Duration)
     let mut stage = stage.clone();
     let mut changed = Vec::new();
     loop {
-        match deploy(&stage, ui).await {
+        match deploy(&stage, ui, !changed.is_empty()).await {
             Ok(report) => ui.item(&Redeployed::new(changed, report))?,
             Err(err) if err.is::<Interrupted>() => return Err(err),
             Err(err) => ui.warn(format!(
@@ -223,6 +224,7 @@ async fn read_plan_apply(
     ui: &Ui,
     clients: &Clients,
     started: Instant,
+    again: bool,
 ) -> Result<UpReport> {
     let step = ui.step("survey");
     let (desired, image) = desired::resolve(stage, names).await?;
@@ -232,10 +234,17 @@ async fn read_plan_apply(
     let count = changes.iter().filter(|c| c.action.is_change()).count();
     step.finish(format!("{count} to change"));
     if !ui.json() && count > 0 {
-        ui.block("the plan:", render_changes(&changes));
+        let shown: Vec<Change> = changes
+            .iter()
+            .filter(|c| !again || c.action.is_change())
+            .cloned()
+            .collect();
+        ui.block("the plan:", render_changes(&shown));
     }
-    for warning in &desired.warnings {
-        ui.warn(warning);
+    if !again {
+        for warning in &desired.warnings {
+            ui.warn(warning);
+        }
     }
     let applied = apply::apply(ui, clients, &desired, &actual, &plan).await?;
     Ok(UpReport {

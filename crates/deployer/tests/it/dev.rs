@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::util::fixture::Fixture;
 use crate::util::running::Running;
-use crate::util::{HttpAnswer, assert_default_preflight, call_url};
+use crate::util::{HttpAnswer, assert_default_preflight, call_url, docker};
 
 const DATE: &str = "2025-10-20";
 
@@ -157,4 +157,32 @@ fn dev_answers_the_preflight_the_key_check_and_unknown_paths_as_the_gateway() {
     );
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(dev.interrupt().success(), "stderr:\n{}", dev.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_docker_serves_from_the_image_and_leaves_no_container() {
+    let fx = Fixture::new("devd");
+    let (mut dev, url) = start_dev(&fx, &["--docker"]);
+    let answer = get_ok(&dev, &url, &[]);
+    assert_eq!(answer.json()["date"], DATE);
+    assert!(dev.stderr().contains("image build"), "{}", dev.stderr());
+    let ours = || async {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .build();
+        docker()
+            .list_containers(Some(options))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| {
+                c.image
+                    .as_deref()
+                    .is_some_and(|i| i.starts_with(&format!("{}:", fx.app)))
+            })
+            .count()
+    };
+    assert_eq!(ours().await, 1, "the function's container is not running");
+    assert!(dev.interrupt().success(), "stderr:\n{}", dev.stderr());
+    assert_eq!(ours().await, 0, "a container outlived dev");
 }
