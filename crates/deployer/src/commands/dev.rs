@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::RwLock;
 
 use crate::cli::DevArgs;
@@ -73,6 +74,13 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, args: &DevArgs) -
         api_key: (stage.api.auth == Auth::ApiKey).then(|| api_key.clone()),
     })?;
 
+    // Ctrl-C, or a TERM from a process manager: either way no container
+    // may outlive `dev`. Streams made once, before any work, keep a signal
+    // that comes while no wait is under way (a new `ctrl_c()` per wait
+    // would miss it, and `dev` would never stop).
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C (SIGINT)")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let debounce = Duration::from_millis(args.debounce_ms);
     let config_file = source.path()?;
     let mut watcher = Watcher::for_stage(stage, &config_file, debounce)?;
@@ -80,14 +88,10 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, args: &DevArgs) -
     restart(&stage, ui, args.docker, &mut current).await;
     drop(current);
 
-    // Ctrl-C, or a TERM from a process manager: either way no container
-    // may outlive `dev`.
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
     loop {
         let changed = tokio::select! {
             changed = watcher.next_change() => changed,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         };
         ui.info(format!("changed: {}", changed.join(", ")));

@@ -8,8 +8,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::aws::{self, Clients};
 use crate::cli::UpArgs;
@@ -131,6 +132,11 @@ async fn watch(source: &StageSource, stage: &Stage, ui: &Ui, debounce: Duration)
             ),
         ));
     }
+    // One stream for the whole watch, made before any work: it keeps a
+    // Ctrl-C that comes between two waits, which a new `ctrl_c()` per wait
+    // would miss (the process would then never stop).
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C (SIGINT)")?;
     let config_file = source.path()?;
     // Watching starts before the first `up`, so that a save during it counts.
     let mut watcher = Watcher::for_stage(stage, &config_file, debounce)?;
@@ -149,7 +155,7 @@ async fn watch(source: &StageSource, stage: &Stage, ui: &Ui, debounce: Duration)
         loop {
             changed = tokio::select! {
                 changed = watcher.next_change() => changed,
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = interrupt.recv() => return Ok(()),
             };
             ui.info(format!("changed: {}", changed.join(", ")));
             match source.load() {
