@@ -64,6 +64,11 @@ pub enum Command {
     /// stage needs, smoke-test the new version, point the alias at it and
     /// call the stage's URL as a browser would.
     Up(UpArgs),
+    /// Serve the stage's API on localhost with no AWS: the function (the
+    /// host binary, or the image with --docker) behind the configured path,
+    /// methods, CORS preflight and API key check, rebuilt and restarted when
+    /// its crates, models/, data/ or deploy.toml change.
+    Dev(DevArgs),
     /// Show what `up` would create, update or leave alone; change nothing.
     Plan(PlanArgs),
     /// Build the function's image only (with --json: `{"image": "<local ref>", ...}`).
@@ -94,6 +99,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Up(_) => "up",
+            Command::Dev(_) => "dev",
             Command::Plan(_) => "plan",
             Command::Build(_) => "build",
             Command::Invoke(_) => "invoke",
@@ -114,7 +120,39 @@ impl Command {
 }
 
 #[derive(Debug, Clone, Default, Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    /// After the first `up`, watch every input of the image and deploy.toml
+    /// and run `up` again on each change (one at a time, under the stage
+    /// lock). Refused on a stage with `protected = true`.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: how long the files must be quiet before a change is
+    /// deployed (an editor's save is several writes).
+    #[arg(long, requires = "watch", value_name = "MS", default_value_t = DEFAULT_DEBOUNCE_MS)]
+    pub debounce_ms: u64,
+}
+
+/// The quiet time after the last file event before `dev` or `up --watch`
+/// acts on a change.
+pub const DEFAULT_DEBOUNCE_MS: u64 = 500;
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct DevArgs {
+    /// The port to serve on, on 127.0.0.1 (0: any free port; the first
+    /// line printed is the URL).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Run the function's real image in Docker instead of the host binary.
+    #[arg(long)]
+    pub docker: bool,
+    /// With `auth = "api_key"`: the key callers must send as `x-api-key`
+    /// (by default a random one, printed at start).
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// How long the files must be quiet before a change is rebuilt.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_DEBOUNCE_MS)]
+    pub debounce_ms: u64,
+}
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {

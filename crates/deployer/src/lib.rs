@@ -14,3 +14,4 @@ pub mod plan;
 pub mod report;
 pub mod stage;
 pub mod ui;
+pub mod watch;

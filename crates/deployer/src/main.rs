@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use deployer::cli::{Cli, Command};
 use deployer::commands;
-use deployer::config::{self, Overrides};
+use deployer::config::{self, Overrides, StageSource};
 use deployer::exit::{self, ExitStatus};
 use deployer::ui::Ui;
 
@@ -46,17 +46,21 @@ async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<()> {
     if let Command::Completions(args) = &cli.command {
         return commands::completions::run(args);
     }
-    let overrides = Overrides {
-        region: cli.global.region.clone(),
-        profile: cli.global.profile.clone(),
+    let source = StageSource {
+        config: cli.global.config.clone(),
+        stage: cli.global.stage.clone(),
+        overrides: Overrides {
+            region: cli.global.region.clone(),
+            profile: cli.global.profile.clone(),
+        },
     };
     // Every stage of the file, not the one of --stage.
     if let Command::Policy(args) = &cli.command
         && args.all_stages
     {
-        let stages = config::load_all(&cli.global.config, &overrides)?;
+        let stages = config::load_all(&source.config, &source.overrides)?;
         return commands::policy::run(&stages, ui, args).await;
     }
-    let stage = config::load(&cli.global.config, &cli.global.stage, &overrides)?;
-    commands::run(&cli.command, &stage, ui).await
+    let stage = source.load()?;
+    commands::run(&cli.command, &source, &stage, ui).await
 }

@@ -7,7 +7,6 @@
 //! as the answer's body. Anything else is an [`InvokeFailed`] (exit 1)
 //! that carries the function's error body.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -20,11 +19,10 @@ use serde_json::Value;
 use crate::aws::{self, lambda};
 use crate::cli::InvokeArgs;
 use crate::config::Stage;
-use crate::image;
-use crate::local::{InvocationOutcome, LocalFunction, Runner};
+use crate::local::{InvocationOutcome, LocalFunction};
 use crate::report;
 use crate::stage::image as stage_image;
-use crate::stage::{desired, release};
+use crate::stage::release;
 use crate::ui::Ui;
 
 /// How long a local function may take from process start to its first
@@ -225,29 +223,7 @@ impl fmt::Display for LocalTimings {
 
 /// Runs the function here and asks it `--repeat` times (default once).
 async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Result<()> {
-    // The function's environment as `up` would configure it in AWS.
-    let mut environment: BTreeMap<String, String> =
-        desired::desired_function(stage, "", "").environment;
-    let runner = if args.no_docker {
-        let step = ui.step("compile");
-        let recipe = image::Recipe::for_stage(stage)?;
-        let binary = image::compile(stage, &recipe, &|e| stage_image::show_event(&step, e)).await?;
-        step.finish(binary.display().to_string());
-        // What the image holds under /var/task, straight from the workspace.
-        for (variable, dir) in [
-            ("PREDICTION_MODELS_DIR", "models"),
-            ("PREDICTION_DATA_DIR", "data"),
-        ] {
-            environment.insert(
-                variable.into(),
-                stage.root.join(dir).to_string_lossy().into_owned(),
-            );
-        }
-        Runner::Binary(binary)
-    } else {
-        let built = stage_image::ensure_local_image(stage, ui).await?;
-        Runner::Image(built.image)
-    };
+    let (runner, environment) = stage_image::local_runner(stage, ui, !args.no_docker).await?;
 
     let step = ui.step("start function");
     let started = Instant::now();

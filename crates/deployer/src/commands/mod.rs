@@ -6,6 +6,7 @@
 pub mod build;
 pub mod completions;
 pub mod destroy;
+pub mod dev;
 pub mod invoke;
 pub mod logs;
 pub mod metrics;
@@ -16,12 +17,19 @@ pub mod status;
 pub mod up;
 
 use crate::cli::Command;
-use crate::config::Stage;
+use crate::config::{Stage, StageSource};
 use crate::ui::Ui;
 
 /// Runs a command that acts on a stage (every command but `completions`,
-/// which [`completions::run`] handles without a deploy.toml).
-pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()> {
+/// which [`completions::run`] handles without a deploy.toml). `source`
+/// resolves the stage again for the commands that run on and follow
+/// deploy.toml (`dev`, `up --watch`).
+pub async fn run(
+    command: &Command,
+    source: &StageSource,
+    stage: &Stage,
+    ui: &Ui,
+) -> anyhow::Result<()> {
     ui.detail(format!(
         "stage {} of {} in {}{}",
         stage.name,
@@ -35,7 +43,8 @@ pub async fn run(command: &Command, stage: &Stage, ui: &Ui) -> anyhow::Result<()
     ));
     match command {
         Command::Completions(args) => completions::run(args),
-        Command::Up(args) => up::run(stage, ui, args).await,
+        Command::Up(args) => up::run(source, stage, ui, args).await,
+        Command::Dev(args) => dev::run(source, stage, ui, args).await,
         Command::Plan(args) => plan::run(stage, ui, args).await,
         Command::Build(args) => build::run(stage, ui, args).await,
         Command::Status(args) => status::run(stage, ui, args).await,

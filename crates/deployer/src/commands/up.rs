@@ -2,22 +2,26 @@
 //! the plan out (`stage::apply`): lock(read → plan → apply). Every step the
 //! plan leaves unchanged is skipped, so an `up` with nothing to do only
 //! reads. The read and the apply run under the lock, so two `up` of one
-//! stage never interleave.
+//! stage never interleave. `up --watch` runs it again on every change of
+//! the image's inputs or deploy.toml ([`Watcher`]).
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::aws::{self, Clients};
 use crate::cli::UpArgs;
-use crate::config::{Auth, Stage};
+use crate::config::{Auth, Stage, StageSource};
+use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
-use crate::plan::{Change, render_changes};
+use crate::plan::{Change, ChangeAction, render_changes};
 use crate::stage::release::ApiKeyReport;
 use crate::stage::{actual, apply, desired, lock, plan};
 use crate::ui::{Summary, Ui};
+use crate::watch::Watcher;
 
 /// What `up` did and where the stage now is.
 #[derive(Debug, Serialize)]
@@ -79,7 +83,22 @@ impl fmt::Display for UpReport {
     }
 }
 
-pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
+/// Ctrl-C stopped an `up` (the lock was released on the way out).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; the stage lock is released and the next `up` finishes the work")]
+pub struct Interrupted;
+
+pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, args: &UpArgs) -> Result<()> {
+    if args.watch {
+        return watch(source, stage, ui, Duration::from_millis(args.debounce_ms)).await;
+    }
+    let report = deploy(stage, ui, false).await?;
+    ui.result(&report)
+}
+
+/// One `up`: lock(read → plan → apply). `again`: a later round of
+/// `--watch`, which shows only what changes (the first showed the rest).
+async fn deploy(stage: &Stage, ui: &Ui, again: bool) -> Result<UpReport> {
     let started = Instant::now();
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(stage, &clients).await?;
@@ -89,14 +108,120 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &UpArgs) -> Result<()> {
     // the lock is still released.
     let work = async {
         tokio::select! {
-            result = read_plan_apply(stage, &names, ui, &clients, started) => result,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
-                "interrupted; the stage lock is released and the next `up` finishes the work"
-            )),
+            result = read_plan_apply(stage, &names, ui, &clients, started, again) => result,
+            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
         }
     };
-    let report = lock::locked(stage, &names, ui, &clients, "deployed", work).await?;
-    ui.result(&report)
+    lock::locked(stage, &names, ui, &clients, "deployed", work).await
+}
+
+/// `up --watch`: an `up`, then another after each change of the image's
+/// inputs or deploy.toml, one at a time (changes made during an `up` make
+/// the next one). A failed `up` is shown and the watch goes on; Ctrl-C
+/// ends it.
+async fn watch(source: &StageSource, stage: &Stage, ui: &Ui, debounce: Duration) -> Result<()> {
+    if stage.protected {
+        return Err(Failure::tag(
+            ExitStatus::Usage,
+            anyhow::anyhow!(
+                "stage `{}` has `protected = true` in [stages.{}] of deploy.toml: \
+                 `up --watch` would redeploy it on every save; deploy it with `deployer up --stage {}`",
+                stage.name,
+                stage.name,
+                stage.name
+            ),
+        ));
+    }
+    // One stream for the whole watch, made before any work: it keeps a
+    // Ctrl-C that comes between two waits, which a new `ctrl_c()` per wait
+    // would miss (the process would then never stop).
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C (SIGINT)")?;
+    let config_file = source.path()?;
+    // Watching starts before the first `up`, so that a save during it counts.
+    let mut watcher = Watcher::for_stage(stage, &config_file, debounce)?;
+    let mut stage = stage.clone();
+    let mut changed = Vec::new();
+    loop {
+        match deploy(&stage, ui, !changed.is_empty()).await {
+            Ok(report) => ui.item(&Redeployed::new(changed, report))?,
+            Err(err) if err.is::<Interrupted>() => return Err(err),
+            Err(err) => ui.warn(format!(
+                "up failed; fix it and save to try again:\n{}",
+                crate::ui::error_text(&err)
+            )),
+        }
+        ui.info("watching for changes (Ctrl-C to stop)");
+        loop {
+            changed = tokio::select! {
+                changed = watcher.next_change() => changed,
+                _ = interrupt.recv() => return Ok(()),
+            };
+            ui.info(format!("changed: {}", changed.join(", ")));
+            match source.load() {
+                Ok(reloaded) => {
+                    if reloaded.image != stage.image
+                        || reloaded.function.package != stage.function.package
+                    {
+                        watcher = Watcher::for_stage(&reloaded, &config_file, debounce)?;
+                    }
+                    stage = reloaded;
+                    break;
+                }
+                Err(err) => ui.warn(format!("{err}; not deployed")),
+            }
+        }
+    }
+}
+
+/// One round of `up --watch`: what changed, and what it changed in AWS.
+#[derive(Debug, Serialize)]
+pub struct Redeployed {
+    /// The files that changed (none for the first `up`).
+    pub changed: Vec<String>,
+    pub version: String,
+    pub url: String,
+    /// Only the resources this round created, updated or deleted.
+    pub changes: Vec<Change>,
+    pub seconds: f64,
+}
+
+impl Redeployed {
+    fn new(changed: Vec<String>, report: UpReport) -> Redeployed {
+        Redeployed {
+            changed,
+            version: report.version,
+            url: report.url,
+            changes: report
+                .changes
+                .into_iter()
+                .filter(|c| c.action.is_change())
+                .collect(),
+            seconds: report.seconds,
+        }
+    }
+}
+
+impl fmt::Display for Redeployed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.changed.is_empty() {
+            writeln!(f, "changed   {}", self.changed.join(", "))?;
+        }
+        for change in &self.changes {
+            let what = match &change.action {
+                ChangeAction::Create => "created".to_string(),
+                ChangeAction::Update(fields) => format!("updated ({})", fields.join(", ")),
+                ChangeAction::Delete => "deleted".to_string(),
+                ChangeAction::Unchanged => continue,
+            };
+            writeln!(f, "          {} {} {what}", change.kind, change.name)?;
+        }
+        write!(
+            f,
+            "version   {} live at {} ({:.1} s)",
+            self.version, self.url, self.seconds
+        )
+    }
 }
 
 async fn read_plan_apply(
@@ -105,6 +230,7 @@ async fn read_plan_apply(
     ui: &Ui,
     clients: &Clients,
     started: Instant,
+    again: bool,
 ) -> Result<UpReport> {
     let step = ui.step("survey");
     let (desired, wanted) = desired::resolve(stage, names).await?;
@@ -114,10 +240,17 @@ async fn read_plan_apply(
     let count = changes.iter().filter(|c| c.action.is_change()).count();
     step.finish(format!("{count} to change"));
     if !ui.json() && count > 0 {
-        ui.block("the plan:", render_changes(&changes));
+        let shown: Vec<Change> = changes
+            .iter()
+            .filter(|c| !again || c.action.is_change())
+            .cloned()
+            .collect();
+        ui.block("the plan:", render_changes(&shown));
     }
-    for warning in &desired.warnings {
-        ui.warn(warning);
+    if !again {
+        for warning in &desired.warnings {
+            ui.warn(warning);
+        }
     }
     let applied = apply::apply(ui, clients, &desired, &wanted.recipe, &actual, &plan).await?;
     Ok(UpReport {

@@ -211,13 +211,18 @@ pub fn find_config(requested: &Path, cwd: &Path) -> Result<PathBuf, ConfigError>
 
 /// `--config`, `--stage`, `--region`, `--profile` → the resolved stage.
 pub fn load(requested: &Path, stage: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
-    read_config(requested)?.stage(stage, overrides)
+    StageSource {
+        config: requested.to_path_buf(),
+        stage: stage.to_string(),
+        overrides: overrides.clone(),
+    }
+    .load()
 }
 
 /// `--config`, `--region`, `--profile` → every stage of the file, resolved
 /// (`deployer policy --all-stages`).
 pub fn load_all(requested: &Path, overrides: &Overrides) -> Result<Vec<Stage>, ConfigError> {
-    let config = read_config(requested)?;
+    let config = Config::read(&config_path(requested)?)?;
     config
         .stage_names()
         .iter()
@@ -225,10 +230,34 @@ pub fn load_all(requested: &Path, overrides: &Overrides) -> Result<Vec<Stage>, C
         .collect()
 }
 
-fn read_config(requested: &Path) -> Result<Config, ConfigError> {
+/// The configuration file `--config` names, found from the working directory.
+fn config_path(requested: &Path) -> Result<PathBuf, ConfigError> {
     let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
         path: PathBuf::from("."),
         source,
     })?;
-    Config::read(&find_config(requested, &cwd)?)
+    find_config(requested, &cwd)
+}
+
+/// Where a stage comes from (the flags that name it), so that a command
+/// which runs on (`dev`, `up --watch`) can resolve it again after
+/// `deploy.toml` changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageSource {
+    /// `--config` as given.
+    pub config: PathBuf,
+    pub stage: String,
+    pub overrides: Overrides,
+}
+
+impl StageSource {
+    /// The configuration file this source reads.
+    pub fn path(&self) -> Result<PathBuf, ConfigError> {
+        config_path(&self.config)
+    }
+
+    /// Reads the file and resolves the stage, as it is now.
+    pub fn load(&self) -> Result<Stage, ConfigError> {
+        Config::read(&self.path()?)?.stage(&self.stage, &self.overrides)
+    }
 }

@@ -110,6 +110,9 @@ pub(super) fn resolve(
         }
         stage.dummy_credentials = *dummy.get_ref();
     }
+    if let Some(protected) = own.protected {
+        stage.protected = protected;
+    }
     check_paths(src, &stage, raw, table, name)?;
     check_concurrency(src, &stage, raw, table, name)?;
     Ok(stage)

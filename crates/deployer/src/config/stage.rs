@@ -21,6 +21,9 @@ pub struct Stage {
     /// a local emulator (moto accepts any), so `up --stage local` needs no
     /// environment variables.
     pub dummy_credentials: bool,
+    /// `protected = true`: a stage callers depend on (`prod`), which
+    /// `up --watch` refuses to redeploy on every save. Plain `up` works.
+    pub protected: bool,
     /// The directory holding `deploy.toml`: the workspace root, which every
     /// relative path below is resolved against.
     pub root: PathBuf,
@@ -174,6 +177,7 @@ impl Stage {
             profile: None,
             endpoint_url: None,
             dummy_credentials: false,
+            protected: false,
             root: PathBuf::from("."),
             function: FunctionSpec {
                 package: "prediction-lambda".into(),

@@ -60,6 +60,7 @@ throttling = { rate-limit = 10, burst-limit = 20 }
 [stages.prod]
 region = "eu-west-1"
 profile = "prod-admin"
+protected = true
 function = { memory = 4096, environment = { B = "prod" } }
 api.throttling.burst-limit = 50
 smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
@@ -75,7 +76,10 @@ smoke-test = { enabled = false, date = "2025-01-02", public-path = false }
     assert!(dev.smoke_test.enabled);
     assert!(dev.smoke_test.public_path);
 
+    assert!(!dev.protected);
+
     let prod = config.stage("prod", &Overrides::default()).unwrap();
+    assert!(prod.protected);
     assert_eq!(prod.region, "eu-west-1");
     assert_eq!(prod.profile.as_deref(), Some("prod-admin"));
     assert_eq!(prod.function.memory_mb, 4096);
@@ -230,6 +234,10 @@ fn every_validation_names_the_line_and_the_key() {
         (
             &format!("{APP}[smoke-test]\ndate = \"2025-02-30\"\n[stages.dev]\n"),
             "deploy.toml:5: [smoke-test] date: must be a date written YYYY-MM-DD",
+        ),
+        (
+            &format!("{APP}[stages.dev]\nprotected = \"yes\"\n"),
+            "deploy.toml:5: [stages.dev] protected: invalid type: string \"yes\", expected a boolean",
         ),
         (
             &format!("{APP}[stages.dev]\ndummy-credentials = true\n"),

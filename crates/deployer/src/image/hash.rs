@@ -76,6 +76,38 @@ pub fn content_hash(stage: &Stage, recipe: &Recipe) -> Result<ContentHash, Build
     Ok(ContentHash(hex::encode(hasher.finalize())))
 }
 
+/// The workspace root's files the binary depends on.
+/// `.cargo/config.toml` can set the linker or target options.
+const ROOT_FILES: [&str; 6] = [
+    "Cargo.toml",
+    "Cargo.lock",
+    "rust-toolchain",
+    "rust-toolchain.toml",
+    ".cargo/config.toml",
+    ".cargo/config",
+];
+
+/// Every file and directory the image is made from — what
+/// [`content_hash`] and [`binary_hash`] read: the function's package
+/// directories, the root files that exist, the Dockerfile directory and
+/// the include paths. `dev` and `up --watch` watch exactly these. Runs
+/// `cargo metadata` (to find the packages); compiles nothing.
+pub fn input_paths(stage: &Stage) -> Result<Vec<PathBuf>, BuildError> {
+    let root = workspace_root(stage)?;
+    let mut paths: Vec<PathBuf> = package_dirs(&root, &stage.function.package)?
+        .into_values()
+        .collect();
+    paths.extend(
+        ROOT_FILES
+            .iter()
+            .map(|name| root.join(name))
+            .filter(|path| path.exists()),
+    );
+    paths.push(root.join(&stage.image.dockerfile_dir));
+    paths.extend(stage.image.include.iter().map(|include| root.join(include)));
+    Ok(paths)
+}
+
 fn workspace_root(stage: &Stage) -> Result<PathBuf, BuildError> {
     fs::canonicalize(&stage.root)
         .map_err(|e| io_error(BuildStep::Hash, "find the workspace root", &stage.root, e))
@@ -100,15 +132,7 @@ pub(super) fn binary_hash(
     for (relative, dir) in &packages {
         put_tree(&mut hasher, &format!("package:{relative}"), dir)?;
     }
-    // `.cargo/config.toml` can set the linker or target options.
-    for name in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "rust-toolchain",
-        "rust-toolchain.toml",
-        ".cargo/config.toml",
-        ".cargo/config",
-    ] {
+    for name in ROOT_FILES {
         let path = root.join(name);
         if path.exists() {
             put_file(&mut hasher, &format!("root:{name}"), &path, false)?;

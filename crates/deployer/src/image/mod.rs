@@ -19,6 +19,7 @@ pub mod build;
 pub mod compile;
 pub mod context;
 mod files;
+pub(crate) use files::is_junk;
 pub mod hash;
 pub mod push;
 pub mod recipe;
@@ -28,7 +29,7 @@ use std::fmt;
 pub use build::{build_image, connect_docker, connect_docker_at, image_exists};
 pub use compile::compile;
 pub use context::build_context;
-pub use hash::{ContentHash, content_hash};
+pub use hash::{ContentHash, content_hash, input_paths};
 pub use push::{RegistryCredentials, digest_of_taken_tag, push_image, registry_digest};
 pub use recipe::Recipe;
 

@@ -1,10 +1,15 @@
 //! Runs the function on this machine with no AWS: a Lambda Runtime API
 //! served on loopback ([`RuntimeApi`]), and the function itself started
 //! against it, either as the real image in Docker or as the static binary
-//! ([`LocalFunction`]). `deployer invoke --local` and the benchmarks use it.
+//! ([`LocalFunction`]). `deployer invoke --local` and the benchmarks use it;
+//! `deployer dev` puts API Gateway's part in front of it ([`LocalApi`],
+//! served over HTTP by [`serve`]).
 
 mod function;
+mod gateway;
 mod runtime_api;
+pub mod serve;
 
 pub use function::{LocalFunction, Runner};
+pub use gateway::{GatewayAnswer, GatewayRequest, LocalApi, Route};
 pub use runtime_api::{Invocation, InvocationOutcome, RuntimeApi};

@@ -2,6 +2,7 @@
 //! built locally with progress on a [`Step`], pushed with a fresh login.
 //! `image` does the work and reports events; this shows them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::Result;
@@ -10,6 +11,8 @@ use serde::Serialize;
 use crate::aws::{self, Clients, ecr};
 use crate::config::Stage;
 use crate::image::{self, ContentHash, ImageEvent, ImageRef, Recipe};
+use crate::local::Runner;
+use crate::stage::desired;
 use crate::ui::{Step, Ui};
 
 /// What `deployer build` (and `invoke --local`) found or built.
@@ -70,6 +73,37 @@ pub async fn ensure_local_image(stage: &Stage, ui: &Ui) -> Result<BuildReport> {
         content_hash: hash.hex().to_string(),
         built,
     })
+}
+
+/// The function as `invoke --local` and `dev` run it, with the
+/// environment `up` gives it in AWS: the stage's local image (built if the
+/// engine lacks it), or with `docker == false` the static binary with the
+/// workspace's `models/` and `data/` where the image has them under
+/// `/var/task`.
+pub async fn local_runner(
+    stage: &Stage,
+    ui: &Ui,
+    docker: bool,
+) -> Result<(Runner, BTreeMap<String, String>)> {
+    let mut environment = desired::desired_function(stage, "", "").environment;
+    if docker {
+        let built = ensure_local_image(stage, ui).await?;
+        return Ok((Runner::Image(built.image), environment));
+    }
+    let step = ui.step("compile");
+    let recipe = Recipe::for_stage(stage)?;
+    let binary = image::compile(stage, &recipe, &|e| show_event(&step, e)).await?;
+    step.finish(binary.display().to_string());
+    for (variable, dir) in [
+        ("PREDICTION_MODELS_DIR", "models"),
+        ("PREDICTION_DATA_DIR", "data"),
+    ] {
+        environment.insert(
+            variable.into(),
+            stage.root.join(dir).to_string_lossy().into_owned(),
+        );
+    }
+    Ok((Runner::Binary(binary), environment))
 }
 
 /// Shows an image event on a step: compile and build lines as its message,

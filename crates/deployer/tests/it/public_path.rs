@@ -83,27 +83,7 @@ async fn the_printed_url_serves_the_real_prediction_with_cors() {
     );
     assert!(prediction.header("x-amzn-requestid").is_some());
 
-    let preflight = call_url(
-        "OPTIONS",
-        url,
-        &[
-            ("Origin", ORIGIN),
-            ("Access-Control-Request-Method", "POST"),
-            ("Access-Control-Request-Headers", "content-type"),
-        ],
-    );
-    assert_eq!(preflight.status, 204, "{preflight:?}");
-    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
-    assert_eq!(
-        preflight.header("access-control-allow-methods"),
-        Some("GET,POST,OPTIONS")
-    );
-    assert!(
-        preflight
-            .header("access-control-allow-headers")
-            .is_some_and(|h| h.contains("Content-Type")),
-        "{preflight:?}"
-    );
+    assert_default_preflight(url, ORIGIN);
 
     // The function's own refusal, passed through by API Gateway.
     let invalid = get(url, "2025-13-01", &[]);

@@ -3,13 +3,15 @@
 //! host, dockerd) through the same standard SDK configuration the deployer
 //! uses, names that never collide in moto's shared state, and a dump of
 //! moto's state when a test fails. `fixture` is the workspace the end-to-end
-//! tests run the `deployer` binary in; `proxy` injects AWS faults.
+//! tests run the `deployer` binary in; `proxy` injects AWS faults;
+//! `running` follows a `deployer` that runs on (`dev`, `up --watch`).
 //!
 //! The test binary's `main.rs` declares it once (`mod util;`); each area's
 //! module uses it as `crate::util`.
 
 pub mod fixture;
 pub mod proxy;
+pub mod running;
 pub mod snapshot;
 
 use std::io::{Read, Write};
@@ -235,6 +237,33 @@ pub fn call_url(method: &str, url: &str, headers: &[(&str, &str)]) -> HttpAnswer
         headers,
         body: body.to_string(),
     }
+}
+
+/// The CORS preflight a browser sends before a cross-origin POST from
+/// `origin`, checked against the default policy (any origin; GET, POST and
+/// OPTIONS; the default headers): the deployed stage's MOCK answer, which
+/// `deployer dev` gives too.
+pub fn assert_default_preflight(url: &str, origin: &str) {
+    let preflight = call_url(
+        "OPTIONS",
+        url,
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+    );
+    assert_eq!(preflight.status, 204, "{preflight:?}");
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("GET,POST,OPTIONS")
+    );
+    let allowed = preflight.header("access-control-allow-headers");
+    assert!(
+        allowed.is_some_and(|h| h.contains("Content-Type") && h.contains("X-Api-Key")),
+        "{preflight:?}"
+    );
 }
 
 /// The SDK configuration aimed at the local AWS through the standard chain:
