@@ -1,11 +1,19 @@
 """CloudWatch Logs as strict as AWS about log groups in flux.
 
-- ``logs-race``: CreateLogGroup and DeleteLogGroup of one name racing each
-  other (one inside the window after the other) answer
-  OperationAbortedException. CreateLogGroup and DeleteLogGroup, Errors
-  (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html):
-  "OperationAbortedException: Multiple concurrent requests to update the
-  same resource were in conflict. HTTP Status Code: 400".
+- ``logs-race``: CreateLogGroup and DeleteLogGroup of one name in flight
+  at the same time: the later one answers OperationAbortedException.
+  CreateLogGroup and DeleteLogGroup, Errors
+  (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html,
+  .../API_DeleteLogGroup.html): "OperationAbortedException: Multiple
+  concurrent requests to update the same resource were in conflict. HTTP
+  Status Code: 400". AWS documents it for concurrent requests only, so
+  only those meet it: each create or delete takes the window's length to
+  apply (the time AWS takes to answer one), and another one of the same
+  name that arrives meanwhile is refused. A client that asks in sequence,
+  each call after the previous answer, never meets it (an earlier model,
+  a window of seconds *after* each answer, refused sequential calls too,
+  which AWS documents nowhere; it cost every `deployer up` seconds of
+  retries on its stage lock).
 - ``logs-describe-lag``: a group younger than the window is missing from
   DescribeLogGroups. CloudWatch Logs is eventually consistent: a group
   created by CreateLogGroup is listed once the change has propagated
@@ -13,6 +21,8 @@
 """
 
 import json
+import threading
+import time
 
 from moto.logs.exceptions import LogsClientError
 from moto.logs.responses import LogsResponse
@@ -31,20 +41,30 @@ class OperationAborted(LogsClientError):
 def _install_race() -> list[str]:
     if not settings.enabled("logs-race"):
         return []
-    seconds = settings.window("logs-race", 5)
+    seconds = settings.window("logs-race", 0.2)
+    in_flight: set[tuple[str, str, str]] = set()
+    guard = threading.Lock()
 
-    def guarded(name: str, other: str) -> None:
+    def guarded(name: str) -> None:
         @patching.replace(LogsResponse, name)
         def patched(original, self):  # type: ignore[no-untyped-def]
             key = (self.current_account, self.region, self._get_param("logGroupName"))
-            if windows.open_for(seconds, other, *key):
-                raise OperationAborted()
-            answer = original(self)
-            windows.mark(name, *key)
-            return answer
+            with guard:
+                if key in in_flight:
+                    raise OperationAborted()
+                in_flight.add(key)
+            try:
+                # moto serves each request on its own thread: while this
+                # one is being applied, another of the same name is
+                # concurrent with it.
+                time.sleep(seconds)
+                return original(self)
+            finally:
+                with guard:
+                    in_flight.discard(key)
 
-    guarded("create_log_group", "delete_log_group")
-    guarded("delete_log_group", "create_log_group")
+    guarded("create_log_group")
+    guarded("delete_log_group")
     return ["logs-race"]
 
 

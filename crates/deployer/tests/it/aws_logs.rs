@@ -2,10 +2,11 @@
 //! `filter_events` once each and oldest first, a `Follower` sees an event
 //! put after it started, `REPORT` lines give the peak memory, and a missing
 //! group is no events. The stage lock, a log group too, against the strict
-//! local AWS: a lock released at once and taken again at once (a create
-//! and a delete of one name racing: OperationAborted) works, its holder
-//! knows its ARN before DescribeLogGroups lists it, and a waiter asks again
-//! calmly, not in a busy loop, while a new lock is not listed yet.
+//! local AWS: a release and a take at the same moment (a delete and a
+//! create of one name in flight together: OperationAborted) end with the
+//! lock taken, its holder knows its ARN before DescribeLogGroups lists it,
+//! and a waiter asks again calmly, not in a busy loop, while a new lock is
+//! not listed yet.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -227,23 +228,47 @@ impl LockEvents for Quiet {
     fn breaking(&self, _: &Holder, _: &str) {}
 }
 
-#[tokio::test]
-async fn a_lock_released_at_once_and_taken_again_at_once_works() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_released_and_taken_at_the_same_moment_ends_with_the_taker() {
     util::require_strict_local_aws();
     let client = client().await;
     let (group, arn) = new_lock("lock-race");
-    let me = Holder::this_process();
     let wait = Duration::from_secs(5);
-    // Each release deletes the group right after it was created, and each
-    // second take creates it right after it was deleted: on AWS these race.
-    let taken = lock::acquire(&client, &group, &arn, &me, wait, &Quiet)
+    // Taken and released in sequence, the lock never races.
+    let first = lock::acquire(&client, &group, &arn, &Holder::this_process(), wait, &Quiet)
         .await
         .unwrap();
+    first.release().await.unwrap();
+    let held = lock::acquire(&client, &group, &arn, &Holder::this_process(), wait, &Quiet)
+        .await
+        .unwrap();
+    // A release and another run's take sent together: the delete and the
+    // create of one name are in flight at once, and AWS refuses one of
+    // them with OperationAborted, which each side asks again.
+    let next = Holder {
+        pid: 4242,
+        ..Holder::this_process()
+    };
+    let (released, taken) = tokio::join!(
+        held.release(),
+        lock::acquire(&client, &group, &arn, &next, wait, &Quiet)
+    );
+    released.unwrap();
+    let taken = taken.unwrap();
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(taken.arn())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags()
+            .and_then(|t| t.get("deployer:pid"))
+            .map(String::as_str),
+        Some("4242"),
+        "the lock is not the taker's"
+    );
     taken.release().await.unwrap();
-    let again = lock::acquire(&client, &group, &arn, &me, wait, &Quiet)
-        .await
-        .unwrap();
-    again.release().await.unwrap();
 }
 
 #[tokio::test]

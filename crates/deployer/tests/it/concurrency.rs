@@ -35,8 +35,8 @@ async fn hold_lock(group: &str, host: &str, pid: u32, heartbeat_ago: chrono::Dur
         ("deployer:since".to_string(), beat.clone()),
         ("deployer:heartbeat".to_string(), beat),
     ]);
-    // Right after a release, the create races its delete (OperationAborted):
-    // a client asks again.
+    // A release still in flight races this create (OperationAborted): a
+    // client asks again.
     let create = logs
         .create_log_group()
         .log_group_name(group)
