@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Deploys the prediction function to AWS Lambda behind API Gateway,
 /// straight through the AWS APIs (no CloudFormation).
@@ -119,6 +120,39 @@ impl Command {
     }
 }
 
+impl Cli {
+    /// Parses `args` (the program's name first), with the checks clap
+    /// cannot declare: `--stage` is global, so it may come before the
+    /// subcommand, where a subcommand's `conflicts_with` does not see it.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        if let Command::Policy(args) = &cli.command
+            && args.all_stages
+            && stage_given(&matches)
+        {
+            return Err(command.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--all-stages and --stage cannot be used together: one or the other says \
+                 which stages the policy covers",
+            ));
+        }
+        Ok(cli)
+    }
+}
+
+/// Whether `--stage` was typed, before or after the subcommand (its
+/// default does not count).
+fn stage_given(matches: &ArgMatches) -> bool {
+    let typed = |m: &ArgMatches| m.value_source("stage") == Some(ValueSource::CommandLine);
+    typed(matches) || matches.subcommand().is_some_and(|(_, sub)| typed(sub))
+}
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct UpArgs {
     /// After the first `up`, watch every input of the image and deploy.toml
@@ -157,8 +191,8 @@ pub struct DevArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
     /// One policy for every stage of deploy.toml that deploys to AWS (those
-    /// with an `endpoint-url`, such as `local`, are left out); `--stage`
-    /// is then ignored.
+    /// with an `endpoint-url`, such as `local`, are left out). Not with
+    /// `--stage`: one or the other says which stages.
     #[arg(long)]
     pub all_stages: bool,
     /// The AWS account ID to write into the ARNs; without it, the account
@@ -369,5 +403,28 @@ mod tests {
             panic!("not rollback")
         };
         assert_eq!(args.to, Some(3));
+    }
+
+    #[test]
+    fn policy_takes_one_stage_or_all_of_them_not_both() {
+        assert!(Cli::try_parse_args(["deployer", "policy", "--all-stages"]).is_ok());
+        assert!(Cli::try_parse_args(["deployer", "policy", "--stage", "prod"]).is_ok());
+        // --stage is global: after the subcommand or before it.
+        for args in [
+            ["deployer", "policy", "--all-stages", "--stage", "prod"],
+            ["deployer", "--stage", "prod", "policy", "--all-stages"],
+        ] {
+            let err = Cli::try_parse_args(args).map(|_| ()).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{err}"
+            );
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                err.to_string().contains("--all-stages and --stage"),
+                "{err}"
+            );
+        }
     }
 }

@@ -6,7 +6,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use deployer::cli::{Cli, Command};
 use deployer::commands;
 use deployer::config::{self, Overrides, StageSource};
@@ -15,7 +14,7 @@ use deployer::ui::Ui;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => {
             // Help and --version exit 0; usage errors exit 2 (clap's own

@@ -473,4 +473,12 @@ fn the_account_comes_from_the_credentials_and_all_stages_leave_emulators_out() {
     // A bad account is a usage error.
     let out = fx.deployer(&["policy", "--account", "12345"]);
     assert_eq!(out.status.code(), Some(2), "{:?}", texts(&out));
+    // So is naming one stage and all of them.
+    let out = fx.deployer(&["policy", "--all-stages", "--stage", "prod"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", texts(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--all-stages and --stage"),
+        "{:?}",
+        texts(&out)
+    );
 }
