@@ -36,6 +36,11 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   ..."). moto answers XML whatever the protocol, which a JSON client cannot
   read as AccessDenied.
 
+The extension's own routes (provisioned concurrency, GetAccountSettings),
+which moto's dispatcher never sees, are checked the same way through
+``authorize``: a policy that lacks ``lambda:GetProvisionedConcurrencyConfig``
+is refused here as AWS refuses it.
+
 ``GET /_local-aws/iam`` lists the authorization decisions since the last
 ``DELETE /_local-aws/iam`` (or start): ``{"allowed": [{"action",
 "resource"}], "denied": [...]}``, so a test can see which actions a run used.
@@ -212,6 +217,34 @@ def _install_errors() -> list[str]:
         raise AccessDenied(status, message)
 
     return ["iam-auth-errors"]
+
+
+def authorize(environ: dict[str, Any], account: str, operation: str, body: bytes = b"") -> None:
+    """moto's IAM check of a request a route of ours serves (moto's
+    dispatcher, which checks every request it handles, never sees it):
+    nothing while moto does not enforce IAM; else the signature, then
+    ``{service}:{operation}`` against the caller's policies. Raises moto's
+    errors (a ``RESTError``), answered as moto answers them. ``account``
+    is the caller's, as the route found it."""
+    from moto import settings as moto_settings
+    from werkzeug.datastructures import EnvironHeaders
+
+    if ActionAuthenticatorMixin.request_count < moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return
+    path = environ.get("PATH_INFO", "")
+    if environ.get("QUERY_STRING"):
+        path += "?" + environ["QUERY_STRING"]
+    request = IAMRequest(
+        account_id=account,
+        method=environ.get("REQUEST_METHOD", "GET"),
+        path=path,
+        data={},
+        body=body,
+        headers=EnvironHeaders(environ),
+        action=operation,
+    )
+    request.check_signature()
+    request.check_action_permitted("*")
 
 
 def install() -> list[str]:

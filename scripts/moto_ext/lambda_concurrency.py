@@ -68,12 +68,13 @@ from typing import Any, Callable, Iterable, Optional
 from urllib.parse import parse_qs, unquote
 
 from moto.awslambda.exceptions import LambdaClientError
+from moto.core.exceptions import RESTError
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.utils import get_backend
 from moto.moto_api._internal.models import MotoAPIBackend
 
 from . import lambda_environments as envs
-from . import lambda_runtime, patching, routes, settings
+from . import iam_auth, lambda_runtime, patching, routes, settings
 
 RESERVED = "lambda-reserved-concurrency"
 PROVISIONED = "lambda-provisioned-concurrency"
@@ -149,6 +150,10 @@ def _account_settings(environ: dict[str, Any], start_response: Callable[..., Any
     """GetAccountSettings (moto has none): the account's limits, and its
     unreserved concurrency after every function's reservation."""
     region, account = _region_account(environ)
+    try:
+        iam_auth.authorize(environ, account, "GetAccountSettings")
+    except RESTError as error:
+        return _refused(start_response, error)
     functions = list(get_backend(account, region).list_functions())
     reserved = sum(int(f.reserved_concurrency) for f in functions if f.reserved_concurrency not in (None, ""))
     body = {
@@ -306,6 +311,24 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
         return _handle(environ, start_response)
     except LambdaClientError as error:
         return _answer(start_response, error.code, json.loads(error.description), [("x-amzn-ErrorType", error.error_type)])
+    except RESTError as error:
+        # Refused by IAM (iam_auth.authorize): moto's own answer.
+        return _refused(start_response, error)
+
+
+def _refused(start_response: Callable[..., Any], error: RESTError) -> Iterable[bytes]:
+    data = error.get_body().encode()
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-length"]
+    start_response(f"{error.code} Error", headers + [("Content-Length", str(len(data)))])
+    return [data]
+
+
+# The operation each method of the provisioned-concurrency path is, as IAM
+# names it ("Actions, resources, and condition keys for AWS Lambda").
+def _operation(method: str, query: dict[str, str]) -> str:
+    if method == "GET":
+        return "GetProvisionedConcurrencyConfig" if "Qualifier" in query else "ListProvisionedConcurrencyConfigs"
+    return {"PUT": "PutProvisionedConcurrencyConfig", "DELETE": "DeleteProvisionedConcurrencyConfig"}.get(method, method)
 
 
 def _region_account(environ: dict[str, Any]) -> tuple[str, str]:
@@ -330,6 +353,8 @@ def _handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
     query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
     method = environ.get("REQUEST_METHOD", "GET")
     region, account = _region_account(environ)
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    iam_auth.authorize(environ, account, _operation(method, query), body)
     if name.startswith("arn:"):
         parts = name.split(":")
         if len(parts) >= 7:
@@ -366,9 +391,8 @@ def _handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
         return _answer(start_response, 204, None)
 
     if method == "PUT":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            request = json.loads(body or b"{}")
             requested = int(request["ProvisionedConcurrentExecutions"])
         except (ValueError, KeyError, TypeError):
             raise _Invalid("ProvisionedConcurrentExecutions must be a number of at least 1.")
