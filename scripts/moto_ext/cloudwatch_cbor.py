@@ -39,7 +39,9 @@ import botocore.session
 from botocore.parsers import BaseCBORParser, JSONParser
 from botocore.serialize import CBORSerializer
 
-from . import routes, settings
+from moto.core.exceptions import RESTError
+
+from . import iam_auth, routes, settings
 
 NAME = "cloudwatch-cbor"
 SERVICE = "GraniteServiceVersion20100801"
@@ -114,6 +116,12 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
         return _error(start_response, "404 Not Found", "UnknownOperationException", f"no operation {operation_name}", [])
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        # Checked here, over the bytes the client signed; moto then skips
+        # its own check of the translation (iam_auth.AUTHORIZED).
+        iam_auth.authorize(environ, iam_auth.region_account(environ)[1], operation_name, raw)
+    except RESTError as error:
+        return _error(start_response, f"{error.code} Error", error.error_type, error.message, [])
     if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
         # PutMetricData's bodies of 10 KiB and more come compressed (its
         # requestCompression trait).
@@ -133,6 +141,7 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     inner.pop("HTTP_SMITHY_PROTOCOL", None)
     inner.pop("HTTP_CONTENT_ENCODING", None)
     inner["wsgi.input"] = io.BytesIO(body)
+    inner[iam_auth.AUTHORIZED] = True
 
     captured: dict[str, Any] = {}
 

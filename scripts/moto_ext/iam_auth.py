@@ -36,10 +36,13 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   ..."). moto answers XML whatever the protocol, which a JSON client cannot
   read as AccessDenied.
 
-The extension's own routes (provisioned concurrency, GetAccountSettings),
-which moto's dispatcher never sees, are checked the same way through
-``authorize``: a policy that lacks ``lambda:GetProvisionedConcurrencyConfig``
-is refused here as AWS refuses it.
+The extension's own routes, which moto's dispatcher never sees
+(provisioned concurrency, GetAccountSettings) or sees only translated
+(CloudWatch's CBOR protocol, whose translation the client never signed),
+are checked the same way through ``authorize``: a policy that lacks
+``lambda:GetProvisionedConcurrencyConfig`` or ``cloudwatch:GetMetricData``
+is refused here as AWS refuses it. CloudWatch signs as ``monitoring``; its
+actions are ``cloudwatch:*``.
 
 ``GET /_local-aws/iam`` lists the authorization decisions since the last
 ``DELETE /_local-aws/iam`` (or start): ``{"allowed": [{"action",
@@ -48,6 +51,8 @@ is refused here as AWS refuses it.
 
 import io
 import json
+import os
+import re
 import threading
 from typing import Any, Callable, Iterable
 from urllib.parse import quote, unquote, urlsplit
@@ -55,21 +60,31 @@ from xml.sax.saxutils import escape
 
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError, RESTError
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import BaseResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.iam.access_control import IAMRequest, IAMRequestBase
+from moto.iam.models import get_account_id_from
 from moto.utilities.utils import get_partition
 
 from . import patching, routes, settings
 
 # Where a form body's bytes are kept in the WSGI environment.
 RAW_FORM_BODY = "moto_ext.raw_form_body"
+# Set in the WSGI environment of a request a route of ours has already
+# authorized (``authorize``) and hands on to moto translated: moto would
+# check the translation's signature, which the client never signed.
+AUTHORIZED = "moto_ext.authorized"
+
+# Signing names whose IAM action prefix differs ("Actions, resources, and
+# condition keys for Amazon CloudWatch": the prefix is ``cloudwatch``).
+ACTION_PREFIX = {"monitoring": "cloudwatch"}
 
 # Operations whose IAM action is not named after them.
 RENAMED = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 # Status of AccessDeniedException per JSON-speaking service.
-JSON_ERROR_STATUS = {"ecr": 400, "logs": 400, "lambda": 403, "apigateway": 403}
+JSON_ERROR_STATUS = {"ecr": 400, "logs": 400, "monitoring": 400, "lambda": 403, "apigateway": 403}
 
 _LOCK = threading.Lock()
 _DECISIONS: dict[str, list[dict[str, str]]] = {"allowed": [], "denied": []}
@@ -178,8 +193,22 @@ def _install_actions() -> list[str]:
     if not settings.enabled("iam-auth-actions"):
         return []
 
+    @patching.replace(BaseResponse, "setup_class")
+    def note_authorized(original, self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        answer = original(self, request, *args, **kwargs)
+        self._moto_ext_authorized = bool(getattr(request, "environ", {}).get(AUTHORIZED))
+        return answer
+
+    @patching.replace(ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
+    def skip_authorized(original, self, iam_request_cls, resource="*"):  # type: ignore[no-untyped-def]
+        if getattr(self, "_moto_ext_authorized", False):
+            return None
+        return original(self, iam_request_cls, resource)
+
     @patching.replace(IAMRequestBase, "check_action_permitted")
     def check_action_permitted(original, self, resource):  # type: ignore[no-untyped-def]
+        prefix, operation = self._action.split(":", 1)
+        self._action = f"{ACTION_PREFIX.get(prefix, prefix)}:{operation}"
         if self._service == "apigateway":
             self._action = f"apigateway:{self._method.upper()}"
             path = urlsplit(self._path).path
@@ -217,6 +246,18 @@ def _install_errors() -> list[str]:
         raise AccessDenied(status, message)
 
     return ["iam-auth-errors"]
+
+
+def region_account(environ: dict[str, Any]) -> tuple[str, str]:
+    """The request's region and account, as moto's own handlers find them:
+    the region from the signature (``Credential=KEY/DATE/REGION/SERVICE/...``),
+    the account from ``MOTO_ACCOUNT_ID``, else the access key."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    found = re.search(r"Credential=([^/]+)/\d+/([^/]+)/", authorization)
+    region = found.group(2) if found else "us-east-1"
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return region, os.environ["MOTO_ACCOUNT_ID"]
+    return region, get_account_id_from(found.group(1)) if found else DEFAULT_ACCOUNT_ID
 
 
 def authorize(environ: dict[str, Any], account: str, operation: str, body: bytes = b"") -> None:

@@ -149,7 +149,7 @@ def _install_reserved() -> list[str]:
 def _account_settings(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """GetAccountSettings (moto has none): the account's limits, and its
     unreserved concurrency after every function's reservation."""
-    region, account = _region_account(environ)
+    region, account = iam_auth.region_account(environ)
     try:
         iam_auth.authorize(environ, account, "GetAccountSettings")
     except RESTError as error:
@@ -331,28 +331,13 @@ def _operation(method: str, query: dict[str, str]) -> str:
     return {"PUT": "PutProvisionedConcurrencyConfig", "DELETE": "DeleteProvisionedConcurrencyConfig"}.get(method, method)
 
 
-def _region_account(environ: dict[str, Any]) -> tuple[str, str]:
-    """The request's region and account, as moto's own handlers find them:
-    the region from the signature (``Credential=KEY/DATE/REGION/lambda/...``),
-    the account from ``MOTO_ACCOUNT_ID``, else the access key."""
-    from moto.core.models import DEFAULT_ACCOUNT_ID
-    from moto.iam.models import get_account_id_from
-
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    found = re.search(r"Credential=([^/]+)/\d+/([^/]+)/", authorization)
-    region = found.group(2) if found else "us-east-1"
-    if "MOTO_ACCOUNT_ID" in os.environ:
-        return region, os.environ["MOTO_ACCOUNT_ID"]
-    return region, get_account_id_from(found.group(1)) if found else DEFAULT_ACCOUNT_ID
-
-
 def _handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     found = PATH.match(environ.get("PATH_INFO", ""))
     assert found is not None
     name = unquote(found.group("function"))
     query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
     method = environ.get("REQUEST_METHOD", "GET")
-    region, account = _region_account(environ)
+    region, account = iam_auth.region_account(environ)
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     iam_auth.authorize(environ, account, _operation(method, query), body)
     if name.startswith("arn:"):

@@ -1,7 +1,7 @@
 //! `deployer policy` proven sufficient, and every action in it needed by
 //! some command: the real binary runs a stage's whole life (`plan`, `up`
 //! from nothing, a no-op `up`, a model change, `status`, `invoke`, `logs`,
-//! `rollback`, `destroy`) against a second moto that enforces IAM, signed
+//! `metrics`, `rollback`, `destroy`) against a second moto that enforces IAM, signed
 //! as an IAM user of that moto whose only policy is the printed one; then
 //! again with one action removed, which must make a command fail with exit
 //! 3 and an error naming that action. And `parliament` finds nothing above
@@ -17,8 +17,9 @@
 //! conditions are left out of what moto gets; they are checked by the unit
 //! tests of `aws::permissions` and by parliament. The push to the registry
 //! is Docker's, not IAM-checked locally; GetAuthorizationToken is. The
-//! provisioned-concurrency calls, which the extension serves on a route of
-//! its own, are checked as moto checks the others.
+//! calls the extension serves itself (provisioned concurrency) or hands
+//! to moto translated (CloudWatch's CBOR) are checked as moto checks the
+//! others.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -257,6 +258,10 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
         ("status", vec!["status", "--stage", STAGE, "--json"]),
         ("invoke", vec!["invoke", "--stage", STAGE, "--json"]),
         ("logs", vec!["logs", "--stage", STAGE, "--since", "1h"]),
+        (
+            "metrics",
+            vec!["metrics", "--stage", STAGE, "--since", "10m", "--json"],
+        ),
         ("rollback", vec!["rollback", "--stage", STAGE, "--json"]),
         (
             "destroy",
@@ -359,12 +364,18 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(REMOVALS);
     let mut removed = pick(&used, removals, seed);
-    // Served by the extension's own route, not moto's dispatcher: checked
-    // all the same (iam_auth.authorize), so it is removed every time.
-    let own_route = "lambda:GetProvisionedConcurrencyConfig".to_string();
-    assert!(used.contains(&own_route), "{own_route} was not checked");
-    if !removed.contains(&own_route) {
-        removed.push(own_route);
+    // Served by the extension's own routes, not moto's dispatcher (or only
+    // translated): checked all the same (iam_auth.authorize), so they are
+    // removed every time.
+    for own_route in [
+        "lambda:GetProvisionedConcurrencyConfig",
+        "cloudwatch:GetMetricData",
+    ] {
+        let own_route = own_route.to_string();
+        assert!(used.contains(&own_route), "{own_route} was not checked");
+        if !removed.contains(&own_route) {
+            removed.push(own_route);
+        }
     }
     eprintln!("removing, one per run: {removed:?} (IAM_POLICY_TEST_SEED={seed})");
     for action in removed {
