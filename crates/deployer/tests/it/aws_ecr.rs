@@ -23,6 +23,29 @@ fn stage(app: &str) -> Stage {
     Stage::defaults(app, "dev", &util::region())
 }
 
+/// Read, diff, apply: the lifecycle policy's steps as `up`'s survey, plan
+/// and apply take them.
+async fn ensure_lifecycle_policy(
+    client: &aws_sdk_ecr::Client,
+    repository: &str,
+    text: &str,
+) -> Result<Outcome, deployer::aws::AwsError> {
+    let actual = ecr::read_lifecycle_policy(client, repository).await?;
+    let action = ecr::diff_lifecycle_policy(text, actual.as_deref());
+    ecr::apply_lifecycle_policy(client, repository, text, &action).await
+}
+
+/// Read, diff, apply: the repository policy's steps as `up` takes them.
+async fn ensure_repository_policy(
+    client: &aws_sdk_ecr::Client,
+    repository: &str,
+    statement: &serde_json::Value,
+) -> Result<Outcome, deployer::aws::AwsError> {
+    let actual = ecr::read_repository_policy(client, repository).await?;
+    let action = ecr::diff_repository_policy(statement, actual.as_deref());
+    ecr::apply_repository_policy(client, repository, statement, actual.as_deref(), &action).await
+}
+
 #[tokio::test]
 async fn repository_is_created_once_then_left_alone_and_repaired() {
     let client = client().await;
@@ -102,9 +125,7 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
 
     let text = ecr::lifecycle_policy_text(stage.ecr.untagged_expire_days);
     assert_eq!(
-        ecr::ensure_lifecycle_policy(&client, &app, &text)
-            .await
-            .unwrap(),
+        ensure_lifecycle_policy(&client, &app, &text).await.unwrap(),
         Outcome::Created
     );
     let stored = client
@@ -118,16 +139,14 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
     let sent: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(stored, sent);
     assert_eq!(
-        ecr::ensure_lifecycle_policy(&client, &app, &text)
-            .await
-            .unwrap(),
+        ensure_lifecycle_policy(&client, &app, &text).await.unwrap(),
         Outcome::Unchanged
     );
 
     stage.ecr.untagged_expire_days += 5;
     let changed = ecr::lifecycle_policy_text(stage.ecr.untagged_expire_days);
     assert_eq!(
-        ecr::ensure_lifecycle_policy(&client, &app, &changed)
+        ensure_lifecycle_policy(&client, &app, &changed)
             .await
             .unwrap(),
         Outcome::Updated
@@ -262,13 +281,13 @@ async fn the_lambda_pull_statement_is_added_beside_others_and_kept() {
     );
     let ours = ecr::lambda_pull_statement(&functions);
     assert_eq!(
-        ecr::ensure_repository_policy(&client, &app, &ours)
+        ensure_repository_policy(&client, &app, &ours)
             .await
             .unwrap(),
         Outcome::Created
     );
     assert_eq!(
-        ecr::ensure_repository_policy(&client, &app, &ours)
+        ensure_repository_policy(&client, &app, &ours)
             .await
             .unwrap(),
         Outcome::Unchanged

@@ -118,17 +118,6 @@ pub fn diff_lifecycle_policy(desired: &str, actual: Option<&str>) -> Action<Life
     })
 }
 
-/// Puts the lifecycle policy only when it differs from the one in place.
-pub async fn ensure_lifecycle_policy(
-    client: &Client,
-    repository: &str,
-    policy_text: &str,
-) -> Result<Outcome, AwsError> {
-    let actual = read_lifecycle_policy(client, repository).await?;
-    let action = diff_lifecycle_policy(policy_text, actual.as_deref());
-    apply_lifecycle_policy(client, repository, policy_text, &action).await
-}
-
 /// Carries out `action` on the repository's lifecycle policy: a put is
 /// the whole policy, whatever the field.
 pub async fn apply_lifecycle_policy(
@@ -315,24 +304,13 @@ pub fn merge_repository_policy(
     Ok(policy.to_string())
 }
 
-/// Puts `statement` into the repository policy when it is missing or
-/// different, keeping every other statement.
-///
-/// SetRepositoryPolicy replaces the whole policy, so this reads, merges and
-/// writes: a statement someone adds between the read and the write is lost
-/// (the next `up` does not notice). Two stages write the same statement.
-pub async fn ensure_repository_policy(
-    client: &Client,
-    repository: &str,
-    statement: &serde_json::Value,
-) -> Result<Outcome, AwsError> {
-    let actual = read_repository_policy(client, repository).await?;
-    let action = diff_repository_policy(statement, actual.as_deref());
-    apply_repository_policy(client, repository, statement, actual.as_deref(), &action).await
-}
-
 /// Carries out `action` on the repository policy read as `actual`: puts
 /// `statement` into it (every other statement kept), or takes it out.
+///
+/// SetRepositoryPolicy replaces the whole policy, so this merges into what
+/// was read and writes: a statement someone adds between the read and the
+/// write is lost (the next `up` does not notice). Two stages write the
+/// same statement.
 pub async fn apply_repository_policy(
     client: &Client,
     repository: &str,
