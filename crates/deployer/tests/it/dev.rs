@@ -1,6 +1,7 @@
 //! `deployer dev` through the real binary, with no AWS: the first line is
 //! the URL, which answers the forecast; a model change is picked up by a
-//! rebuilt function while requests keep being answered (none fails); and
+//! rebuilt function while requests keep being answered (none fails); a
+//! rebuild that fails leaves the previous function answering; and
 //! the gateway's part (the preflight, the API key check, unknown paths)
 //! answers as the deployed stage does.
 
@@ -115,6 +116,40 @@ fn dev_serves_the_forecast_and_a_model_change_without_a_failed_request() {
         "{}",
         dev.stderr()
     );
+    assert!(dev.interrupt().success(), "stderr:\n{}", dev.stderr());
+}
+
+#[test]
+fn a_failed_rebuild_leaves_the_previous_function_serving_until_a_change_fixes_it() {
+    let fx = Fixture::new("devfail");
+    let (mut dev, url) = start_dev(&fx, &[]);
+    let before = model_version(&get_ok(&dev, &url, &[]));
+
+    // Models the function cannot load: its new process fails at init.
+    let models = fx.path("models/models.postcard");
+    let good = std::fs::read(&models).unwrap();
+    std::fs::write(&models, b"not a model set").unwrap();
+    dev.wait_stderr("the rebuild failed (the previous build still serves)");
+    assert_eq!(
+        model_version(&get_ok(&dev, &url, &[])),
+        before,
+        "stderr:\n{}",
+        dev.stderr()
+    );
+
+    // Good models again, and a new version of them: served once rebuilt.
+    std::fs::write(&models, &good).unwrap();
+    let expected = fx.change_models();
+    // A hang guard, not a measurement.
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while model_version(&get_ok(&dev, &url, &[])) != expected {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the fixed models never answered\nstderr:\n{}",
+            dev.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(dev.interrupt().success(), "stderr:\n{}", dev.stderr());
 }
 
