@@ -78,10 +78,15 @@ from . import iam_auth, lambda_runtime, patching, routes, settings
 
 RESERVED = "lambda-reserved-concurrency"
 PROVISIONED = "lambda-provisioned-concurrency"
-# "Lambda quotas": concurrent executions per account and Region, and the
-# unreserved minimum ("Configuring reserved concurrency").
-ACCOUNT_LIMIT = 1000
-UNRESERVED_MINIMUM = 100
+# "Lambda quotas": concurrent executions per account and Region, 1,000 by
+# default; "new AWS accounts have reduced concurrency and memory quotas"
+# (as low as 10), which LOCAL_AWS_LAMBDA_CONCURRENCY_LIMIT models. The
+# unreserved minimum is 100 ("Configuring reserved concurrency": reserve
+# "up to the Unreserved account concurrency value minus 100"); an account
+# below that keeps all of it unreserved (AWS answers such an account
+# "... below its minimum value of [10]").
+ACCOUNT_LIMIT = int(os.environ.get("LOCAL_AWS_LAMBDA_CONCURRENCY_LIMIT") or 1000)
+UNRESERVED_MINIMUM = min(100, ACCOUNT_LIMIT)
 PATH = re.compile(r"^/2019-09-30/functions/(?P<function>[^/]+)/provisioned-concurrency/?$")
 ACCOUNT_SETTINGS = re.compile(r"^/2016-08-19/account-settings/?$")
 # "Lambda quotas": code storage per Region, deployment package sizes.

@@ -40,6 +40,7 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &PlanArgs) -> Result<()> {
     let (desired, wanted) = desired::resolve(stage, &names).await?;
     let actual = actual::read(&desired, Some(&wanted.image), &clients).await?;
     let plan = plan::plan(&desired, &wanted.image, &actual);
+    plan::check_account_room(stage, &desired, &actual)?;
     step.finish("read");
     ui.result(&PlanReport {
         stage: stage.name.clone(),

@@ -236,6 +236,7 @@ async fn read_plan_apply(
     let (desired, wanted) = desired::resolve(stage, names).await?;
     let actual = actual::read(&desired, Some(&wanted.image), clients).await?;
     let plan = plan::plan(&desired, &wanted.image, &actual);
+    plan::check_account_room(stage, &desired, &actual)?;
     let changes = plan.changes(&desired).changes;
     let count = changes.iter().filter(|c| c.action.is_change()).count();
     step.finish(format!("{count} to change"));

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
+use super::stage::SettingAt;
 
 /// The text being parsed, to turn spans into `file:line: key` errors.
 pub(super) struct Source<'a> {
@@ -37,6 +38,15 @@ impl Source<'_> {
             line: self.line_of(span.start),
             key,
             message: message.into(),
+        }
+    }
+
+    /// Where the value at `span` is, named `key`.
+    pub(super) fn setting_at(&self, span: Range<usize>, key: String) -> SettingAt {
+        SettingAt {
+            file: self.file.to_string(),
+            line: self.line_of(span.start),
+            key,
         }
     }
 

@@ -270,22 +270,25 @@ fn apply_function(
                 )
             })?;
     }
-    for (amount, field, unit, name) in [
+    for (amount, field, at, unit, name) in [
         (
             &raw.provisioned_concurrency,
             &mut spec.provisioned_concurrency,
+            &mut spec.provisioned_at,
             "environments (0: none)",
             "provisioned-concurrency",
         ),
         (
             &raw.reserved_concurrency,
             &mut spec.reserved_concurrency,
+            &mut spec.reserved_at,
             "executions (0: none)",
             "reserved-concurrency",
         ),
     ] {
         if let Some(amount) = amount {
             *field = in_range(src, amount, 0, i64::from(i32::MAX), unit, key(name))?;
+            *at = Some(src.setting_at(amount.span(), key(name)));
         }
     }
     Ok(())

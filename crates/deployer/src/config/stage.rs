@@ -57,6 +57,32 @@ pub struct FunctionSpec {
     /// unreserved pool. (AWS's "reserve 0 to throttle the function" is not
     /// offered: a stage that answers nothing is not a deployment.)
     pub reserved_concurrency: i32,
+    /// Where `provisioned-concurrency` and `reserved-concurrency` were
+    /// set, for what only AWS can refuse (the account's quota).
+    pub provisioned_at: Option<SettingAt>,
+    pub reserved_at: Option<SettingAt>,
+}
+
+/// Where in deploy.toml a setting was written, for an error about it found
+/// after the file was read (by asking AWS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingAt {
+    pub file: String,
+    pub line: usize,
+    /// As errors name it: `[stages.prod.function] provisioned-concurrency`.
+    pub key: String,
+}
+
+impl SettingAt {
+    /// The setting cannot be what it is, because `message`.
+    pub fn error(&self, message: impl Into<String>) -> super::ConfigError {
+        super::ConfigError::Invalid {
+            file: self.file.clone(),
+            line: self.line,
+            key: self.key.clone(),
+            message: message.into(),
+        }
+    }
 }
 
 /// The retentions CloudWatch Logs accepts (PutRetentionPolicy API
@@ -192,6 +218,8 @@ impl Stage {
                 // Both cost money or cap the function: opted into per stage.
                 provisioned_concurrency: 0,
                 reserved_concurrency: 0,
+                provisioned_at: None,
+                reserved_at: None,
             },
             image: ImageSpec {
                 dockerfile_dir: PathBuf::from("lambda-image"),

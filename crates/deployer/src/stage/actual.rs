@@ -29,6 +29,9 @@ pub struct ActualStage {
     pub reserved: Option<i32>,
     /// The alias's provisioned concurrency.
     pub provisioned: Option<lambda::ProvisionedConcurrency>,
+    /// The account's concurrency quota: read only when the stage asks for
+    /// reserved or provisioned concurrency.
+    pub account: Option<lambda::AccountConcurrency>,
     pub api: Option<apigw::ActualApi>,
     pub permission: Option<lambda::PermissionStatement>,
 }
@@ -55,6 +58,7 @@ pub async fn read(
         alias_found,
         reserved,
         provisioned,
+        account,
         api,
         permission,
     ) = tokio::try_join!(
@@ -74,6 +78,16 @@ pub async fn read(
         lambda::read_alias(&clients.lambda, function, alias),
         lambda::read_reserved(&clients.lambda, function),
         lambda::read_provisioned(&clients.lambda, function, alias),
+        async {
+            let wanted = desired.concurrency;
+            if wanted.reserved.is_some() || wanted.provisioned.is_some() {
+                lambda::read_account_concurrency(&clients.lambda)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        },
         apigw::read_api(&clients.apigw, &desired.api),
         lambda::read_permission(&clients.lambda, function, alias, PERMISSION_ID),
     )?;
@@ -89,6 +103,7 @@ pub async fn read(
         alias: alias_found,
         reserved,
         provisioned,
+        account,
         api,
         permission,
     })

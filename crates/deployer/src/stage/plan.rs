@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 use super::actual::ActualStage;
 use super::desired::DesiredStage;
 use crate::aws::{apigw, ecr, iam, lambda, logs};
+use crate::config::Stage;
+use crate::exit::{ExitStatus, Failure};
 use crate::image::ImageRef;
 use crate::plan::{Action, Change, NoField, Plan};
 
@@ -74,6 +76,36 @@ pub struct StagePlan {
 
 /// Compares the desired stage (running `image`) with the actual one.
 /// Changes nothing.
+/// Refuses, before anything changes, reserved or provisioned concurrency
+/// the account cannot give (its quota, read by the survey): AWS would
+/// refuse it half-way through `up`, after the image, the function and the
+/// alias had moved. The error names the deploy.toml line that asks for it.
+pub fn check_account_room(
+    stage: &Stage,
+    desired: &DesiredStage,
+    actual: &ActualStage,
+) -> anyhow::Result<()> {
+    let Some(account) = actual.account else {
+        return Ok(());
+    };
+    let held = lambda::DesiredConcurrency {
+        reserved: actual.reserved,
+        provisioned: actual.provisioned.as_ref().map(|p| p.requested),
+    };
+    let Some(why) = lambda::room_for(desired.concurrency, held, account) else {
+        return Ok(());
+    };
+    let at = if desired.concurrency.reserved.is_some() {
+        &stage.function.reserved_at
+    } else {
+        &stage.function.provisioned_at
+    };
+    Err(match at {
+        Some(at) => at.error(why).into(),
+        None => Failure::tag(ExitStatus::Usage, anyhow::anyhow!(why)),
+    })
+}
+
 pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> StagePlan {
     // Before the image exists, its digest is unknown: any placeholder that
     // cannot equal a real digest makes the function's image differ.

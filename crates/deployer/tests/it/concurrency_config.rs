@@ -3,12 +3,14 @@
 //! `up` sets them and waits until Lambda has allocated the provisioned
 //! environments (again after a release moves the alias), `status` shows
 //! `READY`, a change of the amount updates it, 0 removes it, and `destroy`
-//! removes them — the real binary against the local AWS, checked with SDK
-//! calls. (`concurrency.rs` is about two `up` racing, not these settings.)
+//! removes them, and an account whose quota has no room for them is
+//! refused before anything is created — the real binary against the local
+//! AWS, checked with SDK calls. (`concurrency.rs` is about two `up` racing, not these settings.)
 
 use serde_json::Value;
 
-use crate::util::fixture::{Fixture, changes, texts};
+use crate::util::fixture::{Fixture, changes, set_in_table, texts};
+use crate::util::own_moto::OwnMoto;
 use crate::util::*;
 
 /// The alias's provisioned concurrency as Lambda reports it: (requested,
@@ -242,4 +244,65 @@ fn provisioned_beyond_reserved_is_a_configuration_error_at_its_line() {
         )),
         "{stderr}"
     );
+}
+
+/// A new AWS account's concurrency quota (10, "Lambda quotas"; Lambda keeps
+/// all of it unreserved) has no room for provisioned concurrency: `plan`
+/// and `up` refuse it after reading the quota, at the line that asks for
+/// it, before anything is created (Lambda would refuse the put after the
+/// image, the function and the alias were in place).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_accounts_quota_is_refused_at_the_line_before_anything_is_created() {
+    let moto = OwnMoto::start("quota", &[("LOCAL_AWS_LAMBDA_CONCURRENCY_LIMIT", "10")]);
+    let fx = Fixture::new("concquota");
+    let url = format!("\"{}\"", moto.url);
+    fx.edit_config(|text| set_in_table(text, "stages.local", "endpoint-url", &url));
+    fx.set_local("function", "provisioned-concurrency", "1");
+    // The line in [stages.local.function] (prod sets one too).
+    let text = std::fs::read_to_string(fx.path("deploy.toml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let table = lines
+        .iter()
+        .position(|l| l.trim() == "[stages.local.function]")
+        .unwrap();
+    let line = table
+        + lines[table..]
+            .iter()
+            .position(|l| l.starts_with("provisioned-concurrency = 1"))
+            .unwrap()
+        + 1;
+    let expected = format!(
+        "deploy.toml:{line}: [stages.local.function] provisioned-concurrency: the account cannot \
+         provision 1 concurrent executions: its quota in this Region is 10"
+    );
+    for command in ["plan", "up"] {
+        let out = fx
+            .command(&[command, "--stage", "local", "--yes"])
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .output()
+            .unwrap();
+        let (_, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains(&expected), "{command}: {stderr}");
+    }
+    // Nothing of the stage exists on that account.
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region()))
+        .endpoint_url(&moto.url)
+        .load()
+        .await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let functions = lambda.list_functions().send().await.unwrap();
+    assert!(functions.functions().is_empty(), "{functions:?}");
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let repositories = ecr.describe_repositories().send().await.unwrap();
+    assert!(repositories.repositories().is_empty(), "{repositories:?}");
+    // Without it, the same stage deploys on that account.
+    fx.set_local("function", "provisioned-concurrency", "0");
+    let out = fx
+        .command(&["plan", "--stage", "local"])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", texts(&out));
 }

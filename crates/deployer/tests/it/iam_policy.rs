@@ -23,15 +23,14 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Output, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region};
 use serde_json::{Value, json};
 
 use crate::util::fixture::{Fixture, set_in_table, texts};
+use crate::util::own_moto::OwnMoto;
 use crate::util::*;
 
 /// The stage the test deploys: a copy of `local` aimed at the IAM moto,
@@ -44,10 +43,10 @@ const BOOTSTRAP_CALLS: u32 = 3;
 /// (`IAM_POLICY_TEST_REMOVALS` overrides it).
 const REMOVALS: usize = 3;
 
-/// A moto of its own that enforces IAM after [`BOOTSTRAP_CALLS`], started
-/// with `scripts/local-cloud serve-moto` and stopped when dropped.
+/// A moto of its own that enforces IAM after [`BOOTSTRAP_CALLS`], with the
+/// user the test signs as.
 struct IamMoto {
-    child: Child,
+    moto: OwnMoto,
     url: String,
     key_id: String,
     secret: String,
@@ -56,27 +55,12 @@ struct IamMoto {
 impl IamMoto {
     /// Starts it and creates the user with `policy` as its only policy.
     async fn start(policy: &Value) -> IamMoto {
-        let port = free_port();
-        let log = std::fs::File::create(log_path(port)).unwrap();
-        let child = Command::new(workspace_root().join("scripts/local-cloud"))
-            .args(["serve-moto", &port.to_string()])
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", BOOTSTRAP_CALLS.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("scripts/local-cloud serve-moto");
-        let url = format!("http://127.0.0.1:{port}");
-        let mut moto = IamMoto {
-            child,
-            url,
-            key_id: String::new(),
-            secret: String::new(),
-        };
-        moto.wait_until_it_answers();
+        let calls = BOOTSTRAP_CALLS.to_string();
+        let moto = OwnMoto::start("iam", &[("INITIAL_NO_AUTH_ACTION_COUNT", &calls)]);
+        let url = moto.url.clone();
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region()))
-            .endpoint_url(&moto.url)
+            .endpoint_url(&url)
             .credentials_provider(aws_sdk_sts::config::Credentials::new(
                 "bootstrap",
                 "bootstrap",
@@ -103,35 +87,16 @@ impl IamMoto {
             .send()
             .await
             .unwrap();
-        moto.key_id = key.access_key_id().to_string();
-        moto.secret = key.secret_access_key().to_string();
-        moto
-    }
-
-    fn wait_until_it_answers(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let addr = self.url.trim_start_matches("http://").parse().unwrap();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the IAM moto exited ({status}); see {}", self.log());
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
-                && call_url("GET", &format!("{}/_local-aws/status", self.url), &[]).status == 200
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the IAM moto does not answer; see {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(300));
+        IamMoto {
+            moto,
+            url,
+            key_id: key.access_key_id().to_string(),
+            secret: key.secret_access_key().to_string(),
         }
     }
 
     fn log(&self) -> String {
-        let port = self.url.rsplit(':').next().unwrap_or("");
-        log_path(port.parse().unwrap_or(0)).display().to_string()
+        self.moto.log()
     }
 
     /// `deployer ARGS` in `fx`, signed as the user.
@@ -155,22 +120,6 @@ impl IamMoto {
             .collect();
         (allowed, answer["denied"].as_array().unwrap().clone())
     }
-}
-
-impl Drop for IamMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn log_path(port: u16) -> PathBuf {
-    std::env::temp_dir().join(format!("iam-moto-{port}.log"))
 }
 
 /// A fixture with the stage [`STAGE`]: `local`'s settings, credentials

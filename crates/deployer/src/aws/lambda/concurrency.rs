@@ -18,7 +18,13 @@
 //!   concurrency when it has one (InvalidParameterValueException), and
 //!   otherwise must leave the account 100 unreserved executions;
 //! - an allocation that cannot start the function ends `FAILED` with a
-//!   `StatusReason` (e.g. `FUNCTION_ERROR_INIT_FAILURE`).
+//!   `StatusReason` (e.g. `FUNCTION_ERROR_INIT_FAILURE`);
+//! - the account's concurrency quota is 1,000 by default, but "new AWS
+//!   accounts have reduced concurrency and memory quotas" ("Lambda
+//!   quotas"), as low as 10, and Lambda keeps 100 of it unreserved (an
+//!   account below 100 keeps all of it): on such an account any
+//!   reservation is refused, so `plan` checks the room first
+//!   ([`room_for`], GetAccountSettings).
 
 use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 
@@ -60,6 +66,11 @@ pub(crate) const PERMISSIONS: Declared = Declared {
             "DeleteProvisionedConcurrencyConfig",
             "lambda:DeleteProvisionedConcurrencyConfig",
             Scope::Function,
+        ),
+        call(
+            "GetAccountSettings",
+            "lambda:GetAccountSettings",
+            Scope::Any,
         ),
     ],
 };
@@ -174,6 +185,79 @@ pub async fn read_provisioned(
             .unwrap_or_default(),
         reason: answer.status_reason().map(str::to_string),
     }))
+}
+
+/// The account's concurrency in the Region, as GetAccountSettings gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConcurrency {
+    /// The quota: concurrent executions of all functions together.
+    pub limit: i32,
+    /// What no function has reserved.
+    pub unreserved: i32,
+}
+
+impl AccountConcurrency {
+    /// What Lambda keeps unreserved for functions without a reservation:
+    /// 100 ("reserve up to the Unreserved account concurrency value minus
+    /// 100", "Configuring reserved concurrency"), or all of a quota below
+    /// that.
+    pub fn unreserved_minimum(&self) -> i32 {
+        self.limit.min(100)
+    }
+}
+
+/// The account's concurrency quota and what is left unreserved.
+pub async fn read_account_concurrency(client: &Client) -> Result<AccountConcurrency, AwsError> {
+    let answer = client
+        .get_account_settings()
+        .send()
+        .await
+        .map_err(|e| aws_error("GetAccountSettings", "account", e))?;
+    let limit = answer.account_limit().ok_or_else(|| {
+        AwsError::invalid_answer("GetAccountSettings", "account", "no AccountLimit")
+    })?;
+    Ok(AccountConcurrency {
+        limit: limit.concurrent_executions(),
+        unreserved: limit.unreserved_concurrent_executions().unwrap_or_default(),
+    })
+}
+
+/// Why the account cannot give the stage the concurrency it asks for, or
+/// `None` when it can. The function takes from the account's pool its
+/// reservation, or without one its provisioned environments; what it holds
+/// now (`held`) is given back first. Lambda refuses a change that leaves
+/// less than [`AccountConcurrency::unreserved_minimum`] unreserved.
+pub fn room_for(
+    desired: DesiredConcurrency,
+    held: DesiredConcurrency,
+    account: AccountConcurrency,
+) -> Option<String> {
+    let need = desired.reserved.or(desired.provisioned).unwrap_or(0);
+    let holds = held.reserved.or(held.provisioned).unwrap_or(0);
+    let minimum = account.unreserved_minimum();
+    let room = account.unreserved.saturating_add(holds) - minimum;
+    (need > holds && need > room).then(|| {
+        let what = if desired.reserved.is_some() {
+            "reserve"
+        } else {
+            "provision"
+        };
+        format!(
+            "the account cannot {what} {need} concurrent executions: its quota in this Region \
+             is {} (GetAccountSettings), {} of it unreserved, and Lambda keeps at least \
+             {minimum} unreserved, so at most {} can be taken{}. New AWS accounts get a \
+             reduced quota: ask for more with Service Quotas (Lambda, \"Concurrent \
+             executions\", L-B99A9384), or lower this setting (0: none)",
+            account.limit,
+            account.unreserved,
+            room.max(0),
+            if holds > 0 {
+                format!(" (the function holds {holds} of them now)")
+            } else {
+                String::new()
+            }
+        )
+    })
 }
 
 /// What [`apply_reserved`] has to do.
@@ -406,6 +490,71 @@ pub async fn wait_provisioned_ready(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn want(reserved: Option<i32>, provisioned: Option<i32>) -> DesiredConcurrency {
+        DesiredConcurrency {
+            reserved,
+            provisioned,
+        }
+    }
+
+    #[test]
+    fn a_new_account_has_no_room_for_any_concurrency() {
+        // A new account: quota 10, all of it kept unreserved.
+        let new = AccountConcurrency {
+            limit: 10,
+            unreserved: 10,
+        };
+        let why = room_for(want(None, Some(1)), want(None, None), new).expect("refused");
+        assert!(
+            why.contains("provision 1") && why.contains("quota in this Region is 10"),
+            "{why}"
+        );
+        assert!(
+            why.contains("at least 10 unreserved") && why.contains("at most 0"),
+            "{why}"
+        );
+        assert!(room_for(want(Some(2), Some(1)), want(None, None), new).is_some());
+        // Asking for nothing needs no room.
+        assert_eq!(room_for(want(None, None), want(None, None), new), None);
+    }
+
+    #[test]
+    fn room_is_the_unreserved_pool_above_100_plus_what_the_function_holds() {
+        let account = AccountConcurrency {
+            limit: 1000,
+            unreserved: 150,
+        };
+        assert_eq!(
+            room_for(want(Some(50), None), want(None, None), account),
+            None
+        );
+        let why = room_for(want(Some(51), None), want(None, None), account).expect("refused");
+        assert!(
+            why.contains("reserve 51") && why.contains("at most 50"),
+            "{why}"
+        );
+        // Its own reservation of 20 is given back first: 70 fits.
+        assert_eq!(
+            room_for(want(Some(70), None), want(Some(20), None), account),
+            None
+        );
+        assert!(room_for(want(Some(71), None), want(Some(20), None), account).is_some());
+        // Provisioned concurrency inside a reservation takes nothing more.
+        assert_eq!(
+            room_for(want(Some(50), Some(50)), want(None, None), account),
+            None
+        );
+        // Shrinking is always possible, even on a full account.
+        let full = AccountConcurrency {
+            limit: 1000,
+            unreserved: 100,
+        };
+        assert_eq!(
+            room_for(want(Some(5), None), want(Some(10), None), full),
+            None
+        );
+    }
 
     fn provisioned(requested: i32, status: &str) -> ProvisionedConcurrency {
         let ready = status == "READY";

@@ -204,6 +204,7 @@ fn resources_are_the_stages_own_and_star_only_where_aws_needs_it() {
         BTreeSet::from([
             "cloudwatch:GetMetricData",
             "ecr:GetAuthorizationToken",
+            "lambda:GetAccountSettings",
             "lambda:ListFunctions",
             "logs:DescribeLogGroups"
         ])

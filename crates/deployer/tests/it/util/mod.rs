@@ -10,6 +10,7 @@
 //! module uses it as `crate::util`.
 
 pub mod fixture;
+pub mod own_moto;
 pub mod proxy;
 pub mod running;
 pub mod snapshot;
