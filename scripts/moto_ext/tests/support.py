@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import unittest
+from unittest import mock
 import urllib.request
 import uuid
 from pathlib import Path
@@ -146,6 +147,26 @@ def client(service: str, url: Optional[str] = None, region: str = REGION) -> Any
                 config=botocore.config.Config(retries={"total_max_attempts": 1}),
             )
         return _clients[key]
+
+
+def cbor_client(url: Optional[str] = None) -> Any:
+    """A CloudWatch client that speaks Smithy RPC v2 CBOR, as the current
+    Rust SDK does (boto3 prefers JSON 1.0 when a service offers both).
+    Made under the clients' lock: the protocol preference it patches is
+    botocore's global, and the modules' tests run side by side, so another
+    thread making a client meanwhile would get CBOR (or fail: Lambda has
+    none)."""
+    with _clients_lock, mock.patch("botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", ("smithy-rpc-v2-cbor",)):
+        cloudwatch = boto3.client(
+            "cloudwatch",
+            endpoint_url=url or endpoint(),
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=botocore.config.Config(retries={"total_max_attempts": 1}),
+        )
+    assert cloudwatch.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
+    return cloudwatch
 
 
 def name(prefix: str) -> str:

@@ -7,16 +7,12 @@ import concurrent.futures
 import datetime
 import json
 import unittest
-from typing import Any, Optional
-from unittest import mock
 
-import boto3
-import botocore.config
 import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
 from . import support
-from .support import REGION, FunctionsTest, client, endpoint, invoke, metric, name, publish_version, require_data_plane
+from .support import FunctionsTest, cbor_client, client, invoke, metric, name, publish_version, require_data_plane
 from .test_apigw_dataplane import Api, call, live_functions
 
 
@@ -119,20 +115,6 @@ class ApiGatewayMetrics(FunctionsTest):
         self.assertEqual(metric("AWS/ApiGateway", "Count", {"ApiName": api_name, "Stage": "other"}), {})
 
 
-def cbor_client(url: Optional[str] = None) -> Any:
-    """A CloudWatch client that speaks Smithy RPC v2 CBOR, as the current
-    Rust SDK does (boto3 prefers JSON 1.0 when a service offers both)."""
-    with mock.patch("botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", ("smithy-rpc-v2-cbor",)):
-        cloudwatch = boto3.client(
-            "cloudwatch",
-            endpoint_url=url or endpoint(),
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=botocore.config.Config(retries={"total_max_attempts": 1}),
-        )
-    assert cloudwatch.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
-    return cloudwatch
 
 
 class CborProtocol(unittest.TestCase):
