@@ -76,11 +76,11 @@ pub struct TargetModel {
     pub target: String,
     pub scale: Scale,
     pub learner: Learner,
-    /// The spread of `actual - forecast` on the validation blocks, in
+    /// The spread of `actual - forecast` on the calibration blocks, in
     /// model scale, for ordinary and for special days (indexed by
     /// [`DayKind`]): a holiday or a month end misses by more than a plain
     /// Tuesday, and one band for both would be too wide for the one and too
-    /// narrow for the other.
+    /// narrow for the other (see [`BandRule`]).
     pub bands: [ResidualBand; 2],
 }
 
@@ -319,40 +319,127 @@ pub struct ResidualBand {
     pub q90: f64,
 }
 
-impl ResidualBand {
-    /// Fewer residuals than this and a band falls back to all of them.
-    const MIN_ROWS: usize = 20;
+/// How validation residuals become a target's bands (the calibration
+/// study in `models/README.md` compares these choices on simulated data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BandRule {
+    /// Take the quantiles about the residuals' median rather than about 0.
+    pub centred: bool,
+    /// The split-conformal order statistics (the `ceil((n + 1) 0.9)`-th
+    /// and `floor((n + 1) 0.1)`-th smallest of `n`) rather than
+    /// interpolated empirical quantiles.
+    pub conformal: bool,
+    /// Whether, and how, the bands differ by [`DayKind`].
+    pub kinds: KindBands,
+}
 
-    /// One band per [`DayKind`], from `(kind, residual)` pairs; a kind
-    /// with too few residuals gets the band of all of them.
-    pub fn by_kind(residuals: &[(DayKind, f64)]) -> [ResidualBand; 2] {
-        let all = ResidualBand::of(residuals.iter().map(|(_, r)| *r).collect());
-        [DayKind::Ordinary, DayKind::Special].map(|kind| {
-            let of_kind: Vec<f64> = residuals
+/// How a target's bands differ between ordinary and special days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindBands {
+    /// One band for all days.
+    Pooled,
+    /// Each kind's band from its own residuals alone.
+    PerKind,
+    /// Each kind's residuals divided by their own scale (median absolute
+    /// deviation), the quantiles taken of all of them together and scaled
+    /// back: the kind sets the width, every residual the tail's shape
+    /// (about 30 special days a target cannot place a 10th percentile).
+    Scaled,
+}
+
+impl BandRule {
+    /// The bands of `(kind, residual)` pairs: per kind, a kind with too
+    /// few residuals getting the band of all of them, or one band for both.
+    pub fn bands(&self, residuals: &[(DayKind, f64)]) -> [ResidualBand; 2] {
+        let all = self.band(residuals.iter().map(|(_, r)| *r).collect());
+        let of_kind = |kind: DayKind| -> Vec<f64> {
+            residuals
                 .iter()
                 .filter(|(k, _)| *k == kind)
                 .map(|(_, r)| *r)
-                .collect();
-            if of_kind.len() < ResidualBand::MIN_ROWS {
-                all
-            } else {
-                ResidualBand::of(of_kind)
+                .collect()
+        };
+        let kinds = [DayKind::Ordinary, DayKind::Special].map(of_kind);
+        let too_few = |k: &Vec<f64>| k.len() < ResidualBand::MIN_ROWS;
+        match self.kinds {
+            KindBands::Pooled => [all; 2],
+            KindBands::PerKind => kinds.map(|k| if too_few(&k) { all } else { self.band(k) }),
+            KindBands::Scaled if kinds.iter().any(too_few) => [all; 2],
+            KindBands::Scaled => {
+                let mut sorted: Vec<f64> = residuals.iter().map(|(_, r)| *r).collect();
+                sorted.sort_by(f64::total_cmp);
+                let centre = if self.centred {
+                    quantile(&sorted, 0.5)
+                } else {
+                    0.0
+                };
+                let scales = kinds.each_ref().map(|k| {
+                    let mut deviations: Vec<f64> = k.iter().map(|r| (r - centre).abs()).collect();
+                    deviations.sort_by(f64::total_cmp);
+                    quantile(&deviations, 0.5)
+                });
+                if scales.iter().any(|s| *s <= 0.0) {
+                    return [all; 2];
+                }
+                let standardised: Vec<f64> = kinds
+                    .iter()
+                    .zip(scales)
+                    .flat_map(|(k, s)| k.iter().map(move |r| (r - centre) / s))
+                    .collect();
+                let unit = BandRule {
+                    centred: false,
+                    ..*self
+                }
+                .band(standardised);
+                scales.map(|s| ResidualBand {
+                    q10: unit.q10 * s,
+                    q90: unit.q90 * s,
+                })
             }
-        })
-    }
-
-    /// The band around the residuals' median: the learners fitted for the
-    /// validation blocks saw less data than the final one and miss by a bias
-    /// of their own (a trend from four months), which the final learner
-    /// does not share; their spread about their median is what carries over.
-    fn of(mut residuals: Vec<f64>) -> ResidualBand {
-        residuals.sort_by(f64::total_cmp);
-        let median = quantile(&residuals, 0.5);
-        ResidualBand {
-            q10: quantile(&residuals, 0.1) - median,
-            q90: quantile(&residuals, 0.9) - median,
         }
     }
+
+    /// One band. Centred, it lies around the residuals' median: the
+    /// learners fitted for the validation blocks saw less data than the
+    /// final one and miss by a bias of their own (a trend from four
+    /// months), which the final learner does not share; their spread about
+    /// their median is what carries over.
+    fn band(&self, mut residuals: Vec<f64>) -> ResidualBand {
+        residuals.sort_by(f64::total_cmp);
+        let centre = if self.centred {
+            quantile(&residuals, 0.5)
+        } else {
+            0.0
+        };
+        let (q10, q90) = if self.conformal {
+            conformal_quantiles(&residuals)
+        } else {
+            (quantile(&residuals, 0.1), quantile(&residuals, 0.9))
+        };
+        ResidualBand {
+            q10: q10 - centre,
+            q90: q90 - centre,
+        }
+    }
+}
+
+/// The split-conformal bounds of a central 80% interval from sorted
+/// residuals, one tail at a time: the `ceil((n + 1) 0.9)`-th smallest (at
+/// least 90% of exchangeable new residuals lie below it) and the
+/// `floor((n + 1) 0.1)`-th (at most 10% below), clamped to the sample.
+fn conformal_quantiles(sorted: &[f64]) -> (f64, f64) {
+    let n = sorted.len();
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let upper = ((n + 1) * 9).div_ceil(10).clamp(1, n);
+    let lower = ((n + 1) / 10).clamp(1, n);
+    (sorted[lower - 1], sorted[upper - 1])
+}
+
+impl ResidualBand {
+    /// Fewer residuals than this and a kind of day gets the band of all.
+    const MIN_ROWS: usize = 20;
 }
 
 impl TargetModel {
@@ -595,12 +682,70 @@ mod tests {
         assert_eq!(spec.name(), "ridge(alpha=0.01, trimmed)+forest on y");
     }
 
+    /// `n` residuals of one kind: 1, 2, ..., n.
+    fn ranks(kind: DayKind, n: usize) -> Vec<(DayKind, f64)> {
+        (1..=n).map(|i| (kind, i as f64)).collect()
+    }
+
+    #[test]
+    fn conformal_bands_take_the_finite_sample_order_statistics() {
+        let rule = |conformal| BandRule {
+            centred: false,
+            conformal,
+            kinds: KindBands::Pooled,
+        };
+        // 29 residuals: the 27th = ceil(30 x 0.9) and the 3rd = floor(30 x 0.1)
+        // smallest, where interpolation gives 26.2 and 3.8.
+        let residuals = ranks(DayKind::Ordinary, 29);
+        let [conformal, _] = rule(true).bands(&residuals);
+        assert_eq!((conformal.q10, conformal.q90), (3.0, 27.0));
+        let [interpolated, _] = rule(false).bands(&residuals);
+        assert!((interpolated.q10 - 3.8).abs() < 1e-9 && (interpolated.q90 - 26.2).abs() < 1e-9);
+        // Too few for the order statistic: the sample's extremes.
+        assert_eq!(conformal_quantiles(&[1.0, 2.0, 3.0]), (1.0, 3.0));
+    }
+
+    #[test]
+    fn scaled_bands_share_the_tails_shape_and_keep_each_kinds_width() {
+        // Special days' residuals are the ordinary ones' twice over.
+        let ordinary: Vec<(DayKind, f64)> = (0..=100)
+            .map(|i| (DayKind::Ordinary, f64::from(i) / 10.0 - 5.0))
+            .collect();
+        let special: Vec<(DayKind, f64)> = ordinary
+            .iter()
+            .step_by(4)
+            .map(|(_, r)| (DayKind::Special, 2.0 * r))
+            .collect();
+        let residuals = [ordinary, special].concat();
+        let rule = |kinds| BandRule {
+            centred: true,
+            conformal: false,
+            kinds,
+        };
+        let [o, s] = rule(KindBands::Scaled).bands(&residuals);
+        assert!((s.q90 / o.q90 - 2.0).abs() < 0.1, "{o:?} {s:?}");
+        assert!((s.q10 / o.q10 - 2.0).abs() < 0.1, "{o:?} {s:?}");
+        assert!(o.q10 < 0.0 && 0.0 < o.q90);
+        let [pooled, same] = rule(KindBands::Pooled).bands(&residuals);
+        assert_eq!(pooled, same);
+        assert!(o.q90 < pooled.q90 && pooled.q90 < s.q90);
+        // Too few special days to scale: one band for both.
+        let few = [ranks(DayKind::Ordinary, 50), ranks(DayKind::Special, 5)].concat();
+        let [a, b] = rule(KindBands::Scaled).bands(&few);
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn bands_are_centred_on_the_residuals_median() {
         let residuals: Vec<(DayKind, f64)> = (0..=100)
             .map(|i| (DayKind::Ordinary, 5.0 + f64::from(i) / 10.0))
             .collect();
-        let [ordinary, special] = ResidualBand::by_kind(&residuals);
+        let per_kind = BandRule {
+            centred: true,
+            conformal: false,
+            kinds: KindBands::PerKind,
+        };
+        let [ordinary, special] = per_kind.bands(&residuals);
         assert!((ordinary.q10 + 4.0).abs() < 1e-9 && (ordinary.q90 - 4.0).abs() < 1e-9);
         // Too few special days: they get the band of all.
         assert_eq!(ordinary, special);

@@ -77,7 +77,13 @@ fn the_protocol_never_chose_on_the_holdout() {
     let m = metrics();
     assert!(m.protocol.trained_on.to < m.holdout.from);
     assert!(!m.protocol.validation_blocks.is_empty());
-    for block in &m.protocol.validation_blocks {
+    assert!(!m.protocol.calibration_blocks.is_empty());
+    for block in m
+        .protocol
+        .validation_blocks
+        .iter()
+        .chain(&m.protocol.calibration_blocks)
+    {
         assert!(m.protocol.trained_on.from <= block.from && block.to <= m.protocol.trained_on.to);
     }
     for t in &m.targets {

@@ -4,31 +4,35 @@
 //! seeds of the set, writes `models/metrics.json`, then runs the same
 //! procedure on the whole year and writes `models/` (see `models/README.md`).
 //!
-//! Usage: `train [--data DIR] [--out DIR] [--seeds N]` (defaults:
-//! `PREDICTION_DATA_DIR` or the workspace's `data/`, the workspace's
-//! `models/`, and 10 seeds). `--seeds 1` scores the shipped seed alone
-//! (quicker; the models are the same, `over_seeds` covers that seed only).
+//! Usage: `train [--data DIR] [--out DIR] [--seeds N] [--calibration
+//! shipped|study]` (defaults: `PREDICTION_DATA_DIR` or the workspace's
+//! `data/`, the workspace's `models/`, 10 seeds, the shipped calibration).
+//! `--seeds 1` scores the shipped seed alone (quicker; the models are the
+//! same, `over_seeds` covers that seed only). `--calibration study` uses
+//! the calibration study's choice for the intervals (not shipped; see
+//! `models/README.md`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::NaiveDate;
 use prediction::data::Dataset;
 use prediction::features::{CALENDAR_FEATURES, VOLUME_FEATURE};
 use prediction::model::{self, FORMAT, FORMAT_VERSION, Manifest};
-use prediction::training::{self, DateRange, SeedSummary};
+use prediction::training::{self, Calibration, DateRange, SeedSummary};
 
 /// The shipped models' seed; the seed set is this one and the next ones.
 const SEED: u64 = 7;
 /// How many seeds the holdout figures are reported over by default.
 const SEEDS: u64 = 10;
 
-const USAGE: &str = "usage: train [--data DIR] [--out DIR] [--seeds N]";
+const USAGE: &str =
+    "usage: train [--data DIR] [--out DIR] [--seeds N] [--calibration shipped|study]";
 
 fn main() -> ExitCode {
     let mut data_dir = prediction::paths::data_dir();
     let mut out = prediction::paths::workspace_root().join("models");
     let mut seeds = SEEDS;
+    let mut calibration = Calibration::SHIPPED;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
@@ -41,13 +45,23 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            ("--calibration", Some(v)) => match v.as_str() {
+                "shipped" => calibration = Calibration::SHIPPED,
+                "study" => calibration = Calibration::STUDY_CHOICE,
+                _ => {
+                    eprintln!(
+                        "error: --calibration: `{v}` is neither `shipped` nor `study`\n{USAGE}"
+                    );
+                    return ExitCode::from(2);
+                }
+            },
             _ => {
                 eprintln!("error: unexpected argument `{arg}`\n{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
-    match run(&data_dir, &out, seeds) {
+    match run(&data_dir, &out, seeds, calibration) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -56,16 +70,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(data_dir: &Path, out: &Path, seeds: u64) -> Result<(), String> {
-    let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| e.to_string());
-    let train = DateRange {
-        from: date("2025-01-01")?,
-        to: date("2025-10-31")?,
-    };
-    let holdout = DateRange {
-        from: date("2025-11-01")?,
-        to: date("2025-12-31")?,
-    };
+fn run(data_dir: &Path, out: &Path, seeds: u64, calibration: Calibration) -> Result<(), String> {
+    let (train, holdout) = training::evaluation_ranges();
     let year = DateRange {
         from: train.from,
         to: holdout.to,
@@ -79,7 +85,7 @@ fn run(data_dir: &Path, out: &Path, seeds: u64) -> Result<(), String> {
     // is only scored, never looked at by the procedure.
     let mut runs = Vec::new();
     for seed in SEED..SEED + seeds {
-        let fitted = training::fit(&actuals, train.from, train.to, seed)?;
+        let fitted = training::fit_with(&actuals, train.from, train.to, seed, calibration)?;
         runs.push((
             seed,
             training::evaluate(&fitted, &actuals, train, holdout, seed)?,
@@ -95,7 +101,7 @@ fn run(data_dir: &Path, out: &Path, seeds: u64) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", metrics_path.display()))?;
     print_table(&metrics);
 
-    let shipped = training::fit(&actuals, year.from, year.to, SEED)?.models;
+    let shipped = training::fit_with(&actuals, year.from, year.to, SEED, calibration)?.models;
     let targets = shipped
         .feed_records
         .iter()
