@@ -1,7 +1,8 @@
 //! `deployer policy` proven sufficient, and every action in it needed by
 //! some command: the real binary runs a stage's whole life (`plan`, `up`
-//! from nothing, a no-op `up`, a model change, `status`, `invoke`, `logs`,
-//! `metrics`, `rollback`, `destroy`) against a second moto that enforces IAM, signed
+//! from nothing, a no-op `up`, a model change, a memory change, reserved
+//! and provisioned concurrency added and removed, `status`, `invoke`,
+//! `logs`, `metrics`, `rollback`, `destroy`) against a second moto that enforces IAM, signed
 //! as an IAM user of that moto whose only policy is the printed one; then
 //! again with one action removed, which must make a command fail with exit
 //! 3 and an error naming that action. And `parliament` finds nothing above
@@ -136,6 +137,18 @@ fn fixture() -> Fixture {
     fx
 }
 
+/// Sets keys of the stage's `[function]` table.
+fn set_function(fx: &Fixture, settings: &[(&str, &str)]) {
+    let table = format!("stages.{STAGE}.function");
+    fx.edit_config(|text| {
+        settings
+            .iter()
+            .fold(text.to_string(), |text, (key, value)| {
+                set_in_table(&text, &table, key, value)
+            })
+    });
+}
+
 /// Points the stage at `url`.
 fn aim(fx: &Fixture, url: &str) {
     let table = format!("stages.{STAGE}");
@@ -190,20 +203,24 @@ fn without(policy: &Value, action: &str) -> Value {
 /// returns it (the step, its output), or `None` when all succeeded.
 fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
     let model_change = format!("retrained for run {run}\n");
+    let up = || vec!["up", "--stage", STAGE, "--json", "--yes"];
+    // Each life starts from the same settings (an earlier one changed them).
+    set_function(
+        fx,
+        &[
+            ("memory", "512"),
+            ("reserved-concurrency", "0"),
+            ("provisioned-concurrency", "0"),
+        ],
+    );
     let steps: Vec<(&str, Vec<&str>)> = vec![
         ("plan", vec!["plan", "--stage", STAGE, "--json"]),
-        (
-            "up from nothing",
-            vec!["up", "--stage", STAGE, "--json", "--yes"],
-        ),
-        (
-            "up with nothing changed",
-            vec!["up", "--stage", STAGE, "--json", "--yes"],
-        ),
-        (
-            "up after a model change",
-            vec!["up", "--stage", STAGE, "--json", "--yes"],
-        ),
+        ("up from nothing", up()),
+        ("up with nothing changed", up()),
+        ("up after a model change", up()),
+        ("up after a memory change", up()),
+        ("up adding concurrency", up()),
+        ("up removing concurrency", up()),
         ("status", vec!["status", "--stage", STAGE, "--json"]),
         ("invoke", vec!["invoke", "--stage", STAGE, "--json"]),
         ("logs", vec!["logs", "--stage", STAGE, "--since", "1h"]),
@@ -218,8 +235,26 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
         ),
     ];
     for (step, args) in steps {
-        if step == "up after a model change" {
-            std::fs::write(fx.path("models/NOTE.txt"), &model_change).unwrap();
+        match step {
+            "up after a model change" => {
+                std::fs::write(fx.path("models/NOTE.txt"), &model_change).unwrap();
+            }
+            "up after a memory change" => set_function(fx, &[("memory", "640")]),
+            "up adding concurrency" => set_function(
+                fx,
+                &[
+                    ("reserved-concurrency", "2"),
+                    ("provisioned-concurrency", "1"),
+                ],
+            ),
+            "up removing concurrency" => set_function(
+                fx,
+                &[
+                    ("reserved-concurrency", "0"),
+                    ("provisioned-concurrency", "0"),
+                ],
+            ),
+            _ => {}
         }
         let out = moto.deployer(fx, &args);
         if !out.status.success() {
