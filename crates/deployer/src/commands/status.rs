@@ -83,6 +83,10 @@ pub struct ConcurrencyReport {
     pub reserved: Option<i32>,
     /// The alias's provisioned concurrency, with Lambda's allocation status.
     pub provisioned: Option<lambda::ProvisionedConcurrency>,
+    /// The account's quota and what is left unreserved in the Region: the
+    /// headroom a larger setting would take from (read only on a stage
+    /// that sets reserved or provisioned concurrency).
+    pub account: Option<lambda::AccountConcurrency>,
 }
 
 impl fmt::Display for ConcurrencyReport {
@@ -101,9 +105,17 @@ impl fmt::Display for ConcurrencyReport {
             None => write!(f, "no provisioned concurrency")?,
         }
         match self.reserved {
-            Some(reserved) => write!(f, "; reserved {reserved}"),
-            None => write!(f, "; no reserved concurrency"),
+            Some(reserved) => write!(f, "; reserved {reserved}")?,
+            None => write!(f, "; no reserved concurrency")?,
         }
+        if let Some(account) = &self.account {
+            write!(
+                f,
+                "; account quota {}, {} unreserved",
+                account.limit, account.unreserved
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -307,6 +319,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         concurrency: ConcurrencyReport {
             reserved: actual.reserved,
             provisioned: actual.provisioned.clone(),
+            account: actual.account,
         },
         api_key,
     })

@@ -115,9 +115,16 @@ async fn plan_up_status_change_and_destroy_of_provisioned_and_reserved_concurren
     assert_eq!(concurrency["provisioned"]["status"], "READY", "{status}");
     assert_eq!(concurrency["provisioned"]["requested"], 1, "{status}");
     assert_eq!(concurrency["provisioned"]["allocated"], 1, "{status}");
+    // The account's headroom: the local AWS's default quota, of which this
+    // function holds 3 (other tests' functions may hold more).
+    assert_eq!(concurrency["account"]["limit"], 1000, "{status}");
+    let unreserved = concurrency["account"]["unreserved"].as_i64().unwrap();
+    assert!(unreserved <= 997, "{status}");
     let shown = fx.stdout(&["status", "--stage", "local"]);
     assert!(
-        shown.contains("provisioned 1 on the alias, READY (1 allocated); reserved 3"),
+        shown.contains(
+            "provisioned 1 on the alias, READY (1 allocated); reserved 3; account quota 1000, "
+        ),
         "{shown}"
     );
 

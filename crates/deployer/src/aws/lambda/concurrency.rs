@@ -188,7 +188,7 @@ pub async fn read_provisioned(
 }
 
 /// The account's concurrency in the Region, as GetAccountSettings gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AccountConcurrency {
     /// The quota: concurrent executions of all functions together.
     pub limit: i32,
