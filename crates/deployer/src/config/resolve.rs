@@ -114,7 +114,7 @@ pub(super) fn resolve(
         stage.protected = protected;
     }
     check_paths(src, &stage, raw, table, name)?;
-    check_concurrency(src, &stage, raw, table, name)?;
+    check_concurrency(&stage, table, src, name)?;
     Ok(stage)
 }
 
@@ -123,10 +123,9 @@ pub(super) fn resolve(
 /// here, at the line that set the provisioned amount, rather than by a
 /// failed `up` after the alias moved.
 fn check_concurrency(
-    src: &Source<'_>,
     stage: &Stage,
-    raw: &RawFile,
     table: &Spanned<RawStage>,
+    src: &Source<'_>,
     name: &str,
 ) -> Result<(), ConfigError> {
     let function = &stage.function;
@@ -137,37 +136,20 @@ fn check_concurrency(
     if reserved == 0 || provisioned <= reserved {
         return Ok(());
     }
-    // The provisioned amount is above 0, so a layer set it: the stage's
-    // own table wins over the shared one.
-    let own = table
-        .get_ref()
-        .function
-        .as_ref()
-        .and_then(|f| f.provisioned_concurrency.as_ref());
-    let shared = raw
-        .function
-        .as_ref()
-        .and_then(|f| f.provisioned_concurrency.as_ref());
-    let (span, key) = match (own, shared) {
-        (Some(value), _) => (
-            value.span(),
-            format!("[stages.{name}.function] provisioned-concurrency"),
-        ),
-        (None, Some(value)) => (value.span(), "[function] provisioned-concurrency".into()),
-        (None, None) => (
+    let message = format!(
+        "{provisioned} is more than the stage's reserved-concurrency ({reserved}): Lambda \
+         refuses provisioned concurrency beyond the function's reservation; raise \
+         reserved-concurrency or lower this"
+    );
+    // The provisioned amount is above 0, so a layer set it and said where.
+    Err(match &function.provisioned_at {
+        Some(at) => at.error(message),
+        None => src.error(
             table.span(),
             format!("[stages.{name}.function] provisioned-concurrency"),
+            message,
         ),
-    };
-    Err(src.error(
-        span,
-        key,
-        format!(
-            "{provisioned} is more than the stage's reserved-concurrency ({reserved}): Lambda \
-             refuses provisioned concurrency beyond the function's reservation; raise \
-             reserved-concurrency or lower this"
-        ),
-    ))
+    })
 }
 
 /// The overridable tables of one layer.

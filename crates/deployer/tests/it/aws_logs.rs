@@ -221,6 +221,17 @@ fn new_lock(prefix: &str) -> (String, String) {
     (group, arn)
 }
 
+/// The tags of the lock group `arn`: who holds it.
+async fn lock_tags(client: &Client, arn: &str) -> HashMap<String, String> {
+    let answer = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    answer.tags().cloned().unwrap_or_default()
+}
+
 struct Quiet;
 
 impl LockEvents for Quiet {
@@ -255,17 +266,9 @@ async fn a_lock_released_and_taken_at_the_same_moment_ends_with_the_taker() {
     );
     released.unwrap();
     let taken = taken.unwrap();
-    let tags = client
-        .list_tags_for_resource()
-        .resource_arn(taken.arn())
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        tags.tags()
-            .and_then(|t| t.get("deployer:pid"))
-            .map(String::as_str),
-        Some("4242"),
+        lock_tags(&client, taken.arn()).await.get("deployer:pid"),
+        Some(&"4242".to_string()),
         "the lock is not the taker's"
     );
     taken.release().await.unwrap();
@@ -296,13 +299,7 @@ async fn the_holder_knows_its_lock_before_it_is_listed() {
         .send()
         .await
         .unwrap();
-    let tags = client
-        .list_tags_for_resource()
-        .resource_arn(taken.arn())
-        .send()
-        .await
-        .unwrap();
-    let tags = tags.tags().cloned().unwrap_or_default();
+    let tags = lock_tags(&client, taken.arn()).await;
     assert_eq!(
         tags.get("deployer:pid"),
         Some(&std::process::id().to_string())

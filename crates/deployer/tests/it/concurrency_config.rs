@@ -293,11 +293,7 @@ async fn a_new_accounts_quota_is_refused_at_the_line_before_anything_is_created(
         assert!(stderr.contains(&expected), "{command}: {stderr}");
     }
     // Nothing of the stage exists on that account.
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region()))
-        .endpoint_url(&moto.url)
-        .load()
-        .await;
+    let config = moto.sdk_config().await;
     let lambda = aws_sdk_lambda::Client::new(&config);
     let functions = lambda.list_functions().send().await.unwrap();
     assert!(functions.functions().is_empty(), "{functions:?}");

@@ -48,7 +48,6 @@ const REMOVALS: usize = 3;
 /// user the test signs as.
 struct IamMoto {
     moto: OwnMoto,
-    url: String,
     key_id: String,
     secret: String,
 }
@@ -58,10 +57,9 @@ impl IamMoto {
     async fn start(policy: &Value) -> IamMoto {
         let calls = BOOTSTRAP_CALLS.to_string();
         let moto = OwnMoto::start("iam", &[("INITIAL_NO_AUTH_ACTION_COUNT", &calls)]);
-        let url = moto.url.clone();
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region()))
-            .endpoint_url(&url)
+            .endpoint_url(&moto.url)
             .credentials_provider(aws_sdk_sts::config::Credentials::new(
                 "bootstrap",
                 "bootstrap",
@@ -90,7 +88,6 @@ impl IamMoto {
             .unwrap();
         IamMoto {
             moto,
-            url,
             key_id: key.access_key_id().to_string(),
             secret: key.secret_access_key().to_string(),
         }
@@ -105,14 +102,14 @@ impl IamMoto {
         fx.command(args)
             .env("AWS_ACCESS_KEY_ID", &self.key_id)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_ENDPOINT_URL", &self.moto.url)
             .output()
             .unwrap()
     }
 
     /// The actions moto allowed and denied so far.
     fn decisions(&self) -> (BTreeSet<String>, Vec<Value>) {
-        let answer = call_url("GET", &format!("{}/_local-aws/iam", self.url), &[]).json();
+        let answer = call_url("GET", &format!("{}/_local-aws/iam", self.moto.url), &[]).json();
         let allowed = answer["allowed"]
             .as_array()
             .unwrap()
@@ -301,7 +298,7 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
     // Every command succeeds with exactly the policy, and moto denied nothing
     // (a denial some command tolerates would still be a missing action).
     let moto = IamMoto::start(&policy).await;
-    aim(&fx, &moto.url);
+    aim(&fx, &moto.moto.url);
     assert_eq!(
         printed_policy(&fx),
         printed,
@@ -365,7 +362,7 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
     for action in removed {
         // A fresh moto: nothing of the earlier runs exists there.
         let moto = IamMoto::start(&without(&policy, &action)).await;
-        aim(&fx, &moto.url);
+        aim(&fx, &moto.moto.url);
         let Some((step, out)) = life(&moto, &fx, &action) else {
             panic!("every command succeeded without {action}");
         };

@@ -61,6 +61,17 @@ impl OwnMoto {
         }
     }
 
+    /// The SDK's configuration aimed at this moto. Set on the loader: an
+    /// endpoint set on a loaded `SdkConfig` loses to `AWS_ENDPOINT_URL`,
+    /// which points at the shared moto.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(super::region()))
+            .endpoint_url(&self.url)
+            .load()
+            .await
+    }
+
     /// Its log file, for a failure's message.
     pub fn log(&self) -> String {
         self.log.display().to_string()
