@@ -93,7 +93,13 @@ pub fn calendar_features(facts: &DayFacts) -> [f64; N_CALENDAR] {
         facts.days_before_holiday as f64,
         (date - TREND_EPOCH).num_days().clamp(0, TREND_HORIZON_DAYS) as f64,
     ]);
-    row[12 + weekday as usize] = 1.0;
+    // A holiday's volume is the holiday's, whatever the weekday: on an
+    // additive log scale a Monday effect would otherwise follow it (most
+    // open holidays are Mondays, which put Veterans Day, a Tuesday, ~17 %
+    // low).
+    if !facts.holiday_observed {
+        row[12 + weekday as usize] = 1.0;
+    }
     row[19] = flag(facts.holiday_observed && !facts.pipeline_closed);
     row[20] = flag(facts.after_holiday);
     row[21] = flag(facts.business_day && facts.business_day_index == 1);
@@ -170,7 +176,11 @@ mod tests {
         assert_eq!(row[16], 1.0);
         assert_eq!(row[12..19].iter().sum::<f64>(), 1.0);
         assert_eq!((row[20], row[6], row[7]), (1.0, 1.0, 0.0));
-        assert_eq!(calendar_features(&day_facts(d("2025-11-11")))[19], 1.0);
+        let veterans_day = calendar_features(&day_facts(d("2025-11-11")));
+        assert_eq!(veterans_day[19], 1.0);
+        // A holiday is a holiday whatever the weekday (a Tuesday here).
+        assert_eq!(veterans_day[12..19].iter().sum::<f64>(), 0.0);
+        assert_eq!(calendar_features(&day_facts(d("2025-11-18")))[13], 1.0);
         assert_eq!(calendar_features(&day_facts(d("2025-11-27")))[19], 0.0);
         assert_eq!(row[TREND], 331.0);
         let far = calendar_features(&day_facts(d("2090-06-01")))[TREND];

@@ -22,9 +22,11 @@ use crate::forecast::Quantiles;
 
 /// The format's name, so a stray JSON file is not mistaken for a manifest.
 pub const FORMAT: &str = "pde-prediction-models";
-/// Bumped whenever [`ModelSet`] or the features change shape (2: a choice
-/// of learner per target, indicator features, the processed volume).
-pub const FORMAT_VERSION: u32 = 2;
+/// Bumped whenever [`ModelSet`] or the features change shape or meaning
+/// (2: a choice of learner per target, indicator features, the processed
+/// volume; 3: no weekday indicator on an observed holiday, so a version 2
+/// file's coefficients would misread holidays).
+pub const FORMAT_VERSION: u32 = 3;
 /// The manifest's name inside the models directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The models' name inside the models directory.
