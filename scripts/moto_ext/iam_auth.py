@@ -26,6 +26,16 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   resource checked is that path, so a policy's API Gateway resources are
   checked as AWS checks them; for the other services moto checks against
   ``*`` (a policy naming narrower resources does not match it).
+- ``iam-auth-pass-role``: a call that hands Lambda a role (CreateFunction,
+  and UpdateFunctionConfiguration with a ``Role``) also needs
+  ``iam:PassRole`` on that role ("Grant a user permissions to pass a role
+  to an AWS service", IAM User Guide; the Service Authorization Reference
+  lists iam:PassRole as a dependent action of both). Without it Lambda
+  answers 403 AccessDeniedException, "... is not authorized to perform:
+  iam:PassRole on resource: arn:aws:iam::...:role/..."; moto never checks
+  it. The check is against the role's ARN, so a policy that lets the
+  caller pass another role is refused as AWS refuses it (conditions such as
+  ``iam:PassedToService`` are not evaluated: moto evaluates none here).
 - ``iam-auth-errors``: a denied request is answered in the service's own
   protocol: IAM's ``AccessDenied`` as one ``<Error>`` of an
   ``<ErrorResponse>`` (IAM API Reference, "Common Errors" and its query
@@ -226,6 +236,36 @@ def _install_actions() -> list[str]:
     return ["iam-auth-actions"]
 
 
+# Lambda operations that hand Lambda the execution role named in the
+# request's ``Role``.
+PASSES_ROLE = {"lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"}
+
+
+def _passed_role(body: Any) -> str:
+    try:
+        role = json.loads(body or b"{}").get("Role")
+    except (ValueError, AttributeError):
+        return ""
+    return role if isinstance(role, str) else ""
+
+
+def _install_pass_role() -> list[str]:
+    if not settings.enabled("iam-auth-pass-role"):
+        return []
+
+    @patching.replace(IAMRequestBase, "check_action_permitted")
+    def check_pass_role(original, self, resource):  # type: ignore[no-untyped-def]
+        original(self, resource)
+        # After the operation's own check, which names the action as AWS
+        # does (with iam-auth-actions on).
+        role = _passed_role(self._body) if self._action in PASSES_ROLE else ""
+        if role:
+            self._action = "iam:PassRole"
+            original(self, role)
+
+    return ["iam-auth-pass-role"]
+
+
 def _install_errors() -> list[str]:
     if not settings.enabled("iam-auth-errors"):
         return []
@@ -289,4 +329,4 @@ def authorize(environ: dict[str, Any], account: str, operation: str, body: bytes
 
 
 def install() -> list[str]:
-    return _install_signature() + _install_actions() + _install_errors()
+    return _install_signature() + _install_actions() + _install_pass_role() + _install_errors()

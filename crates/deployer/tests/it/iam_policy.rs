@@ -11,12 +11,13 @@
 //! What moto checks (moto 5.1.22, `moto/iam/access_control.py`, with
 //! `scripts/moto_ext/iam_auth.py`): the action of every request, named as
 //! AWS names it; for API Gateway also the resource (the request's path, as
-//! AWS authorizes API Gateway's control plane); for the other services
-//! moto matches the policy's resources against `*` only, so the test gives
-//! moto their statements with the same actions on `*`. moto evaluates no
-//! conditions for these calls (and never checks iam:PassRole), so the
-//! conditions are left out of what moto gets; they are checked by the unit
-//! tests of `aws::permissions` and by parliament. The push to the registry
+//! AWS authorizes API Gateway's control plane), and for iam:PassRole, which
+//! CreateFunction and UpdateFunctionConfiguration need, the role passed;
+//! for the other services moto matches the policy's resources against `*`
+//! only, so the test gives moto their statements with the same actions on
+//! `*`. moto evaluates no conditions for these calls, so the conditions are
+//! left out of what moto gets; they are checked by the unit tests of
+//! `aws::permissions` and by parliament. The push to the registry
 //! is Docker's, not IAM-checked locally; GetAuthorizationToken is. The
 //! calls the extension serves itself (provisioned concurrency) or hands
 //! to moto translated (CloudWatch's CBOR) are checked as moto checks the
@@ -158,23 +159,23 @@ fn printed_policy(fx: &Fixture) -> Value {
 }
 
 /// The printed policy as moto can check it (see the module's doc):
-/// API Gateway's statements as printed, the others on `*`, no conditions.
+/// API Gateway's and iam:PassRole's statements as printed, the others on
+/// `*`, no conditions.
 fn as_moto_checks(policy: &Value) -> Value {
     let statements: Vec<Value> = policy["Statement"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| {
-            let apigateway_only = s["Action"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|a| a.as_str().is_some_and(|a| a.starts_with("apigateway:")));
+            let resource_checked = s["Action"].as_array().unwrap().iter().all(|a| {
+                a.as_str()
+                    .is_some_and(|a| a.starts_with("apigateway:") || a == "iam:PassRole")
+            });
             json!({
                 "Sid": s["Sid"],
                 "Effect": s["Effect"],
                 "Action": s["Action"],
-                "Resource": if apigateway_only { s["Resource"].clone() } else { json!("*") },
+                "Resource": if resource_checked { s["Resource"].clone() } else { json!("*") },
             })
         })
         .collect();
@@ -331,8 +332,8 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
     );
     let unused: Vec<&String> = printed_actions.difference(&used).collect();
     // Declared for paths this life does not take (drift repairs, image
-    // deletion beyond keep-tagged, iam:PassRole which moto never checks,
-    // the registry push Docker does): shown, not failed.
+    // deletion beyond keep-tagged, the registry push Docker does): shown,
+    // not failed.
     eprintln!("actions the life did not use: {unused:?}");
     drop(moto);
 
@@ -346,11 +347,12 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
         .unwrap_or(REMOVALS);
     let mut removed = pick(&used, removals, seed);
     // Served by the extension's own routes, not moto's dispatcher (or only
-    // translated): checked all the same (iam_auth.authorize), so they are
-    // removed every time.
+    // translated), or checked by the extension alone (iam:PassRole):
+    // checked all the same (iam_auth), so they are removed every time.
     for own_route in [
         "lambda:GetProvisionedConcurrencyConfig",
         "cloudwatch:GetMetricData",
+        "iam:PassRole",
     ] {
         let own_route = own_route.to_string();
         assert!(used.contains(&own_route), "{own_route} was not checked");
