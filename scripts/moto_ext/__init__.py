@@ -42,6 +42,7 @@ MODULES: list[str] = [
     "strict_iam",
     "strict_logs",
     "strict_apigw",
+    "strict_ecr",
     # IAM as AWS authorizes, once moto enforces it (issue #11).
     "iam_auth",
 ]

@@ -13,9 +13,11 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   4", IAM User Guide: HashedPayload is the hash of the request body, of the
   empty string when there is none). moto recomputes the signature over the
   parameters it parsed instead, and answers SignatureDoesNotMatch to a
-  correctly signed request. Likewise a form-encoded body (IAM's query
-  protocol) is checked as the bytes sent, not as moto re-encodes the form
-  it parsed (whose encoding and order differ from the Rust SDK's).
+  correctly signed request; and it takes a path or query as it decoded
+  them, not percent-encoded as they were signed. Likewise a form-encoded
+  body (IAM's query protocol) is checked as the bytes sent, not as moto
+  re-encodes the form it parsed (whose encoding and order differ from the
+  Rust SDK's).
 - ``iam-auth-actions``: moto names an action ``{signing name}:{Operation}``.
   AWS does so for most operations, but Lambda's Invoke is authorized as
   ``lambda:InvokeFunction`` ("Actions, resources, and condition keys for
@@ -189,11 +191,19 @@ def _install_signature() -> list[str]:
         request = original(self)
         if not self._body and _content_length(self._headers) == 0:
             request.data = b""
-        # The path as the client sent it: moto holds it decoded, and an
-        # ARN in a path (Lambda's /tags/{arn}) was signed percent-encoded.
+        # The path and query as the client sent them: moto holds them
+        # decoded, and an ARN in a path (Lambda's /tags/{arn}) or a tag key
+        # in a query (``?tagKeys=deployer:stage``) was signed
+        # percent-encoded (SigV4's canonical request encodes every byte but
+        # ``A-Za-z0-9-_.~``; botocore takes the query as it finds it).
         parts = urlsplit(request.url)
         path = quote(unquote(parts.path), safe="/-_.~")
-        request.url = path + (f"?{parts.query}" if parts.query else "")
+        query = "&".join(
+            "=".join(quote(unquote(part), safe="-_.~") for part in pair.split("=", 1))
+            for pair in parts.query.split("&")
+            if pair
+        )
+        request.url = path + (f"?{query}" if query else "")
         return request
 
     return ["iam-auth-signature"]

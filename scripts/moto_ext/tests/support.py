@@ -70,6 +70,7 @@ STRICT = [
     "apigw-delete-rest-api",
     "apigw-create-deployment",
     "apigw-update-usage-plan",
+    "ecr-scan-default",
 ]
 # What AWS measures and limits of the data plane.
 MEASURED = [

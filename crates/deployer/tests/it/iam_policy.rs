@@ -1,9 +1,11 @@
 //! `deployer policy` proven sufficient, and every action in it needed by
 //! some command: the real binary runs a stage's whole life (`plan`, `up`
 //! from nothing, a no-op `up`, a model change, a memory change, reserved
-//! and provisioned concurrency added and removed, `status`, `invoke`,
-//! `logs`, `metrics`, `rollback`, `destroy`) against a second moto that enforces IAM, signed
-//! as an IAM user of that moto whose only policy is the printed one; then
+//! and provisioned concurrency added and removed, drift repaired, `status`,
+//! `invoke`, `logs`, `metrics`, `rollback`, `destroy`) against a second
+//! moto that enforces IAM, signed as an IAM user of that moto whose only
+//! policy is the printed one (the drift is made by a second user, an
+//! administrator, and its calls are not counted as the deployer's); then
 //! again with one action removed, which must make a command fail with exit
 //! 3 and an error naming that action. And `parliament` finds nothing above
 //! LOW in the printed policy.
@@ -25,22 +27,37 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::ops::Range;
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
 
-use crate::util::fixture::{Fixture, set_in_table, texts};
+use crate::util::fixture::{Fixture, changes, json_of, set_in_table, texts};
 use crate::util::own_moto::OwnMoto;
 use crate::util::*;
 
 /// The stage the test deploys: a copy of `local` aimed at the IAM moto,
 /// with credentials from the environment.
 const STAGE: &str = "iam";
-/// moto serves this many requests unauthenticated: the user, its access
-/// key and its policy; every later request is checked.
-const BOOTSTRAP_CALLS: u32 = 3;
+/// moto serves this many requests unauthenticated: for the deployer's user
+/// and for the administrator who makes the drift, the user, its access key
+/// and its policy; every later request is checked.
+const BOOTSTRAP_CALLS: u32 = 6;
+/// What `up` calls to repair [`drift`], all of them in the printed policy
+/// (a repair fails without it, and the full life must use it).
+const REPAIRS: [&str; 8] = [
+    "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:TagRole",
+    "ecr:PutImageScanningConfiguration",
+    "ecr:PutImageTagMutability",
+    "ecr:TagResource",
+    "lambda:TagResource",
+    "logs:TagResource",
+];
 /// How many actions are removed, one per run, chosen at random
 /// (`IAM_POLICY_TEST_REMOVALS` overrides it).
 const REMOVALS: usize = 3;
@@ -51,6 +68,11 @@ struct IamMoto {
     moto: OwnMoto,
     key_id: String,
     secret: String,
+    /// Signed as the administrator, who may do anything.
+    admin: SdkConfig,
+    /// The administrator's decisions: ranges of the allowed list that are
+    /// not the deployer's.
+    not_ours: Mutex<Vec<Range<usize>>>,
 }
 
 impl IamMoto {
@@ -72,25 +94,51 @@ impl IamMoto {
             .await;
         let iam = aws_sdk_iam::Client::new(&config);
         // The only unauthenticated calls: exactly BOOTSTRAP_CALLS of them.
-        iam.create_user().user_name("ci").send().await.unwrap();
-        let key = iam
-            .create_access_key()
-            .user_name("ci")
-            .send()
-            .await
-            .unwrap();
-        let key = key.access_key().unwrap();
-        iam.put_user_policy()
-            .user_name("ci")
-            .policy_name("deployer")
-            .policy_document(policy.to_string())
-            .send()
-            .await
-            .unwrap();
+        let everything = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        ]});
+        let mut keys = Vec::new();
+        for (user, policy) in [("ci", policy), ("admin", &everything)] {
+            iam.create_user().user_name(user).send().await.unwrap();
+            let key = iam
+                .create_access_key()
+                .user_name(user)
+                .send()
+                .await
+                .unwrap();
+            let key = key.access_key().unwrap();
+            iam.put_user_policy()
+                .user_name(user)
+                .policy_name("deployer")
+                .policy_document(policy.to_string())
+                .send()
+                .await
+                .unwrap();
+            keys.push((
+                key.access_key_id().to_string(),
+                key.secret_access_key().to_string(),
+            ));
+        }
+        let (admin_id, admin_secret) = keys.pop().unwrap();
+        let (key_id, secret) = keys.pop().unwrap();
+        let admin = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region()))
+            .endpoint_url(&moto.url)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                admin_id,
+                admin_secret,
+                None,
+                None,
+                "iam-policy-test-admin",
+            ))
+            .load()
+            .await;
         IamMoto {
             moto,
-            key_id: key.access_key_id().to_string(),
-            secret: key.secret_access_key().to_string(),
+            key_id,
+            secret,
+            admin,
+            not_ours: Mutex::new(Vec::new()),
         }
     }
 
@@ -108,16 +156,35 @@ impl IamMoto {
             .unwrap()
     }
 
-    /// The actions moto allowed and denied so far.
+    /// The actions moto allowed the deployer and denied so far.
     fn decisions(&self) -> (BTreeSet<String>, Vec<Value>) {
         let answer = call_url("GET", &format!("{}/_local-aws/iam", self.moto.url), &[]).json();
+        let not_ours = self.not_ours.lock().unwrap();
         let allowed = answer["allowed"]
             .as_array()
             .unwrap()
             .iter()
-            .filter_map(|d| d["action"].as_str().map(str::to_string))
+            .enumerate()
+            .filter(|(i, _)| !not_ours.iter().any(|r| r.contains(i)))
+            .filter_map(|(_, d)| d["action"].as_str().map(str::to_string))
             .collect();
         (allowed, answer["denied"].as_array().unwrap().clone())
+    }
+
+    /// How many decisions moto allowed so far.
+    fn allowed_count(&self) -> usize {
+        let answer = call_url("GET", &format!("{}/_local-aws/iam", self.moto.url), &[]).json();
+        answer["allowed"].as_array().map_or(0, Vec::len)
+    }
+
+    /// Makes [`drift`] as the administrator, its decisions set apart.
+    fn drift(&self, fx: &Fixture) {
+        let start = self.allowed_count();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(drift(&self.admin, fx))
+        });
+        let end = self.allowed_count();
+        self.not_ours.lock().unwrap().push(start..end);
     }
 }
 
@@ -151,6 +218,114 @@ fn set_function(fx: &Fixture, settings: &[(&str, &str)]) {
 fn aim(fx: &Fixture, url: &str) {
     let table = format!("stages.{STAGE}");
     fx.edit_config(|text| set_in_table(text, &table, "endpoint-url", &format!("\"{url}\"")));
+}
+
+/// What someone with more rights changes behind the deployer's back, all
+/// of which `up` repairs: the execution role's trust policy (EC2's
+/// instead of Lambda's), an inline policy on it, and a tag of the role,
+/// the repository, the function and its log group; the repository's scan
+/// on push and tag mutability.
+async fn drift(admin: &SdkConfig, fx: &Fixture) {
+    let function = fx.function(STAGE);
+    let role = format!("{function}-exec");
+    let ec2_trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"},
+        "Action": "sts:AssumeRole"
+    }]});
+    let inline = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}
+    ]});
+    let iam = aws_sdk_iam::Client::new(admin);
+    iam.update_assume_role_policy()
+        .role_name(&role)
+        .policy_document(ec2_trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name(&role)
+        .policy_name("drift")
+        .policy_document(inline.to_string())
+        .send()
+        .await
+        .unwrap();
+    iam.untag_role()
+        .role_name(&role)
+        .tag_keys("deployer:stage")
+        .send()
+        .await
+        .unwrap();
+
+    let ecr = aws_sdk_ecr::Client::new(admin);
+    let found = ecr
+        .describe_repositories()
+        .repository_names(&fx.app)
+        .send()
+        .await
+        .unwrap();
+    let repository = &found.repositories()[0];
+    let scanning = repository
+        .image_scanning_configuration()
+        .is_some_and(|c| c.scan_on_push());
+    ecr.put_image_scanning_configuration()
+        .repository_name(&fx.app)
+        .image_scanning_configuration(
+            aws_sdk_ecr::types::ImageScanningConfiguration::builder()
+                .scan_on_push(!scanning)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let flipped = match repository.image_tag_mutability() {
+        Some(aws_sdk_ecr::types::ImageTagMutability::Immutable) => {
+            aws_sdk_ecr::types::ImageTagMutability::Mutable
+        }
+        _ => aws_sdk_ecr::types::ImageTagMutability::Immutable,
+    };
+    ecr.put_image_tag_mutability()
+        .repository_name(&fx.app)
+        .image_tag_mutability(flipped)
+        .send()
+        .await
+        .unwrap();
+    ecr.untag_resource()
+        .resource_arn(repository.repository_arn().unwrap())
+        .tag_keys("deployer:app")
+        .send()
+        .await
+        .unwrap();
+
+    let lambda = aws_sdk_lambda::Client::new(admin);
+    let found = lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let arn = found.configuration().unwrap().function_arn().unwrap();
+    lambda
+        .untag_resource()
+        .resource(arn)
+        .tag_keys("deployer:stage")
+        .send()
+        .await
+        .unwrap();
+
+    let logs = aws_sdk_cloudwatchlogs::Client::new(admin);
+    let group_arn = arn
+        .split(":function:")
+        .next()
+        .unwrap()
+        .replacen(":lambda:", ":logs:", 1)
+        + &format!(":log-group:{}", fx.log_group(STAGE));
+    logs.untag_resource()
+        .resource_arn(group_arn)
+        .tag_keys("deployer:stage")
+        .send()
+        .await
+        .unwrap();
 }
 
 /// The policy `deployer policy` prints for the stage, with no AWS call.
@@ -219,6 +394,7 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
         ("up after a memory change", up()),
         ("up adding concurrency", up()),
         ("up removing concurrency", up()),
+        ("up repairing drift", up()),
         ("status", vec!["status", "--stage", STAGE, "--json"]),
         ("invoke", vec!["invoke", "--stage", STAGE, "--json"]),
         ("logs", vec!["logs", "--stage", STAGE, "--since", "1h"]),
@@ -245,6 +421,7 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
                     ("provisioned-concurrency", "1"),
                 ],
             ),
+            "up repairing drift" => moto.drift(fx),
             "up removing concurrency" => set_function(
                 fx,
                 &[
@@ -257,6 +434,15 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
         let out = moto.deployer(fx, &args);
         if !out.status.success() {
             return Some((step.to_string(), out));
+        }
+        if step == "up repairing drift" {
+            let args = ["plan", "--stage", STAGE, "--json"];
+            let plan = moto.deployer(fx, &args);
+            if !plan.status.success() {
+                return Some(("plan after the repair".to_string(), plan));
+            }
+            let left = changes(&json_of(&plan, &args));
+            assert!(left.is_empty(), "`up` left drift behind: {left:?}");
         }
     }
     None
@@ -330,10 +516,14 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
         unprinted.is_empty(),
         "allowed but not printed: {unprinted:?}"
     );
+    let unrepaired: Vec<&str> = REPAIRS.into_iter().filter(|a| !used.contains(*a)).collect();
+    assert!(
+        unrepaired.is_empty(),
+        "the drift was repaired without {unrepaired:?}"
+    );
     let unused: Vec<&String> = printed_actions.difference(&used).collect();
-    // Declared for paths this life does not take (drift repairs, image
-    // deletion beyond keep-tagged, the registry push Docker does): shown,
-    // not failed.
+    // Declared for paths this life does not take (image deletion beyond
+    // keep-tagged, the registry push Docker does): shown, not failed.
     eprintln!("actions the life did not use: {unused:?}");
     drop(moto);
 
