@@ -3,8 +3,10 @@
 //! `up` sets them and waits until Lambda has allocated the provisioned
 //! environments (again after a release moves the alias), `status` shows
 //! `READY`, a change of the amount updates it, 0 removes it, and `destroy`
-//! removes them, and an account whose quota has no room for them is
-//! refused before anything is created — the real binary against the local
+//! removes them, an account whose quota has no room for them is
+//! refused before anything is created, and an allocation Lambda cannot
+//! make (the function's init fails) is an error that points at the
+//! function's log until a release that starts — the real binary against the local
 //! AWS, checked with SDK calls. (`concurrency.rs` is about two `up` racing, not these settings.)
 
 use serde_json::Value;
@@ -227,6 +229,77 @@ async fn plan_up_status_change_and_destroy_of_provisioned_and_reserved_concurren
         Value::Null,
         "{status}"
     );
+}
+
+/// An allocation Lambda cannot make: with the smoke test off, a version
+/// whose init fails gets the alias, and its provisioned environments cannot
+/// start. `up` exits 3 with Lambda's `StatusReason`, `status` shows
+/// `FAILED`, the same `up` again puts it again and fails the same way, and
+/// once the cause is fixed the next `up` ends with it `READY`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_allocation_is_an_error_until_a_release_that_can_start() {
+    require_strict_local_aws();
+    let fx = Fixture::new("concfail");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let function = fx.function("local");
+    fx.set_local("function", "provisioned-concurrency", "1");
+    fx.set_local("smoke-test", "enabled", "false");
+    let missing = format!("/nonexistent-{}", fx.app);
+    fx.set_local(
+        "function.environment",
+        "PREDICTION_MODELS_DIR",
+        &format!("\"{missing}\""),
+    );
+
+    for attempt in ["first", "same again"] {
+        let out = fx.deployer(&["up", "--stage", "local", "--json", "--yes"]);
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{attempt}: a failed allocation must exit 3\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("the allocation failed: FUNCTION_ERROR_INIT_FAILURE")
+                && stderr.contains("deployer logs --stage"),
+            "{attempt}: Lambda's reason is not shown:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let (requested, _, state) = provisioned(&lambda, &function, "local")
+            .await
+            .unwrap_or_else(|| panic!("{attempt}: no provisioned concurrency"));
+        assert_eq!((requested, state.as_str()), (1, "FAILED"), "{attempt}");
+        let status = fx.json(&["status", "--stage", "local", "--json"]);
+        assert_eq!(
+            status["concurrency"]["provisioned"]["status"], "FAILED",
+            "{attempt}: {status}"
+        );
+    }
+
+    // Where the error says the cause is: the function's init error.
+    let logs = fx.stdout(&["logs", "--stage", "local", "--since", "10m"]);
+    assert!(logs.contains(&missing), "no init error in the log:\n{logs}");
+
+    // Fixed: a new release, and Lambda allocates for it.
+    fx.set_local(
+        "function.environment",
+        "PREDICTION_MODELS_DIR",
+        &format!("\"{}\"", prediction::DEFAULT_MODELS_DIR),
+    );
+    let up = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert!(
+        steps(&up)
+            .iter()
+            .any(|s| s == "provisioned concurrency ready"),
+        "{:?}",
+        steps(&up)
+    );
+    assert_eq!(
+        provisioned(&lambda, &function, "local").await,
+        Some((1, 1, "READY".into()))
+    );
+    fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
 }
 
 /// More provisioned than reserved is refused before any AWS call, at the

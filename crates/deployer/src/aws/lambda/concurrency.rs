@@ -432,7 +432,9 @@ pub fn allocation_readiness(now: Option<&ProvisionedConcurrency>) -> Readiness {
         ),
         Some(config) if config.is_ready() => Readiness::Ready,
         Some(config) if config.is_failed() => Readiness::Broken(format!(
-            "the allocation failed: {}",
+            "the allocation failed: {}. Lambda could not start the function; its \
+             init error is in the function's log (`deployer logs --stage <stage>`), \
+             and the next `up` puts the allocation again",
             config.reason.as_deref().unwrap_or("no reason given")
         )),
         Some(_) => Readiness::Wait,
