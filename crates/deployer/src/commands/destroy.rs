@@ -256,7 +256,10 @@ async fn survey_and_remove(
 /// (concurrently, no image hash), then its versions and the other
 /// functions that use the repository. Changes nothing.
 async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found> {
-    let desired = DesiredStage::new(stage, names.clone());
+    let mut desired = DesiredStage::new(stage, names.clone());
+    // destroy removes whatever concurrency exists; what the stage asks for,
+    // and so the account's quota (GetAccountSettings), is no concern of it.
+    desired.concurrency = lambda::DesiredConcurrency::default();
     let function_name = desired.function_name.as_str();
     let (actual, users) = tokio::try_join!(actual::read(&desired, None, clients), async {
         Ok(lambda::functions_using_repository(

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::util::fixture::{Fixture, changes, set_in_table, texts};
 use crate::util::own_moto::OwnMoto;
+use crate::util::proxy::FaultProxy;
 use crate::util::*;
 
 /// The alias's provisioned concurrency as Lambda reports it: (requested,
@@ -208,8 +209,21 @@ async fn plan_up_status_change_and_destroy_of_provisioned_and_reserved_concurren
         Some((1, 1, "READY".into()))
     );
 
-    // destroy names the provisioned concurrency and removes it with the rest.
+    // destroy names the provisioned concurrency and removes it with the rest,
+    // and has no use for the account's quota.
+    let proxy = FaultProxy::for_local_stage(&fx, 0.0, 1);
     let destroyed = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    let calls = proxy.counts.take_calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.operation.contains("provisioned-concurrency"))
+            && !calls
+                .iter()
+                .any(|c| c.operation.contains("account-settings")),
+        "{:#?}",
+        calls.iter().map(|c| &c.operation).collect::<Vec<_>>()
+    );
     let removed: Vec<&str> = destroyed["removed"]
         .as_array()
         .unwrap()
