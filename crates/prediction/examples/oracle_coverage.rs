@@ -17,12 +17,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use prediction::data::{Dataset, parse_audit, parse_runs};
 use prediction::features::day_kind;
 use prediction::generate::generate;
 use prediction::model::quantile;
-use prediction::training::{self, Calibration, DailyActuals, daily_actuals, evaluation_ranges};
+use prediction::training::{
+    self, Calibration, DailyActuals, daily_actuals, evaluation_ranges, interval_score,
+    seasonal_naive,
+};
 use prediction::{calendar, raw_forecast};
 
 /// Reference datasets' seeds start here; trial datasets' at `TRIAL_SEEDS`.
@@ -128,24 +131,8 @@ fn oracle_bands(reference: u64) -> Result<Bands, String> {
         .collect())
 }
 
-/// Whether `training::evaluate` counts `date`: its seasonal-naive baseline
-/// needs a value on the same weekday in the four weeks before.
-fn has_previous(
-    actuals: &BTreeMap<NaiveDate, DailyActuals>,
-    date: NaiveDate,
-    pick: Pick,
-    i: usize,
-) -> bool {
-    (1..=4).any(|w| {
-        actuals
-            .get(&(date - Duration::weeks(w)))
-            .and_then(|a| pick(a, i))
-            .is_some()
-    })
-}
-
 /// Scores the oracle's bands on one dataset's holdout, counting the days
-/// `training::evaluate` counts (an actual, and [`has_previous`]).
+/// `training::evaluate` counts (an actual, and a seasonal-naive forecast).
 fn score(bands: &Bands, actuals: &BTreeMap<NaiveDate, DailyActuals>) -> Vec<Score> {
     let (_, holdout) = evaluation_ranges();
     targets()
@@ -160,7 +147,7 @@ fn score(bands: &Bands, actuals: &BTreeMap<NaiveDate, DailyActuals>) -> Vec<Scor
                 let Some([p10, _, p90]) = band.get(date) else {
                     continue;
                 };
-                if !has_previous(actuals, *date, *pick, *i) {
+                if seasonal_naive(actuals, *date, |a| pick(a, *i)).is_none() {
                     continue;
                 }
                 s.n += 1;
@@ -186,12 +173,6 @@ struct Versus {
     oracle_score: f64,
 }
 
-/// The interval score of a central 80 % interval (alpha = 0.2), as
-/// `training::evaluate` computes it.
-fn interval_score(p10: f64, p90: f64, actual: f64) -> f64 {
-    (p90 - p10) + 10.0 * (p10 - actual).max(0.0) + 10.0 * (actual - p90).max(0.0)
-}
-
 /// Per dataset: how many of its target-runs, and how many datasets, pass
 /// each gate; for the model (0) and the oracle (1).
 #[derive(Default)]
@@ -206,15 +187,24 @@ struct Gates {
     tail_over: [usize; 2],
 }
 
+/// Whether one dataset's target-runs pass issue #15's gates: every target
+/// within 0.72-0.88, no tail over 18 %, every target within 0.65-0.92.
+fn passes(scores: &[Score]) -> (bool, bool, bool) {
+    let within = |s: &Score, lo: f64, hi: f64| (lo..=hi).contains(&s.coverage());
+    (
+        scores.iter().all(|s| within(s, 0.72, 0.88)),
+        scores.iter().all(|s| s.worst_tail() <= 0.18),
+        scores.iter().all(|s| within(s, 0.65, 0.92)),
+    )
+}
+
 impl Gates {
     fn add(&mut self, who: usize, scores: &[Score]) {
-        let within = |s: &Score, lo: f64, hi: f64| (lo..=hi).contains(&s.coverage());
-        let tight = scores.iter().all(|s| within(s, 0.72, 0.88));
-        let tails = scores.iter().all(|s| s.worst_tail() <= 0.18);
+        let (tight, tails, wide) = passes(scores);
         self.tight[who] += usize::from(tight);
         self.tails[who] += usize::from(tails);
         self.both[who] += usize::from(tight && tails);
-        self.wide[who] += usize::from(scores.iter().all(|s| within(s, 0.65, 0.92)));
+        self.wide[who] += usize::from(wide);
         for s in scores {
             self.off_target[who] += (s.coverage() - 0.8).abs();
             self.tail_over[who] += usize::from(s.worst_tail() > 0.18);
@@ -228,7 +218,8 @@ impl Gates {
 /// short of the truth, found without looking at `data/`.
 fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> Result<(), String> {
     let (train, holdout) = evaluation_ranges();
-    let names: Vec<String> = targets().into_iter().map(|(n, _, _)| n).collect();
+    let all = targets();
+    let names: Vec<String> = all.iter().map(|(n, _, _)| n.clone()).collect();
     let mut sums = vec![[Versus::default(); 2]; names.len()];
     let mut by_date: Vec<BTreeMap<NaiveDate, [usize; 3]>> = vec![BTreeMap::new(); names.len()];
     let mut gates = Gates::default();
@@ -242,14 +233,14 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
         for (date, day) in actuals.range(holdout.from..=holdout.to) {
             let forecast = raw_forecast(&fitted.models, *date);
             let kind = day_kind(&calendar::day_facts(*date)) as usize;
-            for (t, (_, pick, i)) in targets().iter().enumerate() {
+            for (t, (_, pick, i)) in all.iter().enumerate() {
                 let Some(actual) = pick(day, *i) else {
                     continue;
                 };
                 let Some([o10, o50, o90]) = bands[t].get(date).copied() else {
                     continue;
                 };
-                if !has_previous(&actuals, *date, *pick, *i) {
+                if seasonal_naive(&actuals, *date, |a| pick(a, *i)).is_none() {
                     continue;
                 }
                 let q = match t {
@@ -433,34 +424,24 @@ fn run() -> Result<(), String> {
             s.share(s.above)
         );
     }
-    let within = |s: &Score, lo: f64, hi: f64| (lo..=hi).contains(&s.coverage());
-    let gates = |scores: &[Score]| {
-        (
-            scores.iter().all(|s| within(s, 0.72, 0.88)),
-            scores.iter().all(|s| s.worst_tail() <= 0.18),
-            scores.iter().all(|s| within(s, 0.65, 0.92)),
-        )
-    };
-    let (tight, tails, wide) = gates(&on_data);
+    let (tight, tails, wide) = passes(&on_data);
     println!(
         "\nOn it: every target within 0.72-0.88: {tight}; no tail over 18 %: {tails}; every target within 0.65-0.92: {wide}"
     );
 
     eprintln!("oracle: scoring {trials} trial datasets");
-    let (mut n_tight, mut n_tails, mut n_both, mut n_wide) = (0u64, 0u64, 0u64, 0u64);
+    let mut gates = Gates::default();
     let mut coverage_sum = vec![0.0; names.len()];
     for seed in TRIAL_SEEDS..TRIAL_SEEDS + trials {
         let scores = score(&bands, &actuals_of(seed)?);
-        let (tight, tails, wide) = gates(&scores);
-        n_tight += u64::from(tight);
-        n_tails += u64::from(tails);
-        n_both += u64::from(tight && tails);
-        n_wide += u64::from(wide);
+        gates.add(0, &scores);
         for (sum, s) in coverage_sum.iter_mut().zip(&scores) {
             *sum += s.coverage();
         }
     }
-    let rate = |k: u64| k as f64 / trials.max(1) as f64;
+    let rate = |k: usize| k as f64 / trials.max(1) as f64;
+    let (n_tight, n_tails, n_both, n_wide) =
+        (gates.tight[0], gates.tails[0], gates.both[0], gates.wide[0]);
     println!("\n# The oracle on {trials} trial datasets (generator seeds {TRIAL_SEEDS}..)");
     println!("| gate (one dataset) | share of datasets passing |");
     println!("|---|---|");

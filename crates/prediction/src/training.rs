@@ -805,12 +805,9 @@ pub fn evaluate(
         let (mut below, mut above, mut scores) = (0, 0, Vec::new());
         for (date, day) in actuals.range(holdout.from..=holdout.to) {
             let Some(actual) = pick(day) else { continue };
-            let previous: Vec<f64> = (1..=4)
-                .filter_map(|w| actuals.get(&(*date - Duration::weeks(w))).and_then(pick))
-                .collect();
-            if previous.is_empty() {
+            let Some(naive) = seasonal_naive(actuals, *date, pick) else {
                 continue;
-            }
+            };
             let forecast = raw_forecast(&fitted.models, *date);
             let q = [
                 &forecast.feed_records[..],
@@ -822,16 +819,11 @@ pub fn evaluate(
             let row = calendar_features(&calendar::day_facts(*date));
             let reference_p50 = benchmark.scale.from_model(reference.predict(&row));
             model_errors.push((q.p50 - actual).abs());
-            baseline_errors.push((mean(&previous) - actual).abs());
+            baseline_errors.push((naive - actual).abs());
             benchmark_errors.push((reference_p50 - actual).abs());
             below += usize::from(actual < q.p10);
             above += usize::from(actual > q.p90);
-            // The interval score of a central 80% interval (alpha = 0.2).
-            scores.push(
-                (q.p90 - q.p10)
-                    + 10.0 * (q.p10 - actual).max(0.0)
-                    + 10.0 * (actual - q.p90).max(0.0),
-            );
+            scores.push(interval_score(q.p10, q.p90, actual));
         }
         let n = model_errors.len();
         let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
@@ -866,6 +858,26 @@ pub fn evaluate(
         targets: scored,
         over_seeds: SeedSummary::default(),
     })
+}
+
+/// The seasonal-naive forecast of `pick` for `date`: the mean of the same
+/// weekday over the four weeks before; `None` when none of them has a
+/// value ([`evaluate`] leaves such a date out).
+pub fn seasonal_naive(
+    actuals: &BTreeMap<NaiveDate, DailyActuals>,
+    date: NaiveDate,
+    pick: impl Fn(&DailyActuals) -> Option<f64>,
+) -> Option<f64> {
+    let previous: Vec<f64> = (1..=4)
+        .filter_map(|w| actuals.get(&(date - Duration::weeks(w))).and_then(&pick))
+        .collect();
+    (!previous.is_empty()).then(|| mean(&previous))
+}
+
+/// The interval score of a central 80% interval (alpha = 0.2): its width,
+/// plus ten times any miss (original units; lower is better).
+pub fn interval_score(p10: f64, p90: f64, actual: f64) -> f64 {
+    (p90 - p10) + 10.0 * (p10 - actual).max(0.0) + 10.0 * (actual - p90).max(0.0)
 }
 
 fn mean(values: &[f64]) -> f64 {
