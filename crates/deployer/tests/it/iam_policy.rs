@@ -32,7 +32,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
+use deployer::config::Stage;
+use deployer::names::Names;
 use serde_json::{Value, json};
 
 use crate::util::fixture::{Fixture, changes, json_of, set_in_table, texts};
@@ -80,18 +82,7 @@ impl IamMoto {
     async fn start(policy: &Value) -> IamMoto {
         let calls = BOOTSTRAP_CALLS.to_string();
         let moto = OwnMoto::start("iam", &[("INITIAL_NO_AUTH_ACTION_COUNT", &calls)]);
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region()))
-            .endpoint_url(&moto.url)
-            .credentials_provider(aws_sdk_sts::config::Credentials::new(
-                "bootstrap",
-                "bootstrap",
-                None,
-                None,
-                "iam-policy-test",
-            ))
-            .load()
-            .await;
+        let config = moto.sdk_config_as("bootstrap", "bootstrap").await;
         let iam = aws_sdk_iam::Client::new(&config);
         // The only unauthenticated calls: exactly BOOTSTRAP_CALLS of them.
         let everything = json!({"Version": "2012-10-17", "Statement": [
@@ -121,18 +112,7 @@ impl IamMoto {
         }
         let (admin_id, admin_secret) = keys.pop().unwrap();
         let (key_id, secret) = keys.pop().unwrap();
-        let admin = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region()))
-            .endpoint_url(&moto.url)
-            .credentials_provider(aws_sdk_sts::config::Credentials::new(
-                admin_id,
-                admin_secret,
-                None,
-                None,
-                "iam-policy-test-admin",
-            ))
-            .load()
-            .await;
+        let admin = moto.sdk_config_as(&admin_id, &admin_secret).await;
         IamMoto {
             moto,
             key_id,
@@ -156,9 +136,14 @@ impl IamMoto {
             .unwrap()
     }
 
+    /// moto's record of its IAM decisions: `{"allowed": [...], "denied": [...]}`.
+    fn recorded(&self) -> Value {
+        call_url("GET", &format!("{}/_local-aws/iam", self.moto.url), &[]).json()
+    }
+
     /// The actions moto allowed the deployer and denied so far.
     fn decisions(&self) -> (BTreeSet<String>, Vec<Value>) {
-        let answer = call_url("GET", &format!("{}/_local-aws/iam", self.moto.url), &[]).json();
+        let answer = self.recorded();
         let not_ours = self.not_ours.lock().unwrap();
         let allowed = answer["allowed"]
             .as_array()
@@ -173,8 +158,7 @@ impl IamMoto {
 
     /// How many decisions moto allowed so far.
     fn allowed_count(&self) -> usize {
-        let answer = call_url("GET", &format!("{}/_local-aws/iam", self.moto.url), &[]).json();
-        answer["allowed"].as_array().map_or(0, Vec::len)
+        self.recorded()["allowed"].as_array().map_or(0, Vec::len)
     }
 
     /// Makes [`drift`] as the administrator, its decisions set apart.
@@ -226,8 +210,14 @@ fn aim(fx: &Fixture, url: &str) {
 /// the repository, the function and its log group; the repository's scan
 /// on push and tag mutability.
 async fn drift(admin: &SdkConfig, fx: &Fixture) {
-    let function = fx.function(STAGE);
-    let role = format!("{function}-exec");
+    // The stage's names as the deployer makes them.
+    let stage = Stage::defaults(&fx.app, STAGE, &region());
+    let names = Names::new(&stage, ACCOUNT);
+    let (function, role, repository_name) = (
+        stage.function_name(),
+        stage.role_name(),
+        stage.repository_name(),
+    );
     let ec2_trust = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow",
         "Principal": {"Service": "ec2.amazonaws.com"},
@@ -260,7 +250,7 @@ async fn drift(admin: &SdkConfig, fx: &Fixture) {
     let ecr = aws_sdk_ecr::Client::new(admin);
     let found = ecr
         .describe_repositories()
-        .repository_names(&fx.app)
+        .repository_names(&repository_name)
         .send()
         .await
         .unwrap();
@@ -269,7 +259,7 @@ async fn drift(admin: &SdkConfig, fx: &Fixture) {
         .image_scanning_configuration()
         .is_some_and(|c| c.scan_on_push());
     ecr.put_image_scanning_configuration()
-        .repository_name(&fx.app)
+        .repository_name(&repository_name)
         .image_scanning_configuration(
             aws_sdk_ecr::types::ImageScanningConfiguration::builder()
                 .scan_on_push(!scanning)
@@ -285,7 +275,7 @@ async fn drift(admin: &SdkConfig, fx: &Fixture) {
         _ => aws_sdk_ecr::types::ImageTagMutability::Immutable,
     };
     ecr.put_image_tag_mutability()
-        .repository_name(&fx.app)
+        .repository_name(&repository_name)
         .image_tag_mutability(flipped)
         .send()
         .await
@@ -314,12 +304,7 @@ async fn drift(admin: &SdkConfig, fx: &Fixture) {
         .unwrap();
 
     let logs = aws_sdk_cloudwatchlogs::Client::new(admin);
-    let group_arn = arn
-        .split(":function:")
-        .next()
-        .unwrap()
-        .replacen(":lambda:", ":logs:", 1)
-        + &format!(":log-group:{}", fx.log_group(STAGE));
+    let group_arn = names.log_group_arn(&stage.log_group_name());
     logs.untag_resource()
         .resource_arn(group_arn)
         .tag_keys("deployer:stage")

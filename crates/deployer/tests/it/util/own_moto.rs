@@ -65,11 +65,20 @@ impl OwnMoto {
     /// endpoint set on a loaded `SdkConfig` loses to `AWS_ENDPOINT_URL`,
     /// which points at the shared moto.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.loader().load().await
+    }
+
+    /// [`Self::sdk_config`] signed with the access key `key_id`/`secret`
+    /// of a user of this moto (which may enforce IAM).
+    pub async fn sdk_config_as(&self, key_id: &str, secret: &str) -> aws_config::SdkConfig {
+        let key = aws_sdk_sts::config::Credentials::new(key_id, secret, None, None, "own-moto");
+        self.loader().credentials_provider(key).load().await
+    }
+
+    fn loader(&self) -> aws_config::ConfigLoader {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(super::region()))
             .endpoint_url(&self.url)
-            .load()
-            .await
     }
 
     /// Its log file, for a failure's message.
