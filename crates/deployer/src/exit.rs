@@ -1,17 +1,8 @@
 //! The process exit codes, distinct per kind of failure so that CI can
-//! tell a bad deploy.toml from an AWS outage from a failed release:
-//!
-//! | code | meaning                                                         |
-//! |------|-----------------------------------------------------------------|
-//! | 0    | success                                                         |
-//! | 1    | any other failure                                               |
-//! | 2    | usage or configuration error (bad flag, deploy.toml, no --yes)  |
-//! | 3    | an AWS call failed                                              |
-//! | 4    | building the function or its image failed (cargo, docker)       |
-//! | 5    | the new version failed its smoke test (the alias did not move)  |
-//! |      | or the public path check (the alias went back)                  |
-//! | 6    | the stage is locked by another run that did not finish in time  |
-
+//! tell a bad deploy.toml from an AWS outage from a failed release. What
+//! each one means to an operator is in the one table of `docs/exit-codes.md`
+//! (`tests/it/ci.rs` fails when a variant below is missing there or has
+//! another code).
 //!
 //! Errors of the lower layers (AWS, configuration, build, the stage lock)
 //! have a type of their own that decides their status; an error born
