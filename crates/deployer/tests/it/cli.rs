@@ -19,7 +19,8 @@ fn deployer(dir: &Path, args: &[&str]) -> Output {
         .expect("the deployer binary runs")
 }
 
-fn describe(output: &Output) -> String {
+/// An output's exit code, stdout and stderr, for a failure message.
+pub fn describe(output: &Output) -> String {
     format!(
         "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
         output.status.code(),
