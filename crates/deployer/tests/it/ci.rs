@@ -83,6 +83,33 @@ fn zizmor_finds_nothing_above_low_in_the_workflow() {
     );
 }
 
+#[test]
+fn every_action_is_pinned_to_a_commit_with_its_release_named() {
+    // zizmor's unpinned-uses wants the SHA; the comment is what a reader
+    // (and Dependabot, which rewrites both) goes by.
+    let text = std::fs::read_to_string(workspace_root().join(WORKFLOW)).unwrap();
+    let uses: Vec<&str> = text
+        .lines()
+        .map(|line| line.trim_start().trim_start_matches("- "))
+        .filter(|line| line.starts_with("uses:"))
+        .collect();
+    assert!(!uses.is_empty(), "no `uses:` in {WORKFLOW}");
+    for line in uses {
+        let pinned = line
+            .split_once('@')
+            .and_then(|(_, rest)| rest.split_once(" # v"))
+            .is_some_and(|(sha, version)| {
+                sha.len() == 40
+                    && sha.bytes().all(|b| b.is_ascii_hexdigit())
+                    && version.starts_with(|c: char| c.is_ascii_digit())
+            });
+        assert!(
+            pinned,
+            "`{line}`: pin a 40-hex commit SHA and name its release (`@<sha> # vX.Y.Z`)"
+        );
+    }
+}
+
 /// One `run:` step of the workflow as the runner sees it.
 #[derive(Debug)]
 struct RunStep {
