@@ -32,6 +32,8 @@ MODULES: list[str] = [
     "lambda_qualifiers",
     "lambda_runtime",
     "apigw_dataplane",
+    # ECR is its registry: pushes are listed, deletes reach it (issue #26).
+    "ecr_registry",
     # What AWS measures and limits of it (issue #13).
     "cloudwatch_metrics",
     "cloudwatch_cbor",
