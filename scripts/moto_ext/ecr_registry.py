@@ -130,9 +130,9 @@ class RegistryImage(Image):
 class Registry:
     """The registry's HTTP API for one repository."""
 
-    def __init__(self, repository: Repository):
-        self.host = repository.uri.split("/", 1)[0]
-        self.name = repository.name
+    def __init__(self, host: str, name: str):
+        self.host = host
+        self.name = name
         self.context = ssl.create_default_context()
         for cert in sorted((CERTS_D / self.host).glob("*.crt")):
             self.context.load_verify_locations(cafile=str(cert))
@@ -194,10 +194,14 @@ class Registry:
         return headers.get("Docker-Content-Digest", "")
 
 
+def _registry(repository: Repository) -> Registry:
+    return Registry(repository.uri.split("/", 1)[0], repository.name)
+
+
 def sync(repository: Repository) -> None:
     """Makes ``repository.images`` what the registry holds."""
     with _LOCK:
-        registry = Registry(repository)
+        registry = _registry(repository)
         seen: dict[str, int] = repository.__dict__.setdefault("_moto_ext_seen", {})
         manifests: dict[str, tuple[str, str]] = repository.__dict__.setdefault("_moto_ext_manifests", {})
         tags_of: dict[str, list[str]] = {}
@@ -239,7 +243,7 @@ def delete_images(repository: Repository, image_ids: list[dict[str, str]]) -> di
     """BatchDeleteImage against the registry: each image by digest, by tag,
     or both; failures per image as ECR reports them."""
     sync(repository)
-    registry = Registry(repository)
+    registry = _registry(repository)
     answer: dict[str, Any] = {"imageIds": [], "failures": []}
     for image_id in image_ids:
         digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
@@ -385,7 +389,7 @@ def install() -> list[str]:
         sync(repository)
         if repository.images and not force:
             raise RepositoryNotEmptyException(repository_name, registry_id or self.account_id)
-        registry = Registry(repository)
+        registry = _registry(repository)
         for image in repository.images:
             registry.delete(image.image_digest)
         repository.images = []
@@ -399,7 +403,7 @@ def install() -> list[str]:
             # moto's own check, with the registry's images.
             return original(self, repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
         media_type = image_manifest_mediatype or json.loads(image_manifest).get("mediaType", "")
-        registry_digest = Registry(repository).put(image_tag or "latest", image_manifest, media_type)
+        registry_digest = _registry(repository).put(image_tag or "latest", image_manifest, media_type)
         if digest and registry_digest and digest != registry_digest:
             raise JsonRESTError("ImageDigestDoesNotMatchException", f"the manifest's digest is {registry_digest}")
         sync(repository)

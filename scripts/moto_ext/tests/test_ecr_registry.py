@@ -22,16 +22,8 @@ HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 
 
-class FakeRepository:
-    """What ``ecr_registry.Registry`` reads of a moto repository."""
-
-    def __init__(self, repository: str):
-        self.uri = f"{HOST}/{repository}"
-        self.name = repository
-
-
 def registry(repository: str) -> ecr_registry.Registry:
-    return ecr_registry.Registry(FakeRepository(repository))  # type: ignore[arg-type]
+    return ecr_registry.Registry(HOST, repository)
 
 
 def upload(repository: str, blob: bytes) -> str:
