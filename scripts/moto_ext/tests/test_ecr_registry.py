@@ -151,6 +151,29 @@ class Deleted(RegistryTest):
         left = [d["imageDigest"] for d in self.ecr.describe_images(repositoryName=self.repository)["imageDetails"]]
         self.assertEqual(left, [pushed[2]])
 
+    def test_images_whose_tag_moved_are_listed_untagged_and_expired_by_an_untagged_rule(self) -> None:
+        pushed = []
+        for n in range(3):
+            pushed.append(push(self.repository, "latest", f"layer {n}".encode())[0])
+            # ECR dates an image by when it first lists it, in seconds.
+            self.ecr.describe_images(repositoryName=self.repository)
+            time.sleep(1.1)
+        details = {d["imageDigest"]: d.get("imageTags", []) for d in self.ecr.describe_images(repositoryName=self.repository)["imageDetails"]}
+        self.assertEqual(details, {pushed[0]: [], pushed[1]: [], pushed[2]: ["latest"]})
+        policy = {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1},
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+        self.ecr.put_lifecycle_policy(repositoryName=self.repository, lifecyclePolicyText=json.dumps(policy))
+        answer = http(f"{support.endpoint()}/_local-aws/ecr/lifecycle", {"repositoryName": self.repository, "region": REGION})
+        self.assertEqual([e["imageDigest"] for e in answer["expired"]], [pushed[0]])
+        self.assertEqual([in_registry(self.repository, d) for d in pushed], [False, True, True])
+
 
 class SwitchedOff(unittest.TestCase):
     def test_plain_moto_lists_nothing_that_was_pushed(self) -> None:
