@@ -30,6 +30,7 @@ MODULES: list[str] = [
     "status",
     # The data plane: image functions run, stages serve (issue #14).
     "lambda_qualifiers",
+    "lambda_version_numbers",
     "lambda_runtime",
     "apigw_dataplane",
     # ECR is its registry: pushes are listed, deletes reach it (issue #26).

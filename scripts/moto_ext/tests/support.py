@@ -61,6 +61,7 @@ DATA_PLANE = ["lambda-qualifiers", "lambda-run-images", "apigw-dataplane", "ecr-
 STRICT = [
     "lambda-not-found",
     "lambda-states",
+    "lambda-version-numbers",
     "iam-get-role",
     "iam-role-assumable",
     "iam-xray",
