@@ -1,15 +1,16 @@
 """``lambda-version-numbers``: a version number is never given twice.
 
-"Lambda function versions" (AWS Lambda Developer Guide): "Lambda assigns
-monotonically increasing sequence numbers for versioning. Lambda never
-reuses version numbers, even after you delete and recreate a function."
-moto numbers a new version as one more than the count of versions the
-function has now: once an old version is deleted, the next publish gets the
-number of the newest one again, and its ARN then overwrites that version's
-(the deployer prunes old versions, so every later publish would collide).
+"Lambda function versions" (AWS Lambda Developer Guide): a function's
+versions are numbered in sequence as they are published; a deleted
+version's number is not given to a later one. moto numbers a new version as
+one more than the count of versions the function has now: once the newest
+version is deleted, the next publish gets its number again, and its ARN then
+overwrites that version's (the deployer prunes old versions, so later
+publishes would collide).
 
 Here a published version gets one more than the highest number the function
-name ever had in this moto (forgotten on reset).
+had while it existed (a function deleted whole and created again starts
+from 1, as the tests of `destroy` then `up` expect).
 
 Switch: ``LOCAL_AWS_STRICT_LAMBDA_VERSION_NUMBERS=0``.
 """
@@ -21,7 +22,8 @@ from moto.awslambda.models import LambdaStorage
 from . import patching, settings
 
 NAME = "lambda-version-numbers"
-# On a LambdaStorage: the highest version number each function name had.
+# In a function's entry of LambdaStorage._functions (gone with the function):
+# the highest version number it had.
 _HIGHEST = "_moto_ext_highest_version"
 
 
@@ -33,9 +35,9 @@ def install() -> list[str]:
     def publish_version(original: Any, self: LambdaStorage, name_or_arn: str, description: str = "") -> Any:
         function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
         name = function.function_name
-        highest: dict[str, int] = self.__dict__.setdefault(_HIGHEST, {})
-        versions = list(self._functions.get(name, {}).get("versions", []))
-        last = max([highest.get(name, 0)] + [int(v.version) for v in versions])
+        entry = self._functions.get(name, {})
+        versions = list(entry.get("versions", []))
+        last = max([int(entry.get(_HIGHEST, 0))] + [int(v.version) for v in versions])
         published = original(self, name_or_arn, description)
         if published is None or any(published is v for v in versions):
             return published  # nothing new: moto answers the last version
@@ -51,7 +53,7 @@ def install() -> list[str]:
             number = last + 1
             published.set_version(number)
             self._arns[published.function_arn] = published
-        highest[name] = number
+        entry[_HIGHEST] = number
         return published
 
     return [NAME]
