@@ -30,8 +30,11 @@ MODULES: list[str] = [
     "status",
     # The data plane: image functions run, stages serve (issue #14).
     "lambda_qualifiers",
+    "lambda_version_numbers",
     "lambda_runtime",
     "apigw_dataplane",
+    # ECR is its registry: pushes are listed, deletes reach it (issue #26).
+    "ecr_registry",
     # What AWS measures and limits of it (issue #13).
     "cloudwatch_metrics",
     "cloudwatch_cbor",

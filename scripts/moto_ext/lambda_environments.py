@@ -9,9 +9,18 @@ Guide):
   deployed with) with the version's environment, memory and ``/tmp`` size,
   as Lambda runs container images ("Create a Lambda function using a
   container image": a read-only root file system, a writable ``/tmp``, a
-  non-root default user), on the host's network so that it reaches the
-  Runtime API this module serves on loopback (one port per environment:
-  ``AWS_LAMBDA_RUNTIME_API`` is ``host:port``).
+  non-root default user). The Runtime API this module serves (one port per
+  environment: ``AWS_LAMBDA_RUNTIME_API`` is ``host:port``) listens on the
+  Docker bridge's gateway address, which the container reaches from the
+  bridge network: never the host's network.
+- A runner that cannot be turned against its host: every capability is
+  dropped, ``no-new-privileges`` is set, the root file system is read-only,
+  and only images of this account's ECR registry (the local registry, which
+  must hold the image's manifest) run. Lambda runs only images from ECR
+  ("Create a Lambda function using a container image": "the container image
+  must be in an Amazon ECR repository"); another image is refused as
+  CreateFunction refuses it (InvalidParameterValueException, "Source image
+  ... is not valid").
 - Init ends at the runtime's first ``GET /invocation/next``; the Init phase
   is limited to 10 seconds (an init that is still running then is given the
   function timeout, as Lambda's retry of a suppressed init would be).
@@ -41,6 +50,7 @@ dockerd leave each other's alone.
 import atexit
 import base64
 import calendar
+import ipaddress
 import json
 import math
 import os
@@ -100,6 +110,52 @@ def docker_client() -> Any:
 
             _docker_client = docker.from_env(max_pool_size=64)
         return _docker_client
+
+
+_runtime_host: Optional[str] = None
+
+
+def runtime_host() -> str:
+    """The address the Runtime APIs listen on: the default bridge network's
+    gateway, which containers on it reach (loopback only when Docker cannot
+    be asked: no environment starts then anyway)."""
+    global _runtime_host
+    with _docker_lock:
+        if _runtime_host is not None:
+            return _runtime_host
+    try:
+        ipam = docker_client().networks.get("bridge").attrs["IPAM"]["Config"][0]
+        # The default bridge lists only its subnet; its gateway (docker0)
+        # is then the subnet's first address, as Docker assigns it.
+        gateway = ipam.get("Gateway") or str(next(ipaddress.ip_network(ipam["Subnet"]).hosts()))
+    except Exception:  # noqa: BLE001 - Docker unreachable: start() says so
+        return "127.0.0.1"
+    with _docker_lock:
+        _runtime_host = gateway
+    return gateway
+
+
+def image_refusal(config: "FunctionConfig") -> Optional[str]:
+    """Why ``config.image`` may not run, or ``None``: it must name an image
+    of the function's own account's ECR registry that the registry holds."""
+    registry = f"{config.account_id}.dkr.ecr.{config.region}.amazonaws.com/"
+    invalid = f"Source image {config.image} is not valid. Provide a valid source image."
+    rest = config.image[len(registry):] if config.image.startswith(registry) else ""
+    if "@" in rest:
+        repository, reference = rest.split("@", 1)
+    elif ":" in rest:
+        repository, reference = rest.rsplit(":", 1)
+    else:
+        return invalid
+    from .ecr_registry import Registry
+
+    try:
+        held = Registry(registry.rstrip("/"), repository).manifest(reference)
+    except Exception as error:  # noqa: BLE001 - the registry did not answer
+        return f"Source image {config.image} cannot be read from ECR: {error}"
+    if held is None:
+        return f"Source image {config.image} does not exist. Provide a valid source image."
+    return None
 
 
 def ours() -> dict[str, list[str]]:
@@ -329,7 +385,7 @@ class _RuntimeApi(ThreadingHTTPServer):
 
     def __init__(self, environment: "Environment"):
         self.environment = environment
-        super().__init__(("127.0.0.1", 0), _RuntimeHandler)
+        super().__init__((runtime_host(), 0), _RuntimeHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A process that went away mid-request (stopped, timed out) is not
@@ -525,6 +581,9 @@ class Environment:
         import docker.errors
 
         config = self.config
+        refusal = image_refusal(config)
+        if refusal is not None:
+            raise FunctionUnavailable(refusal)
         client = docker_client()
         try:
             try:
@@ -554,8 +613,10 @@ class Environment:
         )
         options: dict[str, Any] = {
             "environment": environment,
-            "network_mode": "host",
+            "network_mode": "bridge",
             "user": LAMBDA_USER,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
             "read_only": True,
             "tmpfs": {"/tmp": f"rw,size={config.tmp_mb}m,mode=1777"},
             "mem_limit": f"{config.memory_mb}m",

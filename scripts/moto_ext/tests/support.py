@@ -56,11 +56,12 @@ FIXTURE_SOURCE = Path(__file__).resolve().parent / "fixture_function.rs"
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 ACCOUNT = "123456789012"
 # The data plane: image functions run, stages serve.
-DATA_PLANE = ["lambda-qualifiers", "lambda-run-images", "apigw-dataplane"]
+DATA_PLANE = ["lambda-qualifiers", "lambda-run-images", "apigw-dataplane", "ecr-registry"]
 # AWS's documented refusals and windows.
 STRICT = [
     "lambda-not-found",
     "lambda-states",
+    "lambda-version-numbers",
     "iam-get-role",
     "iam-role-assumable",
     "iam-xray",

@@ -261,15 +261,19 @@ async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found
     // and so the account's quota (GetAccountSettings), is no concern of it.
     desired.concurrency = lambda::DesiredConcurrency::default();
     let function_name = desired.function_name.as_str();
-    let (actual, users) = tokio::try_join!(actual::read(&desired, None, clients), async {
-        Ok(lambda::functions_using_repository(
+    // Never an error: a function that cannot be read counts as a user, so
+    // the repository is kept (deletion fails closed).
+    let prefix = names.app_function_prefix();
+    let (actual, users) = tokio::join!(
+        actual::read(&desired, None, clients),
+        lambda::functions_using_repository(
             &clients.lambda,
-            &names.app_function_prefix(),
+            &prefix,
             &names.repository_uri,
             function_name,
-        )
-        .await?)
-    },)?;
+        ),
+    );
+    let actual = actual?;
     let versions = match &actual.function {
         Some(_) => lambda::list_versions(&clients.lambda, function_name).await?,
         None => Vec::new(),

@@ -41,6 +41,8 @@ pub struct UpReport {
     pub warnings: Vec<String>,
     /// Old images deleted from the repository (none used by any stage).
     pub images_deleted: usize,
+    /// Old published versions of the function deleted (`keep-versions`).
+    pub versions_deleted: Vec<String>,
     pub steps: Summary,
     pub seconds: f64,
 }
@@ -273,6 +275,7 @@ async fn read_plan_apply(
         changes,
         warnings: desired.warnings.clone(),
         images_deleted: applied.images_deleted,
+        versions_deleted: applied.versions_deleted,
         steps: ui.summary(),
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -232,6 +232,7 @@ pub(super) struct RawFunction {
     pub(super) log_retention_days: Option<Spanned<i64>>,
     pub(super) provisioned_concurrency: Option<Spanned<i64>>,
     pub(super) reserved_concurrency: Option<Spanned<i64>>,
+    pub(super) keep_versions: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

@@ -205,6 +205,9 @@ fn apply_function(
     if let Some(timeout) = &raw.timeout {
         spec.timeout_s = in_range(src, timeout, 1, 900, "seconds", key("timeout"))?;
     }
+    if let Some(keep) = &raw.keep_versions {
+        spec.keep_versions = in_range(src, keep, 1, 100, "versions", key("keep-versions"))?;
+    }
     if let Some(architecture) = raw.architecture {
         spec.architecture = match architecture {
             RawArchitecture::X86_64 => Architecture::X86_64,

@@ -61,6 +61,10 @@ pub struct FunctionSpec {
     /// set, for what only AWS can refuse (the account's quota).
     pub provisioned_at: Option<SettingAt>,
     pub reserved_at: Option<SettingAt>,
+    /// Published versions kept, newest first, besides those never pruned
+    /// (the alias's, one with provisioned concurrency); older ones are
+    /// deleted after a deploy so that their images can go too.
+    pub keep_versions: u32,
 }
 
 /// Where in deploy.toml a setting was written, for an error about it found
@@ -220,6 +224,7 @@ impl Stage {
                 reserved_concurrency: 0,
                 provisioned_at: None,
                 reserved_at: None,
+                keep_versions: 10,
             },
             image: ImageSpec {
                 dockerfile_dir: PathBuf::from("lambda-image"),

@@ -266,6 +266,10 @@ fn every_validation_names_the_line_and_the_key() {
             "deploy.toml:5: [function] provisioned-concurrency: 4 is more than the stage's reserved-concurrency (1)",
         ),
         (
+            &format!("{APP}[stages.prod.function]\nkeep-versions = 101\n"),
+            "deploy.toml:5: [stages.prod.function] keep-versions: must be between 1 and 100 versions, got 101",
+        ),
+        (
             &format!("{APP}[ecr]\nkeep-tagged = 0\n[stages.dev]\n"),
             "deploy.toml:5: [ecr] keep-tagged: must be between 1 and 1000",
         ),

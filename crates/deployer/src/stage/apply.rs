@@ -18,6 +18,8 @@
 //! reservation shrinks below it), and `up` waits until Lambda has
 //! allocated it.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result};
 
 use super::actual::ActualStage;
@@ -45,6 +47,8 @@ pub struct Applied {
     pub url: String,
     /// Old images deleted from the repository (none used by any stage).
     pub images_deleted: usize,
+    /// Old published versions of the stage's function deleted.
+    pub versions_deleted: Vec<String>,
 }
 
 /// Carries out `plan`, made from `actual`, towards `desired`.
@@ -171,9 +175,19 @@ pub async fn apply(
     if alias_moved_from.is_some() || api_changed || plan.permission.is_change() {
         release::public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
     }
-    // After the stage is known to answer: only then are old images safe to
-    // judge by what the versions use.
-    let images_deleted = if built {
+    // After the stage is known to answer: only then are old versions and
+    // images safe to judge by what the alias and the versions use. Old
+    // versions go first, so that the images only they used go too.
+    let published = !matches!(
+        (&plan.version, &plan.current_version),
+        (Action::Unchanged, Some(_))
+    );
+    let versions_deleted = if published {
+        prune_versions(ui, clients, desired, &version).await
+    } else {
+        Vec::new()
+    };
+    let images_deleted = if built || !versions_deleted.is_empty() {
         delete_old_images(ui, clients, desired).await
     } else {
         0
@@ -188,6 +202,7 @@ pub async fn apply(
         api_key_id,
         url,
         images_deleted,
+        versions_deleted,
     })
 }
 
@@ -387,9 +402,49 @@ async fn build_image(
     Ok(Some(local))
 }
 
+/// The versions no clean-up may delete: the one the alias now points at
+/// (the aliases' and provisioned ones are found by `prune_versions` itself).
+/// The last version that passed its checks belongs here too.
+fn versions_never_pruned(version: &str) -> BTreeSet<String> {
+    BTreeSet::from([version.to_string()])
+}
+
+/// Deletes the function's published versions beyond `keep-versions` (see
+/// `aws::lambda::prune`). The stage is deployed by now, so a failure here
+/// is a warning, and nothing was deleted before it.
+async fn prune_versions(
+    ui: &Ui,
+    clients: &Clients,
+    desired: &DesiredStage,
+    version: &str,
+) -> Vec<String> {
+    let step = ui.step("lambda versions");
+    let pruned = lambda::prune_versions(
+        &clients.lambda,
+        &desired.function_name,
+        desired.stage.function.keep_versions,
+        &versions_never_pruned(version),
+    )
+    .await;
+    match pruned {
+        Ok(deleted) => {
+            step.finish(format!("{} old versions deleted", deleted.len()));
+            deleted
+        }
+        Err(err) => {
+            step.finish("not cleaned up");
+            ui.warn(format!(
+                "old versions were not deleted ({err}); the next `up` that publishes tries again"
+            ));
+            Vec::new()
+        }
+    }
+}
+
 /// Deletes the repository's images beyond the newest `keep-tagged` that no
 /// version of any of the app's functions uses (see `aws::ecr`: the
-/// lifecycle policy cannot tell). Runs after a push, when the count grew.
+/// lifecycle policy cannot tell). Runs after a push, when the count grew,
+/// or after versions were pruned, when fewer images are in use.
 /// The stage is deployed by now, so a failure here is a warning.
 async fn delete_old_images(ui: &Ui, clients: &Clients, desired: &DesiredStage) -> usize {
     let step = ui.step("ecr images");

@@ -138,23 +138,14 @@ pub async fn push(ui: &Ui, clients: &Clients, image: &ImageRef) -> Result<ImageR
     Ok(pushed)
 }
 
-/// The digest of the image's tag: from ECR's API, or else from the
-/// registry itself through the Docker engine (a registry that ECR's API
-/// does not list, like the local one, still answers). `None` when neither
-/// has it (no repository yet included), or the engine cannot be reached.
+/// The digest of the image's tag, from ECR's API (which lists what the
+/// registry holds); `None` when ECR has no such image or no repository yet.
 pub async fn find_image(
     clients: &Clients,
     repository: &str,
     image: &ImageRef,
 ) -> Result<Option<String>, aws::AwsError> {
-    if let Some(digest) = ecr::find_image(&clients.ecr, repository, &image.tag).await? {
-        return Ok(Some(digest));
-    }
-    let Ok(docker) = image::connect_docker().await else {
-        return Ok(None);
-    };
-    let credentials = registry_credentials(clients).await?;
-    Ok(image::registry_digest(&docker, image, &credentials).await)
+    ecr::find_image(&clients.ecr, repository, &image.tag).await
 }
 
 /// A fresh registry login from ECR's GetAuthorizationToken (tokens expire:

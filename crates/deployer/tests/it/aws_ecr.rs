@@ -1,8 +1,8 @@
 //! The ECR steps against the local AWS (moto): the repository converges
 //! and is left alone once right, the lifecycle policy round-trips, the
 //! repository policy lets Lambda pull and keeps others' statements, old
-//! images go unless in use, images are registered and found by tag under
-//! the manifest's digest, the login names the registry, delete is
+//! images go (from the registry too) unless in use, pushed images are found
+//! by tag under the registry's digest, the login names the registry, delete is
 //! idempotent, and missing credentials are classified as such.
 
 use std::collections::BTreeSet;
@@ -13,6 +13,7 @@ use deployer::aws::{ErrorKind, Outcome};
 use deployer::config::Stage;
 
 use crate::util;
+use crate::util::registry::{push_small_image, registry_holds};
 
 async fn client() -> aws_sdk_ecr::Client {
     util::require_local_cloud();
@@ -169,7 +170,7 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
 }
 
 #[tokio::test]
-async fn registered_images_are_found_by_tag_under_the_manifest_digest() {
+async fn pushed_images_are_found_by_tag_under_the_registrys_digest() {
     let client = client().await;
     let app = util::unique_name("ecr-image");
     let _dump = util::DumpOnFailure::new(&app);
@@ -180,36 +181,11 @@ async fn registered_images_are_found_by_tag_under_the_manifest_digest() {
         .unwrap();
     assert_eq!(ecr::find_image(&client, &app, "abc").await.unwrap(), None);
 
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 7,
-            "digest": format!("sha256:{}", "1".repeat(64)),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            "size": 9,
-            "digest": format!("sha256:{}", "2".repeat(64)),
-        }],
-    })
-    .to_string();
-    let media_type = "application/vnd.docker.distribution.manifest.v2+json";
-    let digest = ecr::register_image(&client, &app, "abc", &manifest, media_type)
-        .await
-        .unwrap();
-    assert_eq!(digest, ecr::manifest_digest(&manifest));
+    // A push, and nothing else: ECR lists what its registry holds.
+    let digest = push_small_image(&app, "abc", "layer abc");
     assert_eq!(
         ecr::find_image(&client, &app, "abc").await.unwrap(),
         Some(digest.clone())
-    );
-    // A second registration (a re-run after a push) is fine.
-    assert_eq!(
-        ecr::register_image(&client, &app, "abc", &manifest, media_type)
-            .await
-            .unwrap(),
-        digest
     );
     let uri = ecr::repository_uri(&client, &app).await.unwrap();
     assert_eq!(
@@ -217,7 +193,9 @@ async fn registered_images_are_found_by_tag_under_the_manifest_digest() {
         format!("{}/{app}@{digest}", util::registry_host())
     );
 
+    // Deleting the repository deletes its images from the registry too.
     ecr::delete_repository(&client, &app).await.unwrap();
+    assert!(!registry_holds(&app, &digest));
 }
 
 #[tokio::test]
@@ -323,20 +301,16 @@ async fn old_images_are_deleted_unless_a_function_uses_them() {
     ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage(&app)))
         .await
         .unwrap();
-    let media_type = "application/vnd.docker.distribution.manifest.v2+json";
     let mut digests = Vec::new();
     for n in 0..4 {
-        let digest = ecr::register_image(
-            &client,
+        digests.push(push_small_image(
             &app,
             &format!("h{n}"),
-            &util::fake_manifest(n),
-            media_type,
-        )
-        .await
-        .unwrap();
-        digests.push(digest);
-        // Distinct push times (ECR's imagePushedAt has seconds).
+            &format!("layer {n}"),
+        ));
+        // ECR dates an image by when it first lists it locally (the
+        // registry does not tell push times), in seconds: distinct times.
+        ecr::list_images(&client, &app).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
     let images = ecr::list_images(&client, &app).await.unwrap();
@@ -356,6 +330,9 @@ async fn old_images_are_deleted_unless_a_function_uses_them() {
         left,
         BTreeSet::from([digests[0].clone(), digests[3].clone()])
     );
+    // Gone from the registry too, the others not.
+    let held: Vec<bool> = digests.iter().map(|d| registry_holds(&app, d)).collect();
+    assert_eq!(held, [true, false, false, true]);
     // Gone already is fine.
     assert!(ecr::delete_images(&client, &app, &old).await.is_ok());
 

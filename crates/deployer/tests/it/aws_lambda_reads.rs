@@ -156,8 +156,7 @@ async fn only_the_apps_own_functions_are_read_and_every_version_image_counts() {
         &repository,
         &fx.stage.function_name(),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(users, [prod.function_name()]);
     let read = calls.0.lock().unwrap().clone();
     assert!(!read.is_empty());

@@ -31,6 +31,7 @@ mod errors;
 mod faults;
 mod iam_policy;
 mod image;
+mod image_cleanup;
 mod invoke;
 mod local_cloud;
 mod metrics;

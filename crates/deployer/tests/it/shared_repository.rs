@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::up::rest_api_id;
 use crate::util::fixture::{Fixture, changes, set_in_table};
+use crate::util::registry::{push_small_image, registry_holds};
 use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,41 +36,16 @@ async fn two_stages_share_the_repository_and_nothing_else() {
     assert_eq!(ours, 1);
 }
 
-/// The manifest the local registry serves for `repository:tag`, as ECR
-/// would know it after a push (moto knows only images put through its API).
-fn registry_manifest(repository: &str, tag: &str) -> String {
-    let url = format!(
-        "https://{}/v2/{repository}/manifests/{tag}",
-        registry_host()
-    );
-    let output = std::process::Command::new("curl")
-        .args(["-sS", "-k", "-H"])
-        .arg("Accept: application/vnd.docker.distribution.manifest.v2+json")
-        .arg(&url)
-        .output()
+/// Pushes a small image nobody uses, after ECR has dated the ones before
+/// (it dates an image by when it first lists it locally, in seconds).
+async fn push_unused(ecr: &aws_sdk_ecr::Client, repository: &str, tag: &str) -> String {
+    ecr.describe_images()
+        .repository_name(repository)
+        .send()
+        .await
         .unwrap();
-    assert!(output.status.success(), "curl {url}: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Puts an image into moto's ECR (what a push to real ECR does), one
-/// second after the last so that their push times differ.
-async fn register(
-    ecr: &aws_sdk_ecr::Client,
-    repository: &str,
-    tag: &str,
-    manifest: &str,
-) -> String {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    deployer::aws::ecr::register_image(
-        ecr,
-        repository,
-        tag,
-        manifest,
-        "application/vnd.docker.distribution.manifest.v2+json",
-    )
-    .await
-    .unwrap()
+    push_small_image(repository, tag, tag)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,7 +53,7 @@ async fn the_shared_repository_lets_lambda_pull_and_keeps_every_image_a_stage_us
     let fx = Fixture::new("upimg");
     let _dump = DumpOnFailure::new(&fx.app);
     fx.add_local_stage("local2");
-    fx.edit_config(|text| set_in_table(text, "ecr", "keep-tagged", "1"));
+    fx.edit_config(|text| set_in_table(text, "ecr", "keep-tagged", "2"));
     let config = sdk_config().await;
     let ecr = aws_sdk_ecr::Client::new(&config);
 
@@ -171,16 +147,30 @@ async fn the_shared_repository_lets_lambda_pull_and_keeps_every_image_a_stage_us
         .unwrap();
     assert!(api_stage.tracing_enabled());
 
-    // ECR learns of local's image (moto only knows images put through its
-    // API), then of two images nobody uses, pushed after it.
+    // ECR lists local's image, pushed by `up`, under the digest the
+    // function runs; then two images nobody uses, pushed after it.
+    let used = first["image"]["digest"].as_str().unwrap().to_string();
+    let listed = ecr
+        .describe_images()
+        .repository_name(&fx.app)
+        .send()
+        .await
+        .unwrap();
     let tag = first["image"]["tag"].as_str().unwrap();
-    let used = register(&ecr, &fx.app, tag, &registry_manifest(&fx.app, tag)).await;
-    assert_eq!(Some(used.as_str()), first["image"]["digest"].as_str());
-    let unused_old = register(&ecr, &fx.app, "unused-old", &fake_manifest(1)).await;
-    let unused_new = register(&ecr, &fx.app, "unused-new", &fake_manifest(2)).await;
+    assert!(
+        listed
+            .image_details()
+            .iter()
+            .any(|i| i.image_digest() == Some(used.as_str())
+                && i.image_tags().iter().any(|t| t == tag)),
+        "ECR does not list the pushed image {used}: {listed:?}"
+    );
+    let unused_old = push_unused(&ecr, &fx.app, "unused-old").await;
+    let unused_new = push_unused(&ecr, &fx.app, "unused-new").await;
 
-    // local2 ships another image: past keep-tagged = 1, the unused old one
-    // goes; local's live version keeps its image although it is older.
+    // local2 ships another image: past keep-tagged = 2 (its own and
+    // unused-new), the unused old one goes; local's live version keeps its
+    // image although it is older.
     std::fs::write(fx.path("models/NOTE.txt"), "retrained\n").unwrap();
     let second = fx.json(&["up", "--stage", "local2", "--json", "--yes"]);
     assert_eq!(second["image"]["built"], true);
@@ -206,6 +196,10 @@ async fn the_shared_repository_lets_lambda_pull_and_keeps_every_image_a_stage_us
     assert!(
         !left.contains(&unused_old),
         "the unused old image is still there: {left:?}"
+    );
+    assert!(
+        !registry_holds(&fx.app, &unused_old),
+        "ECR deleted the unused old image, the registry still holds it"
     );
     // One repository, one policy of each kind: local2's up changed none.
     assert!(

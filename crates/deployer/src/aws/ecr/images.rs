@@ -1,5 +1,7 @@
 //! The images in the repository: found by tag, listed, the old ones
-//! chosen and deleted, and one registered from a manifest.
+//! chosen and deleted. ECR learns of an image when it is pushed to the
+//! registry (locally too: `scripts/moto_ext/ecr_registry.py`), so nothing
+//! here records one.
 
 use super::*;
 use crate::aws::permissions::{Declared, Scope, call};
@@ -14,7 +16,6 @@ pub(crate) const PERMISSIONS: Declared = Declared {
             "ecr:BatchDeleteImage",
             Scope::Repository,
         ),
-        call("PutImage", "ecr:PutImage", Scope::Repository),
     ],
 };
 
@@ -141,64 +142,6 @@ pub async fn delete_images(
         deleted += answer.image_ids().len();
     }
     Ok(deleted)
-}
-
-/// Records an image in ECR from its manifest, with the manifest's own
-/// digest, and returns that digest.
-///
-/// Real ECR learns of an image when it is pushed, so this is a no-op
-/// there (`ImageAlreadyExists` is success). The local registry is separate
-/// from moto, which knows only images put through its API: the deployer
-/// calls this after each push so that `find_image` sees what the registry
-/// holds, under the digest the registry serves.
-pub async fn register_image(
-    client: &Client,
-    repository: &str,
-    tag: &str,
-    manifest_json: &str,
-    media_type: &str,
-) -> Result<String, AwsError> {
-    let resource = format!("{repository}:{tag}");
-    let digest = manifest_digest(manifest_json);
-    let answer = client
-        .put_image()
-        .repository_name(repository)
-        .image_tag(tag)
-        .image_manifest(manifest_json)
-        .image_manifest_media_type(media_type)
-        .image_digest(&digest)
-        .send()
-        .await;
-    match answer {
-        Ok(_) => Ok(digest),
-        // Already there, or (an immutable repository) the tag is taken by
-        // an image another stage pushed for the same content hash at the
-        // same time ("Preventing image tags from being overwritten in
-        // Amazon ECR": ImageTagAlreadyExistsException): the tag's digest
-        // is the one to use.
-        Err(err)
-            if err.as_service_error().is_some_and(|e| {
-                e.is_image_already_exists_exception() || e.is_image_tag_already_exists_exception()
-            }) =>
-        {
-            find_image(client, repository, tag).await?.ok_or_else(|| {
-                AwsError::invalid_answer(
-                    "PutImage",
-                    resource,
-                    "ECR says the image exists but does not list it",
-                )
-            })
-        }
-        Err(err) => Err(aws_error("PutImage", resource, err)),
-    }
-}
-
-/// The content digest of a manifest, as registries compute it.
-pub fn manifest_digest(manifest_json: &str) -> String {
-    format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(manifest_json.as_bytes()))
-    )
 }
 
 /// `<repository uri>@<digest>`: how Lambda is pointed at an image, since

@@ -22,7 +22,6 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, Tag};
 use base64::Engine as _;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::permissions::Declared;

@@ -51,9 +51,11 @@ pub(super) async fn app_functions(client: &Client, prefix: &str) -> Result<Vec<S
 }
 
 /// The image of a function or version ([`code_image`]); `None` when it is
-/// gone (another deploy may delete it meanwhile) or the deployer may not
-/// read it: a function named like the app's that the deployer cannot read
-/// is not one it deployed. Unlike [`read_function`], it reads no tags.
+/// gone (another deploy may delete it meanwhile). Any other error, access
+/// denied included, is an error: deletion fails closed, and a function the
+/// deployer cannot read may well run one of the repository's images (a
+/// `prod` read with `dev`'s rights). Unlike [`read_function`], it reads no
+/// tags.
 pub(super) async fn image_of(
     client: &Client,
     name: &str,
@@ -62,39 +64,65 @@ pub(super) async fn image_of(
     match get_function(client, name, qualifier).await {
         Ok(answer) => Ok(answer.code().and_then(code_image)),
         Err(err) => match aws_error("GetFunction", name, err) {
-            err if matches!(err.kind, ErrorKind::NotFound | ErrorKind::AccessDenied) => Ok(None),
+            err if err.kind == ErrorKind::NotFound => Ok(None),
             err => Err(err),
         },
     }
 }
 
-/// The app's functions (named with `prefix`, other than `except`) whose
-/// image is in the repository at `repository_uri`, by name: the repository
-/// is still in use while any is left. Zip functions cannot use it and are
-/// skipped.
+/// Whether the function `name`, read as `read`, keeps the repository at
+/// `repository_uri` in use: by running one of its images, or by being
+/// unreadable (an error counts as in use, and the entry says why).
+pub fn repository_user(
+    name: &str,
+    read: Result<Option<String>, AwsError>,
+    repository_uri: &str,
+) -> Option<String> {
+    match read {
+        Ok(Some(image)) if image_in_repository(&image, repository_uri) => Some(name.to_string()),
+        Ok(_) => None,
+        Err(err) => Some(format!(
+            "{name} (cannot be read, so counted as a user: {err})"
+        )),
+    }
+}
+
+/// The app's functions (named with `prefix`, other than `except`) that keep
+/// the repository at `repository_uri` in use, by name: the repository is
+/// still in use while any is left. Zip functions cannot use it and are
+/// skipped. Fails closed: a function that cannot be read is listed as a
+/// user ([`repository_user`]), and when the functions cannot be listed at
+/// all the one entry says so.
 pub async fn functions_using_repository(
     client: &Client,
     prefix: &str,
     repository_uri: &str,
     except: &str,
-) -> Result<Vec<String>, AwsError> {
+) -> Vec<String> {
+    let names = match app_functions(client, prefix).await {
+        Ok(names) => names,
+        Err(err) => {
+            return vec![format!(
+                "the functions named {prefix}* (they cannot be listed, so counted as users: {err})"
+            )];
+        }
+    };
     let mut users = Vec::new();
-    for name in app_functions(client, prefix).await? {
+    for name in names {
         if name == except {
             continue;
         }
-        if let Some(image) = image_of(client, &name, None).await?
-            && image_in_repository(&image, repository_uri)
-        {
-            users.push(name);
-        }
+        let read = image_of(client, &name, None).await;
+        users.extend(repository_user(&name, read, repository_uri));
     }
-    Ok(users)
+    users
 }
 
 /// The digests of the repository's images that a function of the app
 /// (named with `prefix`) uses, in `$LATEST` or in any published version:
-/// any version may be an alias's target, or a rollback's.
+/// any version may be an alias's target, or a rollback's. Any error but a
+/// function gone meanwhile fails the whole answer, so that no image is
+/// deleted on a partial view.
 pub async fn images_in_use(
     client: &Client,
     prefix: &str,
@@ -104,15 +132,16 @@ pub async fn images_in_use(
     for name in app_functions(client, prefix).await? {
         let versions = match list_versions(client, &name).await {
             Ok(versions) => versions,
-            Err(err) if matches!(err.kind, ErrorKind::NotFound | ErrorKind::AccessDenied) => {
-                continue;
-            }
-            Err(err) => return Err(err),
+            Err(err) if err.kind == ErrorKind::NotFound => continue,
+            Err(err) => return Err(in_use_unknown(&name, err)),
         };
         let qualifiers =
             std::iter::once(None).chain(versions.iter().map(|v| Some(v.version.as_str())));
         for qualifier in qualifiers {
-            if let Some(image) = image_of(client, &name, qualifier).await?
+            let image = image_of(client, &name, qualifier)
+                .await
+                .map_err(|err| in_use_unknown(&name, err))?;
+            if let Some(image) = image
                 && image_in_repository(&image, repository_uri)
                 && let Some((_, digest)) = image.split_once('@')
             {
@@ -121,6 +150,18 @@ pub async fn images_in_use(
         }
     }
     Ok(digests)
+}
+
+/// The error of a function whose images could not be read: every image may
+/// be in use, and the message says so.
+fn in_use_unknown(name: &str, err: AwsError) -> AwsError {
+    AwsError {
+        message: format!(
+            "{}; which images {name} uses is unknown, so every image counts as in use",
+            err.message
+        ),
+        ..err
+    }
 }
 
 /// Whether `image_uri` (by tag or by digest) names an image of the

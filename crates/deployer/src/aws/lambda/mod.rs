@@ -34,6 +34,7 @@ mod function;
 mod images;
 mod invoke;
 mod permission;
+mod prune;
 mod state;
 mod version;
 
@@ -43,6 +44,7 @@ pub use function::*;
 pub use images::*;
 pub use invoke::*;
 pub use permission::*;
+pub use prune::*;
 pub use state::*;
 pub use version::*;
 
@@ -54,6 +56,7 @@ pub(crate) const PERMISSIONS: &[Declared] = &[
     images::PERMISSIONS,
     invoke::PERMISSIONS,
     permission::PERMISSIONS,
+    prune::PERMISSIONS,
     state::PERMISSIONS,
     version::PERMISSIONS,
 ];

@@ -163,3 +163,43 @@ fn a_change_has_taken_when_active_and_successful() {
         Readiness::Broken(_)
     ));
 }
+
+#[test]
+fn a_function_that_cannot_be_read_keeps_the_repository_in_use() {
+    let repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop";
+    let denied = AwsError {
+        operation: "GetFunction",
+        resource: "shop-prod".into(),
+        message: "not authorized".into(),
+        kind: ErrorKind::AccessDenied,
+    };
+    let user = repository_user("shop-prod", Err(denied), repo).unwrap();
+    assert!(user.starts_with("shop-prod"), "{user}");
+    assert!(user.contains("counted as a user"), "{user}");
+    assert!(user.contains("not authorized"), "{user}");
+    let using = Ok(Some(format!("{repo}@sha256:ab")));
+    assert_eq!(
+        repository_user("shop-dev", using, repo).as_deref(),
+        Some("shop-dev")
+    );
+    let elsewhere = Ok(Some(format!("{repo}-other@sha256:ab")));
+    assert_eq!(repository_user("shop-dev", elsewhere, repo), None);
+    assert_eq!(repository_user("shop-gone", Ok(None), repo), None);
+}
+
+#[test]
+fn versions_beyond_keep_are_pruned_except_those_never_to_prune() {
+    let versions: Vec<String> = ["1", "2", "3", "4", "5", "10"].map(String::from).to_vec();
+    // Newest by number, not by text: 10 is newer than 5.
+    assert_eq!(
+        versions_to_prune(&versions, 3, &BTreeSet::new()),
+        ["3", "2", "1"]
+    );
+    let never = BTreeSet::from(["2".to_string(), "10".to_string()]);
+    assert_eq!(versions_to_prune(&versions, 3, &never), ["3", "1"]);
+    assert!(versions_to_prune(&versions, 6, &BTreeSet::new()).is_empty());
+    assert!(versions_to_prune(&versions, 100, &BTreeSet::new()).is_empty());
+    // What cannot be ordered is kept.
+    let odd = ["1".to_string(), "$LATEST".to_string(), "x".to_string()];
+    assert_eq!(versions_to_prune(&odd, 0, &BTreeSet::new()), ["1"]);
+}

@@ -12,6 +12,7 @@
 pub mod fixture;
 pub mod own_moto;
 pub mod proxy;
+pub mod registry;
 pub mod running;
 pub mod snapshot;
 
@@ -601,20 +602,4 @@ pub async fn describe_local_cloud(filter: &str) -> String {
         }
     }
     out
-}
-
-/// An image manifest whose digest depends on `n`, to put into moto's ECR as
-/// a push to real ECR would (moto knows only images put through its API).
-pub fn fake_manifest(n: u32) -> String {
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": n,
-            "digest": format!("sha256:{n:064x}"),
-        },
-        "layers": [],
-    })
-    .to_string()
 }

@@ -97,6 +97,9 @@ impl Call {
 pub struct FaultProxy {
     pub addr: SocketAddr,
     pub counts: Arc<Counts>,
+    /// Request paths answered AccessDenied (403) instead of forwarded:
+    /// what a policy that does not cover them would answer.
+    pub denied: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -108,8 +111,10 @@ impl FaultProxy {
         let counts = Arc::new(Counts::default());
         let stop = Arc::new(AtomicBool::new(false));
         let dice = Arc::new(Mutex::new(Dice::new(seed)));
+        let denied = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let (thread_counts, thread_stop) = (counts.clone(), stop.clone());
+        let thread_denied = denied.clone();
         // Its own thread and runtime, so that a test blocked on the
         // deployer child process cannot starve the proxy.
         std::thread::spawn(move || {
@@ -126,8 +131,12 @@ impl FaultProxy {
                     let Ok(Ok((stream, _))) = accepted else {
                         continue;
                     };
-                    let (upstream, counts, dice) =
-                        (upstream.clone(), thread_counts.clone(), dice.clone());
+                    let (upstream, counts, dice, denied) = (
+                        upstream.clone(),
+                        thread_counts.clone(),
+                        dice.clone(),
+                        thread_denied.clone(),
+                    );
                     tokio::spawn(async move {
                         let service = service_fn(move |request| {
                             handle(
@@ -136,6 +145,7 @@ impl FaultProxy {
                                 counts.clone(),
                                 dice.clone(),
                                 fraction,
+                                denied.clone(),
                             )
                         });
                         // A client hanging up mid-request is its business.
@@ -147,7 +157,18 @@ impl FaultProxy {
             });
         });
         let addr = rx.recv().unwrap();
-        FaultProxy { addr, counts, stop }
+        FaultProxy {
+            addr,
+            counts,
+            denied,
+            stop,
+        }
+    }
+
+    /// Answers every request whose path starts with `path` AccessDenied
+    /// from now on.
+    pub fn deny(&self, path: &str) {
+        self.denied.lock().unwrap().push(path.to_string());
     }
 
     /// A proxy in front of this test run's local AWS that the fixture's
@@ -207,6 +228,7 @@ impl Dice {
 enum Fault {
     Throttle,
     Status(u16),
+    Denied,
 }
 
 async fn handle(
@@ -215,8 +237,13 @@ async fn handle(
     counts: Arc<Counts>,
     dice: Arc<Mutex<Dice>>,
     fraction: f64,
+    denied: Arc<Mutex<Vec<String>>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    let path = request.uri().path();
+    if denied.lock().unwrap().iter().any(|p| path.starts_with(p)) {
+        return Ok(error_answer(&request, Fault::Denied));
+    }
     let fault = {
         let mut dice = dice.lock().unwrap();
         if dice.unit() < fraction {
@@ -232,7 +259,9 @@ async fn handle(
     if let Some(fault) = fault {
         match fault {
             Fault::Throttle => counts.throttled.fetch_add(1, Ordering::Relaxed),
-            Fault::Status(_) => counts.server_errors.fetch_add(1, Ordering::Relaxed),
+            Fault::Status(_) | Fault::Denied => {
+                counts.server_errors.fetch_add(1, Ordering::Relaxed)
+            }
         };
         return Ok(error_answer(&request, fault));
     }
@@ -261,6 +290,7 @@ fn error_answer(request: &Request<Incoming>, fault: Fault) -> Response<Full<Byte
         Fault::Throttle if query => (429, "Throttling", "Rate exceeded"),
         Fault::Throttle if json_rpc => (429, "ThrottlingException", "Rate exceeded"),
         Fault::Throttle => (429, "TooManyRequestsException", "Rate exceeded"),
+        Fault::Denied => (403, "AccessDeniedException", "proxy: not authorized"),
         Fault::Status(500) => (500, "InternalFailure", "injected internal error"),
         Fault::Status(status) => (status, "ServiceUnavailable", "injected unavailability"),
     };
