@@ -11,6 +11,10 @@
 //! | 5    | the new version failed its smoke test (the alias did not move)  |
 //! |      | or the public path check (the alias went back)                  |
 //! | 6    | the stage is locked by another run that did not finish in time  |
+//!
+//! `plan --detailed-exitcode` also exits 2 when the plan would change
+//! something (as `terraform plan -detailed-exitcode`); a usage error
+//! before it could plan is told apart by its `error:` line.
 
 //!
 //! Errors of the lower layers (AWS, configuration, build, the stage lock)
@@ -37,11 +41,17 @@ pub enum ExitStatus {
     SmokeTestFailed = 5,
     /// Another `up` of the stage held its lock for the whole wait.
     Locked = 6,
+    /// `plan --detailed-exitcode`: the plan would change something. Not a
+    /// failure; it shares code 2 with usage errors, as Terraform's does.
+    Changes = 102,
 }
 
 impl ExitStatus {
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            ExitStatus::Changes => 2,
+            other => other as u8,
+        }
     }
 }
 
@@ -156,5 +166,7 @@ mod tests {
         ];
         let codes: Vec<u8> = all.iter().map(|s| s.code()).collect();
         assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+        // Terraform's "changes present" code, only with --detailed-exitcode.
+        assert_eq!(ExitStatus::Changes.code(), 2);
     }
 }
