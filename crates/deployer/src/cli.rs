@@ -203,7 +203,13 @@ pub struct PolicyArgs {
 }
 
 #[derive(Debug, Clone, Default, Args)]
-pub struct PlanArgs {}
+pub struct PlanArgs {
+    /// Exit 2 when the plan would change something, 0 when nothing (as
+    /// `terraform plan -detailed-exitcode`), so a pipeline can gate on it;
+    /// other failures keep their codes.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct BuildArgs {}
@@ -265,7 +271,12 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Clone, Default, Args)]
-pub struct DestroyArgs {}
+pub struct DestroyArgs {
+    /// Destroy a stage with `protected = true` without typing its name at
+    /// the prompt (without a terminal, `--yes` is needed too).
+    #[arg(long)]
+    pub force_protected: bool,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {

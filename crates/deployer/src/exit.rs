@@ -4,6 +4,10 @@
 //! (`tests/it/ci.rs` fails when a variant below is missing there or has
 //! another code).
 //!
+//! `plan --detailed-exitcode` also exits 2 when the plan would change
+//! something (as `terraform plan -detailed-exitcode`); a usage error
+//! before it could plan is told apart by its `error:` line.
+//!
 //! Errors of the lower layers (AWS, configuration, build, the stage lock)
 //! have a type of their own that decides their status; an error born
 //! higher up is tagged where it arises with [`Failure`]. This module
@@ -28,11 +32,17 @@ pub enum ExitStatus {
     SmokeTestFailed = 5,
     /// Another `up` of the stage held its lock for the whole wait.
     Locked = 6,
+    /// `plan --detailed-exitcode`: the plan would change something. Not a
+    /// failure; it shares code 2 with usage errors, as Terraform's does.
+    Changes = 102,
 }
 
 impl ExitStatus {
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            ExitStatus::Changes => 2,
+            other => other as u8,
+        }
     }
 }
 
@@ -147,5 +157,7 @@ mod tests {
         ];
         let codes: Vec<u8> = all.iter().map(|s| s.code()).collect();
         assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+        // Terraform's "changes present" code, only with --detailed-exitcode.
+        assert_eq!(ExitStatus::Changes.code(), 2);
     }
 }

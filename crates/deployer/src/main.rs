@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
         cli.global.verbose,
     );
     match run(&cli, &ui).await {
-        Ok(()) => ExitStatus::Success.into(),
+        Ok(status) => status.into(),
         Err(err) => {
             let status = exit::classify(&err);
             ui.error(&err, status);
@@ -41,9 +41,9 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<()> {
+async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<ExitStatus> {
     if let Command::Completions(args) = &cli.command {
-        return commands::completions::run(args);
+        return commands::completions::run(args).map(|()| ExitStatus::Success);
     }
     let source = StageSource {
         config: cli.global.config.clone(),
@@ -58,7 +58,9 @@ async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<()> {
         && args.all_stages
     {
         let stages = config::load_all(&source.config, &source.overrides)?;
-        return commands::policy::run(&stages, ui, args).await;
+        return commands::policy::run(&stages, ui, args)
+            .await
+            .map(|()| ExitStatus::Success);
     }
     let stage = source.load()?;
     commands::run(&cli.command, &source, &stage, ui).await

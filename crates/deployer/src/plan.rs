@@ -9,7 +9,10 @@
 //! contract that CI pipelines read, unchanged since the plan was first
 //! printed: `{"kind", "name", "action": "create"|"update"|"unchanged",
 //! "fields": [...]}` (fields with `update` only). A removal is written as
-//! an update of the field `removed`, as it always was.
+//! an update of the field `removed`, as it always was. An update may also
+//! carry `"values": [{"field", "old", "new"}]`, each changed field's value
+//! before and after (as `terraform plan` shows them); a secret (the
+//! function's environment) is `{"field", "sensitive": true}` with no values.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -81,6 +84,55 @@ pub struct Change {
     pub name: String,
     #[serde(flatten)]
     pub action: ChangeAction,
+    /// With an update: the changed fields' old and new values, where the
+    /// plan knows them (absent from the JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<FieldChange>,
+}
+
+/// One changed field, from which value to which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    /// `None` when the field has no value before (or is sensitive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+    /// A secret: shown as changed, never with its values. `detail` may say
+    /// what changed without them (the names of the variables).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl FieldChange {
+    /// `field` from `old` (`None`: unset) to `new`.
+    pub fn new<F: Field>(
+        field: F,
+        old: Option<impl ToString>,
+        new: Option<impl ToString>,
+    ) -> FieldChange {
+        FieldChange {
+            field: field.name(),
+            old: old.map(|v| v.to_string()),
+            new: new.map(|v| v.to_string()),
+            sensitive: false,
+            detail: None,
+        }
+    }
+
+    /// A secret `field` changed; `detail` says what without its values.
+    pub fn sensitive<F: Field>(field: F, detail: impl Into<String>) -> FieldChange {
+        FieldChange {
+            field: field.name(),
+            old: None,
+            new: None,
+            sensitive: true,
+            detail: Some(detail.into()),
+        }
+    }
 }
 
 /// An [`Action`] with its fields spelled out, in the output's shape.
@@ -116,7 +168,14 @@ impl Change {
                 Action::Delete => ChangeAction::Delete,
                 Action::Unchanged => ChangeAction::Unchanged,
             },
+            values: Vec::new(),
         }
+    }
+
+    /// The same change with the old and new values of its fields.
+    pub fn with_values(mut self, values: Vec<FieldChange>) -> Change {
+        self.values = values;
+        self
     }
 }
 
@@ -176,12 +235,31 @@ pub fn render_changes(changes: &[Change]) -> String {
             "{mark} {:<kind_width$} {:<48} {what}\n",
             change.kind, change.name
         );
+        for value in &change.values {
+            out += &format!("      {}\n", render_value(value));
+        }
     }
     out += &format!("{create} to create, {update} to update");
     if delete > 0 {
         out += &format!(", {delete} to delete");
     }
     out
+}
+
+/// `memory: 128 -> 256`, `retention: (none) -> 30`, or for a secret
+/// `environment: (sensitive) API_TOKEN changed`.
+fn render_value(value: &FieldChange) -> String {
+    if value.sensitive {
+        let detail = value.detail.as_deref().unwrap_or("changed");
+        return format!("{}: (sensitive) {detail}", value.field);
+    }
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    format!(
+        "{}: {} -> {}",
+        value.field,
+        shown(&value.old),
+        shown(&value.new)
+    )
 }
 
 #[cfg(test)]
@@ -217,6 +295,34 @@ mod tests {
         assert_eq!(
             json,
             r#"{"changes":[{"kind":"iam role","name":"a-dev-exec","action":"create"},{"kind":"lambda function","name":"a-dev","action":"update","fields":["memory","timeout_seconds"]},{"kind":"api key","name":"a-dev","action":"update","fields":["removed"]},{"kind":"ecr repository","name":"a","action":"unchanged"}]}"#
+        );
+    }
+
+    #[test]
+    fn values_are_shown_old_to_new_and_secrets_without_them() {
+        let update = Action::Update(BTreeSet::from([Knob::Memory, Knob::TimeoutSeconds]));
+        let change = Change::new("lambda function", "a-dev", &update).with_values(vec![
+            FieldChange::new(Knob::Memory, Some(128), Some(256)),
+            FieldChange::sensitive(Knob::TimeoutSeconds, "TOKEN changed"),
+        ]);
+        let text = render_changes(std::slice::from_ref(&change));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1].trim(), "memory: 128 -> 256", "{text}");
+        assert_eq!(
+            lines[2].trim(),
+            "timeout_seconds: (sensitive) TOKEN changed"
+        );
+        let json = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            json["fields"],
+            serde_json::json!(["memory", "timeout_seconds"])
+        );
+        assert_eq!(
+            json["values"],
+            serde_json::json!([
+                {"field": "memory", "old": "128", "new": "256"},
+                {"field": "timeout_seconds", "sensitive": true, "detail": "TOKEN changed"}
+            ])
         );
     }
 

@@ -63,10 +63,12 @@ struct Inner {
 /// A question asked where nobody can answer it.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{question} needs confirmation, and there is no terminal to ask on: pass --yes to go ahead"
+    "{question} needs confirmation, and there is no terminal to ask on: pass {flag} to go ahead"
 )]
 pub struct NeedsConfirmation {
     pub question: String,
+    /// The flag that answers the question in its stead (`--yes`).
+    pub flag: &'static str,
 }
 
 impl Ui {
@@ -157,25 +159,57 @@ impl Ui {
         }
     }
 
+    /// Whether a question can be asked: a terminal on stderr (and no `CI`)
+    /// and on stdin, to read the answer from.
+    pub fn can_ask(&self) -> bool {
+        self.inner.mode == Mode::Terminal && std::io::stdin().is_terminal()
+    }
+
     /// Asks a yes/no question on the terminal. `--yes` answers yes; with no
     /// terminal to ask on, it is an error rather than a hang or a guess.
-    /// The refusal is a usage error (exit 2).
+    /// The refusal is a usage error (exit 2) that names `--yes`.
     pub fn confirm(&self, question: &str) -> anyhow::Result<bool> {
         if self.inner.yes {
             return Ok(true);
         }
-        if self.inner.mode != Mode::Terminal || !std::io::stdin().is_terminal() {
+        let answer = self.ask(question, "[y/N]", "--yes")?;
+        Ok(matches!(answer.as_str(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    }
+
+    /// Asks the operator to type `expected` (a stage's name) to go ahead,
+    /// as `terraform destroy` asks for "yes": a stronger question than
+    /// [`Ui::confirm`], so `--yes` does not answer it. With no terminal it
+    /// is a usage error (exit 2) naming `flag`, the flag that stands in for
+    /// the typed answer.
+    pub fn confirm_typed(
+        &self,
+        question: &str,
+        expected: &str,
+        flag: &'static str,
+    ) -> anyhow::Result<bool> {
+        let prompt = format!("type the stage's name ({expected}) to go ahead:");
+        Ok(self.ask(question, &prompt, flag)? == expected)
+    }
+
+    /// Shows `question` and `prompt` on the terminal and reads one line
+    /// (trimmed); refuses, naming `flag`, when nobody can answer.
+    fn ask(&self, question: &str, prompt: &str, flag: &'static str) -> anyhow::Result<String> {
+        if !self.can_ask() {
             let refused = NeedsConfirmation {
                 question: question.to_string(),
+                flag,
             };
             return Err(Failure::tag(ExitStatus::Usage, refused));
         }
         let ask = || {
-            eprint!("{question} [y/N] ");
+            eprint!("{question} {prompt} ");
             let _ = std::io::stderr().flush();
             let mut answer = String::new();
-            let read = std::io::stdin().lock().read_line(&mut answer);
-            read.is_ok() && matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+            // A read error or end of input is no answer, which never agrees.
+            match std::io::stdin().lock().read_line(&mut answer) {
+                Ok(_) => answer.trim().to_string(),
+                Err(_) => String::new(),
+            }
         };
         Ok(match &self.inner.bars {
             Some(bars) => bars.suspend(ask),
@@ -187,7 +221,7 @@ impl Ui {
     /// object with `--json`.
     pub fn result<T: Serialize + Display>(&self, value: &T) -> anyhow::Result<()> {
         let text = if self.inner.json {
-            serde_json::to_string_pretty(value)?
+            escape_c1(&serde_json::to_string_pretty(value)?)
         } else {
             value.to_string()
         };
@@ -200,7 +234,7 @@ impl Ui {
     /// text, or with `--json` one compact JSON object per line (NDJSON).
     pub fn item<T: Serialize + Display>(&self, value: &T) -> anyhow::Result<()> {
         let text = if self.inner.json {
-            serde_json::to_string(value)?
+            escape_c1(&serde_json::to_string(value)?)
         } else {
             value.to_string()
         };
@@ -246,6 +280,34 @@ impl Ui {
             println!("{object}");
         }
     }
+}
+
+/// `text` safe to print on a terminal: every C0 and C1 control character
+/// (ESC, CSI, BEL, CR, newline, DEL ...) but the tab written as a JSON-style
+/// escape (`\u001b`), so that text a caller chose (a log line) cannot move
+/// the cursor, retitle the window or hide what follows.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c != '\t' && c.is_control() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// JSON text with DEL and the C1 controls escaped too (`\u009b`): serde
+/// escapes only the C0 ones, and a terminal may act on the others. They can
+/// only stand inside strings, where the escape means the same character.
+fn escape_c1(json: &str) -> String {
+    json.chars()
+        .map(|c| match u32::from(c) {
+            code @ 0x7f..=0x9f => format!("\\u{code:04x}"),
+            _ => c.to_string(),
+        })
+        .collect()
 }
 
 /// `error: <err>` then `caused by: <cause>` for each cause.
@@ -390,6 +452,38 @@ mod tests {
 
         let ui = Ui::with_mode("destroy", Mode::Plain, false, true, 0);
         assert!(ui.confirm("destroy stage prod?").unwrap());
+    }
+
+    #[test]
+    fn a_typed_confirmation_is_not_answered_by_yes() {
+        // No terminal here (a test's stdin): --yes does not stand in for
+        // typing the stage's name; the refusal names the flag that does.
+        let ui = Ui::with_mode("destroy", Mode::Plain, false, true, 0);
+        let err = ui
+            .confirm_typed("destroy protected stage prod?", "prod", "--force-protected")
+            .unwrap_err();
+        assert!(err.to_string().contains("--force-protected"), "{err}");
+        assert_eq!(crate::exit::classify(&err), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_but_tabs_and_text_stay() {
+        assert_eq!(
+            escape_controls("a\u{1b}[2Jb\tc\u{9b}31m\u{7}\r\n\u{7f}é"),
+            "a\\u001b[2Jb\tc\\u009b31m\\u0007\\u000d\\u000a\\u007fé"
+        );
+        assert_eq!(escape_controls("plain text"), "plain text");
+    }
+
+    #[test]
+    fn json_output_escapes_every_control_character_and_stays_the_same_json() {
+        let value = serde_json::json!({"message": "a\u{1b}[31m\u{9b}2J\u{7f}é"});
+        let text = escape_c1(&serde_json::to_string(&value).unwrap());
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
     }
 
     #[test]

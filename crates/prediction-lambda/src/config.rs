@@ -1,5 +1,5 @@
 //! The function's own settings (the prediction library reads the rest):
-//! the CORS policy of its answers, and a check that the Lambda runtime's
+//! the CORS policy of its answers, the path it answers, and a check that the Lambda runtime's
 //! variables are there before the runtime reads them.
 
 use prediction::LoadError;
@@ -14,6 +14,9 @@ pub struct FunctionConfig {
     /// `CORS_ALLOW_HEADERS`: what a browser may send, for every answer's
     /// `Access-Control-Allow-Headers`.
     pub cors_allow_headers: String,
+    /// `API_PATH`: the API's resource (deploy.toml's `[api] path`), the one
+    /// path the function answers; `predict` when unset.
+    pub api_path: String,
 }
 
 impl FunctionConfig {
@@ -23,6 +26,8 @@ impl FunctionConfig {
     /// CDK's `Cors.DEFAULT_HEADERS` allows (JSON bodies, API keys, SigV4).
     /// The deployer passes deploy.toml's list, the one its preflight uses.
     pub const DEFAULT_HEADERS: &'static str = "Content-Type, X-Amz-Date, Authorization, X-Api-Key, X-Amz-Security-Token, X-Amz-User-Agent";
+    /// The path when `API_PATH` is unset or empty.
+    pub const DEFAULT_PATH: &'static str = "predict";
 
     /// Reads `CORS_ALLOW_ORIGIN` (`*`, one origin, or several separated by
     /// commas) and `CORS_ALLOW_HEADERS`, with their defaults.
@@ -36,7 +41,22 @@ impl FunctionConfig {
             }),
         };
         FunctionConfig::with_origin(&read("CORS_ALLOW_ORIGIN")?)?
-            .with_headers(&read("CORS_ALLOW_HEADERS")?)
+            .with_headers(&read("CORS_ALLOW_HEADERS")?)?
+            .with_path(&read("API_PATH")?)
+    }
+
+    /// The same answering `path` (`forecast`, slashes around it ignored);
+    /// empty keeps the default. (It never reaches a header, and the
+    /// deployer checked it in deploy.toml.)
+    pub fn with_path(self, path: &str) -> Result<FunctionConfig, LoadError> {
+        let path = path.trim().trim_matches('/');
+        if path.is_empty() {
+            return Ok(self);
+        }
+        Ok(FunctionConfig {
+            api_path: path.to_string(),
+            ..self
+        })
     }
 
     /// Checks origins the way `from_env` does; empty means the default.
@@ -54,6 +74,7 @@ impl FunctionConfig {
         Ok(FunctionConfig {
             cors_allow_origins: list,
             cors_allow_headers: Self::DEFAULT_HEADERS.to_string(),
+            api_path: Self::DEFAULT_PATH.to_string(),
         })
     }
 
@@ -111,6 +132,7 @@ impl Default for FunctionConfig {
         FunctionConfig {
             cors_allow_origins: vec![Self::DEFAULT_ORIGIN.to_string()],
             cors_allow_headers: Self::DEFAULT_HEADERS.to_string(),
+            api_path: Self::DEFAULT_PATH.to_string(),
         }
     }
 }

@@ -76,10 +76,11 @@ pub fn handle(
     // is not a proxy event carries the CORS headers for its caller.
     let cors = config.cors(request_origin(event));
     let outcome = parse_event(event).and_then(|request| {
-        // Logged shortened: both come from the caller.
+        // Logged shortened and with control characters escaped (`shown`):
+        // both come from the caller, and `deployer logs` shows them.
         log.method = Some(shown(&request.method, 20));
         log.path = Some(shown(request.path, 200));
-        route(&request, invocation.today)
+        route(&request, invocation.today, &config.api_path)
     });
     let response = match outcome {
         Ok(Route::Preflight) => ProxyResponse::preflight(&cors),

@@ -39,14 +39,21 @@ pub enum Query {
     },
 }
 
-/// Decides what `request` asks for; `today` (UTC) answers a GET without a date.
-pub fn route(request: &HttpRequest<'_>, today: NaiveDate) -> Result<Route, ApiError> {
-    if !is_predict_path(request.path) {
+/// Decides what `request` asks for; `today` (UTC) answers a GET without a
+/// date. `resource` is the API's path (`predict`, deploy.toml's `[api]
+/// path`, which the deployer passes as `API_PATH`).
+pub fn route(
+    request: &HttpRequest<'_>,
+    today: NaiveDate,
+    resource: &str,
+) -> Result<Route, ApiError> {
+    if !is_resource_path(request.path, resource) {
         return Err(ApiError::new(
             404,
             format!(
-                "no such path: {}; this API answers /predict",
-                shown(request.path, 100)
+                "no such path: {}; this API answers /{}",
+                shown(request.path, 100),
+                shown(resource, 100)
             ),
         ));
     }
@@ -56,8 +63,9 @@ pub fn route(request: &HttpRequest<'_>, today: NaiveDate) -> Result<Route, ApiEr
             return Err(ApiError::new(
                 405,
                 format!(
-                    "method {} is not allowed on /predict; use GET, POST or OPTIONS",
-                    shown(other, 20)
+                    "method {} is not allowed on /{}; use GET, POST or OPTIONS",
+                    shown(other, 20),
+                    shown(resource, 100)
                 ),
             ));
         }
@@ -70,17 +78,17 @@ pub fn route(request: &HttpRequest<'_>, today: NaiveDate) -> Result<Route, ApiEr
     }
 }
 
-/// `/predict` as API Gateway sends it (no stage) or with the stage in front
-/// (`/prod/predict`, as custom domains and `requestContext.path` show it),
-/// with or without a trailing slash.
-fn is_predict_path(path: &str) -> bool {
+/// `/predict` (the `resource`) as API Gateway sends it (no stage) or with
+/// the stage in front (`/prod/predict`, as custom domains and
+/// `requestContext.path` show it), with or without a trailing slash.
+fn is_resource_path(path: &str, resource: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
     };
     let segments: Vec<&str> = rest.strip_suffix('/').unwrap_or(rest).split('/').collect();
     match segments.as_slice() {
-        ["predict"] => true,
-        [stage, "predict"] => !stage.is_empty(),
+        [one] => *one == resource,
+        [stage, one] => !stage.is_empty() && *one == resource,
         _ => false,
     }
 }
@@ -262,7 +270,7 @@ mod tests {
     }
 
     fn route_of(event: Value) -> Result<Route, ApiError> {
-        route(&parse_event(&event).unwrap(), today())
+        route(&parse_event(&event).unwrap(), today(), "predict")
     }
 
     fn post(body: &str) -> Result<Route, ApiError> {
@@ -276,7 +284,7 @@ mod tests {
     #[test]
     fn predict_paths() {
         for path in ["/predict", "/predict/", "/prod/predict", "/dev/predict/"] {
-            assert!(is_predict_path(path), "{path}");
+            assert!(is_resource_path(path, "predict"), "{path}");
         }
         for path in [
             "",
@@ -288,7 +296,32 @@ mod tests {
             "/predict/x",
             "/Predict",
         ] {
-            assert!(!is_predict_path(path), "{path}");
+            assert!(!is_resource_path(path, "predict"), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_resource_is_the_configured_path() {
+        assert!(is_resource_path("/forecast", "forecast"));
+        assert!(is_resource_path("/prod/forecast/", "forecast"));
+        assert!(!is_resource_path("/predict", "forecast"));
+        let event = json!({"httpMethod": "GET", "path": "/predict"});
+        let err = route(&parse_event(&event).unwrap(), today(), "forecast").unwrap_err();
+        assert_eq!(err.status, 404);
+        assert!(err.message.contains("answers /forecast"), "{err:?}");
+    }
+
+    #[test]
+    fn caller_text_in_an_error_has_no_control_characters() {
+        // The error goes into the answer and the request's log line, which
+        // `deployer logs` shows an operator.
+        for err in [
+            get("\u{1b}]0;pwned\u{7}").unwrap_err(),
+            route_of(json!({"httpMethod": "GET", "path": "/\u{1b}[2J"})).unwrap_err(),
+            route_of(json!({"httpMethod": "\u{9b}31m", "path": "/predict"})).unwrap_err(),
+        ] {
+            assert!(!err.message.chars().any(char::is_control), "{err:?}");
+            assert!(err.message.contains("\\u00"), "{err:?}");
         }
     }
 

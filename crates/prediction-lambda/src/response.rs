@@ -145,10 +145,19 @@ impl ApiError {
 }
 
 /// At most `max` characters of caller input, for error messages and logs,
-/// so a huge input does not make a huge answer.
+/// so a huge input does not make a huge answer; its control characters
+/// (C0, DEL, C1) written as `\u001b`, so that what a caller sends cannot
+/// reach the terminal of an operator reading the logs as escape sequences.
 pub fn shown(input: &str, max: usize) -> String {
     let mut chars = input.chars();
-    let mut out: String = chars.by_ref().take(max).collect();
+    let mut out = String::new();
+    for c in chars.by_ref().take(max) {
+        if c.is_control() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
     if chars.next().is_some() {
         out.push('…');
     }
@@ -198,5 +207,14 @@ mod tests {
     fn shown_cuts_long_input_on_a_char_boundary() {
         assert_eq!(shown("ééééé", 3), "ééé…");
         assert_eq!(shown("abc", 3), "abc");
+    }
+
+    #[test]
+    fn shown_escapes_control_characters() {
+        assert_eq!(
+            shown("\u{1b}]0;owned\u{7}\u{9b}2J\tok", 40),
+            "\\u001b]0;owned\\u0007\\u009b2J\\u0009ok"
+        );
+        assert!(!shown("\u{1b}[31m", 2).chars().any(char::is_control));
     }
 }

@@ -1,11 +1,15 @@
-//! `up`'s public path check: the stage's URL called the way a browser
-//! calls it, after the alias moved — the CORS preflight (`OPTIONS` with
-//! `Origin` and `Access-Control-Request-Method: POST`) must allow the
-//! origin and `POST`, and `GET ?date=` must answer 200 with a forecast for
-//! that date and `Access-Control-Allow-Origin`. This is the request path the
-//! smoke test (which invokes the version directly) does not cover: the
-//! integration URI, the permission's source ARN, the deployment, CORS and
-//! the API key.
+//! `up`'s public path check: the stage's URL (its `[api] path`) called
+//! the way a browser calls it, after the alias moved, with each method the
+//! stage serves (`[api] methods`): `GET ?date=` and a JSON `POST
+//! {"date": ...}` must answer 200 with a forecast for that date and
+//! `Access-Control-Allow-Origin`. A method is preflighted (`OPTIONS` with
+//! `Origin`, `Access-Control-Request-Method` and the headers it sends) only
+//! when a browser would: a JSON POST, or any request carrying `x-api-key`;
+//! a plain GET is a CORS "simple request" and gets none (Fetch standard,
+//! "CORS-safelisted method" and "CORS-safelisted request-header"; MDN,
+//! "Simple requests"). This is the request path the smoke test (which
+//! invokes the version directly) does not cover: the integration URI, the
+//! permission's source ARN, the deployment, CORS and the API key.
 //!
 //! A new deployment and a new Lambda permission take a few seconds to reach
 //! every API Gateway node ("Deploy REST APIs in API Gateway"; IAM and
@@ -19,7 +23,7 @@
 
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
 use hyper_rustls::HttpsConnector;
@@ -56,6 +60,68 @@ pub struct PublicPath {
     pub date: String,
     /// The API key, when the methods require one.
     pub api_key: Option<String>,
+    /// The methods the stage serves (`GET`, `POST`), each called.
+    pub methods: Vec<String>,
+}
+
+/// One call a browser would make: its method, the headers it sends, the
+/// body (a POST's JSON) and the URL.
+struct Call<'a> {
+    method: Method,
+    url: String,
+    headers: Vec<(&'static str, &'a str)>,
+    body: Option<String>,
+}
+
+impl<'a> Call<'a> {
+    /// The call for `method` (`GET` with `?date=`, `POST` with a JSON body),
+    /// or `None` for one the check does not know how to make.
+    fn new(path: &'a PublicPath, method: &str) -> Option<Call<'a>> {
+        let mut headers = vec![
+            ("origin", path.origin.as_str()),
+            ("accept", "application/json"),
+        ];
+        if let Some(key) = &path.api_key {
+            headers.push(("x-api-key", key.as_str()));
+        }
+        let (method, url, body) = match method.to_ascii_uppercase().as_str() {
+            "GET" => (
+                Method::GET,
+                format!("{}?date={}", path.url, path.date),
+                None,
+            ),
+            "POST" => {
+                headers.push(("content-type", "application/json"));
+                let body = serde_json::json!({ "date": path.date }).to_string();
+                (Method::POST, path.url.clone(), Some(body))
+            }
+            _ => return None,
+        };
+        Some(Call {
+            method,
+            url,
+            headers,
+            body,
+        })
+    }
+
+    /// The headers a preflight must allow: those a browser does not send
+    /// freely (not CORS-safelisted). `content-type: application/json` is
+    /// one; `accept` is safelisted, `origin` is the browser's own.
+    fn unsafe_headers(&self) -> Vec<&'static str> {
+        self.headers
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !matches!(*name, "origin" | "accept"))
+            .collect()
+    }
+
+    /// Whether a browser preflights this call: a method other than GET
+    /// (HEAD and POST are safelisted, but only a POST without JSON is
+    /// simple, and ours sends JSON) or a header that is not safelisted.
+    fn needs_preflight(&self) -> bool {
+        self.method != Method::GET || !self.unsafe_headers().is_empty()
+    }
 }
 
 /// One HTTP answer, as a failure report shows it.
@@ -147,43 +213,61 @@ struct Failure {
     retry: bool,
 }
 
-/// One preflight and one GET; what failed, if anything.
+/// For each method the stage serves: its preflight when a browser would
+/// send one, then the call; what failed first, if anything.
 async fn round(client: &HttpClient, path: &PublicPath) -> Option<Failure> {
-    let preflight = format!("OPTIONS {}", path.url);
-    let answer = client
-        .send(
-            Method::OPTIONS,
-            &path.url,
-            &[
+    for method in &path.methods {
+        let Some(call) = Call::new(path, method) else {
+            // deploy.toml accepts only methods the check can make.
+            continue;
+        };
+        if call.needs_preflight() {
+            let requested = call.unsafe_headers().join(", ");
+            let mut headers = vec![
                 ("origin", path.origin.as_str()),
-                ("access-control-request-method", "POST"),
-                ("access-control-request-headers", "content-type"),
-            ],
-        )
-        .await;
-    if let Some(failure) = judge(&preflight, PREFLIGHT_EXPECTED, answer, |a| {
-        preflight_problem(a, &path.origin)
-    }) {
-        return Some(failure);
+                ("access-control-request-method", call.method.as_str()),
+            ];
+            if !requested.is_empty() {
+                headers.push(("access-control-request-headers", requested.as_str()));
+            }
+            let answer = client
+                .send(Method::OPTIONS, &path.url, &headers, None)
+                .await;
+            let check = format!("OPTIONS {} (preflight of {})", path.url, call.method);
+            let expected = format!(
+                "2xx with Access-Control-Allow-Origin for the origin and {} in Access-Control-Allow-Methods",
+                call.method
+            );
+            if let Some(failure) = judge(&check, &expected, answer, |a| {
+                preflight_problem(
+                    a,
+                    &path.origin,
+                    call.method.as_str(),
+                    &call.unsafe_headers(),
+                )
+            }) {
+                return Some(failure);
+            }
+        }
+        let answer = client
+            .send(
+                call.method.clone(),
+                &call.url,
+                &call.headers,
+                call.body.clone(),
+            )
+            .await;
+        let check = format!("{} {}", call.method, call.url);
+        if let Some(failure) = judge(&check, CALL_EXPECTED, answer, |a| {
+            forecast_problem(a, &path.origin, &path.date)
+        }) {
+            return Some(failure);
+        }
     }
-
-    let url = format!("{}?date={}", path.url, path.date);
-    let mut headers = vec![
-        ("origin", path.origin.as_str()),
-        ("accept", "application/json"),
-    ];
-    if let Some(key) = &path.api_key {
-        headers.push(("x-api-key", key.as_str()));
-    }
-    let answer = client.send(Method::GET, &url, &headers).await;
-    judge(&format!("GET {url}"), GET_EXPECTED, answer, |a| {
-        forecast_problem(a, &path.origin, &path.date)
-    })
+    None
 }
 
-const PREFLIGHT_EXPECTED: &str =
-    "2xx with Access-Control-Allow-Origin for the origin and POST in Access-Control-Allow-Methods";
-const GET_EXPECTED: &str = "200 with a forecast for the date and Access-Control-Allow-Origin";
+const CALL_EXPECTED: &str = "200 with a forecast for the date and Access-Control-Allow-Origin";
 
 fn judge(
     check: &str,
@@ -227,8 +311,14 @@ fn listed(value: Option<&str>, item: &str) -> bool {
     })
 }
 
-/// What is wrong with a preflight answer, if anything.
-pub fn preflight_problem(answer: &Answer, origin: &str) -> Option<String> {
+/// What is wrong with a preflight answer for `method` sending `headers`,
+/// if anything.
+pub fn preflight_problem(
+    answer: &Answer,
+    origin: &str,
+    method: &str,
+    headers: &[&str],
+) -> Option<String> {
     if !(200..300).contains(&answer.status) {
         return Some(format!("status {}", answer.status));
     }
@@ -240,29 +330,28 @@ pub fn preflight_problem(answer: &Answer, origin: &str) -> Option<String> {
                 .unwrap_or("missing")
         ));
     }
-    if !listed(answer.header("access-control-allow-methods"), "POST") {
+    if !listed(answer.header("access-control-allow-methods"), method) {
         return Some(format!(
-            "Access-Control-Allow-Methods {:?} does not allow POST",
+            "Access-Control-Allow-Methods {:?} does not allow {method}",
             answer
                 .header("access-control-allow-methods")
                 .unwrap_or("missing")
         ));
     }
-    if !listed(
-        answer.header("access-control-allow-headers"),
-        "content-type",
-    ) {
-        return Some(format!(
-            "Access-Control-Allow-Headers {:?} does not allow Content-Type (a JSON POST sends it)",
-            answer
-                .header("access-control-allow-headers")
-                .unwrap_or("missing")
-        ));
+    for header in headers {
+        if !listed(answer.header("access-control-allow-headers"), header) {
+            return Some(format!(
+                "Access-Control-Allow-Headers {:?} does not allow {header} (the {method} sends it)",
+                answer
+                    .header("access-control-allow-headers")
+                    .unwrap_or("missing")
+            ));
+        }
     }
     None
 }
 
-/// What is wrong with the GET's answer, if anything.
+/// What is wrong with a call's answer, if anything.
 pub fn forecast_problem(answer: &Answer, origin: &str, date: &str) -> Option<String> {
     if answer.status != 200 {
         return Some(format!("status {}", answer.status));
@@ -309,8 +398,8 @@ pub async fn api_key_value(
 
 /// Plain HTTP for an emulator's URL, HTTPS (the system's roots) for AWS's.
 enum HttpClient {
-    Plain(Client<HttpConnector, Empty<Bytes>>),
-    Tls(Client<HttpsConnector<HttpConnector>, Empty<Bytes>>),
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
 }
 
 impl HttpClient {
@@ -328,7 +417,7 @@ impl HttpClient {
         Ok(HttpClient::Tls(builder.build(connector)))
     }
 
-    fn request(&self, request: Request<Empty<Bytes>>) -> ResponseFuture {
+    fn request(&self, request: Request<Full<Bytes>>) -> ResponseFuture {
         match self {
             HttpClient::Plain(client) => client.request(request),
             HttpClient::Tls(client) => client.request(request),
@@ -340,13 +429,14 @@ impl HttpClient {
         method: Method,
         url: &str,
         headers: &[(&str, &str)],
+        body: Option<String>,
     ) -> Result<Answer, String> {
         let mut request = Request::builder().method(method).uri(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request
-            .body(Empty::new())
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| format!("cannot make the request: {e}"))?;
         let response = tokio::time::timeout(REQUEST_TIMEOUT, self.request(request))
             .await
@@ -415,20 +505,21 @@ mod tests {
             ],
             "",
         );
-        assert_eq!(preflight_problem(&good, ORIGIN), None);
+        let json = ["content-type"];
+        assert_eq!(preflight_problem(&good, ORIGIN, "POST", &json), None);
         let mut echoed = good.clone();
         echoed.headers[0].1 = ORIGIN.into();
-        assert_eq!(preflight_problem(&echoed, ORIGIN), None);
+        assert_eq!(preflight_problem(&echoed, ORIGIN, "POST", &json), None);
 
         // One header wrong at a time: the problem names it.
         for (header, value, named) in [
             (0, "https://other.example", "Allow-Origin"),
             (1, "GET,OPTIONS", "POST"),
-            (2, "X-Api-Key", "Content-Type"),
+            (2, "X-Api-Key", "content-type"),
         ] {
             let mut wrong = good.clone();
             wrong.headers[header].1 = value.into();
-            let problem = preflight_problem(&wrong, ORIGIN).unwrap_or_default();
+            let problem = preflight_problem(&wrong, ORIGIN, "POST", &json).unwrap_or_default();
             assert!(problem.contains(named), "{value}: {problem:?}");
         }
         let missing = answer(
@@ -437,9 +528,57 @@ mod tests {
             "",
         );
         assert_eq!(
-            preflight_problem(&missing, ORIGIN),
+            preflight_problem(&missing, ORIGIN, "POST", &json),
             Some("status 403".into())
         );
+        // A GET that sends an API key is preflighted for GET and the key.
+        let get_only = answer(
+            200,
+            &[
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-methods", "GET,OPTIONS"),
+                ("access-control-allow-headers", "X-Api-Key"),
+            ],
+            "",
+        );
+        assert_eq!(
+            preflight_problem(&get_only, ORIGIN, "GET", &["x-api-key"]),
+            None
+        );
+        assert!(
+            preflight_problem(&get_only, ORIGIN, "POST", &json)
+                .unwrap()
+                .contains("does not allow POST")
+        );
+    }
+
+    fn stage_path(methods: &[&str], api_key: Option<&str>) -> PublicPath {
+        PublicPath {
+            url: "https://a1.execute-api.us-east-1.amazonaws.com/prod/forecast".into(),
+            origin: ORIGIN.into(),
+            date: "2025-10-20".into(),
+            api_key: api_key.map(str::to_string),
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_calls_a_browser_would_preflight_are_preflighted() {
+        let open = stage_path(&["GET", "POST"], None);
+        let get = Call::new(&open, "GET").unwrap();
+        assert!(!get.needs_preflight(), "a plain GET is a simple request");
+        assert_eq!(get.url, format!("{}?date=2025-10-20", open.url));
+        let post = Call::new(&open, "post").unwrap();
+        assert!(post.needs_preflight(), "a JSON POST is not simple");
+        assert_eq!(post.unsafe_headers(), ["content-type"]);
+        assert_eq!(post.url, open.url);
+        assert_eq!(post.body.as_deref(), Some(r#"{"date":"2025-10-20"}"#));
+
+        let keyed = stage_path(&["GET"], Some("k"));
+        let get = Call::new(&keyed, "GET").unwrap();
+        assert!(get.needs_preflight(), "x-api-key is not safelisted");
+        assert_eq!(get.unsafe_headers(), ["x-api-key"]);
+        assert!(Call::new(&keyed, "PATCH").is_none());
     }
 
     #[test]
@@ -489,13 +628,14 @@ mod tests {
             origin: ORIGIN.into(),
             date: "2025-10-20".into(),
             api_key: None,
+            methods: vec!["GET".into(), "POST".into()],
         };
         let started = Instant::now();
         let failed = check(&path, Duration::from_millis(600)).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(failed.attempts >= 2, "{failed:?}");
         assert!(
-            failed.check.starts_with("OPTIONS http://127.0.0.1:"),
+            failed.check.starts_with("GET http://127.0.0.1:"),
             "{failed:?}"
         );
         assert!(failed.got.starts_with("no answer"), "{failed:?}");

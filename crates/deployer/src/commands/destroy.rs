@@ -8,6 +8,11 @@
 //! leaves nothing that points at what is gone; a second run finds nothing
 //! and says so.
 //!
+//! A stage with `protected = true` (production: its URL would change for
+//! good) is destroyed only when the operator types its name at the prompt
+//! or passes `--force-protected`; `--yes` alone does not do it, so a
+//! script written for `dev` cannot remove `prod`.
+//!
 //! The survey, the question and the deletions run under the stage lock
 //! that `up` takes ([`lock`](crate::aws::lock)), so an `up` and a `destroy` of one stage
 //! never interleave (an `up` half-way through would otherwise recreate
@@ -26,6 +31,7 @@ use serde::Serialize;
 use crate::aws::{self, Clients, apigw, ecr, iam, lambda, logs};
 use crate::cli::DestroyArgs;
 use crate::config::Stage;
+use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
 use crate::stage::desired::{DesiredStage, PERMISSION_ID};
 use crate::stage::plan::kind;
@@ -190,26 +196,49 @@ impl Found {
     }
 }
 
-pub async fn run(stage: &Stage, ui: &Ui, _args: &DestroyArgs) -> Result<()> {
+pub async fn run(stage: &Stage, ui: &Ui, args: &DestroyArgs) -> Result<()> {
     let started = Instant::now();
+    // A protected stage with nobody to type its name: refused before any
+    // AWS call, so nothing is read, locked or deleted.
+    let typed = stage.protected && !args.force_protected;
+    if typed && !ui.can_ask() {
+        return Err(refused_protected(stage));
+    }
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(stage, &clients).await?;
     // Taken before the survey: one taken before an `up`'s apply would ask
     // about, and delete from, a state that is gone. At a terminal the lock
     // is held while the question waits for its answer; another run waits
     // (up to a minute) and then says who holds it.
-    let work = survey_and_remove(stage, &names, ui, &clients, started);
+    let work = survey_and_remove(stage, &names, ui, &clients, started, typed);
     let report = lock::locked(stage, &names, ui, &clients, "destroyed", work).await?;
     ui.result(&report)
 }
 
-/// Surveys the stage, asks, and deletes what it found.
+/// The refusal to destroy a protected stage: exit 2, naming the setting
+/// and the two ways past it.
+fn refused_protected(stage: &Stage) -> anyhow::Error {
+    Failure::tag(
+        ExitStatus::Usage,
+        anyhow::anyhow!(
+            "stage `{}` is protected by {}: not destroyed, nothing was deleted; \
+             type the stage's name at the prompt on a terminal, or pass --force-protected \
+             (and --yes without a terminal)",
+            stage.name,
+            stage.protected_setting()
+        ),
+    )
+}
+
+/// Surveys the stage, asks (on a protected stage, for its name typed), and
+/// deletes what it found.
 async fn survey_and_remove(
     stage: &Stage,
     names: &Names,
     ui: &Ui,
     clients: &Clients,
     started: Instant,
+    typed: bool,
 ) -> Result<DestroyReport> {
     let step = ui.step("survey");
     let found = survey(stage, names, clients).await?;
@@ -227,7 +256,12 @@ async fn survey_and_remove(
             stage.region,
             removed.len()
         );
-        if !ui.confirm(&question)? {
+        if typed {
+            let question = format!("stage {} is protected: {question}", stage.name);
+            if !ui.confirm_typed(&question, &stage.name, "--force-protected")? {
+                return Err(refused_protected(stage));
+            }
+        } else if !ui.confirm(&question)? {
             anyhow::bail!("not destroyed: the answer was not yes");
         }
         // Ctrl-C is caught only from here on: once caught it no longer
@@ -286,7 +320,9 @@ async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found
         repository: actual.repository.is_some(),
         provisioned: actual.provisioned.is_some(),
         reserved: actual.reserved.is_some(),
-        api: actual.api,
+        // A REST API with the stage's name but not its tags is not the
+        // stage's: `delete_api` would skip it, so it is not listed either.
+        api: actual.api.filter(|api| api.is_ours(&desired.api.tags)),
         alias: actual.alias,
         versions,
         repository_users: users,

@@ -66,13 +66,15 @@ impl Query {
         }
     }
 
-    /// The proxy event API Gateway would send for this query.
-    pub fn event(&self) -> String {
+    /// The proxy event API Gateway would send for this query to the
+    /// stage's resource (`[api] path`, the one the function answers).
+    pub fn event(&self, resource: &str) -> String {
+        let path = format!("/{}", resource.trim_matches('/'));
         match self {
-            Query::Day(date) => release::get_event(&date.to_string()),
+            Query::Day(date) => release::get_event(resource, &date.to_string()),
             Query::Range { from, to } => serde_json::json!({
-                "resource": "/predict",
-                "path": "/predict",
+                "resource": path,
+                "path": path,
                 "httpMethod": "POST",
                 "headers": {"accept": "application/json", "content-type": "application/json"},
                 "queryStringParameters": null,
@@ -160,7 +162,7 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &InvokeArgs) -> Result<()> {
         &clients.lambda,
         &function,
         Some(&alias),
-        query.event().as_bytes(),
+        query.event(&stage.api.path).as_bytes(),
     )
     .await?;
     step.finish(match &answer.executed_version {
@@ -261,7 +263,7 @@ async fn ask(
 ) -> Result<()> {
     let timeout = Duration::from_secs(u64::try_from(stage.function.timeout_s).unwrap_or(300));
     let repeat = args.repeat.unwrap_or(1).max(1) as usize;
-    let event = query.event().into_bytes();
+    let event = query.event(&stage.api.path).into_bytes();
     let mut durations = Vec::with_capacity(repeat);
     let mut first_answer = None;
     let mut last = None;
@@ -347,14 +349,17 @@ mod tests {
             from: day("2025-10-20"),
             to: day("2025-10-22"),
         };
-        let event: Value = serde_json::from_str(&query.event()).unwrap();
+        let event: Value = serde_json::from_str(&query.event("forecast")).unwrap();
+        assert_eq!(event["path"], "/forecast");
         assert_eq!(event["httpMethod"], "POST");
         let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"from": "2025-10-20", "to": "2025-10-22"})
         );
-        let get: Value = serde_json::from_str(&Query::Day(day("2025-10-21")).event()).unwrap();
+        let get: Value =
+            serde_json::from_str(&Query::Day(day("2025-10-21")).event("predict")).unwrap();
+        assert_eq!(get["path"], "/predict");
         assert_eq!(get["queryStringParameters"]["date"], "2025-10-21");
     }
 

@@ -4,6 +4,11 @@
 //! `12:01:02 200 GET 2025-10-20 0.4 ms cold <request id>`, every other
 //! line (Lambda's START/REPORT, panics) as it is. With `--json`, one JSON
 //! object per event and line (NDJSON), the parsed request included.
+//!
+//! Log lines carry text callers chose, so no control character of theirs
+//! reaches the terminal: the text form writes them escaped (ESC as
+//! `\u001b`, every C0 and C1 control but the tab), and JSON escapes them
+//! (`\u001b`; [`Ui::item`] escapes DEL and the C1 controls too).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,7 +22,7 @@ use crate::aws::logs::{self, Follower, LogEvent};
 use crate::aws::{self, Clients};
 use crate::cli::LogsArgs;
 use crate::config::Stage;
-use crate::ui::Ui;
+use crate::ui::{Ui, escape_controls};
 
 /// One event as shown: its time, its stream, its text and, for the
 /// function's request lines, the parsed request.
@@ -59,10 +64,13 @@ impl fmt::Display for ShownEvent {
         let time = utc(self.timestamp)
             .map(|t| t.with_timezone(&Local).format("%H:%M:%S").to_string())
             .unwrap_or_else(|| "--:--:--".into());
-        match &self.request {
-            Some(request) => write!(f, "{time} {}", request_line(request)),
-            None => write!(f, "{time} {}", self.message),
-        }
+        // A log line holds what callers sent (a path, a bad date): its
+        // control characters are escaped, so none reaches the terminal.
+        let line = match &self.request {
+            Some(request) => request_line(request),
+            None => self.message.clone(),
+        };
+        write!(f, "{time} {}", escape_controls(&line))
     }
 }
 

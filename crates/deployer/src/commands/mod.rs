@@ -18,18 +18,21 @@ pub mod up;
 
 use crate::cli::Command;
 use crate::config::{Stage, StageSource};
+use crate::exit::ExitStatus;
 use crate::ui::Ui;
 
 /// Runs a command that acts on a stage (every command but `completions`,
 /// which [`completions::run`] handles without a deploy.toml). `source`
 /// resolves the stage again for the commands that run on and follow
-/// deploy.toml (`dev`, `up --watch`).
+/// deploy.toml (`dev`, `up --watch`). A command that succeeds exits 0, but
+/// for `plan --detailed-exitcode`, whose status says whether it would
+/// change something.
 pub async fn run(
     command: &Command,
     source: &StageSource,
     stage: &Stage,
     ui: &Ui,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitStatus> {
     ui.detail(format!(
         "stage {} of {} in {}{}",
         stage.name,
@@ -45,7 +48,7 @@ pub async fn run(
         Command::Completions(args) => completions::run(args),
         Command::Up(args) => up::run(source, stage, ui, args).await,
         Command::Dev(args) => dev::run(source, stage, ui, args).await,
-        Command::Plan(args) => plan::run(stage, ui, args).await,
+        Command::Plan(args) => return plan::run(stage, ui, args).await,
         Command::Build(args) => build::run(stage, ui, args).await,
         Command::Status(args) => status::run(stage, ui, args).await,
         Command::Rollback(args) => rollback::run(stage, ui, args).await,
@@ -55,4 +58,5 @@ pub async fn run(
         Command::Invoke(args) => invoke::run(stage, ui, args).await,
         Command::Policy(args) => policy::run(std::slice::from_ref(stage), ui, args).await,
     }
+    .map(|()| ExitStatus::Success)
 }

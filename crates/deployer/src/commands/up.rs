@@ -4,6 +4,12 @@
 //! reads. The read and the apply run under the lock, so two `up` of one
 //! stage never interleave. `up --watch` runs it again on every change of
 //! the image's inputs or deploy.toml ([`Watcher`]).
+//!
+//! On a stage with `protected = true`, a plan that changes something is
+//! shown and asked about before it is applied (`terraform apply`'s
+//! question): on a terminal the operator answers, elsewhere `--yes` must
+//! (exit 2 without it, before anything changed). A plan with no change
+//! asks nothing.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -239,10 +245,14 @@ async fn read_plan_apply(
     let actual = actual::read(&desired, Some(&wanted.image), clients).await?;
     let plan = plan::plan(&desired, &wanted.image, &actual);
     plan::check_account_room(stage, &desired, &actual)?;
+    plan::check_api_is_ours(&desired, &actual)?;
     let changes = plan.changes(&desired).changes;
     let count = changes.iter().filter(|c| c.action.is_change()).count();
     step.finish(format!("{count} to change"));
-    if !ui.json() && count > 0 {
+    // A protected stage's plan is shown even with --json (on stderr): it
+    // is what the question is about.
+    let ask = stage.protected && count > 0;
+    if (!ui.json() || ask) && count > 0 {
         let shown: Vec<Change> = changes
             .iter()
             .filter(|c| !again || c.action.is_change())
@@ -253,6 +263,16 @@ async fn read_plan_apply(
     if !again {
         for warning in &desired.warnings {
             ui.warn(warning);
+        }
+    }
+    if ask {
+        let question = format!(
+            "stage `{}` is protected by {}: apply these {count} changes?",
+            stage.name,
+            stage.protected_setting()
+        );
+        if !ui.confirm(&question)? {
+            anyhow::bail!("not applied: the answer was not yes; nothing was changed");
         }
     }
     let applied = apply::apply(ui, clients, &desired, &wanted.recipe, &actual, &plan).await?;

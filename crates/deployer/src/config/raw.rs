@@ -206,7 +206,7 @@ pub(super) struct RawStage {
     pub(super) profile: Option<Spanned<String>>,
     pub(super) endpoint_url: Option<Spanned<String>>,
     pub(super) dummy_credentials: Option<Spanned<bool>>,
-    pub(super) protected: Option<bool>,
+    pub(super) protected: Option<Spanned<bool>>,
     pub(super) function: Option<RawFunction>,
     pub(super) image: Option<RawImage>,
     /// Refused (the repository is shared): kept to say so at its line.

@@ -110,8 +110,10 @@ pub(super) fn resolve(
         }
         stage.dummy_credentials = *dummy.get_ref();
     }
-    if let Some(protected) = own.protected {
-        stage.protected = protected;
+    if let Some(protected) = &own.protected {
+        stage.protected = *protected.get_ref();
+        stage.protected_at =
+            Some(src.setting_at(protected.span(), format!("[stages.{name}] protected")));
     }
     check_paths(src, &stage, raw, table, name)?;
     check_concurrency(&stage, table, src, name)?;

@@ -21,9 +21,12 @@ pub struct Stage {
     /// a local emulator (moto accepts any), so `up --stage local` needs no
     /// environment variables.
     pub dummy_credentials: bool,
-    /// `protected = true`: a stage callers depend on (`prod`), which
-    /// `up --watch` refuses to redeploy on every save. Plain `up` works.
+    /// `protected = true`: a stage callers depend on (`prod`). `up` asks
+    /// before applying a plan that changes it (`--yes` answers), `destroy`
+    /// wants its name typed (or `--force-protected`), `up --watch` refuses.
     pub protected: bool,
+    /// Where `protected` was set, for the refusals that name it.
+    pub protected_at: Option<SettingAt>,
     /// The directory holding `deploy.toml`: the workspace root, which every
     /// relative path below is resolved against.
     pub root: PathBuf,
@@ -197,6 +200,15 @@ pub struct SmokeTestSpec {
 }
 
 impl Stage {
+    /// Where the stage is marked protected, as refusals name it:
+    /// `` `[stages.prod] protected = true` (deploy.toml:14) ``.
+    pub fn protected_setting(&self) -> String {
+        match &self.protected_at {
+            Some(at) => format!("`{} = true` ({}:{})", at.key, at.file, at.line),
+            None => format!("`[stages.{}] protected = true` (deploy.toml)", self.name),
+        }
+    }
+
     /// A stage with every default, as `deploy.toml` would give it with only
     /// `[app] name` set. Also the starting point of the tests.
     pub fn defaults(app: &str, stage: &str, region: &str) -> Stage {
@@ -208,6 +220,7 @@ impl Stage {
             endpoint_url: None,
             dummy_credentials: false,
             protected: false,
+            protected_at: None,
             root: PathBuf::from("."),
             function: FunctionSpec {
                 package: "prediction-lambda".into(),

@@ -131,7 +131,8 @@ impl DesiredStage {
 /// answers allow what the preflight and the gateway's answers allow:
 /// `CORS_ALLOW_ORIGIN` (`*` or the allowed origins, comma-separated; the
 /// function echoes the caller's when it is one of them) and
-/// `CORS_ALLOW_HEADERS`. A value set in `[function.environment]` wins.
+/// `CORS_ALLOW_HEADERS`; and the one path it answers, `API_PATH` (`[api]
+/// path`). A value set in `[function.environment]` wins.
 pub fn desired_function(stage: &Stage, image_uri: &str, role_arn: &str) -> lambda::DesiredFunction {
     let mut desired = lambda::DesiredFunction::for_stage(stage, image_uri, role_arn);
     let cors = &stage.api.cors;
@@ -147,6 +148,10 @@ pub fn desired_function(stage: &Stage, image_uri: &str, role_arn: &str) -> lambd
         .environment
         .entry("CORS_ALLOW_HEADERS".into())
         .or_insert_with(|| cors.allow_headers.join(", "));
+    desired
+        .environment
+        .entry("API_PATH".into())
+        .or_insert_with(|| stage.api.path.trim_matches('/').to_string());
     desired
 }
 

@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 use super::actual::ActualStage;
 use super::desired::DesiredStage;
 use crate::aws::{apigw, ecr, iam, lambda, logs};
+use crate::config::Architecture;
 use crate::config::Stage;
 use crate::exit::{ExitStatus, Failure};
 use crate::image::ImageRef;
-use crate::plan::{Action, Change, NoField, Plan};
+use crate::plan::{Action, Change, FieldChange, NoField, Plan};
 
 /// The resource kinds, as `plan`, `up`, `status` and `destroy` print them
 /// (and as their `--json` carries them in `kind`).
@@ -72,6 +73,153 @@ pub struct StagePlan {
     pub wait_provisioned: bool,
     pub api: apigw::ApiPlan,
     pub permission: Action<lambda::PermissionField>,
+    /// The old and new values of the updated fields, for output.
+    pub values: Values,
+}
+
+/// Per resource the plan updates, each changed field's old and new value
+/// (`terraform plan`'s `~ memory_size = 128 -> 256`), so that the question
+/// before a protected `up` shows what it is about. Secrets never: the
+/// function's environment is shown by variable names only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Values {
+    pub function: Vec<FieldChange>,
+    pub log_group: Vec<FieldChange>,
+    pub reserved: Vec<FieldChange>,
+    pub provisioned: Vec<FieldChange>,
+    pub alias: Vec<FieldChange>,
+}
+
+/// The fields of `action` that an update changes.
+fn updated<F: Copy>(action: &Action<F>) -> Vec<F> {
+    match action {
+        Action::Update(fields) => fields.iter().copied().collect(),
+        Action::Create | Action::Delete | Action::Unchanged => Vec::new(),
+    }
+}
+
+fn architecture(a: Architecture) -> &'static str {
+    match a {
+        Architecture::X86_64 => "x86_64",
+        Architecture::Arm64 => "arm64",
+    }
+}
+
+/// `k=v, ...` of the tags `wanted` names, as `actual` has them.
+fn tags_text(
+    wanted: &std::collections::BTreeMap<String, String>,
+    actual: &std::collections::BTreeMap<String, String>,
+) -> (String, String) {
+    let old: Vec<String> = wanted
+        .keys()
+        .filter_map(|k| actual.get(k).map(|v| format!("{k}={v}")))
+        .collect();
+    let new: Vec<String> = wanted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    (old.join(", "), new.join(", "))
+}
+
+/// Which variables an environment change adds, changes and removes, by
+/// name only: their values may be secrets.
+fn environment_detail(
+    wanted: &std::collections::BTreeMap<String, String>,
+    actual: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut parts = Vec::new();
+    let added: Vec<&str> = wanted
+        .keys()
+        .filter(|k| !actual.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    let changed: Vec<&str> = wanted
+        .iter()
+        .filter(|(k, v)| actual.get(*k).is_some_and(|old| old != *v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let removed: Vec<&str> = actual
+        .keys()
+        .filter(|k| !wanted.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    for (what, names) in [("added", added), ("changed", changed), ("removed", removed)] {
+        if !names.is_empty() {
+            parts.push(format!("{what} {}", names.join(", ")));
+        }
+    }
+    format!("{} (values not shown)", parts.join("; "))
+}
+
+fn function_values(
+    desired: &lambda::DesiredFunction,
+    actual: Option<&lambda::ActualFunction>,
+    action: &Action<lambda::FunctionField>,
+) -> Vec<FieldChange> {
+    use lambda::FunctionField as F;
+    let Some(actual) = actual else {
+        return Vec::new();
+    };
+    updated(action)
+        .into_iter()
+        .map(|field| match field {
+            F::Image => FieldChange::new(field, Some(&actual.image_uri), Some(&desired.image_uri)),
+            F::Architecture => FieldChange::new(
+                field,
+                actual.architecture.map(architecture),
+                Some(architecture(desired.architecture)),
+            ),
+            F::Memory => FieldChange::new(
+                field,
+                Some(format!("{} MB", actual.memory_mb)),
+                Some(format!("{} MB", desired.memory_mb)),
+            ),
+            F::Timeout => FieldChange::new(
+                field,
+                Some(format!("{} s", actual.timeout_s)),
+                Some(format!("{} s", desired.timeout_s)),
+            ),
+            F::Environment => FieldChange::sensitive(
+                field,
+                environment_detail(&desired.environment, &actual.environment),
+            ),
+            F::Tracing => {
+                let mode = |on: bool| if on { "Active" } else { "PassThrough" };
+                FieldChange::new(
+                    field,
+                    Some(mode(actual.tracing)),
+                    Some(mode(desired.tracing)),
+                )
+            }
+            F::Role => FieldChange::new(field, Some(&actual.role_arn), Some(&desired.role_arn)),
+            F::Tags => {
+                let (old, new) = tags_text(&desired.tags, &actual.tags);
+                FieldChange::new(field, Some(old), Some(new))
+            }
+        })
+        .collect()
+}
+
+fn log_group_values(
+    desired: &logs::DesiredLogGroup,
+    actual: Option<&logs::ActualLogGroup>,
+    action: &Action<logs::LogGroupField>,
+) -> Vec<FieldChange> {
+    let Some(actual) = actual else {
+        return Vec::new();
+    };
+    let days = |d: i32| format!("{d} days");
+    updated(action)
+        .into_iter()
+        .map(|field| match field {
+            logs::LogGroupField::Retention => FieldChange::new(
+                field,
+                Some(actual.retention_days.map_or("never expire".into(), days)),
+                Some(days(desired.retention_days)),
+            ),
+            logs::LogGroupField::Tags => {
+                let (old, new) = tags_text(&desired.tags, &actual.tags);
+                FieldChange::new(field, Some(old), Some(new))
+            }
+        })
+        .collect()
 }
 
 /// Compares the desired stage (running `image`) with the actual one.
@@ -106,6 +254,38 @@ pub fn check_account_room(
     })
 }
 
+/// Refuses, before anything changes, a REST API that has the stage's name
+/// but not its tags: it may be another team's (API Gateway names are not
+/// unique), and adopting it would rewrite its resources, methods and
+/// deployment. The error says how to make it the stage's, or get it out of
+/// the way.
+pub fn check_api_is_ours(desired: &DesiredStage, actual: &ActualStage) -> anyhow::Result<()> {
+    let api = match &actual.api {
+        Some(api) if !api.is_ours(&desired.api.tags) => api,
+        _ => return Ok(()),
+    };
+    let tags: Vec<String> = desired
+        .api
+        .tags
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Err(Failure::tag(
+        ExitStatus::Usage,
+        anyhow::anyhow!(
+            "REST API {} ({}) has the stage's name but not its tags ({}): it may belong to \
+             someone else, so it is left untouched and nothing was changed. If it is this \
+             stage's, tag it and run again: aws apigateway tag-resource --resource-arn {} \
+             --tags {}; otherwise delete or rename it, or give [app] another name",
+            desired.api.name,
+            api.id,
+            tags.join(", "),
+            desired.names.rest_api_arn(&api.id),
+            tags.join(",")
+        ),
+    ))
+}
+
 pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> StagePlan {
     // Before the image exists, its digest is unknown: any placeholder that
     // cannot equal a real digest makes the function's image differ.
@@ -121,6 +301,7 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
         _ => None,
     };
     let publish = function.is_change() || matching.is_none();
+    let log_group = logs::diff_log_group(&desired.log_group, actual.log_group.as_ref());
     let current_version = if publish { None } else { matching };
     let alias = match (&current_version, &actual.alias) {
         (Some(version), actual) => lambda::diff_alias(version, actual.as_ref()),
@@ -160,17 +341,53 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
         ),
         image: Action::create_if(actual.image_digest.is_none()),
         role: iam::diff_role(&desired.role, actual.role.as_ref()),
-        log_group: logs::diff_log_group(&desired.log_group, actual.log_group.as_ref()),
-        function,
+        log_group: log_group.clone(),
+        function: function.clone(),
         version: Action::create_if(publish),
-        current_version,
-        alias,
-        reserved,
-        provisioned,
+        current_version: current_version.clone(),
+        alias: alias.clone(),
+        reserved: reserved.clone(),
+        provisioned: provisioned.clone(),
         provisioned_first,
         wait_provisioned,
         api: apigw::diff_api(&desired.api, actual.api.as_ref()),
         permission,
+        values: Values {
+            function: function_values(
+                &desired.function(&image_uri),
+                actual.function.as_ref(),
+                &function,
+            ),
+            log_group: log_group_values(&desired.log_group, actual.log_group.as_ref(), &log_group),
+            reserved: updated(&reserved)
+                .into_iter()
+                .map(|field| FieldChange::new(field, actual.reserved, wanted.reserved))
+                .collect(),
+            provisioned: updated(&provisioned)
+                .into_iter()
+                .map(|field| match field {
+                    lambda::ProvisionedField::Amount => FieldChange::new(
+                        field,
+                        actual.provisioned.as_ref().map(|p| p.requested),
+                        wanted.provisioned,
+                    ),
+                    lambda::ProvisionedField::Allocation => FieldChange::new(
+                        field,
+                        actual.provisioned.as_ref().map(|p| p.status.clone()),
+                        Some("put again"),
+                    ),
+                })
+                .collect(),
+            alias: updated(&alias)
+                .into_iter()
+                .map(|field| {
+                    let new = current_version
+                        .clone()
+                        .unwrap_or_else(|| "(the version this up publishes)".into());
+                    FieldChange::new(field, actual.alias.as_ref().map(|a| &a.version), Some(new))
+                })
+                .collect(),
+        },
     }
 }
 
@@ -193,8 +410,10 @@ impl StagePlan {
             ),
             Change::new(kind::ECR_IMAGE, self.image_ref.by_tag(), &self.image),
             Change::new(kind::IAM_ROLE, &desired.role.name, &self.role),
-            Change::new(kind::LOG_GROUP, &desired.log_group.name, &self.log_group),
-            Change::new(kind::LAMBDA_FUNCTION, function, &self.function),
+            Change::new(kind::LOG_GROUP, &desired.log_group.name, &self.log_group)
+                .with_values(self.values.log_group.clone()),
+            Change::new(kind::LAMBDA_FUNCTION, function, &self.function)
+                .with_values(self.values.function.clone()),
         ];
         // The concurrency settings show when the stage asks for them or
         // has one to remove, as the API key does: most stages set neither.
@@ -206,23 +425,22 @@ impl StagePlan {
                     desired.alias_label(),
                     &self.provisioned,
                 )
+                .with_values(self.values.provisioned.clone())
             });
         if self.provisioned_first {
             changes.extend(provisioned.clone());
         }
         if concurrency.reserved.is_some() || self.reserved.is_change() {
-            changes.push(Change::new(
-                kind::LAMBDA_RESERVED_CONCURRENCY,
-                function,
-                &self.reserved,
-            ));
+            changes.push(
+                Change::new(kind::LAMBDA_RESERVED_CONCURRENCY, function, &self.reserved)
+                    .with_values(self.values.reserved.clone()),
+            );
         }
         changes.push(Change::new(kind::LAMBDA_VERSION, function, &self.version));
-        changes.push(Change::new(
-            kind::LAMBDA_ALIAS,
-            desired.alias_label(),
-            &self.alias,
-        ));
+        changes.push(
+            Change::new(kind::LAMBDA_ALIAS, desired.alias_label(), &self.alias)
+                .with_values(self.values.alias.clone()),
+        );
         if !self.provisioned_first {
             changes.extend(provisioned);
         }
@@ -387,6 +605,65 @@ mod tests {
         assert!(plan.alias.is_change());
         assert_eq!(plan.provisioned, Action::Unchanged);
         assert!(plan.wait_provisioned);
+    }
+
+    #[test]
+    fn an_update_shows_old_and_new_values_but_no_secret() {
+        let (desired, image) = wanting(0, 0);
+        let wanted = desired.function("repo@sha256:new");
+        let mut environment = wanted.environment.clone();
+        environment.insert("API_TOKEN".into(), "old-secret".into());
+        environment.insert("GONE".into(), "x".into());
+        let actual = lambda::ActualFunction {
+            name: wanted.name.clone(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:shop-prod".into(),
+            version: "$LATEST".into(),
+            image_uri: "repo@sha256:old".into(),
+            role_arn: wanted.role_arn.clone(),
+            memory_mb: wanted.memory_mb / 2,
+            timeout_s: wanted.timeout_s,
+            architecture: Some(wanted.architecture),
+            environment,
+            tracing: wanted.tracing,
+            state: "Active".into(),
+            last_update_status: "Successful".into(),
+            tags: wanted.tags.clone(),
+        };
+        let mut with_secret = wanted.clone();
+        with_secret
+            .environment
+            .insert("API_TOKEN".into(), "new-secret".into());
+        let action = lambda::diff_function(&with_secret, Some(&actual));
+        let values = function_values(&with_secret, Some(&actual), &action);
+        let field = |name: &str| values.iter().find(|v| v.field == name).unwrap();
+        let memory = field("memory");
+        assert_eq!(memory.old, Some(format!("{} MB", wanted.memory_mb / 2)));
+        assert_eq!(memory.new, Some(format!("{} MB", wanted.memory_mb)));
+        assert_eq!(field("image").old.as_deref(), Some("repo@sha256:old"));
+        let environment = field("environment");
+        assert!(environment.sensitive && environment.old.is_none() && environment.new.is_none());
+        assert_eq!(
+            environment.detail.as_deref(),
+            Some("changed API_TOKEN; removed GONE (values not shown)")
+        );
+        let text = format!("{values:?}");
+        assert!(!text.contains("secret"), "{text}");
+
+        // The whole plan carries them on the function's change.
+        let actual_stage = ActualStage {
+            function: Some(actual),
+            ..ActualStage::default()
+        };
+        let plan = plan(&desired, &image, &actual_stage);
+        let changes = plan.changes(&desired).changes;
+        let function = changes
+            .iter()
+            .find(|c| c.kind == kind::LAMBDA_FUNCTION)
+            .unwrap();
+        assert!(
+            function.values.iter().any(|v| v.field == "memory"),
+            "{function:?}"
+        );
     }
 
     #[test]

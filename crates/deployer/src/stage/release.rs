@@ -76,11 +76,13 @@ impl std::fmt::Display for ApiKeyReport {
     }
 }
 
-/// The proxy event of a GET for one date, as API Gateway would send it.
-pub fn get_event(date: &str) -> String {
+/// The proxy event of a GET for one date on the stage's resource (`[api]
+/// path`, the one the function answers), as API Gateway would send it.
+pub fn get_event(resource: &str, date: &str) -> String {
+    let path = format!("/{}", resource.trim_matches('/'));
     serde_json::json!({
-        "resource": "/predict",
-        "path": "/predict",
+        "resource": path,
+        "path": path,
         "httpMethod": "GET",
         "headers": {"accept": "application/json"},
         "queryStringParameters": {"date": date},
@@ -108,7 +110,7 @@ pub async fn smoke_test(
         &clients.lambda,
         &stage.function_name(),
         Some(version),
-        get_event(date).as_bytes(),
+        get_event(&stage.api.path, date).as_bytes(),
     )
     .await?;
     let status = serde_json::from_str::<serde_json::Value>(&answer.payload)
@@ -163,6 +165,7 @@ pub async fn public_path_check(
         origin: check_origin(&stage.api.cors.allow_origins),
         date: stage.smoke_test.date.clone(),
         api_key,
+        methods: stage.api.methods.clone(),
     };
     let failed = match public_check::check(&path, PUBLIC_PATH_WAIT).await {
         Ok(passed) => {

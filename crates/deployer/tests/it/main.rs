@@ -38,6 +38,7 @@ mod metrics;
 mod ops_logs_destroy;
 mod ops_status_rollback;
 mod plan_apply;
+mod protect;
 mod public_path;
 mod security;
 mod shared_repository;

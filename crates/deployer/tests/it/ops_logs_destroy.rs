@@ -19,7 +19,11 @@ fn now_ms() -> i64 {
 }
 
 /// Creates the group and a stream in it, as Lambda would on first call.
-async fn create_log_stream(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, stream: &str) {
+pub(crate) async fn create_log_stream(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+) {
     logs.create_log_group()
         .log_group_name(group)
         .send()
@@ -33,7 +37,7 @@ async fn create_log_stream(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, s
         .unwrap();
 }
 
-async fn put_events(
+pub(crate) async fn put_events(
     logs: &aws_sdk_cloudwatchlogs::Client,
     group: &str,
     stream: &str,

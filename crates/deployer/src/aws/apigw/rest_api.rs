@@ -1,6 +1,12 @@
 //! The REST API itself: found by name and tags (read), created regional
 //! with its tags, switched to regional, tagged, and deleted with its key
 //! and usage plan.
+//!
+//! A name proves nothing: API Gateway lets any number of REST APIs share
+//! one, and another team's may carry ours. Only an API with the stage's
+//! tags is the stage's. One with the name and without the tags is read (so
+//! that [`ActualApi::is_ours`] can stop `up` and `plan`, naming it) but
+//! never changed, adopted or deleted.
 
 use super::*;
 use crate::aws::permissions::{Declared, Scope, call};
@@ -24,9 +30,15 @@ pub async fn read_api(
     desired: &DesiredApi,
 ) -> Result<Option<ActualApi>, AwsError> {
     let found = find_rest_apis(client, &desired.name, &desired.tags).await?;
-    let Some((chosen, duplicates)) = found.split_first() else {
+    let Some((chosen, others)) = found.split_first() else {
         return Ok(None);
     };
+    // Sorted ours first: when `chosen` is not ours, none is, and the plan
+    // check stops on it. Other untagged ones are not duplicates of ours.
+    let duplicates: Vec<&RestApi> = others
+        .iter()
+        .filter(|api| has_tags(api.tags(), &desired.tags))
+        .collect();
     let id = required(chosen.id(), "GetRestApis", &desired.name)?;
     let regional = chosen
         .endpoint_configuration()
@@ -55,6 +67,14 @@ pub async fn read_api(
         api_key,
         usage_plan,
     }))
+}
+
+impl ActualApi {
+    /// Whether the API carries every tag of the stage (`deployer:app`,
+    /// `deployer:stage`): only then is it the stage's to change.
+    pub fn is_ours(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.iter().all(|(k, v)| self.tags.get(k) == Some(v))
+    }
 }
 
 /// Every REST API named `name`, best first: carrying our tags, then oldest.
