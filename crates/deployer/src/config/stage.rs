@@ -22,7 +22,8 @@ pub struct Stage {
     /// environment variables.
     pub dummy_credentials: bool,
     /// `protected = true`: a stage callers depend on (`prod`), which
-    /// `up --watch` refuses to redeploy on every save. Plain `up` works.
+    /// `up --watch` refuses to redeploy on every save (plain `up` works),
+    /// and which has an ECR repository of its own (see [`EcrSpec`]).
     pub protected: bool,
     /// The directory holding `deploy.toml`: the workspace root, which every
     /// relative path below is resolved against.
@@ -109,11 +110,25 @@ pub struct ImageSpec {
     pub include: Vec<PathBuf>,
 }
 
-/// The repository's settings. Stages share the repository, so these are
-/// set once, in the shared `[ecr]` table (a stage may not override them:
-/// two stages with two lifecycle policies would rewrite each other's).
+/// The stage's repository and its settings.
+///
+/// Unprotected stages share the repository `{app}`, whose settings are set
+/// once, in the shared `[ecr]` table (two stages with two lifecycle
+/// policies would rewrite each other's). A protected stage, or one with
+/// `[stages.X.ecr] repository`, has a repository of its own, which no other
+/// stage's printed policy may write (so an identity that may deploy `dev`
+/// cannot put an image where `prod` looks for its own); its `[stages.X.ecr]`
+/// table may then set the other keys too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EcrSpec {
+    /// `[stages.X.ecr] repository`: the stage's own repository, named.
+    /// `None`: `{app}-{stage}` for a protected stage, else the shared
+    /// `{app}` (`Stage::repository_name`).
+    pub repository: Option<String>,
+    /// Where the stage came to have a repository of its own: its
+    /// `repository` key, or else its `protected` key; `None` for a stage
+    /// in the shared repository.
+    pub own_repository_at: Option<SettingAt>,
     /// Lifecycle: untagged images (left by an interrupted push) expire
     /// after this many days.
     pub untagged_expire_days: u32,
@@ -227,6 +242,8 @@ impl Stage {
                 include: vec![PathBuf::from("models"), PathBuf::from("data")],
             },
             ecr: EcrSpec {
+                repository: None,
+                own_repository_at: None,
                 untagged_expire_days: 1,
                 keep_tagged: 10,
                 scan_on_push: true,
