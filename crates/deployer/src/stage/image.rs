@@ -157,6 +157,24 @@ pub async fn find_image(
     Ok(image::registry_digest(&docker, image, &credentials).await)
 }
 
+/// The digest the registry holds under the image's tag, when the stage
+/// can tell it is its own build: the stage's function already runs it
+/// (only the stage's `up` sets its code, and only to what it built or
+/// verified), or this machine's engine pushed it. Otherwise `None`, and
+/// `up` builds the image itself rather than deploy what someone else put
+/// under a tag anyone with the source can compute (see
+/// `image::push_image` for the push that then finds the tag taken).
+pub async fn own_digest(image: &ImageRef, digest: String, running: &[&str]) -> Option<String> {
+    let uri = ecr::image_uri_by_digest(&image.repository_uri, &digest);
+    if running.contains(&uri.as_str()) {
+        return Some(digest);
+    }
+    let docker = image::connect_docker().await.ok()?;
+    image::pushed_by_this_engine(&docker, image, &digest)
+        .await
+        .then_some(digest)
+}
+
 /// A fresh registry login from ECR's GetAuthorizationToken (tokens expire:
 /// one is asked for right before use and never kept).
 pub async fn registry_credentials(
