@@ -277,6 +277,8 @@ async fn dev_cannot_make_prod_run_an_image_prod_did_not_build() {
             .image_tag(&prod_tag)
             .image_manifest(&manifest)
             .image_manifest_media_type("application/vnd.docker.distribution.manifest.v2+json")
+            // As ECR computes it from the manifest (moto would make one up).
+            .image_digest(&digest)
             .send()
             .await;
         eprintln!(
