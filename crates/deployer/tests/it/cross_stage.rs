@@ -13,17 +13,16 @@
 //! What this exercises, honestly:
 //! - The local registry accepts any credentials, where ECR's authorizes a
 //!   push by the same IAM actions as the API (ecr:InitiateLayerUpload ...
-//!   ecr:PutImage on the repository). So the registry push is made only
-//!   into repositories where the API's PutImage was allowed, as real ECR
-//!   would allow it.
-//! - Until moto_ext evaluates resources (branch `iam`), moto checks ECR
-//!   and Lambda actions against `*` only: [`as_enforced`] then hands moto
-//!   the printed statements on `*`, as `iam_policy` does, and dev may
-//!   write prod's own repository too. `prod` is then protected by `up`'s
-//!   own check alone (a taken tag is adopted only when the stage's
-//!   function already runs it or this machine's engine pushed it); with
-//!   resources enforced, dev's PutImage into prod's repository is denied
-//!   as well.
+//!   ecr:PutImage on the repository). So the image is pushed under the tag
+//!   only into repositories where the API's PutImage was allowed, as real
+//!   ECR would allow it (its manifest is read from a scratch repository).
+//! - moto_ext enforces the printed policies as AWS would, resource by
+//!   resource (`iam-auth-resources`), so dev's PutImage into prod's own
+//!   repository is denied. Before that behaviour existed, moto checked ECR
+//!   actions against `*` only, dev could write prod's repository too, and
+//!   the test passed all the same on `up`'s own check (a taken tag is
+//!   adopted only when the stage's function already runs it or this
+//!   machine's engine pushed it): two barriers, each enough here.
 //! - The local registry's tags are mutable (ECR's immutable tags refuse a
 //!   second push), so `prod`'s push overwrites the tag here; the path that
 //!   meets a refused push is `image::push_image`'s, unit-tested only.
@@ -31,7 +30,8 @@
 use std::process::Command;
 
 use aws_config::SdkConfig;
-use serde_json::{Value, json};
+use aws_sdk_ecr::error::ProvideErrorMetadata;
+use serde_json::Value;
 
 use crate::util::fixture::{Fixture, set_in_table, texts};
 use crate::util::own_moto::OwnMoto;
@@ -39,28 +39,6 @@ use crate::util::*;
 
 /// Unauthenticated calls moto serves: two users, their keys and policies.
 const BOOTSTRAP_CALLS: &str = "6";
-
-/// The printed policy as moto can enforce it today (see the module doc).
-fn as_enforced(policy: &Value) -> Value {
-    let statements: Vec<Value> = policy["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let checked = s["Action"].as_array().unwrap().iter().all(|a| {
-                a.as_str()
-                    .is_some_and(|a| a.starts_with("apigateway:") || a == "iam:PassRole")
-            });
-            json!({
-                "Sid": s["Sid"],
-                "Effect": "Allow",
-                "Action": s["Action"],
-                "Resource": if checked { s["Resource"].clone() } else { json!("*") },
-            })
-        })
-        .collect();
-    json!({"Version": policy["Version"], "Statement": statements})
-}
 
 /// One signed identity of the IAM moto.
 struct User {
@@ -194,9 +172,10 @@ async fn dev_cannot_make_prod_run_an_image_prod_did_not_build() {
         });
     }
     fx.edit_config(|text| set_in_table(text, "stages.xprod", "protected", "true"));
-    let policy = |stage: &str| {
-        as_enforced(&fx.json(&["policy", "--stage", stage, "--account", ACCOUNT, "--json"]))
-    };
+    // The policies as printed, enforced resource by resource and with
+    // their conditions (moto_ext's iam-auth-resources).
+    let policy =
+        |stage: &str| fx.json(&["policy", "--stage", stage, "--account", ACCOUNT, "--json"]);
     let (moto, users) = iam_moto(&[("dev-ci", policy("xdev")), ("prod-ci", policy("xprod"))]).await;
     let (dev, prod) = (&users[0], &users[1]);
     for stage in ["xdev", "xprod"] {
@@ -251,26 +230,18 @@ async fn dev_cannot_make_prod_run_an_image_prod_did_not_build() {
         "docker build of the attack"
     );
 
-    // Into every repository of the app that dev's rights reach.
+    // Its manifest and digest, as any registry serves them.
+    let scratch = format!("{}-attack", fx.app);
+    let staged = format!("{host}/{scratch}:1");
+    docker_cli(&["tag", &attack, &staged]);
+    docker_cli(&["push", "-q", &staged]);
+    let (manifest, attack_digest) = registry_manifest(&scratch, "1");
+
+    // Into every repository of the app, wherever dev's rights let it.
     let ecr = aws_sdk_ecr::Client::new(&dev.config);
-    let mut attack_digest = None;
+    let prod_repository = format!("{}-xprod", fx.app);
     let mut planted = Vec::new();
-    for repository in [fx.app.clone(), format!("{}-xprod", fx.app)] {
-        let target = format!("{host}/{repository}:{prod_tag}");
-        docker_cli(&["tag", &attack, &target]);
-        // The registry's side first (to have the manifest ECR's PutImage
-        // takes); kept only where ECR's API lets dev put it.
-        let probe = ecr
-            .describe_repositories()
-            .repository_names(&repository)
-            .send()
-            .await;
-        if probe.is_err() {
-            docker_cli(&["rmi", &target]);
-            continue;
-        }
-        docker_cli(&["push", "-q", &target]);
-        let (manifest, digest) = registry_manifest(&repository, &prod_tag);
+    for repository in [fx.app.clone(), prod_repository.clone()] {
         let put = ecr
             .put_image()
             .repository_name(&repository)
@@ -278,24 +249,32 @@ async fn dev_cannot_make_prod_run_an_image_prod_did_not_build() {
             .image_manifest(&manifest)
             .image_manifest_media_type("application/vnd.docker.distribution.manifest.v2+json")
             // As ECR computes it from the manifest (moto would make one up).
-            .image_digest(&digest)
+            .image_digest(&attack_digest)
             .send()
             .await;
-        eprintln!(
-            "dev's PutImage into {repository}: {:?}",
-            put.as_ref().map(|_| "allowed")
-        );
-        if put.is_ok() {
-            planted.push(repository.clone());
+        let answer = match &put {
+            Ok(_) => "allowed",
+            Err(err) => err.code().unwrap_or("refused"),
+        };
+        eprintln!("dev's PutImage into {repository}: {answer}");
+        if put.is_err() {
+            continue;
         }
-        attack_digest = Some(digest);
-        // The attacker's machine is not prod's CI: nothing of it stays in
-        // the engine prod's `up` uses.
+        // The registry's side of the same push.
+        let target = format!("{host}/{repository}:{prod_tag}");
+        docker_cli(&["tag", &attack, &target]);
+        docker_cli(&["push", "-q", &target]);
         docker_cli(&["rmi", &target]);
+        planted.push(repository);
     }
-    docker_cli(&["rmi", &attack]);
-    let attack_digest = attack_digest.expect("dev could reach no repository at all");
+    // The attacker's machine is not prod's CI: nothing of it stays in the
+    // engine prod's `up` uses.
+    docker_cli(&["rmi", &staged, &attack]);
     eprintln!("planted {attack_digest} as {prod_tag} in {planted:?}");
+    assert!(
+        !planted.contains(&prod_repository),
+        "dev's printed policy wrote prod's own repository"
+    );
 
     // prod's up on the unchanged sources, signed as prod's policy.
     let up = deployer_as(
