@@ -187,3 +187,25 @@ pub async fn registry_credentials(
         server_address: auth.server,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_digest_the_stage_runs_or_this_engine_pushed_is_its_own() {
+        let image = ImageRef::new(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop-prod",
+            "h1",
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let running = ecr::image_uri_by_digest(&image.repository_uri, &digest);
+        assert_eq!(
+            own_digest(&image, digest.clone(), &[running.as_str()]).await,
+            Some(digest.clone())
+        );
+        // Another digest runs, and no engine here has pushed `shop-prod:h1`.
+        let other = ecr::image_uri_by_digest(&image.repository_uri, "sha256:b");
+        assert_eq!(own_digest(&image, digest, &[other.as_str()]).await, None);
+    }
+}
