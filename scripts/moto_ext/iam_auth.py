@@ -25,9 +25,16 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   plane by HTTP method on the resource's path: ``apigateway:GET`` on
   ``arn:aws:apigateway:{region}::/restapis/{id}`` ("Control access for
   managing an API", API Gateway Developer Guide). For API Gateway the
-  resource checked is that path, so a policy's API Gateway resources are
-  checked as AWS checks them; for the other services moto checks against
-  ``*`` (a policy naming narrower resources does not match it).
+  resource checked is that path; without ``iam-auth-resources``, the other
+  services are checked against ``*`` (a policy naming narrower resources
+  does not match it).
+- ``iam-auth-resources``: every request is checked on the resource ARN AWS
+  authorizes its action on, with the condition keys AWS sets for it
+  (``iam_targets``: log groups, functions with or without qualifier,
+  repositories, roles, API Gateway paths and their tags), and the caller's
+  policies are evaluated as IAM evaluates them, conditions included
+  (``iam_policy``). moto itself evaluates no condition of an identity
+  policy: it reads any it meets as a deny.
 - ``iam-auth-pass-role``: a call that hands Lambda a role (CreateFunction,
   and UpdateFunctionConfiguration with a ``Role``) also needs
   ``iam:PassRole`` on that role ("Grant a user permissions to pass a role
@@ -36,8 +43,9 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   answers 403 AccessDeniedException, "... is not authorized to perform:
   iam:PassRole on resource: arn:aws:iam::...:role/..."; moto never checks
   it. The check is against the role's ARN, so a policy that lets the
-  caller pass another role is refused as AWS refuses it (conditions such as
-  ``iam:PassedToService`` are not evaluated: moto evaluates none here).
+  caller pass another role is refused as AWS refuses it; with
+  ``iam-auth-resources``, ``iam:PassedToService`` is Lambda's
+  (``lambda.amazonaws.com``) and evaluated.
 - ``iam-auth-errors``: a denied request is answered in the service's own
   protocol: IAM's ``AccessDenied`` as one ``<Error>`` of an
   ``<ErrorResponse>`` (IAM API Reference, "Common Errors" and its query
@@ -75,11 +83,11 @@ from moto.core.exceptions import JsonRESTError, RESTError
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import BaseResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.iam.access_control import IAMRequest, IAMRequestBase
+from moto.iam.access_control import IAMPolicy, IAMRequest, IAMRequestBase
 from moto.iam.models import get_account_id_from
 from moto.utilities.utils import get_partition
 
-from . import patching, routes, settings
+from . import iam_policy, iam_targets, patching, routes, settings
 
 # Where a form body's bytes are kept in the WSGI environment.
 RAW_FORM_BODY = "moto_ext.raw_form_body"
@@ -212,6 +220,7 @@ def _install_signature() -> list[str]:
 def _install_actions() -> list[str]:
     if not settings.enabled("iam-auth-actions"):
         return []
+    resources_checked = settings.enabled("iam-auth-resources")
 
     @patching.replace(BaseResponse, "setup_class")
     def note_authorized(original, self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -234,6 +243,8 @@ def _install_actions() -> list[str]:
             path = urlsplit(self._path).path
             resource = f"arn:{get_partition(self._region)}:apigateway:{self._region}::{path}"
         self._action = RENAMED.get(self._action, self._action)
+        if resources_checked:
+            return _check_as_aws(self, resource)
         self._moto_ext_resource = resource
         try:
             original(self, resource)
@@ -243,7 +254,44 @@ def _install_actions() -> list[str]:
         _record("allowed", self._action, resource)
 
     routes.route("/_local-aws/iam", _decisions)
-    return ["iam-auth-actions"]
+    return ["iam-auth-actions"] + (["iam-auth-resources"] if resources_checked else [])
+
+
+def _documents(request: IAMRequestBase) -> list[Any]:
+    """The caller's policy documents, parsed as moto reads them."""
+    return [IAMPolicy(policy)._policy_json for policy in request._access_key.collect_policies()]
+
+
+def _check_as_aws(request: IAMRequestBase, resource: str) -> None:
+    """``iam-auth-resources``: the request's action on each resource AWS
+    authorizes it on, with its condition keys (``iam_targets``), evaluated
+    as IAM evaluates a policy (``iam_policy``). ``resource`` is what the
+    caller named: the role for iam:PassRole."""
+    action = request._action
+    if action == "sts:GetCallerIdentity":
+        # "No permissions are required to perform this operation."
+        return
+    if action == "iam:PassRole":
+        resources, context = [resource], {"iam:PassedToService": [PASSED_TO]}
+    else:
+        resources, context = iam_targets.target(
+            iam_targets.Request(
+                action,
+                request._method,
+                request._path,
+                request._body,
+                request._region,
+                request.account_id,
+                request._data if isinstance(request._data, dict) else {},
+            )
+        )
+    documents = _documents(request)
+    for arn in resources:
+        request._moto_ext_resource = arn
+        if not iam_policy.allowed(documents, action, arn, context):
+            _record("denied", action, arn)
+            request._raise_access_denied()
+        _record("allowed", action, arn)
 
 
 # Lambda operations that hand Lambda the execution role named in the
@@ -257,6 +305,11 @@ def _passed_role(body: Any) -> str:
     except (ValueError, AttributeError):
         return ""
     return role if isinstance(role, str) else ""
+
+
+# The service CreateFunction and UpdateFunctionConfiguration pass the role
+# to (the condition key iam:PassedToService).
+PASSED_TO = "lambda.amazonaws.com"
 
 
 def _install_pass_role() -> list[str]:

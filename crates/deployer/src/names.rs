@@ -79,10 +79,21 @@ impl Stage {
         format!("{}-{}-exec", self.app, self.name)
     }
 
-    /// `{app}`: one repository shared by every stage (images are
-    /// content-addressed, so stages never overwrite each other).
+    /// The stage's ECR repository: `[stages.X.ecr] repository` when set,
+    /// `{app}-{stage}` for a protected stage (a repository of its own, which
+    /// no other stage's policy may write), else `{app}`, shared by the
+    /// unprotected stages.
     pub fn repository_name(&self) -> String {
-        self.app.clone()
+        match &self.ecr.repository {
+            Some(name) => name.clone(),
+            None if self.protected => format!("{}-{}", self.app, self.name),
+            None => self.app.clone(),
+        }
+    }
+
+    /// Whether the stage's repository is its own (see [`Stage::repository_name`]).
+    pub fn owns_repository(&self) -> bool {
+        self.ecr.repository.is_some() || self.protected
     }
 
     /// The alias that API Gateway calls: named after the stage.
@@ -96,8 +107,8 @@ impl Stage {
     }
 
     /// The tags every resource of this stage carries; `status` and
-    /// `destroy` find resources by them. The repository carries only
-    /// `deployer:app`, since stages share it.
+    /// `destroy` find resources by them. The shared repository carries
+    /// only `deployer:app`.
     pub fn tags(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("deployer:app".to_string(), self.app.clone()),

@@ -84,7 +84,13 @@ MEASURED = [
 ]
 # IAM as AWS authorizes it, once moto enforces IAM (checked end to end by
 # crates/deployer/tests/it/iam_policy.rs, on a moto of its own).
-IAM_AUTH = ["iam-auth-signature", "iam-auth-actions", "iam-auth-pass-role", "iam-auth-errors"]
+IAM_AUTH = [
+    "iam-auth-signature",
+    "iam-auth-actions",
+    "iam-auth-resources",
+    "iam-auth-pass-role",
+    "iam-auth-errors",
+]
 BEHAVIOURS = DATA_PLANE + MEASURED + STRICT + IAM_AUTH
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."

@@ -77,7 +77,9 @@ pub struct Declared {
 /// policy; the order here is the statements' order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
-    /// `{app}`, the ECR repository every stage shares.
+    /// The stage's ECR repository: `{app}`, shared by the unprotected
+    /// stages, or the stage's own (`Stage::repository_name`), which no
+    /// other stage's policy names.
     Repository,
     /// The stage's function `{app}-{stage}`, its versions and alias.
     Function,
@@ -141,6 +143,8 @@ pub struct Target {
     pub account: String,
     pub app: String,
     pub stage: String,
+    /// The stage's ECR repository (`Stage::repository_name`).
+    pub repository: String,
 }
 
 impl Scope {
@@ -160,7 +164,10 @@ impl Scope {
         };
         let apigw = |path: &str| format!("arn:{p}:apigateway:{region}::{path}");
         match self {
-            Scope::Repository => vec![format!("arn:{p}:ecr:{region}:{account}:repository/{app}")],
+            Scope::Repository => vec![format!(
+                "arn:{p}:ecr:{region}:{account}:repository/{}",
+                t.repository
+            )],
             // Qualified ARNs (`:{alias}`, `:{version}`) are what version and
             // alias actions are authorized on.
             Scope::Function => vec![function.clone(), format!("{function}:*")],

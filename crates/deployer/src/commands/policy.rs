@@ -69,6 +69,7 @@ pub async fn run(stages: &[Stage], ui: &Ui, args: &PolicyArgs) -> Result<()> {
             account: account.clone(),
             app: stage.app.clone(),
             stage: stage.name.clone(),
+            repository: stage.repository_name(),
         })
         .collect();
     ui.info(format!(

@@ -64,6 +64,30 @@ pub(super) fn check_stage_name(
     Ok(())
 }
 
+/// An ECR repository name: 2 to 256 characters, path components of
+/// lowercase letters and digits separated by single `.`, `_` or `-`,
+/// joined by `/` (CreateRepository's `repositoryName`, Amazon ECR API
+/// Reference: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`).
+pub(super) fn check_repository_name(name: &str) -> Result<(), String> {
+    let component = |c: &str| {
+        !c.is_empty()
+            && c.split(['.', '_', '-']).all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            })
+    };
+    if (2..=256).contains(&name.len()) && name.split('/').all(component) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be an ECR repository name: 2 to 256 lowercase letters and digits, \
+             separated by single `.`, `_`, `-` or `/`, got {name:?}"
+        ))
+    }
+}
+
 /// `[a-z][a-z0-9-]*`
 fn is_lower_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())

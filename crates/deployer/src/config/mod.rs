@@ -124,6 +124,7 @@ impl Config {
             let stage = resolve(&src, &raw, name.get_ref(), table, root)?;
             stages.insert(name.get_ref().clone(), stage);
         }
+        check_own_repositories(&stages)?;
         Ok(Config {
             file: file.to_string(),
             stages,
@@ -181,6 +182,32 @@ impl Config {
         }
         Ok(stage)
     }
+}
+
+/// A stage's own repository is its alone: no other stage, whose printed
+/// policy may write its own repository, resolves to the same name.
+fn check_own_repositories(stages: &BTreeMap<String, Stage>) -> Result<(), ConfigError> {
+    // A named repository is blamed before a protected stage's default name.
+    let mut owners: Vec<&Stage> = stages.values().collect();
+    owners.sort_by_key(|stage| stage.ecr.repository.is_none());
+    for stage in owners {
+        let Some(at) = &stage.ecr.own_repository_at else {
+            continue;
+        };
+        let repository = stage.repository_name();
+        if let Some(other) = stages
+            .values()
+            .find(|other| other.name != stage.name && other.repository_name() == repository)
+        {
+            return Err(at.error(format!(
+                "the ECR repository `{repository}` would also be stage `{}`'s: a stage's own \
+                 repository must be its alone, since every stage's policy may write its \
+                 repository; name another one in [stages.{}.ecr] repository",
+                other.name, stage.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Finds the configuration file. A bare file name (the default

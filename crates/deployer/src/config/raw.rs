@@ -209,8 +209,9 @@ pub(super) struct RawStage {
     pub(super) protected: Option<Spanned<bool>>,
     pub(super) function: Option<RawFunction>,
     pub(super) image: Option<RawImage>,
-    /// Refused (the repository is shared): kept to say so at its line.
-    pub(super) ecr: Option<Spanned<toml::Value>>,
+    /// Only for a stage with a repository of its own (its `repository`
+    /// key, or `protected`); spanned to refuse it at its line otherwise.
+    pub(super) ecr: Option<Spanned<RawStageEcr>>,
     pub(super) api: Option<RawApi>,
     pub(super) smoke_test: Option<RawSmokeTest>,
 }
@@ -266,6 +267,34 @@ pub(super) struct RawEcr {
     pub(super) keep_tagged: Option<Spanned<i64>>,
     pub(super) scan_on_push: Option<bool>,
     pub(super) immutable_tags: Option<bool>,
+}
+
+/// A stage's `[stages.X.ecr]`: the shared table's keys and the name of
+/// the stage's own repository.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [ecr] table"
+)]
+pub(super) struct RawStageEcr {
+    pub(super) repository: Option<Spanned<String>>,
+    pub(super) untagged_expire_days: Option<Spanned<i64>>,
+    pub(super) keep_tagged: Option<Spanned<i64>>,
+    pub(super) scan_on_push: Option<bool>,
+    pub(super) immutable_tags: Option<bool>,
+}
+
+impl RawStageEcr {
+    /// The keys the shared `[ecr]` table has too.
+    pub(super) fn settings(&self) -> RawEcr {
+        RawEcr {
+            untagged_expire_days: self.untagged_expire_days.clone(),
+            keep_tagged: self.keep_tagged.clone(),
+            scan_on_push: self.scan_on_push,
+            immutable_tags: self.immutable_tags,
+        }
+    }
 }
 
 #[derive(Deserialize)]

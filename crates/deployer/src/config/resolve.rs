@@ -9,7 +9,8 @@ use toml::Spanned;
 
 use super::ConfigError;
 use super::check::{
-    check_header_name, check_origin, check_region, checked_list, in_range, non_empty, relative_path,
+    check_header_name, check_origin, check_region, check_repository_name, checked_list, in_range,
+    non_empty, relative_path,
 };
 use super::raw::{
     RawApi, RawArchitecture, RawAuth, RawEcr, RawFile, RawFunction, RawImage, RawSmokeTest,
@@ -44,17 +45,17 @@ pub(super) fn resolve(
     stage.root = root.to_path_buf();
 
     let own = table.get_ref();
-    if let Some(ecr) = &own.ecr {
-        return Err(src.error(
-            ecr.span(),
-            format!("[stages.{name}.ecr]"),
-            "the ECR repository is shared by every stage: set its keys in the shared [ecr] table",
-        ));
+    if let Some(protected) = &own.protected {
+        stage.protected = *protected.get_ref();
+        stage.protected_at =
+            Some(src.setting_at(protected.span(), format!("[stages.{name}] protected")));
     }
+    own_repository(src, &mut stage, own, name)?;
+    let own_ecr = own.ecr.as_ref().map(|ecr| ecr.get_ref().settings());
     let prefix = format!("stages.{name}.");
     for (tables, table_prefix) in [
         (Tables::shared(raw), ""),
-        (Tables::stage(own), prefix.as_str()),
+        (Tables::stage(own, own_ecr.as_ref()), prefix.as_str()),
     ] {
         let at = |table: &str, key: &str| format!("[{table_prefix}{table}] {key}");
         if let Some(f) = tables.function {
@@ -110,14 +111,45 @@ pub(super) fn resolve(
         }
         stage.dummy_credentials = *dummy.get_ref();
     }
-    if let Some(protected) = &own.protected {
-        stage.protected = *protected.get_ref();
-        stage.protected_at =
-            Some(src.setting_at(protected.span(), format!("[stages.{name}] protected")));
-    }
     check_paths(src, &stage, raw, table, name)?;
     check_concurrency(&stage, table, src, name)?;
     Ok(stage)
+}
+
+/// The stage's own repository: named by `[stages.X.ecr] repository`, or
+/// `{app}-{stage}` for a protected stage. A stage in the shared repository
+/// may not set `[stages.X.ecr]` keys: its lifecycle policy would rewrite
+/// the other stages'.
+fn own_repository(
+    src: &Source<'_>,
+    stage: &mut Stage,
+    own: &RawStage,
+    name: &str,
+) -> Result<(), ConfigError> {
+    let ecr = own.ecr.as_ref();
+    if let Some(repository) = ecr.and_then(|ecr| ecr.get_ref().repository.as_ref()) {
+        let key = format!("[stages.{name}.ecr] repository");
+        check_repository_name(repository.get_ref())
+            .map_err(|m| src.error(repository.span(), key.clone(), m))?;
+        stage.ecr.repository = Some(repository.get_ref().clone());
+        stage.ecr.own_repository_at = Some(src.setting_at(repository.span(), key));
+    } else if let Some(protected) = own.protected.as_ref().filter(|p| *p.get_ref()) {
+        let key = format!("[stages.{name}] protected");
+        stage.ecr.own_repository_at = Some(src.setting_at(protected.span(), key));
+    }
+    match ecr {
+        Some(ecr) if stage.ecr.own_repository_at.is_none() => Err(src.error(
+            ecr.span(),
+            format!("[stages.{name}.ecr]"),
+            format!(
+                "stage `{name}` shares the ECR repository `{}` with the other unprotected \
+                 stages: set its keys in the shared [ecr] table, or give the stage a \
+                 repository of its own (`repository = \"...\"` here, or `protected = true`)",
+                stage.repository_name()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Lambda refuses provisioned concurrency beyond the function's reserved
@@ -174,12 +206,13 @@ impl<'a> Tables<'a> {
         }
     }
 
-    fn stage(raw: &'a RawStage) -> Tables<'a> {
+    /// A stage's tables; `ecr` only for a stage with a repository of its
+    /// own (`own_repository` refuses it otherwise).
+    fn stage(raw: &'a RawStage, ecr: Option<&'a RawEcr>) -> Tables<'a> {
         Tables {
             function: raw.function.as_ref(),
             image: raw.image.as_ref(),
-            // Refused in `resolve`: the repository is shared.
-            ecr: None,
+            ecr,
             api: raw.api.as_ref(),
             smoke_test: raw.smoke_test.as_ref(),
         }

@@ -23,7 +23,8 @@ pub struct Stage {
     pub dummy_credentials: bool,
     /// `protected = true`: a stage callers depend on (`prod`). `up` asks
     /// before applying a plan that changes it (`--yes` answers), `destroy`
-    /// wants its name typed (or `--force-protected`), `up --watch` refuses.
+    /// wants its name typed (or `--force-protected`), `up --watch` refuses,
+    /// and it has an ECR repository of its own (see [`EcrSpec`]).
     pub protected: bool,
     /// Where `protected` was set, for the refusals that name it.
     pub protected_at: Option<SettingAt>,
@@ -116,11 +117,25 @@ pub struct ImageSpec {
     pub include: Vec<PathBuf>,
 }
 
-/// The repository's settings. Stages share the repository, so these are
-/// set once, in the shared `[ecr]` table (a stage may not override them:
-/// two stages with two lifecycle policies would rewrite each other's).
+/// The stage's repository and its settings.
+///
+/// Unprotected stages share the repository `{app}`, whose settings are set
+/// once, in the shared `[ecr]` table (two stages with two lifecycle
+/// policies would rewrite each other's). A protected stage, or one with
+/// `[stages.X.ecr] repository`, has a repository of its own, which no other
+/// stage's printed policy may write (so an identity that may deploy `dev`
+/// cannot put an image where `prod` looks for its own); its `[stages.X.ecr]`
+/// table may then set the other keys too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EcrSpec {
+    /// `[stages.X.ecr] repository`: the stage's own repository, named.
+    /// `None`: `{app}-{stage}` for a protected stage, else the shared
+    /// `{app}` (`Stage::repository_name`).
+    pub repository: Option<String>,
+    /// Where the stage came to have a repository of its own: its
+    /// `repository` key, or else its `protected` key; `None` for a stage
+    /// in the shared repository.
+    pub own_repository_at: Option<SettingAt>,
     /// Lifecycle: untagged images (left by an interrupted push) expire
     /// after this many days.
     pub untagged_expire_days: u32,
@@ -245,6 +260,8 @@ impl Stage {
                 include: vec![PathBuf::from("models"), PathBuf::from("data")],
             },
             ecr: EcrSpec {
+                repository: None,
+                own_repository_at: None,
                 untagged_expire_days: 1,
                 keep_tagged: 10,
                 scan_on_push: true,

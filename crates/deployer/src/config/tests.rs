@@ -273,10 +273,30 @@ fn every_validation_names_the_line_and_the_key() {
             &format!("{APP}[ecr]\nkeep-tagged = 0\n[stages.dev]\n"),
             "deploy.toml:5: [ecr] keep-tagged: must be between 1 and 1000",
         ),
-        // The repository is shared: no stage may set its own lifecycle.
+        // A stage in the shared repository may not set its own lifecycle.
         (
-            &format!("{APP}[stages.prod]\n[stages.prod.ecr]\nkeep-tagged = 30\n"),
-            "deploy.toml:5: [stages.prod.ecr]: the ECR repository is shared by every stage",
+            &format!("{APP}[stages.dev]\n[stages.dev.ecr]\nkeep-tagged = 30\n"),
+            "deploy.toml:5: [stages.dev.ecr]: stage `dev` shares the ECR repository `app` with the other unprotected stages",
+        ),
+        (
+            &format!("{APP}[stages.dev.ecr]\nrepository = \"App\"\n"),
+            "deploy.toml:5: [stages.dev.ecr] repository: must be an ECR repository name",
+        ),
+        (
+            &format!("{APP}[stages.dev.ecr]\nrepository = \"a//b\"\n"),
+            "deploy.toml:5: [stages.dev.ecr] repository: must be an ECR repository name",
+        ),
+        // A stage's own repository is its alone: not the shared one, not
+        // another stage's.
+        (
+            &format!("{APP}[stages.dev]\n[stages.qa.ecr]\nrepository = \"app\"\n"),
+            "deploy.toml:6: [stages.qa.ecr] repository: the ECR repository `app` would also be stage `dev`'s",
+        ),
+        (
+            &format!(
+                "{APP}[stages.prod]\nprotected = true\n[stages.qa.ecr]\nrepository = \"app-prod\"\n"
+            ),
+            "deploy.toml:7: [stages.qa.ecr] repository: the ECR repository `app-prod` would also be stage `prod`'s",
         ),
         // ECR's repository name pattern.
         (
@@ -463,4 +483,31 @@ fn region_shapes() {
     ] {
         assert!(check_region(bad).is_err(), "{bad:?} was accepted");
     }
+}
+
+#[test]
+fn a_protected_stage_or_a_named_repository_is_a_stage_of_its_own() {
+    let root = root();
+    let text = format!(
+        "{APP}[ecr]\nkeep-tagged = 5\n[stages.dev]\n[stages.qa]\n[stages.prod]\nprotected = true\n\
+         [stages.prod.ecr]\nkeep-tagged = 50\n[stages.eu.ecr]\nrepository = \"team/app-eu\"\n"
+    );
+    let config = parse_in(root.path(), &text).unwrap();
+    let stage = |name: &str| config.stage(name, &Overrides::default()).unwrap();
+    let (dev, qa, prod, eu) = (stage("dev"), stage("qa"), stage("prod"), stage("eu"));
+    assert_eq!(
+        [dev.repository_name(), qa.repository_name()],
+        ["app", "app"]
+    );
+    assert!(!dev.owns_repository() && !qa.owns_repository());
+    assert_eq!(prod.repository_name(), "app-prod");
+    assert!(prod.owns_repository());
+    assert_eq!(eu.repository_name(), "team/app-eu");
+    assert!(eu.owns_repository() && !eu.protected);
+    // Its own repository, its own lifecycle; the shared table's otherwise.
+    assert_eq!(prod.ecr.keep_tagged, 50);
+    assert_eq!(eu.ecr.keep_tagged, 5);
+    assert_eq!(dev.ecr.keep_tagged, 5);
+    let at = prod.ecr.own_repository_at.unwrap();
+    assert_eq!((at.line, at.key.as_str()), (9, "[stages.prod] protected"));
 }

@@ -30,7 +30,9 @@ pub use build::{build_image, connect_docker, connect_docker_at, image_exists};
 pub use compile::compile;
 pub use context::build_context;
 pub use hash::{ContentHash, content_hash, input_paths};
-pub use push::{RegistryCredentials, digest_of_taken_tag, push_image, registry_digest};
+pub use push::{
+    RegistryCredentials, digest_of_taken_tag, push_image, pushed_by_this_engine, registry_digest,
+};
 pub use recipe::Recipe;
 
 /// An image in a repository: by tag while it is being built, by digest

@@ -5,7 +5,7 @@ use std::fmt;
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::PushImageOptionsBuilder;
+use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::StreamExt;
 
 use super::{BuildError, BuildStep, ImageEvent, ImageRef, OnEvent, Tail};
@@ -37,16 +37,87 @@ impl fmt::Debug for RegistryCredentials {
 /// digest comes from the engine's closing `{tag}: digest: sha256:...`
 /// message, or else from the image's RepoDigests.
 ///
-/// Two stages that push the same content hash at once race for its tag,
-/// and an immutable repository refuses the second (see
-/// [`digest_of_taken_tag`]): that push carries on with the image the
-/// registry holds under the tag, built from the same inputs.
+/// An immutable repository refuses a push whose tag is taken (see
+/// [`digest_of_taken_tag`]). The tag is a content hash that anyone with the
+/// source can compute, and anyone who may push to the repository may have
+/// pushed other content under it first: the image under a taken tag is
+/// adopted only when this engine pushed it (a rerun, or two stages of
+/// one machine that built the same hash). Otherwise the image is pushed
+/// under a tag of its own, `{tag}-{image id}` ([`own_tag`]), so that what
+/// the stage deploys is always what it built.
 pub async fn push_image(
     docker: &Docker,
     image: &ImageRef,
     credentials: &RegistryCredentials,
     on_event: OnEvent<'_>,
 ) -> Result<ImageRef, BuildError> {
+    let refusal = match push_tag(docker, image, credentials, on_event).await? {
+        Ok(pushed) => return Ok(pushed),
+        Err(refusal) => refusal,
+    };
+    let Some(taken) = digest_of_taken_tag(docker, image, credentials, &refusal.message).await
+    else {
+        return Err(refusal.into_error(image));
+    };
+    if pushed_by_this_engine(docker, image, &taken).await {
+        return Ok(with_digest(image, taken));
+    }
+    // Someone else's image under the content hash: ours goes beside it.
+    let own = own_tag(docker, image).await?;
+    let refusal = match push_tag(docker, &own, credentials, on_event).await? {
+        Ok(pushed) => return Ok(pushed),
+        Err(refusal) => refusal,
+    };
+    match digest_of_taken_tag(docker, &own, credentials, &refusal.message).await {
+        Some(digest) if pushed_by_this_engine(docker, &own, &digest).await => {
+            Ok(with_digest(&own, digest))
+        }
+        Some(_) => Err(BuildError::new(
+            BuildStep::Push,
+            format!(
+                "{} and {} both hold an image this machine did not push: refusing to deploy \
+                 what this run cannot verify as its own (someone who may push to the \
+                 repository put them there; delete them, then run `up` again)",
+                image.by_tag(),
+                own.by_tag()
+            ),
+        )),
+        None => Err(refusal.into_error(&own)),
+    }
+}
+
+/// `image` with the manifest digest it has in the registry.
+fn with_digest(image: &ImageRef, digest: String) -> ImageRef {
+    ImageRef {
+        digest: Some(digest),
+        ..image.clone()
+    }
+}
+
+/// A push the registry refused: its message and the engine's last lines.
+struct Refusal {
+    message: String,
+    tail: Tail,
+}
+
+impl Refusal {
+    fn into_error(self, image: &ImageRef) -> BuildError {
+        BuildError::new(
+            BuildStep::Push,
+            format!("the push of {} failed: {}", image.by_tag(), self.message),
+        )
+        .with_output(self.tail.into_lines())
+    }
+}
+
+/// One push of `image.by_tag()`: the image with its digest, or the
+/// registry's refusal.
+async fn push_tag(
+    docker: &Docker,
+    image: &ImageRef,
+    credentials: &RegistryCredentials,
+    on_event: OnEvent<'_>,
+) -> Result<Result<ImageRef, Refusal>, BuildError> {
     let options = PushImageOptionsBuilder::default().tag(&image.tag).build();
     let auth = DockerCredentials {
         username: Some(credentials.username.clone()),
@@ -54,20 +125,6 @@ pub async fn push_image(
         serveraddress: Some(credentials.server_address.clone()),
         ..Default::default()
     };
-    let failed = |message: String, tail: Tail| async move {
-        match digest_of_taken_tag(docker, image, credentials, &message).await {
-            Some(digest) => Ok(ImageRef {
-                digest: Some(digest),
-                ..image.clone()
-            }),
-            None => Err(BuildError::new(
-                BuildStep::Push,
-                format!("the push of {} failed: {message}", image.by_tag()),
-            )
-            .with_output(tail.into_lines())),
-        }
-    };
-
     let mut tail = Tail::new(TAIL_LINES);
     let mut digest = None;
     let mut stream = docker.push_image(&image.repository_uri, Some(options), Some(auth));
@@ -75,12 +132,20 @@ pub async fn push_image(
         let info = match item {
             Ok(info) => info,
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return failed(error, tail).await;
+                return Ok(Err(Refusal {
+                    message: error,
+                    tail,
+                }));
             }
-            Err(e) => return failed(e.to_string(), tail).await,
+            Err(e) => {
+                return Ok(Err(Refusal {
+                    message: e.to_string(),
+                    tail,
+                }));
+            }
         };
         if let Some(message) = info.error_detail.and_then(|detail| detail.message) {
-            return failed(message, tail).await;
+            return Ok(Err(Refusal { message, tail }));
         }
         let Some(status) = info.status else { continue };
         tail.push(&status);
@@ -104,10 +169,59 @@ pub async fn push_image(
         Some(digest) => digest,
         None => repo_digest(docker, image).await?,
     };
-    Ok(ImageRef {
-        digest: Some(digest),
-        ..image.clone()
-    })
+    Ok(Ok(with_digest(image, digest)))
+}
+
+/// Whether this engine pushed (or pulled) the manifest `digest` of the
+/// local image `image.by_tag()`: the engine records in the image's
+/// RepoDigests every manifest it pushed for it, and an image of other
+/// content has another image id, so another's push never shows here.
+pub async fn pushed_by_this_engine(docker: &Docker, image: &ImageRef, digest: &str) -> bool {
+    let wanted = format!("{}@{digest}", image.repository_uri);
+    docker
+        .inspect_image(&image.by_tag())
+        .await
+        .ok()
+        .and_then(|inspect| inspect.repo_digests)
+        .is_some_and(|digests| digests.contains(&wanted))
+}
+
+/// The local image tagged again as `{tag}-{image id}` (its first 12 hex
+/// digits): a tag no one can have taken before this image was built, and
+/// the same one when the same engine rebuilds the same image, so a rerun
+/// finds and adopts its own earlier push.
+async fn own_tag(docker: &Docker, image: &ImageRef) -> Result<ImageRef, BuildError> {
+    let cannot = |e: String| {
+        BuildError::new(
+            BuildStep::Push,
+            format!(
+                "cannot tag {} again for a push of its own: {e}",
+                image.by_tag()
+            ),
+        )
+    };
+    let id = docker
+        .inspect_image(&image.by_tag())
+        .await
+        .map_err(|e| cannot(e.to_string()))?
+        .id
+        .unwrap_or_default();
+    let own = ImageRef::new(&image.repository_uri, &tag_with_id(&image.tag, &id));
+    let options = TagImageOptionsBuilder::default()
+        .repo(&own.repository_uri)
+        .tag(&own.tag)
+        .build();
+    docker
+        .tag_image(&image.by_tag(), Some(options))
+        .await
+        .map_err(|e| cannot(e.to_string()))?;
+    Ok(own)
+}
+
+/// `{tag}-{the first 12 hex digits of the image id}`.
+fn tag_with_id(tag: &str, image_id: &str) -> String {
+    let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!("{tag}-{}", hex.get(..12).unwrap_or(hex))
 }
 
 /// When a registry refused a push because its tag is taken, the digest the
@@ -118,8 +232,8 @@ pub async fn push_image(
 /// (ImageTagAlreadyExistsException, "Preventing image tags from being
 /// overwritten in Amazon ECR"); through Docker the refusal reads `tag
 /// invalid: The image tag '...' already exists in the '...' repository and
-/// cannot be overwritten because the repository is immutable`. The tag is a
-/// content hash, so the image under it was built from the same inputs.
+/// cannot be overwritten because the repository is immutable`. Who pushed
+/// it is unknown: [`push_image`] adopts it only when this engine did.
 pub async fn digest_of_taken_tag(
     docker: &Docker,
     image: &ImageRef,
@@ -224,6 +338,17 @@ mod tests {
         ));
         assert!(!tag_is_taken("blob upload unknown: layer already exists"));
         assert!(!tag_is_taken("connection reset by peer"));
+    }
+
+    #[test]
+    fn an_own_tag_is_the_content_hash_and_the_image_id() {
+        let id = format!("sha256:{}", "0123456789ab".repeat(5));
+        assert_eq!(
+            tag_with_id("h0123456789abcdef0123", &id),
+            "h0123456789abcdef0123-0123456789ab"
+        );
+        // ECR's tag limit is 300 characters; this is 34.
+        assert!(tag_with_id(&format!("h{}", "a".repeat(20)), &id).len() <= 34);
     }
 
     #[test]

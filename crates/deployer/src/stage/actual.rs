@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use super::desired::{DesiredStage, PERMISSION_ID};
-use super::image::find_image;
+use super::image::{find_image, own_digest};
 use crate::aws::{Clients, apigw, ecr, iam, lambda, logs};
 use crate::image::ImageRef;
 
@@ -16,7 +16,8 @@ pub struct ActualStage {
     pub repository: Option<ecr::ActualRepository>,
     pub lifecycle_policy: Option<String>,
     pub repository_policy: Option<String>,
-    /// The digest of the desired image's tag, when the registry holds it.
+    /// The digest of the desired image's tag, when the registry holds it
+    /// and the stage can tell it is its own build (`image::own_digest`).
     pub image_digest: Option<String>,
     pub role: Option<iam::ActualRole>,
     pub log_group: Option<logs::ActualLogGroup>,
@@ -91,6 +92,15 @@ pub async fn read(
         apigw::read_api(&clients.apigw, &desired.api),
         lambda::read_permission(&clients.lambda, function, alias, PERMISSION_ID),
     )?;
+    let running: Vec<&str> = [&latest, &newest_version]
+        .into_iter()
+        .flatten()
+        .map(|f| f.image_uri.as_str())
+        .collect();
+    let image_digest = match (image, image_digest) {
+        (Some(image), Some(digest)) => own_digest(image, digest, &running).await,
+        _ => None,
+    };
     Ok(ActualStage {
         repository: repository_found,
         lifecycle_policy,

@@ -177,10 +177,12 @@ pub fn warnings(stage: &Stage) -> Vec<String> {
 
 impl ecr::DesiredRepository {
     pub fn for_stage(stage: &Stage) -> ecr::DesiredRepository {
+        // A shared repository belongs to no one stage; a stage's own
+        // repository carries its stage tag like its other resources.
         let tags = stage
             .tags()
             .into_iter()
-            .filter(|(key, _)| key == "deployer:app")
+            .filter(|(key, _)| stage.owns_repository() || key == "deployer:app")
             .collect();
         ecr::DesiredRepository {
             name: stage.repository_name(),

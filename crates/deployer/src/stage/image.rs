@@ -148,6 +148,24 @@ pub async fn find_image(
     ecr::find_image(&clients.ecr, repository, &image.tag).await
 }
 
+/// The digest the registry holds under the image's tag, when the stage
+/// can tell it is its own build: the stage's function already runs it
+/// (only the stage's `up` sets its code, and only to what it built or
+/// verified), or this machine's engine pushed it. Otherwise `None`, and
+/// `up` builds the image itself rather than deploy what someone else put
+/// under a tag anyone with the source can compute (see
+/// `image::push_image` for the push that then finds the tag taken).
+pub async fn own_digest(image: &ImageRef, digest: String, running: &[&str]) -> Option<String> {
+    let uri = ecr::image_uri_by_digest(&image.repository_uri, &digest);
+    if running.contains(&uri.as_str()) {
+        return Some(digest);
+    }
+    let docker = image::connect_docker().await.ok()?;
+    image::pushed_by_this_engine(&docker, image, &digest)
+        .await
+        .then_some(digest)
+}
+
 /// A fresh registry login from ECR's GetAuthorizationToken (tokens expire:
 /// one is asked for right before use and never kept).
 pub async fn registry_credentials(
@@ -159,4 +177,26 @@ pub async fn registry_credentials(
         password: auth.password,
         server_address: auth.server,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_digest_the_stage_runs_or_this_engine_pushed_is_its_own() {
+        let image = ImageRef::new(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop-prod",
+            "h1",
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let running = ecr::image_uri_by_digest(&image.repository_uri, &digest);
+        assert_eq!(
+            own_digest(&image, digest.clone(), &[running.as_str()]).await,
+            Some(digest.clone())
+        );
+        // Another digest runs, and no engine here has pushed `shop-prod:h1`.
+        let other = ecr::image_uri_by_digest(&image.repository_uri, "sha256:b");
+        assert_eq!(own_digest(&image, digest, &[other.as_str()]).await, None);
+    }
 }

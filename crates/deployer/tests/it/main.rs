@@ -26,6 +26,7 @@ mod concurrency;
 mod concurrency_config;
 mod config_proptest;
 mod config_repo;
+mod cross_stage;
 mod dev;
 mod errors;
 mod faults;

@@ -48,7 +48,7 @@ pub struct DesiredRepository {
     pub name: String,
     pub scan_on_push: bool,
     pub immutable_tags: bool,
-    /// Only `deployer:app`: stages share the repository.
+    /// `deployer:app`, and `deployer:stage` on a stage's own repository.
     pub tags: BTreeMap<String, String>,
 }
 

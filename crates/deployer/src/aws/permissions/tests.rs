@@ -179,6 +179,7 @@ fn target(region: &str, stage: &str) -> Target {
         account: "123456789012".to_string(),
         app: "shop".to_string(),
         stage: stage.to_string(),
+        repository: "shop".to_string(),
     }
 }
 
@@ -294,4 +295,24 @@ fn no_action_is_declared_with_two_spellings() {
         }
     }
     assert!(!action_of.is_empty());
+}
+
+#[test]
+fn each_stage_may_write_only_its_own_repository() {
+    // dev in the shared repository, prod in its own: dev's policy names
+    // only `shop`, prod's only `shop-prod`, both policies together both.
+    let dev = target("eu-west-1", "dev");
+    let prod = Target {
+        repository: "shop-prod".to_string(),
+        ..target("eu-west-1", "prod")
+    };
+    let arn = |name: &str| format!("arn:aws:ecr:eu-west-1:123456789012:repository/{name}");
+    let resources = |targets: &[Target]| {
+        statement(&policy(targets, &declared()), "EcrRepository")
+            .resource
+            .clone()
+    };
+    assert_eq!(resources(std::slice::from_ref(&dev)), [arn("shop")]);
+    assert_eq!(resources(std::slice::from_ref(&prod)), [arn("shop-prod")]);
+    assert_eq!(resources(&[dev, prod]), [arn("shop"), arn("shop-prod")]);
 }
