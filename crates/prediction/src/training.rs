@@ -222,9 +222,7 @@ impl Calibration {
         noise_scale_bands: false,
         family_shape: false,
     };
-}
 
-impl Calibration {
     /// The calibration named `BASE[+OPTION...]`: `shipped` or `study`,
     /// then any of `noise` (bands in each target's noise scale), `family`
     /// (one tail shape per family of targets), `kind` (each kind of day's
