@@ -10,7 +10,7 @@
 //! holdout, and on many trial datasets to say how often even the truth
 //! passes issue #15's coverage gates. Nothing here feeds the models.
 //!
-//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration shipped|study]] DATA_DIR`
+//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME]] DATA_DIR`
 //! (`bench/oracle-coverage` runs it on `data/`).
 
 use std::collections::BTreeMap;
@@ -185,6 +185,8 @@ struct Gates {
     wide: [usize; 2],
     off_target: [f64; 2],
     tail_over: [usize; 2],
+    /// Per target, the sum over datasets of its coverage (model, oracle).
+    coverage_sum: Vec<[f64; 2]>,
 }
 
 /// Whether one dataset's target-runs pass issue #15's gates: every target
@@ -205,9 +207,11 @@ impl Gates {
         self.tails[who] += usize::from(tails);
         self.both[who] += usize::from(tight && tails);
         self.wide[who] += usize::from(wide);
-        for s in scores {
+        self.coverage_sum.resize(scores.len(), [0.0; 2]);
+        for (sum, s) in self.coverage_sum.iter_mut().zip(scores) {
             self.off_target[who] += (s.coverage() - 0.8).abs();
             self.tail_over[who] += usize::from(s.worst_tail() > 0.18);
+            sum[who] += s.coverage();
         }
     }
 }
@@ -292,12 +296,60 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
     };
     let share = |k: usize, of: usize| k as f64 / of.max(1) as f64;
     println!(
-        "\n# Summary: the shipped procedure ({calibration:?}) and the oracle on {count} datasets"
+        "\n# Summary: the shipped procedure ({calibration:?}) and the oracle on {count} datasets (seeds {first}..{})",
+        first + count.max(1) - 1
+    );
+    let mae = ratio_of(&|v| (v.model_error, v.oracle_error));
+    let score = ratio_of(&|v| (v.model_score, v.oracle_score));
+    let tails = share(gates.tail_over[0], gates.target_runs)
+        / share(gates.tail_over[1], gates.target_runs).max(f64::MIN_POSITIVE);
+    let mean_coverage: Vec<(String, f64)> = names
+        .iter()
+        .zip(&gates.coverage_sum)
+        .map(|(name, sum)| (name.clone(), sum[0] / gates.datasets.max(1) as f64))
+        .collect();
+    let off: Vec<String> = mean_coverage
+        .iter()
+        .filter(|(_, c)| !(0.77..=0.83).contains(c))
+        .map(|(name, c)| format!("{name} {c:.3}"))
+        .collect();
+    let verdict = |pass: bool| if pass { "pass" } else { "FAIL" };
+    println!(
+        "geometric mean over targets, model over oracle: MAE {mae:.4}, interval score {score:.4}"
+    );
+    println!("\nIssue #24's gates:");
+    println!("| gate | value | limit | |");
+    println!("|---|---|---|---|");
+    println!(
+        "| MAE over the oracle's (geometric mean over targets) | {mae:.4} | 1.02 | {} |",
+        verdict(mae <= 1.02)
     );
     println!(
-        "geometric mean over targets, model over oracle: MAE {:.4}, interval score {:.4}",
-        ratio_of(&|v| (v.model_error, v.oracle_error)),
-        ratio_of(&|v| (v.model_score, v.oracle_score))
+        "| interval score over the oracle's (geometric mean) | {score:.4} | 1.03 | {} |",
+        verdict(score <= 1.03)
+    );
+    println!(
+        "| target-runs with a tail over 18 %, over the oracle's share | {tails:.3} ({:.4} / {:.4}) | 1.5 | {} |",
+        share(gates.tail_over[0], gates.target_runs),
+        share(gates.tail_over[1], gates.target_runs),
+        verdict(tails <= 1.5)
+    );
+    println!(
+        "| targets whose mean coverage is outside 0.77-0.83 | {} | 0 | {} |",
+        if off.is_empty() {
+            "none".to_string()
+        } else {
+            off.join(", ")
+        },
+        verdict(off.is_empty())
+    );
+    let shown: Vec<String> = mean_coverage
+        .iter()
+        .map(|(name, c)| format!("{name} {c:.3}"))
+        .collect();
+    println!(
+        "\nMean coverage per target over the datasets: {}",
+        shown.join(", ")
     );
     println!("| figure | model | oracle |");
     println!("|---|---|---|");
@@ -390,21 +442,15 @@ fn run() -> Result<(), String> {
             "--compare" => versus = number("--compare")?,
             "--from" => first = number("--from")?,
             "--calibration" => {
-                calibration = match args.next().as_deref() {
-                    Some("shipped") => Calibration::SHIPPED,
-                    Some("study") => Calibration::STUDY_CHOICE,
-                    other => {
-                        return Err(format!(
-                            "--calibration: {other:?} is neither shipped nor study"
-                        ));
-                    }
-                }
+                let name = args.next().unwrap_or_default();
+                calibration =
+                    Calibration::named(&name).map_err(|e| format!("--calibration: {e}"))?;
             }
             _ if data_dir.is_none() && !arg.starts_with('-') => data_dir = Some(PathBuf::from(arg)),
             _ => return Err(format!("unexpected argument `{arg}`")),
         }
     }
-    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration shipped|study]] DATA_DIR")?;
+    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME]] DATA_DIR")?;
     let data = Dataset::load(&data_dir).map_err(|e| e.to_string())?;
 
     eprintln!("oracle: taking each date's p10 and p90 from {reference} reference datasets");

@@ -25,8 +25,8 @@ pub const FORMAT: &str = "pde-prediction-models";
 /// Bumped whenever [`ModelSet`] or the features change shape or meaning
 /// (2: a choice of learner per target, indicator features, the processed
 /// volume; 3: no weekday indicator on an observed holiday, so a version 2
-/// file's coefficients would misread holidays).
-pub const FORMAT_VERSION: u32 = 3;
+/// file's coefficients would misread holidays; 4: a target's `band_scale`).
+pub const FORMAT_VERSION: u32 = 4;
 /// The manifest's name inside the models directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The models' name inside the models directory.
@@ -84,6 +84,11 @@ pub struct TargetModel {
     /// Tuesday, and one band for both would be too wide for the one and too
     /// narrow for the other (see [`BandRule`]).
     pub bands: [ResidualBand; 2],
+    /// The scale the bands are in: the model's, or the target's own noise
+    /// scale where that differs (arrivals: a file is late by so many
+    /// minutes, whatever the day's usual time, so a band in `ln(1 + y)`
+    /// would widen on late days and narrow on early ones).
+    pub band_scale: Scale,
 }
 
 /// The learner a target was given, chosen on validation blocks.
@@ -366,39 +371,70 @@ impl BandRule {
         match self.kinds {
             KindBands::Pooled => [all; 2],
             KindBands::PerKind => kinds.map(|k| if too_few(&k) { all } else { self.band(k) }),
-            KindBands::Scaled if kinds.iter().any(too_few) => [all; 2],
-            KindBands::Scaled => {
-                let mut sorted: Vec<f64> = residuals.iter().map(|(_, r)| *r).collect();
-                sorted.sort_by(f64::total_cmp);
-                let centre = if self.centred {
-                    quantile(&sorted, 0.5)
-                } else {
-                    0.0
-                };
-                let scales = kinds.each_ref().map(|k| {
-                    let mut deviations: Vec<f64> = k.iter().map(|r| (r - centre).abs()).collect();
-                    deviations.sort_by(f64::total_cmp);
-                    quantile(&deviations, 0.5)
-                });
-                if scales.iter().any(|s| *s <= 0.0) {
-                    return [all; 2];
-                }
-                let standardised: Vec<f64> = kinds
-                    .iter()
-                    .zip(scales)
-                    .flat_map(|(k, s)| k.iter().map(move |r| (r - centre) / s))
-                    .collect();
-                let unit = BandRule {
-                    centred: false,
-                    ..*self
-                }
-                .band(standardised);
-                scales.map(|s| ResidualBand {
-                    q10: unit.q10 * s,
-                    q90: unit.q90 * s,
-                })
-            }
+            KindBands::Scaled => self
+                .shared_scaled_bands(&[residuals])
+                .map_or([all; 2], |bands| bands[0]),
         }
+    }
+
+    /// [`KindBands::Scaled`] bands of several targets that share one tail
+    /// shape: each target's residuals of each kind, about the target's
+    /// median, divided by their median absolute deviation; the quantiles
+    /// of all of them together, scaled back by each target's and kind's.
+    /// `None` when a kind has too few residuals or no spread.
+    pub fn shared_scaled_bands(
+        &self,
+        targets: &[&[(DayKind, f64)]],
+    ) -> Option<Vec<[ResidualBand; 2]>> {
+        let mut standardised = Vec::new();
+        let mut scales = Vec::new();
+        for residuals in targets {
+            let kinds = [DayKind::Ordinary, DayKind::Special].map(|kind| -> Vec<f64> {
+                residuals
+                    .iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, r)| *r)
+                    .collect()
+            });
+            if kinds.iter().any(|k| k.len() < ResidualBand::MIN_ROWS) {
+                return None;
+            }
+            let mut sorted: Vec<f64> = residuals.iter().map(|(_, r)| *r).collect();
+            sorted.sort_by(f64::total_cmp);
+            let centre = if self.centred {
+                quantile(&sorted, 0.5)
+            } else {
+                0.0
+            };
+            let kind_scales = kinds.each_ref().map(|k| {
+                let mut deviations: Vec<f64> = k.iter().map(|r| (r - centre).abs()).collect();
+                deviations.sort_by(f64::total_cmp);
+                quantile(&deviations, 0.5)
+            });
+            if kind_scales.iter().any(|s| *s <= 0.0) {
+                return None;
+            }
+            for (k, s) in kinds.iter().zip(kind_scales) {
+                standardised.extend(k.iter().map(|r| (r - centre) / s));
+            }
+            scales.push(kind_scales);
+        }
+        let unit = BandRule {
+            centred: false,
+            ..*self
+        }
+        .band(standardised);
+        Some(
+            scales
+                .iter()
+                .map(|s| {
+                    s.map(|s| ResidualBand {
+                        q10: unit.q10 * s,
+                        q90: unit.q90 * s,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// One band. Centred, it lies around the residuals' median: the
@@ -459,7 +495,12 @@ impl TargetModel {
         // their outliers), so the forecast is the p50; shifting it by the
         // validation residuals' median would carry the bias of learners
         // fitted on less data into this one.
-        let [p10, p50, p90] = [band.q10, 0.0, band.q90].map(|q| self.scale.from_model(z + q));
+        let [p10, p50, p90] = if self.band_scale == self.scale {
+            [band.q10, 0.0, band.q90].map(|q| self.scale.from_model(z + q))
+        } else {
+            let centre = self.band_scale.to_model(self.scale.from_model(z));
+            [band.q10, 0.0, band.q90].map(|q| self.band_scale.from_model(centre + q))
+        };
         let p50 = p50.max(p10);
         Quantiles {
             p10,
@@ -735,6 +776,72 @@ mod tests {
         let few = [ranks(DayKind::Ordinary, 50), ranks(DayKind::Special, 5)].concat();
         let [a, b] = rule(KindBands::Scaled).bands(&few);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_family_shares_the_tails_shape_and_each_target_keeps_its_width() {
+        // Two targets of one family: the second's residuals are the first's
+        // three times over, and their special days twice their ordinary.
+        let first: Vec<(DayKind, f64)> = (0..=100)
+            .map(|i| (DayKind::Ordinary, f64::from(i) / 10.0 - 5.0))
+            .chain((0..=40).map(|i| (DayKind::Special, f64::from(i) / 2.0 - 10.0)))
+            .collect();
+        let second: Vec<(DayKind, f64)> = first.iter().map(|(k, r)| (*k, 3.0 * r)).collect();
+        let rule = BandRule {
+            centred: true,
+            conformal: false,
+            kinds: KindBands::Scaled,
+        };
+        let shared = rule.shared_scaled_bands(&[&first, &second]).unwrap();
+        let [o1, s1] = shared[0];
+        let [o2, s2] = shared[1];
+        assert!((o2.q90 / o1.q90 - 3.0).abs() < 1e-9, "{o1:?} {o2:?}");
+        assert!((s1.q10 / o1.q10 - 2.0).abs() < 0.1, "{o1:?} {s1:?}");
+        assert!((s2.q90 / s1.q90 - 3.0).abs() < 1e-9, "{s1:?} {s2:?}");
+        // One target alone: the Scaled bands.
+        assert_eq!(
+            rule.shared_scaled_bands(&[&first]).unwrap()[0],
+            rule.bands(&first)
+        );
+        // A target with too few special days: no shared shape.
+        let few = [ranks(DayKind::Ordinary, 50), ranks(DayKind::Special, 5)].concat();
+        assert!(rule.shared_scaled_bands(&[&first, &few]).is_none());
+    }
+
+    #[test]
+    fn a_band_in_minutes_is_as_wide_on_a_late_day_as_on_an_early_one() {
+        // A learner of ln(1 + y) forecasting about 20 and about 60 minutes.
+        let rows: Vec<Vec<f64>> = (0..40).map(|i| vec![f64::from(i % 2), 1.0]).collect();
+        let z: Vec<f64> = rows.iter().map(|r| (20.0 + 40.0 * r[0]).ln_1p()).collect();
+        let spec = LearnerSpec {
+            scale: Scale::Log1p,
+            ..spec(false)
+        };
+        let band = ResidualBand {
+            q10: -2.0,
+            q90: 5.0,
+        };
+        let model = |band_scale| TargetModel {
+            target: "feed:claims:arrival_minutes".to_string(),
+            scale: Scale::Log1p,
+            learner: spec.fit(&rows, &z, 1).unwrap(),
+            bands: [band; 2],
+            band_scale,
+        };
+        let minutes = model(Scale::Linear);
+        for row in [[0.0, 1.0], [1.0, 1.0]] {
+            let q = minutes.predict(&row, DayKind::Ordinary);
+            assert!((q.p90 - q.p50 - 5.0).abs() < 1e-9, "{q:?}");
+            assert!((q.p50 - q.p10 - 2.0).abs() < 1e-9, "{q:?}");
+        }
+        // The same band in the model's scale widens with the forecast.
+        let log = model(Scale::Log1p);
+        let early = log.predict(&[0.0, 1.0], DayKind::Ordinary);
+        let late = log.predict(&[1.0, 1.0], DayKind::Ordinary);
+        assert!(
+            late.p90 - late.p50 > 2.0 * (early.p90 - early.p50),
+            "{early:?} {late:?}"
+        );
     }
 
     #[test]

@@ -178,6 +178,12 @@ impl CalibrationBlocks {
 pub struct Calibration {
     pub blocks: CalibrationBlocks,
     pub bands: BandRule,
+    /// Bands in each target's own noise scale (`Target::noise_scale`)
+    /// rather than its learner's.
+    pub noise_scale_bands: bool,
+    /// One tail shape per family of targets (records, arrivals, runtimes):
+    /// [`BandRule::shared_scaled_bands`] of the family's residuals.
+    pub family_shape: bool,
 }
 
 impl Calibration {
@@ -190,6 +196,8 @@ impl Calibration {
             conformal: false,
             kinds: KindBands::PerKind,
         },
+        noise_scale_bands: false,
+        family_shape: false,
     };
 
     /// The simulation study's choice (`models/README.md`, "Calibration
@@ -211,7 +219,46 @@ impl Calibration {
             conformal: false,
             kinds: KindBands::Scaled,
         },
+        noise_scale_bands: false,
+        family_shape: false,
     };
+
+    /// The calibration named `BASE[+OPTION...]`: `shipped` or `study`,
+    /// then any of `noise` (bands in each target's noise scale), `family`
+    /// (one tail shape per family of targets), `kind` (each kind of day's
+    /// band from its own residuals) and `rollS-minM` (rolling calibration
+    /// blocks, [`CalibrationBlocks::Rolling`]).
+    pub fn named(name: &str) -> Result<Calibration, String> {
+        let mut parts = name.split('+');
+        let mut calibration = match parts.next() {
+            Some("shipped") => Calibration::SHIPPED,
+            Some("study") => Calibration::STUDY_CHOICE,
+            _ => {
+                return Err(format!(
+                    "`{name}` starts with neither `shipped` nor `study`"
+                ));
+            }
+        };
+        for option in parts {
+            match option {
+                "noise" => calibration.noise_scale_bands = true,
+                "family" => calibration.family_shape = true,
+                "kind" => calibration.bands.kinds = KindBands::PerKind,
+                roll => {
+                    let (step_days, min_train_days) = roll
+                        .strip_prefix("roll")
+                        .and_then(|r| r.split_once("-min"))
+                        .and_then(|(s, m)| Some((s.parse().ok()?, m.parse().ok()?)))
+                        .ok_or(format!("`{name}`: no option `{roll}`"))?;
+                    calibration.blocks = CalibrationBlocks::Rolling {
+                        step_days,
+                        min_train_days,
+                    };
+                }
+            }
+        }
+        Ok(calibration)
+    }
 }
 
 /// Reads one target's value from a day's actuals.
@@ -223,6 +270,10 @@ struct Target {
     pick: Pick,
     candidates: Vec<LearnerSpec>,
     seed_offset: u64,
+    /// The scale on which its noise adds up: `ln(1 + y)` for counts and
+    /// runtimes (multiplicative noise), minutes for arrivals (a wait and
+    /// the odd delayed file, whatever the day's usual time).
+    noise_scale: Scale,
 }
 
 /// The candidates for a target: a trimmed ridge regression on the log and
@@ -261,6 +312,7 @@ fn targets() -> Vec<Target> {
             pick: Box::new(move |a: &DailyActuals| a.feed_records[f]),
             candidates: candidates(Scale::Log1p, &LINEAR_CALENDAR, &FOREST_CALENDAR),
             seed_offset: f as u64,
+            noise_scale: Scale::Log1p,
         });
     }
     for (f, feed) in FEEDS.iter().enumerate() {
@@ -273,6 +325,7 @@ fn targets() -> Vec<Target> {
                 &no_trend(&FOREST_CALENDAR),
             ),
             seed_offset: 100 + f as u64,
+            noise_scale: Scale::Linear,
         });
     }
     for (j, job) in JOBS.iter().enumerate() {
@@ -285,6 +338,7 @@ fn targets() -> Vec<Target> {
                 &with(&FOREST_CALENDAR, &[VOLUME_COLUMN]),
             ),
             seed_offset: 200 + j as u64,
+            noise_scale: Scale::Log1p,
         });
     }
     all
@@ -292,6 +346,12 @@ fn targets() -> Vec<Target> {
 
 /// How many record targets lead the list (their forecasts feed the runtimes).
 const N_RECORD_TARGETS: usize = FEEDS.len();
+/// The families of targets in file order: records, arrivals, runtimes.
+const FAMILIES: [std::ops::Range<usize>; 3] = [
+    0..FEEDS.len(),
+    FEEDS.len()..2 * FEEDS.len(),
+    2 * FEEDS.len()..2 * FEEDS.len() + JOBS.len(),
+];
 
 /// One target's selection: each candidate's validation MAE and the choice.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -357,6 +417,20 @@ struct Validation {
 impl Validation {
     fn kinds_and_residuals(&self) -> Vec<(DayKind, f64)> {
         self.residuals.iter().map(|r| (r.0, r.1)).collect()
+    }
+
+    /// The residuals in `band_scale`, of forecasts in `scale`.
+    fn residuals_in(&self, scale: Scale, band_scale: Scale) -> Vec<(DayKind, f64)> {
+        if band_scale == scale {
+            return self.kinds_and_residuals();
+        }
+        self.residuals
+            .iter()
+            .map(|(kind, _, y, z)| {
+                let forecast = band_scale.to_model(scale.from_model(*z));
+                (*kind, band_scale.to_model(*y) - forecast)
+            })
+            .collect()
     }
 
     /// MAE of the p50, the forecast.
@@ -542,10 +616,15 @@ pub fn fit_with(
             Some(folds) => Some(bench.validate(&target, spec, seed, folds)?),
             None => None,
         };
+        let band_scale = if calibration.noise_scale_bands {
+            target.noise_scale
+        } else {
+            spec.scale
+        };
         let residuals = calibration_run
             .as_ref()
             .unwrap_or(&run)
-            .kinds_and_residuals();
+            .residuals_in(spec.scale, band_scale);
         let bands = calibration.bands.bands(&residuals);
         calibration_residuals.push(residuals);
         let model = |learner| TargetModel {
@@ -553,6 +632,7 @@ pub fn fit_with(
             scale: spec.scale,
             learner,
             bands,
+            band_scale,
         };
         if t < N_RECORD_TARGETS {
             for (b, learner) in run.fold_learners.into_iter().enumerate() {
@@ -578,6 +658,20 @@ pub fn fit_with(
                 .collect(),
             chosen: spec.name(),
         });
+    }
+
+    if calibration.family_shape {
+        for family in FAMILIES {
+            let residuals: Vec<&[(DayKind, f64)]> = family
+                .clone()
+                .map(|t| calibration_residuals[t].as_slice())
+                .collect();
+            if let Some(bands) = calibration.bands.shared_scaled_bands(&residuals) {
+                for (t, bands) in family.zip(bands) {
+                    chosen_models[t].bands = bands;
+                }
+            }
+        }
     }
 
     let mut gaps: Vec<f64> = actuals
@@ -899,6 +993,38 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_calibration_is_named_by_its_base_and_options() {
+        let named = Calibration::named("study+noise+family").unwrap();
+        assert_eq!(
+            named,
+            Calibration {
+                noise_scale_bands: true,
+                family_shape: true,
+                ..Calibration::STUDY_CHOICE
+            }
+        );
+        assert_eq!(Calibration::named("shipped").unwrap(), Calibration::SHIPPED);
+        let rolled = Calibration::named("shipped+roll15-min90+kind").unwrap();
+        assert_eq!(
+            rolled.blocks,
+            CalibrationBlocks::Rolling {
+                step_days: 15,
+                min_train_days: 90
+            }
+        );
+        assert_eq!(rolled.bands.kinds, KindBands::PerKind);
+        for bad in [
+            "",
+            "studied",
+            "study+wide",
+            "shipped+roll30",
+            "shipped+roll-min60",
+        ] {
+            assert!(Calibration::named(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

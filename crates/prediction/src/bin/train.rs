@@ -26,7 +26,7 @@ const SEED: u64 = 7;
 const SEEDS: u64 = 10;
 
 const USAGE: &str =
-    "usage: train [--data DIR] [--out DIR] [--seeds N] [--calibration shipped|study]";
+    "usage: train [--data DIR] [--out DIR] [--seeds N] [--calibration shipped|study[+OPTION...]]";
 
 fn main() -> ExitCode {
     let mut data_dir = prediction::paths::data_dir();
@@ -45,13 +45,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
-            ("--calibration", Some(v)) => match v.as_str() {
-                "shipped" => calibration = Calibration::SHIPPED,
-                "study" => calibration = Calibration::STUDY_CHOICE,
-                _ => {
-                    eprintln!(
-                        "error: --calibration: `{v}` is neither `shipped` nor `study`\n{USAGE}"
-                    );
+            ("--calibration", Some(v)) => match Calibration::named(&v) {
+                Ok(named) => calibration = named,
+                Err(e) => {
+                    eprintln!("error: --calibration: {e}\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
