@@ -18,7 +18,7 @@ import botocore.config
 
 from .. import iam_policy, iam_targets
 
-from .support import REGION, Server, name, refused
+from .support import REGION, Server, asked_again, name, refused, throttled
 
 ACCOUNT = "123456789012"
 
@@ -156,8 +156,8 @@ class EnforcedTest(unittest.TestCase):
             # The unqualified function only.
             allow(["lambda:GetFunction", "lambda:InvokeFunction"], [fn]),
             allow(
-                ["apigateway:GET", "apigateway:DELETE", "apigateway:PATCH"],
-                [f"arn:aws:apigateway:{REGION}::/restapis/*"],
+                ["apigateway:GET", "apigateway:DELETE", "apigateway:PATCH", "apigateway:PUT"],
+                [f"arn:aws:apigateway:{REGION}::/restapis/*", f"arn:aws:apigateway:{REGION}::/tags/*"],
                 {"StringEquals": {"aws:ResourceTag/deployer:app": cls.app}},
             ),
             allow(
@@ -205,7 +205,7 @@ class EnforcedTest(unittest.TestCase):
         err = refused(call)
         self.assertIsNotNone(err, f"{action} on {resource} was allowed")
         assert err is not None
-        self.assertIn("AccessDenied", err.code)
+        self.assertIn("AccessDenied", err.code, err)
         self.assertIn(f"{action} on resource: {resource}", err.message)
 
     def test_log_groups_need_the_star_form_but_tags_the_bare_arn(self) -> None:
@@ -255,6 +255,22 @@ class EnforcedTest(unittest.TestCase):
             "apigateway:POST",
             f"arn:aws:apigateway:{REGION}::/restapis",
         )
+        # TagResource is checked against the tags of what it tags; its path
+        # carries that ARN percent-encoded, `/` as `%2F`, as signed.
+        # (moto tags stages only, as /tags/{stage ARN}.)
+        tags = f"arn:aws:apigateway:{REGION}::/tags/"
+        for api in (mine, theirs):
+            method = {"restApiId": api, "resourceId": admin.get_resources(restApiId=api)["items"][0]["id"], "httpMethod": "GET"}
+            admin.put_method(authorizationType="NONE", **method)
+            admin.put_integration(type="MOCK", **method)
+            asked_again(lambda: admin.create_deployment(restApiId=api, stageName="s"), throttled)
+        ours.tag_resource(resourceArn=f"{path(mine)}/stages/s", tags={"team": "a"})
+        err = refused(lambda: ours.tag_resource(resourceArn=f"{path(theirs)}/stages/s", tags={"deployer:app": self.app}))
+        self.assertIsNotNone(err)
+        assert err is not None
+        self.assertIn("AccessDenied", err.code, err)
+        self.assertIn(f"apigateway:PUT on resource: {tags}", err.message)
+        admin.untag_resource(resourceArn=f"{path(theirs)}/stages/s", tagKeys=["none"])
         admin.get_rest_api(restApiId=theirs)
         ours.delete_rest_api(restApiId=mine)
 
