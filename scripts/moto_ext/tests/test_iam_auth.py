@@ -21,6 +21,8 @@ from .. import iam_policy, iam_targets
 from .support import REGION, Server, asked_again, name, refused, throttled
 
 ACCOUNT = "123456789012"
+BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
 
 
 def policy(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +162,19 @@ class EnforcedTest(unittest.TestCase):
                 [f"arn:aws:apigateway:{REGION}::/restapis/*", f"arn:aws:apigateway:{REGION}::/tags/*"],
                 {"StringEquals": {"aws:ResourceTag/deployer:app": cls.app}},
             ),
+            # Only the basic execution policy may be attached to the role.
+            allow(
+                "iam:AttachRolePolicy",
+                f"arn:aws:iam::{ACCOUNT}:role/{cls.app}-dev-exec",
+                {"ArnEquals": {"iam:PolicyARN": BASIC}},
+            ),
+            # The role may be passed, but only to EC2: not to Lambda.
+            allow("lambda:CreateFunction", fn),
+            allow(
+                "iam:PassRole",
+                f"arn:aws:iam::{ACCOUNT}:role/{cls.app}-dev-exec",
+                {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            ),
             allow(
                 "apigateway:POST",
                 [f"arn:aws:apigateway:{REGION}::/restapis"],
@@ -230,6 +245,26 @@ class EnforcedTest(unittest.TestCase):
         self.assertEqual(err.code, "ResourceNotFoundException")
         self.denied(lambda: lam.get_function(FunctionName=fn, Qualifier="live"), "lambda:GetFunction", f"{arn}:live")
         self.denied(lambda: lam.invoke(FunctionName=f"{fn}:live"), "lambda:InvokeFunction", f"{arn}:live")
+
+    def test_iam_condition_keys_policy_arn_and_passed_to_service(self) -> None:
+        role = f"{self.app}-dev-exec"
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+        trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+        self.client(self.admin, "iam").create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+        iam = self.client(self.user, "iam")
+        iam.attach_role_policy(RoleName=role, PolicyArn=BASIC)
+        self.denied(lambda: iam.attach_role_policy(RoleName=role, PolicyArn=XRAY), "iam:AttachRolePolicy", role_arn)
+        lam = self.client(self.user, "lambda")
+        self.denied(
+            lambda: lam.create_function(
+                FunctionName=f"{self.app}-dev",
+                Role=role_arn,
+                PackageType="Image",
+                Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/x@sha256:{'0' * 64}"},
+            ),
+            "iam:PassRole",
+            role_arn,
+        )
 
     def test_api_gateway_is_scoped_by_tags(self) -> None:
         ours = self.client(self.user, "apigateway")
