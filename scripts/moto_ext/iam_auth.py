@@ -106,6 +106,8 @@ RENAMED = {"lambda:Invoke": "lambda:InvokeFunction"}
 # Status of AccessDeniedException per JSON-speaking service.
 JSON_ERROR_STATUS = {"ecr": 400, "logs": 400, "monitoring": 400, "lambda": 403, "apigateway": 403}
 
+# The raw request URI of the request being authenticated (per server thread).
+_SIGNED = threading.local()
 _LOCK = threading.Lock()
 _DECISIONS: dict[str, list[dict[str, str]]] = {"allowed": [], "denied": []}
 
@@ -179,20 +181,26 @@ def _install_signature() -> list[str]:
     @patching.replace(BaseResponse, "setup_class")
     def setup_class(original, self, request, full_url, headers, *args, **kwargs):  # type: ignore[no-untyped-def]
         answer = original(self, request, full_url, headers, *args, **kwargs)
-        self._moto_ext_signed_body = getattr(request, "environ", {}).get(RAW_FORM_BODY)
+        environ = getattr(request, "environ", {})
+        self._moto_ext_signed_body = environ.get(RAW_FORM_BODY)
+        self._moto_ext_raw_uri = environ.get("RAW_URI")
         return answer
 
     @patching.replace(ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
     def authenticate(original, self, iam_request_cls, resource="*"):  # type: ignore[no-untyped-def]
+        _SIGNED.raw_uri = getattr(self, "_moto_ext_raw_uri", None)
         signed = getattr(self, "_moto_ext_signed_body", None)
-        if not signed:
-            return original(self, iam_request_cls, resource)
-        parsed_body = self.raw_body
-        self.raw_body = signed
         try:
-            return original(self, iam_request_cls, resource)
+            if not signed:
+                return original(self, iam_request_cls, resource)
+            parsed_body = self.raw_body
+            self.raw_body = signed
+            try:
+                return original(self, iam_request_cls, resource)
+            finally:
+                self.raw_body = parsed_body
         finally:
-            self.raw_body = parsed_body
+            _SIGNED.raw_uri = None
 
     @patching.replace(IAMRequestBase, "_create_aws_request")
     def create_aws_request(original, self):  # type: ignore[no-untyped-def]
@@ -206,6 +214,12 @@ def _install_signature() -> list[str]:
         # ``A-Za-z0-9-_.~``; botocore takes the query as it finds it).
         parts = urlsplit(request.url)
         path = quote(unquote(parts.path), safe="/-_.~")
+        raw_uri = getattr(_SIGNED, "raw_uri", None)
+        if raw_uri:
+            # The path exactly as sent: decoding loses an encoded `/`
+            # (API Gateway's /tags/{UrlEncodedResourceARN}), which the
+            # client signed as `%2F`.
+            path = urlsplit(raw_uri).path
         query = "&".join(
             "=".join(quote(unquote(part), safe="-_.~") for part in pair.split("=", 1))
             for pair in parts.query.split("&")

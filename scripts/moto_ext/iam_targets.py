@@ -82,6 +82,8 @@ class Request:
         self.action = action
         self.method = method.upper()
         parts = urlsplit(path)
+        # As sent (API Gateway's /tags/{UrlEncodedResourceARN}), and decoded.
+        self.raw_path = parts.path
         self.path = unquote(parts.path)
         self.query = {k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self.body = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else (body or "")
@@ -240,7 +242,7 @@ def role_arn(account: str, partition: str, name: str, path: str = "") -> str:
 
 
 def _apigateway(request: Request) -> tuple[list[str], Context]:
-    resource = f"arn:{request.partition}:apigateway:{request.region}::{request.path}"
+    resource = f"arn:{request.partition}:apigateway:{request.region}::{request.raw_path}"
     context: Context = {}
     tags = _resource_tags(request, request.path)
     for key, value in tags.items():

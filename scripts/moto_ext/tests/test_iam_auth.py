@@ -18,9 +18,11 @@ import botocore.config
 
 from .. import iam_policy, iam_targets
 
-from .support import REGION, Server, name, refused
+from .support import REGION, Server, asked_again, name, refused, throttled
 
 ACCOUNT = "123456789012"
+BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
 
 
 def policy(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -156,9 +158,22 @@ class EnforcedTest(unittest.TestCase):
             # The unqualified function only.
             allow(["lambda:GetFunction", "lambda:InvokeFunction"], [fn]),
             allow(
-                ["apigateway:GET", "apigateway:DELETE", "apigateway:PATCH"],
-                [f"arn:aws:apigateway:{REGION}::/restapis/*"],
+                ["apigateway:GET", "apigateway:DELETE", "apigateway:PATCH", "apigateway:PUT"],
+                [f"arn:aws:apigateway:{REGION}::/restapis/*", f"arn:aws:apigateway:{REGION}::/tags/*"],
                 {"StringEquals": {"aws:ResourceTag/deployer:app": cls.app}},
+            ),
+            # Only the basic execution policy may be attached to the role.
+            allow(
+                "iam:AttachRolePolicy",
+                f"arn:aws:iam::{ACCOUNT}:role/{cls.app}-dev-exec",
+                {"ArnEquals": {"iam:PolicyARN": BASIC}},
+            ),
+            # The role may be passed, but only to EC2: not to Lambda.
+            allow("lambda:CreateFunction", fn),
+            allow(
+                "iam:PassRole",
+                f"arn:aws:iam::{ACCOUNT}:role/{cls.app}-dev-exec",
+                {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
             ),
             allow(
                 "apigateway:POST",
@@ -205,7 +220,7 @@ class EnforcedTest(unittest.TestCase):
         err = refused(call)
         self.assertIsNotNone(err, f"{action} on {resource} was allowed")
         assert err is not None
-        self.assertIn("AccessDenied", err.code)
+        self.assertIn("AccessDenied", err.code, err)
         self.assertIn(f"{action} on resource: {resource}", err.message)
 
     def test_log_groups_need_the_star_form_but_tags_the_bare_arn(self) -> None:
@@ -231,6 +246,26 @@ class EnforcedTest(unittest.TestCase):
         self.denied(lambda: lam.get_function(FunctionName=fn, Qualifier="live"), "lambda:GetFunction", f"{arn}:live")
         self.denied(lambda: lam.invoke(FunctionName=f"{fn}:live"), "lambda:InvokeFunction", f"{arn}:live")
 
+    def test_iam_condition_keys_policy_arn_and_passed_to_service(self) -> None:
+        role = f"{self.app}-dev-exec"
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+        trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+        self.client(self.admin, "iam").create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+        iam = self.client(self.user, "iam")
+        iam.attach_role_policy(RoleName=role, PolicyArn=BASIC)
+        self.denied(lambda: iam.attach_role_policy(RoleName=role, PolicyArn=XRAY), "iam:AttachRolePolicy", role_arn)
+        lam = self.client(self.user, "lambda")
+        self.denied(
+            lambda: lam.create_function(
+                FunctionName=f"{self.app}-dev",
+                Role=role_arn,
+                PackageType="Image",
+                Code={"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/x@sha256:{'0' * 64}"},
+            ),
+            "iam:PassRole",
+            role_arn,
+        )
+
     def test_api_gateway_is_scoped_by_tags(self) -> None:
         ours = self.client(self.user, "apigateway")
         admin = self.client(self.admin, "apigateway")
@@ -255,6 +290,22 @@ class EnforcedTest(unittest.TestCase):
             "apigateway:POST",
             f"arn:aws:apigateway:{REGION}::/restapis",
         )
+        # TagResource is checked against the tags of what it tags; its path
+        # carries that ARN percent-encoded, `/` as `%2F`, as signed.
+        # (moto tags stages only, as /tags/{stage ARN}.)
+        tags = f"arn:aws:apigateway:{REGION}::/tags/"
+        for api in (mine, theirs):
+            method = {"restApiId": api, "resourceId": admin.get_resources(restApiId=api)["items"][0]["id"], "httpMethod": "GET"}
+            admin.put_method(authorizationType="NONE", **method)
+            admin.put_integration(type="MOCK", **method)
+            asked_again(lambda: admin.create_deployment(restApiId=api, stageName="s"), throttled)
+        ours.tag_resource(resourceArn=f"{path(mine)}/stages/s", tags={"team": "a"})
+        err = refused(lambda: ours.tag_resource(resourceArn=f"{path(theirs)}/stages/s", tags={"deployer:app": self.app}))
+        self.assertIsNotNone(err)
+        assert err is not None
+        self.assertIn("AccessDenied", err.code, err)
+        self.assertIn(f"apigateway:PUT on resource: {tags}", err.message)
+        admin.untag_resource(resourceArn=f"{path(theirs)}/stages/s", tagKeys=["none"])
         admin.get_rest_api(restApiId=theirs)
         ours.delete_rest_api(restApiId=mine)
 

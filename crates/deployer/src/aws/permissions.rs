@@ -96,25 +96,47 @@ pub enum Scope {
     PassExecutionRole,
     /// The function's log group `/aws/lambda/{app}-{stage}`.
     FunctionLogGroup,
-    /// The stage lock's log group `/deployer/locks/{app}-{stage}`.
+    /// The stage lock's log groups: `/deployer/locks/{app}-{stage}` and
+    /// every group below `/deployer/locks/{app}-{stage}/` (the one-shot
+    /// marker that breaks a stale lock, and whatever else the lock keeps
+    /// there).
     LockLogGroup,
-    /// API Gateway's `/restapis` collection: listing and creating REST APIs.
-    RestApis,
-    /// Any one REST API and what is under it. API Gateway picks an API's id
-    /// at creation, so no policy written before can name it.
-    RestApi,
-    /// Tags of API Gateway resources (`/tags/{arn}`).
-    ApiTags,
-    /// API keys: the collection and any key (ids are picked by AWS).
-    ApiKeys,
-    /// Usage plans: the collection and any plan (ids are picked by AWS).
-    UsagePlans,
+    /// Listing API Gateway's collections (`/restapis`, `/apikeys`,
+    /// `/usageplans`) to find the stage's by name: a collection has no
+    /// tags, so no tag condition can narrow it (docs/iam-policy.md).
+    ApiCollections,
+    /// Creating a REST API, API key or usage plan: only with the stage's
+    /// tags in the request (conditions `aws:RequestTag/...`, `aws:TagKeys`).
+    ApiCreation,
+    /// Any REST API, key or usage plan (and what is under them, and their
+    /// tags) that carries the stage's tags (condition
+    /// `aws:ResourceTag/...`): API Gateway picks ids at creation, so no
+    /// policy written before can name them; the tags prove them ours.
+    ApiOwned,
     /// `*`: actions AWS authorizes on no narrower resource
     /// (`ecr:GetAuthorizationToken`, `lambda:ListFunctions`,
     /// `logs:DescribeLogGroups`, `cloudwatch:GetMetricData`).
     Any,
     /// Nothing to allow ([`needs_nothing`]).
     Nothing,
+}
+
+/// API Gateway's collections of what the deployer creates there.
+const COLLECTIONS: [&str; 3] = ["/restapis", "/apikeys", "/usageplans"];
+
+/// The keys of the tags every resource of a stage carries (`Stage::tags`).
+const TAG_KEYS: [&str; 2] = ["deployer:app", "deployer:stage"];
+
+/// `StringEquals` on `{prefix}/deployer:app` and `{prefix}/deployer:stage`:
+/// the targets' apps and stages.
+fn tag_condition(prefix: &str, targets: &[Target]) -> serde_json::Value {
+    let apps: BTreeSet<&str> = targets.iter().map(|t| t.app.as_str()).collect();
+    let stages: BTreeSet<&str> = targets.iter().map(|t| t.stage.as_str()).collect();
+    let [app_key, stage_key] = TAG_KEYS;
+    serde_json::json!({"StringEquals": {
+        format!("{prefix}/{app_key}"): apps,
+        format!("{prefix}/{stage_key}"): stages,
+    }})
 }
 
 /// The AWS managed policies the deployer may attach to an execution role.
@@ -180,12 +202,24 @@ impl Scope {
                 vec![role]
             }
             Scope::FunctionLogGroup => log_group(format!("/aws/lambda/{app}-{stage}")),
-            Scope::LockLogGroup => log_group(format!("/deployer/locks/{app}-{stage}")),
-            Scope::RestApis => vec![apigw("/restapis")],
-            Scope::RestApi => vec![apigw("/restapis/*")],
-            Scope::ApiTags => vec![apigw("/tags/*")],
-            Scope::ApiKeys => vec![apigw("/apikeys"), apigw("/apikeys/*")],
-            Scope::UsagePlans => vec![apigw("/usageplans"), apigw("/usageplans/*")],
+            Scope::LockLogGroup => {
+                let lock = super::lock::lock_group(app, stage);
+                let mut arns = log_group(lock.clone());
+                // Below the lock: `*` spans the rest of the ARN, so this one
+                // pattern is both forms of every group there.
+                arns.push(format!(
+                    "arn:{p}:logs:{region}:{account}:log-group:{lock}/*"
+                ));
+                arns
+            }
+            Scope::ApiCollections | Scope::ApiCreation => {
+                COLLECTIONS.iter().map(|c| apigw(c)).collect()
+            }
+            Scope::ApiOwned => COLLECTIONS
+                .iter()
+                .chain(&["/tags"])
+                .map(|c| apigw(&format!("{c}/*")))
+                .collect(),
             Scope::Any => vec!["*".to_string()],
             Scope::Nothing => Vec::new(),
         }
@@ -211,6 +245,19 @@ impl Scope {
                     .collect();
                 Some(serde_json::json!({"ArnEquals": {"iam:PolicyARN": arns}}))
             }
+            // "Using tags to control access to API Gateway REST API
+            // resources" (API Gateway Developer Guide): a create is allowed
+            // with the stage's tags in the request and no other key...
+            Scope::ApiCreation => {
+                let mut condition = tag_condition("aws:RequestTag", targets);
+                condition["ForAllValues:StringEquals"] =
+                    serde_json::json!({"aws:TagKeys": TAG_KEYS});
+                Some(condition)
+            }
+            // ...and anything else on a resource that carries them (a REST
+            // API's children inherit its tags, a usage plan's keys the
+            // plan's: "API Gateway resources that can be tagged").
+            Scope::ApiOwned => Some(tag_condition("aws:ResourceTag", targets)),
             _ => None,
         }
     }
@@ -226,11 +273,9 @@ impl Scope {
             Scope::PassExecutionRole => "IamPassExecutionRoleToLambda",
             Scope::FunctionLogGroup => "LogsFunctionLogGroup",
             Scope::LockLogGroup => "LogsStageLock",
-            Scope::RestApis => "ApiGatewayRestApis",
-            Scope::RestApi => "ApiGatewayRestApi",
-            Scope::ApiTags => "ApiGatewayTags",
-            Scope::ApiKeys => "ApiGatewayApiKeys",
-            Scope::UsagePlans => "ApiGatewayUsagePlans",
+            Scope::ApiCollections => "ApiGatewayList",
+            Scope::ApiCreation => "ApiGatewayCreateTagged",
+            Scope::ApiOwned => "ApiGatewayTaggedOwn",
             Scope::Any => "NoResourceLevelPermissions",
             Scope::Nothing => "",
         }

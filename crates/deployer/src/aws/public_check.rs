@@ -39,7 +39,10 @@ use super::permissions::{Declared, Scope, call};
 // With `api_key` auth the check reads the key's value to call the URL.
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
-    permissions: &[call("GetApiKeys", "apigateway:GET", Scope::ApiKeys)],
+    permissions: &[
+        call("GetApiKeys", "apigateway:GET", Scope::ApiCollections),
+        call("GetApiKey", "apigateway:GET", Scope::ApiOwned),
+    ],
 };
 
 /// API Gateway's longest integration timeout (29 s) and some.
@@ -375,8 +378,12 @@ pub fn forecast_problem(answer: &Answer, origin: &str, date: &str) -> Option<Str
     None
 }
 
-/// The value of the API key named `name` (`GetApiKeys` with
-/// `includeValues`), for a stage whose methods require one.
+/// The value of the API key named `name`, for a stage whose methods
+/// require one: found by name (`GetApiKeys`, without values), then read
+/// with its value (`GetApiKey`). `includeValues` on the collection would
+/// read every key of the region, which no tag condition can narrow; the key
+/// itself is readable only while it carries the stage's tags
+/// (docs/iam-policy.md).
 pub async fn api_key_value(
     client: &aws_sdk_apigateway::Client,
     name: &str,
@@ -384,16 +391,25 @@ pub async fn api_key_value(
     let keys = client
         .get_api_keys()
         .name_query(name)
-        .include_values(true)
         .send()
         .await
         .map_err(|e| aws_error("GetApiKeys", name, e))?;
-    Ok(keys
+    let Some(id) = keys
         .items()
         .iter()
         .find(|k| k.name() == Some(name))
-        .and_then(|k| k.value())
-        .map(str::to_string))
+        .and_then(|k| k.id())
+    else {
+        return Ok(None);
+    };
+    let key = client
+        .get_api_key()
+        .api_key(id)
+        .include_value(true)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetApiKey", name, e))?;
+    Ok(key.value().map(str::to_string))
 }
 
 /// Plain HTTP for an emulator's URL, HTTPS (the system's roots) for AWS's.

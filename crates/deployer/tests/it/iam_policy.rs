@@ -1,29 +1,30 @@
-//! `deployer policy` proven sufficient, and every action in it needed by
-//! some command: the real binary runs a stage's whole life (`plan`, `up`
-//! from nothing, a no-op `up`, a model change, a memory change, reserved
-//! and provisioned concurrency added and removed, drift repaired, `status`,
-//! `invoke`, `logs`, `metrics`, `rollback`, `destroy`) against a second
-//! moto that enforces IAM, signed as an IAM user of that moto whose only
-//! policy is the printed one (the drift is made by a second user, an
-//! administrator, and its calls are not counted as the deployer's); then
-//! again with one action removed, which must make a command fail with exit
-//! 3 and an error naming that action. And `parliament` finds nothing above
+//! `deployer policy` proven sufficient, and every action and resource in
+//! it needed by some command: the real binary runs a stage's whole life
+//! (`plan`, `up` from nothing after a run died holding the stage lock, a
+//! no-op `up`, a model change, a memory change, reserved and provisioned
+//! concurrency added and removed, drift repaired, `status`, `invoke`,
+//! `logs`, `metrics`, `rollback`, `destroy` while another stage still uses
+//! the repository) against a second moto that enforces IAM, signed as an
+//! IAM user of that moto whose only policy is the printed one, byte for
+//! byte (the stale lock, the drift, the other stage and another team's API
+//! are made by a second user, an administrator, and its calls are not
+//! counted as the deployer's); then again with one action removed, or one
+//! resource, which must make a command fail with exit 3 and an error naming
+//! what is missing. Another team's REST API, API key and usage plan survive
+//! the life, and every call that would read, change or delete them signed
+//! with the printed policy is denied. And `parliament` finds nothing above
 //! LOW in the printed policy.
 //!
 //! What moto checks (moto 5.1.22, `moto/iam/access_control.py`, with
-//! `scripts/moto_ext/iam_auth.py`): the action of every request, named as
-//! AWS names it; for API Gateway also the resource (the request's path, as
-//! AWS authorizes API Gateway's control plane), and for iam:PassRole, which
-//! CreateFunction and UpdateFunctionConfiguration need, the role passed;
-//! for the other services moto matches the policy's resources against `*`
-//! only, so the test gives moto their statements with the same actions on
-//! `*`. moto evaluates no conditions for these calls, so the conditions are
-//! left out of what moto gets; they are checked by the unit tests of
-//! `aws::permissions` and by parliament. The push to the registry
-//! is Docker's, not IAM-checked locally; GetAuthorizationToken is. The
-//! calls the extension serves itself (provisioned concurrency) or hands
-//! to moto translated (CloudWatch's CBOR) are checked as moto checks the
-//! others.
+//! `scripts/moto_ext/iam_auth.py`, `iam_targets.py`, `iam_policy.py`): the
+//! action of every request, named as AWS names it, on the resource ARN AWS
+//! authorizes it on (log groups in their `:*` form, functions with their
+//! qualifier, repositories, roles, API Gateway paths), with the condition
+//! keys the policy uses (`iam:PassedToService`, `iam:PolicyARN`, API
+//! Gateway's resource and request tags). The push to the registry is
+//! Docker's, not IAM-checked locally; GetAuthorizationToken is. The calls
+//! the extension serves itself (provisioned concurrency) or hands to moto
+//! translated (CloudWatch's CBOR) are checked as moto checks the others.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -62,7 +63,10 @@ const REPAIRS: [&str; 8] = [
 ];
 /// How many actions are removed, one per run, chosen at random
 /// (`IAM_POLICY_TEST_REMOVALS` overrides it).
-const REMOVALS: usize = 3;
+const REMOVALS: usize = 1;
+/// How many resources are removed, one per run, chosen at random
+/// (`IAM_POLICY_TEST_NARROWINGS` overrides it).
+const NARROWINGS: usize = 2;
 
 /// A moto of its own that enforces IAM after [`BOOTSTRAP_CALLS`], with the
 /// user the test signs as.
@@ -78,8 +82,9 @@ struct IamMoto {
 }
 
 impl IamMoto {
-    /// Starts it and creates the user with `policy` as its only policy.
-    async fn start(policy: &Value) -> IamMoto {
+    /// Starts it and creates the user with `policy` (a document's text,
+    /// stored as given) as its only policy.
+    async fn start(policy: &str) -> IamMoto {
         let calls = BOOTSTRAP_CALLS.to_string();
         let moto = OwnMoto::start("iam", &[("INITIAL_NO_AUTH_ACTION_COUNT", &calls)]);
         let config = moto.sdk_config_as("bootstrap", "bootstrap").await;
@@ -87,7 +92,8 @@ impl IamMoto {
         // The only unauthenticated calls: exactly BOOTSTRAP_CALLS of them.
         let everything = json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "*", "Resource": "*"}
-        ]});
+        ]})
+        .to_string();
         let mut keys = Vec::new();
         for (user, policy) in [("ci", policy), ("admin", &everything)] {
             iam.create_user().user_name(user).send().await.unwrap();
@@ -101,7 +107,7 @@ impl IamMoto {
             iam.put_user_policy()
                 .user_name(user)
                 .policy_name("deployer")
-                .policy_document(policy.to_string())
+                .policy_document(policy)
                 .send()
                 .await
                 .unwrap();
@@ -143,17 +149,15 @@ impl IamMoto {
 
     /// The actions moto allowed the deployer and denied so far.
     fn decisions(&self) -> (BTreeSet<String>, Vec<Value>) {
-        let answer = self.recorded();
-        let not_ours = self.not_ours.lock().unwrap();
-        let allowed = answer["allowed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !not_ours.iter().any(|r| r.contains(i)))
-            .filter_map(|(_, d)| d["action"].as_str().map(str::to_string))
+        let allowed = self
+            .allowed_decisions()
+            .into_iter()
+            .map(|(a, _)| a)
             .collect();
-        (allowed, answer["denied"].as_array().unwrap().clone())
+        (
+            allowed,
+            self.recorded()["denied"].as_array().unwrap().clone(),
+        )
     }
 
     /// How many decisions moto allowed so far.
@@ -161,14 +165,37 @@ impl IamMoto {
         self.recorded()["allowed"].as_array().map_or(0, Vec::len)
     }
 
-    /// Makes [`drift`] as the administrator, its decisions set apart.
-    fn drift(&self, fx: &Fixture) {
+    /// Runs `work` as the administrator, its decisions set apart.
+    fn as_admin<T, F: std::future::Future<Output = T>>(
+        &self,
+        work: impl FnOnce(SdkConfig) -> F,
+    ) -> T {
         let start = self.allowed_count();
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(drift(&self.admin, fx))
-        });
+        let admin = self.admin.clone();
+        let answer =
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(work(admin)));
         let end = self.allowed_count();
         self.not_ours.lock().unwrap().push(start..end);
+        answer
+    }
+
+    /// The deployer's allowed decisions so far: (action, resource).
+    fn allowed_decisions(&self) -> Vec<(String, String)> {
+        let answer = self.recorded();
+        let not_ours = self.not_ours.lock().unwrap();
+        answer["allowed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !not_ours.iter().any(|r| r.contains(i)))
+            .filter_map(|(_, d)| {
+                Some((
+                    d["action"].as_str()?.to_string(),
+                    d["resource"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
     }
 }
 
@@ -207,9 +234,10 @@ fn aim(fx: &Fixture, url: &str) {
 /// What someone with more rights changes behind the deployer's back, all
 /// of which `up` repairs: the execution role's trust policy (EC2's
 /// instead of Lambda's), an inline policy on it, and a tag of the role,
-/// the repository, the function and its log group; the repository's scan
-/// on push and tag mutability.
-async fn drift(admin: &SdkConfig, fx: &Fixture) {
+/// the repository, the function, its log group and the API's stage; the
+/// repository's scan on push and tag mutability.
+async fn drift(admin: SdkConfig, fx: &Fixture) {
+    let admin = &admin;
     // The stage's names as the deployer makes them.
     let stage = Stage::defaults(&fx.app, STAGE, &region());
     let names = Names::new(&stage, ACCOUNT);
@@ -311,35 +339,268 @@ async fn drift(admin: &SdkConfig, fx: &Fixture) {
         .send()
         .await
         .unwrap();
+
+    // The stage's own tag: it still inherits the API's, so the policy's tag
+    // condition lets the deployer put it back.
+    let apigw = aws_sdk_apigateway::Client::new(admin);
+    let api = rest_api_id(&apigw, &stage.api_name()).await;
+    apigw
+        .untag_resource()
+        .resource_arn(names.api_stage_arn(&api))
+        .tag_keys("deployer:stage")
+        .send()
+        .await
+        .unwrap();
 }
 
-/// The policy `deployer policy` prints for the stage, with no AWS call.
-fn printed_policy(fx: &Fixture) -> Value {
-    fx.json(&["policy", "--stage", STAGE, "--account", ACCOUNT, "--json"])
-}
-
-/// The printed policy as moto can check it (see the module's doc):
-/// API Gateway's and iam:PassRole's statements as printed, the others on
-/// `*`, no conditions.
-fn as_moto_checks(policy: &Value) -> Value {
-    let statements: Vec<Value> = policy["Statement"]
-        .as_array()
-        .unwrap()
+/// The id of the REST API named `name`.
+async fn rest_api_id(apigw: &aws_sdk_apigateway::Client, name: &str) -> String {
+    let apis = apigw.get_rest_apis().limit(500).send().await.unwrap();
+    apis.items()
         .iter()
-        .map(|s| {
-            let resource_checked = s["Action"].as_array().unwrap().iter().all(|a| {
-                a.as_str()
-                    .is_some_and(|a| a.starts_with("apigateway:") || a == "iam:PassRole")
-            });
-            json!({
-                "Sid": s["Sid"],
-                "Effect": s["Effect"],
-                "Action": s["Action"],
-                "Resource": if resource_checked { s["Resource"].clone() } else { json!("*") },
-            })
-        })
-        .collect();
-    json!({"Version": policy["Version"], "Statement": statements})
+        .find(|a| a.name() == Some(name))
+        .and_then(|a| a.id())
+        .unwrap_or_else(|| panic!("no REST API {name}"))
+        .to_string()
+}
+
+/// What a run that died holding the stage lock leaves: the lock, its
+/// holder on another machine and silent for 20 minutes, so the next run
+/// breaks it (through a marker below the lock's name).
+async fn stale_lock(admin: SdkConfig, fx: &Fixture) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&admin);
+    let beat = (chrono::Utc::now() - chrono::Duration::minutes(20))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    logs.create_log_group()
+        .log_group_name(fx.lock_group(STAGE))
+        .tags("deployer:host", "ci-elsewhere")
+        .tags("deployer:pid", "4242")
+        .tags("deployer:command", "deployer up")
+        .tags("deployer:since", &beat)
+        .tags("deployer:heartbeat", &beat)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The name of the other stage that uses the repository.
+fn other_stage(fx: &Fixture) -> String {
+    format!("{}-other", fx.app)
+}
+
+/// Another stage of the app whose function runs the image the stage's
+/// alias runs, from the shared repository: `destroy` must keep it.
+async fn other_stage_uses_the_repository(admin: SdkConfig, fx: &Fixture) {
+    let lambda = aws_sdk_lambda::Client::new(&admin);
+    let ours = lambda
+        .get_function()
+        .function_name(fx.function(STAGE))
+        .send()
+        .await
+        .unwrap();
+    let image = ours.code().and_then(|c| c.image_uri()).unwrap().to_string();
+    let role = ours
+        .configuration()
+        .and_then(|c| c.role())
+        .unwrap()
+        .to_string();
+    let create = lambda
+        .create_function()
+        .function_name(other_stage(fx))
+        .package_type(aws_sdk_lambda::types::PackageType::Image)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .image_uri(image)
+                .build(),
+        )
+        .role(role);
+    once_ready("CreateFunction", || create.clone().send()).await;
+}
+
+/// Another team's REST API, API key and usage plan, made by the
+/// administrator and tagged as theirs.
+struct OtherTeam {
+    api: String,
+    key: String,
+    plan: String,
+}
+
+impl OtherTeam {
+    async fn create(admin: &SdkConfig) -> OtherTeam {
+        let apigw = aws_sdk_apigateway::Client::new(admin);
+        let api = apigw
+            .create_rest_api()
+            .name("other-team-api")
+            .tags("deployer:app", "other-team")
+            .send()
+            .await
+            .unwrap();
+        let key = apigw
+            .create_api_key()
+            .name("other-team-key")
+            .enabled(true)
+            .tags("deployer:app", "other-team")
+            .send()
+            .await
+            .unwrap();
+        let plan = apigw
+            .create_usage_plan()
+            .name("other-team-plan")
+            .tags("deployer:app", "other-team")
+            .send()
+            .await
+            .unwrap();
+        OtherTeam {
+            api: api.id().unwrap().to_string(),
+            key: key.id().unwrap().to_string(),
+            plan: plan.id().unwrap().to_string(),
+        }
+    }
+
+    /// Every call that would read, change or delete them, signed with the
+    /// printed policy, is denied; then the administrator finds them as
+    /// they were. (TagResource on them is not tried: moto routes `/tags/`
+    /// for stages only; moto_ext's own tests show its tag condition.)
+    async fn assert_untouched(&self, ci: &SdkConfig, admin: &SdkConfig) {
+        let apigw = aws_sdk_apigateway::Client::new(ci);
+        let rename = aws_sdk_apigateway::types::PatchOperation::builder()
+            .op(aws_sdk_apigateway::types::Op::Replace)
+            .path("/name")
+            .value("taken")
+            .build();
+        // Each call and the error it met, if any.
+        let denied: Vec<(&str, Option<String>)> = vec![
+            (
+                "GetRestApi",
+                apigw
+                    .get_rest_api()
+                    .rest_api_id(&self.api)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "UpdateRestApi",
+                apigw
+                    .update_rest_api()
+                    .rest_api_id(&self.api)
+                    .patch_operations(rename.clone())
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "GetResources",
+                apigw
+                    .get_resources()
+                    .rest_api_id(&self.api)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "DeleteRestApi",
+                apigw
+                    .delete_rest_api()
+                    .rest_api_id(&self.api)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "GetApiKey",
+                apigw
+                    .get_api_key()
+                    .api_key(&self.key)
+                    .include_value(true)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "DeleteApiKey",
+                apigw
+                    .delete_api_key()
+                    .api_key(&self.key)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "GetUsagePlan",
+                apigw
+                    .get_usage_plan()
+                    .usage_plan_id(&self.plan)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "UpdateUsagePlan",
+                apigw
+                    .update_usage_plan()
+                    .usage_plan_id(&self.plan)
+                    .patch_operations(rename)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+            (
+                "DeleteUsagePlan",
+                apigw
+                    .delete_usage_plan()
+                    .usage_plan_id(&self.plan)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+                    .err(),
+            ),
+        ];
+        for (call, err) in denied {
+            let err =
+                err.unwrap_or_else(|| panic!("{call} on another team's resource was allowed"));
+            assert!(
+                err.contains("AccessDenied"),
+                "{call} failed other than AccessDenied: {err}"
+            );
+        }
+        let apigw = aws_sdk_apigateway::Client::new(admin);
+        let api = apigw
+            .get_rest_api()
+            .rest_api_id(&self.api)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.name(), Some("other-team-api"));
+        assert_eq!(
+            api.tags()
+                .and_then(|t| t.get("deployer:app"))
+                .map(String::as_str),
+            Some("other-team")
+        );
+        apigw.get_api_key().api_key(&self.key).send().await.unwrap();
+        let plan = apigw
+            .get_usage_plan()
+            .usage_plan_id(&self.plan)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plan.name(), Some("other-team-plan"));
+    }
+}
+
+/// The policy `deployer policy` prints for the stage, with no AWS call: its
+/// text, as a user of the IAM moto is given it.
+fn printed_policy(fx: &Fixture) -> String {
+    fx.stdout(&["policy", "--stage", STAGE, "--account", ACCOUNT])
 }
 
 /// `policy` without `action` in any statement (a statement left with no
@@ -355,6 +616,80 @@ fn without(policy: &Value, action: &str) -> Value {
     }
     statements.retain(|s| !s["Action"].as_array().unwrap().is_empty());
     policy
+}
+
+/// A resource of one statement: (Sid, resource).
+type Narrowing = (String, String);
+
+/// Every resource of every statement.
+fn resources_of(policy: &Value) -> Vec<Narrowing> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let sid = s["Sid"].as_str().unwrap().to_string();
+            s["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |r| (sid.clone(), r.as_str().unwrap().to_string()))
+        })
+        .collect()
+}
+
+/// `policy` with the resource `narrowing` taken out of its statement (a
+/// statement left with no resource goes).
+fn narrowed(policy: &Value, (sid, resource): &Narrowing) -> Value {
+    let mut policy = policy.clone();
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    for s in statements.iter_mut().filter(|s| s["Sid"] == sid.as_str()) {
+        s["Resource"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| r.as_str() != Some(resource));
+    }
+    statements.retain(|s| !s["Resource"].as_array().unwrap().is_empty());
+    policy
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` one.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Whether some statement of `policy` names `action` on `resource`
+/// (conditions aside: the life met them all).
+fn covers(policy: &Value, action: &str, resource: &str) -> bool {
+    policy["Statement"].as_array().unwrap().iter().any(|s| {
+        let listed = |key: &str, text: &str| {
+            s[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|p| glob(p, text))
+        };
+        listed("Action", action) && listed("Resource", resource)
+    })
 }
 
 /// The stage's life, command by command; stops at the first failure and
@@ -373,7 +708,7 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
     );
     let steps: Vec<(&str, Vec<&str>)> = vec![
         ("plan", vec!["plan", "--stage", STAGE, "--json"]),
-        ("up from nothing", up()),
+        ("up from nothing, breaking a stale lock", up()),
         ("up with nothing changed", up()),
         ("up after a model change", up()),
         ("up after a memory change", up()),
@@ -389,12 +724,13 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
         ),
         ("rollback", vec!["rollback", "--stage", STAGE, "--json"]),
         (
-            "destroy",
+            "destroy, another stage using the repository",
             vec!["destroy", "--stage", STAGE, "--yes", "--json"],
         ),
     ];
     for (step, args) in steps {
         match step {
+            "up from nothing, breaking a stale lock" => moto.as_admin(|a| stale_lock(a, fx)),
             "up after a model change" => {
                 std::fs::write(fx.path("models/NOTE.txt"), &model_change).unwrap();
             }
@@ -406,7 +742,7 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
                     ("provisioned-concurrency", "1"),
                 ],
             ),
-            "up repairing drift" => moto.drift(fx),
+            "up repairing drift" => moto.as_admin(|a| drift(a, fx)),
             "up removing concurrency" => set_function(
                 fx,
                 &[
@@ -414,20 +750,45 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
                     ("provisioned-concurrency", "0"),
                 ],
             ),
+            "destroy, another stage using the repository" => {
+                moto.as_admin(|a| other_stage_uses_the_repository(a, fx))
+            }
             _ => {}
         }
         let out = moto.deployer(fx, &args);
         if !out.status.success() {
             return Some((step.to_string(), out));
         }
-        if step == "up repairing drift" {
-            let args = ["plan", "--stage", STAGE, "--json"];
-            let plan = moto.deployer(fx, &args);
-            if !plan.status.success() {
-                return Some(("plan after the repair".to_string(), plan));
+        match step {
+            "up from nothing, breaking a stale lock" => {
+                let (_, stderr) = texts(&out);
+                assert!(
+                    stderr.contains("breaking the stale stage lock held by ci-elsewhere/4242"),
+                    "the stale lock was not broken:\n{stderr}"
+                );
             }
-            let left = changes(&json_of(&plan, &args));
-            assert!(left.is_empty(), "`up` left drift behind: {left:?}");
+            "up repairing drift" => {
+                let args = ["plan", "--stage", STAGE, "--json"];
+                let plan = moto.deployer(fx, &args);
+                if !plan.status.success() {
+                    return Some(("plan after the repair".to_string(), plan));
+                }
+                let left = changes(&json_of(&plan, &args));
+                assert!(left.is_empty(), "`up` left drift behind: {left:?}");
+            }
+            "destroy, another stage using the repository" => {
+                let repository = Stage::defaults(&fx.app, STAGE, &region()).repository_name();
+                let kept = moto.as_admin(|a| async move {
+                    aws_sdk_ecr::Client::new(&a)
+                        .describe_repositories()
+                        .repository_names(repository)
+                        .send()
+                        .await
+                        .is_ok()
+                });
+                assert!(kept, "destroy deleted the repository another stage uses");
+            }
+            _ => {}
         }
     }
     None
@@ -448,9 +809,10 @@ fn seed() -> u64 {
 }
 
 /// `count` distinct items of `items`, picked with `seed` (xorshift).
-fn pick(items: &[String], count: usize, mut seed: u64) -> Vec<String> {
+fn pick<T: Clone>(items: &[T], count: usize, mut seed: u64) -> Vec<T> {
     let mut pool = items.to_vec();
     let mut picked = Vec::new();
+    seed |= 1;
     while picked.len() < count && !pool.is_empty() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -460,26 +822,76 @@ fn pick(items: &[String], count: usize, mut seed: u64) -> Vec<String> {
     picked
 }
 
+/// A count from the environment variable `name`, else `default`.
+fn count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A life on a fresh moto (nothing of the earlier runs exists there) with
+/// `policy`, which lacks `missing`: some command must fail with exit 3, and
+/// the one denial moto made must be what `denied_ok` accepts and be named
+/// in the error.
+async fn fails_without(
+    fx: &Fixture,
+    policy: &Value,
+    missing: &str,
+    denied_ok: impl Fn(&str, &str) -> bool,
+) {
+    let moto = IamMoto::start(&policy.to_string()).await;
+    aim(fx, &moto.moto.url);
+    let Some((step, out)) = life(&moto, fx, missing) else {
+        panic!("every command succeeded without {missing}");
+    };
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "without {missing}, `{step}` failed other than with exit 3\n\
+         stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let (_, denied) = moto.decisions();
+    let named = denied.iter().any(|d| {
+        let (action, resource) = (
+            d["action"].as_str().unwrap(),
+            d["resource"].as_str().unwrap(),
+        );
+        denied_ok(action, resource) && stderr.contains(action)
+    });
+    assert!(
+        named,
+        "without {missing}, `{step}` failed without naming it:\n{stderr}\ndenied: {denied:#?}"
+    );
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("");
+    eprintln!("without {missing}: `{step}` exits 3: {error}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
+async fn the_printed_policy_is_enough_and_every_action_and_resource_in_it_is_needed() {
     // The printed policy needs no AWS (--account) and no moto yet.
     let fx = fixture();
     let printed = printed_policy(&fx);
-    let policy = as_moto_checks(&printed);
+    let policy: Value = serde_json::from_str(&printed).unwrap();
 
     // Every command succeeds with exactly the policy, and moto denied nothing
     // (a denial some command tolerates would still be a missing action).
-    let moto = IamMoto::start(&policy).await;
+    let moto = IamMoto::start(&printed).await;
     aim(&fx, &moto.moto.url);
     assert_eq!(
         printed_policy(&fx),
         printed,
         "the policy depends on the endpoint"
     );
+    let other_team = moto.as_admin(|a| async move { OtherTeam::create(&a).await });
     if let Some((step, out)) = life(&moto, &fx, "full") {
         let (stdout, stderr) = texts(&out);
         panic!(
-            "`{step}` failed with only the printed policy ({:?})\npolicy: {policy:#}\n\
+            "`{step}` failed with only the printed policy ({:?})\npolicy: {printed}\n\
              stdout:\n{stdout}\nstderr:\n{stderr}\nmoto's log: {}",
             out.status,
             moto.log()
@@ -487,9 +899,13 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
     }
     let (mut used, denied) = moto.decisions();
     assert!(denied.is_empty(), "moto denied: {denied:#?}");
+    let decisions = moto.allowed_decisions();
+    // Another team's API, key and usage plan: untouched, and out of reach.
+    let ci = moto.moto.sdk_config_as(&moto.key_id, &moto.secret).await;
+    other_team.assert_untouched(&ci, &moto.admin).await;
     // Allowed whatever the policy says, by AWS as by moto.
     used.remove("sts:GetCallerIdentity");
-    let printed_actions: BTreeSet<String> = printed["Statement"]
+    let printed_actions: BTreeSet<String> = policy["Statement"]
         .as_array()
         .unwrap()
         .iter()
@@ -510,17 +926,27 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
     // Declared for paths this life does not take (image deletion beyond
     // keep-tagged, the registry push Docker does): shown, not failed.
     eprintln!("actions the life did not use: {unused:?}");
+    // Every resource is needed: without it, some request of the life is
+    // named by no statement.
+    let resources = resources_of(&policy);
+    let needless: Vec<&Narrowing> = resources
+        .iter()
+        .filter(|n| {
+            let narrower = narrowed(&policy, n);
+            decisions.iter().all(|(a, r)| covers(&narrower, a, r))
+        })
+        .collect();
+    assert!(
+        needless.is_empty(),
+        "resources the life did not need: {needless:?}"
+    );
     drop(moto);
 
-    // One action fewer, chosen at random among those the life used: some
-    // command fails with exit 3 and names it.
+    // One action fewer, or one resource, chosen at random among those the
+    // life used: some command fails with exit 3 and names it.
     let used: Vec<String> = used.into_iter().collect();
     let seed = seed();
-    let removals = std::env::var("IAM_POLICY_TEST_REMOVALS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(REMOVALS);
-    let mut removed = pick(&used, removals, seed);
+    let mut removed = pick(&used, count("IAM_POLICY_TEST_REMOVALS", REMOVALS), seed);
     // Served by the extension's own routes, not moto's dispatcher (or only
     // translated), or checked by the extension alone (iam:PassRole):
     // checked all the same (iam_auth), so they are removed every time.
@@ -535,30 +961,26 @@ async fn the_printed_policy_is_enough_and_every_action_in_it_is_needed() {
             removed.push(own_route);
         }
     }
-    eprintln!("removing, one per run: {removed:?} (IAM_POLICY_TEST_SEED={seed})");
+    let narrowings = pick(
+        &resources,
+        count("IAM_POLICY_TEST_NARROWINGS", NARROWINGS),
+        seed,
+    );
+    eprintln!(
+        "removing, one per run: {removed:?} and the resources {narrowings:?} \
+         (IAM_POLICY_TEST_SEED={seed})"
+    );
     for action in removed {
-        // A fresh moto: nothing of the earlier runs exists there.
-        let moto = IamMoto::start(&without(&policy, &action)).await;
-        aim(&fx, &moto.moto.url);
-        let Some((step, out)) = life(&moto, &fx, &action) else {
-            panic!("every command succeeded without {action}");
-        };
-        let (stdout, stderr) = texts(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(3),
-            "without {action}, `{step}` failed other than with exit 3\n\
-             stdout:\n{stdout}\nstderr:\n{stderr}"
-        );
-        assert!(
-            stderr.contains(&action),
-            "without {action}, `{step}` failed without naming it:\n{stderr}"
-        );
-        let error = stderr
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or("");
-        eprintln!("without {action}: `{step}` exits 3: {error}");
+        fails_without(&fx, &without(&policy, &action), &action, |a, _| a == action).await;
+    }
+    for narrowing in narrowings {
+        let (sid, resource) = &narrowing;
+        let narrower = narrowed(&policy, &narrowing);
+        let missing = format!("{resource} in {sid}");
+        fails_without(&fx, &narrower, &missing, |a, r| {
+            glob(resource, r) && !covers(&narrower, a, r)
+        })
+        .await;
     }
 }
 

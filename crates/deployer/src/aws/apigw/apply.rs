@@ -7,7 +7,7 @@ use crate::aws::permissions::{Declared, Scope, call};
 /// The IAM permissions of this file's AWS calls (see `aws::permissions`).
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
-    permissions: &[call("DeleteResource", "apigateway:DELETE", Scope::RestApi)],
+    permissions: &[call("DeleteResource", "apigateway:DELETE", Scope::ApiOwned)],
 };
 
 /// Brings the stage's API to `desired`: read, diff, apply.

@@ -9,12 +9,12 @@ use crate::aws::permissions::{Declared, Scope, call};
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
     permissions: &[
-        call("GetDeployment", "apigateway:GET", Scope::RestApi),
-        call("CreateDeployment", "apigateway:POST", Scope::RestApi),
-        call("GetStage", "apigateway:GET", Scope::RestApi),
-        call("CreateStage", "apigateway:POST", Scope::RestApi),
-        call("UpdateStage", "apigateway:PATCH", Scope::RestApi),
-        call("DeleteStage", "apigateway:DELETE", Scope::RestApi),
+        call("GetDeployment", "apigateway:GET", Scope::ApiOwned),
+        call("CreateDeployment", "apigateway:POST", Scope::ApiOwned),
+        call("GetStage", "apigateway:GET", Scope::ApiOwned),
+        call("CreateStage", "apigateway:POST", Scope::ApiOwned),
+        call("UpdateStage", "apigateway:PATCH", Scope::ApiOwned),
+        call("DeleteStage", "apigateway:DELETE", Scope::ApiOwned),
     ],
 };
 

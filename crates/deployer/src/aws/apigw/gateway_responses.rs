@@ -8,9 +8,13 @@ use crate::aws::permissions::{Declared, Scope, call};
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
     permissions: &[
-        call("GetGatewayResponse", "apigateway:GET", Scope::RestApi),
-        call("PutGatewayResponse", "apigateway:PUT", Scope::RestApi),
-        call("DeleteGatewayResponse", "apigateway:DELETE", Scope::RestApi),
+        call("GetGatewayResponse", "apigateway:GET", Scope::ApiOwned),
+        call("PutGatewayResponse", "apigateway:PUT", Scope::ApiOwned),
+        call(
+            "DeleteGatewayResponse",
+            "apigateway:DELETE",
+            Scope::ApiOwned,
+        ),
     ],
 };
 

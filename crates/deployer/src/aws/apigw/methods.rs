@@ -8,14 +8,14 @@ use crate::aws::permissions::{Declared, Scope, call};
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
     permissions: &[
-        call("GetResources", "apigateway:GET", Scope::RestApi),
-        call("CreateResource", "apigateway:POST", Scope::RestApi),
-        call("GetMethod", "apigateway:GET", Scope::RestApi),
-        call("PutMethod", "apigateway:PUT", Scope::RestApi),
-        call("PutMethodResponse", "apigateway:PUT", Scope::RestApi),
-        call("PutIntegration", "apigateway:PUT", Scope::RestApi),
-        call("PutIntegrationResponse", "apigateway:PUT", Scope::RestApi),
-        call("DeleteMethod", "apigateway:DELETE", Scope::RestApi),
+        call("GetResources", "apigateway:GET", Scope::ApiOwned),
+        call("CreateResource", "apigateway:POST", Scope::ApiOwned),
+        call("GetMethod", "apigateway:GET", Scope::ApiOwned),
+        call("PutMethod", "apigateway:PUT", Scope::ApiOwned),
+        call("PutMethodResponse", "apigateway:PUT", Scope::ApiOwned),
+        call("PutIntegration", "apigateway:PUT", Scope::ApiOwned),
+        call("PutIntegrationResponse", "apigateway:PUT", Scope::ApiOwned),
+        call("DeleteMethod", "apigateway:DELETE", Scope::ApiOwned),
     ],
 };
 

@@ -60,7 +60,7 @@ use crate::plan::{Action, Field, NoField};
 pub(crate) const MOD_PERMISSIONS: Declared = Declared {
     file: file!(),
     permissions: &[
-        call("TagResource", "apigateway:PUT", Scope::ApiTags),
+        call("TagResource", "apigateway:PUT", Scope::ApiOwned),
         needs_nothing("GetCallerIdentity"),
     ],
 };

@@ -15,11 +15,11 @@ use crate::aws::permissions::{Declared, Scope, call};
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
     permissions: &[
-        call("GetRestApis", "apigateway:GET", Scope::RestApis),
-        call("CreateRestApi", "apigateway:POST", Scope::RestApis),
-        call("GetRestApi", "apigateway:GET", Scope::RestApi),
-        call("UpdateRestApi", "apigateway:PATCH", Scope::RestApi),
-        call("DeleteRestApi", "apigateway:DELETE", Scope::RestApi),
+        call("GetRestApis", "apigateway:GET", Scope::ApiCollections),
+        call("CreateRestApi", "apigateway:POST", Scope::ApiCreation),
+        call("GetRestApi", "apigateway:GET", Scope::ApiOwned),
+        call("UpdateRestApi", "apigateway:PATCH", Scope::ApiOwned),
+        call("DeleteRestApi", "apigateway:DELETE", Scope::ApiOwned),
     ],
 };
 

@@ -8,15 +8,15 @@ use crate::aws::permissions::{Declared, Scope, call};
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
     permissions: &[
-        call("GetApiKeys", "apigateway:GET", Scope::ApiKeys),
-        call("CreateApiKey", "apigateway:POST", Scope::ApiKeys),
-        call("DeleteApiKey", "apigateway:DELETE", Scope::ApiKeys),
-        call("GetUsagePlans", "apigateway:GET", Scope::UsagePlans),
-        call("CreateUsagePlan", "apigateway:POST", Scope::UsagePlans),
-        call("UpdateUsagePlan", "apigateway:PATCH", Scope::UsagePlans),
-        call("DeleteUsagePlan", "apigateway:DELETE", Scope::UsagePlans),
-        call("GetUsagePlanKeys", "apigateway:GET", Scope::UsagePlans),
-        call("CreateUsagePlanKey", "apigateway:POST", Scope::UsagePlans),
+        call("GetApiKeys", "apigateway:GET", Scope::ApiCollections),
+        call("CreateApiKey", "apigateway:POST", Scope::ApiCreation),
+        call("DeleteApiKey", "apigateway:DELETE", Scope::ApiOwned),
+        call("GetUsagePlans", "apigateway:GET", Scope::ApiCollections),
+        call("CreateUsagePlan", "apigateway:POST", Scope::ApiCreation),
+        call("UpdateUsagePlan", "apigateway:PATCH", Scope::ApiOwned),
+        call("DeleteUsagePlan", "apigateway:DELETE", Scope::ApiOwned),
+        call("GetUsagePlanKeys", "apigateway:GET", Scope::ApiOwned),
+        call("CreateUsagePlanKey", "apigateway:POST", Scope::ApiOwned),
     ],
 };
 

@@ -316,3 +316,82 @@ fn each_stage_may_write_only_its_own_repository() {
     assert_eq!(resources(std::slice::from_ref(&prod)), [arn("shop-prod")]);
     assert_eq!(resources(&[dev, prod]), [arn("shop"), arn("shop-prod")]);
 }
+
+#[test]
+fn the_lock_covers_its_name_and_every_group_below_it_in_both_forms() {
+    let policy = policy(&[target("us-east-1", "dev")], &declared());
+    let lock = statement(&policy, "LogsStageLock");
+    let group = "arn:aws:logs:us-east-1:123456789012:log-group:/deployer/locks/shop-dev";
+    assert_eq!(
+        lock.resource,
+        [
+            group.to_string(),
+            format!("{group}/*"),
+            format!("{group}:*")
+        ]
+    );
+    // The break marker `{lock}/break-<ms>`, bare and `:*`, is below it; a
+    // stage whose name starts alike is not.
+    assert!(crate::aws::lock::lock_group("shop", "dev").ends_with("/shop-dev"));
+    let below = format!("{group}/");
+    assert!(
+        lock.resource
+            .iter()
+            .any(|r| r.strip_suffix('*') == Some(&below))
+    );
+    assert!(!lock.resource.iter().any(|r| r.ends_with("shop-dev*")));
+}
+
+#[test]
+fn api_gateway_is_scoped_by_the_stages_tags() {
+    let policy = policy(
+        &[target("us-east-1", "dev"), target("us-east-1", "prod")],
+        &declared(),
+    );
+    let owned = statement(&policy, "ApiGatewayTaggedOwn");
+    assert_eq!(
+        owned.condition,
+        Some(serde_json::json!({"StringEquals": {
+            "aws:ResourceTag/deployer:app": ["shop"],
+            "aws:ResourceTag/deployer:stage": ["dev", "prod"],
+        }}))
+    );
+    assert!(
+        owned.resource.iter().all(|r| r.ends_with("/*")),
+        "{owned:?}"
+    );
+    let create = statement(&policy, "ApiGatewayCreateTagged");
+    assert_eq!(create.action, ["apigateway:POST"]);
+    let condition = create.condition.as_ref().unwrap();
+    assert_eq!(
+        condition["StringEquals"]["aws:RequestTag/deployer:stage"],
+        serde_json::json!(["dev", "prod"])
+    );
+    assert_eq!(
+        condition["ForAllValues:StringEquals"]["aws:TagKeys"],
+        serde_json::json!(["deployer:app", "deployer:stage"])
+    );
+    // Listing is the one API Gateway statement without a condition: GET on
+    // the collections only.
+    let list = statement(&policy, "ApiGatewayList");
+    assert_eq!(list.action, ["apigateway:GET"]);
+    assert!(list.condition.is_none());
+    assert!(list.resource.iter().all(|r| !r.contains('*')), "{list:?}");
+    for s in policy
+        .statement
+        .iter()
+        .filter(|s| s.sid.starts_with("ApiGateway"))
+    {
+        assert!(
+            s.sid == "ApiGatewayList" || s.condition.is_some(),
+            "an API Gateway statement without a tag condition: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn the_tag_keys_are_the_stages() {
+    let stage = crate::config::Stage::defaults("shop", "dev", "us-east-1");
+    let keys: Vec<String> = stage.tags().into_keys().collect();
+    assert_eq!(keys, TAG_KEYS);
+}
