@@ -21,27 +21,35 @@ use crate::aws::lock::LockHeld;
 use crate::config::ConfigError;
 use crate::image::BuildError;
 
-/// How the deployer ended.
+/// How the deployer ended. The codes are in [`ExitStatus::code`], the one
+/// place a test reads them from to hold `docs/exit-codes.md` to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
-    Success = 0,
-    Failure = 1,
-    Usage = 2,
-    Aws = 3,
-    Build = 4,
-    SmokeTestFailed = 5,
-    /// Another `up` of the stage held its lock for the whole wait.
-    Locked = 6,
+    Success,
+    Failure,
+    Usage,
+    Aws,
+    Build,
+    SmokeTestFailed,
+    /// Another run held the stage's lock for the whole wait, or this run
+    /// lost it mid-run.
+    Locked,
     /// `plan --detailed-exitcode`: the plan would change something. Not a
     /// failure; it shares code 2 with usage errors, as Terraform's does.
-    Changes = 102,
+    Changes,
 }
 
 impl ExitStatus {
     pub fn code(self) -> u8 {
         match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Aws => 3,
+            ExitStatus::Build => 4,
+            ExitStatus::SmokeTestFailed => 5,
+            ExitStatus::Locked => 6,
             ExitStatus::Changes => 2,
-            other => other as u8,
         }
     }
 }
