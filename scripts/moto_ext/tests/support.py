@@ -61,6 +61,8 @@ DATA_PLANE = ["lambda-qualifiers", "lambda-run-images", "apigw-dataplane"]
 STRICT = [
     "lambda-not-found",
     "lambda-states",
+    "lambda-inactive",
+    "lambda-role-grant",
     "iam-get-role",
     "iam-role-assumable",
     "iam-xray",
