@@ -133,7 +133,7 @@ pub async fn apply(
         apply_provisioned(ui, clients, desired, plan).await?;
     }
     if plan.wait_provisioned {
-        wait_provisioned(ui, clients, desired).await?;
+        release::wait_provisioned(ui, clients, function, alias).await?;
     }
 
     let api_changed = plan.api.is_change();
@@ -168,8 +168,12 @@ pub async fn apply(
     }
 
     let url = names.stage_url(&api_id);
-    if alias_moved_from.is_some() || api_changed || plan.permission.is_change() {
+    let moved = alias_moved_from.is_some();
+    if moved || api_changed || plan.permission.is_change() {
         release::public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
+    }
+    if moved {
+        release::record_passed(ui, clients, function, &version).await;
     }
     // After the stage is known to answer: only then are old images safe to
     // judge by what the versions use.
@@ -343,31 +347,6 @@ async fn apply_provisioned(
         Outcome::Deleted => "removed".into(),
         _ => format!("{}, {amount} requested", outcome_text(outcome)),
     });
-    Ok(())
-}
-
-/// Waits (bounded) until Lambda has allocated the alias's provisioned
-/// concurrency; a failed allocation is an error with Lambda's reason.
-async fn wait_provisioned(ui: &Ui, clients: &Clients, desired: &DesiredStage) -> Result<()> {
-    let step = ui.step("provisioned concurrency ready");
-    let progress = |now: &lambda::ProvisionedConcurrency| {
-        step.message(format!(
-            "{}: {} of {} allocated",
-            now.status, now.allocated, now.requested
-        ));
-    };
-    let ready = lambda::wait_provisioned_ready(
-        &clients.lambda,
-        &desired.function_name,
-        &desired.alias_name,
-        lambda::PROVISIONED_TIMEOUT,
-        &progress,
-    )
-    .await?;
-    step.finish(format!(
-        "{} of {} allocated, {}",
-        ready.allocated, ready.requested, ready.status
-    ));
     Ok(())
 }
 

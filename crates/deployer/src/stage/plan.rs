@@ -113,7 +113,25 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
         Some(digest) => ecr::image_uri_by_digest(&desired.names.repository_uri, digest),
         None => format!("{}@<new image {}>", desired.names.repository_uri, image.tag),
     };
-    let function = lambda::diff_function(&desired.function(&image_uri), actual.function.as_ref());
+    let role = iam::diff_role(&desired.role, actual.role.as_ref());
+    let mut function =
+        lambda::diff_function(&desired.function(&image_uri), actual.function.as_ref());
+    // A role recreated under its old name keeps its ARN but not its
+    // principal, and Lambda's grant to decrypt the function's environment
+    // was made for the old one: every invoke fails with
+    // KMSAccessDeniedException until the configuration is updated (AWS
+    // Knowledge Center, "How do I resolve KMSAccessDeniedException errors
+    // from AWS Lambda?"). So the role is set again, and the new version
+    // this publishes is checked before the alias moves.
+    if role == Action::Create && actual.function.is_some() {
+        function = match function {
+            Action::Update(mut fields) => {
+                fields.insert(lambda::FunctionField::Role);
+                Action::Update(fields)
+            }
+            _ => Action::Update(BTreeSet::from([lambda::FunctionField::Role])),
+        };
+    }
     let matching = match (&actual.function, &actual.newest_version) {
         (Some(latest), Some(newest)) if lambda::same_code_and_configuration(latest, newest) => {
             Some(newest.version.clone())
@@ -159,7 +177,7 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
             actual.repository_policy.as_deref(),
         ),
         image: Action::create_if(actual.image_digest.is_none()),
-        role: iam::diff_role(&desired.role, actual.role.as_ref()),
+        role,
         log_group: logs::diff_log_group(&desired.log_group, actual.log_group.as_ref()),
         function,
         version: Action::create_if(publish),

@@ -37,6 +37,7 @@ mod ops_logs_destroy;
 mod ops_status_rollback;
 mod plan_apply;
 mod public_path;
+mod rollback_heals;
 mod security;
 mod shared_repository;
 mod smoke;
