@@ -408,6 +408,50 @@ mod tests {
     }
 
     #[test]
+    fn a_recreated_role_updates_the_function_and_publishes_a_version() {
+        let (desired, image) = wanting(0, 0);
+        let uri = ecr::image_uri_by_digest(&desired.names.repository_uri, "sha256:1");
+        let wanted = desired.function(&uri);
+        let latest = lambda::ActualFunction {
+            name: wanted.name.clone(),
+            arn: format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:{}",
+                wanted.name
+            ),
+            version: "$LATEST".into(),
+            image_uri: wanted.image_uri.clone(),
+            role_arn: wanted.role_arn.clone(),
+            memory_mb: wanted.memory_mb,
+            timeout_s: wanted.timeout_s,
+            architecture: Some(wanted.architecture),
+            environment: wanted.environment.clone(),
+            tracing: wanted.tracing,
+            state: "Active".into(),
+            last_update_status: "Successful".into(),
+            tags: wanted.tags.clone(),
+        };
+        let actual = ActualStage {
+            image_digest: Some("sha256:1".into()),
+            newest_version: Some(lambda::ActualFunction {
+                version: "1".into(),
+                ..latest.clone()
+            }),
+            function: Some(latest),
+            ..ActualStage::default()
+        };
+        // The role is missing (deleted): it is created, and the function,
+        // unchanged otherwise, is given it again and published anew.
+        let plan = plan(&desired, &image, &actual);
+        assert_eq!(plan.role, Action::Create);
+        assert_eq!(
+            plan.function,
+            Action::Update(BTreeSet::from([lambda::FunctionField::Role]))
+        );
+        assert_eq!(plan.version, Action::Create);
+        assert!(plan.alias.is_change());
+    }
+
+    #[test]
     fn zero_removes_what_is_there() {
         let (desired, image) = wanting(0, 0);
         let actual = ActualStage {
