@@ -41,6 +41,9 @@ MODULES: list[str] = [
     "lambda_metrics",
     "apigw_metrics",
     "lambda_concurrency",
+    # Idle functions and recreated roles, as AWS has them (issue #27).
+    "lambda_inactive",
+    "lambda_role_grant",
     "strict_lambda",
     "strict_iam",
     "strict_logs",

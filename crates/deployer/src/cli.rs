@@ -265,7 +265,8 @@ pub struct MetricsArgs {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct RollbackArgs {
-    /// The version to go back to; by default the one before the current.
+    /// The version to go back to; by default the newest one below the
+    /// current that passed its checks.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub to: Option<u32>,
 }

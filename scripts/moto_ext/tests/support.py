@@ -62,6 +62,8 @@ STRICT = [
     "lambda-not-found",
     "lambda-states",
     "lambda-version-numbers",
+    "lambda-inactive",
+    "lambda-role-grant",
     "iam-get-role",
     "iam-role-assumable",
     "iam-xray",

@@ -137,7 +137,7 @@ pub async fn apply(
         apply_provisioned(ui, clients, desired, plan).await?;
     }
     if plan.wait_provisioned {
-        wait_provisioned(ui, clients, desired).await?;
+        release::wait_provisioned(ui, clients, function, alias).await?;
     }
 
     let api_changed = plan.api.is_change();
@@ -172,8 +172,12 @@ pub async fn apply(
     }
 
     let url = names.stage_url(&api_id);
-    if alias_moved_from.is_some() || api_changed || plan.permission.is_change() {
+    let moved = alias_moved_from.is_some();
+    if moved || api_changed || plan.permission.is_change() {
         release::public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
+    }
+    if moved {
+        release::record_passed(ui, clients, function, &version).await;
     }
     // After the stage is known to answer: only then are old versions and
     // images safe to judge by what the alias and the versions use. Old
@@ -361,31 +365,6 @@ async fn apply_provisioned(
     Ok(())
 }
 
-/// Waits (bounded) until Lambda has allocated the alias's provisioned
-/// concurrency; a failed allocation is an error with Lambda's reason.
-async fn wait_provisioned(ui: &Ui, clients: &Clients, desired: &DesiredStage) -> Result<()> {
-    let step = ui.step("provisioned concurrency ready");
-    let progress = |now: &lambda::ProvisionedConcurrency| {
-        step.message(format!(
-            "{}: {} of {} allocated",
-            now.status, now.allocated, now.requested
-        ));
-    };
-    let ready = lambda::wait_provisioned_ready(
-        &clients.lambda,
-        &desired.function_name,
-        &desired.alias_name,
-        lambda::PROVISIONED_TIMEOUT,
-        &progress,
-    )
-    .await?;
-    step.finish(format!(
-        "{} of {} allocated, {}",
-        ready.allocated, ready.requested, ready.status
-    ));
-    Ok(())
-}
-
 /// Compiles the function and builds its image when the plan says the
 /// registry lacks it. Returns the local image to push.
 async fn build_image(
@@ -403,8 +382,8 @@ async fn build_image(
 }
 
 /// The versions no clean-up may delete: the one the alias now points at
-/// (the aliases' and provisioned ones are found by `prune_versions` itself).
-/// The last version that passed its checks belongs here too.
+/// (the aliases', the provisioned ones and the last one that passed its
+/// checks are found by `prune_versions` itself).
 fn versions_never_pruned(version: &str) -> BTreeSet<String> {
     BTreeSet::from([version.to_string()])
 }

@@ -293,7 +293,25 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
         Some(digest) => ecr::image_uri_by_digest(&desired.names.repository_uri, digest),
         None => format!("{}@<new image {}>", desired.names.repository_uri, image.tag),
     };
-    let function = lambda::diff_function(&desired.function(&image_uri), actual.function.as_ref());
+    let role = iam::diff_role(&desired.role, actual.role.as_ref());
+    let mut function =
+        lambda::diff_function(&desired.function(&image_uri), actual.function.as_ref());
+    // A role recreated under its old name keeps its ARN but not its
+    // principal, and Lambda's grant to decrypt the function's environment
+    // was made for the old one: every invoke fails with
+    // KMSAccessDeniedException until the configuration is updated (AWS
+    // Knowledge Center, "How do I resolve KMSAccessDeniedException errors
+    // from AWS Lambda?"). So the role is set again, and the new version
+    // this publishes is checked before the alias moves.
+    if role == Action::Create && actual.function.is_some() {
+        function = match function {
+            Action::Update(mut fields) => {
+                fields.insert(lambda::FunctionField::Role);
+                Action::Update(fields)
+            }
+            _ => Action::Update(BTreeSet::from([lambda::FunctionField::Role])),
+        };
+    }
     let matching = match (&actual.function, &actual.newest_version) {
         (Some(latest), Some(newest)) if lambda::same_code_and_configuration(latest, newest) => {
             Some(newest.version.clone())
@@ -340,7 +358,7 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
             actual.repository_policy.as_deref(),
         ),
         image: Action::create_if(actual.image_digest.is_none()),
-        role: iam::diff_role(&desired.role, actual.role.as_ref()),
+        role,
         log_group: log_group.clone(),
         function: function.clone(),
         version: Action::create_if(publish),
@@ -667,22 +685,46 @@ mod tests {
     }
 
     #[test]
-    fn zero_removes_what_is_there() {
+    fn a_recreated_role_updates_the_function_and_publishes_a_version() {
         let (desired, image) = wanting(0, 0);
+        let uri = ecr::image_uri_by_digest(&desired.names.repository_uri, "sha256:1");
+        let wanted = desired.function(&uri);
+        let latest = lambda::ActualFunction {
+            name: wanted.name.clone(),
+            arn: format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:{}",
+                wanted.name
+            ),
+            version: "$LATEST".into(),
+            image_uri: wanted.image_uri.clone(),
+            role_arn: wanted.role_arn.clone(),
+            memory_mb: wanted.memory_mb,
+            timeout_s: wanted.timeout_s,
+            architecture: Some(wanted.architecture),
+            environment: wanted.environment.clone(),
+            tracing: wanted.tracing,
+            state: "Active".into(),
+            last_update_status: "Successful".into(),
+            tags: wanted.tags.clone(),
+        };
         let actual = ActualStage {
-            provisioned: Some(ready(1)),
-            reserved: Some(3),
+            image_digest: Some("sha256:1".into()),
+            newest_version: Some(lambda::ActualFunction {
+                version: "1".into(),
+                ..latest.clone()
+            }),
+            function: Some(latest),
             ..ActualStage::default()
         };
+        // The role is missing (deleted): it is created, and the function,
+        // unchanged otherwise, is given it again and published anew.
         let plan = plan(&desired, &image, &actual);
-        assert_eq!(plan.provisioned, Action::Delete);
-        assert_eq!(plan.reserved, Action::Delete);
-        assert!(!plan.wait_provisioned);
-        let kinds = kinds(&desired, &plan);
-        assert!(
-            kinds.contains(&"lambda provisioned concurrency"),
-            "{kinds:?}"
+        assert_eq!(plan.role, Action::Create);
+        assert_eq!(
+            plan.function,
+            Action::Update(BTreeSet::from([lambda::FunctionField::Role]))
         );
-        assert!(kinds.contains(&"lambda reserved concurrency"), "{kinds:?}");
+        assert_eq!(plan.version, Action::Create);
+        assert!(plan.alias.is_change());
     }
 }

@@ -216,6 +216,49 @@ pub async fn public_path_check(
     Err(Failure::tag(ExitStatus::SmokeTestFailed, failed))
 }
 
+/// Waits (bounded) until Lambda has allocated the alias's provisioned
+/// concurrency for the version it points at; a failed allocation is an
+/// error with Lambda's reason.
+pub async fn wait_provisioned(
+    ui: &Ui,
+    clients: &Clients,
+    function: &str,
+    alias: &str,
+) -> Result<()> {
+    let step = ui.step("provisioned concurrency ready");
+    let progress = |now: &lambda::ProvisionedConcurrency| {
+        step.message(format!(
+            "{}: {} of {} allocated",
+            now.status, now.allocated, now.requested
+        ));
+    };
+    let ready = lambda::wait_provisioned_ready(
+        &clients.lambda,
+        function,
+        alias,
+        lambda::PROVISIONED_TIMEOUT,
+        &progress,
+    )
+    .await?;
+    step.finish(format!(
+        "{} of {} allocated, {}",
+        ready.allocated, ready.requested, ready.status
+    ));
+    Ok(())
+}
+
+/// Records that `version` passed the smoke test and the public path check
+/// (on the function's tag, [`lambda::PASSED_TAG`]), where `rollback` looks
+/// for its target. The stage serves it by now, so a failure is a warning.
+pub async fn record_passed(ui: &Ui, clients: &Clients, function: &str, version: &str) {
+    if let Err(err) = lambda::record_passed(&clients.lambda, function, version).await {
+        ui.warn(format!(
+            "version {version} passed its checks, but recording it failed ({err}); \
+             `deployer rollback` will not choose it by default"
+        ));
+    }
+}
+
 /// The origin the check's requests carry: the first allowed one, or any
 /// when every origin is.
 fn check_origin(allowed: &[String]) -> String {

@@ -41,6 +41,7 @@ mod ops_status_rollback;
 mod plan_apply;
 mod protect;
 mod public_path;
+mod rollback_heals;
 mod security;
 mod shared_repository;
 mod smoke;

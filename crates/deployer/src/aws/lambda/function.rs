@@ -452,3 +452,85 @@ pub async fn delete_function(client: &Client, name: &str) -> Result<bool, AwsErr
     .await?;
     Ok(deleted)
 }
+
+/// The function tag that records the versions that passed their checks
+/// (the smoke test and the public path check), newest last, as numbers
+/// separated by spaces. A tag, because it must outlive the machine that
+/// deployed, and on the function, because "Lambda does not support adding
+/// tags to aliases or versions" (TagResource, AWS Lambda API Reference).
+pub const PASSED_TAG: &str = "deployer:passed-versions";
+
+/// How many passed versions the tag keeps: a tag value holds at most 256
+/// characters ("Tag naming limits and requirements", Tagging AWS
+/// Resources), and a rollback goes a few versions back at most.
+const PASSED_KEPT: usize = 20;
+
+/// The versions recorded in a [`PASSED_TAG`] value, oldest first; what is
+/// not a version number (a tag edited by hand) is ignored.
+pub fn parse_passed(value: &str) -> Vec<u64> {
+    let mut versions: Vec<u64> = value
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+}
+
+/// The [`PASSED_TAG`] value with `version` added, keeping the newest
+/// [`PASSED_KEPT`].
+pub fn with_passed(value: &str, version: u64) -> String {
+    let mut versions = parse_passed(value);
+    versions.push(version);
+    versions.sort_unstable();
+    versions.dedup();
+    let skip = versions.len().saturating_sub(PASSED_KEPT);
+    versions[skip..]
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The versions of the function that passed their checks, oldest first
+/// (none when the function does not exist or never recorded one). Old
+/// versions may be pruned, but never the newest of these: it is where
+/// `rollback` goes.
+pub async fn passed_versions(client: &Client, name: &str) -> Result<Vec<u64>, AwsError> {
+    let Some(function) = read_function(client, name, None).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(function
+        .tags
+        .get(PASSED_TAG)
+        .map(|value| parse_passed(value))
+        .unwrap_or_default())
+}
+
+/// Records that `version` of the function passed its checks. The stage
+/// lock makes this read-then-write safe from another deployer.
+pub async fn record_passed(client: &Client, name: &str, version: &str) -> Result<(), AwsError> {
+    let Ok(number) = version.parse::<u64>() else {
+        return Err(AwsError::invalid_answer(
+            "TagResource",
+            name,
+            format!("{version:?} is not a published version number"),
+        ));
+    };
+    let Some(function) = read_function(client, name, None).await? else {
+        return Err(AwsError::invalid_answer(
+            "TagResource",
+            name,
+            "the function no longer exists",
+        ));
+    };
+    let now = function.tags.get(PASSED_TAG).map(String::as_str);
+    client
+        .tag_resource()
+        .resource(&function.arn)
+        .tags(PASSED_TAG, with_passed(now.unwrap_or_default(), number))
+        .send()
+        .await
+        .map_err(|err| aws_error("TagResource", name, err))?;
+    Ok(())
+}

@@ -71,6 +71,13 @@ pub async fn prune_versions(
     let mut kept = never.clone();
     kept.extend(alias_versions(client, function).await?);
     kept.extend(provisioned_versions(client, function).await?);
+    // `rollback`'s default target: the newest version that passed its checks.
+    if let Some(last) = super::function::passed_versions(client, function)
+        .await?
+        .last()
+    {
+        kept.insert(last.to_string());
+    }
     let mut deleted = Vec::new();
     for version in versions_to_prune(&versions, keep, &kept) {
         let answer = client

@@ -1,5 +1,12 @@
 //! The function's state as Lambda reports it, and the bounded waits until
 //! a version is ready or an update may start.
+//!
+//! `Inactive` is not ready: "When you try to invoke a function that is
+//! inactive, the invocation fails and Lambda sets the function to pending
+//! state until the function resources are recreated" ("Lambda function
+//! states", https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
+//! So a wait that meets it invokes once to start the restore (see
+//! [`wake`]), then waits for `Active` as for any `Pending` version.
 
 use super::*;
 use crate::aws::permissions::{Declared, Scope, call};
@@ -20,6 +27,8 @@ pub enum Readiness {
     Ready,
     /// Something is in flight (`Pending`, `InProgress`): ask again.
     Wait,
+    /// Idle (`Inactive`): an invoke starts Lambda's restore, then wait.
+    Inactive,
     /// Waiting cannot help; why.
     Broken(String),
 }
@@ -57,8 +66,9 @@ impl FunctionState {
         Readiness::Ready
     }
 
-    /// Whether a change just made has taken: `Active` (or `Inactive`, an
-    /// idle function an invoke re-activates) with a successful last update.
+    /// Whether a change just made has taken, or a version may be invoked:
+    /// `Active` with a successful last update. `Inactive` must be woken
+    /// first: an invoke of it fails until Lambda has restored it.
     pub fn after_change(&self) -> Readiness {
         if self.state == State::Failed {
             return Readiness::Broken(format!(
@@ -76,13 +86,22 @@ impl FunctionState {
         if self.state == State::Pending || self.last_update == LastUpdateStatus::InProgress {
             return Readiness::Wait;
         }
+        if self.state == State::Inactive {
+            return Readiness::Inactive;
+        }
         Readiness::Ready
     }
 }
 
+/// How many times a wait wakes an `Inactive` function before it gives up:
+/// "If Lambda fails to recreate the resources, the function returns to the
+/// inactive state" ("Lambda function states").
+const WAKE_ATTEMPTS: u32 = 3;
+
 /// Waits (bounded) until the function, or its version `qualifier`, has
-/// taken the last change: `Active` with a successful last update. A
-/// failure is an error with Lambda's reason.
+/// taken the last change: `Active` with a successful last update; an
+/// `Inactive` one is woken first. A failure is an error with Lambda's
+/// reason.
 pub async fn wait_until_ready(
     client: &Client,
     name: &str,
@@ -113,6 +132,7 @@ pub(super) async fn wait_for(
     };
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
+    let mut woken = 0;
     loop {
         let config = client
             .get_function_configuration()
@@ -140,6 +160,22 @@ pub(super) async fn wait_for(
                 ));
             }
             Readiness::Wait => {}
+            // Met again after a wake: Lambda could not restore it.
+            Readiness::Inactive if woken >= WAKE_ATTEMPTS => {
+                return Err(AwsError::invalid_answer(
+                    "GetFunctionConfiguration",
+                    resource,
+                    format!(
+                        "still Inactive after {woken} invokes to restore it: {}",
+                        FunctionState::reason(&now.state_reason)
+                    ),
+                ));
+            }
+            Readiness::Inactive => {
+                woken += 1;
+                // Lambda sets it Pending once the invoke has failed.
+                wake(client, name, qualifier).await?;
+            }
         }
         if started.elapsed() > READY_TIMEOUT {
             return Err(AwsError {

@@ -162,6 +162,26 @@ fn a_change_has_taken_when_active_and_successful() {
         state(State::Failed, U::Successful).after_change(),
         Readiness::Broken(_)
     ));
+    // Idle: not ready to invoke until an invoke has started its restore.
+    assert_eq!(
+        state(State::Inactive, U::Successful).after_change(),
+        Readiness::Inactive
+    );
+}
+
+#[test]
+fn the_passed_versions_tag_keeps_the_newest_in_order() {
+    assert_eq!(parse_passed(""), Vec::<u64>::new());
+    assert_eq!(parse_passed("3 1 x 2 2"), vec![1, 2, 3]);
+    assert_eq!(with_passed("", 4), "4");
+    assert_eq!(with_passed("1 2", 2), "1 2");
+    assert_eq!(with_passed("1 5", 3), "1 3 5");
+    let many: String = (1..=40).map(|v| format!("{v} ")).collect();
+    let kept = with_passed(&many, 41);
+    assert_eq!(parse_passed(&kept), (22..=41).collect::<Vec<u64>>());
+    // Within a tag value's 256 characters even for large numbers.
+    let large: String = (1_000_000..1_000_040).map(|v| format!("{v} ")).collect();
+    assert!(with_passed(&large, 2_000_000).len() <= 256);
 }
 
 #[test]
