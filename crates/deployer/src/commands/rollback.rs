@@ -159,6 +159,17 @@ async fn roll_back(
     if !report.moved {
         return Ok(report);
     }
+    if stage.protected {
+        let question = format!(
+            "stage `{}` is protected by {}: move {function}:{alias_name} from version {from} \
+             to version {to}?",
+            stage.name,
+            stage.protected_setting()
+        );
+        if !ui.confirm(&question)? {
+            anyhow::bail!("not rolled back: the answer was not yes; nothing was changed");
+        }
+    }
 
     // Checked before callers meet it, as `up` checks a new version.
     let step = ui.step("lambda version ready");
