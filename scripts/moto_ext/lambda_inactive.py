@@ -17,7 +17,7 @@ become Active and try the request again").
 
 Here: ``$LATEST`` and each published version remember when they were last
 used (created, updated, published, invoked). Once idle longer than the
-``lambda-idle`` window, GetFunction(Configuration) reports ``State:
+``lambda-inactive`` window, GetFunction(Configuration) reports ``State:
 Inactive``, ``StateReasonCode: Idle``; an invoke then answers 409
 ``CodeArtifactUserPendingException`` and starts a ``lambda-restore``
 window in which the state is ``Pending`` (``StateReasonCode: Restoring``)
@@ -25,7 +25,7 @@ and invokes are refused the same way; after it the function is ``Active``
 (and used, so idle again only after another full window). An update of an
 inactive ``$LATEST`` re-activates it.
 
-The idle window defaults to 14 days (``LOCAL_AWS_LAMBDA_IDLE_SECONDS``
+The idle window defaults to 14 days (``LOCAL_AWS_LAMBDA_INACTIVE_SECONDS``
 sets it; tests that need an idle function start a moto of their own with a
 few seconds), scaled by ``LOCAL_AWS_TIME_SCALE`` like every window.
 
@@ -69,7 +69,7 @@ def used(fn: LambdaFunction) -> None:
 def install() -> list[str]:
     if not settings.enabled(NAME):
         return []
-    idle = settings.window("lambda-idle", 14 * 24 * 3600)
+    idle = settings.window("lambda-inactive", 14 * 24 * 3600)
     restore = settings.window("lambda-restore", 5)
 
     def restoring(fn: LambdaFunction) -> bool:

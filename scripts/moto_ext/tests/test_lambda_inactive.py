@@ -4,7 +4,7 @@ deleted and recreated under its name breaks the function's environment
 until its configuration is updated.
 
 The idle window is days by default, so the idle tests run on a moto of
-their own whose ``lambda-idle`` window is two seconds."""
+their own whose ``lambda-inactive`` window is two seconds."""
 
 import time
 import unittest
@@ -13,14 +13,14 @@ from typing import Optional
 from . import support
 from .support import FunctionsTest, client, invoke, refused, wait_until_active
 
-# lambda-idle 20 s and lambda-restore 5 s, scaled by 0.1.
+# lambda-inactive 20 s and lambda-restore 5 s, scaled by 0.1.
 _IDLE: Optional[support.Server] = None
 
 
 def idle_server() -> str:
     global _IDLE
     if _IDLE is None:
-        _IDLE = support.Server({"LOCAL_AWS_TIME_SCALE": "0.1", "LOCAL_AWS_LAMBDA_IDLE_SECONDS": "20"})
+        _IDLE = support.Server({"LOCAL_AWS_TIME_SCALE": "0.1", "LOCAL_AWS_LAMBDA_INACTIVE_SECONDS": "20"})
     return _IDLE.wait().url
 
 
@@ -39,7 +39,7 @@ class LambdaInactive(FunctionsTest):
         status = support.status(support.endpoint())
         self.assertIn("lambda-inactive", status["behaviours"])
         # Days, even scaled: nothing on the shared moto goes idle in a test run.
-        self.assertGreater(support.window(support.endpoint(), "lambda-idle"), 3600)
+        self.assertGreater(support.window(support.endpoint(), "lambda-inactive"), 3600)
 
     def test_an_idle_version_is_inactive_and_its_first_invoke_restores_it(self) -> None:
         url = idle_server()
@@ -48,7 +48,7 @@ class LambdaInactive(FunctionsTest):
         version = support.publish_version(lam, function)
         assert_served(self, invoke(function, {"ping": 1}, url, Qualifier=version))
 
-        time.sleep(support.window(url, "lambda-idle") + 0.3)
+        time.sleep(support.window(url, "lambda-inactive") + 0.3)
         for qualifier in (version, "$LATEST"):
             config = lam.get_function_configuration(FunctionName=function, Qualifier=qualifier)
             self.assertEqual((config["State"], config.get("StateReasonCode")), ("Inactive", "Idle"), qualifier)
@@ -67,7 +67,7 @@ class LambdaInactive(FunctionsTest):
         url = idle_server()
         lam = client("lambda", url)
         function = self.active_function(url)
-        time.sleep(support.window(url, "lambda-idle") + 0.3)
+        time.sleep(support.window(url, "lambda-inactive") + 0.3)
         self.assertEqual(lam.get_function_configuration(FunctionName=function)["State"], "Inactive")
         lam.update_function_configuration(FunctionName=function, MemorySize=256)
         wait_until_active(lam, function)

@@ -146,7 +146,7 @@ struct IdleCloud {
 
 impl IdleCloud {
     fn new(prefix: &str) -> IdleCloud {
-        let moto = OwnMoto::start(prefix, &[("LOCAL_AWS_LAMBDA_IDLE_SECONDS", "200")]);
+        let moto = OwnMoto::start(prefix, &[("LOCAL_AWS_LAMBDA_INACTIVE_SECONDS", "200")]);
         let fx = Fixture::new(prefix);
         let url = format!("\"{}\"", moto.url);
         fx.edit_config(|text| set_in_table(text, "stages.local", "endpoint-url", &url));
