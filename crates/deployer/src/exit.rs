@@ -10,7 +10,11 @@
 //! | 4    | building the function or its image failed (cargo, docker)       |
 //! | 5    | the new version failed its smoke test (the alias did not move)  |
 //! |      | or the public path check (the alias went back)                  |
-//! | 6    | the stage is locked by another run that did not finish in time  |
+//! | 6    | the stage is locked by another run that did not finish in time, |
+//! |      | or this run lost its lock (broken, taken again, heartbeat       |
+//! |      | failed) and stopped before its next write                       |
+//! | 130  | stopped by SIGINT (Ctrl-C); the stage lock was released         |
+//! | 143  | stopped by SIGTERM (a cancelled CI job); the lock was released  |
 
 //!
 //! Errors of the lower layers (AWS, configuration, build, the stage lock)
@@ -22,9 +26,10 @@
 use std::process::ExitCode;
 
 use crate::aws::AwsError;
-use crate::aws::lock::LockHeld;
+use crate::aws::lock::{LockHeld, LockLost};
 use crate::config::ConfigError;
 use crate::image::BuildError;
+use crate::signals::{Interrupted, Stop};
 
 /// How the deployer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +40,13 @@ pub enum ExitStatus {
     Aws = 3,
     Build = 4,
     SmokeTestFailed = 5,
-    /// Another `up` of the stage held its lock for the whole wait.
+    /// Another `up` of the stage held its lock for the whole wait, or
+    /// this run lost its lock and stopped.
     Locked = 6,
+    /// SIGINT stopped the run (128 + 2, as a shell reports it).
+    Interrupted = 130,
+    /// SIGTERM stopped the run (128 + 15).
+    Terminated = 143,
 }
 
 impl ExitStatus {
@@ -103,8 +113,14 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
         if cause.is::<BuildError>() {
             return ExitStatus::Build;
         }
-        if cause.is::<LockHeld>() {
+        if cause.is::<LockHeld>() || cause.is::<LockLost>() {
             return ExitStatus::Locked;
+        }
+        if let Some(stopped) = cause.downcast_ref::<Interrupted>() {
+            return match stopped.signal {
+                Stop::Interrupt => ExitStatus::Interrupted,
+                Stop::Terminate => ExitStatus::Terminated,
+            };
         }
     }
     ExitStatus::Failure
@@ -153,8 +169,10 @@ mod tests {
             ExitStatus::Build,
             ExitStatus::SmokeTestFailed,
             ExitStatus::Locked,
+            ExitStatus::Interrupted,
+            ExitStatus::Terminated,
         ];
         let codes: Vec<u8> = all.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 130, 143]);
     }
 }

@@ -32,6 +32,7 @@ mod iam_policy;
 mod image;
 mod invoke;
 mod local_cloud;
+mod lock_across_machines;
 mod metrics;
 mod ops_logs_destroy;
 mod ops_status_rollback;
