@@ -684,7 +684,7 @@ async fn create_stream(client: &Client, group: &str, stream: &str) -> Result<(),
     {
         Ok(_) => Ok(()),
         Err(e) => {
-            let e = aws_error("CreateLogStream", &format!("{group}:{stream}"), e);
+            let e = aws_error("CreateLogStream", format!("{group}:{stream}"), e);
             if e.kind == ErrorKind::AlreadyExists {
                 Ok(())
             } else {
@@ -705,7 +705,7 @@ async fn put_event(client: &Client, group: &str, stream: &str) -> Result<(), Aws
         .timestamp(Utc::now().timestamp_millis())
         .message("alive")
         .build()
-        .map_err(|e| AwsError::invalid_answer("PutLogEvents", &resource, &e.to_string()))?;
+        .map_err(|e| AwsError::invalid_answer("PutLogEvents", &resource, e.to_string()))?;
     let answer = client
         .put_log_events()
         .log_group_name(group)
@@ -722,7 +722,7 @@ async fn put_event(client: &Client, group: &str, stream: &str) -> Result<(), Aws
         return Err(AwsError::invalid_answer(
             "PutLogEvents",
             &resource,
-            &format!(
+            format!(
                 "CloudWatch refused the event for its timestamp ({rejected:?}): this machine's clock is off by more than PutLogEvents accepts"
             ),
         ));
@@ -752,7 +752,7 @@ async fn last_ingestion(
             .filter_map(|e| e.ingestion_time())
             .max()),
         Err(e) => {
-            let e = aws_error("GetLogEvents", &format!("{group}:{stream}"), e);
+            let e = aws_error("GetLogEvents", format!("{group}:{stream}"), e);
             if e.is_not_found() { Ok(None) } else { Err(e) }
         }
     }
