@@ -236,9 +236,17 @@ struct Quiet;
 
 /// Takes the lock for this process, as `up` would.
 async fn take(client: &Client, group: &str, arn: &str, wait: Duration) -> lock::StageLock {
-    lock::acquire(client, group, arn, "dev", &Holder::this_process(), wait, &Quiet)
-        .await
-        .unwrap()
+    lock::acquire(
+        client,
+        group,
+        arn,
+        "dev",
+        &Holder::this_process(),
+        wait,
+        &Quiet,
+    )
+    .await
+    .unwrap()
 }
 
 impl LockEvents for Quiet {
