@@ -11,8 +11,8 @@
 //! | 5    | the new version failed its smoke test (the alias did not move)  |
 //! |      | or the public path check (the alias went back)                  |
 //! | 6    | the stage is locked by another run that did not finish in time, |
-//! |      | or this run lost its lock (broken, taken again, heartbeat       |
-//! |      | failed) and stopped before its next write                       |
+//! |      | or this run lost its lock (broken, taken again, no heartbeat    |
+//! |      | for half its bound) and stopped before its next write           |
 //! | 130  | stopped by SIGINT (Ctrl-C); the stage lock was released         |
 //! | 143  | stopped by SIGTERM (a cancelled CI job); the lock was released  |
 

@@ -107,6 +107,9 @@ const BREAK_STALE_AFTER: Duration = Duration::from_secs(30);
 const HEARTBEAT: Duration = Duration::from_secs(60);
 /// How soon to look again at a lock that exists but is not listed yet.
 const UNLISTED_RECHECK: Duration = Duration::from_millis(500);
+/// How soon a heartbeat that failed (not for the lock being gone) is
+/// tried again.
+const BEAT_RETRY: Duration = Duration::from_millis(250);
 /// How many heartbeats a waiter reads back: the newest by the holder's
 /// timestamps, among which the newest by ingestion time is taken.
 const HEARTBEATS_READ: i32 = 10;
@@ -317,12 +320,33 @@ pub struct LockLost {
     pub why: String,
 }
 
+tokio::task_local! {
+    /// The stage lock the work of this task holds (`stage::lock::locked`
+    /// sets it), so that the steps and the retries inside `aws` can check
+    /// it before a write without being handed it.
+    pub static HELD: Arc<LockGuard>;
+}
+
+/// Before a write: the lock this task's work holds is still ours (a
+/// heartbeat now, see [`LockGuard::verify`]). Work under no lock (a test
+/// calling an adapter itself) always may write.
+pub async fn still_held() -> Result<(), LockLost> {
+    match HELD.try_with(Arc::clone) {
+        Ok(guard) => guard.verify().await,
+        Err(_) => Ok(()),
+    }
+}
+
 /// The holder's side of a held lock: its last confirmed heartbeat, or
 /// why it lost the lock. Shared by the heartbeat task and the checks.
 #[derive(Debug)]
 struct Lease {
     confirmed: Instant,
     lost: Option<String>,
+    /// The last heartbeat's error, when it failed for a reason that does
+    /// not prove the lock lost (throttling, a 5xx after the SDK's
+    /// retries): the lease decides then.
+    last_error: Option<String>,
 }
 
 /// A held lock. Call [`StageLock::release`]; a lock dropped without it
@@ -437,6 +461,7 @@ async fn start_holding(
         lease: Mutex::new(Lease {
             confirmed: sent,
             lost: None,
+            last_error: None,
         }),
         changed: Notify::new(),
     });
@@ -488,8 +513,13 @@ impl LockGuard {
         }
         let quiet = lease.confirmed.elapsed();
         if quiet >= self.holder.lease() {
+            let last = lease
+                .last_error
+                .as_ref()
+                .map(|e| format!(" (the last heartbeat failed: {e})"))
+                .unwrap_or_default();
             return Err(self.lost(format!(
-                "no heartbeat confirmed for {} s, and another run may take a lock silent for {} s",
+                "no heartbeat confirmed for {} s{last}, and another run may take a lock silent for {} s",
                 quiet.as_secs(),
                 self.holder.stale_after.as_secs()
             )));
@@ -499,10 +529,17 @@ impl LockGuard {
 
     /// [`check`](Self::check), then a heartbeat now: the lock is ours at
     /// this moment by AWS's answer, and the lease starts again.
+    /// A heartbeat that fails for another reason than the lock being gone
+    /// is tried again until the lease runs out.
     pub async fn verify(&self) -> Result<(), LockLost> {
-        self.check()?;
-        self.beat().await.map_err(|e| self.lost(e.to_string()))?;
-        self.check()
+        loop {
+            self.check()?;
+            match self.beat().await {
+                Ok(()) => return self.check(),
+                Err(e) if e.is_not_found() => return self.check(),
+                Err(_) => tokio::time::sleep(BEAT_RETRY).await,
+            }
+        }
     }
 
     /// The lock group.
@@ -515,8 +552,8 @@ impl LockGuard {
         self.holder.stale_after
     }
 
-    /// Resolves when the lock is lost: a heartbeat failed, or none was
-    /// confirmed for the lease.
+    /// Resolves when the lock is lost: a heartbeat found it gone, or none
+    /// was confirmed for the lease.
     pub async fn lost_at_last(&self) -> LockLost {
         loop {
             let changed = self.changed.notified();
@@ -545,19 +582,24 @@ impl LockGuard {
 
     /// One heartbeat event into our stream. It lands only while the lock
     /// group of our taking exists (a retaken lock has no stream of ours),
-    /// so success proves the lock ours when it was written. A failure is
-    /// final: the lock is lost.
+    /// so success proves the lock ours when it was written, and "not
+    /// found" proves it lost. Any other failure (throttling, a 5xx after
+    /// the SDK's own retries) proves nothing: the lease runs on, and the
+    /// holder stops when it ends without a confirmed heartbeat.
     async fn beat(&self) -> Result<(), AwsError> {
         let sent = Instant::now();
         let put = put_event(&self.client, &self.group, &self.holder.stream()).await;
         let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
         match &put {
-            Ok(()) if lease.lost.is_none() => lease.confirmed = lease.confirmed.max(sent),
+            Ok(()) if lease.lost.is_none() => {
+                lease.confirmed = lease.confirmed.max(sent);
+                lease.last_error = None;
+            }
             Ok(()) => {}
             Err(e) if e.is_not_found() => {
                 lease.lost = Some("it was broken: our heartbeat stream is gone".into())
             }
-            Err(e) => lease.lost = Some(format!("a heartbeat failed: {e}")),
+            Err(e) => lease.last_error = Some(e.to_string()),
         }
         drop(lease);
         self.changed.notify_waiters();
@@ -612,12 +654,16 @@ impl LockGuard {
     }
 }
 
-/// Renews the heartbeat until aborted or until one fails (the lock is
-/// then lost, and the work stops: see [`LockGuard::lost_at_last`]).
+/// Renews the heartbeat until aborted or until the lock is lost (the work
+/// then stops: see [`LockGuard::lost_at_last`]).
 async fn beat(guard: Arc<LockGuard>) {
     loop {
         tokio::time::sleep(guard.holder.heartbeat_every()).await;
-        if guard.beat().await.is_err() {
+        // A failed beat is tried again soon, while the lease lasts.
+        while guard.beat().await.is_err() && guard.check().is_ok() {
+            tokio::time::sleep(BEAT_RETRY).await;
+        }
+        if guard.check().is_err() {
             return;
         }
     }

@@ -4,8 +4,8 @@
 //!
 //! While the work runs, three things stop it where it is (every step is
 //! idempotent, so the next run finishes it) and still release the lock:
-//! the lock lost (a heartbeat failed, or found the lock broken or taken
-//! again: exit 6), SIGINT and SIGTERM (exit 130 and 143). The work also
+//! the lock lost (a heartbeat found it broken or taken again, or none
+//! succeeded for half the staleness bound: exit 6), SIGINT and SIGTERM (exit 130 and 143). The work also
 //! asks [`still_held`] before each write, which confirms with AWS that
 //! the lock is still ours, so a run whose lock was broken since its last
 //! heartbeat stops before its next write, not at that heartbeat.
@@ -27,11 +27,6 @@ use crate::ui::{Step, Ui};
 /// short for a test, long for a runner that may pause. The holder records
 /// it in the lock, and others judge it by the holder's own bound.
 pub const STALE_AFTER_ENV: &str = "DEPLOYER_LOCK_STALE_AFTER";
-
-tokio::task_local! {
-    /// The lock the work of this task runs under.
-    static HELD: Arc<lock::LockGuard>;
-}
 
 /// How the work under the lock ended.
 enum Ended<T> {
@@ -65,7 +60,7 @@ pub async fn locked<T>(
     let work = Box::pin(work);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let watchdog = tokio::spawn(watchdog(signals, guard.clone(), stop_tx));
-    let ended = HELD
+    let ended = lock::HELD
         .scope(guard.clone(), async {
             tokio::select! {
                 result = work => Ended::Done(result),
@@ -96,7 +91,12 @@ pub async fn locked<T>(
                 ))),
             };
         }
-        Ended::Done(Err(e)) => e,
+        // A step that failed because the lock was lost (a retry refused,
+        // a heartbeat that found it gone) says so, with exit 6.
+        Ended::Done(Err(e)) => match guard.check() {
+            Err(lost) => lost.into(),
+            Ok(()) => e,
+        },
         Ended::Lost(lost) => lost.into(),
         Ended::Stopped(stopped) => stopped.into(),
     };
@@ -139,10 +139,7 @@ async fn watchdog(
 /// a heartbeat now, which fails if the lock was broken or taken again.
 /// Work not under a lock (a test calling `apply` itself) always may.
 pub async fn still_held() -> Result<()> {
-    match HELD.try_with(Arc::clone) {
-        Ok(guard) => guard.verify().await.map_err(Into::into),
-        Err(_) => Ok(()),
-    }
+    lock::still_held().await.map_err(Into::into)
 }
 
 /// The staleness bound this run keeps to: [`STALE_AFTER_ENV`] if set,
