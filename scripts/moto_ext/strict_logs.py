@@ -18,13 +18,24 @@
   DescribeLogGroups. CloudWatch Logs is eventually consistent: a group
   created by CreateLogGroup is listed once the change has propagated
   (DescribeLogGroups reads a replicated index, not the write path).
+- ``logs-deleted-tags``: a deleted log group's tags go with it.
+  ListTagsForResource and TagResource of a log group that does not exist
+  answer ResourceNotFoundException ("The specified resource does not
+  exist", ListTagsForResource and TagResource, Errors:
+  https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_ListTagsForResource.html,
+  .../API_TagResource.html), and a group created again under the same name
+  starts with only its own tags. moto keeps the tags by ARN after the
+  delete and answers with them: a stage lock's holder, asking whether the
+  lock is still its own before deleting it, would read its old tags on a
+  lock that was broken and taken again, and delete the new holder's lock.
 """
 
 import json
 import threading
 import time
 
-from moto.logs.exceptions import LogsClientError
+from moto.logs.exceptions import LogsClientError, ResourceNotFoundException
+from moto.logs.models import LogsBackend
 from moto.logs.responses import LogsResponse
 
 from . import patching, settings, windows
@@ -94,5 +105,36 @@ def _install_describe_lag() -> list[str]:
     return ["logs-describe-lag"]
 
 
+def _install_deleted_tags() -> list[str]:
+    if not settings.enabled("logs-deleted-tags"):
+        return []
+
+    @patching.replace(LogsBackend, "delete_log_group")
+    def delete_log_group(original, self, log_group_name):  # type: ignore[no-untyped-def]
+        group = self.groups.get(log_group_name)
+        original(self, log_group_name)
+        if group is not None:
+            self.tagger.delete_all_tags_for_resource(group.arn)
+
+    def require_group(backend, arn: str) -> None:  # type: ignore[no-untyped-def]
+        bare = arn[:-2] if arn.endswith(":*") else arn
+        if ":log-group:" not in bare or ":log-stream:" in bare:
+            return
+        if not any(group.arn == bare for group in backend.groups.values()):
+            raise ResourceNotFoundException("The specified resource does not exist.")
+
+    @patching.replace(LogsBackend, "list_tags_for_resource")
+    def list_tags_for_resource(original, self, resource_arn):  # type: ignore[no-untyped-def]
+        require_group(self, resource_arn)
+        return original(self, resource_arn)
+
+    @patching.replace(LogsBackend, "tag_resource")
+    def tag_resource(original, self, arn, tags):  # type: ignore[no-untyped-def]
+        require_group(self, arn)
+        return original(self, arn, tags)
+
+    return ["logs-deleted-tags"]
+
+
 def install() -> list[str]:
-    return _install_race() + _install_describe_lag()
+    return _install_race() + _install_describe_lag() + _install_deleted_tags()

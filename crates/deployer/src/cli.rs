@@ -17,7 +17,8 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
     propagate_version = true,
     after_help = "Exit codes: 0 success, 1 other failure, 2 usage or configuration error, \
                   3 AWS error, 4 build error (cargo, docker), 5 smoke test failed (or the public path \
-                  check: the alias went back), 6 stage lock held."
+                  check: the alias went back), 6 stage lock held (or lost), 130/143 stopped by \
+                  SIGINT/SIGTERM (the lock released)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -91,6 +92,10 @@ pub enum Command {
     /// Print the IAM policy an identity needs to run every command on the
     /// stage (or, with --all-stages, on every stage deployed to AWS).
     Policy(PolicyArgs),
+    /// Remove the stage's lock, left by a run you know is dead (names its
+    /// holder and asks first on a terminal; --yes in CI). No lock is not
+    /// an error.
+    Unlock(UnlockArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -110,6 +115,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Destroy(_) => "destroy",
             Command::Policy(_) => "policy",
+            Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
         }
     }
@@ -278,6 +284,9 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub force_protected: bool,
 }
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct UnlockArgs {}
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {

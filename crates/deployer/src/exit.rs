@@ -17,9 +17,10 @@
 use std::process::ExitCode;
 
 use crate::aws::AwsError;
-use crate::aws::lock::LockHeld;
+use crate::aws::lock::{LockHeld, LockLost};
 use crate::config::ConfigError;
 use crate::image::BuildError;
+use crate::signals::{Interrupted, Stop};
 
 /// How the deployer ended. The codes are in [`ExitStatus::code`], the one
 /// place a test reads them from to hold `docs/exit-codes.md` to them.
@@ -37,6 +38,10 @@ pub enum ExitStatus {
     /// `plan --detailed-exitcode`: the plan would change something. Not a
     /// failure; it shares code 2 with usage errors, as Terraform's does.
     Changes,
+    /// SIGINT stopped the run (128 + 2, as a shell reports it).
+    Interrupted,
+    /// SIGTERM stopped the run (128 + 15).
+    Terminated,
 }
 
 impl ExitStatus {
@@ -50,6 +55,8 @@ impl ExitStatus {
             ExitStatus::SmokeTestFailed => 5,
             ExitStatus::Locked => 6,
             ExitStatus::Changes => 2,
+            ExitStatus::Interrupted => 130,
+            ExitStatus::Terminated => 143,
         }
     }
 }
@@ -112,8 +119,14 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
         if cause.is::<BuildError>() {
             return ExitStatus::Build;
         }
-        if cause.is::<LockHeld>() {
+        if cause.is::<LockHeld>() || cause.is::<LockLost>() {
             return ExitStatus::Locked;
+        }
+        if let Some(stopped) = cause.downcast_ref::<Interrupted>() {
+            return match stopped.signal {
+                Stop::Interrupt => ExitStatus::Interrupted,
+                Stop::Terminate => ExitStatus::Terminated,
+            };
         }
     }
     ExitStatus::Failure
@@ -162,9 +175,11 @@ mod tests {
             ExitStatus::Build,
             ExitStatus::SmokeTestFailed,
             ExitStatus::Locked,
+            ExitStatus::Interrupted,
+            ExitStatus::Terminated,
         ];
         let codes: Vec<u8> = all.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 130, 143]);
         // Terraform's "changes present" code, only with --detailed-exitcode.
         assert_eq!(ExitStatus::Changes.code(), 2);
     }

@@ -12,6 +12,7 @@ pub mod local;
 pub mod names;
 pub mod plan;
 pub mod report;
+pub mod signals;
 pub mod stage;
 pub mod ui;
 pub mod watch;

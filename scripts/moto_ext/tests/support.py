@@ -70,6 +70,7 @@ STRICT = [
     "iam-delete-conflict",
     "logs-race",
     "logs-describe-lag",
+    "logs-deleted-tags",
     "apigw-delete-rest-api",
     "apigw-create-deployment",
     "apigw-update-usage-plan",

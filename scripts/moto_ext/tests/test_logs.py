@@ -1,4 +1,4 @@
-"""``logs-race`` and ``logs-describe-lag``: in force (on the moto with wider
+"""``logs-race``, ``logs-describe-lag`` and ``logs-deleted-tags``: in force (on the moto with wider
 windows, ``support.wide_windows``), and off with their switches. ``logs-race``
 refuses only requests in flight together, never a client asking in sequence."""
 
@@ -91,6 +91,86 @@ class DescribeLag(unittest.TestCase):
         group = f"/moto-ext/{name('lag')}"
         logs.create_log_group(logGroupName=group)
         self.assertTrue(listed(logs, group))
+
+
+class DeletedTags(unittest.TestCase):
+    def test_a_deleted_group_has_no_tags_and_a_new_one_only_its_own(self) -> None:
+        logs = client("logs", support.endpoint())
+        group = f"/moto-ext/{name('tags')}"
+        arn = f"arn:aws:logs:{support.REGION}:{support.ACCOUNT}:log-group:{group}"
+        logs.create_log_group(logGroupName=group, tags={"holder": "a", "only-a": "1"})
+        self.assertEqual(logs.list_tags_for_resource(resourceArn=arn)["tags"], {"holder": "a", "only-a": "1"})
+        logs.delete_log_group(logGroupName=group)
+        for call in (
+            lambda: logs.list_tags_for_resource(resourceArn=arn),
+            lambda: logs.tag_resource(resourceArn=arn, tags={"x": "y"}),
+        ):
+            err = refused(call)
+            self.assertIsNotNone(err)
+            assert err is not None
+            self.assertEqual(err.code, "ResourceNotFoundException", err)
+        logs.create_log_group(logGroupName=group, tags={"holder": "b"})
+        self.assertEqual(logs.list_tags_for_resource(resourceArn=arn)["tags"], {"holder": "b"})
+        logs.delete_log_group(logGroupName=group)
+
+    def test_switched_off_the_tags_outlive_the_group(self) -> None:
+        logs = client("logs", support.switched_off())
+        group = f"/moto-ext/{name('tags')}"
+        arn = f"arn:aws:logs:{support.REGION}:{support.ACCOUNT}:log-group:{group}"
+        logs.create_log_group(logGroupName=group, tags={"holder": "a"})
+        logs.delete_log_group(logGroupName=group)
+        self.assertEqual(logs.list_tags_for_resource(resourceArn=arn)["tags"], {"holder": "a"})
+
+
+class EventTimes(unittest.TestCase):
+    """What the stage lock relies on (crates/deployer/src/aws/lock.rs): an
+    event stamped by a clock an hour off either way is accepted, and its
+    ``ingestionTime`` is the service's clock, not the event's. AWS refuses
+    only events more than 2 hours in the future or 14 days in the past, and
+    says so in ``rejectedLogEventsInfo``, not with an error (PutLogEvents,
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html).
+    moto does the same by itself: this pins it."""
+
+    def test_an_hour_either_way_is_accepted_and_stamped_with_the_service_time(self) -> None:
+        logs = client("logs", support.endpoint())
+        group = f"/moto-ext/{name('times')}"
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="s")
+        hour = 3600 * 1000
+        for skew in (-hour, hour):
+            before = int(time.time() * 1000)
+            answer = logs.put_log_events(
+                logGroupName=group,
+                logStreamName="s",
+                logEvents=[{"timestamp": before + skew, "message": "alive"}],
+            )
+            after = int(time.time() * 1000)
+            self.assertNotIn("rejectedLogEventsInfo", answer, answer)
+            events = logs.get_log_events(logGroupName=group, logStreamName="s")["events"]
+            mine = [e for e in events if e["timestamp"] == before + skew]
+            self.assertEqual(len(mine), 1, events)
+            self.assertTrue(before - 1000 <= mine[0]["ingestionTime"] <= after + 1000, (mine, before, after))
+        logs.delete_log_group(logGroupName=group)
+
+    def test_more_than_two_hours_ahead_or_fourteen_days_behind_is_rejected(self) -> None:
+        logs = client("logs", support.endpoint())
+        group = f"/moto-ext/{name('times')}"
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="s")
+        now = int(time.time() * 1000)
+        ahead = logs.put_log_events(
+            logGroupName=group,
+            logStreamName="s",
+            logEvents=[{"timestamp": now + 3 * 3600 * 1000, "message": "x"}],
+        )
+        self.assertEqual(ahead.get("rejectedLogEventsInfo", {}).get("tooNewLogEventStartIndex"), 0, ahead)
+        behind = logs.put_log_events(
+            logGroupName=group,
+            logStreamName="s",
+            logEvents=[{"timestamp": now - 15 * 24 * 3600 * 1000, "message": "x"}],
+        )
+        self.assertEqual(behind.get("rejectedLogEventsInfo", {}).get("tooOldLogEventEndIndex"), 0, behind)
+        logs.delete_log_group(logGroupName=group)
 
 
 if __name__ == "__main__":

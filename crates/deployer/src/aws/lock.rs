@@ -4,30 +4,61 @@
 //! The lock is a CloudWatch Logs log group `/deployer/locks/{app}-{stage}`:
 //! CreateLogGroup is an atomic create-if-absent (it fails with
 //! ResourceAlreadyExistsException while someone holds the lock), and its
-//! tags, set in the same call, say who holds it (host, pid, command, since
-//! when). Releasing is deleting it. While held, a heartbeat tag is renewed
-//! every minute, so a long run is never mistaken for a dead one.
+//! tags, set in the same call, say who holds it (host, pid, machine,
+//! command, a token unique to this taking, and the staleness bound the
+//! holder keeps to). Releasing is deleting it.
 //!
-//! A lock is stale, and broken with a warning, when its holder ran on this
-//! host and its process is gone (a SIGKILLed or crashed run), or when its
-//! heartbeat is older than [`STALE_AFTER`] (a holder on another machine
-//! that died). Breaking goes through a second, one-shot log group named
-//! after the stale lock's creation time, so that of several waiters only
-//! one breaks a given stale lock, and it re-checks the creation time
-//! before deleting, so it never deletes a lock taken since.
+//! Liveness is judged by time CloudWatch keeps, never by a machine's
+//! clock (a CI runner's clock may be off by an hour). The holder writes a
+//! heartbeat event into its own stream `holder-{token}` of the lock group;
+//! CloudWatch stamps each event with its `ingestionTime` (GetLogEvents,
+//! OutputLogEvent: "The time the event was ingested"). A waiter writes a
+//! probe event into a stream of its own and reads its `ingestionTime`
+//! back: that is "now" on the same clock, and the holder is stale when
+//! its last heartbeat (or the group's `creationTime`, before the first)
+//! is older than the holder's bound by that clock. `lastIngestionTime` of
+//! DescribeLogStreams would be one call, but AWS says it "updates on an
+//! eventual consistency basis ... in less than an hour" (LogStream data
+//! type), so the events themselves are read. The events' own `timestamp`
+//! is the writer's clock: PutLogEvents refuses events more than 2 hours in
+//! the future or 14 days in the past (PutLogEvents API reference, and
+//! `rejectedLogEventsInfo`), which a ±1 h skew stays inside, and nothing
+//! here reads it.
 //!
-//! CloudWatch Logs answers CreateLogGroup and DeleteLogGroup racing on one
-//! name with OperationAbortedException ("Multiple concurrent requests to
-//! update the same resource were in conflict", API reference): that is
-//! "try again", retried here. A group just created may not be listed by
+//! A heartbeat written into `holder-{token}` is also the holder's proof
+//! that the lock is still its own: a lock broken (by a waiter, or by
+//! `deployer unlock`) and taken again has no such stream, and the write
+//! fails with ResourceNotFoundException. The holder stops writing once
+//! its last confirmed heartbeat is older than half its bound on its own
+//! monotonic clock (its lease), so a waiter, who needs the whole bound of
+//! silence by CloudWatch's clock, never breaks a lock whose holder may
+//! still write.
+//!
+//! A holder on this very machine and pid namespace (same boot id, same
+//! pid namespace, recorded in the tags) whose process is gone is stale at
+//! once; a same host name alone proves nothing (containers share names,
+//! and pids collide across namespaces).
+//!
+//! Breaking goes through a second, one-shot log group named after the
+//! stale lock's creation time, so that of several waiters only one
+//! breaks a given stale lock, and it re-checks the creation time before
+//! deleting, so it never deletes a lock taken since. CloudWatch Logs
+//! answers CreateLogGroup and DeleteLogGroup racing on one name with
+//! OperationAbortedException ("Multiple concurrent requests to update the
+//! same resource were in conflict", API reference): that is "try again",
+//! retried here. A group just created may not be listed by
 //! DescribeLogGroups yet, so the holder never needs to find its own lock
-//! there: its ARN is built from the account, region and name.
+//! there: it knows its ARN and reads its tags by ARN.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::errors::aws_error;
 use super::logs::RACE_RETRY;
@@ -47,8 +78,14 @@ pub(crate) const PERMISSIONS: Declared = Declared {
             "logs:ListTagsForResource",
             Scope::LockLogGroup,
         ),
-        call("TagResource", "logs:TagResource", Scope::LockLogGroup),
         call("DeleteLogGroup", "logs:DeleteLogGroup", Scope::LockLogGroup),
+        call(
+            "CreateLogStream",
+            "logs:CreateLogStream",
+            Scope::LockLogGroup,
+        ),
+        call("PutLogEvents", "logs:PutLogEvents", Scope::LockLogGroup),
+        call("GetLogEvents", "logs:GetLogEvents", Scope::LockLogGroup),
     ],
 };
 
@@ -56,21 +93,34 @@ pub(crate) const PERMISSIONS: Declared = Declared {
 pub const WAIT: Duration = Duration::from_secs(60);
 /// How often a waiting run asks again.
 pub const POLL: Duration = Duration::from_secs(2);
-/// A holder whose heartbeat is older than this is taken for dead.
+/// A holder silent for this long (by CloudWatch's clock) is taken for
+/// dead, unless it declared another bound (`DEPLOYER_LOCK_STALE_AFTER`).
 pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+/// The shortest bound a holder may declare: it beats four times per
+/// bound, and each beat is a round trip.
+pub const MIN_STALE_AFTER: Duration = Duration::from_secs(4);
 /// Breaking a stale lock takes a few calls; a break marker this old
 /// belongs to a breaker that died, and is itself broken.
 const BREAK_STALE_AFTER: Duration = Duration::from_secs(30);
-/// How often the holder renews its heartbeat.
+/// The longest pause between two heartbeats (shorter bounds beat at a
+/// quarter of the bound).
 const HEARTBEAT: Duration = Duration::from_secs(60);
 /// How soon to look again at a lock that exists but is not listed yet.
 const UNLISTED_RECHECK: Duration = Duration::from_millis(500);
+/// How soon a heartbeat that failed (not for the lock being gone) is
+/// tried again.
+const BEAT_RETRY: Duration = Duration::from_millis(250);
+/// How many heartbeats a waiter reads back: the newest by the holder's
+/// timestamps, among which the newest by ingestion time is taken.
+const HEARTBEATS_READ: i32 = 10;
 
 const TAG_HOST: &str = "deployer:host";
 const TAG_PID: &str = "deployer:pid";
+const TAG_MACHINE: &str = "deployer:machine";
+const TAG_TOKEN: &str = "deployer:token";
 const TAG_COMMAND: &str = "deployer:command";
 const TAG_SINCE: &str = "deployer:since";
-const TAG_HEARTBEAT: &str = "deployer:heartbeat";
+const TAG_STALE_AFTER: &str = "deployer:stale-after-seconds";
 
 /// The log group that is the lock of one stage of one app (the same
 /// `{app}-{stage}` that names the function it guards).
@@ -83,24 +133,38 @@ pub fn lock_group(app: &str, stage: &str) -> String {
 pub struct Holder {
     pub host: String,
     pub pid: u32,
+    /// This machine's boot id and pid namespace (`{boot}/{pidns}`): the
+    /// pid means something only to an observer with the same. Empty
+    /// where unknown.
+    pub machine: String,
+    /// Unique to one taking of the lock; names the holder's heartbeat
+    /// stream.
+    pub token: String,
     pub command: String,
+    /// When it took the lock, by its own clock (shown, never compared).
     pub since: DateTime<Utc>,
-    pub heartbeat: DateTime<Utc>,
-    /// The log group's creation time (ms since the epoch): tells one
-    /// taking of the lock from the next. 0 for a holder not yet created.
+    /// The silence after which others may take it for dead.
+    pub stale_after: Duration,
+    /// The log group's creation time (ms since the epoch, CloudWatch's
+    /// clock): tells one taking of the lock from the next. 0 for a holder
+    /// not yet created.
     pub created_ms: i64,
 }
 
 impl Holder {
-    /// This process, as a holder from now on.
+    /// This process, as a holder from now on, keeping to [`STALE_AFTER`]
+    /// (set `stale_after` for another bound).
     pub fn this_process() -> Holder {
         let now = Utc::now();
+        let pid = std::process::id();
         Holder {
             host: this_host(),
-            pid: std::process::id(),
+            pid,
+            machine: this_machine(),
+            token: format!("{}-{pid}", now.timestamp_nanos_opt().unwrap_or_default()),
             command: std::env::args().collect::<Vec<_>>().join(" "),
             since: now,
-            heartbeat: now,
+            stale_after: STALE_AFTER,
             created_ms: 0,
         }
     }
@@ -109,28 +173,45 @@ impl Holder {
         HashMap::from([
             (TAG_HOST.to_string(), tag_value(&self.host)),
             (TAG_PID.to_string(), self.pid.to_string()),
+            (TAG_MACHINE.to_string(), tag_value(&self.machine)),
+            (TAG_TOKEN.to_string(), tag_value(&self.token)),
             (TAG_COMMAND.to_string(), tag_value(&self.command)),
             (TAG_SINCE.to_string(), timestamp(self.since)),
-            (TAG_HEARTBEAT.to_string(), timestamp(self.heartbeat)),
+            (
+                TAG_STALE_AFTER.to_string(),
+                self.stale_after.as_secs().to_string(),
+            ),
         ])
     }
 
     /// The holder a lock's tags describe. Missing or unreadable tags (a
-    /// lock made by hand) leave the creation time as the only clue.
-    fn from_tags(tags: &HashMap<String, String>, created_ms: i64) -> Holder {
+    /// lock made by hand, or by an older deployer) leave the creation
+    /// time and the observer's own bound (`default_stale`).
+    fn from_tags(
+        tags: &HashMap<String, String>,
+        created_ms: i64,
+        default_stale: Duration,
+    ) -> Holder {
         let created = DateTime::from_timestamp_millis(created_ms).unwrap_or_default();
-        let time = |key: &str| {
-            tags.get(key)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc))
-        };
-        let since = time(TAG_SINCE).unwrap_or(created);
+        let since = tags
+            .get(TAG_SINCE)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(created);
+        let stale_after = tags
+            .get(TAG_STALE_AFTER)
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(default_stale);
+        let text = |key: &str| tags.get(key).cloned().unwrap_or_default();
         Holder {
             host: tags.get(TAG_HOST).cloned().unwrap_or_else(|| "?".into()),
             pid: tags.get(TAG_PID).and_then(|p| p.parse().ok()).unwrap_or(0),
-            command: tags.get(TAG_COMMAND).cloned().unwrap_or_default(),
+            machine: text(TAG_MACHINE),
+            token: text(TAG_TOKEN),
+            command: text(TAG_COMMAND),
             since,
-            heartbeat: time(TAG_HEARTBEAT).unwrap_or(since),
+            stale_after,
             created_ms,
         }
     }
@@ -144,32 +225,67 @@ impl Holder {
             self.since.to_rfc3339_opts(SecondsFormat::Secs, true)
         )
     }
+
+    /// Its heartbeat stream in the lock group.
+    fn stream(&self) -> String {
+        format!("holder-{}", self.token)
+    }
+
+    /// The longest it goes without a confirmed heartbeat before it stops
+    /// writing: half its bound, so that a waiter (who needs the whole
+    /// bound of silence) never breaks a lock whose holder may write.
+    pub fn lease(&self) -> Duration {
+        self.stale_after / 2
+    }
+
+    /// How often it writes a heartbeat: four times per bound, at most
+    /// once a minute.
+    fn heartbeat_every(&self) -> Duration {
+        (self.stale_after / 4).min(HEARTBEAT)
+    }
+}
+
+/// What a waiter knows of a holder's signs of life, all by CloudWatch's
+/// clock (ms since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    /// The ingestion time of its newest heartbeat, or the lock's creation
+    /// time before any.
+    pub last_sign_ms: i64,
+    /// The ingestion time of the waiter's own probe: "now".
+    pub now_ms: i64,
 }
 
 /// Why a lock is stale, or `None` when its holder may still be running:
-/// its process on this host is gone, or it gave no heartbeat for
-/// `bound` ([`STALE_AFTER`] for the stage lock). Pure: `pid_alive` says
-/// whether a process of this host is running.
+/// its process on this very machine and pid namespace is gone, or it
+/// gave no sign of life for its bound by CloudWatch's clock. Pure:
+/// `pid_alive` says whether a process of this machine is running, and
+/// `liveness` is `None` when the service time could not be read (then
+/// only the pid can tell).
 pub fn staleness(
     holder: &Holder,
-    this_host: &str,
-    now: DateTime<Utc>,
-    bound: Duration,
+    this_machine: &str,
+    liveness: Option<Liveness>,
     pid_alive: impl Fn(u32) -> bool,
 ) -> Option<String> {
-    if holder.host == this_host && holder.pid != 0 && !pid_alive(holder.pid) {
+    if !holder.machine.is_empty()
+        && holder.machine == this_machine
+        && holder.pid != 0
+        && !pid_alive(holder.pid)
+    {
         return Some(format!(
-            "its process {} on this host ({this_host}) is gone",
-            holder.pid
+            "its process {} on this machine ({}) is gone",
+            holder.pid, holder.host
         ));
     }
-    let quiet = now.signed_duration_since(holder.heartbeat);
-    let limit = chrono::Duration::from_std(bound).unwrap_or(chrono::Duration::MAX);
-    (quiet > limit).then(|| {
+    let liveness = liveness?;
+    let quiet =
+        Duration::from_millis(u64::try_from(liveness.now_ms - liveness.last_sign_ms).unwrap_or(0));
+    (quiet > holder.stale_after).then(|| {
         format!(
-            "it has shown no sign of life for {} s (more than {} s)",
-            quiet.num_seconds(),
-            bound.as_secs()
+            "it has shown no sign of life for {} s by CloudWatch's clock (more than its {} s)",
+            quiet.as_secs(),
+            holder.stale_after.as_secs()
         )
     })
 }
@@ -179,10 +295,12 @@ pub fn staleness(
 #[error(
     "the stage is locked by another deployer ({holder}, running `{command}`); \
      gave up after waiting {waited} s. Run again when it has finished. If that run \
-     is dead, the lock is broken automatically ({stale} min after its last heartbeat, \
-     or at once from its own host); to break it now, delete the log group {group}"
+     is dead, the lock is broken automatically ({stale} s after its last heartbeat, \
+     or at once from its own machine); to break it now, run `deployer unlock --stage {stage}` \
+     (it deletes the log group {group})"
 )]
 pub struct LockHeld {
+    pub stage: String,
     pub group: String,
     pub holder: String,
     pub command: String,
@@ -190,14 +308,65 @@ pub struct LockHeld {
     pub stale: u64,
 }
 
+/// This run no longer holds the stage lock: it stopped before its next
+/// write.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "stopped: the stage lock {group} is no longer ours ({why}); nothing more was written. \
+     Run `deployer up` again once the other run has finished: it finishes the work"
+)]
+pub struct LockLost {
+    pub group: String,
+    pub why: String,
+}
+
+tokio::task_local! {
+    /// The stage lock the work of this task holds (`stage::lock::locked`
+    /// sets it), so that the steps and the retries inside `aws` can check
+    /// it before a write without being handed it.
+    pub static HELD: Arc<LockGuard>;
+}
+
+/// Before a write: the lock this task's work holds is still ours (a
+/// heartbeat now, see [`LockGuard::verify`]). Work under no lock (a test
+/// calling an adapter itself) always may write.
+pub async fn still_held() -> Result<(), LockLost> {
+    match HELD.try_with(Arc::clone) {
+        Ok(guard) => guard.verify().await,
+        Err(_) => Ok(()),
+    }
+}
+
+/// The holder's side of a held lock: its last confirmed heartbeat, or
+/// why it lost the lock. Shared by the heartbeat task and the checks.
+#[derive(Debug)]
+struct Lease {
+    confirmed: Instant,
+    lost: Option<String>,
+    /// The last heartbeat's error, when it failed for a reason that does
+    /// not prove the lock lost (throttling, a 5xx after the SDK's
+    /// retries): the lease decides then.
+    last_error: Option<String>,
+}
+
 /// A held lock. Call [`StageLock::release`]; a lock dropped without it
 /// (a crash) stays until broken as stale.
 #[derive(Debug)]
 pub struct StageLock {
+    guard: Arc<LockGuard>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+/// What the work under a lock consults before each write: whether the
+/// lock is still ours. Cloneable into the work (`Arc`).
+#[derive(Debug)]
+pub struct LockGuard {
     client: Client,
     group: String,
     arn: String,
-    heartbeat: tokio::task::JoinHandle<()>,
+    holder: Holder,
+    lease: Mutex<Lease>,
+    changed: Notify,
 }
 
 /// What waiting for the lock looks like to the caller.
@@ -208,62 +377,63 @@ pub trait LockEvents {
     fn breaking(&self, holder: &Holder, why: &str);
 }
 
-/// Takes the lock `group` (whose ARN is `arn`, see `Names::log_group_arn`) for
-/// `me`, waiting up to `wait` for a live holder and breaking a stale one.
+/// Takes the lock `group` (whose ARN is `arn`, see `Names::log_group_arn`)
+/// of `stage` for `me`, waiting up to `wait` for a live holder and
+/// breaking a stale one.
 pub async fn acquire(
     client: &Client,
     group: &str,
     arn: &str,
+    stage: &str,
     me: &Holder,
     wait: Duration,
     events: &dyn LockEvents,
 ) -> Result<StageLock, anyhow::Error> {
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
+    let machine = this_machine();
+    let mut prober = Prober::new(client, &me.token);
     loop {
         // The tags say when the lock was taken, not when the wait began.
-        let now = Utc::now();
         let me = Holder {
-            since: now,
-            heartbeat: now,
+            since: Utc::now(),
             ..me.clone()
         };
+        let sent = Instant::now();
         if create(client, group, &me).await? {
-            return Ok(StageLock {
-                client: client.clone(),
-                group: group.to_string(),
-                arn: arn.to_string(),
-                heartbeat: tokio::spawn(beat(client.clone(), arn.to_string())),
-            });
+            return start_holding(client, group, arn, me, sent).await;
         }
         // Released since the create, or taken so recently that it is not
         // listed yet: look again soon, not at once.
-        let Some((_, holder)) = read(client, group).await? else {
+        let Some(holder) = read(client, group, me.stale_after).await? else {
             if started.elapsed() >= wait {
                 return Err(LockHeld {
+                    stage: stage.to_string(),
                     group: group.to_string(),
                     holder: "another deployer (not listed yet)".into(),
                     command: "?".into(),
                     waited: started.elapsed().as_secs(),
-                    stale: STALE_AFTER.as_secs() / 60,
+                    stale: me.stale_after.as_secs(),
                 }
                 .into());
             }
             tokio::time::sleep(UNLISTED_RECHECK).await;
             continue;
         };
-        if let Some(why) = staleness(&holder, &me.host, Utc::now(), STALE_AFTER, pid_alive)
-            && break_stale(client, group, &holder, &me.host).await?
+        let liveness = liveness(client, group, &holder, &mut prober).await?;
+        if let Some(why) = staleness(&holder, &machine, liveness, pid_alive)
+            && break_stale(client, group, &holder, &machine, &mut prober).await?
         {
             events.breaking(&holder, &why);
             continue;
         }
         if started.elapsed() >= wait {
             return Err(LockHeld {
+                stage: stage.to_string(),
                 group: group.to_string(),
                 holder: holder.describe(),
                 command: holder.command.clone(),
                 waited: started.elapsed().as_secs(),
-                stale: STALE_AFTER.as_secs() / 60,
+                stale: holder.stale_after.as_secs(),
             }
             .into());
         }
@@ -272,28 +442,255 @@ pub async fn acquire(
     }
 }
 
+/// The lock group is ours: its heartbeat stream, the first heartbeat, and
+/// the task that keeps beating. Should the stream or the first beat fail,
+/// the group is given back (the run has written nothing yet).
+async fn start_holding(
+    client: &Client,
+    group: &str,
+    arn: &str,
+    me: Holder,
+    sent: Instant,
+) -> Result<StageLock, anyhow::Error> {
+    let guard = Arc::new(LockGuard {
+        client: client.clone(),
+        group: group.to_string(),
+        arn: arn.to_string(),
+        holder: me,
+        // Until the first heartbeat, the lease runs from the create.
+        lease: Mutex::new(Lease {
+            confirmed: sent,
+            lost: None,
+            last_error: None,
+        }),
+        changed: Notify::new(),
+    });
+    let first = async {
+        create_stream(client, group, &guard.holder.stream()).await?;
+        guard.beat().await
+    };
+    if let Err(e) = first.await {
+        let _ = delete(client, group).await;
+        return Err(e.into());
+    }
+    Ok(StageLock {
+        heartbeat: tokio::spawn(beat(guard.clone())),
+        guard,
+    })
+}
+
 impl StageLock {
+    pub fn group(&self) -> &str {
+        &self.guard.group
+    }
+
+    /// The lock group's ARN.
+    pub fn arn(&self) -> &str {
+        &self.guard.arn
+    }
+
+    /// The check the work under this lock consults before each write.
+    pub fn guard(&self) -> Arc<LockGuard> {
+        self.guard.clone()
+    }
+
+    /// Stops the heartbeat and deletes the lock if it is still ours (see
+    /// [`LockGuard::release`]).
+    pub async fn release(self) -> Result<bool, AwsError> {
+        self.heartbeat.abort();
+        self.guard.release().await
+    }
+}
+
+impl LockGuard {
+    /// Whether the lock is ours by what this process knows, without
+    /// asking AWS: no heartbeat has failed, and the last one confirmed is
+    /// within the lease.
+    pub fn check(&self) -> Result<(), LockLost> {
+        let lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = &lease.lost {
+            return Err(self.lost(why.clone()));
+        }
+        let quiet = lease.confirmed.elapsed();
+        if quiet >= self.holder.lease() {
+            let last = lease
+                .last_error
+                .as_ref()
+                .map(|e| format!(" (the last heartbeat failed: {e})"))
+                .unwrap_or_default();
+            return Err(self.lost(format!(
+                "no heartbeat confirmed for {} s{last}, and another run may take a lock silent for {} s",
+                quiet.as_secs(),
+                self.holder.stale_after.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`check`](Self::check), then a heartbeat now: the lock is ours at
+    /// this moment by AWS's answer, and the lease starts again.
+    /// A heartbeat that fails for another reason than the lock being gone
+    /// is tried again until the lease runs out.
+    pub async fn verify(&self) -> Result<(), LockLost> {
+        loop {
+            self.check()?;
+            match self.beat().await {
+                Ok(()) => return self.check(),
+                Err(e) if e.is_not_found() => return self.check(),
+                Err(_) => tokio::time::sleep(BEAT_RETRY).await,
+            }
+        }
+    }
+
+    /// The lock group.
     pub fn group(&self) -> &str {
         &self.group
     }
 
-    /// The lock group's ARN, which the heartbeat tags.
-    pub fn arn(&self) -> &str {
-        &self.arn
+    /// The holder's staleness bound.
+    pub fn stale_after(&self) -> Duration {
+        self.holder.stale_after
     }
 
-    /// Deletes the lock, and any break marker left below it. One already
-    /// gone (broken as stale by another run) is not an error here: that
-    /// run has said so.
-    pub async fn release(self) -> Result<(), AwsError> {
-        self.heartbeat.abort();
+    /// Resolves when the lock is lost: a heartbeat found it gone, or none
+    /// was confirmed for the lease.
+    pub async fn lost_at_last(&self) -> LockLost {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Err(lost) = self.check() {
+                return lost;
+            }
+            let deadline = {
+                let lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+                lease.confirmed + self.holder.lease()
+            };
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    fn lost(&self, why: String) -> LockLost {
+        LockLost {
+            group: self.group.clone(),
+            why,
+        }
+    }
+
+    /// One heartbeat event into our stream. It lands only while the lock
+    /// group of our taking exists (a retaken lock has no stream of ours),
+    /// so success proves the lock ours when it was written, and "not
+    /// found" proves it lost. Any other failure (throttling, a 5xx after
+    /// the SDK's own retries) proves nothing: the lease runs on, and the
+    /// holder stops when it ends without a confirmed heartbeat.
+    async fn beat(&self) -> Result<(), AwsError> {
+        let sent = Instant::now();
+        let put = put_event(&self.client, &self.group, &self.holder.stream()).await;
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        match &put {
+            Ok(()) if lease.lost.is_none() => {
+                lease.confirmed = lease.confirmed.max(sent);
+                lease.last_error = None;
+            }
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {
+                lease.lost = Some("it was broken: our heartbeat stream is gone".into())
+            }
+            Err(e) => lease.last_error = Some(e.to_string()),
+        }
+        drop(lease);
+        self.changed.notify_waiters();
+        put
+    }
+
+    /// Deletes the lock, and any break marker left below it, if it is
+    /// still ours. `Ok(false)`: it was not ours any more (broken, maybe
+    /// taken again), and is left alone.
+    ///
+    /// The race that remains: CloudWatch Logs has no conditional delete,
+    /// so between reading the token and DeleteLogGroup (one round trip)
+    /// another run could break and retake the lock, and this delete would
+    /// remove its lock. That needs our lock to have gone stale or been
+    /// unlocked by hand in that very moment; a run that lost its lease
+    /// earlier finds the token changed and deletes nothing.
+    pub async fn release(&self) -> Result<bool, AwsError> {
+        if !self.still_ours().await? {
+            return Ok(false);
+        }
         // A breaker killed between deleting a stale lock and deleting its
         // marker leaves the marker, and nothing else ever looks at it (the
         // next run finds the lock free). While we hold the lock every
         // marker is of an earlier taking, so it is ours to delete; a
         // breaker still at work finds its marker gone, which it accepts.
         let markers = delete_markers(&self.client, &self.group).await;
-        delete(&self.client, &self.group).await.and(markers)
+        delete(&self.client, &self.group).await.and(markers)?;
+        Ok(true)
+    }
+
+    /// Whether the lock group is still the one we created: its token tag
+    /// is ours (read by ARN, which a just-created group answers before
+    /// DescribeLogGroups lists it).
+    async fn still_ours(&self) -> Result<bool, AwsError> {
+        let tags = match self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(&self.arn)
+            .send()
+            .await
+        {
+            Ok(answer) => answer.tags().cloned().unwrap_or_default(),
+            Err(e) => {
+                let e = aws_error("ListTagsForResource", &self.arn, e);
+                if e.is_not_found() {
+                    return Ok(false);
+                }
+                return Err(e);
+            }
+        };
+        Ok(tags.get(TAG_TOKEN) == Some(&tag_value(&self.holder.token)))
+    }
+}
+
+/// Renews the heartbeat until aborted or until the lock is lost (the work
+/// then stops: see [`LockGuard::lost_at_last`]).
+async fn beat(guard: Arc<LockGuard>) {
+    loop {
+        tokio::time::sleep(guard.holder.heartbeat_every()).await;
+        // A failed beat is tried again soon, while the lease lasts.
+        while guard.beat().await.is_err() && guard.check().is_ok() {
+            tokio::time::sleep(BEAT_RETRY).await;
+        }
+        if guard.check().is_err() {
+            return;
+        }
+    }
+}
+
+/// The holder of the lock `group`, `None` when nobody holds it (or so
+/// says DescribeLogGroups, which lists a new group a little late).
+pub async fn holder(
+    client: &Client,
+    group: &str,
+    default_stale: Duration,
+) -> Result<Option<Holder>, AwsError> {
+    read(client, group, default_stale).await
+}
+
+/// Deletes the lock `holder` holds, if it still holds it (the same
+/// creation time), for `deployer unlock`. `false`: the lock was released
+/// or taken again meanwhile, and is left alone.
+pub async fn unlock(client: &Client, group: &str, holder: &Holder) -> Result<bool, AwsError> {
+    let now = read(client, group, holder.stale_after).await?;
+    match now {
+        Some(h) if h.created_ms == holder.created_ms => {
+            delete(client, group).await?;
+            delete_markers(client, group).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 
@@ -322,8 +719,159 @@ async fn create(client: &Client, group: &str, me: &Holder) -> Result<bool, AwsEr
     .await
 }
 
-/// The lock group's ARN and holder, `None` when nobody holds it.
-async fn read(client: &Client, group: &str) -> Result<Option<(String, Holder)>, AwsError> {
+/// Creates a stream in `group`; one that exists already is fine.
+async fn create_stream(client: &Client, group: &str, stream: &str) -> Result<(), AwsError> {
+    match client
+        .create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = aws_error("CreateLogStream", format!("{group}:{stream}"), e);
+            if e.kind == ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One event into `stream` of `group`. Its timestamp is this machine's
+/// clock, which only has to be within PutLogEvents' window (2 h ahead,
+/// 14 days behind); nothing compares it. An event refused for its time is
+/// reported by AWS in `rejectedLogEventsInfo`, not as an error, so that
+/// is checked too.
+async fn put_event(client: &Client, group: &str, stream: &str) -> Result<(), AwsError> {
+    let resource = format!("{group}:{stream}");
+    let event = InputLogEvent::builder()
+        .timestamp(Utc::now().timestamp_millis())
+        .message("alive")
+        .build()
+        .map_err(|e| AwsError::invalid_answer("PutLogEvents", &resource, e.to_string()))?;
+    let answer = client
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .log_events(event)
+        .send()
+        .await
+        .map_err(|e| aws_error("PutLogEvents", &resource, e))?;
+    if let Some(rejected) = answer.rejected_log_events_info().filter(|r| {
+        r.too_new_log_event_start_index().is_some()
+            || r.too_old_log_event_end_index().is_some()
+            || r.expired_log_event_end_index().is_some()
+    }) {
+        return Err(AwsError::invalid_answer(
+            "PutLogEvents",
+            &resource,
+            format!(
+                "CloudWatch refused the event for its timestamp ({rejected:?}): this machine's clock is off by more than PutLogEvents accepts"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The newest ingestion time among the newest events of `stream`;
+/// `None` when it has none or does not exist.
+async fn last_ingestion(
+    client: &Client,
+    group: &str,
+    stream: &str,
+) -> Result<Option<i64>, AwsError> {
+    let answer = client
+        .get_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .start_from_head(false)
+        .limit(HEARTBEATS_READ)
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => Ok(answer
+            .events()
+            .iter()
+            .filter_map(|e| e.ingestion_time())
+            .max()),
+        Err(e) => {
+            let e = aws_error("GetLogEvents", format!("{group}:{stream}"), e);
+            if e.is_not_found() { Ok(None) } else { Err(e) }
+        }
+    }
+}
+
+/// A waiter's clock reading from CloudWatch: it writes a probe event into
+/// a stream of its own in a log group and reads back its ingestion time.
+struct Prober<'a> {
+    client: &'a Client,
+    stream: String,
+    /// The groups where the stream exists already.
+    made: Vec<String>,
+}
+
+impl<'a> Prober<'a> {
+    fn new(client: &'a Client, token: &str) -> Prober<'a> {
+        Prober {
+            client,
+            stream: format!("probe-{token}"),
+            made: Vec::new(),
+        }
+    }
+
+    /// CloudWatch's "now" (ms), read in `group`; `None` when the group is
+    /// gone or the probe is not readable yet.
+    async fn now_ms(&mut self, group: &str) -> Result<Option<i64>, AwsError> {
+        if !self.made.iter().any(|g| g == group) {
+            match create_stream(self.client, group, &self.stream).await {
+                Ok(()) => self.made.push(group.to_string()),
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        match put_event(self.client, group, &self.stream).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {
+                self.made.retain(|g| g != group);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        last_ingestion(self.client, group, &self.stream).await
+    }
+}
+
+/// The holder's signs of life and "now", by CloudWatch's clock; `None`
+/// when the lock went away meanwhile.
+async fn liveness(
+    client: &Client,
+    group: &str,
+    holder: &Holder,
+    prober: &mut Prober<'_>,
+) -> Result<Option<Liveness>, AwsError> {
+    let beat = if holder.token.is_empty() {
+        None
+    } else {
+        last_ingestion(client, group, &holder.stream()).await?
+    };
+    let Some(now_ms) = prober.now_ms(group).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Liveness {
+        last_sign_ms: beat.unwrap_or(holder.created_ms).max(holder.created_ms),
+        now_ms,
+    }))
+}
+
+/// The lock group's holder, `None` when nobody holds it.
+async fn read(
+    client: &Client,
+    group: &str,
+    default_stale: Duration,
+) -> Result<Option<Holder>, AwsError> {
     let answer = client
         .describe_log_groups()
         .log_group_name_prefix(group)
@@ -361,7 +909,7 @@ async fn read(client: &Client, group: &str) -> Result<Option<(String, Holder)>, 
             return Err(e);
         }
     };
-    Ok(Some((arn, Holder::from_tags(&tags, created_ms))))
+    Ok(Some(Holder::from_tags(&tags, created_ms, default_stale)))
 }
 
 async fn delete(client: &Client, group: &str) -> Result<(), AwsError> {
@@ -390,27 +938,35 @@ async fn delete_markers(client: &Client, group: &str) -> Result<(), AwsError> {
 /// Deletes the stale lock `holder` took, if this run is the one to break
 /// it (it created the one-shot marker for that taking) and the lock is
 /// still that taking. `false` when another run is breaking it. A marker
-/// left by a breaker that died is deleted, and the caller tries again.
+/// left by a breaker that died (older than [`BREAK_STALE_AFTER`] by
+/// CloudWatch's clock) is deleted, and the caller tries again.
 async fn break_stale(
     client: &Client,
     group: &str,
     holder: &Holder,
-    this_host: &str,
+    this_machine: &str,
+    prober: &mut Prober<'_>,
 ) -> Result<bool, AwsError> {
     let marker = format!("{group}/break-{}", holder.created_ms);
-    let breaker = Holder::this_process();
+    let breaker = Holder {
+        stale_after: BREAK_STALE_AFTER,
+        ..Holder::this_process()
+    };
     if !create(client, &marker, &breaker).await? {
-        let dead_breaker = read(client, &marker).await?.is_some_and(|(_, other)| {
-            staleness(&other, this_host, Utc::now(), BREAK_STALE_AFTER, pid_alive).is_some()
-        });
-        if dead_breaker {
-            delete(client, &marker).await?;
+        if let Some(other) = read(client, &marker, BREAK_STALE_AFTER).await? {
+            let now = prober.now_ms(&marker).await?.map(|now_ms| Liveness {
+                last_sign_ms: other.created_ms,
+                now_ms,
+            });
+            if staleness(&other, this_machine, now, pid_alive).is_some() {
+                delete(client, &marker).await?;
+            }
         }
         return Ok(false);
     }
-    let still_stale = read(client, group)
+    let still_stale = read(client, group, holder.stale_after)
         .await
-        .map(|now| now.is_none_or(|(_, h)| h.created_ms == holder.created_ms));
+        .map(|now| now.is_none_or(|h| h.created_ms == holder.created_ms));
     let deleted = match still_stale {
         Ok(true) => delete(client, group).await,
         Ok(false) => Ok(()),
@@ -420,23 +976,33 @@ async fn break_stale(
     deleted.map(|()| true)
 }
 
-/// Renews the heartbeat tag until aborted. A failed renewal is not fatal:
-/// the next one may succeed, and the lock only goes stale after
-/// [`STALE_AFTER`] without any.
-async fn beat(client: Client, arn: String) {
-    loop {
-        tokio::time::sleep(HEARTBEAT).await;
-        let _ = client
-            .tag_resource()
-            .resource_arn(&arn)
-            .tags(TAG_HEARTBEAT, timestamp(Utc::now()))
-            .send()
-            .await;
-    }
-}
-
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// This machine and pid namespace: the kernel's boot id (a new one at
+/// every boot, different on every machine) and the pid namespace's inode.
+/// Two processes with the same are on one kernel and see the same pids.
+/// Empty where either cannot be read (then no pid is ever trusted).
+pub fn this_machine() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|b| b.trim().to_string())
+        .unwrap_or_default();
+    // `pid:[4026531836]`
+    let pidns = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("pid:[")
+                .and_then(|n| n.strip_suffix(']'))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    if boot.is_empty() || pidns.is_empty() {
+        String::new()
+    } else {
+        format!("{boot}/{pidns}")
+    }
 }
 
 /// A tag value CloudWatch accepts: letters, digits, spaces and
@@ -500,82 +1066,95 @@ pub fn pid_alive(pid: u32) -> bool {
 mod tests {
     use super::*;
 
-    fn holder(host: &str, pid: u32, minutes_ago: i64) -> Holder {
-        let at = Utc::now() - chrono::Duration::minutes(minutes_ago);
+    const MACHINE: &str = "boot-1/4026531836";
+
+    fn holder(machine: &str, pid: u32) -> Holder {
         Holder {
-            host: host.into(),
+            host: "ci-1".into(),
             pid,
+            machine: machine.into(),
+            token: "1-2".into(),
             command: "deployer up --stage dev".into(),
-            since: at,
-            heartbeat: at,
-            created_ms: at.timestamp_millis(),
+            since: Utc::now(),
+            stale_after: STALE_AFTER,
+            created_ms: 1_000,
+        }
+    }
+
+    fn quiet_for(seconds: i64) -> Option<Liveness> {
+        Some(Liveness {
+            last_sign_ms: 1_000_000,
+            now_ms: 1_000_000 + seconds * 1000,
+        })
+    }
+
+    #[test]
+    fn a_dead_process_on_this_machine_and_pid_namespace_is_stale() {
+        let h = holder(MACHINE, 4242);
+        let why = staleness(&h, MACHINE, quiet_for(1), |_| false).expect("stale");
+        assert!(why.contains("4242") && why.contains("gone"), "{why}");
+        assert_eq!(staleness(&h, MACHINE, quiet_for(1), |_| true), None);
+    }
+
+    #[test]
+    fn a_pid_is_never_judged_on_another_machine_or_pid_namespace_or_unknown_one() {
+        for (theirs, ours) in [
+            ("boot-2/4026531836", MACHINE),
+            ("boot-1/4026532000", MACHINE),
+            ("", MACHINE),
+            ("", ""),
+        ] {
+            let h = holder(theirs, 4242);
+            assert_eq!(
+                staleness(&h, ours, quiet_for(1), |_| false),
+                None,
+                "{theirs} vs {ours}"
+            );
         }
     }
 
     #[test]
-    fn a_dead_process_on_this_host_is_stale() {
-        let h = holder("ci-1", 4242, 1);
-        let why = staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| false).expect("stale");
-        assert!(why.contains("4242") && why.contains("gone"), "{why}");
-        assert_eq!(
-            staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| true),
-            None
-        );
+    fn a_silent_holder_goes_stale_after_its_own_bound_by_the_service_clock() {
+        let mut h = holder("", 4242);
+        let why = staleness(&h, MACHINE, quiet_for(16 * 60), |_| true).expect("stale");
+        assert!(why.contains("960 s") && why.contains("900 s"), "{why}");
+        assert_eq!(staleness(&h, MACHINE, quiet_for(14 * 60), |_| true), None);
+        h.stale_after = Duration::from_secs(5);
+        assert!(staleness(&h, MACHINE, quiet_for(6), |_| true).is_some());
+        assert_eq!(staleness(&h, MACHINE, quiet_for(4), |_| true), None);
+        // Without a reading of the service's clock, only the pid can tell.
+        assert_eq!(staleness(&h, MACHINE, None, |_| true), None);
     }
 
     #[test]
-    fn a_process_on_another_host_is_never_judged_by_its_pid() {
-        let h = holder("ci-2", 4242, 1);
-        assert_eq!(
-            staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| false),
-            None
-        );
-    }
-
-    #[test]
-    fn a_silent_holder_goes_stale_after_the_bound_and_a_heartbeat_keeps_it_live() {
-        let mut h = holder("ci-2", 4242, 16);
-        let why = staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| true).expect("stale");
-        assert!(why.contains("960 s"), "{why}");
-        h.heartbeat = Utc::now() - chrono::Duration::minutes(1);
-        assert_eq!(
-            staleness(&h, "ci-1", Utc::now(), STALE_AFTER, |_| true),
-            None
-        );
-        let fourteen = holder("ci-2", 4242, 14);
-        assert_eq!(
-            staleness(&fourteen, "ci-1", Utc::now(), STALE_AFTER, |_| true),
-            None
-        );
-    }
-
-    #[test]
-    fn a_break_marker_goes_stale_much_sooner_than_a_lock() {
-        let marker = holder("ci-2", 4242, 1);
-        assert!(staleness(&marker, "ci-1", Utc::now(), BREAK_STALE_AFTER, |_| true).is_some());
-        assert_eq!(
-            staleness(&marker, "ci-1", Utc::now(), STALE_AFTER, |_| true),
-            None
-        );
+    fn the_lease_ends_well_before_others_may_break_the_lock() {
+        let mut h = holder("", 1);
+        for seconds in [4, 10, 60, 900, 3600] {
+            h.stale_after = Duration::from_secs(seconds);
+            assert!(h.lease() + h.heartbeat_every() < h.stale_after, "{seconds}");
+            assert!(h.heartbeat_every() * 2 <= h.lease(), "{seconds}");
+        }
     }
 
     #[test]
     fn tags_round_trip_and_missing_tags_fall_back_to_the_creation_time() {
-        let h = holder("ci-1", 7, 3);
+        let mut h = holder(MACHINE, 7);
+        h.stale_after = Duration::from_secs(42);
         let tags = h.tags();
-        let back = Holder::from_tags(&tags, h.created_ms);
+        let back = Holder::from_tags(&tags, h.created_ms, STALE_AFTER);
         assert_eq!(back.host, h.host);
         assert_eq!(back.pid, h.pid);
+        assert_eq!(back.machine, h.machine);
+        assert_eq!(back.token, h.token);
         assert_eq!(back.command, h.command);
+        assert_eq!(back.stale_after, Duration::from_secs(42));
         assert_eq!(back.since.timestamp_millis(), h.since.timestamp_millis());
-        let bare = Holder::from_tags(&HashMap::new(), h.created_ms);
+        let bare = Holder::from_tags(&HashMap::new(), h.created_ms, STALE_AFTER);
         assert_eq!(bare.pid, 0);
-        assert_eq!(bare.heartbeat.timestamp_millis(), h.created_ms);
-        // pid 0 (unknown) is never "dead on this host".
-        assert_eq!(
-            staleness(&bare, "?", Utc::now(), STALE_AFTER, |_| false),
-            None
-        );
+        assert_eq!(bare.stale_after, STALE_AFTER);
+        assert_eq!(bare.since.timestamp_millis(), h.created_ms);
+        // pid 0 (unknown) is never "dead on this machine".
+        assert_eq!(staleness(&bare, "", quiet_for(1), |_| false), None);
     }
 
     #[test]
@@ -588,8 +1167,11 @@ mod tests {
     }
 
     #[test]
-    fn this_process_is_alive_and_has_a_host() {
+    fn this_process_is_alive_and_has_a_host_and_a_machine() {
         assert!(pid_alive(std::process::id()));
         assert!(!this_host().is_empty());
+        let machine = this_machine();
+        assert!(machine.contains('/'), "{machine}");
+        assert_eq!(tag_value(&machine), machine);
     }
 }

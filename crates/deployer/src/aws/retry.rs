@@ -31,6 +31,14 @@ where
             Err(err) if kinds.contains(&err.kind) && started.elapsed() + delay < budget => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_DELAY);
+                // A retry is a write again: only while the stage lock of
+                // the work (if any) is still ours (`lock::still_held`).
+                super::lock::still_held().await.map_err(|lost| AwsError {
+                    operation: err.operation,
+                    resource: err.resource.clone(),
+                    message: lost.to_string(),
+                    kind: ErrorKind::Other,
+                })?;
             }
             answer => return answer,
         }

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod policy;
 pub mod rollback;
 pub mod status;
+pub mod unlock;
 pub mod up;
 
 use crate::cli::Command;
@@ -57,6 +58,7 @@ pub async fn run(
         Command::Destroy(args) => destroy::run(stage, ui, args).await,
         Command::Invoke(args) => invoke::run(stage, ui, args).await,
         Command::Policy(args) => policy::run(std::slice::from_ref(stage), ui, args).await,
+        Command::Unlock(args) => unlock::run(stage, ui, args).await,
     }
     .map(|()| ExitStatus::Success)
 }

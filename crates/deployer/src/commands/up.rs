@@ -24,6 +24,7 @@ use crate::config::{Auth, Stage, StageSource};
 use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
 use crate::plan::{Change, ChangeAction, render_changes};
+use crate::signals::Interrupted;
 use crate::stage::release::ApiKeyReport;
 use crate::stage::{actual, apply, desired, lock, plan};
 use crate::ui::{Summary, Ui};
@@ -91,11 +92,6 @@ impl fmt::Display for UpReport {
     }
 }
 
-/// Ctrl-C stopped an `up` (the lock was released on the way out).
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted; the stage lock is released and the next `up` finishes the work")]
-pub struct Interrupted;
-
 pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, args: &UpArgs) -> Result<()> {
     if args.watch {
         return watch(source, stage, ui, Duration::from_millis(args.debounce_ms)).await;
@@ -111,15 +107,10 @@ async fn deploy(stage: &Stage, ui: &Ui, again: bool) -> Result<UpReport> {
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(stage, &clients).await?;
     // The read is taken under the lock too: one taken before another run's
-    // apply would plan from a state that is gone. On Ctrl-C the apply stops
-    // where it is (every step is idempotent, the next `up` finishes it) and
-    // the lock is still released.
-    let work = async {
-        tokio::select! {
-            result = read_plan_apply(stage, &names, ui, &clients, started, again) => result,
-            _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
-        }
-    };
+    // apply would plan from a state that is gone. On Ctrl-C or SIGTERM the
+    // apply stops where it is (every step is idempotent, the next `up`
+    // finishes it) and the lock is still released (`lock::locked`).
+    let work = read_plan_apply(stage, &names, ui, &clients, started, again);
     lock::locked(stage, &names, ui, &clients, "deployed", work).await
 }
 

@@ -25,6 +25,7 @@ use anyhow::{Context, Result};
 use super::actual::ActualStage;
 use super::desired::{DesiredStage, PERMISSION_ID};
 use super::image;
+use super::lock;
 use super::plan::StagePlan;
 use super::release;
 use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda, logs};
@@ -64,6 +65,8 @@ pub async fn apply(
     let names = &desired.names;
     let built = plan.image == Action::Create;
 
+    // Before each write: the stage lock is still ours (`lock::still_held`).
+    lock::still_held().await?;
     // The push needs the repository: compile and build run beside the AWS
     // work, the push after it.
     let (_, role_arn, (), local_image) = tokio::try_join!(
@@ -73,7 +76,10 @@ pub async fn apply(
         build_image(ui, desired, recipe, plan),
     )?;
     let image = match local_image {
-        Some(local) => image::push(ui, clients, &local).await?,
+        Some(local) => {
+            lock::still_held().await?;
+            image::push(ui, clients, &local).await?
+        }
         None => ImageRef {
             digest: actual.image_digest.clone(),
             ..plan.image_ref.clone()
@@ -88,6 +94,7 @@ pub async fn apply(
     let function = &desired.function_name;
     let alias = &desired.alias_name;
     if plan.function.is_change() {
+        lock::still_held().await?;
         let step = ui.step("lambda function");
         let mut wanted = desired.function(&image_uri);
         wanted.role_arn = role_arn.clone();
@@ -107,6 +114,7 @@ pub async fn apply(
     let version = match (&plan.version, &plan.current_version) {
         (Action::Unchanged, Some(version)) => version.clone(),
         _ => {
+            lock::still_held().await?;
             let step = ui.step("lambda version");
             let version = lambda::publish(&clients.lambda, function).await?;
             step.finish(format!("published {version}"));
@@ -129,6 +137,7 @@ pub async fn apply(
         // smoke test failed still matches `$LATEST`, and the next `up` must
         // not move the alias to it untested.
         release::smoke_test(stage, ui, clients, &version, previous.as_deref()).await?;
+        lock::still_held().await?;
         let step = ui.step("lambda alias");
         lambda::apply_alias(&clients.lambda, function, alias, &version, &plan.alias).await?;
         step.finish(format!("{alias} → {version}"));
@@ -144,6 +153,7 @@ pub async fn apply(
     let (api_id, api_key_id) = match &actual.api {
         Some(api) if !api_changed => (api.id.clone(), api.api_key.as_ref().map(|k| k.id.clone())),
         _ => {
+            lock::still_held().await?;
             let step = ui.step("api gateway");
             let (outcome, info) =
                 apigw::apply_api(&clients.apigw, &desired.api, actual.api.as_ref(), &plan.api)
@@ -158,6 +168,7 @@ pub async fn apply(
         }
     };
     if plan.permission.is_change() {
+        lock::still_held().await?;
         let step = ui.step("lambda permission");
         let outcome = lambda::apply_permission(
             &clients.lambda,
@@ -177,6 +188,7 @@ pub async fn apply(
         release::public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
     }
     if moved {
+        lock::still_held().await?;
         release::record_passed(ui, clients, function, &version).await;
     }
     // After the stage is known to answer: only then are old versions and
@@ -187,11 +199,13 @@ pub async fn apply(
         (Action::Unchanged, Some(_))
     );
     let versions_deleted = if published {
+        lock::still_held().await?;
         prune_versions(ui, clients, desired, &version).await
     } else {
         Vec::new()
     };
     let images_deleted = if built || !versions_deleted.is_empty() {
+        lock::still_held().await?;
         delete_old_images(ui, clients, desired).await
     } else {
         0

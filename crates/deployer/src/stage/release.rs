@@ -185,6 +185,8 @@ pub async fn public_path_check(
     step.finish("failed");
     let function = stage.function_name();
     let alias = stage.alias_name();
+    // The alias is ours to move back only while the stage lock is.
+    super::lock::still_held().await?;
     // A failure to put the alias back is reported with the check's, which
     // stays the reason `up` failed.
     let restored = match alias_moved_from {

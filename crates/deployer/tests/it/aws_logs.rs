@@ -234,6 +234,21 @@ async fn lock_tags(client: &Client, arn: &str) -> HashMap<String, String> {
 
 struct Quiet;
 
+/// Takes the lock for this process, as `up` would.
+async fn take(client: &Client, group: &str, arn: &str, wait: Duration) -> lock::StageLock {
+    lock::acquire(
+        client,
+        group,
+        arn,
+        "dev",
+        &Holder::this_process(),
+        wait,
+        &Quiet,
+    )
+    .await
+    .unwrap()
+}
+
 impl LockEvents for Quiet {
     fn waiting(&self, _: &Holder) {}
     fn breaking(&self, _: &Holder, _: &str) {}
@@ -246,13 +261,9 @@ async fn a_lock_released_and_taken_at_the_same_moment_ends_with_the_taker() {
     let (group, arn) = new_lock("lock-race");
     let wait = Duration::from_secs(5);
     // Taken and released in sequence, the lock never races.
-    let first = lock::acquire(&client, &group, &arn, &Holder::this_process(), wait, &Quiet)
-        .await
-        .unwrap();
+    let first = take(&client, &group, &arn, wait).await;
     first.release().await.unwrap();
-    let held = lock::acquire(&client, &group, &arn, &Holder::this_process(), wait, &Quiet)
-        .await
-        .unwrap();
+    let held = take(&client, &group, &arn, wait).await;
     // A release and another run's take sent together: the delete and the
     // create of one name are in flight at once, and AWS refuses one of
     // them with OperationAborted, which each side asks again.
@@ -262,7 +273,7 @@ async fn a_lock_released_and_taken_at_the_same_moment_ends_with_the_taker() {
     };
     let (released, taken) = tokio::join!(
         held.release(),
-        lock::acquire(&client, &group, &arn, &next, wait, &Quiet)
+        lock::acquire(&client, &group, &arn, "dev", &next, wait, &Quiet)
     );
     released.unwrap();
     let taken = taken.unwrap();
@@ -279,36 +290,18 @@ async fn the_holder_knows_its_lock_before_it_is_listed() {
     util::require_strict_local_aws();
     let client = client().await;
     let (group, arn) = new_lock("lock-arn");
-    let taken = lock::acquire(
-        &client,
-        &group,
-        &arn,
-        &Holder::this_process(),
-        Duration::from_secs(5),
-        &Quiet,
-    )
-    .await
-    .unwrap();
-    // The heartbeat tags this ARN; a new group may not be listed by
-    // DescribeLogGroups yet, so the ARN must not come from there.
+    let taken = take(&client, &group, &arn, Duration::from_secs(5)).await;
+    // The holder reads its lock by this ARN (its release checks the token
+    // there); a new group may not be listed by DescribeLogGroups yet, so
+    // the ARN must not come from there.
     assert_eq!(taken.arn(), arn);
-    client
-        .tag_resource()
-        .resource_arn(taken.arn())
-        .tags("deployer:heartbeat", "2030-01-01T00:00:00.000Z")
-        .send()
-        .await
-        .unwrap();
     let tags = lock_tags(&client, taken.arn()).await;
     assert_eq!(
         tags.get("deployer:pid"),
         Some(&std::process::id().to_string())
     );
-    assert_eq!(
-        tags.get("deployer:heartbeat").map(String::as_str),
-        Some("2030-01-01T00:00:00.000Z")
-    );
-    taken.release().await.unwrap();
+    assert!(tags.contains_key("deployer:token"), "{tags:?}");
+    assert!(taken.release().await.unwrap(), "released a lock not ours");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -343,6 +336,7 @@ async fn a_waiter_asks_again_calmly_while_a_new_lock_is_not_listed() {
         &counted,
         &group,
         &arn,
+        "dev",
         &Holder::this_process(),
         Duration::from_secs(1),
         &Quiet,

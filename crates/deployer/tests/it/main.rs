@@ -35,6 +35,7 @@ mod image;
 mod image_cleanup;
 mod invoke;
 mod local_cloud;
+mod lock_across_machines;
 mod metrics;
 mod ops_logs_destroy;
 mod ops_status_rollback;

@@ -60,6 +60,9 @@ pub struct Call {
     /// The whole request (method, path and query, body): the same text
     /// twice is the same read twice.
     pub request: String,
+    /// When the proxy received it (the stage lock's tests order the
+    /// writes of several runs by it).
+    pub at: std::time::Instant,
 }
 
 impl Call {
@@ -82,6 +85,7 @@ impl Call {
         Call {
             request: format!("{operation} {method} {target} {body}"),
             operation,
+            at: std::time::Instant::now(),
         }
     }
 
