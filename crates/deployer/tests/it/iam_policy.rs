@@ -365,22 +365,45 @@ async fn rest_api_id(apigw: &aws_sdk_apigateway::Client, name: &str) -> String {
 }
 
 /// What a run that died holding the stage lock leaves: the lock, its
-/// holder on another machine and silent for 20 minutes, so the next run
-/// breaks it (through a marker below the lock's name).
+/// holder on another machine, silent by CloudWatch's clock since it was
+/// taken and keeping to a 4 s bound, so the next run breaks it (through a
+/// marker below the lock's name) once that bound has passed.
 async fn stale_lock(admin: SdkConfig, fx: &Fixture) {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&admin);
-    let beat = (chrono::Utc::now() - chrono::Duration::minutes(20))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     logs.create_log_group()
         .log_group_name(fx.lock_group(STAGE))
         .tags("deployer:host", "ci-elsewhere")
         .tags("deployer:pid", "4242")
+        .tags("deployer:machine", "")
         .tags("deployer:command", "deployer up")
-        .tags("deployer:since", &beat)
-        .tags("deployer:heartbeat", &beat)
+        .tags("deployer:since", &since)
+        .tags("deployer:stale-after-seconds", "4")
         .send()
         .await
         .unwrap();
+}
+
+/// Waits until DescribeLogGroups lists `group` (at most 30 s).
+async fn listed(admin: SdkConfig, group: &str) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&admin);
+    for _ in 0..300 {
+        let answer = logs
+            .describe_log_groups()
+            .log_group_name_prefix(group)
+            .send()
+            .await
+            .unwrap();
+        if answer
+            .log_groups()
+            .iter()
+            .any(|g| g.log_group_name() == Some(group))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{group} is not listed after 30 s");
 }
 
 /// The name of the other stage that uses the repository.
@@ -724,6 +747,10 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
         ),
         ("rollback", vec!["rollback", "--stage", STAGE, "--json"]),
         (
+            "unlock a dead run's lock",
+            vec!["unlock", "--stage", STAGE, "--yes", "--json"],
+        ),
+        (
             "destroy, another stage using the repository",
             vec!["destroy", "--stage", STAGE, "--yes", "--json"],
         ),
@@ -743,6 +770,12 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
                 ],
             ),
             "up repairing drift" => moto.as_admin(|a| drift(a, fx)),
+            "unlock a dead run's lock" => moto.as_admin(|a| async move {
+                stale_lock(a.clone(), fx).await;
+                // Someone who unlocks has seen the lock: wait until
+                // DescribeLogGroups lists it (it may not at once).
+                listed(a, &fx.lock_group(STAGE)).await;
+            }),
             "up removing concurrency" => set_function(
                 fx,
                 &[
@@ -770,6 +803,10 @@ fn life(moto: &IamMoto, fx: &Fixture, run: &str) -> Option<(String, Output)> {
                     stderr.contains("breaking the stale stage lock held by ci-elsewhere/4242"),
                     "the stale lock was not broken:\n{stderr}"
                 );
+            }
+            "unlock a dead run's lock" => {
+                let report = json_of(&out, &args);
+                assert_eq!(report["removed"], true, "{report}");
             }
             "up repairing drift" => {
                 let args = ["plan", "--stage", STAGE, "--json"];
@@ -875,10 +912,7 @@ async fn fails_without(
         .find(|l| l.starts_with("error:"))
         .unwrap_or("");
     let error = if warned {
-        stderr
-            .lines()
-            .find(|l| l.contains("warning"))
-            .unwrap_or("")
+        stderr.lines().find(|l| l.contains("warning")).unwrap_or("")
     } else {
         error
     };
