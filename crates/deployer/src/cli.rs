@@ -18,7 +18,8 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
     after_help = "Exit codes: 0 success, 1 other failure, 2 usage or configuration error, \
                   3 AWS error, 4 build error (cargo, docker), 5 smoke test failed (or the public path \
                   check: the alias went back), 6 stage lock held (or lost), 130/143 stopped by \
-                  SIGINT/SIGTERM (the lock released)."
+                  SIGINT/SIGTERM (the lock released); with plan --detailed-exitcode, 2 also means \
+                  changes. What each means and what to do: docs/exit-codes.md."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -887,12 +887,12 @@ async fn fails_without(
         panic!("every command succeeded without {missing}");
     };
     let (stdout, stderr) = texts(&out);
-    // Exit 3, or a success whose fail-closed clean-up warned that it kept
-    // what it could not judge.
-    let warned = out.status.success() && stderr.contains("warning");
+    // Exit 3, or a success whose fail-closed clean-up kept what it could
+    // not judge and said why (the denial is named below either way).
+    let warned = out.status.success();
     assert!(
         out.status.code() == Some(3) || warned,
-        "without {missing}, `{step}` failed other than with exit 3 or a warning\n\
+        "without {missing}, `{step}` failed other than with exit 3\n\
          stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let (_, denied) = moto.decisions();
@@ -912,7 +912,10 @@ async fn fails_without(
         .find(|l| l.starts_with("error:"))
         .unwrap_or("");
     let error = if warned {
-        stderr.lines().find(|l| l.contains("warning")).unwrap_or("")
+        stderr
+            .lines()
+            .find(|l| l.contains("AccessDenied"))
+            .unwrap_or("")
     } else {
         error
     };
