@@ -17,6 +17,19 @@ use std::collections::BTreeMap;
 
 use crate::config::Stage;
 
+/// The tag that names the app a resource belongs to.
+pub const TAG_APP: &str = "deployer:app";
+/// The tag that names the stage a resource belongs to.
+pub const TAG_STAGE: &str = "deployer:stage";
+
+/// The AWS managed policy every execution role gets: writing the
+/// function's logs (a path below [`Partition::managed_policy_arn`]).
+pub const BASIC_EXECUTION_POLICY: &str = "service-role/AWSLambdaBasicExecutionRole";
+/// The AWS managed policy an execution role gets with tracing on.
+pub const XRAY_POLICY: &str = "AWSXRayDaemonWriteAccess";
+/// Every AWS managed policy the deployer may attach to an execution role.
+pub const EXECUTION_ROLE_POLICIES: [&str; 2] = [BASIC_EXECUTION_POLICY, XRAY_POLICY];
+
 /// The AWS partition a region belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Partition {
@@ -106,13 +119,19 @@ impl Stage {
         format!("/aws/lambda/{}", self.function_name())
     }
 
+    /// `/deployer/locks/{app}-{stage}`: the log group that is the stage's
+    /// lock (`aws::lock`), named like the function it guards.
+    pub fn lock_group_name(&self) -> String {
+        format!("/deployer/locks/{}", self.function_name())
+    }
+
     /// The tags every resource of this stage carries; `status` and
     /// `destroy` find resources by them. The shared repository carries
     /// only `deployer:app`.
     pub fn tags(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("deployer:app".to_string(), self.app.clone()),
-            ("deployer:stage".to_string(), self.name.clone()),
+            (TAG_APP.to_string(), self.app.clone()),
+            (TAG_STAGE.to_string(), self.name.clone()),
         ])
     }
 }
@@ -131,9 +150,14 @@ pub struct Names {
     pub endpoint_url: Option<String>,
     /// `{account}.dkr.ecr.{region}.{suffix}/{repository}`.
     pub repository_uri: String,
+    pub repository_arn: String,
     pub role_arn: String,
     pub function_arn: String,
     pub alias_arn: String,
+    /// The function's log group (`Stage::log_group_name`).
+    pub log_group: String,
+    /// The stage lock's log group (`Stage::lock_group_name`).
+    pub lock_group: String,
 }
 
 impl Names {
@@ -158,9 +182,15 @@ impl Names {
                 partition.dns_suffix(),
                 stage.repository_name()
             ),
+            repository_arn: format!(
+                "arn:{p}:ecr:{region}:{account}:repository/{}",
+                stage.repository_name()
+            ),
             role_arn: format!("arn:{p}:iam::{account}:role/{}", stage.role_name()),
             alias_arn: format!("{function_arn}:{}", stage.alias_name()),
             function_arn,
+            log_group: stage.log_group_name(),
+            lock_group: stage.lock_group_name(),
         }
     }
 
@@ -220,13 +250,19 @@ impl Names {
         }
     }
 
-    /// The REST API's ARN, as TagResource wants it.
-    pub fn rest_api_arn(&self, api_id: &str) -> String {
+    /// An API Gateway resource by its path (`/restapis/{id}`, `/apikeys`):
+    /// how its TagResource and IAM name it.
+    pub fn apigateway_arn(&self, path: &str) -> String {
         format!(
-            "arn:{}:apigateway:{}::/restapis/{api_id}",
+            "arn:{}:apigateway:{}::{path}",
             self.partition.id(),
             self.region
         )
+    }
+
+    /// The REST API's ARN, as TagResource wants it.
+    pub fn rest_api_arn(&self, api_id: &str) -> String {
+        self.apigateway_arn(&format!("/restapis/{api_id}"))
     }
 
     /// The API stage's ARN, as TagResource wants it.
@@ -320,6 +356,20 @@ mod tests {
             n.app_functions_arn(),
             "arn:aws:lambda:eu-west-1:123456789012:function:shop-*"
         );
+        assert_eq!(
+            n.repository_arn,
+            "arn:aws:ecr:eu-west-1:123456789012:repository/shop"
+        );
+        assert_eq!(n.log_group, "/aws/lambda/shop-prod");
+        assert_eq!(n.lock_group, "/deployer/locks/shop-prod");
+        assert_eq!(
+            n.log_group_arn(&n.lock_group),
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/deployer/locks/shop-prod"
+        );
+        assert_eq!(
+            n.apigateway_arn("/usageplans"),
+            "arn:aws:apigateway:eu-west-1::/usageplans"
+        );
     }
 
     #[test]
@@ -369,6 +419,10 @@ mod tests {
             n.app_functions_arn(),
             "arn:aws-cn:lambda:cn-north-1:123456789012:function:shop-*"
         );
+        assert_eq!(
+            n.repository_arn,
+            "arn:aws-cn:ecr:cn-north-1:123456789012:repository/shop"
+        );
     }
 
     #[test]
@@ -400,11 +454,33 @@ mod tests {
         );
     }
 
+    /// Whether a line of code spells an ARN: a partition (`arn:aws`), a
+    /// string that starts one (`"arn:{p}:..."`, `format!("arn:...`), or a
+    /// format that fills one in (`arn:{`).
+    fn spells_an_arn(line: &str) -> bool {
+        line.contains("arn:aws") || line.contains("\"arn:") || line.contains("arn:{")
+    }
+
+    #[test]
+    fn the_guard_sees_every_way_of_spelling_an_arn() {
+        assert!(spells_an_arn(
+            r#"let f = format!("arn:{p}:lambda:{region}");"#
+        ));
+        assert!(spells_an_arn(r#"format!("{x}arn:{}:iam::", p)"#));
+        assert!(spells_an_arn(
+            r#"const A: &str = "arn:aws-cn:iam::aws:policy/X";"#
+        ));
+        assert!(spells_an_arn(r#"let a = "arn:".to_string() + p;"#));
+        assert!(!spells_an_arn("let arn = names.role_arn.clone();"));
+        assert!(!spells_an_arn("pub source_arn: Option<String>,"));
+    }
+
     #[test]
     fn no_name_outside_this_module_spells_a_partition_or_a_host() {
-        // Every ARN and host of the deployer is built here: a literal
-        // `arn:aws:` or `amazonaws.com` elsewhere in the sources (tests and
-        // the service principals aside) is a name this module missed.
+        // Every ARN and host of the deployer is built here: an ARN spelled
+        // or formatted (`arn:aws:`, `"arn:{p}:..."`) or `amazonaws.com`
+        // elsewhere in the sources (tests and the service principals aside)
+        // is a name this module missed.
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut found = Vec::new();
         let mut stack = vec![src.clone()];
@@ -432,7 +508,7 @@ mod tests {
                     }
                     let principal = line.contains("\"lambda.amazonaws.com\"")
                         || line.contains("\"apigateway.amazonaws.com\"");
-                    if line.contains("arn:aws") || (line.contains("amazonaws.com") && !principal) {
+                    if spells_an_arn(line) || (line.contains("amazonaws.com") && !principal) {
                         found.push(format!(
                             "{}:{}: {line}",
                             path.strip_prefix(&src).unwrap().display(),

@@ -24,12 +24,6 @@ use super::retry::retry_while;
 use super::{Outcome, missing_tags};
 use crate::plan::{Action, Field};
 
-/// The AWS managed policy every execution role gets: writing the
-/// function's logs.
-pub const BASIC_EXECUTION_POLICY: &str = "service-role/AWSLambdaBasicExecutionRole";
-/// The AWS managed policy an execution role gets with tracing on.
-pub const XRAY_POLICY: &str = "AWSXRayDaemonWriteAccess";
-
 /// The IAM permissions of this file's AWS calls (see `aws::permissions`).
 pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),

@@ -122,12 +122,6 @@ const TAG_COMMAND: &str = "deployer:command";
 const TAG_SINCE: &str = "deployer:since";
 const TAG_STALE_AFTER: &str = "deployer:stale-after-seconds";
 
-/// The log group that is the lock of one stage of one app (the same
-/// `{app}-{stage}` that names the function it guards).
-pub fn lock_group(app: &str, stage: &str) -> String {
-    format!("/deployer/locks/{app}-{stage}")
-}
-
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {

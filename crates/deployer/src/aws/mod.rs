@@ -15,14 +15,31 @@ pub mod lock;
 pub mod logs;
 pub mod metrics;
 pub mod permissions;
-pub mod public_check;
 pub mod retry;
+pub mod sts;
 
 use std::collections::BTreeMap;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
 pub use errors::{AwsError, ErrorKind};
+use permissions::Declared;
+
+/// Every file's declaration of the permissions its calls need (each
+/// service module collects its own files'): what `deployer policy` is
+/// built from, and what the call-site test holds the code against.
+pub fn declared() -> Vec<Declared> {
+    let mut all = Vec::new();
+    all.extend_from_slice(ecr::PERMISSIONS);
+    all.extend_from_slice(lambda::PERMISSIONS);
+    all.extend_from_slice(apigw::PERMISSIONS);
+    all.push(iam::PERMISSIONS);
+    all.push(logs::PERMISSIONS);
+    all.push(metrics::PERMISSIONS);
+    all.push(lock::PERMISSIONS);
+    all.push(sts::PERMISSIONS);
+    all
+}
 
 /// What an `ensure_*` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -11,6 +11,9 @@
 //! one line in that file's list, e.g.
 //! `call("GetFunctionConcurrency", "lambda:GetFunctionConcurrency", Scope::Function)`.
 //!
+//! This file is the vocabulary: adapters import it, and it imports none of
+//! them (the list of every file's declaration is `aws::declared`).
+//!
 //! Resources are the app's own, with the account and partition resolved;
 //! `*` only where AWS authorizes nothing narrower ("Actions, resources, and
 //! condition keys" of each service, Service Authorization Reference: an
@@ -20,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::names::Partition;
+use crate::names::{EXECUTION_ROLE_POLICIES, Names, TAG_APP, TAG_STAGE};
 
 /// What one SDK call (or one step of Docker's push) needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,11 +128,11 @@ pub enum Scope {
 const COLLECTIONS: [&str; 3] = ["/restapis", "/apikeys", "/usageplans"];
 
 /// The keys of the tags every resource of a stage carries (`Stage::tags`).
-const TAG_KEYS: [&str; 2] = ["deployer:app", "deployer:stage"];
+const TAG_KEYS: [&str; 2] = [TAG_APP, TAG_STAGE];
 
 /// `StringEquals` on `{prefix}/deployer:app` and `{prefix}/deployer:stage`:
 /// the targets' apps and stages.
-fn tag_condition(prefix: &str, targets: &[Target]) -> serde_json::Value {
+fn tag_condition(prefix: &str, targets: &[Names]) -> serde_json::Value {
     let apps: BTreeSet<&str> = targets.iter().map(|t| t.app.as_str()).collect();
     let stages: BTreeSet<&str> = targets.iter().map(|t| t.stage.as_str()).collect();
     let [app_key, stage_key] = TAG_KEYS;
@@ -139,86 +142,45 @@ fn tag_condition(prefix: &str, targets: &[Target]) -> serde_json::Value {
     }})
 }
 
-/// The AWS managed policies the deployer may attach to an execution role.
-pub const EXECUTION_ROLE_POLICIES: [&str; 2] =
-    [super::iam::BASIC_EXECUTION_POLICY, super::iam::XRAY_POLICY];
-
-/// Every file's declaration: each service module collects its files'.
-pub fn declared() -> Vec<Declared> {
-    let mut all = Vec::new();
-    all.extend_from_slice(super::ecr::PERMISSIONS);
-    all.extend_from_slice(super::lambda::PERMISSIONS);
-    all.extend_from_slice(super::apigw::PERMISSIONS);
-    all.push(super::iam::PERMISSIONS);
-    all.push(super::logs::PERMISSIONS);
-    all.push(super::metrics::PERMISSIONS);
-    all.push(super::lock::PERMISSIONS);
-    all.push(super::public_check::PERMISSIONS);
-    all
-}
-
-/// A stage, as far as its policy needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub partition: Partition,
-    pub region: String,
-    pub account: String,
-    pub app: String,
-    pub stage: String,
-    /// The stage's ECR repository (`Stage::repository_name`).
-    pub repository: String,
-}
-
 impl Scope {
-    /// The resource ARNs the scope stands for on `target`.
-    pub fn resources(self, t: &Target) -> Vec<String> {
-        let p = t.partition.id();
-        let (region, account, app, stage) = (&t.region, &t.account, &t.app, &t.stage);
-        let function = format!("arn:{p}:lambda:{region}:{account}:function:{app}-{stage}");
-        let role = format!("arn:{p}:iam::{account}:role/{app}-{stage}-exec");
-        let log_group = |name: String| {
-            let arn = format!("arn:{p}:logs:{region}:{account}:log-group:{name}");
+    /// The resource ARNs the scope stands for on a stage.
+    pub fn resources(self, names: &Names) -> Vec<String> {
+        let log_group = |name: &str| {
+            let arn = names.log_group_arn(name);
             // Both forms: TagResource and ListTagsForResource take the
             // bare ARN, the other actions are authorized on `...:*`
             // ("Overview of managing access permissions to your CloudWatch
             // Logs resources", CloudWatch Logs User Guide).
-            vec![arn.clone(), format!("{arn}:*")]
+            vec![format!("{arn}:*"), arn]
         };
-        let apigw = |path: &str| format!("arn:{p}:apigateway:{region}::{path}");
         match self {
-            Scope::Repository => vec![format!(
-                "arn:{p}:ecr:{region}:{account}:repository/{}",
-                t.repository
-            )],
+            Scope::Repository => vec![names.repository_arn.clone()],
             // Qualified ARNs (`:{alias}`, `:{version}`) are what version and
             // alias actions are authorized on.
-            Scope::Function => vec![function.clone(), format!("{function}:*")],
-            Scope::AppFunctions => {
-                vec![format!(
-                    "arn:{p}:lambda:{region}:{account}:function:{app}-*"
-                )]
-            }
+            Scope::Function => vec![
+                names.function_arn.clone(),
+                format!("{}:*", names.function_arn),
+            ],
+            Scope::AppFunctions => vec![names.app_functions_arn()],
             Scope::ExecutionRole | Scope::AttachToExecutionRole | Scope::PassExecutionRole => {
-                vec![role]
+                vec![names.role_arn.clone()]
             }
-            Scope::FunctionLogGroup => log_group(format!("/aws/lambda/{app}-{stage}")),
+            Scope::FunctionLogGroup => log_group(&names.log_group),
             Scope::LockLogGroup => {
-                let lock = super::lock::lock_group(app, stage);
-                let mut arns = log_group(lock.clone());
+                let mut arns = log_group(&names.lock_group);
                 // Below the lock: `*` spans the rest of the ARN, so this one
                 // pattern is both forms of every group there.
-                arns.push(format!(
-                    "arn:{p}:logs:{region}:{account}:log-group:{lock}/*"
-                ));
+                arns.push(names.log_group_arn(&format!("{}/*", names.lock_group)));
                 arns
             }
-            Scope::ApiCollections | Scope::ApiCreation => {
-                COLLECTIONS.iter().map(|c| apigw(c)).collect()
-            }
+            Scope::ApiCollections | Scope::ApiCreation => COLLECTIONS
+                .iter()
+                .map(|c| names.apigateway_arn(c))
+                .collect(),
             Scope::ApiOwned => COLLECTIONS
                 .iter()
                 .chain(&["/tags"])
-                .map(|c| apigw(&format!("{c}/*")))
+                .map(|c| names.apigateway_arn(&format!("{c}/*")))
                 .collect(),
             Scope::Any => vec!["*".to_string()],
             Scope::Nothing => Vec::new(),
@@ -226,7 +188,7 @@ impl Scope {
     }
 
     /// The condition the scope puts on its statement, if any.
-    fn condition(self, targets: &[Target]) -> Option<serde_json::Value> {
+    fn condition(self, targets: &[Names]) -> Option<serde_json::Value> {
         match self {
             // "Granting a user permissions to pass a role to an AWS
             // service" (IAM User Guide): the role can be passed to Lambda
@@ -302,9 +264,10 @@ pub struct Statement {
     pub condition: Option<serde_json::Value>,
 }
 
-/// The policy that lets an identity run every command on `targets`: one
-/// statement per scope, its actions and resources sorted and unique.
-pub fn policy(targets: &[Target], declared: &[Declared]) -> PolicyDocument {
+/// The policy that lets an identity run every command on the stages
+/// `targets` names: one statement per scope, its actions and resources
+/// sorted and unique.
+pub fn policy(targets: &[Names], declared: &[Declared]) -> PolicyDocument {
     let mut actions: BTreeMap<Scope, BTreeSet<&'static str>> = BTreeMap::new();
     for permission in declared.iter().flat_map(|d| d.permissions) {
         if permission.scope == Scope::Nothing {

@@ -13,12 +13,12 @@ use std::fmt;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::permissions::{self, PolicyDocument, Target};
-use crate::aws::{self, Clients, apigw};
+use crate::aws::permissions::{self, PolicyDocument};
+use crate::aws::{self, Clients, sts};
 use crate::cli::PolicyArgs;
 use crate::config::Stage;
 use crate::exit::{ExitStatus, Failure};
-use crate::names::Partition;
+use crate::names::Names;
 use crate::ui::Ui;
 
 /// The printed policy: the document itself, as IAM takes it.
@@ -58,19 +58,12 @@ pub async fn run(stages: &[Stage], ui: &Ui, args: &PolicyArgs) -> Result<()> {
         Some(account) => account.clone(),
         None => {
             let config = aws::sdk_config(&first.connection()).await;
-            apigw::caller_account(&Clients::new(&config).sts).await?
+            sts::caller_account(&Clients::new(&config).sts).await?
         }
     };
-    let targets: Vec<Target> = stages
+    let targets: Vec<Names> = stages
         .iter()
-        .map(|stage| Target {
-            partition: Partition::of_region(&stage.region),
-            region: stage.region.clone(),
-            account: account.clone(),
-            app: stage.app.clone(),
-            stage: stage.name.clone(),
-            repository: stage.repository_name(),
-        })
+        .map(|stage| Names::new(stage, &account))
         .collect();
     ui.info(format!(
         "the policy for stage{} {} of {} in account {account}",
@@ -82,6 +75,6 @@ pub async fn run(stages: &[Stage], ui: &Ui, args: &PolicyArgs) -> Result<()> {
             .join(", "),
         first.app,
     ));
-    let document = permissions::policy(&targets, &permissions::declared());
+    let document = permissions::policy(&targets, &aws::declared());
     ui.result(&PolicyReport { document })
 }

@@ -54,7 +54,7 @@ impl fmt::Display for UnlockReport {
 
 pub async fn run(stage: &Stage, ui: &Ui, _args: &UnlockArgs) -> Result<()> {
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
-    let group = lock::lock_group(&stage.app, &stage.name);
+    let group = stage.lock_group_name();
     let bound = crate::stage::lock::stale_after()?;
     let mut report = UnlockReport {
         stage: stage.name.clone(),

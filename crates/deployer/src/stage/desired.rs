@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 
-use crate::aws::{Clients, apigw, ecr, iam, lambda, logs};
+use crate::aws::{Clients, apigw, ecr, iam, lambda, logs, sts};
 use crate::config::{Auth, CorsSpec, Stage};
 use crate::image::{self, ImageRef, Recipe};
-use crate::names::{Names, Partition};
+use crate::names::{BASIC_EXECUTION_POLICY, Names, Partition, XRAY_POLICY};
 
 /// The statement id of the permission that lets the stage's API call the alias.
 pub const PERMISSION_ID: &str = "deployer-apigateway";
@@ -55,7 +55,7 @@ pub struct DesiredImage {
 /// The stage's names in the caller's account: the one STS call of a
 /// command (the lock's ARN and every desired resource come from it).
 pub async fn names(stage: &Stage, clients: &Clients) -> Result<Names> {
-    let account = apigw::caller_account(&clients.sts).await?;
+    let account = sts::caller_account(&clients.sts).await?;
     Ok(Names::new(stage, &account))
 }
 
@@ -197,9 +197,9 @@ impl iam::DesiredRole {
     pub fn for_stage(stage: &Stage) -> iam::DesiredRole {
         let partition = Partition::of_region(&stage.region);
         let mut managed_policies =
-            BTreeSet::from([partition.managed_policy_arn(iam::BASIC_EXECUTION_POLICY)]);
+            BTreeSet::from([partition.managed_policy_arn(BASIC_EXECUTION_POLICY)]);
         if stage.function.tracing {
-            managed_policies.insert(partition.managed_policy_arn(iam::XRAY_POLICY));
+            managed_policies.insert(partition.managed_policy_arn(XRAY_POLICY));
         }
         iam::DesiredRole {
             name: stage.role_name(),

@@ -211,7 +211,7 @@ async fn take_lock(
         ..lock::Holder::this_process()
     };
     let step = ui.step("stage lock");
-    let group = lock::lock_group(&stage.app, &stage.name);
+    let group = names.lock_group.clone();
     let arn = names.log_group_arn(&group);
     let progress = LockProgress {
         ui,

@@ -9,6 +9,7 @@ use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::{ApiKey, EndpointConfiguration, EndpointType, UsagePlan};
 use deployer::aws::Outcome;
 use deployer::aws::apigw::{self, DesiredApi};
+use deployer::aws::sts;
 use deployer::config::{Auth, Stage};
 use deployer::names::Names;
 use deployer::plan::ChangeAction;
@@ -492,7 +493,7 @@ async fn delete_twice_is_fine() {
 #[tokio::test]
 async fn caller_account_and_source_arn() {
     let config = sdk_config().await;
-    let account = apigw::caller_account(&aws_sdk_sts::Client::new(&config))
+    let account = sts::caller_account(&aws_sdk_sts::Client::new(&config))
         .await
         .unwrap();
     assert_eq!(account, "123456789012");

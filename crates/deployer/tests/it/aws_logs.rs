@@ -216,7 +216,7 @@ async fn a_missing_group_has_no_events_and_deletes_twice() {
 /// A lock group of a stage no one else uses, and its ARN.
 fn new_lock(prefix: &str) -> (String, String) {
     let stage = Stage::defaults(&util::unique_name(prefix), "dev", &util::region());
-    let group = lock::lock_group(&stage.app, &stage.name);
+    let group = stage.lock_group_name();
     let arn = Names::new(&stage, util::ACCOUNT).log_group_arn(&group);
     (group, arn)
 }

@@ -355,7 +355,7 @@ async fn leftovers(app: &str) -> Vec<String> {
         left.push(format!("repository {app}"));
     }
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
-    let lock = deployer::aws::lock::lock_group(app, "local");
+    let lock = lock_group(app, "local");
     for group in [format!("/aws/lambda/{function}"), lock] {
         let found = logs
             .describe_log_groups()

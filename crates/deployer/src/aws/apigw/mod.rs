@@ -49,20 +49,17 @@ use sha2::{Digest, Sha256};
 use super::errors::{aws_error, none_if};
 use super::retry::retry_while;
 use super::{AwsError, ErrorKind, Outcome, missing_tags};
-use crate::aws::permissions::{Declared, Scope, call, needs_nothing};
+use crate::aws::permissions::{Declared, Scope, call};
 use crate::names::Names;
 use crate::plan::{Action, Field, NoField};
 
 /// The IAM permissions of this file's AWS calls (see `aws::permissions`).
 // API Gateway authorizes its control plane by HTTP method on the resource's
 // path ("Control access for managing an API", API Gateway Developer
-// Guide). GetCallerIdentity needs no permission (its API reference).
+// Guide).
 pub(crate) const MOD_PERMISSIONS: Declared = Declared {
     file: file!(),
-    permissions: &[
-        call("TagResource", "apigateway:PUT", Scope::ApiOwned),
-        needs_nothing("GetCallerIdentity"),
-    ],
+    permissions: &[call("TagResource", "apigateway:PUT", Scope::ApiOwned)],
 };
 
 mod apply;
@@ -79,6 +76,7 @@ pub use diff::*;
 use gateway_responses::*;
 use methods::*;
 pub use rest_api::*;
+pub use usage_plan::api_key_value;
 use usage_plan::*;
 
 /// The IAM permissions of the calls in this module's files.
@@ -309,24 +307,6 @@ pub struct ApiInfo {
     /// Other REST APIs with the stage's name, left alone.
     pub duplicates: Vec<String>,
     pub api_key_id: Option<String>,
-}
-
-/// The account of the caller's credentials (for [`Names`]).
-pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
-    let identity = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws_error("GetCallerIdentity", "caller", e))?;
-    identity
-        .account()
-        .map(str::to_string)
-        .ok_or_else(|| AwsError {
-            operation: "GetCallerIdentity",
-            resource: "caller".into(),
-            message: "the answer holds no account".into(),
-            kind: ErrorKind::Other,
-        })
 }
 
 async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {

@@ -17,6 +17,8 @@ pub(crate) const PERMISSIONS: Declared = Declared {
         call("DeleteUsagePlan", "apigateway:DELETE", Scope::ApiOwned),
         call("GetUsagePlanKeys", "apigateway:GET", Scope::ApiOwned),
         call("CreateUsagePlanKey", "apigateway:POST", Scope::ApiOwned),
+        // `up`'s public path check reads the key's value to call the URL.
+        call("GetApiKey", "apigateway:GET", Scope::ApiOwned),
     ],
 };
 
@@ -250,4 +252,35 @@ pub(super) async fn delete_api_key(client: &Client, id: &str) -> Result<(), AwsE
         "DeleteApiKey",
         id,
     )
+}
+
+/// The value of the API key named `name`, for a stage whose methods
+/// require one: found by name (`GetApiKeys`, without values), then read
+/// with its value (`GetApiKey`). `includeValues` on the collection would
+/// read every key of the region, which no tag condition can narrow; the key
+/// itself is readable only while it carries the stage's tags
+/// (docs/iam-policy.md).
+pub async fn api_key_value(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    let keys = client
+        .get_api_keys()
+        .name_query(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetApiKeys", name, e))?;
+    let Some(id) = keys
+        .items()
+        .iter()
+        .find(|k| k.name() == Some(name))
+        .and_then(|k| k.id())
+    else {
+        return Ok(None);
+    };
+    let key = client
+        .get_api_key()
+        .api_key(id)
+        .include_value(true)
+        .send()
+        .await
+        .map_err(|e| aws_error("GetApiKey", name, e))?;
+    Ok(key.value().map(str::to_string))
 }

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::aws::declared;
+use crate::config::Stage;
 
 /// Names an SDK client is held under in `aws/` (`client.get_role()`,
 /// `sts.get_caller_identity()`, `clients.lambda.invoke()`).
@@ -172,15 +174,8 @@ fn the_scan_finds_calls_across_lines_and_skips_comments() {
     assert_eq!(found, ["GetRole", "Invoke"]);
 }
 
-fn target(region: &str, stage: &str) -> Target {
-    Target {
-        partition: Partition::of_region(region),
-        region: region.to_string(),
-        account: "123456789012".to_string(),
-        app: "shop".to_string(),
-        stage: stage.to_string(),
-        repository: "shop".to_string(),
-    }
+fn target(region: &str, stage: &str) -> Names {
+    Names::new(&Stage::defaults("shop", stage, region), "123456789012")
 }
 
 fn statement<'a>(policy: &'a PolicyDocument, sid: &str) -> &'a Statement {
@@ -302,12 +297,11 @@ fn each_stage_may_write_only_its_own_repository() {
     // dev in the shared repository, prod in its own: dev's policy names
     // only `shop`, prod's only `shop-prod`, both policies together both.
     let dev = target("eu-west-1", "dev");
-    let prod = Target {
-        repository: "shop-prod".to_string(),
-        ..target("eu-west-1", "prod")
-    };
+    let mut prod = Stage::defaults("shop", "prod", "eu-west-1");
+    prod.protected = true;
+    let prod = Names::new(&prod, "123456789012");
     let arn = |name: &str| format!("arn:aws:ecr:eu-west-1:123456789012:repository/{name}");
-    let resources = |targets: &[Target]| {
+    let resources = |targets: &[Names]| {
         statement(&policy(targets, &declared()), "EcrRepository")
             .resource
             .clone()
@@ -332,7 +326,11 @@ fn the_lock_covers_its_name_and_every_group_below_it_in_both_forms() {
     );
     // The break marker `{lock}/break-<ms>`, bare and `:*`, is below it; a
     // stage whose name starts alike is not.
-    assert!(crate::aws::lock::lock_group("shop", "dev").ends_with("/shop-dev"));
+    assert!(
+        Stage::defaults("shop", "dev", "us-east-1")
+            .lock_group_name()
+            .ends_with("/shop-dev")
+    );
     let below = format!("{group}/");
     assert!(
         lock.resource
@@ -391,7 +389,7 @@ fn api_gateway_is_scoped_by_the_stages_tags() {
 
 #[test]
 fn the_tag_keys_are_the_stages() {
-    let stage = crate::config::Stage::defaults("shop", "dev", "us-east-1");
+    let stage = Stage::defaults("shop", "dev", "us-east-1");
     let keys: Vec<String> = stage.tags().into_keys().collect();
     assert_eq!(keys, TAG_KEYS);
 }

@@ -44,6 +44,11 @@ pub fn endpoint_url() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_string())
 }
 
+/// The log group that is the lock of `app`'s `stage` (`Stage::lock_group_name`).
+pub fn lock_group(app: &str, stage: &str) -> String {
+    deployer::config::Stage::defaults(app, stage, &region()).lock_group_name()
+}
+
 /// The region, as the SDK will see it.
 pub fn region() -> String {
     ["AWS_REGION", "AWS_DEFAULT_REGION", "LOCAL_CLOUD_REGION"]

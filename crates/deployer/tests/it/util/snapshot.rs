@@ -220,7 +220,7 @@ pub async fn snapshot(app: &str, tag: &str) -> Snapshot {
         published_versions: published.len(),
         alias_on_current_version,
         permission_scoped_to_the_api,
-        lock_held: lock_exists(&deployer::aws::lock::lock_group(app, "local")).await,
+        lock_held: lock_exists(&lock_group(app, "local")).await,
     }
 }
 

@@ -2,11 +2,14 @@
 //! public path check through the stage's URL after it, which puts the
 //! alias back when the URL does not answer as a browser needs.
 
+mod public_path;
+
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::public_check::{self, PublicPath};
-use crate::aws::{Clients, lambda};
+use public_path::PublicPath;
+
+use crate::aws::{Clients, apigw, lambda};
 use crate::config::{Auth, Stage};
 use crate::exit::{ExitStatus, Failure};
 use crate::ui::Ui;
@@ -157,7 +160,7 @@ pub async fn public_path_check(
     }
     let step = ui.step("public path");
     let api_key = match stage.api.auth {
-        Auth::ApiKey => public_check::api_key_value(&clients.apigw, &stage.api_name()).await?,
+        Auth::ApiKey => apigw::api_key_value(&clients.apigw, &stage.api_name()).await?,
         Auth::None => None,
     };
     let path = PublicPath {
@@ -167,7 +170,7 @@ pub async fn public_path_check(
         api_key,
         methods: stage.api.methods.clone(),
     };
-    let failed = match public_check::check(&path, PUBLIC_PATH_WAIT).await {
+    let failed = match public_path::check(&path, PUBLIC_PATH_WAIT).await {
         Ok(passed) => {
             step.finish(format!(
                 "preflight and GET ?date={} answered as a browser needs{}",

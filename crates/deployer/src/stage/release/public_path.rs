@@ -31,20 +31,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 
-use super::AwsError;
-use super::errors::aws_error;
-use super::permissions::{Declared, Scope, call};
-
-/// The IAM permissions of this file's AWS calls (see `aws::permissions`).
-// With `api_key` auth the check reads the key's value to call the URL.
-pub(crate) const PERMISSIONS: Declared = Declared {
-    file: file!(),
-    permissions: &[
-        call("GetApiKeys", "apigateway:GET", Scope::ApiCollections),
-        call("GetApiKey", "apigateway:GET", Scope::ApiOwned),
-    ],
-};
-
 /// API Gateway's longest integration timeout (29 s) and some.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(35);
 /// Enough for a forecast; more is cut off.
@@ -376,40 +362,6 @@ pub fn forecast_problem(answer: &Answer, origin: &str, date: &str) -> Option<Str
         ));
     }
     None
-}
-
-/// The value of the API key named `name`, for a stage whose methods
-/// require one: found by name (`GetApiKeys`, without values), then read
-/// with its value (`GetApiKey`). `includeValues` on the collection would
-/// read every key of the region, which no tag condition can narrow; the key
-/// itself is readable only while it carries the stage's tags
-/// (docs/iam-policy.md).
-pub async fn api_key_value(
-    client: &aws_sdk_apigateway::Client,
-    name: &str,
-) -> Result<Option<String>, AwsError> {
-    let keys = client
-        .get_api_keys()
-        .name_query(name)
-        .send()
-        .await
-        .map_err(|e| aws_error("GetApiKeys", name, e))?;
-    let Some(id) = keys
-        .items()
-        .iter()
-        .find(|k| k.name() == Some(name))
-        .and_then(|k| k.id())
-    else {
-        return Ok(None);
-    };
-    let key = client
-        .get_api_key()
-        .api_key(id)
-        .include_value(true)
-        .send()
-        .await
-        .map_err(|e| aws_error("GetApiKey", name, e))?;
-    Ok(key.value().map(str::to_string))
 }
 
 /// Plain HTTP for an emulator's URL, HTTPS (the system's roots) for AWS's.
