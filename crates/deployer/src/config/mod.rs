@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 pub use check::check_region;
 pub use stage::{
-    ApiSpec, Architecture, Auth, CorsSpec, DEFAULT_ALLOW_HEADERS, EcrSpec, FunctionSpec, ImageSpec,
-    LOG_RETENTION_DAYS, SettingAt, SmokeTestSpec, Stage, ThrottleSpec,
+    API_TIMEOUT_S, ApiSpec, Architecture, Auth, CorsSpec, DEFAULT_ALLOW_HEADERS, EcrSpec,
+    FunctionSpec, ImageSpec, LOG_RETENTION_DAYS, SettingAt, SmokeTestSpec, Stage, ThrottleSpec,
 };
 
 use check::{check_app_name, check_stage_name};

@@ -93,6 +93,12 @@ impl SettingAt {
     }
 }
 
+/// API Gateway's default integration timeout for a REST API: past it the
+/// caller gets a 504 while the function runs on ("Amazon API Gateway
+/// quotas": 50 ms to 29 s; more only by a quota increase for Regional and
+/// private REST APIs, which may lower the account's throttle quota).
+pub const API_TIMEOUT_S: i32 = 29;
+
 /// The retentions CloudWatch Logs accepts (PutRetentionPolicy API
 /// reference, `retentionInDays`: "Possible values are: 1, 3, 5, ... 3653").
 pub const LOG_RETENTION_DAYS: [i32; 22] = [

@@ -25,6 +25,7 @@ pub mod push;
 pub mod recipe;
 
 use std::fmt;
+use std::path::PathBuf;
 
 pub use build::{build_image, connect_docker, connect_docker_at, image_exists};
 pub use compile::compile;
@@ -34,6 +35,17 @@ pub use push::{
     RegistryCredentials, digest_of_taken_tag, push_image, pushed_by_this_engine, registry_digest,
 };
 pub use recipe::Recipe;
+
+/// What runs the function on this machine (`crate::local`): the static
+/// `bootstrap` binary that [`compile`] makes, or an image [`build_image`]
+/// made.
+#[derive(Debug, Clone)]
+pub enum Runner {
+    /// The static `bootstrap` binary, run directly.
+    Binary(PathBuf),
+    /// A local image reference, run by Docker.
+    Image(String),
+}
 
 /// An image in a repository: by tag while it is being built, by digest
 /// once pushed (Lambda is always pointed at the digest, which cannot move).

@@ -16,15 +16,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::runtime_api::{Invocation, RuntimeApi};
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub enum Runner {
-    /// The static `bootstrap` binary, run directly.
-    Binary(PathBuf),
-    /// A local image reference, run by Docker.
-    Image(String),
-}
+use crate::image::Runner;
 
 enum Process {
     Child(tokio::process::Child),

@@ -21,9 +21,8 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::aws::apigw::{self, DesiredApi, MethodShape};
-use crate::config::{Auth, Stage};
+use crate::config::{API_TIMEOUT_S, Auth, Stage};
 use crate::names::Names;
-use crate::stage::desired::API_TIMEOUT_S;
 
 /// The account the local API's ARNs name: nothing calls AWS with them.
 const LOCAL_ACCOUNT: &str = "000000000000";

@@ -10,6 +10,6 @@ mod gateway;
 mod runtime_api;
 pub mod serve;
 
-pub use function::{LocalFunction, Runner};
+pub use function::LocalFunction;
 pub use gateway::{GatewayAnswer, GatewayRequest, LocalApi, Route};
 pub use runtime_api::{Invocation, InvocationOutcome, RuntimeApi};

@@ -9,18 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 
 use crate::aws::{Clients, apigw, ecr, iam, lambda, logs, sts};
-use crate::config::{Auth, CorsSpec, Stage};
+use crate::config::{API_TIMEOUT_S, Auth, CorsSpec, Stage};
 use crate::image::{self, ImageRef, Recipe};
 use crate::names::{BASIC_EXECUTION_POLICY, Names, Partition, XRAY_POLICY};
 
 /// The statement id of the permission that lets the stage's API call the alias.
 pub const PERMISSION_ID: &str = "deployer-apigateway";
-
-/// API Gateway's default integration timeout for a REST API: past it the
-/// caller gets a 504 while the function runs on ("Amazon API Gateway
-/// quotas": 50 ms to 29 s; more only by a quota increase for Regional and
-/// private REST APIs, which may lower the account's throttle quota).
-pub const API_TIMEOUT_S: i32 = 29;
 
 /// Every resource of the stage as the configuration wants it.
 #[derive(Debug, Clone)]

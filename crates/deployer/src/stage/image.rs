@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use crate::aws::{self, Clients, ecr};
 use crate::config::Stage;
-use crate::image::{self, ContentHash, ImageEvent, ImageRef, Recipe};
-use crate::local::Runner;
+use crate::image::{self, ContentHash, ImageEvent, ImageRef, Recipe, Runner};
 use crate::stage::desired;
 use crate::ui::{Step, Ui};
 
