@@ -238,12 +238,6 @@ pub struct InvokeArgs {
     /// With --local: run the static binary directly instead of the image.
     #[arg(long, requires = "local")]
     pub no_docker: bool,
-    /// With --local: invoke N times and report the init duration, the first
-    /// answer's time from process start, invoke p50/p99 and peak RSS (with
-    /// --json those figures and the last answer's body).
-    #[arg(long, requires = "local", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub repeat: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

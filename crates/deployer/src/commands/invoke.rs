@@ -8,7 +8,7 @@
 //! that carries the function's error body.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -182,53 +182,12 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &InvokeArgs) -> Result<()> {
     ui.result(&parse_answer(&query, answer.payload.as_bytes())?)
 }
 
-/// The figures of `invoke --local --repeat N`.
-#[derive(Debug, Serialize)]
-pub struct LocalTimings {
-    pub invocations: usize,
-    /// From starting the process to its first poll for an event.
-    pub init_ms: f64,
-    /// From starting the process to the first answer: the cold start.
-    pub first_answer_ms: f64,
-    pub invoke_p50_ms: f64,
-    pub invoke_p99_ms: f64,
-    pub invoke_max_ms: f64,
-    /// The process's peak resident memory (VmHWM), when it can be read.
-    pub peak_rss_kb: Option<u64>,
-    /// The last answer's body.
-    pub answer: Value,
-    #[serde(skip)]
-    pub forecasts: Answer,
-}
-
-impl fmt::Display for LocalTimings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.forecasts)?;
-        writeln!(f, "invocations    {}", self.invocations)?;
-        writeln!(f, "init           {:.2} ms", self.init_ms)?;
-        writeln!(
-            f,
-            "first answer   {:.2} ms after start",
-            self.first_answer_ms
-        )?;
-        writeln!(
-            f,
-            "invoke         p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            self.invoke_p50_ms, self.invoke_p99_ms, self.invoke_max_ms
-        )?;
-        match self.peak_rss_kb {
-            Some(kb) => write!(f, "peak RSS       {:.1} MB", kb as f64 / 1024.0),
-            None => write!(f, "peak RSS       unknown"),
-        }
-    }
-}
-
-/// Runs the function here and asks it `--repeat` times (default once).
+/// Runs the function here and asks it once (`bench/run` measures it over
+/// many requests with the `local_invoke` bench target).
 async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Result<()> {
     let (runner, environment) = stage_image::local_runner(stage, ui, !args.no_docker).await?;
 
     let step = ui.step("start function");
-    let started = Instant::now();
     let mut function = LocalFunction::start(
         &runner,
         &environment,
@@ -241,7 +200,7 @@ async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Resu
 
     // Ctrl-C must not leave a container running: stop it on the way out.
     let result = tokio::select! {
-        result = ask(stage, ui, args, query, &function, started) => result,
+        result = ask(stage, ui, query, &function) => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     ui.detail(format!(
@@ -252,87 +211,32 @@ async fn local(stage: &Stage, ui: &Ui, args: &InvokeArgs, query: &Query) -> Resu
     result
 }
 
-/// The invocations of [`local`], while the function runs.
-async fn ask(
-    stage: &Stage,
-    ui: &Ui,
-    args: &InvokeArgs,
-    query: &Query,
-    function: &LocalFunction,
-    started: Instant,
-) -> Result<()> {
+/// The invocation of [`local`], while the function runs.
+async fn ask(stage: &Stage, ui: &Ui, query: &Query, function: &LocalFunction) -> Result<()> {
     let timeout = Duration::from_secs(u64::try_from(stage.function.timeout_s).unwrap_or(300));
-    let repeat = args.repeat.unwrap_or(1).max(1) as usize;
     let event = query.event(&stage.api.path).into_bytes();
-    let mut durations = Vec::with_capacity(repeat);
-    let mut first_answer = None;
-    let mut last = None;
-    for _ in 0..repeat {
-        let invocation = function.invoke(event.clone(), timeout).await?;
-        first_answer.get_or_insert_with(|| started.elapsed());
-        durations.push(invocation.duration);
-        last = Some(invocation.outcome);
-    }
-    let peak_rss_kb = function.pid().and_then(peak_rss_kb);
-    let payload = match last {
-        Some(InvocationOutcome::Response(payload)) => payload,
-        Some(InvocationOutcome::Error(error)) => {
+    let invocation = function.invoke(event, timeout).await?;
+    let payload = match invocation.outcome {
+        InvocationOutcome::Response(payload) => payload,
+        InvocationOutcome::Error(error) => {
             return Err(InvokeFailed {
                 status: "a function error".into(),
                 answer: String::from_utf8_lossy(&error).into_owned(),
             }
             .into());
         }
-        None => anyhow::bail!("no invocation was made"),
     };
     let mut answer = parse_answer(query, &payload)?;
-    let init = function.init_duration();
-    durations.sort();
-    if args.repeat.is_none() {
-        answer.footer = Some(format!(
-            "local: init {:.2} ms, invoke {:.3} ms",
-            ms(init),
-            ms(durations[0])
-        ));
-        return ui.result(&answer);
-    }
-    ui.result(&LocalTimings {
-        invocations: durations.len(),
-        init_ms: ms(init),
-        first_answer_ms: ms(first_answer.unwrap_or_default()),
-        invoke_p50_ms: ms(percentile(&durations, 0.50)),
-        invoke_p99_ms: ms(percentile(&durations, 0.99)),
-        invoke_max_ms: ms(durations.last().copied().unwrap_or_default()),
-        peak_rss_kb,
-        answer: answer.body.clone(),
-        forecasts: answer,
-    })
+    answer.footer = Some(format!(
+        "local: init {:.2} ms, invoke {:.3} ms",
+        ms(function.init_duration()),
+        ms(invocation.duration)
+    ));
+    ui.result(&answer)
 }
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// The nearest-rank percentile of sorted durations (`p` in 0..=1).
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// `VmHWM` of `/proc/<pid>/status`, in kB: the process's peak RSS.
-pub fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_vm_hwm(&status)
-}
-
-fn parse_vm_hwm(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -375,36 +279,5 @@ mod tests {
         assert_eq!(failed.status, "status 400");
         assert!(failed.answer.contains("date is wrong"), "{}", failed.answer);
         assert!(parse_answer(&Query::Day(day("2025-10-20")), b"not json").is_err());
-    }
-
-    #[test]
-    fn repeat_needs_local_and_at_least_one() {
-        use clap::Parser;
-        let parse = |args: &[&str]| crate::cli::Cli::try_parse_from(args);
-        let cli = parse(&["deployer", "invoke", "--local", "--repeat", "5"]).unwrap();
-        let crate::cli::Command::Invoke(args) = cli.command else {
-            panic!("not invoke")
-        };
-        assert_eq!(args.repeat, Some(5));
-        assert!(parse(&["deployer", "invoke", "--repeat", "5"]).is_err());
-        assert!(parse(&["deployer", "invoke", "--local", "--repeat", "0"]).is_err());
-    }
-
-    #[test]
-    fn percentiles_take_the_nearest_rank() {
-        let sorted: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&sorted, 0.5), Duration::from_millis(50));
-        assert_eq!(percentile(&sorted, 0.99), Duration::from_millis(99));
-        assert_eq!(percentile(&sorted[..1], 0.99), Duration::from_millis(1));
-        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
-    }
-
-    #[test]
-    fn vm_hwm_is_read_in_kb() {
-        let status =
-            "Name:\tbootstrap\nVmPeak:\t  9000 kB\nVmHWM:\t    5120 kB\nVmRSS:\t 4000 kB\n";
-        assert_eq!(parse_vm_hwm(status), Some(5120));
-        assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
-        assert!(peak_rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
     }
 }
