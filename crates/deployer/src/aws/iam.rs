@@ -22,6 +22,7 @@ use super::errors::{AwsError, ErrorKind, aws_error, none_if};
 use super::permissions::{Declared, Scope, call};
 use super::retry::retry_while;
 use super::{Outcome, missing_tags};
+use crate::names::LAMBDA_PRINCIPAL;
 use crate::plan::{Action, Field};
 
 /// The IAM permissions of this file's AWS calls (see `aws::permissions`).
@@ -112,7 +113,7 @@ pub fn lambda_trust_policy() -> Value {
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
-            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Principal": { "Service": LAMBDA_PRINCIPAL },
             "Action": "sts:AssumeRole",
         }]
     })

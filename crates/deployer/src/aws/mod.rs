@@ -5,6 +5,10 @@
 //! is given, reading again only to converge after a race such as "already
 //! exists") and `delete_*`; `ensure_*` is read → diff → apply in one call.
 //! `stage::apply` composes these; nothing above `aws` calls the SDK.
+//!
+//! Each file declares the IAM permissions of its calls beside them (the
+//! vocabulary is [`permissions`], which imports no adapter); [`declared`]
+//! collects them for `deployer policy` and the call-site test.
 
 pub mod apigw;
 pub mod ecr;

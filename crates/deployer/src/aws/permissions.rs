@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::names::{EXECUTION_ROLE_POLICIES, Names, TAG_APP, TAG_STAGE};
+use crate::names::{EXECUTION_ROLE_POLICIES, LAMBDA_PRINCIPAL, Names, TAG_APP, TAG_STAGE};
 
 /// What one SDK call (or one step of Docker's push) needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +194,7 @@ impl Scope {
             // service" (IAM User Guide): the role can be passed to Lambda
             // and nothing else.
             Scope::PassExecutionRole => Some(serde_json::json!({
-                "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
+                "StringEquals": {"iam:PassedToService": LAMBDA_PRINCIPAL}
             })),
             Scope::AttachToExecutionRole => {
                 let arns: BTreeSet<String> = targets

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::aws::permissions::{Declared, Scope, call};
+use crate::names::LAMBDA_PRINCIPAL;
 
 /// The IAM permissions of this file's AWS calls (see `aws::permissions`).
 pub(crate) const PERMISSIONS: Declared = Declared {
@@ -181,7 +182,7 @@ pub fn lambda_pull_statement(functions_arn: &str) -> serde_json::Value {
     serde_json::json!({
         "Sid": LAMBDA_PULL_SID,
         "Effect": "Allow",
-        "Principal": { "Service": "lambda.amazonaws.com" },
+        "Principal": { "Service": LAMBDA_PRINCIPAL },
         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
         "Condition": { "StringLike": { "aws:sourceArn": functions_arn } },
     })

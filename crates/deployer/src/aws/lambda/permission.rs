@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::aws::permissions::{Declared, Scope, call};
+use crate::names::APIGATEWAY_PRINCIPAL;
 
 /// The IAM permissions of this file's AWS calls (see `aws::permissions`).
 pub(crate) const PERMISSIONS: Declared = Declared {
@@ -107,7 +108,7 @@ pub fn diff_permission(
         return Action::Create;
     };
     let mut fields = BTreeSet::new();
-    if actual.principal != "apigateway.amazonaws.com" {
+    if actual.principal != APIGATEWAY_PRINCIPAL {
         fields.insert(PermissionField::Principal);
     }
     if actual.source_arn.as_deref() != Some(source_arn) {
@@ -166,7 +167,7 @@ pub async fn apply_permission(
         .qualifier(alias)
         .statement_id(statement_id)
         .action("lambda:InvokeFunction")
-        .principal("apigateway.amazonaws.com")
+        .principal(APIGATEWAY_PRINCIPAL)
         .source_arn(source_arn)
         .send()
         .await;

@@ -1,6 +1,8 @@
 //! Releasing a version: the smoke test before the alias moves, and the
 //! public path check through the stage's URL after it, which puts the
-//! alias back when the URL does not answer as a browser needs.
+//! alias back when the URL does not answer as a browser needs. The check
+//! itself, an HTTP client that calls as a browser does and the judgement
+//! of its answers, is `public_path`; it makes no AWS call.
 
 mod public_path;
 
