@@ -1,4 +1,5 @@
-//! The documents a user reads: `README.md`, `CHANGELOG.md` and `docs/*.md`.
+//! The documents a user reads: `README.md`, `CHANGELOG.md`, `docs/*.md` and
+//! `data/README.md`.
 //! Every relative link (and its `#anchor`) resolves to a file of the
 //! checkout, the README stays a front door (short, no issue numbers), and
 //! `docs/iam-policy.md`'s table of broad statements stays in step with what
@@ -19,7 +20,11 @@ const README_MAX_LINES: usize = 250;
 /// The documents a user reads, relative to the workspace root.
 fn documents() -> Vec<PathBuf> {
     let root = workspace_root();
-    let mut docs = vec![PathBuf::from("README.md"), PathBuf::from("CHANGELOG.md")];
+    let mut docs = vec![
+        PathBuf::from("README.md"),
+        PathBuf::from("CHANGELOG.md"),
+        PathBuf::from("data/README.md"),
+    ];
     let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -29,6 +34,32 @@ fn documents() -> Vec<PathBuf> {
     pages.sort();
     docs.extend(pages);
     docs
+}
+
+/// Each document with its text.
+fn texts() -> Vec<(PathBuf, String)> {
+    let root = workspace_root();
+    documents()
+        .into_iter()
+        .map(|doc| {
+            let text = std::fs::read_to_string(root.join(&doc)).unwrap();
+            (doc, text)
+        })
+        .collect()
+}
+
+/// Fails on any problem found, and when too few items were read for the
+/// check to mean anything (a parser that finds nothing passes nothing).
+fn assert_none_found(checked: usize, what: &str, problems: &[String]) {
+    assert!(
+        checked >= 20,
+        "read too few {what} ({checked}): is the parser broken?"
+    );
+    assert!(
+        problems.is_empty(),
+        "broken {what}:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// The lines outside fenced code blocks, numbered from 1: what is inside
@@ -145,8 +176,7 @@ fn every_relative_link_and_anchor_resolves() {
     let root = workspace_root().canonicalize().unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for doc in documents() {
-        let text = std::fs::read_to_string(root.join(&doc)).unwrap();
+    for (doc, text) in texts() {
         for (line, target) in links(&text) {
             checked += 1;
             if let Some(why) = broken(&root, &doc, &target) {
@@ -154,15 +184,7 @@ fn every_relative_link_and_anchor_resolves() {
             }
         }
     }
-    assert!(
-        checked >= 20,
-        "read too few links ({checked}): is links() broken?"
-    );
-    assert!(
-        failures.is_empty(),
-        "broken links:\n{}",
-        failures.join("\n")
-    );
+    assert_none_found(checked, "links", &failures);
 }
 
 #[test]
@@ -175,10 +197,69 @@ fn the_link_check_catches_a_missing_file_and_a_missing_anchor() {
     assert!(broken(&root, readme, "docs/testing.md#no-such-heading").is_some());
     assert!(broken(&root, readme, "../outside-the-repository").is_some());
     assert_eq!(
+        named_paths("see `shared/design/prediction.md` and `{app}/x.md`, `/a/b.md`"),
+        ["shared/design/prediction.md"],
+        "a path in code is named; a pattern or an absolute name is not"
+    );
+    assert_eq!(
         slug(" What `up` does"),
         "what-up-does",
         "GitHub's anchor of a heading with code"
     );
+}
+
+/// The `code` spans of a line that name a file of the repository: a
+/// relative path with a `/`, no spaces and no placeholders, ending in a
+/// file extension. (`/deployer/locks/…` is a log group, `{app}/x` a pattern.)
+fn named_paths(line: &str) -> Vec<String> {
+    line.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| {
+            span.contains('/')
+                && !span.starts_with('/')
+                && !span.contains("://")
+                && !span.contains(|c: char| c.is_whitespace() || "{}<>*$:…".contains(c))
+                && Path::new(span).extension().is_some_and(|ext| {
+                    ["md", "rs", "yml", "toml", "py", "json", "csv"]
+                        .iter()
+                        .any(|e| ext == *e)
+                })
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Where a path named in a document may be relative to: the repository,
+/// the document's folder, or a crate (its `tests/…`, `src/…`).
+fn path_bases(root: &Path, doc: &Path) -> Vec<PathBuf> {
+    let mut bases = vec![root.to_path_buf(), root.join(doc.parent().unwrap())];
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        bases.push(entry.unwrap().path());
+    }
+    bases
+}
+
+#[test]
+fn every_file_a_document_names_in_code_exists() {
+    let root = workspace_root().canonicalize().unwrap();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (doc, text) in texts() {
+        let bases = path_bases(&root, &doc);
+        for (line, text) in outside_fences(&text) {
+            for path in named_paths(text) {
+                checked += 1;
+                if !bases.iter().any(|base| base.join(&path).exists()) {
+                    missing.push(format!(
+                        "{}:{line}: `{path}` is not in the repository",
+                        doc.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert_none_found(checked, "paths", &missing);
 }
 
 #[test]
@@ -204,10 +285,8 @@ fn the_readme_is_a_front_door() {
 
 #[test]
 fn no_document_a_user_reads_narrates_issue_numbers() {
-    let root = workspace_root();
     let mut found = Vec::new();
-    for doc in documents() {
-        let text = std::fs::read_to_string(root.join(&doc)).unwrap();
+    for (doc, text) in texts() {
         for (line, prose) in prose_lines(&text) {
             let lower = prose.to_lowercase();
             let numbered = lower.match_indices("issue").any(|(at, word)| {
