@@ -1,5 +1,5 @@
 //! Loaders for the two data files (`data/PDE-Runtimes-2025.csv` and
-//! `data/file_audit.json`), in the formats of `shared/design/prediction.md`.
+//! `data/file_audit.json`), in the formats of `docs/api.md`.
 //! A malformed row or record is skipped and counted, never fatal: real
 //! audit trails carry a few. A file that cannot be read at all is an error
 //! that names the file.

@@ -1,5 +1,5 @@
 //! The shape of a prediction, exactly as the API contract spells it
-//! (`shared/design/prediction.md`): other tools read these answers.
+//! (`docs/api.md`): other tools read these answers.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

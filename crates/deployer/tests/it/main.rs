@@ -29,6 +29,7 @@ mod config_proptest;
 mod config_repo;
 mod cross_stage;
 mod dev;
+mod docs;
 mod errors;
 mod faults;
 mod iam_policy;
