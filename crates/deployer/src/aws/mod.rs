@@ -3,8 +3,8 @@
 //! error), pure `diff_*` (desired vs actual → a [`crate::plan::Action`]
 //! over the kind's own field enum), `apply_*` (carries out the action it
 //! is given, reading again only to converge after a race such as "already
-//! exists") and `delete_*`; `ensure_*` is read → diff → apply in one call.
-//! `stage::apply` composes these; nothing above `aws` calls the SDK.
+//! exists") and `delete_*`. `stage::actual` reads, `stage::plan` diffs and
+//! `stage::apply` applies; nothing above `aws` calls the SDK.
 
 pub mod apigw;
 pub mod ecr;
@@ -24,7 +24,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 
 pub use errors::{AwsError, ErrorKind};
 
-/// What an `ensure_*` did.
+/// What an `apply_*` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
