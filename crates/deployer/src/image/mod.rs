@@ -59,13 +59,6 @@ impl ImageRef {
     pub fn by_tag(&self) -> String {
         format!("{}:{}", self.repository_uri, self.tag)
     }
-
-    /// `{repository_uri}@{digest}`, or `None` before the push.
-    pub fn by_digest(&self) -> Option<String> {
-        self.digest
-            .as_ref()
-            .map(|digest| format!("{}@{}", self.repository_uri, digest))
-    }
 }
 
 /// Progress of the image steps, for the command layer to show.
@@ -213,16 +206,10 @@ mod tests {
 
     #[test]
     fn image_ref_names() {
-        let mut image = ImageRef::new("123.dkr.ecr.us-east-1.amazonaws.com/app", "habc");
+        let image = ImageRef::new("123.dkr.ecr.us-east-1.amazonaws.com/app", "habc");
         assert_eq!(
             image.by_tag(),
             "123.dkr.ecr.us-east-1.amazonaws.com/app:habc"
-        );
-        assert_eq!(image.by_digest(), None);
-        image.digest = Some("sha256:00ff".into());
-        assert_eq!(
-            image.by_digest().as_deref(),
-            Some("123.dkr.ecr.us-east-1.amazonaws.com/app@sha256:00ff")
         );
     }
 

@@ -20,6 +20,7 @@ mod aws_iam;
 mod aws_lambda;
 mod aws_lambda_reads;
 mod aws_logs;
+mod callers;
 mod ci;
 mod cli;
 mod concurrency;
