@@ -13,10 +13,10 @@ pub mod iam;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod permissions;
-pub mod public_check;
-pub mod retry;
+pub(crate) mod public_check;
+pub(crate) mod retry;
 
 use std::collections::BTreeMap;
 

@@ -15,14 +15,14 @@
 //! callback, and the command layer decides how to show them. Every failure
 //! is a [`BuildError`], which the binary maps to its own exit code.
 
-pub mod build;
+pub(crate) mod build;
 pub mod compile;
-pub mod context;
+pub(crate) mod context;
 mod files;
 pub(crate) use files::is_junk;
-pub mod hash;
-pub mod push;
-pub mod recipe;
+pub(crate) mod hash;
+pub(crate) mod push;
+pub(crate) mod recipe;
 
 use std::fmt;
 

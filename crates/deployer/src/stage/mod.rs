@@ -12,12 +12,12 @@ use crate::config::Stage;
 pub mod actual;
 pub mod apply;
 pub mod desired;
-pub mod image;
-pub mod lock;
-pub mod memory;
-pub mod metrics;
+pub(crate) mod image;
+pub(crate) mod lock;
+pub(crate) mod memory;
+pub(crate) mod metrics;
 pub mod plan;
-pub mod release;
+pub(crate) mod release;
 
 #[cfg(test)]
 mod api_plan_tests;
