@@ -1,13 +1,14 @@
-//! Every `pub fn` of the deployer's library has a caller in `src/` outside
-//! the unit tests. The library is `pub` for these tests, so the compiler
-//! cannot tell a function that only tests call: such a function is code
-//! `up` never runs, and a test through it checks a path no user takes (the
-//! adapters' tests go through `util::up_path`, the way `up` does, instead).
+//! Every `pub` function, type and constant of the deployer's library is
+//! used in `src/` outside the unit tests. The library is `pub` for these
+//! tests, so the compiler cannot tell what only tests call: such code is
+//! something `up` never runs, and a test through it checks a path no user
+//! takes (the adapters' tests go through `util::up_path`, the way `up`
+//! does, instead).
 //!
-//! A look at the text, not the compiler's: a name counts as called when it
+//! A look at the text, not the compiler's: a name counts as used when it
 //! appears anywhere in the sources besides its definition, so a common
-//! name (`new`, `name`) always passes. It catches what matters here, a
-//! function whose name nothing else in `src/` mentions.
+//! name (`new`, `name`) always passes. It catches what matters here, an
+//! item whose name nothing else in `src/` mentions.
 
 use std::path::{Path, PathBuf};
 
@@ -49,14 +50,24 @@ fn code_lines(text: &str) -> Vec<(usize, &str)> {
     code
 }
 
-/// The name a line defines with `pub fn`, `pub async fn` or `pub const fn`.
-fn public_function(line: &str) -> Option<&str> {
+/// The name a line defines as `pub`: a function (`async` or `const` too),
+/// a type, a trait, a constant or a static.
+fn public_item(line: &str) -> Option<&str> {
+    const KEYWORDS: &[&str] = &[
+        "fn ",
+        "async fn ",
+        "const fn ",
+        "const ",
+        "static ",
+        "struct ",
+        "enum ",
+        "type ",
+        "trait ",
+    ];
     let rest = line.trim_start().strip_prefix("pub ")?;
-    let rest = rest
-        .strip_prefix("async ")
-        .or_else(|| rest.strip_prefix("const "))
-        .unwrap_or(rest);
-    let rest = rest.strip_prefix("fn ")?;
+    let rest = KEYWORDS
+        .iter()
+        .find_map(|keyword| rest.strip_prefix(keyword))?;
     let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
     Some(&rest[..end])
 }
@@ -74,7 +85,7 @@ fn word_count(text: &str, name: &str) -> usize {
 }
 
 #[test]
-fn every_public_function_has_a_caller_outside_the_tests() {
+fn every_public_item_is_used_outside_the_tests() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     source_files(&src, &mut files);
@@ -93,34 +104,38 @@ fn every_public_function_has_a_caller_outside_the_tests() {
         .collect::<Vec<_>>()
         .join("\n");
 
-    let mut uncalled = Vec::new();
+    let mut unused = Vec::new();
     for (path, text) in &sources {
         for (number, line) in code_lines(text) {
-            let Some(name) = public_function(line) else {
+            let Some(name) = public_item(line) else {
                 continue;
             };
             if word_count(&code, name) < 2 && !KNOWN.contains(&name) {
                 let path = path.strip_prefix(&src).unwrap().display();
-                uncalled.push(format!("{path}:{number}: {name}"));
+                unused.push(format!("{path}:{number}: {name}"));
             }
         }
     }
     assert!(
-        uncalled.is_empty(),
-        "public functions nothing in src/ calls (only tests, or no one):\n{}",
-        uncalled.join("\n")
+        unused.is_empty(),
+        "public items nothing in src/ uses (only tests, or no one):\n{}",
+        unused.join("\n")
     );
 }
 
 #[test]
 fn the_scan_sees_definitions_and_words_as_the_compiler_would() {
     assert_eq!(
-        public_function("    pub async fn read_role(client: &Client)"),
+        public_item("    pub async fn read_role(client: &Client)"),
         Some("read_role")
     );
-    assert_eq!(public_function("pub fn new<T>(x: T)"), Some("new"));
-    assert_eq!(public_function("pub(crate) fn hidden()"), None);
-    assert_eq!(public_function("fn private()"), None);
+    assert_eq!(public_item("pub fn new<T>(x: T)"), Some("new"));
+    assert_eq!(public_item("pub const fn zero() -> u8"), Some("zero"));
+    assert_eq!(public_item("pub const LIMIT: u32 = 1;"), Some("LIMIT"));
+    assert_eq!(public_item("pub struct Names {"), Some("Names"));
+    assert_eq!(public_item("    pub name: String,"), None);
+    assert_eq!(public_item("pub(crate) fn hidden()"), None);
+    assert_eq!(public_item("fn private()"), None);
     assert_eq!(
         word_count("read_role(); read_roles(); x.read_role", "read_role"),
         2
