@@ -120,11 +120,6 @@ impl Command {
             Command::Completions(_) => "completions",
         }
     }
-
-    /// Whether the command needs deploy.toml (only `completions` does not).
-    pub fn needs_config(&self) -> bool {
-        !matches!(self, Command::Completions(_))
-    }
 }
 
 impl Cli {

@@ -64,14 +64,6 @@ impl AwsError {
     }
 }
 
-/// The service error code of an SDK error, if the service answered.
-pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
-    match err {
-        SdkError::ServiceError(service) => service.err().code(),
-        _ => None,
-    }
-}
-
 /// Classifies an SDK error from `operation` on `resource`.
 pub fn aws_error<E, R>(
     operation: &'static str,

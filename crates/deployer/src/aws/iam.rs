@@ -204,18 +204,6 @@ pub fn diff_role(desired: &DesiredRole, actual: Option<&ActualRole>) -> Action<R
     Action::update_if(fields)
 }
 
-/// Reads the role and brings it in line: [`read_role`], [`diff_role`],
-/// [`apply_role`]. Returns the outcome and the role's ARN.
-pub async fn ensure_role(
-    client: &Client,
-    desired: &DesiredRole,
-) -> Result<(Outcome, String), AwsError> {
-    let actual = read_role(client, &desired.name).await?;
-    let action = diff_role(desired, actual.as_ref());
-    let (outcome, arn) = apply_role(client, desired, actual.as_ref(), &action).await?;
-    Ok((outcome, arn.unwrap_or_default()))
-}
-
 /// Carries out `action` on the role `actual` was read as: creates it, or
 /// makes exactly the updates named (trust policy, exactly the desired
 /// managed policies, no inline policies, tags), or deletes it. Reads again

@@ -3,8 +3,8 @@
 //! error), pure `diff_*` (desired vs actual → a [`crate::plan::Action`]
 //! over the kind's own field enum), `apply_*` (carries out the action it
 //! is given, reading again only to converge after a race such as "already
-//! exists") and `delete_*`; `ensure_*` is read → diff → apply in one call.
-//! `stage::apply` composes these; nothing above `aws` calls the SDK.
+//! exists") and `delete_*`. `stage::actual` reads, `stage::plan` diffs and
+//! `stage::apply` applies; nothing above `aws` calls the SDK.
 //!
 //! Each file declares the IAM permissions of its calls beside them (the
 //! vocabulary is [`permissions`], which imports no adapter); [`declared`]
@@ -17,9 +17,9 @@ pub mod iam;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod permissions;
-pub mod retry;
+pub(crate) mod retry;
 pub mod sts;
 
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ pub fn declared() -> Vec<Declared> {
     all
 }
 
-/// What an `ensure_*` did.
+/// What an `apply_*` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -3,19 +3,19 @@
 //! compose `stage` (read, plan, apply, lock), `aws` and `image`, and print
 //! only through [`Ui`].
 
-pub mod build;
+pub(crate) mod build;
 pub mod completions;
-pub mod destroy;
-pub mod dev;
-pub mod invoke;
-pub mod logs;
-pub mod metrics;
-pub mod plan;
+pub(crate) mod destroy;
+pub(crate) mod dev;
+pub(crate) mod invoke;
+pub(crate) mod logs;
+pub(crate) mod metrics;
+pub(crate) mod plan;
 pub mod policy;
-pub mod rollback;
-pub mod status;
-pub mod unlock;
-pub mod up;
+pub(crate) mod rollback;
+pub(crate) mod status;
+pub(crate) mod unlock;
+pub(crate) mod up;
 
 use crate::cli::Command;
 use crate::config::{Stage, StageSource};

@@ -15,14 +15,14 @@
 //! callback, and the command layer decides how to show them. Every failure
 //! is a [`BuildError`], which the binary maps to its own exit code.
 
-pub mod build;
+pub(crate) mod build;
 pub mod compile;
-pub mod context;
+pub(crate) mod context;
 mod files;
 pub(crate) use files::is_junk;
-pub mod hash;
-pub mod push;
-pub mod recipe;
+pub(crate) mod hash;
+pub(crate) mod push;
+pub(crate) mod recipe;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -70,13 +70,6 @@ impl ImageRef {
     /// `{repository_uri}:{tag}`.
     pub fn by_tag(&self) -> String {
         format!("{}:{}", self.repository_uri, self.tag)
-    }
-
-    /// `{repository_uri}@{digest}`, or `None` before the push.
-    pub fn by_digest(&self) -> Option<String> {
-        self.digest
-            .as_ref()
-            .map(|digest| format!("{}@{}", self.repository_uri, digest))
     }
 }
 
@@ -225,16 +218,10 @@ mod tests {
 
     #[test]
     fn image_ref_names() {
-        let mut image = ImageRef::new("123.dkr.ecr.us-east-1.amazonaws.com/app", "habc");
+        let image = ImageRef::new("123.dkr.ecr.us-east-1.amazonaws.com/app", "habc");
         assert_eq!(
             image.by_tag(),
             "123.dkr.ecr.us-east-1.amazonaws.com/app:habc"
-        );
-        assert_eq!(image.by_digest(), None);
-        image.digest = Some("sha256:00ff".into());
-        assert_eq!(
-            image.by_digest().as_deref(),
-            Some("123.dkr.ecr.us-east-1.amazonaws.com/app@sha256:00ff")
         );
     }
 

@@ -1,5 +1,5 @@
 //! Runs the function on this machine with no AWS: a Lambda Runtime API
-//! served on loopback ([`RuntimeApi`]), and the function itself started
+//! served on loopback ([`runtime_api::RuntimeApi`]), and the function itself started
 //! against it, either as the real image in Docker or as the static binary
 //! ([`LocalFunction`]). `deployer invoke --local` and the benchmarks use it;
 //! `deployer dev` puts API Gateway's part in front of it ([`LocalApi`],
@@ -11,5 +11,5 @@ mod runtime_api;
 pub mod serve;
 
 pub use function::LocalFunction;
-pub use gateway::{GatewayAnswer, GatewayRequest, LocalApi, Route};
-pub use runtime_api::{Invocation, InvocationOutcome, RuntimeApi};
+pub use gateway::LocalApi;
+pub use runtime_api::InvocationOutcome;

@@ -37,7 +37,6 @@ pub enum InvocationOutcome {
 /// One finished invocation and how long the function took over it.
 #[derive(Debug, Clone)]
 pub struct Invocation {
-    pub request_id: String,
     pub outcome: InvocationOutcome,
     /// From handing the event to the function to its answer.
     pub duration: Duration,
@@ -188,7 +187,6 @@ impl RuntimeApi {
                 duration: started
                     .map(|s| finished.saturating_duration_since(s))
                     .unwrap_or_default(),
-                request_id,
                 outcome,
             }),
             Ok(Err(_)) => Err("the Runtime API stopped".into()),

@@ -13,9 +13,9 @@ pub mod actual;
 pub mod apply;
 pub mod desired;
 pub mod image;
-pub mod lock;
-pub mod memory;
-pub mod metrics;
+pub(crate) mod lock;
+pub(crate) mod memory;
+pub(crate) mod metrics;
 pub mod plan;
 pub mod release;
 

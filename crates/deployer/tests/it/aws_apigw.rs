@@ -17,6 +17,7 @@ use deployer::stage::plan::api_changes;
 use std::collections::HashMap;
 
 use crate::util;
+use crate::util::up_path;
 
 const REGION: &str = "us-east-1";
 
@@ -179,7 +180,7 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
     let stage = stage("apigw-idem");
     let desired = desired(&stage);
 
-    let (outcome, info) = apigw::ensure_api(&client, &desired).await.unwrap();
+    let (outcome, info) = up_path::api(&client, &desired).await.unwrap();
     assert_eq!(outcome, Outcome::Created);
     assert!(info.deployment_id.is_some());
     assert_eq!(
@@ -191,8 +192,11 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
     );
 
     let started = std::time::Instant::now();
-    let (outcome, again) = apigw::ensure_api(&client, &desired).await.unwrap();
-    eprintln!("unchanged ensure_api took {:?}", started.elapsed());
+    let (outcome, again) = up_path::api(&client, &desired).await.unwrap();
+    eprintln!(
+        "an unchanged read, diff and apply of the API took {:?}",
+        started.elapsed()
+    );
     assert_eq!(outcome, Outcome::Unchanged);
     assert_eq!(again.api_id, info.api_id);
     assert_eq!(again.deployment_id, None);
@@ -296,7 +300,7 @@ async fn whole_api_is_created_then_unchanged_without_a_new_deployment() {
 async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     let client = client().await;
     let mut stage = stage("apigw-change");
-    let (_, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (_, info) = up_path::api(&client, &desired(&stage)).await.unwrap();
 
     stage.api.cors.allow_origins = vec!["https://example.com".into()];
     stage.api.cors.allow_headers = vec!["Content-Type".into()];
@@ -314,7 +318,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
         "{plan:#?}"
     );
 
-    let (outcome, after_cors) = apigw::ensure_api(&client, &changed).await.unwrap();
+    let (outcome, after_cors) = up_path::api(&client, &changed).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     let new_deployment = after_cors.deployment_id.clone().unwrap();
     assert_ne!(Some(&new_deployment), info.deployment_id.as_ref());
@@ -340,7 +344,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
     // Throttling is a stage setting: it applies without a redeploy.
     stage.api.throttling.rate_limit = 7.0;
     stage.api.throttling.burst_limit = 9;
-    let (outcome, after_throttle) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (outcome, after_throttle) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(after_throttle.deployment_id, None);
     let api_stage = dev_stage(&client, &info.api_id).await;
@@ -350,7 +354,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
 
     // Dropping GET removes the method and redeploys.
     stage.api.methods = vec!["POST".into()];
-    let (outcome, after_drop) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (outcome, after_drop) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert!(after_drop.deployment_id.is_some());
     let gone = client
@@ -361,7 +365,7 @@ async fn cors_change_redeploys_and_throttling_change_updates_the_stage() {
         .send()
         .await;
     assert!(gone.is_err(), "GET still there: {gone:?}");
-    let (outcome, _) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (outcome, _) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
 
     apigw::delete_api(&client, &stage.api_name(), &stage.tags())
@@ -374,7 +378,7 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
     let client = client().await;
     let mut stage = stage("apigw-key");
     stage.api.auth = Auth::ApiKey;
-    let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (outcome, info) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Created);
     let key_id = info.api_key_id.clone().unwrap();
 
@@ -418,11 +422,11 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
         .unwrap();
     assert_eq!(get.api_key_required(), Some(true));
 
-    let (outcome, _) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (outcome, _) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
 
     stage.api.auth = Auth::None;
-    let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (outcome, info) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(info.api_key_id, None);
     let keys = api_keys_like(&client, &stage.api_name()).await;
@@ -439,7 +443,7 @@ async fn api_key_auth_creates_key_and_usage_plan_and_removes_them_again() {
 async fn a_duplicate_from_an_old_crash_is_reported_and_left_alone() {
     let client = client().await;
     let stage = stage("apigw-dup");
-    let (_, first) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (_, first) = up_path::api(&client, &desired(&stage)).await.unwrap();
     // moto's creation dates are in whole seconds: make the second younger.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = client
@@ -456,7 +460,7 @@ async fn a_duplicate_from_an_old_crash_is_reported_and_left_alone() {
         .unwrap();
     let second_id = second.id().unwrap().to_string();
 
-    let (outcome, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (outcome, info) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
     assert_eq!(info.api_id, first.api_id);
     assert_eq!(info.duplicates, [second_id]);
@@ -473,7 +477,7 @@ async fn delete_twice_is_fine() {
     let client = client().await;
     let mut stage = stage("apigw-delete");
     stage.api.auth = Auth::ApiKey;
-    apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    up_path::api(&client, &desired(&stage)).await.unwrap();
     apigw::delete_api(&client, &stage.api_name(), &stage.tags())
         .await
         .unwrap();
@@ -509,7 +513,7 @@ async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_
     let mut stage = stage("apigw-origins");
     stage.api.cors.allow_origins = vec!["https://a.example".into(), "https://b.example".into()];
     stage.function.tracing = false;
-    let (_, info) = apigw::ensure_api(&client, &desired(&stage)).await.unwrap();
+    let (_, info) = up_path::api(&client, &desired(&stage)).await.unwrap();
     assert!(!dev_stage(&client, &info.api_id).await.tracing_enabled());
 
     // A MOCK answer is static: with two origins OPTIONS goes to the
@@ -548,7 +552,7 @@ async fn several_origins_send_the_preflight_to_the_function_and_tracing_follows_
         planned(&client, &changed).await,
         [("api stage", ChangeAction::Update(vec!["tracing".into()]))]
     );
-    let (outcome, after) = apigw::ensure_api(&client, &changed).await.unwrap();
+    let (outcome, after) = up_path::api(&client, &changed).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(after.deployment_id, None);
     assert!(dev_stage(&client, &info.api_id).await.tracing_enabled());

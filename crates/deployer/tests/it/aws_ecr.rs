@@ -14,6 +14,7 @@ use deployer::config::Stage;
 
 use crate::util;
 use crate::util::registry::{push_small_image, registry_holds};
+use crate::util::up_path;
 
 async fn client() -> aws_sdk_ecr::Client {
     util::require_local_cloud();
@@ -24,29 +25,6 @@ fn stage(app: &str) -> Stage {
     Stage::defaults(app, "dev", &util::region())
 }
 
-/// Read, diff, apply: the lifecycle policy's steps as `up`'s survey, plan
-/// and apply take them.
-async fn ensure_lifecycle_policy(
-    client: &aws_sdk_ecr::Client,
-    repository: &str,
-    text: &str,
-) -> Result<Outcome, deployer::aws::AwsError> {
-    let actual = ecr::read_lifecycle_policy(client, repository).await?;
-    let action = ecr::diff_lifecycle_policy(text, actual.as_deref());
-    ecr::apply_lifecycle_policy(client, repository, text, &action).await
-}
-
-/// Read, diff, apply: the repository policy's steps as `up` takes them.
-async fn ensure_repository_policy(
-    client: &aws_sdk_ecr::Client,
-    repository: &str,
-    statement: &serde_json::Value,
-) -> Result<Outcome, deployer::aws::AwsError> {
-    let actual = ecr::read_repository_policy(client, repository).await?;
-    let action = ecr::diff_repository_policy(statement, actual.as_deref());
-    ecr::apply_repository_policy(client, repository, statement, actual.as_deref(), &action).await
-}
-
 #[tokio::test]
 async fn repository_is_created_once_then_left_alone_and_repaired() {
     let client = client().await;
@@ -54,17 +32,17 @@ async fn repository_is_created_once_then_left_alone_and_repaired() {
     let _dump = util::DumpOnFailure::new(&app);
     let desired = DesiredRepository::for_stage(&stage(&app));
 
-    let (first, repository) = ecr::ensure_repository(&client, &desired).await.unwrap();
+    let (first, repository) = up_path::repository(&client, &desired).await.unwrap();
     assert_eq!(first, Outcome::Created);
     assert!(
         repository.uri.ends_with(&format!("/{app}")),
         "{}",
         repository.uri
     );
-    let (second, _) = ecr::ensure_repository(&client, &desired).await.unwrap();
+    let (second, _) = up_path::repository(&client, &desired).await.unwrap();
     assert_eq!(second, Outcome::Unchanged);
 
-    // What ECR itself says, not what ensure returned.
+    // What ECR itself says, not what the apply returned.
     let described = client
         .describe_repositories()
         .repository_names(&app)
@@ -91,7 +69,7 @@ async fn repository_is_created_once_then_left_alone_and_repaired() {
     let tags: Vec<_> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
     assert_eq!(tags, vec![("deployer:app", app.as_str())]);
 
-    // Someone made the tags mutable: the next ensure puts it back.
+    // Someone made the tags mutable: the next apply puts it back.
     client
         .put_image_tag_mutability()
         .repository_name(&app)
@@ -99,7 +77,7 @@ async fn repository_is_created_once_then_left_alone_and_repaired() {
         .send()
         .await
         .unwrap();
-    let (repaired, repository) = ecr::ensure_repository(&client, &desired).await.unwrap();
+    let (repaired, repository) = up_path::repository(&client, &desired).await.unwrap();
     assert_eq!(repaired, Outcome::Updated);
     assert!(repository.immutable_tags);
     let reread = ecr::read_repository(&client, &app).await.unwrap().unwrap();
@@ -116,7 +94,7 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
     let app = util::unique_name("ecr-lifecycle");
     let _dump = util::DumpOnFailure::new(&app);
     let mut stage = stage(&app);
-    ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage))
+    up_path::repository(&client, &DesiredRepository::for_stage(&stage))
         .await
         .unwrap();
     assert_eq!(
@@ -126,7 +104,9 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
 
     let text = ecr::lifecycle_policy_text(stage.ecr.untagged_expire_days);
     assert_eq!(
-        ensure_lifecycle_policy(&client, &app, &text).await.unwrap(),
+        up_path::lifecycle_policy(&client, &app, &text)
+            .await
+            .unwrap(),
         Outcome::Created
     );
     let stored = client
@@ -140,14 +120,16 @@ async fn lifecycle_policy_round_trips_and_is_put_only_on_a_difference() {
     let sent: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(stored, sent);
     assert_eq!(
-        ensure_lifecycle_policy(&client, &app, &text).await.unwrap(),
+        up_path::lifecycle_policy(&client, &app, &text)
+            .await
+            .unwrap(),
         Outcome::Unchanged
     );
 
     stage.ecr.untagged_expire_days += 5;
     let changed = ecr::lifecycle_policy_text(stage.ecr.untagged_expire_days);
     assert_eq!(
-        ensure_lifecycle_policy(&client, &app, &changed)
+        up_path::lifecycle_policy(&client, &app, &changed)
             .await
             .unwrap(),
         Outcome::Updated
@@ -176,7 +158,7 @@ async fn pushed_images_are_found_by_tag_under_the_registrys_digest() {
     let _dump = util::DumpOnFailure::new(&app);
     // Not found, not an error, before the repository exists.
     assert_eq!(ecr::find_image(&client, &app, "abc").await.unwrap(), None);
-    ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage(&app)))
+    up_path::repository(&client, &DesiredRepository::for_stage(&stage(&app)))
         .await
         .unwrap();
     assert_eq!(ecr::find_image(&client, &app, "abc").await.unwrap(), None);
@@ -232,7 +214,7 @@ async fn the_lambda_pull_statement_is_added_beside_others_and_kept() {
     let client = client().await;
     let app = util::unique_name("ecr-policy");
     let _dump = util::DumpOnFailure::new(&app);
-    ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage(&app)))
+    up_path::repository(&client, &DesiredRepository::for_stage(&stage(&app)))
         .await
         .unwrap();
     // Someone else's statement, there first.
@@ -259,13 +241,13 @@ async fn the_lambda_pull_statement_is_added_beside_others_and_kept() {
     );
     let ours = ecr::lambda_pull_statement(&functions);
     assert_eq!(
-        ensure_repository_policy(&client, &app, &ours)
+        up_path::repository_policy(&client, &app, &ours)
             .await
             .unwrap(),
         Outcome::Created
     );
     assert_eq!(
-        ensure_repository_policy(&client, &app, &ours)
+        up_path::repository_policy(&client, &app, &ours)
             .await
             .unwrap(),
         Outcome::Unchanged
@@ -298,7 +280,7 @@ async fn old_images_are_deleted_unless_a_function_uses_them() {
     let client = client().await;
     let app = util::unique_name("ecr-prune");
     let _dump = util::DumpOnFailure::new(&app);
-    ecr::ensure_repository(&client, &DesiredRepository::for_stage(&stage(&app)))
+    up_path::repository(&client, &DesiredRepository::for_stage(&stage(&app)))
         .await
         .unwrap();
     let mut digests = Vec::new();

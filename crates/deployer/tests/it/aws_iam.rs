@@ -11,6 +11,7 @@ use deployer::config::Stage;
 use deployer::plan::Action;
 
 use crate::util;
+use crate::util::up_path;
 
 const BASIC: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
 const XRAY: &str = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess";
@@ -34,10 +35,10 @@ async fn role_is_created_with_lambda_trust_and_exact_policies_then_left_alone() 
     let desired = DesiredRole::for_stage(&stage);
 
     assert_eq!(iam::read_role(&client, &desired.name).await.unwrap(), None);
-    let (first, arn) = iam::ensure_role(&client, &desired).await.unwrap();
+    let (first, arn) = up_path::role(&client, &desired).await.unwrap();
     assert_eq!(first, Outcome::Created);
     assert!(arn.ends_with(&format!(":role/{app}-dev-exec")), "{arn}");
-    let (second, again) = iam::ensure_role(&client, &desired).await.unwrap();
+    let (second, again) = up_path::role(&client, &desired).await.unwrap();
     assert_eq!(second, Outcome::Unchanged);
     assert_eq!(again, arn);
 
@@ -82,7 +83,7 @@ async fn extra_and_inline_policies_are_removed_and_tracing_off_detaches_xray() {
     let mut stage = Stage::defaults(&app, "dev", &util::region());
     let _dump = util::DumpOnFailure::new(&app);
     let desired = DesiredRole::for_stage(&stage);
-    iam::ensure_role(&client, &desired).await.unwrap();
+    up_path::role(&client, &desired).await.unwrap();
 
     client
         .attach_role_policy()
@@ -114,7 +115,7 @@ async fn extra_and_inline_policies_are_removed_and_tracing_off_detaches_xray() {
         ]))
     );
 
-    let (repaired, _) = iam::ensure_role(&client, &desired).await.unwrap();
+    let (repaired, _) = up_path::role(&client, &desired).await.unwrap();
     assert_eq!(repaired, Outcome::Updated);
     let actual = iam::read_role(&client, &desired.name)
         .await
@@ -129,7 +130,7 @@ async fn extra_and_inline_policies_are_removed_and_tracing_off_detaches_xray() {
 
     stage.function.tracing = false;
     let untraced = DesiredRole::for_stage(&stage);
-    let (outcome, _) = iam::ensure_role(&client, &untraced).await.unwrap();
+    let (outcome, _) = up_path::role(&client, &untraced).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     let actual = iam::read_role(&client, &desired.name)
         .await

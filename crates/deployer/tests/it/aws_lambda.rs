@@ -21,6 +21,7 @@ use deployer::config::Stage;
 use deployer::plan::Action;
 
 use crate::util;
+use crate::util::up_path;
 
 /// A stage and its role for the function steps, called through the library
 /// (not the `deployer` binary, so not `util::fixture::Fixture`).
@@ -36,7 +37,7 @@ pub(crate) async fn fixture(prefix: &str) -> Fixture {
     let clients = Clients::new(&util::sdk_config().await);
     let app = util::unique_name(prefix);
     let stage = Stage::defaults(&app, "dev", &util::region());
-    let (_, role_arn) = iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
+    let (_, role_arn) = up_path::role(&clients.iam, &DesiredRole::for_stage(&stage))
         .await
         .unwrap();
     Fixture {
@@ -62,7 +63,7 @@ impl Fixture {
     pub(crate) async fn deploy_behind_alias(&self, content: &str) {
         let client = &self.clients.lambda;
         let name = self.stage.function_name();
-        lambda::ensure_function(client, &self.desired(content))
+        up_path::function(client, &self.desired(content))
             .await
             .unwrap();
         let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
@@ -108,14 +109,14 @@ async fn function_is_created_then_unchanged_and_a_memory_change_updates_only_con
         None
     );
 
-    let (first, created) = lambda::ensure_function(client, &desired).await.unwrap();
+    let (first, created) = up_path::function(client, &desired).await.unwrap();
     assert_eq!(first, Outcome::Created);
     assert!(
         created.arn.ends_with(&format!(":function:{name}")),
         "{}",
         created.arn
     );
-    let (second, _) = lambda::ensure_function(client, &desired).await.unwrap();
+    let (second, _) = up_path::function(client, &desired).await.unwrap();
     assert_eq!(second, Outcome::Unchanged);
 
     // What Lambda itself reports.
@@ -148,7 +149,7 @@ async fn function_is_created_then_unchanged_and_a_memory_change_updates_only_con
         lambda::diff_function(&bigger, before.as_ref()),
         Action::Update(BTreeSet::from([lambda::FunctionField::Memory]))
     );
-    let (outcome, after) = lambda::ensure_function(client, &bigger).await.unwrap();
+    let (outcome, after) = up_path::function(client, &bigger).await.unwrap();
     assert_eq!(outcome, Outcome::Updated);
     assert_eq!(after.memory_mb, bigger.memory_mb);
     assert_eq!(after.image_uri, desired.image_uri);
@@ -172,9 +173,7 @@ async fn versions_are_published_only_when_needed_and_the_alias_follows() {
         None
     );
 
-    let (created, _) = lambda::ensure_function(client, &f.desired("one"))
-        .await
-        .unwrap();
+    let (created, _) = up_path::function(client, &f.desired("one")).await.unwrap();
     let (published, first) = lambda::publish_version(client, &name, created != Outcome::Unchanged)
         .await
         .unwrap();
@@ -199,9 +198,7 @@ async fn versions_are_published_only_when_needed_and_the_alias_follows() {
     assert_eq!(outcome, Outcome::Unchanged);
 
     // A new image: a new version, the alias moves to it.
-    let (updated, _) = lambda::ensure_function(client, &f.desired("two"))
-        .await
-        .unwrap();
+    let (updated, _) = up_path::function(client, &f.desired("two")).await.unwrap();
     assert_eq!(updated, Outcome::Updated);
     let (published, second) = lambda::publish_version(client, &name, true).await.unwrap();
     assert_eq!(published, Outcome::Created);
@@ -252,30 +249,28 @@ async fn turning_tracing_on_waits_for_the_xray_permission_to_propagate() {
     let mut stage = Stage::defaults(&app, "dev", &util::region());
     let _dump = util::DumpOnFailure::new(&app);
     stage.function.tracing = false;
-    let (_, role_arn) = iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
+    let (_, role_arn) = up_path::role(&clients.iam, &DesiredRole::for_stage(&stage))
         .await
         .unwrap();
     let image = format!("{}/{app}@sha256:{}", util::registry_host(), hex_of("xray"));
     let untraced = DesiredFunction::for_stage(&stage, &image, &role_arn);
     // Created once Lambda may assume the new role.
-    lambda::ensure_function(&clients.lambda, &untraced)
-        .await
-        .unwrap();
+    up_path::function(&clients.lambda, &untraced).await.unwrap();
 
     // Tracing on: the role, old enough now, gets AWSXRayDaemonWriteAccess
     // just now, and Lambda refuses Active tracing until that has
     // propagated — on the update of the existing function and on the
     // create of another one alike.
     stage.function.tracing = true;
-    iam::ensure_role(&clients.iam, &DesiredRole::for_stage(&stage))
+    up_path::role(&clients.iam, &DesiredRole::for_stage(&stage))
         .await
         .unwrap();
     let traced = DesiredFunction::for_stage(&stage, &image, &role_arn);
     let mut other = traced.clone();
     other.name = format!("{}-other", traced.name);
     let (updated, created) = tokio::join!(
-        lambda::ensure_function(&clients.lambda, &traced),
-        lambda::ensure_function(&clients.lambda, &other),
+        up_path::function(&clients.lambda, &traced),
+        up_path::function(&clients.lambda, &other),
     );
     let (updated, after) = updated.unwrap();
     assert_eq!(updated, Outcome::Updated);
@@ -300,9 +295,7 @@ async fn a_new_version_is_invoked_once_it_is_active() {
     let f = fixture("lambda-pending").await;
     let client = &f.clients.lambda;
     let name = f.stage.function_name();
-    lambda::ensure_function(client, &f.desired("one"))
-        .await
-        .unwrap();
+    up_path::function(client, &f.desired("one")).await.unwrap();
     let (_, version) = lambda::publish_version(client, &name, true).await.unwrap();
     // Right after PublishVersion the version is Pending: AWS refuses to
     // invoke it (what `up`'s smoke test met before it waited).
@@ -352,11 +345,11 @@ async fn permission_is_added_once_and_replaced_when_the_source_differs() {
         None
     );
 
-    let outcome = lambda::ensure_permission(client, &name, &alias, sid, &api("aaa"))
+    let outcome = up_path::permission(client, &name, &alias, sid, &api("aaa"))
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Created);
-    let outcome = lambda::ensure_permission(client, &name, &alias, sid, &api("aaa"))
+    let outcome = up_path::permission(client, &name, &alias, sid, &api("aaa"))
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
@@ -367,7 +360,7 @@ async fn permission_is_added_once_and_replaced_when_the_source_differs() {
     assert_eq!(statement.principal, "apigateway.amazonaws.com");
     assert_eq!(statement.source_arn, Some(api("aaa")));
 
-    let outcome = lambda::ensure_permission(client, &name, &alias, sid, &api("bbb"))
+    let outcome = up_path::permission(client, &name, &alias, sid, &api("bbb"))
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Updated);
@@ -425,12 +418,10 @@ async fn create_waits_for_a_role_that_appears_later() {
     let iam_client = clients.iam.clone();
     let late_role = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        iam::ensure_role(&iam_client, &role).await.unwrap()
+        up_path::role(&iam_client, &role).await.unwrap()
     });
     let started = std::time::Instant::now();
-    let (outcome, function) = lambda::ensure_function(&clients.lambda, &desired)
-        .await
-        .unwrap();
+    let (outcome, function) = up_path::function(&clients.lambda, &desired).await.unwrap();
     assert_eq!(outcome, Outcome::Created);
     assert_eq!(function.role_arn, role_arn);
     assert!(started.elapsed() >= std::time::Duration::from_secs(2));

@@ -18,6 +18,7 @@ use deployer::plan::Action;
 
 use crate::aws_lambda::fixture;
 use crate::util;
+use crate::util::up_path;
 
 /// A Lambda client like the deployer's, with `interceptor` added.
 async fn lambda_client_with(interceptor: impl Intercept + 'static) -> aws_sdk_lambda::Client {
@@ -58,7 +59,7 @@ impl Intercept for NoTagsInGetFunction {
 async fn tags_are_read_with_list_tags_so_an_unchanged_function_stays_unchanged() {
     let fx = fixture("lambda-tags").await;
     let desired = fx.desired("tags");
-    lambda::ensure_function(&fx.clients.lambda, &desired)
+    up_path::function(&fx.clients.lambda, &desired)
         .await
         .unwrap();
 
@@ -81,7 +82,7 @@ async fn tags_are_read_with_list_tags_so_an_unchanged_function_stays_unchanged()
         lambda::diff_function(&desired, Some(&actual)),
         Action::Unchanged
     );
-    let (outcome, _) = lambda::ensure_function(&without_tag_data, &desired)
+    let (outcome, _) = up_path::function(&without_tag_data, &desired)
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
@@ -122,7 +123,7 @@ async fn only_the_apps_own_functions_are_read_and_every_version_image_counts() {
     let repository = format!("{}/{}", util::registry_host(), fx.stage.app);
     // dev: version 1 on image v1, then $LATEST and version 2 on image v2.
     fx.deploy_behind_alias("v1").await;
-    lambda::ensure_function(lambda_client, &fx.desired("v2"))
+    up_path::function(lambda_client, &fx.desired("v2"))
         .await
         .unwrap();
     lambda::publish_version(lambda_client, &fx.stage.function_name(), true)
@@ -131,7 +132,7 @@ async fn only_the_apps_own_functions_are_read_and_every_version_image_counts() {
     // prod of the same app, on image v3.
     let prod = Stage::defaults(&fx.stage.app, "prod", &util::region());
     let prod_image = fx.image("v3");
-    lambda::ensure_function(
+    up_path::function(
         lambda_client,
         &DesiredFunction::for_stage(&prod, &prod_image, &fx.role_arn),
     )
@@ -141,7 +142,7 @@ async fn only_the_apps_own_functions_are_read_and_every_version_image_counts() {
     // image of the app's repository: never read.
     let mut other = Stage::defaults(&util::unique_name("other-team"), "dev", &util::region());
     other.app = format!("x{}", fx.stage.app);
-    lambda::ensure_function(
+    up_path::function(
         lambda_client,
         &DesiredFunction::for_stage(&other, &fx.image("v4"), &fx.role_arn),
     )

@@ -21,6 +21,7 @@ mod aws_lambda;
 mod aws_lambda_reads;
 mod aws_logs;
 mod bench_figures;
+mod callers;
 mod ci;
 mod cli;
 mod concurrency;

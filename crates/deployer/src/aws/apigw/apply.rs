@@ -1,5 +1,4 @@
-//! Carrying out an [`ApiPlan`] in its order; `ensure_api` is read, diff,
-//! apply in one call.
+//! Carrying out an [`ApiPlan`] in its order.
 
 use super::*;
 use crate::aws::permissions::{Declared, Scope, call};
@@ -9,16 +8,6 @@ pub(crate) const PERMISSIONS: Declared = Declared {
     file: file!(),
     permissions: &[call("DeleteResource", "apigateway:DELETE", Scope::ApiOwned)],
 };
-
-/// Brings the stage's API to `desired`: read, diff, apply.
-pub async fn ensure_api(
-    client: &Client,
-    desired: &DesiredApi,
-) -> Result<(Outcome, ApiInfo), AwsError> {
-    let actual = read_api(client, desired).await?;
-    let plan = diff_api(desired, actual.as_ref());
-    apply_api(client, desired, actual.as_ref(), &plan).await
-}
 
 /// Carries out `plan` on the API `actual` was read as, in its order:
 /// changes only what the plan names and redeploys only when it says so.

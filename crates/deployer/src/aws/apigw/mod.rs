@@ -297,7 +297,7 @@ pub struct ActualUsagePlan {
     pub key_ids: Vec<String>,
 }
 
-/// What `ensure_api` left behind.
+/// What [`apply_api`] left behind.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiInfo {
     pub api_id: String,

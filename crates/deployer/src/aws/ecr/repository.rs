@@ -149,30 +149,6 @@ pub fn diff_repository(
     Action::update_if(fields)
 }
 
-/// Creates the repository or brings its settings in line (read, diff,
-/// apply); returns it as it now is.
-pub async fn ensure_repository(
-    client: &Client,
-    desired: &DesiredRepository,
-) -> Result<(Outcome, ActualRepository), AwsError> {
-    let name = desired.name.as_str();
-    let actual = read_repository(client, name).await?;
-    let action = diff_repository(desired, actual.as_ref());
-    let outcome = apply_repository(client, desired, actual.as_ref(), &action).await?;
-    let now = match (outcome, actual) {
-        (Outcome::Unchanged, Some(actual)) => Some(actual),
-        _ => read_repository(client, name).await?,
-    };
-    let now = now.ok_or_else(|| {
-        AwsError::invalid_answer(
-            "DescribeRepositories",
-            name,
-            "the repository was created but cannot be read back",
-        )
-    })?;
-    Ok((outcome, now))
-}
-
 /// Carries out `action` on the repository `actual` was read as. A create
 /// that finds the repository made meanwhile (a concurrent or interrupted
 /// run) reads it and converges on it.

@@ -264,30 +264,6 @@ pub fn diff_function(
     )
 }
 
-/// Creates the function or brings it in line (read, diff, apply); returns
-/// the outcome and the function as it now is.
-pub async fn ensure_function(
-    client: &Client,
-    desired: &DesiredFunction,
-) -> Result<(Outcome, ActualFunction), AwsError> {
-    let name = desired.name.as_str();
-    let actual = read_function(client, name, None).await?;
-    let action = diff_function(desired, actual.as_ref());
-    let outcome = apply_function(client, desired, actual.as_ref(), &action).await?;
-    let now = match (outcome, actual) {
-        (Outcome::Unchanged, Some(actual)) => Some(actual),
-        _ => read_function(client, name, None).await?,
-    };
-    let now = now.ok_or_else(|| {
-        AwsError::invalid_answer(
-            "GetFunction",
-            name,
-            "the function was created but cannot be read back",
-        )
-    })?;
-    Ok((outcome, now))
-}
-
 /// Carries out `action` on the function `actual` was read as: creates it,
 /// or updates its code and then its configuration (each only when a field
 /// of it is named), waiting for Lambda between calls, or deletes it. A

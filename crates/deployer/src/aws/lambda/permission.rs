@@ -117,20 +117,6 @@ pub fn diff_permission(
     Action::update_if(fields)
 }
 
-/// Lets API Gateway (from `source_arn` only) invoke `function:alias`
-/// (read, diff, apply).
-pub async fn ensure_permission(
-    client: &Client,
-    function: &str,
-    alias: &str,
-    statement_id: &str,
-    source_arn: &str,
-) -> Result<Outcome, AwsError> {
-    let actual = read_permission(client, function, alias, statement_id).await?;
-    let action = diff_permission(source_arn, actual.as_ref());
-    apply_permission(client, function, alias, statement_id, source_arn, &action).await
-}
-
 /// Carries out `action` on the permission statement `statement_id` of
 /// `function:alias`.
 pub async fn apply_permission(

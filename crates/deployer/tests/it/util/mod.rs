@@ -4,7 +4,9 @@
 //! uses, names that never collide in moto's shared state, and a dump of
 //! moto's state when a test fails. `fixture` is the workspace the end-to-end
 //! tests run the `deployer` binary in; `proxy` injects AWS faults;
-//! `running` follows a `deployer` that runs on (`dev`, `up --watch`).
+//! `running` follows a `deployer` that runs on (`dev`, `up --watch`);
+//! `up_path` brings one resource in line the way `up` does (read, diff,
+//! apply).
 //!
 //! The test binary's `main.rs` declares it once (`mod util;`); each area's
 //! module uses it as `crate::util`.
@@ -15,6 +17,7 @@ pub mod proxy;
 pub mod registry;
 pub mod running;
 pub mod snapshot;
+pub mod up_path;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
