@@ -44,6 +44,8 @@ MODULES: list[str] = [
     # Idle functions and recreated roles, as AWS has them (issue #27).
     "lambda_inactive",
     "lambda_role_grant",
+    # Logs Insights (issue #22).
+    "logs_insights",
     "strict_lambda",
     "strict_iam",
     "strict_logs",

@@ -71,6 +71,7 @@ STRICT = [
     "logs-race",
     "logs-describe-lag",
     "logs-deleted-tags",
+    "logs-insights",
     "apigw-delete-rest-api",
     "apigw-create-deployment",
     "apigw-update-usage-plan",
