@@ -72,6 +72,7 @@ STRICT = [
     "logs-describe-lag",
     "logs-deleted-tags",
     "logs-insights",
+    "logs-read-quota",
     "apigw-delete-rest-api",
     "apigw-create-deployment",
     "apigw-update-usage-plan",
