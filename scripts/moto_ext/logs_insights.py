@@ -276,7 +276,7 @@ def run(plan: logs_query.Plan, groups: list, start_s: int, end_s: int, limit: in
     if query.limit is not None:
         limit = min(limit, query.limit)
     if query.aggregated:
-        return _aggregate(query, reading.partial)[:limit], statistics
+        return _aggregate(plan, reading.partial)[:limit], statistics
     return _records(plan, reading.rows, reading.pointers)[:limit], statistics
 
 
@@ -351,22 +351,22 @@ class _Reading:
 
         chosen = None
         matched = count
-        if plan.matching is not None:
+        if plan.equal is not None:
+            # Lambda's log groups hold REPORT lines and little else: a
+            # count in C often settles `@type = "REPORT"` for every row.
+            matched = column(plan.equal[0]).count(plan.equal[1])
+        if plan.matching is not None and 0 < matched < count:
             inputs = [column(name) for name in plan.matching.reads]
             chosen = plan.matching.run(*inputs) if inputs else plan.matching.run(count)
             matched = len(chosen)
-            if matched == 0:
-                return
-            if matched == count:
-                chosen = None
+        if matched == 0:
+            return
         self.matched += matched
         entry = self.partial.get(key)
         if entry is None:
-            entry = self.partial[key] = [0] + [None if a is None else [] for a in plan.arguments]
+            entry = self.partial[key] = [0] + [[] for _ in plan.arguments]
         entry[0] += matched
         for i, argument in enumerate(plan.arguments, start=1):
-            if argument is None:
-                continue
             inputs = [column(name) for name in argument.reads]
             if chosen is not None:
                 inputs = [list(map(values.__getitem__, chosen)) for values in inputs]
@@ -401,19 +401,22 @@ def _records(plan: logs_query.Plan, rows: list, pointers: list[tuple[str, str]])
     return answers
 
 
-def _aggregate(query: logs_query.Query, partial: dict[Any, list]) -> list:
+def _aggregate(plan: logs_query.Plan, partial: dict[Any, list]) -> list:
+    query = plan.query
     answers = []
     for key in sorted(partial, key=lambda k: tuple(_sort_key(v, False) for v in k)):
         entry = partial[key]
         matched = entry[0]
-        sorted_cache: dict = {}
+        cache: dict = {}
         answer = []
         for (name, expr, length), value in zip(query.groups, key):
             text = _format(value, length is not None or logs_query.is_time(expr))
             if text is not None:
                 answer.append({"field": name, "value": text})
-        for out, values in zip(query.stats, entry[1:]):
-            value = logs_query.aggregate(out.expr[1], values, out.expr[3], matched, sorted_cache)
+        for out, use in zip(query.stats, plan.uses):
+            values = None if use is None else entry[1 + use]
+            numeric = use is not None and plan.numeric[use]
+            value = logs_query.aggregate(out.expr[1], values, numeric, out.expr[3], matched, cache)
             text = _format(value)
             if text is not None:
                 answer.append({"field": out.name, "value": text})

@@ -40,6 +40,7 @@ the same definition gives on a sample, and what the deployer's own
 percentiles use.
 """
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -705,9 +706,14 @@ class Plan:
     With stats: ``per_stream`` (the filters of a stream's constant fields,
     run on one row) says whether a stream is read at all; ``matching``
     gives the indexes of the rows passing the other filters (None: every
-    row); ``arguments`` gives each aggregate's values from the matching
-    rows' columns (None for ``count(*)``); ``keys`` the group keys of the
-    rows (None when grouping only by one ``bin``, ``bin``: its length)."""
+    row), unless ``equal`` (the filter is one text field equal to a
+    text: a count in C tells whether all rows or none pass);
+    ``arguments`` gives the values of each distinct aggregate argument
+    from the matching rows' columns, ``uses`` which one each aggregate
+    takes (None for ``count(*)``) and ``numeric`` whether it is a number;
+    ``keys`` the group keys of the rows (None when grouping only by one
+    ``bin``, ``bin``: its length).
+    """
 
     query: Query
     records: Optional[Scan] = None
@@ -715,7 +721,10 @@ class Plan:
     times: list[bool] = field(default_factory=list)
     per_stream: Optional[Scan] = None
     matching: Optional[Scan] = None
-    arguments: list[Optional[Scan]] = field(default_factory=list)
+    equal: Optional[tuple[str, str]] = None
+    arguments: list[Scan] = field(default_factory=list)
+    uses: list[Optional[int]] = field(default_factory=list)
+    numeric: list[bool] = field(default_factory=list)
     keys: Optional[Scan] = None
     bin: Optional[int] = None
 
@@ -746,9 +755,21 @@ def compile_query(query: Query) -> Plan:
         plan.per_stream = scan([("num", 1.0)], constant)
     if per_row:
         plan.matching = scan([("rowid",)], per_row)
+        if len(per_row) == 1:
+            tag, op, left, right = (per_row[0] + (None, None, None))[:4]
+            if tag == "cmp" and op == "==" and left[0] == "field" and FIELDS[left[1]] == "str" and right[0] == "str":
+                plan.equal = (left[1], right[1])
+    distinct: list[tuple] = []
     for out in query.stats:
         argument = out.expr[2]
-        plan.arguments.append(None if argument is None else scan([argument], []))
+        if argument is None:
+            plan.uses.append(None)
+            continue
+        if argument not in distinct:
+            distinct.append(argument)
+            plan.arguments.append(scan([argument], []))
+            plan.numeric.append(_kind(argument) == "num")
+        plan.uses.append(distinct.index(argument))
     if len(query.groups) == 1 and query.groups[0][2] is not None:
         plan.bin = query.groups[0][2]
     elif query.groups:
@@ -768,30 +789,36 @@ def present(values: Any) -> list:
     return [v for v in values if v is not None and v == v]
 
 
-def aggregate(function: str, values: Optional[list], percent: Optional[float], count: int, sorted_cache: dict) -> Optional[float]:
+def aggregate(function: str, values: Optional[list], numeric: bool, percent: Optional[float], count: int, cache: dict) -> Optional[float]:
     """One aggregate of a group: None when it has no value (AWS leaves the
-    field out of the row)."""
-    if function == "count":
-        return float(count if values is None else len(present(values)))
-    assert values is not None
+    field out of the row). ``values`` are those of the aggregate's
+    argument (None for ``count(*)``), absent ones included; ``cache``
+    keeps, per list of values, its present ones and those sorted, which
+    the aggregates of one argument share."""
+    if values is None:
+        return float(count)
     key = id(values)
+    if key not in cache:
+        # NaN marks an absent number, None an absent text; filterfalse
+        # runs in C, which matters at a million values.
+        cache[key] = list(itertools.filterfalse(math.isnan, values)) if numeric else present(values)
+    kept = cache[key]
+    if function == "count":
+        return float(len(kept))
+    if not kept:
+        return None
     if function == "pct":
-        if key not in sorted_cache:
-            sorted_cache[key] = sorted(present(values))
-        ordered = sorted_cache[key]
-        if not ordered:
-            return None
+        if ("sorted", key) not in cache:
+            cache[("sorted", key)] = sorted(kept)
+        ordered = cache[("sorted", key)]
         rank = max(1, math.ceil(percent / 100 * len(ordered)))  # type: ignore[operator]
         return ordered[rank - 1]
-    values = present(values)
-    if not values:
-        return None
     if function == "min":
-        return min(values)
+        return min(kept)
     if function == "max":
-        return max(values)
+        return max(kept)
     if function == "sum":
-        return math.fsum(values)
+        return math.fsum(kept)
     if function == "avg":
-        return math.fsum(values) / len(values)
+        return math.fsum(kept) / len(kept)
     raise Malformed(f"unknown aggregate {function}", 0)
