@@ -294,6 +294,21 @@ class Forms(unittest.TestCase):
         self.assertTrue(all(r["bin(1h)"].endswith(":00:00.000") for r in answer), answer)
 
 
+class FilterLogEventsOverColumns(unittest.TestCase):
+    def test_a_time_range_and_a_pattern_read_the_same_events(self) -> None:
+        group = Group()
+        answer = group.logs.filter_log_events(
+            logGroupName=group.name,
+            startTime=(group.minute + 5) * 1000,
+            endTime=(group.minute + 30) * 1000,
+            filterPattern='"Max Memory Used"',
+        )
+        self.assertEqual(
+            [(e["logStreamName"], e["timestamp"] // 1000 - group.minute) for e in answer["events"]],
+            [(STREAM_V3, 5), (STREAM_V3, 20), (STREAM_V3, 21), (STREAM_V4, 30)],
+        )
+
+
 class Errors(unittest.TestCase):
     def test_what_the_local_aws_does_not_parse_is_malformed(self) -> None:
         group = Group()
