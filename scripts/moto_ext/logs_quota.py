@@ -15,6 +15,14 @@ Behaviour ``logs-read-quota`` (switch ``LOCAL_AWS_STRICT_LOGS_READ_QUOTA=0``).
 - ThrottlingException, HTTP 400 (CloudWatch Logs API reference, Common
   Errors), which the AWS SDKs retry with back-off.
 
+Behaviour ``logs-filter-page`` (switch ``LOCAL_AWS_STRICT_LOGS_FILTER_PAGE=0``):
+FilterLogEvents answers "as many log events as can fit in 1 MB (up to
+10,000 log events)" (FilterLogEvents API reference), an event counting its
+message's UTF-8 bytes plus 26 (as PutLogEvents counts them), then a
+``nextToken``; moto answers 10,000 whatever their size, so a reader of
+Lambda's REPORT lines (about 200 bytes each) needed half the calls it
+needs on AWS.
+
 The quota is a sliding window of one second (``logs-read-quota``, not
 scaled by ``LOCAL_AWS_TIME_SCALE``: a rate is what the quota is, and a
 test suite that runs ten times faster must still meet it; set
@@ -30,11 +38,17 @@ import threading
 import time
 
 from moto.logs.exceptions import LogsClientError
+from moto.logs.models import LogsBackend
 from moto.logs.responses import LogsResponse
 
 from . import patching, settings
 
 NAME = "logs-read-quota"
+PAGE = "logs-filter-page"
+# FilterLogEvents: "1 MB"; PutLogEvents counts an event as its message's
+# UTF-8 bytes plus 26.
+PAGE_BYTES = 1_048_576
+EVENT_OVERHEAD = 26
 # Transactions per second, per account and Region ("CloudWatch Logs quotas").
 QUOTAS = {"filter_log_events": 5, "get_log_events": 25}
 
@@ -69,7 +83,32 @@ class Rate:
             self.calls.clear()
 
 
+def _install_page() -> list[str]:
+    if not settings.enabled(PAGE):
+        return []
+
+    @patching.replace(LogsBackend, "filter_log_events")
+    def filter_log_events(original, self, log_group_name, *rest):  # type: ignore[no-untyped-def]
+        page, token, searched = original(self, log_group_name, *rest)
+        size = 0
+        for kept, event in enumerate(page):
+            size += len(event["message"].encode()) + EVENT_OVERHEAD
+            if size > PAGE_BYTES and kept > 0:
+                page = page[:kept]
+                last = page[-1]
+                # moto's own token: the group, and the last event answered.
+                token = f"{log_group_name}@{last['logStreamName']}@{last['eventId']}"
+                break
+        return page, token, searched
+
+    return [PAGE]
+
+
 def install() -> list[str]:
+    return _install_quota() + _install_page()
+
+
+def _install_quota() -> list[str]:
     if not settings.enabled(NAME):
         return []
     raw = os.environ.get("LOCAL_AWS_LOGS_READ_QUOTA_SECONDS")

@@ -73,6 +73,7 @@ STRICT = [
     "logs-deleted-tags",
     "logs-insights",
     "logs-read-quota",
+    "logs-filter-page",
     "apigw-delete-rest-api",
     "apigw-create-deployment",
     "apigw-update-usage-plan",

@@ -1,6 +1,7 @@
 """``logs-read-quota``: FilterLogEvents held to 5 and GetLogEvents to 25
 transactions per second per account and Region (ThrottlingException, "Rate
 exceeded", HTTP 400), per Region, and not at all when switched off.
+``logs-filter-page``: a FilterLogEvents page holds at most 1 MB of events.
 
 Each test reads in a Region of its own (the quota is per account and
 Region) so that the other modules' tests, reading logs on the same server,
@@ -69,6 +70,41 @@ class FilterLogEvents(unittest.TestCase):
         logs, group, _ = reader("eu-west-3", support.switched_off())
         met, _ = burst(lambda: logs.filter_log_events(logGroupName=group), 8)
         self.assertEqual(met, [None] * 8)
+
+
+class FilterLogEventsPages(unittest.TestCase):
+    def big_events(self, url: Optional[str] = None) -> tuple[Any, str]:
+        """A group with 12 events of 200,000 bytes: 5 fit in 1 MB."""
+        logs, group, stream = reader("ca-central-1", url)
+        now = int(time.time() * 1000)
+        for batch in range(3):
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                logEvents=[{"timestamp": now + batch * 4 + i, "message": f"{batch * 4 + i:02d}" + "x" * 199_998} for i in range(4)],
+            )
+        return logs, group
+
+    def pages(self, logs: Any, group: str) -> list[list[str]]:
+        answers: list[list[str]] = []
+        token: dict[str, str] = {}
+        while True:
+            time.sleep(0.25)  # within the read quota
+            answer = logs.filter_log_events(logGroupName=group, filterPattern="x", **token)
+            answers.append([e["message"][:2] for e in answer["events"]])
+            if not answer.get("nextToken"):
+                return answers
+            token = {"nextToken": answer["nextToken"]}
+
+    def test_a_page_holds_at_most_one_megabyte(self) -> None:
+        logs, group = self.big_events()
+        pages = self.pages(logs, group)
+        self.assertEqual([len(p) for p in pages], [5, 5, 2], pages)
+        self.assertEqual(sum(pages, []), [f"{i:02d}" for i in range(12)])
+
+    def test_switched_off_one_page_of_everything(self) -> None:
+        logs, group = self.big_events(support.switched_off())
+        self.assertEqual([len(p) for p in self.pages(logs, group)], [12])
 
 
 class GetLogEvents(unittest.TestCase):
