@@ -4,6 +4,8 @@ asynchronous states, each query form the deployer sends (and the rest of
 the subset), the time range in seconds, ``limit``, the statistics, and the
 errors. Switched off, moto answers at once and wrongly."""
 
+import random
+import re
 import time
 import unittest
 from unittest import mock
@@ -192,6 +194,66 @@ class DeployerQueries(unittest.TestCase):
         group = Group(support.switched_off())
         _, answer = finished(group.logs, group.start(STATUS_QUERY))
         self.assertNotEqual(rows(answer), [{"maxMemoryUsed": "60000000", "reports": "4"}])
+
+
+class LineByLine(unittest.TestCase):
+    def test_the_deployers_queries_equal_a_reading_of_each_line(self) -> None:
+        # Some hundreds of lines in three environments of two versions,
+        # with cold starts and other lines among them, read once through
+        # the queries and once line by line here.
+        rng = random.Random(22)
+        logs = client("logs")
+        group = f"/aws/lambda/{name('lines')}"
+        logs.create_log_group(logGroupName=group)
+        start = (int(time.time()) // 60 - 10) * 60
+        lines: list[tuple[str, int, str]] = []
+        for stream in ("2026/12/01/[3]aaaa", "2026/12/01/[3]bbbb", "2026/12/01/[4]cccc"):
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            events = []
+            for i in range(150):
+                at = (start + i * 4) * 1000 + rng.randrange(1000)
+                if rng.random() < 0.2:
+                    message = f"START RequestId: r{i} Version: 3"
+                else:
+                    init = f"{rng.uniform(10, 900):.2f}" if i == 0 or rng.random() < 0.05 else None
+                    message = report(f"r{i}", f"{rng.uniform(0.5, 80):.2f}", rng.randint(15, 120), init)
+                events.append({"timestamp": at, "message": message})
+                lines.append((stream, at, message))
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+        def number(line: str, label: str) -> Optional[float]:
+            found = re.search(label + r": ([\d.]+) (?:ms|MB)", line)
+            return float(found.group(1)) if found else None
+
+        reports = [(s, t, m) for s, t, m in lines if m.startswith("REPORT")]
+        run = lambda query: answered_in(logs, group, query, start, start + 600)  # noqa: E731
+        self.assertEqual(
+            run(STATUS_QUERY),
+            [{"maxMemoryUsed": str(int(max(number(m, "Max Memory Used") for _, _, m in reports)) * 1_000_000), "reports": str(len(reports))}],
+        )
+        expected: dict[str, dict[str, str]] = {}
+        for stream, at, line in reports:
+            if "[3]" not in stream:
+                continue
+            key = time.strftime("%Y-%m-%d %H:%M:00.000", time.gmtime(at // 60000 * 60))
+            row = expected.setdefault(key, {"bin(60s)": key, "reports": "0", "coldStarts": "0", "maxMemoryUsed": "0"})
+            row["reports"] = str(int(row["reports"]) + 1)
+            row["maxMemoryUsed"] = str(max(int(row["maxMemoryUsed"]), int(number(line, "Max Memory Used")) * 1_000_000))
+            init = number(line, "Init Duration")
+            if init is not None:
+                row["coldStarts"] = str(int(row["coldStarts"]) + 1)
+                top = max(float(row.get("maxInitDuration", "0")), init)
+                # As AWS writes numbers: no ".0" on a whole one.
+                row["maxInitDuration"] = str(int(top)) if top.is_integer() else repr(top)
+        self.assertEqual(sorted(run(METRICS_QUERY), key=lambda r: r["bin(60s)"]), [expected[k] for k in sorted(expected)])
+
+
+def answered_in(logs: Any, group: str, query: str, start: int, end: int) -> list[dict[str, str]]:
+    query_id = logs.start_query(logGroupName=group, startTime=start, endTime=end, queryString=query, limit=100)["queryId"]
+    statuses, answer = finished(logs, query_id)
+    if statuses[-1] != "Complete":
+        raise AssertionError(f"{query!r} ended {statuses[-1]}")
+    return rows(answer)
 
 
 class TimeRange(unittest.TestCase):
