@@ -88,6 +88,11 @@ def finished(logs: Any, query_id: str) -> tuple[list[str], dict]:
         time.sleep(0.02)
 
 
+def listed_id(group: "Group") -> str:
+    [query] = group.logs.describe_queries(logGroupName=group.name)["queries"]
+    return query["queryId"]
+
+
 def rows(answer: dict) -> list[dict[str, str]]:
     return [{item["field"]: item["value"] for item in row} for row in answer["results"]]
 
@@ -128,6 +133,10 @@ class States(unittest.TestCase):
             answer["statistics"], {"recordsMatched": 4.0, "recordsScanned": 6.0, "bytesScanned": answer["statistics"]["bytesScanned"]}
         )
         self.assertGreater(answer["statistics"]["bytesScanned"], 400)
+        timings = support.http(f"{support.endpoint()}/_local-aws/logs-insights")["queries"]
+        [mine] = [q for q in timings if q["queryId"] == listed_id(group)]
+        self.assertEqual(mine["status"], "Complete")
+        self.assertGreaterEqual(mine["computeSeconds"], 0)
         listed = group.logs.describe_queries(logGroupName=group.name)["queries"]
         self.assertEqual([(q["status"], q["queryString"]) for q in listed], [("Complete", STATUS_QUERY)])
 
