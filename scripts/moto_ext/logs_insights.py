@@ -184,9 +184,13 @@ def _request_id(message: str) -> Optional[str]:
 def _rows_in(columns: Columns, start_ms: int, end_ms: int) -> Any:
     """The rows with a timestamp in [start_ms, end_ms]: a slice when the
     stream is in time order, else a list of indexes."""
+    # Only rows every column has: a PutLogEvents may be extending them
+    # (``count`` moves last).
+    count = columns.count
     if columns.in_order:
-        return slice(bisect.bisect_left(columns.timestamp, start_ms), bisect.bisect_right(columns.timestamp, end_ms))
-    return [i for i, t in enumerate(columns.timestamp) if start_ms <= t <= end_ms]
+        stamps = columns.timestamp
+        return slice(bisect.bisect_left(stamps, start_ms, 0, count), bisect.bisect_right(stamps, end_ms, 0, count))
+    return [i for i, t in enumerate(columns.timestamp[:count]) if start_ms <= t <= end_ms]
 
 
 def _take(values: Any, rows: Any) -> Any:
@@ -675,9 +679,9 @@ def install() -> list[str]:
         columns = columns_of(self)
         if not columns.in_order:
             return original(self, start_time, end_time, filter_pattern)
-        stamps = columns.timestamp
-        lo = bisect.bisect_left(stamps, start_time) if start_time else 0
-        hi = bisect.bisect_right(stamps, end_time) if end_time else len(stamps)
+        stamps, count = columns.timestamp, columns.count
+        lo = bisect.bisect_left(stamps, start_time, 0, count) if start_time else 0
+        hi = bisect.bisect_right(stamps, end_time, 0, count) if end_time else count
         pattern = EventMessageFilter(filter_pattern)
         found = []
         for event in self.events[lo:hi]:
