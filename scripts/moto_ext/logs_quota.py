@@ -1,5 +1,6 @@
-"""CloudWatch Logs' read quotas: FilterLogEvents and GetLogEvents
-transactions per second, per account and Region.
+"""CloudWatch Logs' quotas on reading and writing events: FilterLogEvents
+and GetLogEvents transactions per second, per account and Region; the
+size of a FilterLogEvents page; the size of a PutLogEvents batch.
 
 Behaviour ``logs-read-quota`` (switch ``LOCAL_AWS_STRICT_LOGS_READ_QUOTA=0``).
 
@@ -23,6 +24,14 @@ message's UTF-8 bytes plus 26 (as PutLogEvents counts them), then a
 Lambda's REPORT lines (about 200 bytes each) needed half the calls it
 needs on AWS.
 
+Behaviour ``logs-put-limits`` (switch ``LOCAL_AWS_STRICT_LOGS_PUT_LIMITS=0``):
+PutLogEvents refuses, with InvalidParameterException, a batch of more than
+10,000 events, of more than 1,048,576 bytes ("the sum of all event
+messages in UTF-8, plus 26 bytes for each log event"), or spanning more
+than 24 hours (PutLogEvents API reference, the batch's constraints; moto
+checks only their order). A loader of a million lines must batch them as
+AWS takes them.
+
 The quota is a sliding window of one second (``logs-read-quota``, not
 scaled by ``LOCAL_AWS_TIME_SCALE``: a rate is what the quota is, and a
 test suite that runs ten times faster must still meet it; set
@@ -37,7 +46,7 @@ import os
 import threading
 import time
 
-from moto.logs.exceptions import LogsClientError
+from moto.logs.exceptions import InvalidParameterException, LogsClientError
 from moto.logs.models import LogsBackend
 from moto.logs.responses import LogsResponse
 
@@ -49,6 +58,11 @@ PAGE = "logs-filter-page"
 # UTF-8 bytes plus 26.
 PAGE_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
+PUT = "logs-put-limits"
+# PutLogEvents: "The maximum number of log events in a batch is 10,000";
+# "cannot span more than 24 hours".
+PUT_EVENTS = 10_000
+PUT_SPAN_MS = 24 * 3600 * 1000
 # Transactions per second, per account and Region ("CloudWatch Logs quotas").
 QUOTAS = {"filter_log_events": 5, "get_log_events": 25}
 
@@ -104,8 +118,28 @@ def _install_page() -> list[str]:
     return [PAGE]
 
 
+def _install_put() -> list[str]:
+    if not settings.enabled(PUT):
+        return []
+
+    @patching.replace(LogsResponse, "put_log_events")
+    def put_log_events(original, self):  # type: ignore[no-untyped-def]
+        events = self._get_param("logEvents") or []
+        if len(events) > PUT_EVENTS:
+            raise InvalidParameterException(f"The maximum number of log events in a batch is {PUT_EVENTS}; this one has {len(events)}.")
+        size = sum(len(str(e.get("message", "")).encode()) + EVENT_OVERHEAD for e in events)
+        if size > PAGE_BYTES:
+            raise InvalidParameterException(f"Upload too large: {size} bytes exceeds limit of {PAGE_BYTES}")
+        stamps = [e.get("timestamp") for e in events if isinstance(e.get("timestamp"), int)]
+        if stamps and max(stamps) - min(stamps) > PUT_SPAN_MS:
+            raise InvalidParameterException("A batch of log events in a single request cannot span more than 24 hours.")
+        return original(self)
+
+    return [PUT]
+
+
 def install() -> list[str]:
-    return _install_quota() + _install_page()
+    return _install_quota() + _install_page() + _install_put()
 
 
 def _install_quota() -> list[str]:

@@ -74,6 +74,7 @@ STRICT = [
     "logs-insights",
     "logs-read-quota",
     "logs-filter-page",
+    "logs-put-limits",
     "apigw-delete-rest-api",
     "apigw-create-deployment",
     "apigw-update-usage-plan",

@@ -2,6 +2,7 @@
 transactions per second per account and Region (ThrottlingException, "Rate
 exceeded", HTTP 400), per Region, and not at all when switched off.
 ``logs-filter-page``: a FilterLogEvents page holds at most 1 MB of events.
+``logs-put-limits``: a PutLogEvents batch of at most 10,000 events, 1 MB, 24 hours.
 
 Each test reads in a Region of its own (the quota is per account and
 Region) so that the other modules' tests, reading logs on the same server,
@@ -105,6 +106,28 @@ class FilterLogEventsPages(unittest.TestCase):
     def test_switched_off_one_page_of_everything(self) -> None:
         logs, group = self.big_events(support.switched_off())
         self.assertEqual([len(p) for p in self.pages(logs, group)], [12])
+
+
+class PutLogEventsLimits(unittest.TestCase):
+    def put(self, events: list[dict[str, Any]], url: Optional[str] = None) -> Optional[Refused]:
+        logs, group, stream = reader("us-west-1", url)
+        return refused(lambda: logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events))
+
+    def test_a_batch_as_aws_takes_it_and_past_each_limit(self) -> None:
+        now = int(time.time() * 1000)
+        # 1,048,576 bytes exactly: 4 events of 262,118 bytes plus 26 each.
+        self.assertIsNone(self.put([{"timestamp": now + i, "message": "x" * 262_118} for i in range(4)]))
+        for events in (
+            [{"timestamp": now, "message": "x"}] * 10_001,
+            [{"timestamp": now + i, "message": "x" * 262_119} for i in range(4)],
+            [{"timestamp": now - 24 * 3600 * 1000 - 1, "message": "a"}, {"timestamp": now, "message": "b"}],
+        ):
+            err = self.put(events)
+            self.assertEqual((err.status, err.code) if err else None, (400, "InvalidParameterException"), err)
+
+    def test_switched_off_any_batch(self) -> None:
+        now = int(time.time() * 1000)
+        self.assertIsNone(self.put([{"timestamp": now, "message": "x"}] * 10_001, support.switched_off()))
 
 
 class GetLogEvents(unittest.TestCase):
