@@ -504,10 +504,11 @@ _QUERIES: dict[str, InsightsQuery] = {}
 _QUERIES_LOCK = threading.Lock()
 
 
-def _find(query_id: Optional[str]) -> InsightsQuery:
+def _find(self: LogsResponse, query_id: Optional[str]) -> InsightsQuery:
+    """The query of the caller's account and Region, or ResourceNotFoundException."""
     with _QUERIES_LOCK:
         query = _QUERIES.get(query_id or "")
-    if query is None:
+    if query is None or (query.account, query.region) != (self.current_account, self.region):
         raise _Error("ResourceNotFoundException", f"Query {query_id} does not exist.")
     return query
 
@@ -579,14 +580,14 @@ def _start_query(self: LogsResponse) -> str:
 
 
 def _get_query_results(self: LogsResponse) -> str:
-    query = _find(self._get_param("queryId"))
+    query = _find(self, self._get_param("queryId"))
     with query.lock:
         answer = {"results": query.results, "statistics": query.statistics, "status": query.status}
     return json.dumps(answer)
 
 
 def _stop_query(self: LogsResponse) -> str:
-    query = _find(self._get_param("queryId"))
+    query = _find(self, self._get_param("queryId"))
     if not query.cancel():
         raise _invalid(f"Query {query.id} is not running (its status is {query.status}).")
     return json.dumps({"success": True})

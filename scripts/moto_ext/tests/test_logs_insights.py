@@ -409,6 +409,13 @@ class Errors(unittest.TestCase):
             err = refused(lambda: call(queryId="00000000-0000-0000-0000-000000000000"))
             self.assertEqual((err.status, err.code) if err else None, (400, "ResourceNotFoundException"), err)
 
+    def test_another_regions_query_is_not_found(self) -> None:
+        group = Group()
+        query_id = group.start(STATUS_QUERY)
+        elsewhere = client("logs", region="eu-central-2")
+        err = refused(lambda: elsewhere.get_query_results(queryId=query_id))
+        self.assertEqual((err.status, err.code) if err else None, (400, "ResourceNotFoundException"), err)
+
     def test_one_way_to_name_the_log_groups(self) -> None:
         group = Group()
         err = refused(
