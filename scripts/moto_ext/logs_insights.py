@@ -88,6 +88,7 @@ _REPORT_FIELDS = {
 _REPORT_NUMBERS = [name for name, _ in _REPORT_FIELDS.values()]
 _REPORT_VALUE = re.compile(r"(Billed Duration|Init Duration|Duration|Memory Size|Max Memory Used): (\d+(?:\.\d+)?) (?:ms|MB)")
 _REQUEST_ID = re.compile(r"RequestId: (\S+)")
+_TYPES = {"REPORT": "REPORT", "START": "START", "END": "END"}
 # A REPORT line as Lambda writes it: its numbers in _REPORT_FIELDS' order.
 _REPORT_LINE = re.compile(
     r"REPORT RequestId: \S+\tDuration: (\d+(?:\.\d+)?) ms\tBilled Duration: (\d+(?:\.\d+)?) ms\t"
@@ -99,15 +100,15 @@ def _report_values(message: str) -> Optional[tuple]:
     """The numbers of a REPORT line not quite as Lambda writes it (fields
     missing or spaced otherwise), in _REPORT_FIELDS' order; None for any
     other line."""
-    if not message.startswith("REPORT"):
+    if _type_of(message) != "REPORT":
         return None
     found = dict(_REPORT_VALUE.findall(message))
     return tuple(found.get(label) for label in _REPORT_FIELDS)
 
 
 def _type_of(message: str) -> Optional[str]:
+    """``@type``: the first word of Lambda's own lines."""
     return _TYPES.get(message.split(" ", 1)[0])
-_TYPES = {"REPORT": "REPORT", "START": "START", "END": "END"}
 
 
 class _Error(LogsClientError):
