@@ -74,6 +74,9 @@ CONCURRENT_QUERIES = 100
 # StartQuery, logGroupNames: "You can include up to 50 log groups."
 MAX_GROUPS = 50
 MAX_QUERY_LENGTH = 10_000
+# How long a stream whose puts came out of time order must go without a
+# put before its columns are sorted in the background.
+SETTLE_SECONDS = 0.5
 NAN = math.nan
 
 # The numbers Lambda's REPORT line gives ("Supported logs and discovered
@@ -128,9 +131,19 @@ def _invalid(message: str) -> _Error:
 
 
 class Columns:
-    """A log stream's events as columns, row ``i`` being ``stream.events[i]``:
-    timestamps, ingestion times, sizes, ``@type`` and the REPORT numbers
-    (NaN where a line has none). Kept up to date by ``catch_up``."""
+    """A log stream's events as columns in time order: timestamps,
+    ingestion times, sizes, ``@type`` and the REPORT numbers (NaN where a
+    line has none). Row ``i`` is ``stream.events[i]``, or, once rows were
+    put back in time order, ``stream.events[event[i]]``.
+
+    ``catch_up`` appends the stream's new events (at PutLogEvents, so that
+    a query does not parse them); ``in_time_order`` sorts the rows when a
+    batch came earlier than the rows before it (a reader's first query
+    after such puts pays it once: the rows are a few sorted runs, which
+    Python's sort merges in one pass). Readers hold ``lock`` while they
+    read, as sorting replaces the columns. After such puts the rows are
+    also sorted once the stream has had no put for ``SETTLE_SECONDS``
+    (``settle``), so that a loader's first query seldom waits for it."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -139,10 +152,10 @@ class Columns:
         self.size = array("q")
         self.type: list[Optional[str]] = []
         self.numbers = {name: array("d") for name in _REPORT_NUMBERS}
-        # Whether the timestamps never go back (then a time range is a
-        # slice, found by bisection).
+        self.event: Optional[array] = None
         self.in_order = True
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+        self.timer: Optional[threading.Timer] = None
 
     def catch_up(self, events: list) -> None:
         with self.lock:
@@ -166,14 +179,58 @@ class Columns:
             for position, (name, factor) in enumerate(_REPORT_FIELDS.values()):
                 self.numbers[name].extend([float(v[position]) * factor if v and v[position] else NAN for v in values])
             self.type.extend(["REPORT" if v else _type_of(text) for v, text in zip(values, messages)])
+            if self.event is not None:
+                self.event.extend(range(self.count, len(events)))
             self.count = len(events)
+
+    def settle(self) -> None:
+        """Sorts the rows once no put came for ``SETTLE_SECONDS``."""
+        with self.lock:
+            if self.in_order:
+                return
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = threading.Timer(SETTLE_SECONDS, self.in_time_order)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def in_time_order(self) -> None:
+        with self.lock:
+            if self.in_order:
+                return
+            # Stable: events of one millisecond keep the order they came in.
+            order = sorted(range(self.count), key=self.timestamp.__getitem__)
+            self.timestamp = array("q", map(self.timestamp.__getitem__, order))
+            self.ingestion = array("q", map(self.ingestion.__getitem__, order))
+            self.size = array("q", map(self.size.__getitem__, order))
+            self.type = list(map(self.type.__getitem__, order))
+            self.numbers = {name: array("d", map(column.__getitem__, order)) for name, column in self.numbers.items()}
+            self.event = array("q", order if self.event is None else map(self.event.__getitem__, order))
+            self.in_order = True
+
+    def events(self, stream: LogStream, rows: Any) -> list:
+        """The events of ``rows`` (a slice or indexes)."""
+        if isinstance(rows, slice):
+            if self.event is None:
+                return stream.events[rows]
+            return list(map(stream.events.__getitem__, self.event[rows]))
+        where = rows if self.event is None else map(self.event.__getitem__, rows)
+        return list(map(stream.events.__getitem__, where))
 
 
 def columns_of(stream: LogStream) -> Columns:
+    """The stream's columns, up to date and in time order; hold their lock
+    while reading them."""
+    columns = _columns(stream)
+    columns.catch_up(stream.events)
+    columns.in_time_order()
+    return columns
+
+
+def _columns(stream: LogStream) -> Columns:
     columns = getattr(stream, "_moto_ext_columns", None)
     if columns is None:
         columns = stream._moto_ext_columns = Columns()  # type: ignore[attr-defined]
-    columns.catch_up(stream.events)
     return columns
 
 
@@ -182,16 +239,11 @@ def _request_id(message: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def _rows_in(columns: Columns, start_ms: int, end_ms: int) -> Any:
-    """The rows with a timestamp in [start_ms, end_ms]: a slice when the
-    stream is in time order, else a list of indexes."""
-    # Only rows every column has: a PutLogEvents may be extending them
-    # (``count`` moves last).
-    count = columns.count
-    if columns.in_order:
-        stamps = columns.timestamp
-        return slice(bisect.bisect_left(stamps, start_ms, 0, count), bisect.bisect_right(stamps, end_ms, 0, count))
-    return [i for i, t in enumerate(columns.timestamp[:count]) if start_ms <= t <= end_ms]
+def _rows_in(columns: Columns, start_ms: int, end_ms: int) -> slice:
+    """The rows with a timestamp in [start_ms, end_ms] (the columns in time
+    order)."""
+    stamps = columns.timestamp
+    return slice(bisect.bisect_left(stamps, start_ms), bisect.bisect_right(stamps, end_ms))
 
 
 def _take(values: Any, rows: Any) -> Any:
@@ -211,7 +263,7 @@ def _column(name: str, stream: LogStream, group: Any, columns: Columns, rows: An
         return [stream.log_stream_name] * count
     if name == "@log":
         return [f"{group.account_id}:{group.name}"] * count
-    events = _take(stream.events, rows)
+    events = columns.events(stream, rows)
     if name == "@message":
         return [e.message for e in events]
     if name == "@requestId":
@@ -267,13 +319,14 @@ def run(plan: logs_query.Plan, groups: list, start_s: int, end_s: int, limit: in
     for group in groups:
         for stream in list(group.streams.values()):
             columns = columns_of(stream)
-            picked = _rows_in(columns, start_ms, end_ms)
-            count = (picked.stop - picked.start) if isinstance(picked, slice) else len(picked)
-            if count == 0:
-                continue
-            reading.scanned += count
-            reading.scanned_bytes += sum(_take(columns.size, picked))
-            reading.read(group, stream, columns, picked, count)
+            with columns.lock:
+                picked = _rows_in(columns, start_ms, end_ms)
+                count = picked.stop - picked.start
+                if count == 0:
+                    continue
+                reading.scanned += count
+                reading.scanned_bytes += sum(columns.size[picked])
+                reading.read(group, stream, columns, picked, count)
     statistics = {
         "recordsMatched": float(reading.matched),
         "recordsScanned": float(reading.scanned),
@@ -670,7 +723,9 @@ def install() -> list[str]:
     @patching.replace(LogStream, "put_log_events")
     def put_log_events(original, self, log_events):  # type: ignore[no-untyped-def]
         token = original(self, log_events)
-        columns_of(self)
+        columns = _columns(self)
+        columns.catch_up(self.events)
+        columns.settle()
         return token
 
     # The same columns spare FilterLogEvents a pass over every event of
@@ -679,14 +734,14 @@ def install() -> list[str]:
     @patching.replace(LogStream, "filter_log_events")
     def filter_log_events(original, self, start_time, end_time, filter_pattern):  # type: ignore[no-untyped-def]
         columns = columns_of(self)
-        if not columns.in_order:
-            return original(self, start_time, end_time, filter_pattern)
-        stamps, count = columns.timestamp, columns.count
-        lo = bisect.bisect_left(stamps, start_time, 0, count) if start_time else 0
-        hi = bisect.bisect_right(stamps, end_time, 0, count) if end_time else count
+        with columns.lock:
+            stamps = columns.timestamp
+            lo = bisect.bisect_left(stamps, start_time) if start_time else 0
+            hi = bisect.bisect_right(stamps, end_time) if end_time else len(stamps)
+            events = columns.events(self, slice(lo, hi))
         pattern = EventMessageFilter(filter_pattern)
         found = []
-        for event in self.events[lo:hi]:
+        for event in events:
             if pattern.matches(event.message):
                 answer = event.to_filter_dict()
                 answer["logStreamName"] = self.log_stream_name

@@ -257,6 +257,38 @@ class LineByLine(unittest.TestCase):
         self.assertEqual(sorted(run(METRICS_QUERY), key=lambda r: r["bin(60s)"]), [expected[k] for k in sorted(expected)])
 
 
+class OutOfOrder(unittest.TestCase):
+    def test_batches_earlier_than_the_lines_before_them(self) -> None:
+        # Each batch is in time order (PutLogEvents requires it); the
+        # second comes before the first, the third between them, after a
+        # query has read the stream once.
+        logs = client("logs")
+        group = f"/aws/lambda/{name('order')}"
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=STREAM_V3)
+        minute = (int(time.time()) // 60 - 3) * 60
+
+        def put(*seconds: int) -> None:
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=STREAM_V3,
+                logEvents=[{"timestamp": (minute + t) * 1000, "message": report(f"r{t}", f"{t}.50", t)} for t in seconds],
+            )
+
+        def ids() -> list[str]:
+            return [r["@requestId"] for r in answered_in(logs, group, "fields @requestId | sort @timestamp asc", minute, minute + 179)]
+
+        put(130, 140)
+        put(10, 20)
+        self.assertEqual(ids(), ["r10", "r20", "r130", "r140"])
+        put(70, 80)
+        self.assertEqual(ids(), ["r10", "r20", "r70", "r80", "r130", "r140"])
+        per_minute = answered_in(logs, group, "stats count(*) as n, max(@maxMemoryUsed) as top by bin(1m)", minute, minute + 179)
+        self.assertEqual(sorted((r["n"], r["top"]) for r in per_minute), [("2", "140000000"), ("2", "20000000"), ("2", "80000000")])
+        events = logs.filter_log_events(logGroupName=group, startTime=(minute + 20) * 1000, endTime=(minute + 130) * 1000)["events"]
+        self.assertEqual([e["message"].split("\t")[0] for e in events], ["REPORT RequestId: r20", "REPORT RequestId: r70", "REPORT RequestId: r80", "REPORT RequestId: r130"])
+
+
 def answered_in(logs: Any, group: str, query: str, start: int, end: int) -> list[dict[str, str]]:
     query_id = logs.start_query(logGroupName=group, startTime=start, endTime=end, queryString=query, limit=100)["queryId"]
     statuses, answer = finished(logs, query_id)
