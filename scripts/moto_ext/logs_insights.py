@@ -353,13 +353,14 @@ class _Reading:
         self.pointers: list[tuple[str, str]] = []
         self.partial: dict[Any, list] = {}
 
-    def read(self, group: Any, stream: LogStream, columns: Columns, picked: Any, count: int) -> None:
+    def read(self, group: Any, stream: LogStream, columns: Columns, picked: slice, count: int) -> None:
+        """Reads the rows ``picked`` (a time range of the stream)."""
         plan = self.plan
         if plan.records is not None:
             inputs = [_column(name, stream, group, columns, picked, count) for name in plan.records.reads]
             found = plan.records.run(*inputs) if inputs else plan.records.run(count)
             self.pointers.append((group.name, stream.log_stream_name))
-            base = picked.start if isinstance(picked, slice) else 0
+            base = picked.start
             which = len(self.pointers) - 1
             # The row's pointer: which stream and which event.
             self.rows.extend(row[:-1] + ((which, base + row[-1]),) for row in found)
@@ -369,7 +370,7 @@ class _Reading:
             one = [_column(name, stream, group, columns, slice(0, 1), 1) for name in plan.per_stream.reads]
             if not plan.per_stream.run(*one):
                 return
-        if plan.bin is not None and isinstance(picked, slice):
+        if plan.bin is not None and plan.keys is None:
             # In time order, a bin is a slice too.
             stamps = columns.timestamp
             at, stop = picked.start, picked.stop
@@ -383,14 +384,11 @@ class _Reading:
             self.gather((), group, stream, columns, picked, count)
             return
         # Any other grouping: each row's key, then each key's rows.
-        if plan.bin is not None:
-            keys: list = [(t - t % plan.bin,) for t in _take(columns.timestamp, picked)]
-        else:
-            assert plan.keys is not None
-            inputs = [_column(name, stream, group, columns, picked, count) for name in plan.keys.reads]
-            found = plan.keys.run(*inputs) if inputs else plan.keys.run(count)
-            keys = found if len(plan.query.groups) > 1 else [(k,) for k in found]
-        absolute = range(picked.start, picked.stop) if isinstance(picked, slice) else picked
+        assert plan.keys is not None
+        inputs = [_column(name, stream, group, columns, picked, count) for name in plan.keys.reads]
+        found = plan.keys.run(*inputs) if inputs else plan.keys.run(count)
+        keys = found if len(plan.query.groups) > 1 else [(k,) for k in found]
+        absolute = range(picked.start, picked.stop)
         members: dict[Any, list[int]] = {}
         for row, key in zip(absolute, keys):
             members.setdefault(key, []).append(row)
