@@ -49,6 +49,7 @@ import time
 from moto.logs.exceptions import InvalidParameterException, LogsClientError
 from moto.logs.models import LogsBackend
 from moto.logs.responses import LogsResponse
+from moto.moto_api._internal.models import MotoAPIBackend
 
 from . import patching, settings
 
@@ -162,4 +163,11 @@ def _install_quota() -> list[str]:
 
     for operation in QUOTAS:
         limited(operation)
+
+    # A reset moto has no window open, this one included.
+    @patching.replace(MotoAPIBackend, "reset")
+    def reset(original, self):  # type: ignore[no-untyped-def]
+        rate.clear()
+        return original(self)
+
     return [NAME]
