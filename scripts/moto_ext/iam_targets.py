@@ -130,20 +130,27 @@ def target(request: Request) -> tuple[list[str], Context]:
 # ---------------------------------------------------------------- CloudWatch Logs
 
 
+def _log_group_arn(request: Request, group: str) -> str:
+    """A log group's ARN without ``:*``, from its name or ARN."""
+    if group.startswith("arn:"):
+        return group[:-2] if group.endswith(":*") else group
+    return f"arn:{request.partition}:logs:{request.region}:{request.account}:log-group:{group}"
+
+
 def _logs(request: Request) -> tuple[list[str], Context]:
     body = request.json()
     if request.action in _LOGS_ANY:
         return [ANY], {}
     if request.action in _LOGS_TAG_ACTIONS and body.get("resourceArn"):
         return [str(body["resourceArn"])], {}
+    # StartQuery of several groups: authorized on each of them.
+    several = body.get("logGroupNames") or body.get("logGroupIdentifiers")
+    if isinstance(several, list) and several:
+        return [f"{_log_group_arn(request, str(g))}:*" for g in several], {}
     group = body.get("logGroupName") or body.get("logGroupIdentifier")
     if not group:
         return [ANY], {}
-    group = str(group)
-    if group.startswith("arn:"):
-        arn = group[:-2] if group.endswith(":*") else group
-    else:
-        arn = f"arn:{request.partition}:logs:{request.region}:{request.account}:log-group:{group}"
+    arn = _log_group_arn(request, str(group))
     stream = body.get("logStreamName")
     if stream:
         return [f"{arn}:log-stream:{stream}"], {}

@@ -100,6 +100,21 @@ class TargetsTest(unittest.TestCase):
         )
         self.assertEqual(on("logs:DescribeLogGroups", {"logGroupNamePrefix": "/x"}), ["*"])
 
+    def test_insights_queries_on_their_log_groups(self) -> None:
+        # "Actions, resources, and condition keys for Amazon CloudWatch
+        # Logs": StartQuery on each log group queried; GetQueryResults and
+        # StopQuery on no resource (*).
+        group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/a"
+        on = lambda action, body: iam_targets.target(request(action, "POST", "/", body))[0]  # noqa: E731
+        self.assertEqual(on("logs:StartQuery", {"logGroupName": "/aws/lambda/a"}), [f"{group}:*"])
+        self.assertEqual(
+            on("logs:StartQuery", {"logGroupNames": ["/aws/lambda/a", "/aws/lambda/b"]}),
+            [f"{group}:*", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/b:*"],
+        )
+        self.assertEqual(on("logs:StartQuery", {"logGroupIdentifiers": [f"{group}:*"]}), [f"{group}:*"])
+        self.assertEqual(on("logs:GetQueryResults", {"queryId": "q"}), ["*"])
+        self.assertEqual(on("logs:StopQuery", {"queryId": "q"}), ["*"])
+
     def test_functions_with_and_without_qualifier(self) -> None:
         fn = "arn:aws:lambda:us-east-1:123456789012:function:shop-dev"
         on = lambda action, method, path: iam_targets.target(request(action, method, path))[0]  # noqa: E731
