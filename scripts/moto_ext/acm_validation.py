@@ -1,0 +1,177 @@
+"""ACM certificates validated by DNS, as ACM validates them, against the
+Route 53 hosted zones of the same moto.
+
+What the deployer can rely on (``RequestCertificate`` with
+``ValidationMethod=DNS``, ``DescribeCertificate``, ``DeleteCertificate``):
+
+- A requested certificate is ``PENDING_VALIDATION``. ``DescribeCertificate``
+  lists, per domain name, ``DomainValidationOptions[].ResourceRecord``: a
+  CNAME whose name (``_<32 hex>.<domain>.``) and value
+  (``_<32 hex>.<10 letters>.acm-validations.aws.``) are the certificate's own
+  ("DNS validation",
+  https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html:
+  "ACM provides you with one or more CNAME records that must be added to
+  your DNS database"), ``ValidationStatus`` ``PENDING_VALIDATION``.
+- It becomes ``ISSUED`` (each domain's ``ValidationStatus`` ``SUCCESS``)
+  once every domain's CNAME, name and value, is in a hosted zone of the
+  account in this moto, and the window ``acm-validation`` (default 30 s,
+  scaled) has passed since ACM first saw them: ACM checks asynchronously
+  ("it can take up to 30 minutes" in the guide; here a scaled half-minute),
+  on ``DescribeCertificate``/``GetCertificate``/``ListCertificates``. A client
+  polls ``DescribeCertificate`` (the SDKs' ``certificate_validated`` waiter).
+  moto instead issued every certificate 60 s after the request, whatever DNS
+  held. ``IssuedAt`` is answered only once issued.
+- ``DeleteCertificate`` of a certificate an API Gateway domain name uses
+  (``certificateArn`` or ``regionalCertificateArn``) answers
+  ``ResourceInUseException`` (DeleteCertificate API reference, Errors:
+  "ResourceInUseException: The certificate is in use by another AWS
+  service in the caller's account. Remove the association and try again.";
+  the note: "You cannot delete an ACM certificate that is being used by
+  another AWS service"); ``InUseBy`` lists the domain names' ARNs
+  (``arn:aws:apigateway:{region}::/domainnames/{name}``). moto deleted it.
+
+Switches: ``LOCAL_AWS_STRICT_ACM_DNS_VALIDATION=0``,
+``LOCAL_AWS_STRICT_ACM_IN_USE=0``.
+"""
+
+import hashlib
+import string
+from typing import Any, Iterator
+
+from moto.acm.models import AWSCertificateManagerBackend, CertBundle
+from moto.core.exceptions import AWSError
+
+from . import patching, settings, windows
+
+VALIDATION = "acm-dns-validation"
+IN_USE = "acm-in-use"
+
+
+class ResourceInUse(AWSError):
+    TYPE = "ResourceInUseException"
+
+
+def _token(arn: str, domain: str, salt: str, length: int = 32) -> str:
+    return hashlib.sha256(f"{salt}|{arn}|{domain}".encode()).hexdigest()[:length]
+
+
+def _letters(arn: str, domain: str) -> str:
+    digest = hashlib.sha256(f"letters|{arn}|{domain}".encode()).digest()
+    return "".join(string.ascii_lowercase[b % 26] for b in digest[:10])
+
+
+def validation_record(arn: str, domain: str) -> dict[str, str]:
+    """The CNAME ACM asks for, for ``domain`` of the certificate ``arn``: the
+    same on every read ("DNS validation": the record stays in place for
+    renewals)."""
+    base = domain[2:] if domain.startswith("*.") else domain
+    return {
+        "Name": f"_{_token(arn, base, 'name')}.{base}.",
+        "Type": "CNAME",
+        "Value": f"_{_token(arn, base, 'value')}.{_letters(arn, base)}.acm-validations.aws.",
+    }
+
+
+def _domains(cert: CertBundle) -> list[str]:
+    described = cert.describe()["Certificate"]
+    names = [described["DomainName"]] + [n for n in described.get("SubjectAlternativeNames", []) if n != described["DomainName"]]
+    return names
+
+
+def _records(account_id: str) -> Iterator[tuple[str, str, list[str]]]:
+    """(name, type, values) of every record set in the account's hosted zones."""
+    from moto.route53.models import route53_backends
+
+    # One backend per partition, made on first use.
+    for backend in list(route53_backends[account_id].values()):
+        for zone in list(backend.zones.values()):
+            for record in list(zone.rrsets):
+                yield record.name, record.type_, list(record.records or [])
+
+
+def _in_dns(account_id: str, record: dict[str, str]) -> bool:
+    wanted = (record["Name"].rstrip(".").lower(), record["Value"].rstrip(".").lower())
+    for name, kind, values in _records(account_id):
+        if kind == "CNAME" and name.rstrip(".").lower() == wanted[0] and any(v.rstrip(".").lower() == wanted[1] for v in values):
+            return True
+    return False
+
+
+def _account(cert: CertBundle) -> str:
+    return cert.arn.split(":")[4]
+
+
+def users(arn: str) -> list[str]:
+    """The ARNs of the API Gateway domain names using the certificate ``arn``."""
+    from moto.apigateway.models import apigateway_backends
+
+    parts = arn.split(":")
+    account, region = parts[4], parts[3]
+    if region not in apigateway_backends[account]:
+        return []
+    backend = apigateway_backends[account][region]
+    return [
+        f"arn:aws:apigateway:{region}::/domainnames/{domain.domain_name}"
+        for domain in list(backend.domain_names.values())
+        if arn in (domain.certificate_arn, domain.regional_certificate_arn)
+    ]
+
+
+def _install_validation() -> list[str]:
+    if not settings.enabled(VALIDATION):
+        return []
+    seconds = settings.window(VALIDATION, 30)
+
+    @patching.replace(CertBundle, "check")
+    def check(original: Any, self: CertBundle) -> None:
+        if not (self.type == "AMAZON_ISSUED" and self.status == "PENDING_VALIDATION"):
+            return original(self)
+        # moto's own check would issue it after a fixed wait; ACM issues
+        # once the validation records are in DNS.
+        key = (VALIDATION, self.arn)
+        if all(_in_dns(_account(self), validation_record(self.arn, d)) for d in _domains(self)):
+            if windows.since(*key) is None:
+                windows.mark(*key)
+            if not windows.open_for(seconds, *key):
+                self.status = "ISSUED"
+        else:
+            windows.forget(*key)
+        return None
+
+    @patching.replace(CertBundle, "describe")
+    def describe(original: Any, self: CertBundle) -> dict[str, Any]:
+        answer = original(self)
+        described = answer["Certificate"]
+        if self.type == "AMAZON_ISSUED":
+            status = "SUCCESS" if self.status == "ISSUED" else self.status
+            for option in described.get("DomainValidationOptions", []):
+                option["ResourceRecord"] = validation_record(self.arn, option["DomainName"])
+                option["ValidationStatus"] = status
+            if self.status != "ISSUED":
+                described.pop("IssuedAt", None)
+        return answer
+
+    return [VALIDATION]
+
+
+def _install_in_use() -> list[str]:
+    if not settings.enabled(IN_USE):
+        return []
+
+    @patching.replace(AWSCertificateManagerBackend, "delete_certificate")
+    def delete_certificate(original: Any, self: AWSCertificateManagerBackend, arn: str) -> None:
+        if arn in self._certificates and users(arn):
+            raise ResourceInUse(message=f"Certificate {arn} in account {self.account_id} is in use.")
+        return original(self, arn)
+
+    @patching.replace(CertBundle, "describe")
+    def describe(original: Any, self: CertBundle) -> dict[str, Any]:
+        answer = original(self)
+        answer["Certificate"]["InUseBy"] = sorted(set(self.in_use_by) | set(users(self.arn)))
+        return answer
+
+    return [IN_USE]
+
+
+def install() -> list[str]:
+    return _install_validation() + _install_in_use()
