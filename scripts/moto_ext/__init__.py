@@ -44,10 +44,12 @@ MODULES: list[str] = [
     # Idle functions and recreated roles, as AWS has them (issue #27).
     "lambda_inactive",
     "lambda_role_grant",
-    # Custom domains (issue #23).
+    # Custom domains, alarms and who they notify (issue #23).
     "acm_validation",
     "apigw_domains",
     "route53_records",
+    "sns_http",
+    "cloudwatch_alarms",
     "strict_lambda",
     "strict_iam",
     "strict_logs",

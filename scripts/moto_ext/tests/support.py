@@ -95,7 +95,7 @@ IAM_AUTH = [
     "iam-auth-errors",
 ]
 BEHAVIOURS = DATA_PLANE + MEASURED + STRICT + IAM_AUTH
-# Custom domains (issue #23).
+# Custom domains, alarms and who they notify (issue #23).
 DOMAINS_AND_ALARMS = [
     "acm-dns-validation",
     "acm-in-use",
@@ -104,6 +104,8 @@ DOMAINS_AND_ALARMS = [
     "apigw-domain-dataplane",
     "route53-record-changes",
     "route53-alias-targets",
+    "sns-http-delivery",
+    "cloudwatch-alarms",
 ]
 BEHAVIOURS += DOMAINS_AND_ALARMS
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
