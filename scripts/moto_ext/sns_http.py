@@ -10,7 +10,10 @@ What the deployer can rely on:
   ... unless ReturnSubscriptionArn is true"): ``Subscribe`` answers
   ``SubscriptionArn`` ``pending confirmation`` (the ARN with
   ``ReturnSubscriptionArn=true``), ``GetSubscriptionAttributes`` has
-  ``PendingConfirmation`` ``true``. SNS POSTs a ``SubscriptionConfirmation``
+  ``PendingConfirmation`` ``true``, and ``ListSubscriptions``/
+  ``ListSubscriptionsByTopic`` list it with ``SubscriptionArn``
+  ``PendingConfirmation`` (its ARN is not known to a client until
+  ``ConfirmSubscription`` answers it). SNS POSTs a ``SubscriptionConfirmation``
   ("HTTP/HTTPS subscription confirmation JSON format",
   https://docs.aws.amazon.com/sns/latest/dg/http-subscription-confirmation-json.html)
   with ``Token`` and ``SubscribeURL``; ``ConfirmSubscription(TopicArn,
@@ -226,6 +229,23 @@ def install() -> list[str]:
         body["UnsubscribeURL"] = f"https://sns.{self.topic.sns_backend.region_name}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}"
         _deliver(self, "Notification", body, retry_seconds)
         return None
+
+    def listed(original: Any, self: SNSResponse) -> Any:
+        answer = original(self)
+        answer.result["Subscriptions"] = [
+            {
+                "SubscriptionArn": "PendingConfirmation" if pending(s) else s.arn,
+                "Owner": s.account_id,
+                "Protocol": s.protocol,
+                "Endpoint": s.endpoint,
+                "TopicArn": s.topic.arn,
+            }
+            for s in answer.result["Subscriptions"]
+        ]
+        return answer
+
+    patching.replace(SNSResponse, "list_subscriptions")(listed)
+    patching.replace(SNSResponse, "list_subscriptions_by_topic")(listed)
 
     routes.route(CONFIRM_PATH, _confirm_route)
     return [NAME]

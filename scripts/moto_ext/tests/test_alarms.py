@@ -18,7 +18,9 @@ from moto.cloudwatch.models import CloudWatchBackend, MetricDatum
 
 from .. import cloudwatch_alarms
 from . import support
-from .support import ACCOUNT, PATIENCE_SECONDS, REGION, client, name, refused
+from .support import ACCOUNT, PATIENCE_SECONDS, REGION, FunctionsTest, client, endpoint, name, refused, require_data_plane
+from .test_apigw_dataplane import Api, call, live_functions
+from .test_domains import issued_certificate, regional_domain
 
 
 class Subscriber:
@@ -79,9 +81,11 @@ class Subscriptions(unittest.TestCase):
         self.assertEqual(headers["content-type"], "text/plain; charset=UTF-8")
         self.assertEqual((confirmation["Type"], confirmation["TopicArn"]), ("SubscriptionConfirmation", topic))
         self.assertIn("Token=", confirmation["SubscribeURL"])
-        (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
-        attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
-        self.assertEqual(attributes["PendingConfirmation"], "true")
+        (listed,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        self.assertEqual((listed["SubscriptionArn"], listed["Endpoint"], listed["Protocol"]), ("PendingConfirmation", subscriber.url, "http"))
+        # Subscribing again is the same subscription, asked for with its ARN.
+        pending_arn = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=subscriber.url, ReturnSubscriptionArn=True)["SubscriptionArn"]
+        self.assertEqual(sns.get_subscription_attributes(SubscriptionArn=pending_arn)["Attributes"]["PendingConfirmation"], "true")
 
         # Not confirmed: nothing is delivered.
         sns.publish(TopicArn=topic, Message="early")
@@ -89,7 +93,8 @@ class Subscriptions(unittest.TestCase):
         err = refused(lambda: sns.confirm_subscription(TopicArn=topic, Token="0" * 128))
         self.assertEqual(err and err.code, "InvalidParameter", err)
         arn = sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])["SubscriptionArn"]
-        self.assertEqual(arn, subscription["SubscriptionArn"])
+        self.assertEqual(arn, pending_arn)
+        self.assertEqual(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"], arn)
         self.assertEqual(sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["PendingConfirmation"], "false")
 
         message_id = sns.publish(TopicArn=topic, Message="hello", Subject="greeting")["MessageId"]
@@ -228,6 +233,69 @@ class Alarms(unittest.TestCase):
         self.assertEqual(cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"], "OK")
 
 
+class EndToEnd(FunctionsTest):
+    def test_a_stage_failing_through_its_custom_domain_raises_the_alarm_and_recovers(self) -> None:
+        """The issue's scenario on the real data plane: a Lambda proxy
+        behind a stage mapped to a custom domain, called by its Host
+        header; its 5XX answers raise an alarm on API Gateway's 5XXError,
+        whose ALARM, then OK once the errors stop, reach a subscriber."""
+        require_data_plane()
+        (function,) = live_functions([{"FIXTURE_MODE": "proxy"}], self.addCleanup)
+        api = Api(function)
+        api.allow()
+        arn, domain, _ = issued_certificate()
+        regional_domain(domain, arn)
+        apigw = client("apigateway")
+        apigw.create_base_path_mapping(domainName=domain, restApiId=api.id, stage="test")
+        api_name = apigw.get_rest_api(restApiId=api.id)["name"]
+        self.assertEqual(call(f"{endpoint()}/items/1", headers={"Host": domain})[0], 200)
+
+        sns, cloudwatch = client("sns"), client("cloudwatch")
+        topic = sns.create_topic(Name=name("pager"))["TopicArn"]
+        subscriber = confirmed_subscriber(self, topic)
+        alarm = name("api-5xx")
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm,
+            Namespace="AWS/ApiGateway",
+            MetricName="5XXError",
+            Dimensions=[{"Name": "ApiName", "Value": api_name}, {"Name": "Stage", "Value": "test"}],
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0.5,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+            AlarmActions=[topic],
+            OKActions=[topic],
+        )
+
+        def next_state() -> dict[str, Any]:
+            return json.loads(subscriber.next()[1]["Message"])
+
+        # Break it: the function fails, the stage answers 502.
+        statuses = [call(f"{endpoint()}/items/1?mode=error", headers={"Host": domain})[0] for _ in range(3)]
+        self.assertEqual(statuses, [502, 502, 502])
+        state = next_state()
+        while state["NewStateValue"] != "ALARM":
+            state = next_state()
+        self.assertEqual(state["Trigger"]["MetricName"], "5XXError")
+        # Fix it: good requests only, until the bad ones leave the period.
+        stop = threading.Event()
+
+        def healthy_traffic() -> None:
+            while not stop.is_set():
+                call(f"{endpoint()}/items/1", headers={"Host": domain})
+                stop.wait(0.3)
+
+        worker = threading.Thread(target=healthy_traffic, daemon=True)
+        worker.start()
+        self.addCleanup(worker.join)
+        self.addCleanup(stop.set)
+        state = next_state()
+        self.assertEqual((state["OldStateValue"], state["NewStateValue"]), ("ALARM", "OK"), state)
+        self.assertIn("was not greater than or equal to the threshold (0.5)", state["NewStateReason"])
+
+
 class Evaluation(unittest.TestCase):
     """``evaluate`` itself, in this process, on a backend of its own at a
     fixed moment: M of N and each way of treating missing data."""
@@ -255,6 +323,24 @@ class Evaluation(unittest.TestCase):
         self.assertEqual(self.alarm_with([5, 0, 5], "missing"), "ALARM")
         self.assertEqual(self.alarm_with([5, 0, 0], "missing"), "OK")
         self.assertEqual(self.alarm_with([5, 0, 0], "missing", datapoints=1), "ALARM")
+
+    def test_a_percentile(self) -> None:
+        backend = CloudWatchBackend(REGION, ACCOUNT)
+        backend.put_metric_alarm(
+            name="p", namespace="AWS/ApiGateway", metric_name="Latency", comparison_operator="GreaterThanThreshold", evaluation_periods=1, period=60,
+            threshold=25000.0, statistic=None, extended_statistic="p99", description="", dimensions=[{"Name": "ApiName", "Value": "a"}], alarm_actions=[],
+        )
+        alarm = backend.alarms["p"]
+        for i, latency in enumerate([100.0] * 98 + [27000.0, 28000.0]):
+            backend.metric_data.append(MetricDatum("AWS/ApiGateway", "Latency", latency, [{"Name": "ApiName", "Value": "a"}], self.NOW - datetime.timedelta(seconds=1 + i * 0.1)))
+        decided = cloudwatch_alarms.evaluate(backend, alarm, self.NOW, scale=1)
+        self.assertEqual(decided and decided[0], "ALARM", decided)
+        self.assertEqual(decided and decided[2]["extendedStatistic"], "p99")
+        # One slow request in a hundred is under p99's rank.
+        backend.metric_data.pop()
+        backend.metric_data.append(MetricDatum("AWS/ApiGateway", "Latency", 100.0, [{"Name": "ApiName", "Value": "a"}], self.NOW - datetime.timedelta(seconds=1)))
+        decided = cloudwatch_alarms.evaluate(backend, alarm, self.NOW, scale=1)
+        self.assertEqual(decided and decided[0], "OK", decided)
 
     def test_missing_data(self) -> None:
         cases = {
