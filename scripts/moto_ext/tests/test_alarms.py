@@ -68,6 +68,14 @@ def confirmed_subscriber(test: unittest.TestCase, topic: str, url: Optional[str]
     return subscriber
 
 
+def paging_alarm(topic: str, **metric: Any) -> None:
+    """An alarm on one period of ``metric`` (PutMetricAlarm's names) that
+    pages ``topic`` on ALARM and on OK; no data is not breaching."""
+    client("cloudwatch").put_metric_alarm(
+        EvaluationPeriods=1, TreatMissingData="notBreaching", AlarmActions=[topic], OKActions=[topic], **metric
+    )
+
+
 class Subscriptions(unittest.TestCase):
     def test_an_http_subscription_is_confirmed_before_anything_is_delivered(self) -> None:
         sns = client("sns")
@@ -145,7 +153,8 @@ class Alarms(unittest.TestCase):
         subscriber = confirmed_subscriber(self, topic)
         namespace, alarm = f"Local/{name('alarm')}", name("errors")
         dimensions = [{"Name": "FunctionName", "Value": "forecast"}]
-        cloudwatch.put_metric_alarm(
+        paging_alarm(
+            topic,
             AlarmName=alarm,
             AlarmDescription="the forecast fails",
             Namespace=namespace,
@@ -153,12 +162,8 @@ class Alarms(unittest.TestCase):
             Dimensions=dimensions,
             Statistic="Sum",
             Period=30,
-            EvaluationPeriods=1,
             Threshold=0,
             ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching",
-            AlarmActions=[topic],
-            OKActions=[topic],
         )
         described = cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]
         # Before its first evaluation (tick): no data yet, judged.
@@ -250,23 +255,19 @@ class EndToEnd(FunctionsTest):
         api_name = apigw.get_rest_api(restApiId=api.id)["name"]
         self.assertEqual(call(f"{endpoint()}/items/1", headers={"Host": domain})[0], 200)
 
-        sns, cloudwatch = client("sns"), client("cloudwatch")
-        topic = sns.create_topic(Name=name("pager"))["TopicArn"]
+        topic = client("sns").create_topic(Name=name("pager"))["TopicArn"]
         subscriber = confirmed_subscriber(self, topic)
         alarm = name("api-5xx")
-        cloudwatch.put_metric_alarm(
+        paging_alarm(
+            topic,
             AlarmName=alarm,
             Namespace="AWS/ApiGateway",
             MetricName="5XXError",
             Dimensions=[{"Name": "ApiName", "Value": api_name}, {"Name": "Stage", "Value": "test"}],
             Statistic="Average",
             Period=60,
-            EvaluationPeriods=1,
             Threshold=0.5,
             ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="notBreaching",
-            AlarmActions=[topic],
-            OKActions=[topic],
         )
 
         def next_state() -> dict[str, Any]:
