@@ -21,6 +21,15 @@ What the deployer can rely on (``RequestCertificate`` with
   polls ``DescribeCertificate`` (the SDKs' ``certificate_validated`` waiter).
   moto instead issued every certificate 60 s after the request, whatever DNS
   held. ``IssuedAt`` is answered only once issued.
+- A certificate requested without ``ValidationMethod`` is validated by
+  e-mail ("AWS::CertificateManager::Certificate", ValidationMethod: "If
+  not specified, this property defaults to EMAIL validation"; the API's
+  default likewise): its options say ``ValidationMethod`` ``EMAIL`` with
+  ``ValidationEmails`` and no ``ResourceRecord``, and it stays
+  ``PENDING_VALIDATION``: nobody receives the mail locally ("Email
+  validation": the five addresses ``admin@``, ``administrator@``,
+  ``hostmaster@``, ``postmaster@``, ``webmaster@`` of the domain). moto
+  answered a DNS record for it and issued it.
 - ``DeleteCertificate`` of a certificate an API Gateway domain name uses
   (``certificateArn`` or ``regionalCertificateArn``) answers
   ``ResourceInUseException`` (DeleteCertificate API reference, Errors:
@@ -35,15 +44,20 @@ Switches: ``LOCAL_AWS_STRICT_ACM_DNS_VALIDATION=0``,
 """
 
 import hashlib
+import json
 import string
 from typing import Any, Iterator
 
 from moto.acm.models import AWSCertificateManagerBackend, CertBundle
+from moto.acm.responses import AWSCertificateManagerResponse
 from moto.core.exceptions import AWSError
 
 from . import patching, settings, windows
 
 VALIDATION = "acm-dns-validation"
+# The attribute of a CertBundle holding how it is validated (DNS or EMAIL).
+_METHOD = "_moto_ext_validation_method"
+MAILBOXES = ("admin", "administrator", "hostmaster", "postmaster", "webmaster")
 IN_USE = "acm-in-use"
 
 
@@ -126,6 +140,9 @@ def _install_validation() -> list[str]:
     def check(original: Any, self: CertBundle) -> None:
         if not (self.type == "AMAZON_ISSUED" and self.status == "PENDING_VALIDATION"):
             return original(self)
+        if getattr(self, _METHOD, "DNS") == "EMAIL":
+            # Nobody reads the validation mail here.
+            return None
         # moto's own check would issue it after a fixed wait; ACM issues
         # once the validation records are in DNS.
         key = (VALIDATION, self.arn)
@@ -145,10 +162,26 @@ def _install_validation() -> list[str]:
         if self.type == "AMAZON_ISSUED":
             status = "SUCCESS" if self.status == "ISSUED" else self.status
             for option in described.get("DomainValidationOptions", []):
-                option["ResourceRecord"] = validation_record(self.arn, option["DomainName"])
                 option["ValidationStatus"] = status
+                if getattr(self, _METHOD, "DNS") == "EMAIL":
+                    base = option["DomainName"][2:] if option["DomainName"].startswith("*.") else option["DomainName"]
+                    option["ValidationMethod"] = "EMAIL"
+                    option["ValidationEmails"] = [f"{box}@{base}" for box in MAILBOXES]
+                    option.pop("ResourceRecord", None)
+                else:
+                    option["ResourceRecord"] = validation_record(self.arn, option["DomainName"])
             if self.status != "ISSUED":
                 described.pop("IssuedAt", None)
+        return answer
+
+    @patching.replace(AWSCertificateManagerResponse, "request_certificate")
+    def request_certificate(original: Any, self: AWSCertificateManagerResponse) -> Any:
+        answer = original(self)
+        text = answer if isinstance(answer, str) else answer[0]
+        arn = json.loads(text).get("CertificateArn")
+        cert = self.acm_backend._certificates.get(arn)
+        if cert is not None and not self._get_param("CertificateAuthorityArn"):
+            setattr(cert, _METHOD, self._get_param("ValidationMethod") or "EMAIL")
         return answer
 
     return [VALIDATION]

@@ -55,6 +55,10 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   ("User: ... is not authorized to perform: ACTION on resource: RESOURCE
   ..."). moto answers XML whatever the protocol, which a JSON client cannot
   read as AccessDenied.
+  ACM answers ``AccessDeniedException`` as JSON (400); Route 53
+  ``AccessDenied`` and SNS ``AuthorizationError`` in one ``<Error>`` of an
+  ``<ErrorResponse>`` (403; their API references' "Common Errors" and each
+  action's Errors).
 
 The extension's own routes, which moto's dispatcher never sees
 (provisioned concurrency, GetAccountSettings) or sees only translated

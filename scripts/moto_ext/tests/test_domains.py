@@ -115,6 +115,17 @@ class Certificates(unittest.TestCase):
         self.assertEqual(described["DomainValidationOptions"][0]["ValidationStatus"], "SUCCESS")
         self.assertIn("IssuedAt", described)
 
+    def test_without_a_validation_method_a_certificate_waits_for_mail_nobody_reads(self) -> None:
+        _, zone_name = new_zone()
+        acm = client("acm")
+        arn = acm.request_certificate(DomainName=f"mail.{zone_name}")["CertificateArn"]
+        (option,) = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"]
+        self.assertEqual(option["ValidationMethod"], "EMAIL")
+        self.assertNotIn("ResourceRecord", option)
+        self.assertIn(f"admin@mail.{zone_name}", option["ValidationEmails"])
+        time.sleep(window(endpoint(), "acm-dns-validation") * 1.5)
+        self.assertEqual(status_of(arn), "PENDING_VALIDATION")
+
     def test_switched_off_every_certificate_asks_for_the_same_record_and_dns_does_not_matter(self) -> None:
         url = support.switched_off()
         _, zone_name = new_zone(url)
