@@ -4,6 +4,7 @@ changes to SNS (cloudwatch_alarms), which confirms HTTP subscriptions and
 delivers to them with AWS's headers (sns_http); each also shown absent with
 its switch off. A subscriber here is a small HTTP server on loopback."""
 
+import concurrent.futures
 import datetime
 import http.server
 import json
@@ -18,9 +19,10 @@ from moto.cloudwatch.models import CloudWatchBackend, MetricDatum
 
 from .. import cloudwatch_alarms
 from . import support
-from .support import ACCOUNT, PATIENCE_SECONDS, REGION, FunctionsTest, client, endpoint, name, refused, require_data_plane
+from .support import ACCOUNT, PATIENCE_SECONDS, REGION, FunctionsTest, client, endpoint, invoke, metric, name, publish_version, refused, require_data_plane
 from .test_apigw_dataplane import Api, call, live_functions
 from .test_domains import issued_certificate, regional_domain
+from .test_lambda_concurrency import settled
 
 
 class Subscriber:
@@ -295,6 +297,31 @@ class EndToEnd(FunctionsTest):
         state = next_state()
         self.assertEqual((state["OldStateValue"], state["NewStateValue"]), ("ALARM", "OK"), state)
         self.assertIn("was not greater than or equal to the threshold (0.5)", state["NewStateReason"])
+
+
+class Spillover(FunctionsTest):
+    def test_invocations_beyond_provisioned_concurrency_are_counted_as_spillover(self) -> None:
+        """What an alarm on spillover watches (lambda_metrics): provisioned
+        environments serve first, the rest spill over to on-demand ones."""
+        require_data_plane()
+        lam = client("lambda")
+        function = self.active_function(prefix="spill-fn")
+        version = publish_version(lam, function)
+        lam.create_alias(FunctionName=function, Name="live", FunctionVersion=version)
+        lam.put_provisioned_concurrency_config(FunctionName=function, Qualifier="live", ProvisionedConcurrentExecutions=1)
+        self.assertEqual(settled(lam, function, "live")["Status"], "READY")
+        # Two at once: one on the provisioned environment, one beyond it.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda _: invoke(function, {"mode": "sleep", "sleep_ms": 1500}, Qualifier="live"), range(2)))
+        self.assertTrue(all("FunctionError" not in a for a in answers), answers)
+        # Then one alone: the provisioned environment is free again.
+        invoke(function, {"mode": "echo"}, Qualifier="live")
+        alias = {"FunctionName": function, "Resource": f"{function}:live"}
+        self.assertEqual(metric("AWS/Lambda", "ProvisionedConcurrencySpilloverInvocations", alias)["Sum"], 1)
+        self.assertEqual(metric("AWS/Lambda", "ProvisionedConcurrencyInvocations", alias)["Sum"], 2)
+        # $LATEST has no provisioned concurrency: neither is published.
+        invoke(function, {"mode": "echo"})
+        self.assertEqual(metric("AWS/Lambda", "ProvisionedConcurrencySpilloverInvocations", {"FunctionName": function})["Sum"], 1)
 
 
 class Evaluation(unittest.TestCase):
