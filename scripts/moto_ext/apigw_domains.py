@@ -25,8 +25,16 @@ What the deployer can rely on:
   ``distributionDomainName`` (that is EDGE's).
 - Base path mappings (``CreateBasePathMapping``): no ``basePath`` is
   ``(none)``, one per domain name: a second mapping of the same base path,
-  ``(none)`` included, is ``ConflictException`` (moto replaced a ``(none)``
-  mapping silently). ``GetBasePathMappings`` of a domain without any
+  ``(none)`` included, is ``ConflictException`` "Base path already exists
+  for this domain name" (moto replaced a ``(none)`` mapping silently); a
+  ``(none)`` mapping beside others, or another beside a ``(none)`` one, is
+  ``ConflictException`` "Only one base path mapping is allowed if the base
+  path is empty." (AWS's words, as users report them).
+- ``DeleteRestApi`` of an API a base path mapping points at:
+  ``BadRequestException`` "Deleting RestApi {id} failed. Please remove all
+  base path mappings related to the RestApi in your domains." (AWS's words,
+  as users report them; moto deleted it and left the mapping pointing at
+  nothing). A client deletes the mapping (or the domain name) first. ``GetBasePathMappings`` of a domain without any
   answers an empty list (moto failed with 500). ``DeleteDomainName``
   deletes the domain's mappings with it (a domain created again under the
   name starts with none; moto kept them).
@@ -48,7 +56,7 @@ Switches: ``LOCAL_AWS_STRICT_APIGW_DOMAIN_CERTIFICATE=0``,
 
 from typing import Any, Callable, Iterable, Optional
 
-from moto.apigateway.exceptions import BadRequestException, BasePathConflictException
+from moto.apigateway.exceptions import BadRequestException, BasePathConflictException, ConflictException
 from moto.apigateway.models import APIGatewayBackend, DomainName, apigateway_backends
 
 from . import apigw_dataplane, routes, settings
@@ -152,9 +160,21 @@ def _install_mappings() -> list[str]:
 
     @patching.replace(APIGatewayBackend, "create_base_path_mapping")
     def create_base_path_mapping(original: Any, self: APIGatewayBackend, domain_name: str, rest_api_id: str, base_path: str, stage: str) -> Any:
-        if domain_name in self.domain_names and (base_path or "(none)") in self.base_path_mappings.get(domain_name, {}):
-            raise BasePathConflictException()
+        if domain_name in self.domain_names:
+            existing = self.base_path_mappings.get(domain_name, {})
+            wanted = base_path or "(none)"
+            if wanted in existing:
+                raise BasePathConflictException()
+            if existing and (wanted == "(none)" or "(none)" in existing):
+                raise ConflictException("Only one base path mapping is allowed if the base path is empty.")
         return original(self, domain_name, rest_api_id, base_path, stage)
+
+    @patching.replace(APIGatewayBackend, "delete_rest_api")
+    def delete_rest_api(original: Any, self: APIGatewayBackend, function_id: str) -> Any:
+        mapped = [d for d, mappings in self.base_path_mappings.items() if d in self.domain_names and any(m.rest_api_id == function_id for m in mappings.values())]
+        if mapped:
+            raise BadRequestException(f"Deleting RestApi {function_id} failed. Please remove all base path mappings related to the RestApi in your domains.")
+        return original(self, function_id)
 
     @patching.replace(APIGatewayBackend, "get_base_path_mappings")
     def get_base_path_mappings(original: Any, self: APIGatewayBackend, domain_name: str) -> Any:

@@ -208,6 +208,16 @@ class Mappings(unittest.TestCase):
         self.assertEqual(call(f"{endpoint()}/v1/predict", headers={"Host": other_domain})[0], 200)
         status, _, body = call(f"{endpoint()}/predict", headers={"Host": other_domain})
         self.assertEqual((status, body), (403, b'{"message":"Forbidden"}'))
+        # (none) is alone or not at all.
+        err = refused(lambda: apigw.create_base_path_mapping(domainName=other_domain, restApiId=api, stage="prod"))
+        self.assertEqual((err and err.code, err and err.message), ("ConflictException", "Only one base path mapping is allowed if the base path is empty."))
+        err = refused(lambda: apigw.create_base_path_mapping(domainName=domain, restApiId=api, stage="prod", basePath="v2"))
+        self.assertEqual(err and err.code, "ConflictException", err)
+
+        # A mapped API cannot be deleted (asked again while the quota holds).
+        err = refused(lambda: asked_again(lambda: apigw.delete_rest_api(restApiId=api), throttled))
+        self.assertEqual(err and err.code, "BadRequestException", err)
+        self.assertIn("Please remove all base path mappings", err.message if err else "")
 
         # Deleting the domain name deletes its mappings: nothing serves it,
         # and the name made again starts with none.
