@@ -4,6 +4,14 @@ Route 53 hosted zones of the same moto.
 What the deployer can rely on (``RequestCertificate`` with
 ``ValidationMethod=DNS``, ``DescribeCertificate``, ``DeleteCertificate``):
 
+- For a few seconds after ``RequestCertificate`` (window
+  ``acm-record-delay``, 5 s scaled), ``DescribeCertificate`` lists each
+  domain without its ``ResourceRecord`` and ``ValidationStatus``
+  (DescribeCertificate API reference: "If you have just created a
+  certificate using the RequestCertificate action, there is a delay of
+  several seconds before you can retrieve information about it"; users see
+  ``[{'DomainName': ..., 'ValidationMethod': 'DNS'}]``): a client polls until
+  the record is there. moto answered it at once.
 - A requested certificate is ``PENDING_VALIDATION``. ``DescribeCertificate``
   lists, per domain name, ``DomainValidationOptions[].ResourceRecord``: a
   CNAME whose name (``_<32 hex>.<domain>.``) and value
@@ -135,6 +143,7 @@ def _install_validation() -> list[str]:
     if not settings.enabled(VALIDATION):
         return []
     seconds = settings.window(VALIDATION, 30)
+    delay = settings.window("acm-record-delay", 5)
 
     @patching.replace(CertBundle, "check")
     def check(original: Any, self: CertBundle) -> None:
@@ -161,11 +170,17 @@ def _install_validation() -> list[str]:
         described = answer["Certificate"]
         if self.type == "AMAZON_ISSUED":
             status = "SUCCESS" if self.status == "ISSUED" else self.status
+            not_yet = windows.open_for(delay, "acm-requested", self.arn) > 0
+            method = getattr(self, _METHOD, "DNS")
             for option in described.get("DomainValidationOptions", []):
+                option["ValidationMethod"] = method
+                if not_yet:
+                    for key in ("ResourceRecord", "ValidationStatus", "ValidationEmails"):
+                        option.pop(key, None)
+                    continue
                 option["ValidationStatus"] = status
-                if getattr(self, _METHOD, "DNS") == "EMAIL":
+                if method == "EMAIL":
                     base = option["DomainName"][2:] if option["DomainName"].startswith("*.") else option["DomainName"]
-                    option["ValidationMethod"] = "EMAIL"
                     option["ValidationEmails"] = [f"{box}@{base}" for box in MAILBOXES]
                     option.pop("ResourceRecord", None)
                 else:
@@ -182,6 +197,7 @@ def _install_validation() -> list[str]:
         cert = self.acm_backend._certificates.get(arn)
         if cert is not None and not self._get_param("CertificateAuthorityArn"):
             setattr(cert, _METHOD, self._get_param("ValidationMethod") or "EMAIL")
+            windows.mark("acm-requested", arn)
         return answer
 
     return [VALIDATION]

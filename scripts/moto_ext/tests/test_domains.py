@@ -27,13 +27,25 @@ def new_zone(url: Optional[str] = None) -> tuple[str, str]:
     return zone["Id"].split("/")[-1], zone_name
 
 
+def validation_option(arn: str, key: str, url: Optional[str] = None) -> dict[str, Any]:
+    """The certificate's first domain validation option once it has
+    ``key``: DescribeCertificate answers it only seconds after the request,
+    so a client asks again (as the deployer must)."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while True:
+        option = client("acm", url).describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"][0]
+        if key in option:
+            return option
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{arn} never had {key}: {option}")
+        time.sleep(POLL_SECONDS)
+
+
 def certificate(domain: str, url: Optional[str] = None) -> tuple[str, dict[str, str]]:
     """A DNS-validated certificate requested for ``domain``: its ARN and
     the validation record ACM asks for."""
-    acm = client("acm", url)
-    arn = acm.request_certificate(DomainName=domain, ValidationMethod="DNS")["CertificateArn"]
-    described = acm.describe_certificate(CertificateArn=arn)["Certificate"]
-    return arn, described["DomainValidationOptions"][0]["ResourceRecord"]
+    arn = client("acm", url).request_certificate(DomainName=domain, ValidationMethod="DNS")["CertificateArn"]
+    return arn, validation_option(arn, "ResourceRecord", url)["ResourceRecord"]
 
 
 def upsert(zone_id: str, record: dict[str, Any], url: Optional[str] = None) -> None:
@@ -115,11 +127,26 @@ class Certificates(unittest.TestCase):
         self.assertEqual(described["DomainValidationOptions"][0]["ValidationStatus"], "SUCCESS")
         self.assertIn("IssuedAt", described)
 
+    def test_the_validation_record_is_there_only_seconds_after_the_request(self) -> None:
+        acm = client("acm")
+        _, zone_name = new_zone()
+
+        def scenario(watch: support.Stopwatch) -> str:
+            watch.start()
+            arn = acm.request_certificate(DomainName=f"early.{zone_name}", ValidationMethod="DNS")["CertificateArn"]
+            (option,) = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"]
+            self.assertEqual(option["ValidationMethod"], "DNS")
+            self.assertNotIn("ResourceRecord", option)
+            return arn
+
+        arn = support.inside_window(endpoint(), "acm-record-delay", scenario)
+        self.assertIn("ResourceRecord", validation_option(arn, "ResourceRecord"))
+
     def test_without_a_validation_method_a_certificate_waits_for_mail_nobody_reads(self) -> None:
         _, zone_name = new_zone()
         acm = client("acm")
         arn = acm.request_certificate(DomainName=f"mail.{zone_name}")["CertificateArn"]
-        (option,) = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"]
+        option = validation_option(arn, "ValidationEmails")
         self.assertEqual(option["ValidationMethod"], "EMAIL")
         self.assertNotIn("ResourceRecord", option)
         self.assertIn(f"admin@mail.{zone_name}", option["ValidationEmails"])
