@@ -44,8 +44,8 @@ What the deployer can rely on:
   API Gateway does ("Working with API mappings for REST APIs": the base
   path is the first path segment, ``(none)`` takes every other request),
   through ``apigw_dataplane`` (the stage's deployment, its API keys, the
-  Lambda proxy, its metrics). A path that no mapping covers: 403
-  ``{"message":"Forbidden"}``. The proxy event's ``path`` is the path
+  Lambda proxy, its metrics). A path that no mapping covers (a domain name
+  without mappings included): 403 ``{"message":"Forbidden"}``. The proxy event's ``path`` is the path
   after the base path (AWS keeps the base path in it; the deployer's
   function routes on ``resource``).
 
@@ -194,15 +194,15 @@ def _install_mappings() -> list[str]:
 
 
 def mapping_for(host: str, path: str) -> Optional[tuple[Any, str]]:
-    """The base path mapping serving ``path`` on the custom domain ``host``,
-    and the path left for the stage; ``None`` when ``host`` is no domain
-    name with mappings."""
+    """The base path mapping serving ``path`` on the custom domain ``host``
+    (``None`` when none covers it), and the path left for the stage;
+    ``None`` when ``host`` is no domain name."""
     name = host.split(":")[0].lower()
     for account_backends in list(apigateway_backends.values()):
         for backend in list(account_backends.values()):
-            mappings = backend.base_path_mappings.get(name) if name in backend.domain_names else None
-            if not mappings:
+            if name not in backend.domain_names:
                 continue
+            mappings = backend.base_path_mappings.get(name) or {}
             segments = path.lstrip("/").split("/", 1)
             first, rest = segments[0], ("/" + segments[1]) if len(segments) > 1 else "/"
             if first and first in mappings:

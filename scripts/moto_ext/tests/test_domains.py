@@ -217,6 +217,7 @@ class Mappings(unittest.TestCase):
         regional_domain(domain, arn)
         self.assertEqual(apigw.get_base_path_mappings(domainName=domain).get("items", []), [])
         # Mapped to nothing yet: API Gateway has no mapping to serve.
+        self.assertEqual(call(f"{endpoint()}/predict", headers={"Host": domain})[:3:2], (403, b'{"message":"Forbidden"}'))
         apigw.create_base_path_mapping(domainName=domain, restApiId=api, stage="prod")
         err = refused(lambda: apigw.create_base_path_mapping(domainName=domain, restApiId=api, stage="prod"))
         self.assertEqual(err and err.code, "ConflictException", err)
