@@ -34,20 +34,24 @@ What the deployer can rely on:
   ``BadRequestException`` "Deleting RestApi {id} failed. Please remove all
   base path mappings related to the RestApi in your domains." (AWS's words,
   as users report them; moto deleted it and left the mapping pointing at
-  nothing). A client deletes the mapping (or the domain name) first. ``GetBasePathMappings`` of a domain without any
-  answers an empty list (moto failed with 500). ``DeleteDomainName``
-  deletes the domain's mappings with it (a domain created again under the
-  name starts with none; moto kept them).
+  nothing). A client deletes the mapping (or the domain name) first.
+- ``GetBasePathMappings`` of a domain without any answers an empty list
+  (moto failed with 500). ``DeleteDomainName`` deletes the domain's
+  mappings with it (a domain created again under the name starts with
+  none; moto kept them).
 - The data plane: a request to moto's port whose ``Host`` is a domain name
   with mappings (``curl -H 'Host: forecast.example.com'
   http://127.0.0.1:5000/predict``) is served by the mapped API's stage, as
   API Gateway does ("Working with API mappings for REST APIs": the base
   path is the first path segment, ``(none)`` takes every other request),
   through ``apigw_dataplane`` (the stage's deployment, its API keys, the
-  Lambda proxy, its metrics). A path that no mapping covers (a domain name
-  without mappings included): 403 ``{"message":"Forbidden"}``. The proxy event's ``path`` is the path
-  after the base path (AWS keeps the base path in it; the deployer's
-  function routes on ``resource``).
+  Lambda proxy, its metrics). The proxy event's ``path`` and
+  ``requestContext.path`` are the path as requested on the domain, base
+  path included (``/v1/predict``; with the execute-api URL they are
+  ``/predict`` and ``/{stage}/predict``), as API Gateway sends them (users
+  report it, e.g. awslabs/aws-serverless-express#216); ``resource`` and
+  ``pathParameters`` are the stage's. A path that no mapping covers (a
+  domain name without mappings included): 403 ``{"message":"Forbidden"}``.
 
 Switches: ``LOCAL_AWS_STRICT_APIGW_DOMAIN_CERTIFICATE=0``,
 ``LOCAL_AWS_STRICT_APIGW_BASE_PATH_MAPPINGS=0``,
@@ -230,6 +234,7 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
         return [body]
     inner = dict(environ)
     inner["PATH_INFO"] = f"/restapis/{mapping.rest_api_id}/{mapping.stage}/_user_request_{rest}"
+    inner[apigw_dataplane.REQUESTED_PATH] = environ.get("PATH_INFO") or "/"
     return apigw_dataplane._serve(inner, start_response)
 
 

@@ -7,6 +7,7 @@ targets (route53_records); each also shown absent with its switch off.
 Like the data plane's tests, the REST APIs made here are left in place
 (DeleteRestApi's quota); their names, zones and domains are unique."""
 
+import json
 import time
 import unittest
 import uuid
@@ -14,7 +15,7 @@ from typing import Any, Optional
 
 from . import support
 from .support import PATIENCE_SECONDS, POLL_SECONDS, REGION, asked_again, client, endpoint, name, refused, throttled, window
-from .test_apigw_dataplane import call
+from .test_apigw_dataplane import Api, call, live_functions
 
 # "Amazon API Gateway endpoints and quotas": us-east-1's regional zone.
 REGIONAL_ZONES = {"us-east-1": "Z1UJRXOUMOOFQ8"}
@@ -253,6 +254,25 @@ class Mappings(unittest.TestCase):
         self.assertNotEqual(call(f"{endpoint()}/predict", headers={"Host": domain})[0], 200)
         regional_domain(domain, arn)
         self.assertEqual(apigw.get_base_path_mappings(domainName=domain).get("items", []), [])
+
+    def test_the_proxy_event_has_the_path_as_requested_on_the_domain(self) -> None:
+        """API Gateway passes the base path on in the event's path: a
+        function routing on it sees ``/v1/...`` through the domain."""
+        support.require_data_plane()
+        (function,) = live_functions([{"FIXTURE_MODE": "proxy"}], self.addCleanup)
+        api = Api(function)
+        api.allow()
+        arn, domain, _ = issued_certificate("base")
+        regional_domain(domain, arn)
+        client("apigateway").create_base_path_mapping(domainName=domain, restApiId=api.id, stage="test", basePath="v1")
+        status, _, body = call(f"{endpoint()}/v1/items/7?x=1", headers={"Host": domain})
+        self.assertEqual(status, 200, body)
+        event = json.loads(body)
+        self.assertEqual((event["path"], event["requestContext"]["path"]), ("/v1/items/7", "/v1/items/7"))
+        self.assertEqual((event["resource"], event["pathParameters"], event["requestContext"]["domainName"]), ("/items/{id}", {"id": "7"}, domain))
+        # By the execute-api path, as before: no base path, the stage's.
+        event = json.loads(call(api.url("/items/7"))[2])
+        self.assertEqual((event["path"], event["requestContext"]["path"]), ("/items/7", "/test/items/7"))
 
     def test_switched_off_the_host_header_is_not_served(self) -> None:
         url = support.switched_off()
