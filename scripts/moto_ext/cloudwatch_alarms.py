@@ -129,11 +129,11 @@ def _statistic(alarm: Alarm, points: list[Any]) -> Optional[float]:
     }[alarm.statistic]
 
 
-def _points(backend: CloudWatchBackend, alarm: Alarm, start: datetime, end: datetime) -> list[Any]:
+def _points(data: list[Any], alarm: Alarm, start: datetime, end: datetime) -> list[Any]:
     wanted = sorted((d.name, d.value) for d in alarm.dimensions)
     return [
         md
-        for md in list(backend.metric_data)
+        for md in data
         if md.namespace == alarm.namespace
         and md.name == alarm.metric_name
         and start <= md.timestamp < end
@@ -142,10 +142,14 @@ def _points(backend: CloudWatchBackend, alarm: Alarm, start: datetime, end: date
     ]
 
 
-def evaluate(backend: CloudWatchBackend, alarm: Alarm, now: datetime, scale: Optional[float] = None) -> Optional[tuple[str, str, dict[str, Any]]]:
+def evaluate(backend: CloudWatchBackend, alarm: Alarm, now: datetime, scale: Optional[float] = None, data: Optional[list[Any]] = None) -> Optional[tuple[str, str, dict[str, Any]]]:
     """The state ``alarm`` should be in at ``now`` (naive UTC), its periods
     scaled by ``scale`` (``LOCAL_AWS_TIME_SCALE`` unless given), with its
-    reason and reason data; ``None`` to keep the state."""
+    reason and reason data; ``None`` to keep the state. ``data``: the
+    backend's recent data points of the alarm's metric, when the caller
+    has them at hand (else all of the backend's are read)."""
+    if data is None:
+        data = list(backend.metric_data)
     if alarm.metric_data_queries or not alarm.metric_name or alarm.comparison_operator not in OPERATORS:
         return None
     period = alarm.period * (settings.time_scale() if scale is None else scale)
@@ -159,7 +163,7 @@ def evaluate(backend: CloudWatchBackend, alarm: Alarm, now: datetime, scale: Opt
     for i in reversed(range(count)):
         end = now - timedelta(seconds=i * period)
         start = end - timedelta(seconds=period)
-        periods.append((start, _statistic(alarm, _points(backend, alarm, start, end))))
+        periods.append((start, _statistic(alarm, _points(data, alarm, start, end))))
     present = [(t, v) for t, v in periods if v is not None]
     if not present and treat in ("missing", "ignore"):
         if treat == "ignore":
@@ -258,15 +262,31 @@ def change(backend: CloudWatchBackend, alarm: Alarm, state: str, reason: str, da
     _notify(alarm, backend.account_id, old)
 
 
+def _recent(backend: CloudWatchBackend, alarms: list[Alarm], now: datetime) -> dict[tuple[str, str], list[Any]]:
+    """The data points the alarms can look at, by namespace and metric: one
+    pass over the backend's data per tick, however many alarms it holds."""
+    reach = max(a.period * int(a.evaluation_periods or 1) for a in alarms) * settings.time_scale()
+    horizon = now - timedelta(seconds=reach)
+    by_metric: dict[tuple[str, str], list[Any]] = {}
+    for md in list(backend.metric_data):
+        if md.timestamp >= horizon:
+            by_metric.setdefault((md.namespace, md.name), []).append(md)
+    return by_metric
+
+
 def evaluate_all() -> None:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     for account_backends in list(cloudwatch_backends.values()):
         for backend in list(account_backends.values()):
-            for alarm in list(backend.alarms.values()):
+            alarms = [a for a in list(backend.alarms.values()) if a.period and not a.metric_data_queries]
+            if not alarms:
+                continue
+            recent = _recent(backend, alarms, now)
+            for alarm in alarms:
                 with _LOCK:
                     if backend.alarms.get(alarm.name) is not alarm:
                         continue
-                    decided = evaluate(backend, alarm, now)
+                    decided = evaluate(backend, alarm, now, data=recent.get((alarm.namespace, alarm.metric_name), []))
                     if decided is not None and decided[0] != alarm.state_value:
                         change(backend, alarm, *decided)
 

@@ -70,12 +70,13 @@ def confirmed_subscriber(test: unittest.TestCase, topic: str, url: Optional[str]
     return subscriber
 
 
-def paging_alarm(topic: str, **metric: Any) -> None:
+def paging_alarm(test: unittest.TestCase, topic: str, **metric: Any) -> None:
     """An alarm on one period of ``metric`` (PutMetricAlarm's names) that
-    pages ``topic`` on ALARM and on OK; no data is not breaching."""
-    client("cloudwatch").put_metric_alarm(
-        EvaluationPeriods=1, TreatMissingData="notBreaching", AlarmActions=[topic], OKActions=[topic], **metric
-    )
+    pages ``topic`` on ALARM and on OK; no data is not breaching. Deleted
+    when the test ends (the evaluator reads every alarm each tick)."""
+    cloudwatch = client("cloudwatch")
+    cloudwatch.put_metric_alarm(EvaluationPeriods=1, TreatMissingData="notBreaching", AlarmActions=[topic], OKActions=[topic], **metric)
+    test.addCleanup(cloudwatch.delete_alarms, AlarmNames=[metric["AlarmName"]])
 
 
 class Subscriptions(unittest.TestCase):
@@ -156,6 +157,7 @@ class Alarms(unittest.TestCase):
         namespace, alarm = f"Local/{name('alarm')}", name("errors")
         dimensions = [{"Name": "FunctionName", "Value": "forecast"}]
         paging_alarm(
+            self,
             topic,
             AlarmName=alarm,
             AlarmDescription="the forecast fails",
@@ -261,6 +263,7 @@ class EndToEnd(FunctionsTest):
         subscriber = confirmed_subscriber(self, topic)
         alarm = name("api-5xx")
         paging_alarm(
+            self,
             topic,
             AlarmName=alarm,
             Namespace="AWS/ApiGateway",
