@@ -21,8 +21,9 @@ What the deployer can rely on (``RequestCertificate`` with
   "ACM provides you with one or more CNAME records that must be added to
   your DNS database"), ``ValidationStatus`` ``PENDING_VALIDATION``.
 - It becomes ``ISSUED`` (each domain's ``ValidationStatus`` ``SUCCESS``)
-  once every domain's CNAME, name and value, is in a hosted zone of the
-  account in this moto, and the window ``acm-validation`` (default 30 s,
+  once every domain's CNAME, name and value, is in a public hosted zone of
+  this moto (any account's: ACM asks public DNS; a private zone does not
+  count), and the window ``acm-validation`` (default 30 s,
   scaled) has passed since ACM first saw them: ACM checks asynchronously
   ("it can take up to 30 minutes" in the guide; here a scaled half-minute),
   on ``DescribeCertificate``/``GetCertificate``/``ListCertificates``. A client
@@ -100,27 +101,28 @@ def _domains(cert: CertBundle) -> list[str]:
     return names
 
 
-def _records(account_id: str) -> Iterator[tuple[str, str, list[str]]]:
-    """(name, type, values) of every record set in the account's hosted zones."""
+def _records() -> Iterator[tuple[str, str, list[str]]]:
+    """(name, type, values) of every record set in this moto's public hosted
+    zones, whatever the account: ACM looks the record up in public DNS,
+    which a private zone does not answer."""
     from moto.route53.models import route53_backends
 
-    # One backend per partition, made on first use.
-    for backend in list(route53_backends[account_id].values()):
-        for zone in list(backend.zones.values()):
-            for record in list(zone.rrsets):
-                yield record.name, record.type_, list(record.records or [])
+    for account_backends in list(route53_backends.values()):
+        # One backend per partition, made on first use.
+        for backend in list(account_backends.values()):
+            for zone in list(backend.zones.values()):
+                if zone.private_zone:
+                    continue
+                for record in list(zone.rrsets):
+                    yield record.name, record.type_, list(record.records or [])
 
 
-def _in_dns(account_id: str, record: dict[str, str]) -> bool:
+def _in_dns(record: dict[str, str]) -> bool:
     wanted = (record["Name"].rstrip(".").lower(), record["Value"].rstrip(".").lower())
-    for name, kind, values in _records(account_id):
+    for name, kind, values in _records():
         if kind == "CNAME" and name.rstrip(".").lower() == wanted[0] and any(v.rstrip(".").lower() == wanted[1] for v in values):
             return True
     return False
-
-
-def _account(cert: CertBundle) -> str:
-    return cert.arn.split(":")[4]
 
 
 def users(arn: str) -> list[str]:
@@ -155,7 +157,7 @@ def _install_validation() -> list[str]:
         # moto's own check would issue it after a fixed wait; ACM issues
         # once the validation records are in DNS.
         key = (VALIDATION, self.arn)
-        if all(_in_dns(_account(self), validation_record(self.arn, d)) for d in _domains(self)):
+        if all(_in_dns(validation_record(self.arn, d)) for d in _domains(self)):
             if windows.since(*key) is None:
                 windows.mark(*key)
             if not windows.open_for(seconds, *key):

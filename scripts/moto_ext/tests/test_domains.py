@@ -116,7 +116,13 @@ class Certificates(unittest.TestCase):
         self.assertEqual(record["Type"], "CNAME")
         self.assertNotEqual(record, other_record, "two certificates asked for the same record")
 
-        # Nothing in DNS: still pending after the validation window.
+        # Nothing in public DNS (the record only in a private zone of the
+        # name): still pending after the validation window.
+        vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        private = client("route53").create_hosted_zone(
+            Name=zone_name, CallerReference=name("ref"), HostedZoneConfig={"PrivateZone": True, "Comment": ""}, VPC={"VPCRegion": REGION, "VPCId": vpc}
+        )["HostedZone"]["Id"].split("/")[-1]
+        upsert(private, record)
         time.sleep(window(endpoint(), "acm-dns-validation") * 1.5)
         self.assertEqual(status_of(arn), "PENDING_VALIDATION")
         # Another certificate's record does not validate this one.
