@@ -23,10 +23,10 @@ What the deployer can rely on (``RequestCertificate`` with
 - It becomes ``ISSUED`` (each domain's ``ValidationStatus`` ``SUCCESS``)
   once every domain's CNAME, name and value, is in a public hosted zone of
   this moto (any account's: ACM asks public DNS; a private zone does not
-  count), and the window ``acm-validation`` (default 30 s,
-  scaled) has passed since ACM first saw them: ACM checks asynchronously
-  ("it can take up to 30 minutes" in the guide; here a scaled half-minute),
-  on ``DescribeCertificate``/``GetCertificate``/``ListCertificates``. A client
+  count), and the window ``acm-dns-validation`` (default 30 s, scaled)
+  has passed since ACM first saw them: ACM validates asynchronously, in a
+  time it does not bound (here a scaled half-minute), seen on
+  ``DescribeCertificate``/``GetCertificate``/``ListCertificates``. A client
   polls ``DescribeCertificate`` (the SDKs' ``certificate_validated`` waiter).
   moto instead issued every certificate 60 s after the request, whatever DNS
   held. ``IssuedAt`` is answered only once issued.
