@@ -39,6 +39,11 @@ What the deployer can rely on:
   a 5XX answer, no answer within 15 s or no connection is a failed attempt,
   retried by the default HTTP/S delivery policy: 3 retries, 20 s apart
   (window ``sns-http-retry``, scaled); any other answer ends delivery.
+- ``Unsubscribe`` takes an ARN: ``PendingConfirmation`` (what a listing
+  shows of a pending subscription) answers ``InvalidParameter`` "Invalid
+  parameter: SubscriptionArn Reason: An ARN must have at least 6 elements,
+  not 1" (moto answered success and deleted nothing); a pending
+  subscription goes with its topic (``DeleteTopic``).
 - ``email``/``email-json`` subscriptions stay ``PendingConfirmation``
   (``Subscribe`` answers ``pending confirmation``): nothing is mailed
   locally, so nobody can confirm them, as an unconfirmed address never
@@ -204,6 +209,13 @@ def install() -> list[str]:
         if subscription is not None and pending(subscription) and not returns_arn:
             return ActionResult({"SubscriptionArn": "pending confirmation"})
         return answer
+
+    @patching.replace(SNSBackend, "unsubscribe")
+    def unsubscribe(original: Any, self: SNSBackend, subscription_arn: str) -> None:
+        parts = (subscription_arn or "").split(":")
+        if len(parts) < 6:
+            raise SNSInvalidParameter(f"Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not {len(parts)}")
+        return original(self, subscription_arn)
 
     @patching.replace(SNSResponse, "confirm_subscription")
     def response_confirm_subscription(original: Any, self: SNSResponse) -> Any:

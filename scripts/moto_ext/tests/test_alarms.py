@@ -138,6 +138,11 @@ class Subscriptions(unittest.TestCase):
         self.assertEqual(answer["SubscriptionArn"], "pending confirmation")
         arn = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com", ReturnSubscriptionArn=True)["SubscriptionArn"]
         self.assertEqual(sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["PendingConfirmation"], "true")
+        (listed,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        err = refused(lambda: sns.unsubscribe(SubscriptionArn=listed["SubscriptionArn"]))
+        self.assertEqual(err and err.code, "InvalidParameter", err)
+        sns.delete_topic(TopicArn=topic)
+        self.assertEqual(refused(lambda: sns.get_subscription_attributes(SubscriptionArn=arn)).code, "NotFound")  # type: ignore[union-attr]
 
     def test_switched_off_subscriptions_are_confirmed_at_once_and_nothing_asks(self) -> None:
         url = support.switched_off()
