@@ -45,8 +45,11 @@ The resources, per service, from "Actions, resources, and condition keys"
   the tags a create (POST) or a TagResource (PUT ``/tags/...``) sends, and
   the keys an UntagResource removes.
 - ACM (``list_awscertificatemanager``): the certificate
-  ``arn:...:acm:REGION:ACCOUNT:certificate/ID`` the request names;
-  RequestCertificate and ListCertificates only ``*``.
+  ``arn:...:acm:REGION:ACCOUNT:certificate/ID`` the request names, with
+  its tags as ``aws:ResourceTag/K`` (a certificate's ARN is ACM's to
+  choose, so a policy scopes by tag); RequestCertificate and
+  ListCertificates only ``*``, RequestCertificate and AddTagsToCertificate
+  with the tags they send as ``aws:RequestTag/K`` and ``aws:TagKeys``.
 - Route 53 (``list_amazonroute53``): ``arn:...:route53:::hostedzone/ID``
   for the zone the path names (ChangeResourceRecordSets,
   ListResourceRecordSets, GetHostedZone, ChangeTagsForResource),
@@ -330,8 +333,26 @@ def _resource_tags(request: Request, path: str) -> dict[str, str]:
 
 
 def _acm(request: Request) -> tuple[list[str], Context]:
-    arn = request.json().get("CertificateArn")
-    return [str(arn) if arn else ANY], {}
+    body = request.json()
+    context: Context = {}
+    sent = [t for t in _listed(body.get("Tags")) if isinstance(t, dict) and "Key" in t]
+    for tag in sent:
+        context[f"aws:RequestTag/{tag['Key']}"] = [str(tag.get("Value", ""))]
+    if sent:
+        context["aws:TagKeys"] = [str(t["Key"]) for t in sent]
+    arn = body.get("CertificateArn")
+    if not arn:
+        return [ANY], context
+    from moto.acm.models import acm_backends
+
+    parts = str(arn).split(":")
+    try:
+        certificate = acm_backends[parts[4]][parts[3]]._certificates.get(str(arn))
+    except (IndexError, KeyError):
+        certificate = None
+    for key, value in (dict(certificate.tags) if certificate is not None else {}).items():
+        context[f"aws:ResourceTag/{key}"] = [value or ""]
+    return [str(arn)], context
 
 
 def _route53(request: Request) -> tuple[list[str], Context]:

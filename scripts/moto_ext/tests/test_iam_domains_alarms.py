@@ -60,6 +60,8 @@ class Enforced(unittest.TestCase):
             allow(["sns:CreateTopic", "sns:Subscribe"], f"arn:aws:sns:{REGION}:{ACCOUNT}:{cls.app}-*"),
             allow(["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms"], f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{cls.app}-*"),
             allow(["acm:RequestCertificate", "route53:CreateHostedZone"], "*"),
+            # A certificate's ARN is ACM's: scoped by the tag the user gives it.
+            allow(["acm:DescribeCertificate", "acm:DeleteCertificate"], "*", {"StringEquals": {"aws:ResourceTag/deployer:app": cls.app}}),
         )
         bootstrap.create_user(UserName="user")
         key = bootstrap.create_access_key(UserName="user")["AccessKey"]
@@ -103,6 +105,9 @@ class Enforced(unittest.TestCase):
         acm = self.client("acm")
         arn = acm.request_certificate(DomainName=f"{self.app}.example.com", ValidationMethod="DNS")["CertificateArn"]
         self.denied(lambda: acm.describe_certificate(CertificateArn=arn), "AccessDeniedException", 400, "acm:DescribeCertificate", arn)
+        tagged = acm.request_certificate(DomainName=f"{self.app}.example.com", ValidationMethod="DNS", Tags=[{"Key": "deployer:app", "Value": self.app}])["CertificateArn"]
+        acm.describe_certificate(CertificateArn=tagged)
+        acm.delete_certificate(CertificateArn=tagged)
 
         route53 = self.client("route53")
         zone = route53.create_hosted_zone(Name=f"{self.app}.example.com", CallerReference=name("ref"))["HostedZone"]["Id"].split("/")[-1]
