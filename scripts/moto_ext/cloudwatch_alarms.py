@@ -11,7 +11,10 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEma
   multiple of 60"); ``Period`` x ``EvaluationPeriods`` at most a day;
   ``DatapointsToAlarm`` at most ``EvaluationPeriods``; ``TreatMissingData``
   one of ``breaching``, ``notBreaching``, ``ignore``, ``missing``: else
-  ``ValidationError`` (400). A new alarm is ``INSUFFICIENT_DATA``
+  ``ValidationError`` (400). An SNS topic among the actions must be in the
+  alarm's Region ("Invalid region {r} specified. Only {region} is
+  supported.", ValidationError, as users report it: an alarm notifies only
+  its own Region's topics). A new alarm is ``INSUFFICIENT_DATA``
   ("Unchecked: Initial alarm creation"; moto said ``OK``); putting an
   alarm that exists keeps its state ("When you update an existing alarm,
   its state is left unchanged"; moto reset it).
@@ -311,6 +314,10 @@ def install() -> list[str]:
         bound.apply_defaults()
         p = bound.arguments
         datapoints = p.get("datapoints_to_alarm")
+        for action in (p.get("alarm_actions") or []) + (p.get("ok_actions") or []) + (p.get("insufficient_data_actions") or []):
+            parts = str(action).split(":")
+            if len(parts) >= 6 and parts[2] == "sns" and parts[3] != self.region_name:
+                raise ValidationError(f"Invalid region {parts[3]} specified. Only {self.region_name} is supported.")
         _validate(
             int(p.get("period") or 0),
             int(p.get("evaluation_periods") or 0),

@@ -226,7 +226,8 @@ class Alarms(unittest.TestCase):
             "ComparisonOperator": "GreaterThanThreshold",
             "TreatMissingData": "ignore",
         }
-        for bad in ({"Period": 45}, {"DatapointsToAlarm": 4}, {"Statistic": "Sum"}, {"TreatMissingData": "zero"}, {"Period": 3600, "EvaluationPeriods": 25}):
+        elsewhere = {"AlarmActions": [f"arn:aws:sns:{'eu-west-1' if REGION != 'eu-west-1' else 'us-east-1'}:{ACCOUNT}:pager"]}
+        for bad in ({"Period": 45}, {"DatapointsToAlarm": 4}, {"Statistic": "Sum"}, {"TreatMissingData": "zero"}, {"Period": 3600, "EvaluationPeriods": 25}, elsewhere):
             with self.subTest(bad=bad):
                 err = refused(lambda: cloudwatch.put_metric_alarm(**{**base, **bad}))
                 self.assertEqual((err and err.code, err and err.status), ("ValidationError", 400), err)
