@@ -10,7 +10,6 @@ import http.server
 import json
 import queue
 import threading
-import time
 import unittest
 import urllib.request
 from typing import Any, Optional
