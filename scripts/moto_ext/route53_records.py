@@ -31,20 +31,41 @@ messages that might contain one or more error messages"):
   but that target was not found" (no such domain name). moto accepted any
   target. Other alias targets are left as moto has them.
 
+- Each accepted batch is its own change (``ChangeInfo.Id``
+  ``/change/C...``, ``SubmittedAt`` now), ``PENDING`` until it has
+  propagated, then ``INSYNC`` on ``GetChange`` (API reference: "While your
+  changes are propagating, GetChange returns a status of PENDING. When
+  propagation is complete, GetChange returns a status of INSYNC. Changes
+  generally propagate to all Route 53 name servers managing the hosted zone
+  within 60 seconds."): window ``route53-propagation``, 30 s scaled (moto
+  answered one fixed change, ``INSYNC``, submitted in 2010). A change ID
+  this moto never gave (its other operations' fixed one) answers
+  ``INSYNC``, as moto did.
+
 Switches: ``LOCAL_AWS_STRICT_ROUTE53_RECORD_CHANGES=0``,
-``LOCAL_AWS_STRICT_ROUTE53_ALIAS_TARGETS=0``.
+``LOCAL_AWS_STRICT_ROUTE53_ALIAS_TARGETS=0``,
+``LOCAL_AWS_STRICT_ROUTE53_PROPAGATION=0``.
 """
 
 import re
+import secrets
+import string
+import threading
+import time
 from typing import Any, Optional
 
 from moto.route53.exceptions import Route53ClientError
 from moto.route53.models import FakeZone, Route53Backend
+from moto.route53.responses import Route53 as Route53Response
 
-from . import apigw_domains, patching, settings
+from . import apigw_domains, patching, settings, windows
 
 CHANGES = "route53-record-changes"
 ALIASES = "route53-alias-targets"
+PROPAGATION = "route53-propagation"
+# Change ID -> when it was submitted (ISO 8601), for GetChange.
+_SUBMITTED: dict[str, str] = {}
+_CHANGES_LOCK = threading.Lock()
 APIGW_TARGET = re.compile(r"^d-[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$")
 
 
@@ -127,10 +148,45 @@ def _alias_problem(account_id: str, record_set: dict[str, Any]) -> Optional[str]
     return None
 
 
+def _change_info(change_id: str, status: str, submitted: str, root: str) -> str:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
+        f"<ChangeInfo><Id>/change/{change_id}</Id><Status>{status}</Status><SubmittedAt>{submitted}</SubmittedAt></ChangeInfo></{root}>"
+    )
+
+
+def _install_propagation() -> list[str]:
+    if not settings.enabled(PROPAGATION):
+        return []
+    seconds = settings.window(PROPAGATION, 30)
+
+    @patching.replace(Route53Response, "change_resource_record_sets")
+    def change_resource_record_sets(original: Any, self: Route53Response) -> Any:
+        original(self)
+        change_id = "C" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(20))
+        submitted = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        with _CHANGES_LOCK:
+            _SUBMITTED[change_id] = submitted
+        windows.mark(PROPAGATION, change_id)
+        return _change_info(change_id, "PENDING", submitted, "ChangeResourceRecordSetsResponse")
+
+    @patching.replace(Route53Response, "get_change")
+    def get_change(original: Any, self: Route53Response) -> Any:
+        change_id = self.parsed_url.path.rstrip("/").rsplit("/", 1)[1]
+        with _CHANGES_LOCK:
+            submitted = _SUBMITTED.get(change_id)
+        if submitted is None:
+            return original(self)
+        status = "PENDING" if windows.open_for(seconds, PROPAGATION, change_id) else "INSYNC"
+        return _change_info(change_id, status, submitted, "GetChangeResponse")
+
+    return [PROPAGATION]
+
+
 def install() -> list[str]:
     changes, aliases = settings.enabled(CHANGES), settings.enabled(ALIASES)
     if not changes and not aliases:
-        return []
+        return _install_propagation()
 
     @patching.replace(Route53Backend, "change_resource_record_sets")
     def change_resource_record_sets(original: Any, self: Route53Backend, zoneid: str, change_list: list[dict[str, Any]]) -> None:
@@ -157,4 +213,4 @@ def install() -> list[str]:
             raise InvalidChangeBatch(problems)
         return original(self, zoneid, change_list)
 
-    return ([CHANGES] if changes else []) + ([ALIASES] if aliases else [])
+    return ([CHANGES] if changes else []) + ([ALIASES] if aliases else []) + _install_propagation()

@@ -104,6 +104,7 @@ DOMAINS_AND_ALARMS = [
     "apigw-domain-dataplane",
     "route53-record-changes",
     "route53-alias-targets",
+    "route53-propagation",
     "sns-http-delivery",
     "cloudwatch-alarms",
 ]

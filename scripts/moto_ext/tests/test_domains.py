@@ -336,6 +336,25 @@ class Records(unittest.TestCase):
         err = alias("DELETE", target, target_zone)
         self.assertIn("but it was not found", err.message if err else "", err)
 
+    def test_a_change_is_pending_until_it_has_propagated(self) -> None:
+        zone_id, zone_name = new_zone()
+        route53 = client("route53")
+        change = {"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {"Name": f"p.{zone_name}", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.7"}]}}]}
+
+        def scenario(watch: support.Stopwatch) -> str:
+            watch.start()
+            info = route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch=change)["ChangeInfo"]
+            self.assertEqual(info["Status"], "PENDING")
+            self.assertEqual(route53.get_change(Id=info["Id"])["ChangeInfo"]["Status"], "PENDING")
+            return str(info["Id"])
+
+        first = support.inside_window(endpoint(), "route53-propagation", scenario)
+        second = route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch=change)["ChangeInfo"]["Id"]
+        self.assertNotEqual(first, second, "two batches, one change")
+        # The SDKs' waiter, as a client that needs the record live uses it.
+        route53.get_waiter("resource_record_sets_changed").wait(Id=first, WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": int(PATIENCE_SECONDS / POLL_SECONDS)})
+        self.assertEqual(route53.get_change(Id=first)["ChangeInfo"]["Status"], "INSYNC")
+
     def test_switched_off_any_alias_target_is_taken(self) -> None:
         url = support.switched_off()
         zone_id, zone_name = new_zone(url)
