@@ -47,6 +47,12 @@ MODULES: list[str] = [
     # Logs Insights, and the read quotas that make it needed (issue #22).
     "logs_insights",
     "logs_quota",
+    # Custom domains, alarms and who they notify (issue #23).
+    "acm_validation",
+    "apigw_domains",
+    "route53_records",
+    "sns_http",
+    "cloudwatch_alarms",
     "strict_lambda",
     "strict_iam",
     "strict_logs",

@@ -81,6 +81,10 @@ from . import lambda_qualifiers, observers, patching, routes, settings
 NAME = "apigw-dataplane"
 PATTERN = re.compile(r"^/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<path>/.*)?$")
 
+# Set by apigw_domains on a request that came by a custom domain name: the
+# path as requested there, base path included, which API Gateway passes on
+# as the proxy event's ``path`` and ``requestContext.path``.
+REQUESTED_PATH = "moto_ext.requested_path"
 # The attribute of a moto Deployment holding what it deployed.
 _SNAPSHOT = "_moto_ext_snapshot"
 # "Amazon API Gateway quotas": the default (and, for REST APIs, regional
@@ -559,7 +563,7 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
                 "extendedRequestId": secrets.token_urlsafe(12)[:16],
                 "httpMethod": request.method,
                 "identity": identity,
-                "path": f"/{stage_name}{path}",
+                "path": environ.get(REQUESTED_PATH) or f"/{stage_name}{path}",
                 "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
                 "requestId": request_id,
                 "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
@@ -569,6 +573,8 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
                 "stage": stage_name,
             }
             event = _proxy_event(request, context, resource, path, params, dict(stage.variables or {}))
+            if REQUESTED_PATH in environ:
+                event["path"] = environ[REQUESTED_PATH]
             event["headers"] = {**(event["headers"] or {}), "X-Amzn-Trace-Id": trace}
             event["multiValueHeaders"] = {**(event["multiValueHeaders"] or {}), "X-Amzn-Trace-Id": [trace]}
             timeout_ms = int(integration.get("timeoutInMillis") or DEFAULT_TIMEOUT_MS)

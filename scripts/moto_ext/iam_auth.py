@@ -55,6 +55,10 @@ it answer as AWS does. They change nothing while moto does not enforce IAM
   ("User: ... is not authorized to perform: ACTION on resource: RESOURCE
   ..."). moto answers XML whatever the protocol, which a JSON client cannot
   read as AccessDenied.
+  ACM answers ``AccessDeniedException`` as JSON (400); Route 53
+  ``AccessDenied`` and SNS ``AuthorizationError`` in one ``<Error>`` of an
+  ``<ErrorResponse>`` (403; their API references' "Common Errors" and each
+  action's Errors).
 
 The extension's own routes, which moto's dispatcher never sees
 (provisioned concurrency, GetAccountSettings) or sees only translated
@@ -105,6 +109,11 @@ RENAMED = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 # Status of AccessDeniedException per JSON-speaking service.
 JSON_ERROR_STATUS = {"ecr": 400, "logs": 400, "monitoring": 400, "lambda": 403, "apigateway": 403}
+# ACM answers AccessDeniedException as JSON, 400 (its "Common Errors").
+JSON_ERROR_STATUS["acm"] = 400
+# XML services' code for a denial: Route 53's AccessDenied (403), SNS's
+# AuthorizationError (403, SNS API reference, each action's Errors).
+XML_ERROR_CODE = {"iam": "AccessDenied", "route53": "AccessDenied", "sns": "AuthorizationError"}
 
 # The raw request URI of the request being authenticated (per server thread).
 _SIGNED = threading.local()
@@ -357,6 +366,11 @@ def _install_errors() -> list[str]:
         )
         if self._service == "iam":
             raise QueryAccessDenied(message)
+        if self._service in XML_ERROR_CODE:
+            denied = QueryAccessDenied(message)
+            denied.error_type = XML_ERROR_CODE[self._service]
+            denied.description = denied.description.replace("<Code>AccessDenied</Code>", f"<Code>{denied.error_type}</Code>")
+            raise denied
         status = JSON_ERROR_STATUS.get(self._service)
         if status is None:
             return original(self)

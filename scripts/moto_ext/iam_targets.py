@@ -44,6 +44,27 @@ The resources, per service, from "Actions, resources, and condition keys"
   ``/usageplans``) has no tags. ``aws:RequestTag/K`` and ``aws:TagKeys`` are
   the tags a create (POST) or a TagResource (PUT ``/tags/...``) sends, and
   the keys an UntagResource removes.
+- ACM (``list_awscertificatemanager``): the certificate
+  ``arn:...:acm:REGION:ACCOUNT:certificate/ID`` the request names, with
+  its tags as ``aws:ResourceTag/K`` (a certificate's ARN is ACM's to
+  choose, so a policy scopes by tag); RequestCertificate and
+  ListCertificates only ``*``, RequestCertificate and AddTagsToCertificate
+  with the tags they send as ``aws:RequestTag/K`` and ``aws:TagKeys``.
+- Route 53 (``list_amazonroute53``): ``arn:...:route53:::hostedzone/ID``
+  for the zone the path names (ChangeResourceRecordSets,
+  ListResourceRecordSets, GetHostedZone, ChangeTagsForResource),
+  ``arn:...:route53:::change/ID`` for GetChange; the listings only ``*``.
+- SNS (``list_amazonsns``): the topic ``arn:...:sns:REGION:ACCOUNT:NAME``
+  (CreateTopic's from its ``Name``; Subscribe, Publish, ConfirmSubscription,
+  the topic attributes and ListSubscriptionsByTopic from ``TopicArn``; the
+  tag actions from ``ResourceArn``); the actions on a subscription
+  (Unsubscribe, Get/SetSubscriptionAttributes) and the listings only ``*``.
+- CloudWatch alarms (``list_amazoncloudwatch``): the alarm
+  ``arn:...:cloudwatch:REGION:ACCOUNT:alarm:NAME`` for PutMetricAlarm,
+  SetAlarmState, DescribeAlarmHistory (``AlarmName``), DeleteAlarms and
+  DescribeAlarms (each of ``AlarmNames``; DescribeAlarms without names
+  ``*``-wide, the alarm ``*``), the tag actions (``ResourceARN``). The
+  request is read as JSON, query form or CBOR (the Rust SDK's).
 """
 
 import json
@@ -87,6 +108,8 @@ class Request:
         self.path = unquote(parts.path)
         self.query = {k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self.body = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else (body or "")
+        # As sent: CloudWatch's CBOR is not text.
+        self.raw_body = bytes(body) if isinstance(body, (bytes, bytearray)) else self.body.encode()
         self.region = region
         self.account = account
         self.partition = get_partition(region)
@@ -121,6 +144,10 @@ def target(request: Request) -> tuple[list[str], Context]:
         "ecr": _ecr,
         "iam": _iam,
         "apigateway": _apigateway,
+        "acm": _acm,
+        "route53": _route53,
+        "sns": _sns,
+        "cloudwatch": _cloudwatch,
     }.get(service)
     if finder is None:
         return [ANY], {}
@@ -307,3 +334,93 @@ def _resource_tags(request: Request, path: str) -> dict[str, str]:
         plan = backend.usage_plans.get(ident)
         return dict(plan.tags or {}) if plan is not None else {}
     return {}
+
+
+# ---------------------------------------------------------------- ACM, Route 53, SNS, CloudWatch alarms
+
+
+def _acm(request: Request) -> tuple[list[str], Context]:
+    body = request.json()
+    context: Context = {}
+    sent = [t for t in _listed(body.get("Tags")) if isinstance(t, dict) and "Key" in t]
+    for tag in sent:
+        context[f"aws:RequestTag/{tag['Key']}"] = [str(tag.get("Value", ""))]
+    if sent:
+        context["aws:TagKeys"] = [str(t["Key"]) for t in sent]
+    arn = body.get("CertificateArn")
+    if not arn:
+        return [ANY], context
+    from moto.acm.models import acm_backends
+
+    parts = str(arn).split(":")
+    try:
+        certificate = acm_backends[parts[4]][parts[3]]._certificates.get(str(arn))
+    except (IndexError, KeyError):
+        certificate = None
+    for key, value in (dict(certificate.tags) if certificate is not None else {}).items():
+        context[f"aws:ResourceTag/{key}"] = [value or ""]
+    return [str(arn)], context
+
+
+def _route53(request: Request) -> tuple[list[str], Context]:
+    found = re.match(r"^/[\d-]+/(hostedzone|change)/([^/]+)", request.path)
+    if found is None:
+        found = re.match(r"^/[\d-]+/tags/(hostedzone)/([^/]+)", request.path)
+    if found is None:
+        return [ANY], {}
+    return [f"arn:{request.partition}:route53:::{found.group(1)}/{found.group(2)}"], {}
+
+
+_SNS_ANY = {"sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:ListTopics", "sns:ListSubscriptions"}
+
+
+def _sns(request: Request) -> tuple[list[str], Context]:
+    if request.action in _SNS_ANY:
+        return [ANY], {}
+    arn = request.form("TopicArn") or request.form("ResourceArn")
+    if arn:
+        return [arn], {}
+    if request.action == "sns:CreateTopic" and request.form("Name"):
+        return [f"arn:{request.partition}:sns:{request.region}:{request.account}:{request.form('Name')}"], {}
+    return [ANY], {}
+
+
+def _cloudwatch_params(request: Request) -> dict[str, Any]:
+    """The request's parameters: JSON (awsJson1_0), CBOR (rpc-v2-cbor) or a
+    query form (``AlarmNames.member.1``), as the lists JSON would have."""
+    body = request.json()
+    if body:
+        return body
+    if request.raw_body and request.raw_body[0] & 0xE0 == 0xA0:
+        # A CBOR map (major type 5): the Rust SDK's rpc-v2-cbor.
+        from .cloudwatch_cbor import _Decoder
+
+        try:
+            decoded = _Decoder().decode(request.raw_body)
+            return decoded if isinstance(decoded, dict) else {}
+        except Exception:
+            return {}
+    form = parse_qs(request.body)
+    params: dict[str, Any] = {k: v[0] for k, v in form.items()}
+    names = [v[0] for k, v in sorted(form.items()) if k.startswith("AlarmNames.member.")]
+    if names:
+        params["AlarmNames"] = names
+    return params
+
+
+def _cloudwatch(request: Request) -> tuple[list[str], Context]:
+    params = _cloudwatch_params(request)
+    if params.get("ResourceARN"):
+        return [str(params["ResourceARN"])], {}
+
+    def alarm(name: Any) -> str:
+        return f"arn:{request.partition}:cloudwatch:{request.region}:{request.account}:alarm:{name}"
+
+    if params.get("AlarmName"):
+        return [alarm(params["AlarmName"])], {}
+    names = _listed(params.get("AlarmNames"))
+    if names:
+        return [alarm(n) for n in names], {}
+    if request.action in ("cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"):
+        return [alarm("*")], {}
+    return [ANY], {}

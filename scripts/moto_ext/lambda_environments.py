@@ -876,7 +876,10 @@ class Pool:
                     mine = [e for e in self._environments if e.config == config]
                     idle = [e for e in mine if not e.busy and e.exit is None and not e.stopped]
                     if idle:
-                        chosen = max(idle, key=lambda e: e.last_used)
+                        # Provisioned environments serve first; a request
+                        # finds an on-demand one only when they are all
+                        # busy ("spillover", Lambda's metrics).
+                        chosen = max(idle, key=lambda e: (e.provisioned, e.last_used))
                         chosen.busy = True
                         return chosen, False
                     if len([e for e in self._environments if e.config.key == config.key]) < PER_VERSION:

@@ -20,6 +20,12 @@ was received (the timestamp "reflects when the function was invoked"):
   event (the REPORT line's Duration), so percentiles work
   (``cloudwatch_metrics``).
 - ``ConcurrentExecutions`` (count): the invocations in flight when it began.
+- ``ProvisionedConcurrencyInvocations`` and
+  ``ProvisionedConcurrencySpilloverInvocations`` (1 or 0), for an invocation
+  of a version with provisioned concurrency: whether it ran on a
+  provisioned environment or, all of them busy, on an on-demand one
+  ("spillover": "the number of times your function code is executed on
+  standard concurrency when all provisioned concurrency is in use").
 
 Dimensions, as the console and AWS's metric metadata list them: none (the
 account's aggregate), ``FunctionName``; and, for an invocation of a
@@ -60,6 +66,9 @@ def publish(outcome: lambda_runtime.Outcome) -> None:
             ("Errors", 1 if outcome.function_error else 0, "Count"),
             ("Duration", round(outcome.duration_ms, 2), "Milliseconds"),
         ]
+        if outcome.spillover is not None:
+            data.append(("ProvisionedConcurrencyInvocations", 0 if outcome.spillover else 1, "Count"))
+            data.append(("ProvisionedConcurrencySpilloverInvocations", 1 if outcome.spillover else 0, "Count"))
     publish_sets = [[]] + sets
     cloudwatch_metrics.publish(outcome.account_id, outcome.region, NAMESPACE, outcome.started, data, publish_sets)
     if not outcome.throttled:

@@ -85,6 +85,9 @@ class Answer:
         self.log_lines = log_lines
         self.version = version
         self.duration_ms = duration_ms
+        # For a version with provisioned concurrency: whether it ran on an
+        # on-demand environment, beyond it (None: none is configured).
+        self.spillover: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class Outcome:
     concurrent: int = 0
     concurrent_resource: int = 0
     concurrent_account: int = 0
+    # Ran beyond the version's provisioned concurrency (None: it has none).
+    spillover: Optional[bool] = None
 
 
 class Throttled(LambdaClientError):
@@ -198,7 +203,12 @@ def invoke(fn: LambdaFunction, payload: bytes, trace_id: Optional[str] = None, c
                 _IN_FLIGHT[key] -= 1
                 if _IN_FLIGHT[key] <= 0:
                     del _IN_FLIGHT[key]
-    OBSERVERS.tell(outcome(throttled=False, function_error=answer.function_error is not None, duration_ms=answer.duration_ms, **concurrency))
+    OBSERVERS.tell(outcome(throttled=False, function_error=answer.function_error is not None, duration_ms=answer.duration_ms, spillover=answer.spillover, **concurrency))
+    return answer
+
+
+def _spilled(answer: Answer, spillover: Optional[bool]) -> Answer:
+    answer.spillover = spillover
     return answer
 
 
@@ -226,6 +236,7 @@ def _run(fn: LambdaFunction, payload: bytes, trace_id: Optional[str], client_con
         environment, cold = envs.POOL.acquire(config, ACQUIRE_WAIT_SECONDS)
     except TimeoutError:
         raise Throttled("ConcurrentInvocationLimitExceeded")
+    spillover = (not environment.provisioned) if envs.POOL.provisioned(config) else None
     keep = False
     try:
         init_ms: Optional[float] = None
@@ -246,7 +257,7 @@ def _run(fn: LambdaFunction, payload: bytes, trace_id: Optional[str], client_con
                 raise _CannotRun(f"Lambda could not run {config.arn}: {error}")
             failure = environment.wait_ready()
             if failure is not None:
-                return _init_failed(environment, invocation, failure, wait_for_log)
+                return _spilled(_init_failed(environment, invocation, failure, wait_for_log), spillover)
             init_ms = environment.init_ms
             # What the function printed during its init reaches us through
             # Docker a moment after its first poll: let it in before START.
@@ -254,7 +265,7 @@ def _run(fn: LambdaFunction, payload: bytes, trace_id: Optional[str], client_con
         keep = True
         environment.invocations += 1
         environment.run(invocation)
-        return _answered(environment, invocation, init_ms, wait_for_log)
+        return _spilled(_answered(environment, invocation, init_ms, wait_for_log), spillover)
     finally:
         keep = keep and invocation.outcome in ("response", "error")
         envs.POOL.release(environment, keep)

@@ -17,10 +17,18 @@ Handler = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _ROUTES: list[tuple[Union[str, "re.Pattern[str]"], Handler]] = []
 _BEHIND: list[Handler] = []
+# Routes chosen by the request's Host header (a custom domain name), asked first.
+_HOSTS: list[tuple[Callable[[dict[str, Any]], bool], Handler]] = []
 
 
 def route(prefix: Union[str, "re.Pattern[str]"], handler: Handler) -> None:
     _ROUTES.append((prefix, handler))
+
+
+def route_host(serves: Callable[[dict[str, Any]], bool], handler: Handler) -> None:
+    """Registers ``handler`` for the requests ``serves`` says are its own
+    (by their ``Host``, API Gateway's custom domain names)."""
+    _HOSTS.append((serves, handler))
 
 
 def behind() -> Handler:
@@ -32,6 +40,9 @@ def wrap(app: Handler) -> Handler:
     _BEHIND[:] = [app]
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        for serves, host_handler in _HOSTS:
+            if serves(environ):
+                return host_handler(environ, start_response)
         path = environ.get("PATH_INFO", "")
         for prefix, handler in _ROUTES:
             if prefix.match(path) if isinstance(prefix, re.Pattern) else path.startswith(prefix):

@@ -99,6 +99,20 @@ IAM_AUTH = [
     "iam-auth-errors",
 ]
 BEHAVIOURS = DATA_PLANE + MEASURED + STRICT + IAM_AUTH
+# Custom domains, alarms and who they notify (issue #23).
+DOMAINS_AND_ALARMS = [
+    "acm-dns-validation",
+    "acm-in-use",
+    "apigw-domain-certificate",
+    "apigw-base-path-mappings",
+    "apigw-domain-dataplane",
+    "route53-record-changes",
+    "route53-alias-targets",
+    "route53-propagation",
+    "sns-http-delivery",
+    "cloudwatch-alarms",
+]
+BEHAVIOURS += DOMAINS_AND_ALARMS
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
 # How often a waiting client asks again, and for how long at most (far
