@@ -15,7 +15,7 @@
 //! function's environment) is `{"field", "sensitive": true}` with no values.
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 
 use serde::{Serialize, Serializer};
 
@@ -75,12 +75,143 @@ pub enum NoField {}
 
 impl Field for NoField {}
 
+/// A kind of resource a stage has: the only spelling of a kind, in
+/// `plan`, `up`, `status`, `destroy` and their `--json` (`kind`, with the
+/// strings pipelines have always read). A new kind is a new variant: the
+/// compiler then lists every `match` that must say what to do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    EcrRepository,
+    EcrLifecyclePolicy,
+    EcrRepositoryPolicy,
+    EcrImage,
+    IamRole,
+    LogGroup,
+    LambdaFunction,
+    LambdaReservedConcurrency,
+    LambdaVersion,
+    LambdaAlias,
+    LambdaProvisionedConcurrency,
+    ApiRestApi,
+    ApiResource,
+    ApiMethod,
+    ApiGatewayResponse,
+    ApiDeployment,
+    ApiStage,
+    ApiKey,
+    ApiUsagePlan,
+    LambdaPermission,
+}
+
+impl Kind {
+    /// Every kind, in the order `up` creates them (the provisioned
+    /// concurrency goes before the reservation only when it shrinks below
+    /// it).
+    pub const ALL: [Kind; 20] = [
+        Kind::EcrRepository,
+        Kind::EcrLifecyclePolicy,
+        Kind::EcrRepositoryPolicy,
+        Kind::EcrImage,
+        Kind::IamRole,
+        Kind::LogGroup,
+        Kind::LambdaFunction,
+        Kind::LambdaReservedConcurrency,
+        Kind::LambdaVersion,
+        Kind::LambdaAlias,
+        Kind::LambdaProvisionedConcurrency,
+        Kind::ApiRestApi,
+        Kind::ApiResource,
+        Kind::ApiMethod,
+        Kind::ApiGatewayResponse,
+        Kind::ApiDeployment,
+        Kind::ApiStage,
+        Kind::ApiKey,
+        Kind::ApiUsagePlan,
+        Kind::LambdaPermission,
+    ];
+
+    /// The kind as output spells it (the `--json` contract).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::EcrRepository => "ecr repository",
+            Kind::EcrLifecyclePolicy => "ecr lifecycle policy",
+            Kind::EcrRepositoryPolicy => "ecr repository policy",
+            Kind::EcrImage => "ecr image",
+            Kind::IamRole => "iam role",
+            Kind::LogGroup => "log group",
+            Kind::LambdaFunction => "lambda function",
+            Kind::LambdaReservedConcurrency => "lambda reserved concurrency",
+            Kind::LambdaVersion => "lambda version",
+            Kind::LambdaAlias => "lambda alias",
+            Kind::LambdaProvisionedConcurrency => "lambda provisioned concurrency",
+            Kind::ApiRestApi => "api rest api",
+            Kind::ApiResource => "api resource",
+            Kind::ApiMethod => "api method",
+            Kind::ApiGatewayResponse => "api gateway response",
+            Kind::ApiDeployment => "api deployment",
+            Kind::ApiStage => "api stage",
+            Kind::ApiKey => "api key",
+            Kind::ApiUsagePlan => "api usage plan",
+            Kind::LambdaPermission => "lambda permission",
+        }
+    }
+}
+
+impl Kind {
+    /// Whether `status` lists the kind on a line of its own; the others
+    /// are parts of one of these (the API's methods) or settings `status`
+    /// shows elsewhere (concurrency).
+    pub fn in_status(self) -> bool {
+        match self {
+            Kind::EcrRepository
+            | Kind::IamRole
+            | Kind::LogGroup
+            | Kind::LambdaFunction
+            | Kind::LambdaVersion
+            | Kind::LambdaAlias
+            | Kind::ApiRestApi
+            | Kind::ApiStage
+            | Kind::LambdaPermission => true,
+            Kind::EcrLifecyclePolicy
+            | Kind::EcrRepositoryPolicy
+            | Kind::EcrImage
+            | Kind::LambdaReservedConcurrency
+            | Kind::LambdaProvisionedConcurrency
+            | Kind::ApiResource
+            | Kind::ApiMethod
+            | Kind::ApiGatewayResponse
+            | Kind::ApiDeployment
+            | Kind::ApiKey
+            | Kind::ApiUsagePlan => false,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: the tables align kinds with `{:<20}`.
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl From<Kind> for String {
+    fn from(kind: Kind) -> String {
+        kind.as_str().to_string()
+    }
+}
+
 /// One resource and its action, as printed by `plan` and `up` (text and
 /// `--json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// `ecr repository`, `iam role`, `lambda function`, ...
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     #[serde(flatten)]
     pub action: ChangeAction,
@@ -152,11 +283,7 @@ impl ChangeAction {
 
 impl Change {
     /// The one place a typed action becomes output.
-    pub fn new<F: Field>(
-        kind: &'static str,
-        name: impl Into<String>,
-        action: &Action<F>,
-    ) -> Change {
+    pub fn new<F: Field>(kind: Kind, name: impl Into<String>, action: &Action<F>) -> Change {
         Change {
             kind,
             name: name.into(),
@@ -214,7 +341,10 @@ pub fn render_changes(changes: &[Change]) -> String {
     let (mut create, mut update, mut delete) = (0, 0, 0);
     // Wider than the usual 22 when a longer kind is present, so the names
     // line up.
-    let kind_width = changes.iter().map(|c| c.kind.len()).fold(22, usize::max);
+    let kind_width = changes
+        .iter()
+        .map(|c| c.kind.as_str().len())
+        .fold(22, usize::max);
     for change in changes {
         let (mark, what) = match &change.action {
             ChangeAction::Create => {
@@ -276,15 +406,15 @@ mod tests {
 
     fn changes() -> Vec<Change> {
         vec![
-            Change::new("iam role", "a-dev-exec", &Action::<NoField>::Create),
+            Change::new(Kind::IamRole, "a-dev-exec", &Action::<NoField>::Create),
             Change::new(
-                "lambda function",
+                Kind::LambdaFunction,
                 "a-dev",
                 // Listed out of order: the output follows the enum's order.
                 &Action::Update(BTreeSet::from([Knob::TimeoutSeconds, Knob::Memory])),
             ),
-            Change::new("api key", "a-dev", &Action::<NoField>::Delete),
-            Change::new("ecr repository", "a", &Action::<Knob>::Unchanged),
+            Change::new(Kind::ApiKey, "a-dev", &Action::<NoField>::Delete),
+            Change::new(Kind::EcrRepository, "a", &Action::<Knob>::Unchanged),
         ]
     }
 
@@ -301,7 +431,7 @@ mod tests {
     #[test]
     fn values_are_shown_old_to_new_and_secrets_without_them() {
         let update = Action::Update(BTreeSet::from([Knob::Memory, Knob::TimeoutSeconds]));
-        let change = Change::new("lambda function", "a-dev", &update).with_values(vec![
+        let change = Change::new(Kind::LambdaFunction, "a-dev", &update).with_values(vec![
             FieldChange::new(Knob::Memory, Some(128), Some(256)),
             FieldChange::sensitive(Knob::TimeoutSeconds, "TOKEN changed"),
         ]);
@@ -336,6 +466,21 @@ mod tests {
         assert!(lines[2].starts_with("- api key") && lines[2].ends_with("delete"));
         assert!(lines[3].starts_with("= ecr repository"));
         assert_eq!(lines[4], "1 to create, 1 to update, 1 to delete");
+    }
+
+    #[test]
+    fn every_kind_is_listed_once_and_spelled_as_pipelines_read_it() {
+        let spelled: std::collections::BTreeSet<&str> =
+            Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(spelled.len(), Kind::ALL.len());
+        assert_eq!(
+            serde_json::to_string(&Kind::LambdaProvisionedConcurrency).unwrap(),
+            r#""lambda provisioned concurrency""#
+        );
+        assert_eq!(format!("[{:<12}]", Kind::IamRole), "[iam role    ]");
+        // `ALL` is in `up`'s order: the first and last things it makes.
+        assert_eq!(Kind::ALL[0], Kind::EcrRepository);
+        assert_eq!(Kind::ALL[Kind::ALL.len() - 1], Kind::LambdaPermission);
     }
 
     #[test]

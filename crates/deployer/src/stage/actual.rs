@@ -35,6 +35,12 @@ pub struct ActualStage {
     pub account: Option<lambda::AccountConcurrency>,
     pub api: Option<apigw::ActualApi>,
     pub permission: Option<lambda::PermissionStatement>,
+    /// Every published version, oldest first: listed only by a survey for
+    /// `status` or `destroy` (`up` needs only the newest).
+    pub versions: Vec<lambda::VersionInfo>,
+    /// Other functions of the app whose image is in the shared repository:
+    /// asked only by a survey for `destroy`.
+    pub repository_users: Vec<String>,
 }
 
 /// Reads every resource of `desired` once, concurrently, and the digest of
@@ -116,5 +122,7 @@ pub async fn read(
         account,
         api,
         permission,
+        versions: Vec::new(),
+        repository_users: Vec::new(),
     })
 }

@@ -124,6 +124,16 @@ impl DesiredStage {
     pub fn permission_label(&self) -> String {
         format!("{}/{PERMISSION_ID}", self.alias_label())
     }
+
+    /// A REST API of the stage as output names it: `name (id)`.
+    pub fn rest_api_label(&self, api_id: &str) -> String {
+        format!("{} ({api_id})", self.api.name)
+    }
+
+    /// The API's stage as output names it: `api/stage`.
+    pub fn api_stage_label(&self) -> String {
+        format!("{}/{}", self.api.name, self.api.stage_name)
+    }
 }
 
 /// The desired function for an image (by digest) — with the function's
