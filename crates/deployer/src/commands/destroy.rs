@@ -30,7 +30,7 @@ use crate::cli::DestroyArgs;
 use crate::config::Stage;
 use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
-use crate::stage::survey::Found;
+use crate::stage::actual::Found;
 use crate::stage::teardown::{self, Kept};
 use crate::stage::{Purpose, desired, lock, survey};
 use crate::ui::Ui;

@@ -11,9 +11,8 @@
 //! marks its rows from it and `destroy` deletes it (`stage::teardown`).
 
 use anyhow::Result;
-use serde::Serialize;
 
-use super::actual::{self, ActualStage};
+use super::actual::{self, ActualStage, Found};
 use super::desired::{self, DesiredImage, DesiredStage};
 use super::plan::{self, StagePlan};
 use crate::aws::{Clients, lambda};
@@ -43,14 +42,6 @@ pub struct Survey {
     pub image: Option<DesiredImage>,
     pub actual: ActualStage,
     pub plan: StagePlan,
-}
-
-/// One resource of the stage that exists, as output names it (`destroy
-/// --json` writes it as `{"kind", "name"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Found {
-    pub kind: Kind,
-    pub name: String,
 }
 
 /// Surveys `stage` (named by `names`) for `purpose`. Changes nothing.
@@ -120,88 +111,9 @@ pub async fn survey(
 }
 
 impl Survey {
-    /// Every resource of the stage that exists, in the order `up` makes
-    /// them, named from `DesiredStage` and `Names`. The versions are listed
-    /// only by a survey for `status` or `destroy`.
+    /// Every resource of the stage that exists ([`ActualStage::found`]).
     pub fn found(&self) -> Vec<Found> {
-        let desired = &self.desired;
-        let actual = &self.actual;
-        let function = &desired.function_name;
-        let mut found = Vec::new();
-        let mut add = |kind: Kind, name: String, exists: bool| {
-            if exists {
-                found.push(Found { kind, name });
-            }
-        };
-        for kind in Kind::ALL {
-            match kind {
-                Kind::EcrRepository => add(
-                    kind,
-                    desired.repository.name.clone(),
-                    actual.repository.is_some(),
-                ),
-                Kind::IamRole => add(kind, desired.role.name.clone(), actual.role.is_some()),
-                Kind::LogGroup => add(
-                    kind,
-                    desired.log_group.name.clone(),
-                    actual.log_group.is_some(),
-                ),
-                Kind::LambdaFunction => add(kind, function.clone(), actual.function.is_some()),
-                Kind::LambdaReservedConcurrency => {
-                    add(kind, function.clone(), actual.reserved.is_some())
-                }
-                Kind::LambdaVersion => {
-                    for version in &actual.versions {
-                        add(kind, format!("{function}:{}", version.version), true);
-                    }
-                }
-                Kind::LambdaAlias => {
-                    if let Some(alias) = &actual.alias {
-                        let name = format!("{} (version {})", desired.alias_label(), alias.version);
-                        add(kind, name, true);
-                    }
-                }
-                Kind::LambdaProvisionedConcurrency => {
-                    add(kind, desired.alias_label(), actual.provisioned.is_some())
-                }
-                Kind::ApiRestApi => {
-                    if let Some(api) = &actual.api {
-                        for id in std::iter::once(&api.id).chain(&api.duplicates) {
-                            add(kind, desired.rest_api_label(id), true);
-                        }
-                    }
-                }
-                Kind::ApiStage => add(
-                    kind,
-                    desired.api_stage_label(),
-                    actual.api.as_ref().is_some_and(|a| a.stage.is_some()),
-                ),
-                Kind::ApiKey => {
-                    if let Some(key) = actual.api.as_ref().and_then(|a| a.api_key.as_ref()) {
-                        add(kind, key.id.clone(), true);
-                    }
-                }
-                Kind::ApiUsagePlan => {
-                    if let Some(plan) = actual.api.as_ref().and_then(|a| a.usage_plan.as_ref()) {
-                        add(kind, plan.id.clone(), true);
-                    }
-                }
-                Kind::LambdaPermission => add(
-                    kind,
-                    desired.permission_label(),
-                    actual.alias.is_some() && actual.permission.is_some(),
-                ),
-                // Parts of a resource above, found and deleted with it.
-                Kind::EcrLifecyclePolicy
-                | Kind::EcrRepositoryPolicy
-                | Kind::EcrImage
-                | Kind::ApiResource
-                | Kind::ApiMethod
-                | Kind::ApiGatewayResponse
-                | Kind::ApiDeployment => {}
-            }
-        }
-        found
+        self.actual.found(&self.desired)
     }
 
     /// Whether anything of the stage itself exists: the repository is

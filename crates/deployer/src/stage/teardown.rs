@@ -11,8 +11,9 @@
 use anyhow::Result;
 use serde::Serialize;
 
+use super::actual::Found;
 use super::desired::PERMISSION_ID;
-use super::survey::{Found, Survey};
+use super::survey::Survey;
 use crate::aws::{Clients, apigw, ecr, iam, lambda, logs};
 use crate::plan::Kind;
 use crate::ui::Ui;
