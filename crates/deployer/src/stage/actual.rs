@@ -87,7 +87,7 @@ impl ActualStage {
                 }
                 Kind::LambdaVersion => {
                     for version in &actual.versions {
-                        add(kind, format!("{function}:{}", version.version), true);
+                        add(kind, desired.version_label(&version.version), true);
                     }
                 }
                 Kind::LambdaAlias => {

@@ -120,6 +120,12 @@ impl DesiredStage {
         format!("{}:{}", self.function_name, self.alias_name)
     }
 
+    /// A published version of the function as output names it:
+    /// `function:version`.
+    pub fn version_label(&self, version: &str) -> String {
+        format!("{}:{version}", self.function_name)
+    }
+
     /// The API's permission on the alias as output names it.
     pub fn permission_label(&self) -> String {
         format!("{}/{PERMISSION_ID}", self.alias_label())
