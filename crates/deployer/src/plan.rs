@@ -75,86 +75,57 @@ pub enum NoField {}
 
 impl Field for NoField {}
 
-/// A kind of resource a stage has: the only spelling of a kind, in
-/// `plan`, `up`, `status`, `destroy` and their `--json` (`kind`, with the
-/// strings pipelines have always read). A new kind is a new variant: the
-/// compiler then lists every `match` that must say what to do with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    EcrRepository,
-    EcrLifecyclePolicy,
-    EcrRepositoryPolicy,
-    EcrImage,
-    IamRole,
-    LogGroup,
-    LambdaFunction,
-    LambdaReservedConcurrency,
-    LambdaVersion,
-    LambdaAlias,
-    LambdaProvisionedConcurrency,
-    ApiRestApi,
-    ApiResource,
-    ApiMethod,
-    ApiGatewayResponse,
-    ApiDeployment,
-    ApiStage,
-    ApiKey,
-    ApiUsagePlan,
-    LambdaPermission,
+/// Declares [`Kind`], its [`Kind::ALL`] and its [`Kind::as_str`] from one
+/// list, so that no kind can be missing from `ALL` or from the output.
+macro_rules! kinds {
+    ($($kind:ident => $text:literal,)*) => {
+        /// A kind of resource a stage has: the only spelling of a kind, in
+        /// `plan`, `up`, `status`, `destroy` and their `--json` (`kind`,
+        /// with the strings pipelines have always read). A new kind is a
+        /// new line below: the compiler then lists every `match` that must
+        /// say what to do with it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Kind {
+            $($kind,)*
+        }
+
+        impl Kind {
+            /// Every kind, in the order `up` creates them (the provisioned
+            /// concurrency goes before the reservation only when it shrinks
+            /// below it).
+            pub const ALL: &'static [Kind] = &[$(Kind::$kind,)*];
+
+            /// The kind as output spells it (the `--json` contract).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $text,)*
+                }
+            }
+        }
+    };
 }
 
-impl Kind {
-    /// Every kind, in the order `up` creates them (the provisioned
-    /// concurrency goes before the reservation only when it shrinks below
-    /// it).
-    pub const ALL: [Kind; 20] = [
-        Kind::EcrRepository,
-        Kind::EcrLifecyclePolicy,
-        Kind::EcrRepositoryPolicy,
-        Kind::EcrImage,
-        Kind::IamRole,
-        Kind::LogGroup,
-        Kind::LambdaFunction,
-        Kind::LambdaReservedConcurrency,
-        Kind::LambdaVersion,
-        Kind::LambdaAlias,
-        Kind::LambdaProvisionedConcurrency,
-        Kind::ApiRestApi,
-        Kind::ApiResource,
-        Kind::ApiMethod,
-        Kind::ApiGatewayResponse,
-        Kind::ApiDeployment,
-        Kind::ApiStage,
-        Kind::ApiKey,
-        Kind::ApiUsagePlan,
-        Kind::LambdaPermission,
-    ];
-
-    /// The kind as output spells it (the `--json` contract).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::EcrRepository => "ecr repository",
-            Kind::EcrLifecyclePolicy => "ecr lifecycle policy",
-            Kind::EcrRepositoryPolicy => "ecr repository policy",
-            Kind::EcrImage => "ecr image",
-            Kind::IamRole => "iam role",
-            Kind::LogGroup => "log group",
-            Kind::LambdaFunction => "lambda function",
-            Kind::LambdaReservedConcurrency => "lambda reserved concurrency",
-            Kind::LambdaVersion => "lambda version",
-            Kind::LambdaAlias => "lambda alias",
-            Kind::LambdaProvisionedConcurrency => "lambda provisioned concurrency",
-            Kind::ApiRestApi => "api rest api",
-            Kind::ApiResource => "api resource",
-            Kind::ApiMethod => "api method",
-            Kind::ApiGatewayResponse => "api gateway response",
-            Kind::ApiDeployment => "api deployment",
-            Kind::ApiStage => "api stage",
-            Kind::ApiKey => "api key",
-            Kind::ApiUsagePlan => "api usage plan",
-            Kind::LambdaPermission => "lambda permission",
-        }
-    }
+kinds! {
+    EcrRepository => "ecr repository",
+    EcrLifecyclePolicy => "ecr lifecycle policy",
+    EcrRepositoryPolicy => "ecr repository policy",
+    EcrImage => "ecr image",
+    IamRole => "iam role",
+    LogGroup => "log group",
+    LambdaFunction => "lambda function",
+    LambdaReservedConcurrency => "lambda reserved concurrency",
+    LambdaVersion => "lambda version",
+    LambdaAlias => "lambda alias",
+    LambdaProvisionedConcurrency => "lambda provisioned concurrency",
+    ApiRestApi => "api rest api",
+    ApiResource => "api resource",
+    ApiMethod => "api method",
+    ApiGatewayResponse => "api gateway response",
+    ApiDeployment => "api deployment",
+    ApiStage => "api stage",
+    ApiKey => "api key",
+    ApiUsagePlan => "api usage plan",
+    LambdaPermission => "lambda permission",
 }
 
 impl Kind {

@@ -68,7 +68,7 @@ impl ActualStage {
                 found.push(Found { kind, name });
             }
         };
-        for kind in Kind::ALL {
+        for &kind in Kind::ALL {
             match kind {
                 Kind::EcrRepository => add(
                     kind,
