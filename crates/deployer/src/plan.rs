@@ -15,7 +15,7 @@
 //! function's environment) is `{"field", "sensitive": true}` with no values.
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 
 use serde::{Serialize, Serializer};
 
@@ -75,12 +75,114 @@ pub enum NoField {}
 
 impl Field for NoField {}
 
+/// Declares [`Kind`], its [`Kind::ALL`] and its [`Kind::as_str`] from one
+/// list, so that no kind can be missing from `ALL` or from the output.
+macro_rules! kinds {
+    ($($kind:ident => $text:literal,)*) => {
+        /// A kind of resource a stage has: the only spelling of a kind, in
+        /// `plan`, `up`, `status`, `destroy` and their `--json` (`kind`,
+        /// with the strings pipelines have always read). A new kind is a
+        /// new line below: the compiler then lists every `match` that must
+        /// say what to do with it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Kind {
+            $($kind,)*
+        }
+
+        impl Kind {
+            /// Every kind, in the order `up` creates them (the provisioned
+            /// concurrency goes before the reservation only when it shrinks
+            /// below it).
+            pub const ALL: &'static [Kind] = &[$(Kind::$kind,)*];
+
+            /// The kind as output spells it (the `--json` contract).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => $text,)*
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    EcrRepository => "ecr repository",
+    EcrLifecyclePolicy => "ecr lifecycle policy",
+    EcrRepositoryPolicy => "ecr repository policy",
+    EcrImage => "ecr image",
+    IamRole => "iam role",
+    LogGroup => "log group",
+    LambdaFunction => "lambda function",
+    LambdaReservedConcurrency => "lambda reserved concurrency",
+    LambdaVersion => "lambda version",
+    LambdaAlias => "lambda alias",
+    LambdaProvisionedConcurrency => "lambda provisioned concurrency",
+    ApiRestApi => "api rest api",
+    ApiResource => "api resource",
+    ApiMethod => "api method",
+    ApiGatewayResponse => "api gateway response",
+    ApiDeployment => "api deployment",
+    ApiStage => "api stage",
+    ApiKey => "api key",
+    ApiUsagePlan => "api usage plan",
+    LambdaPermission => "lambda permission",
+}
+
+impl Kind {
+    /// Whether `status` lists the kind on a line of its own; the others
+    /// are parts of one of these (the API's methods) or settings `status`
+    /// shows elsewhere (concurrency).
+    pub fn in_status(self) -> bool {
+        match self {
+            Kind::EcrRepository
+            | Kind::IamRole
+            | Kind::LogGroup
+            | Kind::LambdaFunction
+            | Kind::LambdaVersion
+            | Kind::LambdaAlias
+            | Kind::ApiRestApi
+            | Kind::ApiStage
+            | Kind::LambdaPermission => true,
+            Kind::EcrLifecyclePolicy
+            | Kind::EcrRepositoryPolicy
+            | Kind::EcrImage
+            | Kind::LambdaReservedConcurrency
+            | Kind::LambdaProvisionedConcurrency
+            | Kind::ApiResource
+            | Kind::ApiMethod
+            | Kind::ApiGatewayResponse
+            | Kind::ApiDeployment
+            | Kind::ApiKey
+            | Kind::ApiUsagePlan => false,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: the tables align kinds with `{:<20}`.
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl From<Kind> for String {
+    fn from(kind: Kind) -> String {
+        kind.as_str().to_string()
+    }
+}
+
 /// One resource and its action, as printed by `plan` and `up` (text and
 /// `--json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// `ecr repository`, `iam role`, `lambda function`, ...
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     #[serde(flatten)]
     pub action: ChangeAction,
@@ -152,11 +254,7 @@ impl ChangeAction {
 
 impl Change {
     /// The one place a typed action becomes output.
-    pub fn new<F: Field>(
-        kind: &'static str,
-        name: impl Into<String>,
-        action: &Action<F>,
-    ) -> Change {
+    pub fn new<F: Field>(kind: Kind, name: impl Into<String>, action: &Action<F>) -> Change {
         Change {
             kind,
             name: name.into(),
@@ -214,7 +312,10 @@ pub fn render_changes(changes: &[Change]) -> String {
     let (mut create, mut update, mut delete) = (0, 0, 0);
     // Wider than the usual 22 when a longer kind is present, so the names
     // line up.
-    let kind_width = changes.iter().map(|c| c.kind.len()).fold(22, usize::max);
+    let kind_width = changes
+        .iter()
+        .map(|c| c.kind.as_str().len())
+        .fold(22, usize::max);
     for change in changes {
         let (mark, what) = match &change.action {
             ChangeAction::Create => {
@@ -276,15 +377,15 @@ mod tests {
 
     fn changes() -> Vec<Change> {
         vec![
-            Change::new("iam role", "a-dev-exec", &Action::<NoField>::Create),
+            Change::new(Kind::IamRole, "a-dev-exec", &Action::<NoField>::Create),
             Change::new(
-                "lambda function",
+                Kind::LambdaFunction,
                 "a-dev",
                 // Listed out of order: the output follows the enum's order.
                 &Action::Update(BTreeSet::from([Knob::TimeoutSeconds, Knob::Memory])),
             ),
-            Change::new("api key", "a-dev", &Action::<NoField>::Delete),
-            Change::new("ecr repository", "a", &Action::<Knob>::Unchanged),
+            Change::new(Kind::ApiKey, "a-dev", &Action::<NoField>::Delete),
+            Change::new(Kind::EcrRepository, "a", &Action::<Knob>::Unchanged),
         ]
     }
 
@@ -301,7 +402,7 @@ mod tests {
     #[test]
     fn values_are_shown_old_to_new_and_secrets_without_them() {
         let update = Action::Update(BTreeSet::from([Knob::Memory, Knob::TimeoutSeconds]));
-        let change = Change::new("lambda function", "a-dev", &update).with_values(vec![
+        let change = Change::new(Kind::LambdaFunction, "a-dev", &update).with_values(vec![
             FieldChange::new(Knob::Memory, Some(128), Some(256)),
             FieldChange::sensitive(Knob::TimeoutSeconds, "TOKEN changed"),
         ]);
@@ -336,6 +437,21 @@ mod tests {
         assert!(lines[2].starts_with("- api key") && lines[2].ends_with("delete"));
         assert!(lines[3].starts_with("= ecr repository"));
         assert_eq!(lines[4], "1 to create, 1 to update, 1 to delete");
+    }
+
+    #[test]
+    fn every_kind_is_listed_once_and_spelled_as_pipelines_read_it() {
+        let spelled: std::collections::BTreeSet<&str> =
+            Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(spelled.len(), Kind::ALL.len());
+        assert_eq!(
+            serde_json::to_string(&Kind::LambdaProvisionedConcurrency).unwrap(),
+            r#""lambda provisioned concurrency""#
+        );
+        assert_eq!(format!("[{:<12}]", Kind::IamRole), "[iam role    ]");
+        // `ALL` is in `up`'s order: the first and last things it makes.
+        assert_eq!(Kind::ALL[0], Kind::EcrRepository);
+        assert_eq!(Kind::ALL[Kind::ALL.len() - 1], Kind::LambdaPermission);
     }
 
     #[test]

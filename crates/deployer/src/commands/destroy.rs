@@ -1,12 +1,9 @@
-//! `deployer destroy`: removes every resource of one stage — the API's
-//! permission on the alias, the REST API with its key and usage plan, the
-//! alias's provisioned concurrency and the function's reservation, the
-//! function with its alias and versions, the role and the log group — and
-//! the app's ECR repository once no function uses an image of it any more
-//! (stages share it). It reads first, asks (a terminal) or needs `--yes`
-//! (anything else), then deletes in that order, so an interrupted run
-//! leaves nothing that points at what is gone; a second run finds nothing
-//! and says so.
+//! `deployer destroy`: removes every resource of one stage, and the app's
+//! ECR repository once no function uses an image of it any more (stages
+//! share it). It surveys the stage (`stage::survey`), asks (a terminal) or
+//! needs `--yes` (anything else), then deletes what the survey found,
+//! callers first (`stage::teardown`), so an interrupted run leaves nothing
+//! that points at what is gone; a second run finds nothing and says so.
 //!
 //! A stage with `protected = true` (production: its URL would change for
 //! good) is destroyed only when the operator types its name at the prompt
@@ -28,45 +25,21 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::{self, Clients, apigw, ecr, iam, lambda, logs};
+use crate::aws::{self, Clients};
 use crate::cli::DestroyArgs;
 use crate::config::Stage;
 use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
-use crate::stage::desired::{DesiredStage, PERMISSION_ID};
-use crate::stage::plan::kind;
-use crate::stage::{actual, desired, lock};
+use crate::stage::actual::Found;
+use crate::stage::teardown::{self, Kept};
+use crate::stage::{Purpose, desired, lock, survey};
 use crate::ui::Ui;
-
-/// One resource of the stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Resource {
-    pub kind: String,
-    pub name: String,
-}
-
-impl Resource {
-    fn new(kind: &str, name: impl Into<String>) -> Resource {
-        Resource {
-            kind: kind.to_string(),
-            name: name.into(),
-        }
-    }
-}
-
-/// A resource left in place, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Kept {
-    pub kind: String,
-    pub name: String,
-    pub reason: String,
-}
 
 /// What `destroy` removed and what it left.
 #[derive(Debug, Serialize)]
 pub struct DestroyReport {
     pub stage: String,
-    pub removed: Vec<Resource>,
+    pub removed: Vec<Found>,
     pub kept: Vec<Kept>,
     pub seconds: f64,
 }
@@ -91,109 +64,17 @@ impl fmt::Display for DestroyReport {
 }
 
 /// One aligned `kind  name` line per resource.
-fn render(resources: &[Resource]) -> String {
-    let width = resources.iter().map(|r| r.kind.len()).max().unwrap_or(0);
+fn render(resources: &[Found]) -> String {
+    let width = resources
+        .iter()
+        .map(|r| r.kind.as_str().len())
+        .max()
+        .unwrap_or(0);
     resources
         .iter()
         .map(|r| format!("  {:<width$}  {}", r.kind, r.name))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// What the stage has in AWS.
-#[derive(Debug, Default)]
-struct Found {
-    permission: bool,
-    api: Option<apigw::ActualApi>,
-    alias: Option<lambda::AliasInfo>,
-    /// The alias has provisioned concurrency.
-    provisioned: bool,
-    /// The function has reserved concurrency.
-    reserved: bool,
-    versions: Vec<lambda::VersionInfo>,
-    function: bool,
-    role: bool,
-    log_group: bool,
-    repository: bool,
-    /// Other functions whose image is in the repository.
-    repository_users: Vec<String>,
-}
-
-impl Found {
-    /// Everything that will go, in the order it goes.
-    fn to_remove(&self, stage: &Stage) -> Vec<Resource> {
-        let function = stage.function_name();
-        let mut list = Vec::new();
-        if self.permission {
-            list.push(Resource::new(
-                kind::LAMBDA_PERMISSION,
-                format!("{function}:{}/{PERMISSION_ID}", stage.alias_name()),
-            ));
-        }
-        if let Some(api) = &self.api {
-            list.push(Resource::new(
-                kind::API_REST_API,
-                format!("{} ({})", stage.api_name(), api.id),
-            ));
-            for duplicate in &api.duplicates {
-                list.push(Resource::new(
-                    kind::API_REST_API,
-                    format!("{} ({duplicate})", stage.api_name()),
-                ));
-            }
-            if let Some(key) = &api.api_key {
-                list.push(Resource::new(kind::API_KEY, key.id.clone()));
-            }
-            if let Some(plan) = &api.usage_plan {
-                list.push(Resource::new(kind::API_USAGE_PLAN, plan.id.clone()));
-            }
-        }
-        if self.provisioned {
-            list.push(Resource::new(
-                kind::LAMBDA_PROVISIONED_CONCURRENCY,
-                format!("{function}:{}", stage.alias_name()),
-            ));
-        }
-        if self.reserved {
-            list.push(Resource::new(kind::LAMBDA_RESERVED_CONCURRENCY, &function));
-        }
-        if let Some(alias) = &self.alias {
-            list.push(Resource::new(
-                kind::LAMBDA_ALIAS,
-                format!("{function}:{} (version {})", alias.name, alias.version),
-            ));
-        }
-        for version in &self.versions {
-            list.push(Resource::new(
-                kind::LAMBDA_VERSION,
-                format!("{function}:{}", version.version),
-            ));
-        }
-        if self.function {
-            list.push(Resource::new(kind::LAMBDA_FUNCTION, function));
-        }
-        if self.role {
-            list.push(Resource::new(kind::IAM_ROLE, stage.role_name()));
-        }
-        if self.log_group {
-            list.push(Resource::new(kind::LOG_GROUP, stage.log_group_name()));
-        }
-        if self.repository && self.repository_users.is_empty() {
-            list.push(Resource::new(kind::ECR_REPOSITORY, stage.repository_name()));
-        }
-        list
-    }
-
-    fn kept(&self, stage: &Stage) -> Vec<Kept> {
-        if !self.repository || self.repository_users.is_empty() {
-            return Vec::new();
-        }
-        vec![Kept {
-            kind: kind::ECR_REPOSITORY.into(),
-            name: stage.repository_name(),
-            reason: format!("still used by {}", self.repository_users.join(", ")),
-        }]
-    }
 }
 
 pub async fn run(stage: &Stage, ui: &Ui, args: &DestroyArgs) -> Result<()> {
@@ -231,7 +112,8 @@ fn refused_protected(stage: &Stage) -> anyhow::Error {
 }
 
 /// Surveys the stage, asks (on a protected stage, for its name typed), and
-/// deletes what it found.
+/// deletes what it found. A signal stops the deletions where they are
+/// (`lock::locked`); the next `destroy` finishes them.
 async fn survey_and_remove(
     stage: &Stage,
     names: &Names,
@@ -241,13 +123,14 @@ async fn survey_and_remove(
     typed: bool,
 ) -> Result<DestroyReport> {
     let step = ui.step("survey");
-    let found = survey(stage, names, clients).await?;
-    let removed = found.to_remove(stage);
+    let survey = survey(stage, names, clients, Purpose::Destroy).await?;
+    let teardown = teardown::plan(&survey);
+    let removed = &teardown.remove;
     step.finish(format!("{} to remove", removed.len()));
 
     if !removed.is_empty() {
         if !ui.json() {
-            ui.info(format!("will remove:\n{}", render(&removed)));
+            ui.info(format!("will remove:\n{}", render(removed)));
         }
         let question = format!(
             "destroy stage {} of {} in {} ({} resources)?",
@@ -264,217 +147,41 @@ async fn survey_and_remove(
         } else if !ui.confirm(&question)? {
             anyhow::bail!("not destroyed: the answer was not yes");
         }
-        // Ctrl-C is caught only from here on: once caught it no longer
-        // ends the process, and the question above is a blocking read it
-        // must still end. Before, it ends the process, the lock stays, and
-        // the next run on this host breaks it. From here the deletions
-        // stop where they are (the next `destroy` finishes them) and the
-        // lock is released.
-        tokio::select! {
-            result = remove(stage, ui, clients, &found) => result?,
-            _ = tokio::signal::ctrl_c() => anyhow::bail!(
-                "interrupted; the stage lock is released and the next `destroy` finishes the work"
-            ),
-        }
+        teardown::carry_out(ui, clients, &survey, &teardown).await?;
     }
 
     Ok(DestroyReport {
         stage: stage.name.clone(),
-        removed,
-        kept: found.kept(stage),
+        removed: teardown.remove,
+        kept: teardown.kept,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Reads what the stage has through the same reader as `plan` and `up`
-/// (concurrently, no image hash), then its versions and the other
-/// functions that use the repository. Changes nothing.
-async fn survey(stage: &Stage, names: &Names, clients: &Clients) -> Result<Found> {
-    let mut desired = DesiredStage::new(stage, names.clone());
-    // destroy removes whatever concurrency exists; what the stage asks for,
-    // and so the account's quota (GetAccountSettings), is no concern of it.
-    desired.concurrency = lambda::DesiredConcurrency::default();
-    let function_name = desired.function_name.as_str();
-    // Never an error: a function that cannot be read counts as a user, so
-    // the repository is kept (deletion fails closed).
-    let prefix = names.app_function_prefix();
-    let (actual, users) = tokio::join!(
-        actual::read(&desired, None, clients),
-        lambda::functions_using_repository(
-            &clients.lambda,
-            &prefix,
-            &names.repository_uri,
-            function_name,
-        ),
-    );
-    let actual = actual?;
-    let versions = match &actual.function {
-        Some(_) => lambda::list_versions(&clients.lambda, function_name).await?,
-        None => Vec::new(),
-    };
-    Ok(Found {
-        permission: actual.alias.is_some() && actual.permission.is_some(),
-        function: actual.function.is_some(),
-        role: actual.role.is_some(),
-        log_group: actual.log_group.is_some(),
-        repository: actual.repository.is_some(),
-        provisioned: actual.provisioned.is_some(),
-        reserved: actual.reserved.is_some(),
-        // A REST API with the stage's name but not its tags is not the
-        // stage's: `delete_api` would skip it, so it is not listed either.
-        api: actual.api.filter(|api| api.is_ours(&desired.api.tags)),
-        alias: actual.alias,
-        versions,
-        repository_users: users,
-    })
-}
-
-/// Deletes what the survey found, callers before what they call.
-async fn remove(stage: &Stage, ui: &Ui, clients: &Clients, found: &Found) -> Result<()> {
-    let function_name = stage.function_name();
-    if found.permission {
-        let step = ui.step(kind::LAMBDA_PERMISSION);
-        lambda::remove_permission(
-            &clients.lambda,
-            &function_name,
-            &stage.alias_name(),
-            PERMISSION_ID,
-        )
-        .await?;
-        step.finish("removed");
-    }
-    if let Some(api) = &found.api {
-        let step = ui.step(kind::API_REST_API);
-        apigw::delete_api(&clients.apigw, &stage.api_name(), &stage.tags()).await?;
-        step.finish(match (&api.api_key, &api.usage_plan) {
-            (None, None) => "removed",
-            _ => "removed with its key and usage plan",
-        });
-    }
-    // Deleting the function would take both with it; removed on their
-    // own first, so the output names them and the allocation (which is
-    // billed) ends before the slower deletions.
-    if found.provisioned {
-        let step = ui.step(kind::LAMBDA_PROVISIONED_CONCURRENCY);
-        lambda::delete_provisioned(&clients.lambda, &function_name, &stage.alias_name()).await?;
-        step.finish("removed");
-    }
-    if found.reserved {
-        let step = ui.step(kind::LAMBDA_RESERVED_CONCURRENCY);
-        lambda::delete_reserved(&clients.lambda, &function_name).await?;
-        step.finish("removed");
-    }
-    if found.function {
-        let step = ui.step(kind::LAMBDA_FUNCTION);
-        lambda::delete_function(&clients.lambda, &function_name).await?;
-        let versions = match found.versions.len() {
-            1 => "1 version".to_string(),
-            n => format!("{n} versions"),
-        };
-        let alias = if found.alias.is_some() {
-            "its alias and "
-        } else {
-            ""
-        };
-        step.finish(format!("removed with {alias}{versions}"));
-    }
-    if found.role {
-        let step = ui.step(kind::IAM_ROLE);
-        iam::delete_role(&clients.iam, &stage.role_name()).await?;
-        step.finish("removed");
-    }
-    if found.log_group {
-        let step = ui.step(kind::LOG_GROUP);
-        logs::delete_log_group(&clients.logs, &stage.log_group_name()).await?;
-        step.finish("removed");
-    }
-    if found.repository {
-        let step = ui.step(kind::ECR_REPOSITORY);
-        if found.repository_users.is_empty() {
-            ecr::delete_repository(&clients.ecr, &stage.repository_name()).await?;
-            step.finish("removed with its images");
-        } else {
-            step.finish(format!(
-                "kept: still used by {}",
-                found.repository_users.join(", ")
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stage() -> Stage {
-        Stage::defaults("shop", "dev", "us-east-1")
-    }
+    use crate::plan::Kind;
 
     #[test]
-    fn nothing_found_is_nothing_to_remove() {
-        let found = Found::default();
-        assert!(found.to_remove(&stage()).is_empty());
+    fn nothing_removed_says_so_and_a_kept_repository_says_why() {
         let report = DestroyReport {
             stage: "dev".into(),
             removed: Vec::new(),
-            kept: Vec::new(),
+            kept: vec![Kept {
+                kind: Kind::EcrRepository,
+                name: "shop".into(),
+                reason: "still used by shop-prod".into(),
+            }],
             seconds: 0.1,
         };
+        let text = report.to_string();
+        assert!(text.starts_with("Nothing to remove"), "{text}");
         assert!(
-            report.to_string().starts_with("Nothing to remove"),
-            "{report}"
+            text.contains("Kept ecr repository shop: still used by shop-prod"),
+            "{text}"
         );
-    }
-
-    #[test]
-    fn callers_go_before_what_they_call_and_a_used_repository_stays() {
-        let found = Found {
-            permission: true,
-            provisioned: true,
-            reserved: true,
-            function: true,
-            role: true,
-            log_group: true,
-            repository: true,
-            versions: vec![lambda::VersionInfo {
-                version: "1".into(),
-                arn: "arn".into(),
-                description: String::new(),
-                last_modified: String::new(),
-            }],
-            repository_users: vec!["shop-prod".into()],
-            ..Found::default()
-        };
-        let kinds: Vec<String> = found
-            .to_remove(&stage())
-            .into_iter()
-            .map(|r| r.kind)
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                kind::LAMBDA_PERMISSION,
-                kind::LAMBDA_PROVISIONED_CONCURRENCY,
-                kind::LAMBDA_RESERVED_CONCURRENCY,
-                kind::LAMBDA_VERSION,
-                "lambda function",
-                "iam role",
-                "log group"
-            ]
-        );
-        let kept = found.kept(&stage());
-        assert_eq!(kept.len(), 1);
-        assert!(kept[0].reason.contains("shop-prod"), "{kept:?}");
-
-        let unused = Found {
-            repository: true,
-            ..Found::default()
-        };
-        assert_eq!(
-            unused.to_remove(&stage()),
-            [Resource::new(kind::ECR_REPOSITORY, "shop")]
-        );
-        assert!(unused.kept(&stage()).is_empty());
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["kept"][0]["kind"], "ecr repository");
     }
 }

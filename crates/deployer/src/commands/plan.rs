@@ -1,6 +1,6 @@
 //! `deployer plan`: what the next `up` would create, update (and which
 //! fields, from which value to which), delete or leave alone. Reads only:
-//! read → plan → print. With `--detailed-exitcode` it exits 2 when
+//! survey (`stage::survey`, as `up` starts) → print. With `--detailed-exitcode` it exits 2 when
 //! something would change and 0 when nothing would, so a pipeline can gate
 //! a deploy on it.
 
@@ -14,7 +14,7 @@ use crate::cli::PlanArgs;
 use crate::config::Stage;
 use crate::exit::ExitStatus;
 use crate::plan::{Change, render_changes};
-use crate::stage::{actual, desired, plan};
+use crate::stage::{Purpose, desired, survey};
 use crate::ui::Ui;
 
 #[derive(Debug, Serialize)]
@@ -43,17 +43,17 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &PlanArgs) -> Result<ExitStatus> 
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let step = ui.step("survey");
     let names = desired::names(stage, &clients).await?;
-    let (desired, wanted) = desired::resolve(stage, &names).await?;
-    let actual = actual::read(&desired, Some(&wanted.image), &clients).await?;
-    let plan = plan::plan(&desired, &wanted.image, &actual);
-    plan::check_account_room(stage, &desired, &actual)?;
-    plan::check_api_is_ours(&desired, &actual)?;
+    let survey = survey(stage, &names, &clients, Purpose::Deploy).await?;
     step.finish("read");
     let report = PlanReport {
         stage: stage.name.clone(),
-        image_tag: wanted.image.tag.clone(),
-        changes: plan.changes(&desired).changes,
-        warnings: desired.warnings.clone(),
+        image_tag: survey
+            .image
+            .as_ref()
+            .map(|i| i.image.tag.clone())
+            .unwrap_or_default(),
+        changes: survey.plan.changes(&survey.desired).changes,
+        warnings: survey.desired.warnings.clone(),
     };
     ui.result(&report)?;
     let changes = report.changes.iter().any(|c| c.action.is_change());

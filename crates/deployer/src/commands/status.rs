@@ -5,9 +5,11 @@
 //! reservation, the alias's provisioned concurrency and whether Lambda has
 //! allocated it). Reads only.
 //!
-//! It reads the stage through `stage::actual`, as `plan` and `up` do, but
-//! without hashing the workspace's sources: status answers about what is
-//! deployed, from anywhere deploy.toml is.
+//! It starts from the same survey as `plan`, `up` and `destroy`
+//! (`stage::survey`), but without hashing the workspace's sources: status
+//! answers about what is deployed, from anywhere deploy.toml is. Its rows
+//! are the plan's resources that `status` lists ([`Kind::in_status`]),
+//! each marked by whether the survey found it.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,11 +20,10 @@ use serde::Serialize;
 use crate::aws::{self, AwsError, Clients, lambda, logs};
 use crate::cli::StatusArgs;
 use crate::config::{Auth, Stage};
-use crate::stage::desired::DesiredStage;
+use crate::plan::Kind;
 use crate::stage::memory::{MemoryReport, memory_report};
-use crate::stage::plan::kind;
 use crate::stage::release::ApiKeyReport;
-use crate::stage::{actual, desired};
+use crate::stage::{Purpose, desired, survey};
 use crate::ui::Ui;
 
 /// How far back the `REPORT` lines are read for the memory advice.
@@ -60,19 +61,9 @@ pub struct StatusReport {
 /// spells it.
 #[derive(Debug, Serialize)]
 pub struct Resource {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     pub exists: bool,
-}
-
-impl Resource {
-    fn new(kind: &'static str, name: impl Into<String>, exists: bool) -> Resource {
-        Resource {
-            kind,
-            name: name.into(),
-            exists,
-        }
-    }
 }
 
 /// The function's concurrency settings as Lambda has them.
@@ -187,25 +178,21 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &StatusArgs) -> Result<()> {
     ui.result(&report)
 }
 
-/// Reads the stage through the same reader as `plan` and `up` (every
-/// resource once, concurrently; no image hash), then what depends on it:
-/// the published versions, the alias's version and the function's log.
+/// Surveys the stage as `plan`, `up` and `destroy` do (every resource
+/// once, concurrently; no image hash), then reads what depends on it: the
+/// alias's version and the function's log.
 pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusReport> {
-    let desired = DesiredStage::new(stage, desired::names(stage, clients).await?);
-    let names = &desired.names;
-    let actual = actual::read(&desired, None, clients).await?;
+    let names = desired::names(stage, clients).await?;
+    let survey = survey(stage, &names, clients, Purpose::Inspect).await?;
+    let desired = &survey.desired;
+    let actual = &survey.actual;
     let function_name = desired.function_name.clone();
     let alias_name = desired.alias_name.clone();
     let alias_version = actual.alias.as_ref().map(|a| a.version.clone());
     let function_exists = actual.function.is_some();
+    let versions = &actual.versions;
 
-    let (versions, served, max_used) = tokio::try_join!(
-        async {
-            if !function_exists {
-                return Ok(Vec::new());
-            }
-            lambda::list_versions(&clients.lambda, &function_name).await
-        },
+    let (served, max_used) = tokio::try_join!(
         async {
             match &alias_version {
                 Some(version) => {
@@ -229,50 +216,35 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
     let api = &actual.api;
     let function = &actual.function;
     let api_stage = api.as_ref().and_then(|a| a.stage.as_ref());
-    let log_group = match &actual.log_group {
-        Some(group) => match group.retention_days {
-            Some(days) => format!("{} (events kept {days} days)", group.name),
-            None => format!("{} (events never expire)", group.name),
-        },
-        None => desired.log_group.name.clone(),
-    };
-    let api_label = match &api {
-        Some(api) => format!("{} ({})", desired.api.name, api.id),
-        None => desired.api.name.clone(),
-    };
-    let resources = vec![
-        Resource::new(
-            kind::ECR_REPOSITORY,
-            &desired.repository.name,
-            actual.repository.is_some(),
-        ),
-        Resource::new(kind::IAM_ROLE, &desired.role.name, actual.role.is_some()),
-        Resource::new(kind::LOG_GROUP, log_group, actual.log_group.is_some()),
-        Resource::new(kind::LAMBDA_FUNCTION, &function_name, function_exists),
-        Resource::new(
-            kind::LAMBDA_VERSION,
-            format!("{function_name} ({} published)", versions.len()),
-            !versions.is_empty(),
-        ),
-        Resource::new(
-            kind::LAMBDA_ALIAS,
-            desired.alias_label(),
-            actual.alias.is_some(),
-        ),
-        Resource::new(kind::API_REST_API, api_label, api.is_some()),
-        Resource::new(
-            kind::API_STAGE,
-            format!("{}/{}", desired.api.name, desired.api.stage_name),
-            api_stage.is_some(),
-        ),
-        Resource::new(
-            kind::LAMBDA_PERMISSION,
-            desired.permission_label(),
-            actual.permission.is_some(),
-        ),
-    ];
-    // Everything but the shared repository belongs to this stage alone.
-    let deployed = resources.iter().skip(1).any(|r| r.exists);
+    let found = survey.found();
+    let resources = survey
+        .plan
+        .changes(desired)
+        .changes
+        .into_iter()
+        .filter(|change| change.kind.in_status())
+        .map(|change| {
+            // Where the survey knows more than the name: retention, count, id.
+            let name = match (change.kind, &actual.log_group, api) {
+                (Kind::LogGroup, Some(group), _) => match group.retention_days {
+                    Some(days) => format!("{} (events kept {days} days)", group.name),
+                    None => format!("{} (events never expire)", group.name),
+                },
+                (Kind::LambdaVersion, _, _) => {
+                    format!("{function_name} ({} published)", versions.len())
+                }
+                (Kind::ApiRestApi, _, Some(api)) => desired.rest_api_label(&api.id),
+                _ => change.name,
+            };
+            Resource {
+                kind: change.kind,
+                name,
+                exists: found.iter().any(|f| f.kind == change.kind),
+            }
+        })
+        .collect();
+    let deployed = survey.deployed();
+    let names = &desired.names;
 
     let url = match (&api, api_stage) {
         (Some(api), Some(_)) => Some(names.stage_url(&api.id)),
@@ -311,7 +283,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         function: function_name,
         alias: alias_name,
         version: alias_version,
-        versions: versions.into_iter().map(|v| v.version).collect(),
+        versions: versions.iter().map(|v| v.version.clone()).collect(),
         image,
         digest,
         deployed_at,

@@ -1,5 +1,6 @@
-//! `deployer up`: under the stage lock, read the stage, plan, and carry
-//! the plan out (`stage::apply`): lock(read → plan → apply). Every step the
+//! `deployer up`: under the stage lock, survey the stage (`stage::survey`:
+//! read and plan, as `deployer plan` does) and carry the plan out
+//! (`stage::apply`): lock(survey → apply). Every step the
 //! plan leaves unchanged is skipped, so an `up` with nothing to do only
 //! reads. The read and the apply run under the lock, so two `up` of one
 //! stage never interleave. `up --watch` runs it again on every change of
@@ -26,7 +27,7 @@ use crate::names::Names;
 use crate::plan::{Change, ChangeAction, render_changes};
 use crate::signals::Interrupted;
 use crate::stage::release::ApiKeyReport;
-use crate::stage::{actual, apply, desired, lock, plan};
+use crate::stage::{Purpose, apply, desired, lock, survey};
 use crate::ui::{Summary, Ui};
 use crate::watch::Watcher;
 
@@ -232,12 +233,14 @@ async fn read_plan_apply(
     again: bool,
 ) -> Result<UpReport> {
     let step = ui.step("survey");
-    let (desired, wanted) = desired::resolve(stage, names).await?;
-    let actual = actual::read(&desired, Some(&wanted.image), clients).await?;
-    let plan = plan::plan(&desired, &wanted.image, &actual);
-    plan::check_account_room(stage, &desired, &actual)?;
-    plan::check_api_is_ours(&desired, &actual)?;
-    let changes = plan.changes(&desired).changes;
+    let survey = survey(stage, names, clients, Purpose::Deploy).await?;
+    let (desired, actual, plan) = (&survey.desired, &survey.actual, &survey.plan);
+    let recipe = &survey
+        .image
+        .as_ref()
+        .context("a survey for `up` hashes the image's inputs")?
+        .recipe;
+    let changes = plan.changes(desired).changes;
     let count = changes.iter().filter(|c| c.action.is_change()).count();
     step.finish(format!("{count} to change"));
     // A protected stage's plan is shown even with --json (on stderr): it
@@ -266,7 +269,7 @@ async fn read_plan_apply(
             anyhow::bail!("not applied: the answer was not yes; nothing was changed");
         }
     }
-    let applied = apply::apply(ui, clients, &desired, &wanted.recipe, &actual, &plan).await?;
+    let applied = apply::apply(ui, clients, desired, recipe, actual, plan).await?;
     Ok(UpReport {
         stage: stage.name.clone(),
         url: applied.url,

@@ -1,7 +1,8 @@
 //! The actual stage: every resource of the stage as AWS has it, each read
 //! once and all of them concurrently. Not found is `None`, never an error.
 //! `plan` and `up` diff it against the desired stage; `up` hands it to the
-//! apply, which reads again only to converge after a race.
+//! apply, which reads again only to converge after a race. [`ActualStage::found`]
+//! is what of the stage exists, by kind, for `status` and `destroy`.
 
 use anyhow::Result;
 
@@ -9,6 +10,8 @@ use super::desired::{DesiredStage, PERMISSION_ID};
 use super::image::{find_image, own_digest};
 use crate::aws::{Clients, apigw, ecr, iam, lambda, logs};
 use crate::image::ImageRef;
+use crate::plan::Kind;
+use serde::Serialize;
 
 /// What AWS holds for the stage.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +38,106 @@ pub struct ActualStage {
     pub account: Option<lambda::AccountConcurrency>,
     pub api: Option<apigw::ActualApi>,
     pub permission: Option<lambda::PermissionStatement>,
+    /// Every published version, oldest first: listed only by a survey for
+    /// `status` or `destroy` (`up` needs only the newest).
+    pub versions: Vec<lambda::VersionInfo>,
+    /// Other functions of the app whose image is in the shared repository:
+    /// asked only by a survey for `destroy`.
+    pub repository_users: Vec<String>,
+}
+
+/// One resource of the stage that exists, as output names it (`destroy
+/// --json` writes it as `{"kind", "name"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl ActualStage {
+    /// Every resource of the stage that exists, in the order `up` makes
+    /// them, named from `DesiredStage` and `Names` (as the plan names
+    /// them). The versions are listed only by a survey for `status` or
+    /// `destroy`.
+    pub fn found(&self, desired: &DesiredStage) -> Vec<Found> {
+        let actual = self;
+        let function = &desired.function_name;
+        let mut found = Vec::new();
+        let mut add = |kind: Kind, name: String, exists: bool| {
+            if exists {
+                found.push(Found { kind, name });
+            }
+        };
+        for &kind in Kind::ALL {
+            match kind {
+                Kind::EcrRepository => add(
+                    kind,
+                    desired.repository.name.clone(),
+                    actual.repository.is_some(),
+                ),
+                Kind::IamRole => add(kind, desired.role.name.clone(), actual.role.is_some()),
+                Kind::LogGroup => add(
+                    kind,
+                    desired.log_group.name.clone(),
+                    actual.log_group.is_some(),
+                ),
+                Kind::LambdaFunction => add(kind, function.clone(), actual.function.is_some()),
+                Kind::LambdaReservedConcurrency => {
+                    add(kind, function.clone(), actual.reserved.is_some())
+                }
+                Kind::LambdaVersion => {
+                    for version in &actual.versions {
+                        add(kind, desired.version_label(&version.version), true);
+                    }
+                }
+                Kind::LambdaAlias => {
+                    if let Some(alias) = &actual.alias {
+                        let name = format!("{} (version {})", desired.alias_label(), alias.version);
+                        add(kind, name, true);
+                    }
+                }
+                Kind::LambdaProvisionedConcurrency => {
+                    add(kind, desired.alias_label(), actual.provisioned.is_some())
+                }
+                Kind::ApiRestApi => {
+                    if let Some(api) = &actual.api {
+                        for id in std::iter::once(&api.id).chain(&api.duplicates) {
+                            add(kind, desired.rest_api_label(id), true);
+                        }
+                    }
+                }
+                Kind::ApiStage => add(
+                    kind,
+                    desired.api_stage_label(),
+                    actual.api.as_ref().is_some_and(|a| a.stage.is_some()),
+                ),
+                Kind::ApiKey => {
+                    if let Some(key) = actual.api.as_ref().and_then(|a| a.api_key.as_ref()) {
+                        add(kind, key.id.clone(), true);
+                    }
+                }
+                Kind::ApiUsagePlan => {
+                    if let Some(plan) = actual.api.as_ref().and_then(|a| a.usage_plan.as_ref()) {
+                        add(kind, plan.id.clone(), true);
+                    }
+                }
+                Kind::LambdaPermission => add(
+                    kind,
+                    desired.permission_label(),
+                    actual.alias.is_some() && actual.permission.is_some(),
+                ),
+                // Parts of a resource above, found and deleted with it.
+                Kind::EcrLifecyclePolicy
+                | Kind::EcrRepositoryPolicy
+                | Kind::EcrImage
+                | Kind::ApiResource
+                | Kind::ApiMethod
+                | Kind::ApiGatewayResponse
+                | Kind::ApiDeployment => {}
+            }
+        }
+        found
+    }
 }
 
 /// Reads every resource of `desired` once, concurrently, and the digest of
@@ -116,5 +219,7 @@ pub async fn read(
         account,
         api,
         permission,
+        versions: Vec::new(),
+        repository_users: Vec::new(),
     })
 }

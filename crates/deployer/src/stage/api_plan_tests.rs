@@ -5,7 +5,7 @@ use crate::names::Names;
 
 use crate::aws::apigw::*;
 use crate::config::{Auth, Stage};
-use crate::plan::{Change, ChangeAction};
+use crate::plan::{Change, ChangeAction, Kind};
 
 /// The plan's changes, as `deployer plan` shows them.
 fn diff(desired: &DesiredApi, actual: Option<&ActualApi>) -> Vec<Change> {
@@ -65,7 +65,7 @@ fn nothing_exists_means_everything_is_created() {
     );
     let methods: Vec<_> = changes
         .iter()
-        .filter(|c| c.kind == "api method")
+        .filter(|c| c.kind == Kind::ApiMethod)
         .map(|c| c.name.as_str())
         .collect();
     assert_eq!(
@@ -101,7 +101,10 @@ fn a_cors_change_updates_options_and_redeploys() {
         options.action,
         ChangeAction::Update(vec!["cors_headers".into()])
     );
-    let deployment = changes.iter().find(|c| c.kind == "api deployment").unwrap();
+    let deployment = changes
+        .iter()
+        .find(|c| c.kind == Kind::ApiDeployment)
+        .unwrap();
     assert_eq!(deployment.action, ChangeAction::Create);
 }
 
@@ -264,6 +267,6 @@ fn stage_tracing_follows_the_function() {
     let mut actual = actual_from(&desired);
     actual.stage.as_mut().unwrap().tracing = false;
     let changes = diff(&desired, Some(&actual));
-    let stage = changes.iter().find(|c| c.kind == "api stage").unwrap();
+    let stage = changes.iter().find(|c| c.kind == Kind::ApiStage).unwrap();
     assert_eq!(stage.action, ChangeAction::Update(vec!["tracing".into()]));
 }

@@ -30,7 +30,7 @@ use super::plan::StagePlan;
 use super::release;
 use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda, logs};
 use crate::image::{ImageRef, Recipe};
-use crate::plan::Action;
+use crate::plan::{Action, Kind};
 use crate::ui::Ui;
 
 /// Where the stage is after the apply.
@@ -64,6 +64,10 @@ pub async fn apply(
     let stage = &desired.stage;
     let names = &desired.names;
     let built = plan.image == Action::Create;
+    let image_ref = plan
+        .image_ref
+        .as_ref()
+        .context("the plan was made without the image's content hash, so it cannot be applied")?;
 
     // Before each write: the stage lock is still ours (`lock::still_held`).
     lock::still_held().await?;
@@ -73,7 +77,7 @@ pub async fn apply(
         apply_repository(ui, clients, desired, actual, plan),
         apply_role(ui, clients, desired, actual, plan),
         apply_log_group(ui, clients, desired, plan),
-        build_image(ui, desired, recipe, plan),
+        build_image(ui, desired, recipe, image_ref, plan),
     )?;
     let image = match local_image {
         Some(local) => {
@@ -82,7 +86,7 @@ pub async fn apply(
         }
         None => ImageRef {
             digest: actual.image_digest.clone(),
-            ..plan.image_ref.clone()
+            ..image_ref.clone()
         },
     };
     let digest = image
@@ -95,7 +99,7 @@ pub async fn apply(
     let alias = &desired.alias_name;
     if plan.function.is_change() {
         lock::still_held().await?;
-        let step = ui.step("lambda function");
+        let step = ui.step(Kind::LambdaFunction);
         let mut wanted = desired.function(&image_uri);
         wanted.role_arn = role_arn.clone();
         let outcome = lambda::apply_function(
@@ -115,7 +119,7 @@ pub async fn apply(
         (Action::Unchanged, Some(version)) => version.clone(),
         _ => {
             lock::still_held().await?;
-            let step = ui.step("lambda version");
+            let step = ui.step(Kind::LambdaVersion);
             let version = lambda::publish(&clients.lambda, function).await?;
             step.finish(format!("published {version}"));
             version
@@ -130,7 +134,7 @@ pub async fn apply(
         // invoke of it before then fails (a run killed right after its
         // publish leaves one too): neither the smoke test nor callers
         // through the alias may meet it before it is `Active`.
-        let step = ui.step("lambda version ready");
+        let step = ui.step(format!("{} ready", Kind::LambdaVersion));
         lambda::wait_until_ready(&clients.lambda, function, Some(&version)).await?;
         step.finish(format!("{version} active"));
         // Whenever the alias moves, not only after a publish: a version whose
@@ -138,7 +142,7 @@ pub async fn apply(
         // not move the alias to it untested.
         release::smoke_test(stage, ui, clients, &version, previous.as_deref()).await?;
         lock::still_held().await?;
-        let step = ui.step("lambda alias");
+        let step = ui.step(Kind::LambdaAlias);
         lambda::apply_alias(&clients.lambda, function, alias, &version, &plan.alias).await?;
         step.finish(format!("{alias} → {version}"));
     }
@@ -169,7 +173,7 @@ pub async fn apply(
     };
     if plan.permission.is_change() {
         lock::still_held().await?;
-        let step = ui.step("lambda permission");
+        let step = ui.step(Kind::LambdaPermission);
         let outcome = lambda::apply_permission(
             &clients.lambda,
             function,
@@ -249,7 +253,7 @@ async fn apply_repository(
     {
         return Ok(());
     }
-    let step = ui.step("ecr repository");
+    let step = ui.step(Kind::EcrRepository);
     let name = desired.repository.name.as_str();
     let outcome = ecr::apply_repository(
         &clients.ecr,
@@ -293,7 +297,7 @@ async fn apply_role(
     if !plan.role.is_change() {
         return Ok(desired.names.role_arn.clone());
     }
-    let step = ui.step("iam role");
+    let step = ui.step(Kind::IamRole);
     let (outcome, arn) = iam::apply_role(
         &clients.iam,
         &desired.role,
@@ -315,7 +319,7 @@ async fn apply_log_group(
     if !plan.log_group.is_change() {
         return Ok(());
     }
-    let step = ui.step("log group");
+    let step = ui.step(Kind::LogGroup);
     let outcome = logs::apply_log_group(&clients.logs, &desired.log_group, &plan.log_group).await?;
     step.finish(format!(
         "{}, events kept {} days",
@@ -335,7 +339,7 @@ async fn apply_reserved(
     if !plan.reserved.is_change() {
         return Ok(());
     }
-    let step = ui.step("lambda reserved concurrency");
+    let step = ui.step(Kind::LambdaReservedConcurrency);
     let amount = desired.concurrency.reserved.unwrap_or_default();
     let outcome = lambda::apply_reserved(
         &clients.lambda,
@@ -362,7 +366,7 @@ async fn apply_provisioned(
     if !plan.provisioned.is_change() {
         return Ok(());
     }
-    let step = ui.step("lambda provisioned concurrency");
+    let step = ui.step(Kind::LambdaProvisionedConcurrency);
     let amount = desired.concurrency.provisioned.unwrap_or_default();
     let outcome = lambda::apply_provisioned(
         &clients.lambda,
@@ -385,12 +389,13 @@ async fn build_image(
     ui: &Ui,
     desired: &DesiredStage,
     recipe: &Recipe,
+    image_ref: &ImageRef,
     plan: &StagePlan,
 ) -> Result<Option<ImageRef>> {
     if plan.image != Action::Create {
         return Ok(None);
     }
-    let local = ImageRef::new(&desired.names.repository_uri, &plan.image_ref.tag);
+    let local = ImageRef::new(&desired.names.repository_uri, &image_ref.tag);
     image::build(&desired.stage, ui, recipe, &local).await?;
     Ok(Some(local))
 }

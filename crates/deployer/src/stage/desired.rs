@@ -114,9 +114,25 @@ impl DesiredStage {
         format!("{}:{}", self.function_name, self.alias_name)
     }
 
+    /// A published version of the function as output names it:
+    /// `function:version`.
+    pub fn version_label(&self, version: &str) -> String {
+        format!("{}:{version}", self.function_name)
+    }
+
     /// The API's permission on the alias as output names it.
     pub fn permission_label(&self) -> String {
         format!("{}/{PERMISSION_ID}", self.alias_label())
+    }
+
+    /// A REST API of the stage as output names it: `name (id)`.
+    pub fn rest_api_label(&self, api_id: &str) -> String {
+        format!("{} ({api_id})", self.api.name)
+    }
+
+    /// The API's stage as output names it: `api/stage`.
+    pub fn api_stage_label(&self) -> String {
+        format!("{}/{}", self.api.name, self.api.stage_name)
     }
 }
 

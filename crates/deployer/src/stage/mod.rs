@@ -1,13 +1,17 @@
-//! One model of a stage, shared by `plan`, `up`, `status` and `destroy`:
-//! [`desired`] (the configuration with its names and image), [`actual`]
-//! (every resource read once, concurrently), [`plan`] (typed actions
-//! between the two) and [`apply`] (carries out the plan it is given). The
+//! One model of a stage, shared by `plan`, `up`, `status` and `destroy`,
+//! which all start from one [`survey`]: [`desired`] (the configuration
+//! with its names and image), [`actual`] (every resource read once,
+//! concurrently), [`plan`] (typed actions between the two), [`apply`]
+//! (carries out the plan it is given) and [`teardown`] (deletes what the
+//! survey found, callers first). The
 //! stage [`lock`], the [`image`] as commands build and push it, the
 //! [`release`] checks, the [`memory`] advice and the [`metrics`] read sit
 //! beside them, below the commands.
 
 use crate::aws::Connection;
 use crate::config::Stage;
+
+pub use survey::{Purpose, Survey, survey};
 
 pub mod actual;
 pub mod apply;
@@ -18,6 +22,8 @@ pub(crate) mod memory;
 pub(crate) mod metrics;
 pub mod plan;
 pub mod release;
+pub mod survey;
+pub mod teardown;
 
 #[cfg(test)]
 mod api_plan_tests;

@@ -13,38 +13,15 @@ use crate::config::Architecture;
 use crate::config::Stage;
 use crate::exit::{ExitStatus, Failure};
 use crate::image::ImageRef;
-use crate::plan::{Action, Change, FieldChange, NoField, Plan};
-
-/// The resource kinds, as `plan`, `up`, `status` and `destroy` print them
-/// (and as their `--json` carries them in `kind`).
-pub mod kind {
-    pub const ECR_REPOSITORY: &str = "ecr repository";
-    pub const ECR_LIFECYCLE_POLICY: &str = "ecr lifecycle policy";
-    pub const ECR_REPOSITORY_POLICY: &str = "ecr repository policy";
-    pub const ECR_IMAGE: &str = "ecr image";
-    pub const IAM_ROLE: &str = "iam role";
-    pub const LOG_GROUP: &str = "log group";
-    pub const LAMBDA_FUNCTION: &str = "lambda function";
-    pub const LAMBDA_VERSION: &str = "lambda version";
-    pub const LAMBDA_ALIAS: &str = "lambda alias";
-    pub const LAMBDA_PERMISSION: &str = "lambda permission";
-    pub const LAMBDA_RESERVED_CONCURRENCY: &str = "lambda reserved concurrency";
-    pub const LAMBDA_PROVISIONED_CONCURRENCY: &str = "lambda provisioned concurrency";
-    pub const API_REST_API: &str = "api rest api";
-    pub const API_RESOURCE: &str = "api resource";
-    pub const API_METHOD: &str = "api method";
-    pub const API_GATEWAY_RESPONSE: &str = "api gateway response";
-    pub const API_DEPLOYMENT: &str = "api deployment";
-    pub const API_STAGE: &str = "api stage";
-    pub const API_KEY: &str = "api key";
-    pub const API_USAGE_PLAN: &str = "api usage plan";
-}
+use crate::plan::{Action, Change, FieldChange, Kind, NoField, Plan};
 
 /// Everything `up` does to the stage, in its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StagePlan {
-    /// The image the stage runs, by tag.
-    pub image_ref: ImageRef,
+    /// The image the stage runs, by tag; `None` from a survey that does not
+    /// hash the image's inputs (`status`, `destroy`), whose plan is never
+    /// applied.
+    pub image_ref: Option<ImageRef>,
     pub repository: Action<ecr::RepositoryField>,
     pub lifecycle_policy: Action<ecr::LifecycleField>,
     pub repository_policy: Action<ecr::RepositoryPolicyField>,
@@ -222,8 +199,6 @@ fn log_group_values(
         .collect()
 }
 
-/// Compares the desired stage (running `image`) with the actual one.
-/// Changes nothing.
 /// Refuses, before anything changes, reserved or provisioned concurrency
 /// the account cannot give (its quota, read by the survey): AWS would
 /// refuse it half-way through `up`, after the image, the function and the
@@ -286,12 +261,17 @@ pub fn check_api_is_ours(desired: &DesiredStage, actual: &ActualStage) -> anyhow
     ))
 }
 
-pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> StagePlan {
+/// Compares the desired stage (running `image`, when known) with the
+/// actual one. Changes nothing.
+pub fn plan(desired: &DesiredStage, image: Option<&ImageRef>, actual: &ActualStage) -> StagePlan {
     // Before the image exists, its digest is unknown: any placeholder that
     // cannot equal a real digest makes the function's image differ.
-    let image_uri = match &actual.image_digest {
-        Some(digest) => ecr::image_uri_by_digest(&desired.names.repository_uri, digest),
-        None => format!("{}@<new image {}>", desired.names.repository_uri, image.tag),
+    let image_uri = match (&actual.image_digest, image) {
+        (Some(digest), _) => ecr::image_uri_by_digest(&desired.names.repository_uri, digest),
+        (None, Some(image)) => {
+            format!("{}@<new image {}>", desired.names.repository_uri, image.tag)
+        }
+        (None, None) => format!("{}@<image not hashed>", desired.names.repository_uri),
     };
     let role = iam::diff_role(&desired.role, actual.role.as_ref());
     let mut function =
@@ -347,7 +327,7 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
             || alias.is_change()
             || actual.provisioned.as_ref().is_some_and(|p| !p.is_ready()));
     StagePlan {
-        image_ref: image.clone(),
+        image_ref: image.cloned(),
         repository: ecr::diff_repository(&desired.repository, actual.repository.as_ref()),
         lifecycle_policy: ecr::diff_lifecycle_policy(
             &desired.lifecycle_policy,
@@ -357,7 +337,7 @@ pub fn plan(desired: &DesiredStage, image: &ImageRef, actual: &ActualStage) -> S
             &desired.pull_statement,
             actual.repository_policy.as_deref(),
         ),
-        image: Action::create_if(actual.image_digest.is_none()),
+        image: Action::create_if(image.is_some() && actual.image_digest.is_none()),
         role,
         log_group: log_group.clone(),
         function: function.clone(),
@@ -415,31 +395,35 @@ impl StagePlan {
         let repository = &desired.repository.name;
         let function = &desired.function_name;
         let mut changes = vec![
-            Change::new(kind::ECR_REPOSITORY, repository, &self.repository),
+            Change::new(Kind::EcrRepository, repository, &self.repository),
+            Change::new(Kind::EcrLifecyclePolicy, repository, &self.lifecycle_policy),
             Change::new(
-                kind::ECR_LIFECYCLE_POLICY,
-                repository,
-                &self.lifecycle_policy,
-            ),
-            Change::new(
-                kind::ECR_REPOSITORY_POLICY,
+                Kind::EcrRepositoryPolicy,
                 repository,
                 &self.repository_policy,
             ),
-            Change::new(kind::ECR_IMAGE, self.image_ref.by_tag(), &self.image),
-            Change::new(kind::IAM_ROLE, &desired.role.name, &self.role),
-            Change::new(kind::LOG_GROUP, &desired.log_group.name, &self.log_group)
-                .with_values(self.values.log_group.clone()),
-            Change::new(kind::LAMBDA_FUNCTION, function, &self.function)
-                .with_values(self.values.function.clone()),
         ];
+        // Without the image's hash (`status`, `destroy`) there is no image
+        // to name.
+        changes.extend(
+            self.image_ref
+                .as_ref()
+                .map(|image| Change::new(Kind::EcrImage, image.by_tag(), &self.image)),
+        );
+        changes.extend([
+            Change::new(Kind::IamRole, &desired.role.name, &self.role),
+            Change::new(Kind::LogGroup, &desired.log_group.name, &self.log_group)
+                .with_values(self.values.log_group.clone()),
+            Change::new(Kind::LambdaFunction, function, &self.function)
+                .with_values(self.values.function.clone()),
+        ]);
         // The concurrency settings show when the stage asks for them or
         // has one to remove, as the API key does: most stages set neither.
         let concurrency = desired.concurrency;
         let provisioned =
             (concurrency.provisioned.is_some() || self.provisioned.is_change()).then(|| {
                 Change::new(
-                    kind::LAMBDA_PROVISIONED_CONCURRENCY,
+                    Kind::LambdaProvisionedConcurrency,
                     desired.alias_label(),
                     &self.provisioned,
                 )
@@ -450,13 +434,13 @@ impl StagePlan {
         }
         if concurrency.reserved.is_some() || self.reserved.is_change() {
             changes.push(
-                Change::new(kind::LAMBDA_RESERVED_CONCURRENCY, function, &self.reserved)
+                Change::new(Kind::LambdaReservedConcurrency, function, &self.reserved)
                     .with_values(self.values.reserved.clone()),
             );
         }
-        changes.push(Change::new(kind::LAMBDA_VERSION, function, &self.version));
+        changes.push(Change::new(Kind::LambdaVersion, function, &self.version));
         changes.push(
-            Change::new(kind::LAMBDA_ALIAS, desired.alias_label(), &self.alias)
+            Change::new(Kind::LambdaAlias, desired.alias_label(), &self.alias)
                 .with_values(self.values.alias.clone()),
         );
         if !self.provisioned_first {
@@ -464,19 +448,11 @@ impl StagePlan {
         }
         changes.extend(api_changes(&desired.api, &self.api));
         changes.push(Change::new(
-            kind::LAMBDA_PERMISSION,
+            Kind::LambdaPermission,
             desired.permission_label(),
             &self.permission,
         ));
         Plan { changes }
-    }
-
-    pub fn change_count(&self, desired: &DesiredStage) -> usize {
-        self.changes(desired)
-            .changes
-            .iter()
-            .filter(|c| c.action.is_change())
-            .count()
     }
 }
 
@@ -486,44 +462,40 @@ pub fn api_changes(desired: &apigw::DesiredApi, plan: &apigw::ApiPlan) -> Vec<Ch
     let resource = format!("{api}/{}", desired.path);
     let stage = format!("{api}/{}", desired.stage_name);
     let mut changes = vec![
-        Change::new(kind::API_REST_API, api, &plan.rest_api),
-        Change::new(kind::API_RESOURCE, &resource, &plan.resource),
+        Change::new(Kind::ApiRestApi, api, &plan.rest_api),
+        Change::new(Kind::ApiResource, &resource, &plan.resource),
     ];
     for stale in &plan.stale_resources {
         changes.push(Change::new(
-            kind::API_RESOURCE,
+            Kind::ApiResource,
             format!("{api}{}", stale.path),
             &Action::<NoField>::Delete,
         ));
     }
     for (method, action) in &plan.methods {
         changes.push(Change::new(
-            kind::API_METHOD,
+            Kind::ApiMethod,
             format!("{method} {resource}"),
             action,
         ));
     }
-    for (kind, action) in &plan.gateway_responses {
+    for (response, action) in &plan.gateway_responses {
         changes.push(Change::new(
-            kind::API_GATEWAY_RESPONSE,
-            format!("{api}/{kind}"),
+            Kind::ApiGatewayResponse,
+            format!("{api}/{response}"),
             action,
         ));
     }
-    changes.push(Change::new(kind::API_DEPLOYMENT, &stage, &plan.deployment));
-    changes.push(Change::new(kind::API_STAGE, &stage, &plan.stage));
+    changes.push(Change::new(Kind::ApiDeployment, &stage, &plan.deployment));
+    changes.push(Change::new(Kind::ApiStage, &stage, &plan.stage));
     // Without api_key auth, the key and plan show only when there is one
     // to remove.
     let key_name = desired.api_key_name.as_deref().unwrap_or(api);
     if desired.api_key_name.is_some() || plan.api_key.is_change() {
-        changes.push(Change::new(kind::API_KEY, key_name, &plan.api_key));
+        changes.push(Change::new(Kind::ApiKey, key_name, &plan.api_key));
     }
     if desired.api_key_name.is_some() || plan.usage_plan.is_change() {
-        changes.push(Change::new(
-            kind::API_USAGE_PLAN,
-            key_name,
-            &plan.usage_plan,
-        ));
+        changes.push(Change::new(Kind::ApiUsagePlan, key_name, &plan.usage_plan));
     }
     changes
 }
@@ -554,7 +526,7 @@ mod tests {
     }
 
     /// The kinds of the plan's changes, in their order.
-    fn kinds(desired: &DesiredStage, plan: &StagePlan) -> Vec<&'static str> {
+    fn kinds(desired: &DesiredStage, plan: &StagePlan) -> Vec<Kind> {
         plan.changes(desired)
             .changes
             .into_iter()
@@ -565,10 +537,13 @@ mod tests {
     #[test]
     fn a_stage_without_concurrency_settings_shows_none() {
         let (desired, image) = wanting(0, 0);
-        let plan = plan(&desired, &image, &ActualStage::default());
+        let plan = plan(&desired, Some(&image), &ActualStage::default());
         let kinds = kinds(&desired, &plan);
         assert!(
-            !kinds.iter().any(|k| k.contains("concurrency")),
+            !kinds.iter().any(|k| matches!(
+                k,
+                Kind::LambdaReservedConcurrency | Kind::LambdaProvisionedConcurrency
+            )),
             "{kinds:?}"
         );
         assert!(!plan.wait_provisioned);
@@ -577,15 +552,15 @@ mod tests {
     #[test]
     fn provisioned_goes_on_the_alias_after_it_moves_and_is_waited_for() {
         let (desired, image) = wanting(1, 5);
-        let plan = plan(&desired, &image, &ActualStage::default());
+        let plan = plan(&desired, Some(&image), &ActualStage::default());
         assert_eq!(plan.provisioned, Action::Create);
         assert_eq!(plan.reserved, Action::Create);
         assert!(plan.wait_provisioned && !plan.provisioned_first);
         let kinds = kinds(&desired, &plan);
-        let at = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();
-        assert!(at("lambda function") < at("lambda reserved concurrency"));
-        assert!(at("lambda reserved concurrency") < at("lambda version"));
-        assert!(at("lambda alias") < at("lambda provisioned concurrency"));
+        let at = |kind: Kind| kinds.iter().position(|k| *k == kind).unwrap();
+        assert!(at(Kind::LambdaFunction) < at(Kind::LambdaReservedConcurrency));
+        assert!(at(Kind::LambdaReservedConcurrency) < at(Kind::LambdaVersion));
+        assert!(at(Kind::LambdaAlias) < at(Kind::LambdaProvisionedConcurrency));
     }
 
     #[test]
@@ -595,16 +570,16 @@ mod tests {
             provisioned: Some(ready(4)),
             ..ActualStage::default()
         };
-        let plan = plan(&desired, &image, &actual);
+        let plan = plan(&desired, Some(&image), &actual);
         assert!(plan.provisioned_first);
         let kinds = kinds(&desired, &plan);
-        let at = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();
-        assert!(at("lambda provisioned concurrency") < at("lambda reserved concurrency"));
-        assert!(at("lambda provisioned concurrency") < at("lambda alias"));
+        let at = |kind: Kind| kinds.iter().position(|k| *k == kind).unwrap();
+        assert!(at(Kind::LambdaProvisionedConcurrency) < at(Kind::LambdaReservedConcurrency));
+        assert!(at(Kind::LambdaProvisionedConcurrency) < at(Kind::LambdaAlias));
 
         // Raising the reservation needs no such care.
         let (desired, image) = wanting(4, 8);
-        assert!(!super::plan(&desired, &image, &actual).provisioned_first);
+        assert!(!super::plan(&desired, Some(&image), &actual).provisioned_first);
     }
 
     #[test]
@@ -619,7 +594,7 @@ mod tests {
             provisioned: Some(ready(1)),
             ..ActualStage::default()
         };
-        let plan = plan(&desired, &image, &actual);
+        let plan = plan(&desired, Some(&image), &actual);
         assert!(plan.alias.is_change());
         assert_eq!(plan.provisioned, Action::Unchanged);
         assert!(plan.wait_provisioned);
@@ -672,11 +647,11 @@ mod tests {
             function: Some(actual),
             ..ActualStage::default()
         };
-        let plan = plan(&desired, &image, &actual_stage);
+        let plan = plan(&desired, Some(&image), &actual_stage);
         let changes = plan.changes(&desired).changes;
         let function = changes
             .iter()
-            .find(|c| c.kind == kind::LAMBDA_FUNCTION)
+            .find(|c| c.kind == Kind::LambdaFunction)
             .unwrap();
         assert!(
             function.values.iter().any(|v| v.field == "memory"),
@@ -718,7 +693,7 @@ mod tests {
         };
         // The role is missing (deleted): it is created, and the function,
         // unchanged otherwise, is given it again and published anew.
-        let plan = plan(&desired, &image, &actual);
+        let plan = plan(&desired, Some(&image), &actual);
         assert_eq!(plan.role, Action::Create);
         assert_eq!(
             plan.function,

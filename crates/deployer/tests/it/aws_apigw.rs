@@ -56,7 +56,7 @@ async fn planned(client: &Client, desired: &DesiredApi) -> Vec<(&'static str, Ch
     api_changes(desired, &apigw::diff_api(desired, actual.as_ref()))
         .into_iter()
         .filter(|c| c.action.is_change())
-        .map(|c| (c.kind, c.action))
+        .map(|c| (c.kind.as_str(), c.action))
         .collect()
 }
 

@@ -392,3 +392,58 @@ async fn the_repository_goes_with_the_last_stage_that_uses_it() {
     );
     assert!(!repository_exists(&config, &fx.app).await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_while_deleting_stops_destroy_with_130_and_the_next_run_finishes() {
+    let fx = Fixture::new("destroyint");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let config = sdk_config().await;
+    up_with_logs(&fx, &config, "local").await;
+
+    // SIGINT the moment the first deletion begins (its progress line), so
+    // that the deletions after it are still to come.
+    let mut child = fx
+        .command(&["destroy", "--stage", "local", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && line.contains("lambda permission") && line.ends_with(" ...") {
+                sent = Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status()
+                    .unwrap()
+                    .success();
+            }
+            text += &line;
+            text.push('\n');
+        }
+        (sent, text)
+    });
+    let status = child.wait().unwrap();
+    let (sent, stderr) = reader.join().unwrap();
+    assert!(sent, "no deletion began:\n{stderr}");
+    // 128 + SIGINT, as a shell reports it; the lock is not left behind.
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (SIGINT)") && stderr.contains("the stage lock is released"),
+        "{stderr}"
+    );
+    assert!(
+        !crate::util::snapshot::lock_exists(&fx.lock_group("local")).await,
+        "lock left"
+    );
+
+    // The next run removes what is left; nothing of the stage remains.
+    fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    assert_eq!(
+        stage_resources(&config, &fx, "local").await,
+        Vec::<String>::new()
+    );
+}

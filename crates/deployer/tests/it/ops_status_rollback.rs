@@ -168,3 +168,42 @@ async fn a_stage_never_deployed_has_no_status_and_nothing_to_roll_back() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untagged_rest_api_with_the_stages_name_is_not_shown_as_the_stages() {
+    let fx = Fixture::new("opsforeign");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let config = sdk_config().await;
+    let apigw = aws_sdk_apigateway::Client::new(&config);
+    // API Gateway names are not unique: this one may be another team's.
+    let theirs = apigw
+        .create_rest_api()
+        .name(fx.function("local"))
+        .send()
+        .await
+        .unwrap();
+    let id = theirs.id().unwrap().to_string();
+
+    let status = fx.json(&["status", "--stage", "local", "--json"]);
+    assert_eq!(status["deployed"], false, "{status}");
+    assert_eq!(status["url"], Value::Null, "{status}");
+    let api = status["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "api rest api")
+        .unwrap_or_else(|| panic!("no api rest api row in {status}"));
+    assert_eq!(api["exists"], false, "{status}");
+    assert!(!api["name"].as_str().unwrap().contains(&id), "{status}");
+
+    // Nor does destroy count it, and it is still there afterwards.
+    let destroyed = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
+    assert_eq!(destroyed["removed"], serde_json::json!([]), "{destroyed}");
+    apigw.get_rest_api().rest_api_id(&id).send().await.unwrap();
+    apigw
+        .delete_rest_api()
+        .rest_api_id(&id)
+        .send()
+        .await
+        .unwrap();
+}

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use deployer::aws::{self, Clients, apigw, iam, logs};
 use deployer::config::{self, Overrides};
 use deployer::plan::Action;
-use deployer::stage::{actual, apply, desired, plan};
+use deployer::stage::{self, Purpose, apply, desired};
 use deployer::ui::{Mode, Ui};
 
 use crate::util::fixture::{Fixture, changes};
@@ -114,12 +114,19 @@ async fn up_makes_exactly_the_calls_of_its_plan_and_reads_each_resource_once() {
     stage.smoke_test.public_path = false;
     let clients = Clients::new(&aws::sdk_config(&stage.connection()).await);
     let names = desired::names(&stage, &clients).await.unwrap();
-    let (mut wanted, image) = desired::resolve(&stage, &names).await.unwrap();
-    let found = actual::read(&wanted, Some(&image.image), &clients)
+    let survey = stage::survey(&stage, &names, &clients, Purpose::Deploy)
         .await
         .unwrap();
-    let mut hand_built = plan::plan(&wanted, &image.image, &found);
-    assert_eq!(hand_built.change_count(&wanted), 0, "{hand_built:#?}");
+    let (mut wanted, found, mut hand_built) = (survey.desired, survey.actual, survey.plan);
+    let image = survey.image.unwrap();
+    assert!(
+        !hand_built
+            .changes(&wanted)
+            .changes
+            .iter()
+            .any(|c| c.action.is_change()),
+        "{hand_built:#?}"
+    );
     wanted.log_group.retention_days = 7;
     hand_built.log_group = Action::Update(BTreeSet::from([logs::LogGroupField::Retention]));
     wanted.role.tags.insert("team".into(), "forecasting".into());
