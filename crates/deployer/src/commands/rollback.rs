@@ -23,6 +23,7 @@ use crate::cli::RollbackArgs;
 use crate::config::Stage;
 use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
+use crate::plan::Kind;
 use crate::stage::desired::{self, DesiredStage};
 use crate::stage::{lock, release};
 use crate::ui::Ui;
@@ -172,11 +173,11 @@ async fn roll_back(
     }
 
     // Checked before callers meet it, as `up` checks a new version.
-    let step = ui.step("lambda version ready");
+    let step = ui.step(format!("{} ready", Kind::LambdaVersion));
     lambda::wait_until_ready(&clients.lambda, &function, Some(&to)).await?;
     step.finish(format!("{to} active"));
     release::smoke_test(stage, ui, clients, &to, Some(&from)).await?;
-    let step = ui.step("lambda alias");
+    let step = ui.step(Kind::LambdaAlias);
     lambda::ensure_alias(&clients.lambda, &function, &alias_name, &to).await?;
     step.finish(format!("{alias_name}: {from} → {to}"));
     if stage.function.provisioned_concurrency > 0 {
