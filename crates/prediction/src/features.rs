@@ -55,13 +55,38 @@ pub const CALENDAR_FEATURES: [&str; N_CALENDAR] = [
 pub const N_CALENDAR: usize = 23;
 /// The volume column's index: right after the calendar.
 pub const VOLUME_COLUMN: usize = N_CALENDAR;
-/// A full row: the calendar and the volume.
-pub const ROW_LEN: usize = N_CALENDAR + 1;
+/// The same volume in millions, as is: the next column.
+pub const MILLIONS_COLUMN: usize = N_CALENDAR + 1;
+/// An arrival model's own feed's records that day, in millions.
+pub const FEED_MILLIONS_COLUMN: usize = N_CALENDAR + 2;
+/// A full row: the calendar, the volume's two columns and the feed's records.
+pub const ROW_LEN: usize = N_CALENDAR + 3;
 
 /// The extra feature of runtime models: `ln(1 + m)` of the records the day's
 /// run processes, in millions: the feeds' records of the day plus those of
-/// the skipped holiday(s) just before, which the run catches up on.
+/// the skipped holiday(s) just before, which the run catches up on. The
+/// columns after it, `m` itself ([`MILLIONS_COLUMN`]) and an arrival's
+/// feed's records ([`FEED_MILLIONS_COLUMN`]), are read only by the cost
+/// models, which no shipped model is (issue #24's second round).
 pub const VOLUME_FEATURE: &str = "ln1p_processed_records_millions";
+
+/// The columns of a runtime's cost model: the millions processed and the
+/// month and quarter ends. A batch job's runtime is a fixed part plus so
+/// many minutes per million records (plus the month's closing work), a
+/// line in the volume that a power of it (a fit on `ln(1 + y)` against
+/// `ln(1 + m)`) bends away from on the rare heavy days: a quarter end has
+/// twice an ordinary day's volume and three of them are in a year's data.
+pub const RUNTIME_COST_COLUMNS: [usize; 3] = [MILLIONS_COLUMN, 6, 7];
+
+/// The columns of an arrival's cost model: the feed's records, business
+/// day, light holiday and the trend. A bigger file comes later by so many
+/// minutes a record, on top of the day's usual time; the calendar's
+/// effects on the volume multiply (a Monday month start after a holiday),
+/// so the minutes they add follow the volume, not a sum of one term per
+/// effect. The trend is there to take back the volume's growth, which
+/// does not make a file later (without it, Nov-Dec forecasts ran a
+/// minute late on simulated data).
+pub const ARRIVAL_COST_COLUMNS: [usize; 4] = [FEED_MILLIONS_COLUMN, 3, 19, TREND];
 
 /// The trend column.
 pub const TREND: usize = 11;
@@ -107,22 +132,23 @@ pub fn calendar_features(facts: &DayFacts) -> [f64; N_CALENDAR] {
     row
 }
 
-/// The volume column's value, `ln(1 + m)` of the records (millions) the
-/// run on `date` processes: `records_of(date)` plus, when the pipeline
-/// skips holidays, `records_of` each observed holiday just before it, whose
-/// files wait for the next run.
+/// The volume columns' values, `ln(1 + m)` and `m`, of the records `m`
+/// (millions) the run on `date` processes: `records_of(date)` plus, when
+/// the pipeline skips holidays, `records_of` each observed holiday just
+/// before it, whose files wait for the next run.
 pub fn processed_volume(
     date: NaiveDate,
     skips_holidays: bool,
     records_of: impl Fn(NaiveDate) -> f64,
-) -> f64 {
+) -> [f64; 2] {
     let mut total = records_of(date);
     let mut day = date.pred_opt();
     while let Some(d) = day.filter(|d| skips_holidays && crate::calendar::is_holiday_observed(*d)) {
         total += records_of(d);
         day = d.pred_opt();
     }
-    (total.max(0.0) / 1e6).ln_1p()
+    let millions = total.max(0.0) / 1e6;
+    [millions.ln_1p(), millions]
 }
 
 /// Whether the calendar bends the day's volume: the models' error bands
@@ -163,10 +189,13 @@ mod tests {
         // 2025-11-11 (Veterans Day, a Tuesday) is skipped: Wednesday's run
         // processes both days' records.
         let records = |date: NaiveDate| if date == d("2025-11-11") { 1e5 } else { 1e6 };
-        let wednesday = processed_volume(d("2025-11-12"), true, records);
-        assert!((wednesday - 1.1f64.ln_1p()).abs() < 1e-12);
-        assert!((processed_volume(d("2025-11-12"), false, records) - 1f64.ln_1p()).abs() < 1e-12);
-        assert!((processed_volume(d("2025-11-14"), true, records) - 1f64.ln_1p()).abs() < 1e-12);
+        let [ln1p, millions] = processed_volume(d("2025-11-12"), true, records);
+        assert!((ln1p - 1.1f64.ln_1p()).abs() < 1e-12);
+        assert!((millions - 1.1).abs() < 1e-12);
+        assert!(
+            (processed_volume(d("2025-11-12"), false, records)[0] - 1f64.ln_1p()).abs() < 1e-12
+        );
+        assert!((processed_volume(d("2025-11-14"), true, records)[1] - 1.0).abs() < 1e-12);
     }
 
     #[test]

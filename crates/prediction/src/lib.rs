@@ -218,24 +218,30 @@ fn raw_forecast_with(models: &ModelSet, facts: &calendar::DayFacts) -> RawForeca
     let feed_arrival = models
         .feed_arrival
         .iter()
-        .map(|m| m.predict(&calendar_row, kind))
+        .zip(&feed_records)
+        .map(|(m, records)| {
+            let mut row = [0.0; features::ROW_LEN];
+            row[..features::N_CALENDAR].copy_from_slice(&calendar_row);
+            row[features::FEED_MILLIONS_COLUMN] = records.p50 / 1e6;
+            m.predict(&row, kind)
+        })
         .collect();
     let job_runtime = if models.skips_holidays && facts.holiday_observed {
         vec![NOTHING; models.job_runtime.len()]
     } else {
         let mut row = [0.0; features::ROW_LEN];
         row[..features::N_CALENDAR].copy_from_slice(&calendar_row);
-        row[features::VOLUME_COLUMN] =
-            features::processed_volume(facts.date, models.skips_holidays, |d| {
-                if d == facts.date {
-                    feed_records.iter().map(|q| q.p50).sum()
-                } else {
-                    predicted_records(&models.feed_records, d)
-                        .iter()
-                        .map(|q| q.p50)
-                        .sum()
-                }
-            });
+        let volume = features::processed_volume(facts.date, models.skips_holidays, |d| {
+            if d == facts.date {
+                feed_records.iter().map(|q| q.p50).sum()
+            } else {
+                predicted_records(&models.feed_records, d)
+                    .iter()
+                    .map(|q| q.p50)
+                    .sum()
+            }
+        });
+        row[features::VOLUME_COLUMN..=features::MILLIONS_COLUMN].copy_from_slice(&volume);
         models
             .job_runtime
             .iter()

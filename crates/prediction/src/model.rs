@@ -17,7 +17,7 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::ridge_regression::{RidgeRegression, RidgeRegressionParameters};
 
 use crate::LoadError;
-use crate::features::{DayKind, ROW_LEN};
+use crate::features::{ARRIVAL_COST_COLUMNS, DayKind, ROW_LEN, RUNTIME_COST_COLUMNS};
 use crate::forecast::Quantiles;
 
 /// The format's name, so a stray JSON file is not mistaken for a manifest.
@@ -26,6 +26,9 @@ pub const FORMAT: &str = "pde-prediction-models";
 /// (2: a choice of learner per target, indicator features, the processed
 /// volume; 3: no weekday indicator on an observed holiday, so a version 2
 /// file's coefficients would misread holidays; 4: a target's `band_scale`).
+/// The cost models' learner and columns (issue #24's second round) are
+/// study-only: a version 4 reader from before them refuses a set holding
+/// one (an unknown learner, or a column past its row), never misreads it.
 pub const FORMAT_VERSION: u32 = 4;
 /// The manifest's name inside the models directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -100,6 +103,11 @@ pub enum Learner {
     /// carries the trend and the calendar's main effects past the training
     /// window, the forest what the line misses.
     RidgeForest(LinearPart, ForestPart),
+    /// A ridge regression moved by the median of its training residuals:
+    /// a cost model's least squares aim at the mean, and a file's wait is
+    /// skewed (a late file is late by far more than an early one is
+    /// early), so the mean sits above the median the p50 must be.
+    RidgeAtMedian(LinearPart, f64),
 }
 
 /// A ridge regression and the row columns it reads.
@@ -137,6 +145,7 @@ pub enum LearnerKind {
     Ridge,
     Forest,
     RidgeForest,
+    RidgeAtMedian,
 }
 
 /// How far from the median residual a row may lie (in robust standard
@@ -153,8 +162,17 @@ impl LearnerSpec {
             LearnerKind::Ridge => ridge,
             LearnerKind::Forest => "forest".to_string(),
             LearnerKind::RidgeForest => format!("{ridge}+forest"),
+            LearnerKind::RidgeAtMedian => format!("{ridge} at the median"),
         };
-        format!("{learner} on {}", self.scale.name())
+        // The cost model is a ridge like the others, told apart by what it reads.
+        let cost = if self.linear_columns == RUNTIME_COST_COLUMNS {
+            " over the volume and month ends"
+        } else if self.linear_columns == ARRIVAL_COST_COLUMNS {
+            " over the feed's records"
+        } else {
+            ""
+        };
+        format!("{learner} on {}{cost}", self.scale.name())
     }
 
     /// Fits to `rows` (full feature rows) and `z` (the target in model scale).
@@ -167,6 +185,17 @@ impl LearnerSpec {
                 seed,
             )?)),
             LearnerKind::Ridge => Ok(Learner::Ridge(self.fit_linear(rows, z)?.0)),
+            LearnerKind::RidgeAtMedian => {
+                let linear = self.fit_linear(rows, z)?.0;
+                let mut residuals: Vec<f64> = rows
+                    .iter()
+                    .zip(z)
+                    .map(|(row, z)| z - linear.predict(row))
+                    .collect();
+                residuals.sort_by(f64::total_cmp);
+                let shift = quantile(&residuals, 0.5);
+                Ok(Learner::RidgeAtMedian(linear, shift))
+            }
             LearnerKind::RidgeForest => {
                 let (linear, kept) = self.fit_linear(rows, z)?;
                 let kept_rows: Vec<Vec<f64>> = kept.iter().map(|i| rows[*i].clone()).collect();
@@ -302,12 +331,13 @@ impl Learner {
             Learner::Ridge(linear) => linear.predict(row),
             Learner::Forest(forest) => forest.predict(row),
             Learner::RidgeForest(linear, forest) => linear.predict(row) + forest.predict(row),
+            Learner::RidgeAtMedian(linear, shift) => linear.predict(row) + shift,
         }
     }
 
     fn columns(&self) -> impl Iterator<Item = &usize> {
         let (linear, forest) = match self {
-            Learner::Ridge(l) => (Some(l), None),
+            Learner::Ridge(l) | Learner::RidgeAtMedian(l, _) => (Some(l), None),
             Learner::Forest(f) => (None, Some(f)),
             Learner::RidgeForest(l, f) => (Some(l), Some(f)),
         };
@@ -339,6 +369,9 @@ pub struct BandRule {
     /// Whether, and how, the bands differ by [`DayKind`].
     pub kinds: KindBands,
 }
+
+/// A target's residuals of each kind, and each kind's `(scale, centre)`.
+type KindScales = ([Vec<f64>; 2], [(f64, f64); 2]);
 
 /// How a target's bands differ between ordinary and special days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,38 +419,34 @@ impl BandRule {
         &self,
         targets: &[&[(DayKind, f64)]],
     ) -> Option<Vec<[ResidualBand; 2]>> {
+        self.shared_scaled_bands_widths(targets, targets)
+    }
+
+    /// [`Self::shared_scaled_bands`], scaled back by the median absolute
+    /// deviations of `widths` (per target, a part of its residuals, e.g.
+    /// those of the learners fitted on enough months) where a kind has
+    /// enough of them there: the shape from every residual, the width
+    /// from those that resemble the final learner's.
+    pub fn shared_scaled_bands_widths(
+        &self,
+        targets: &[&[(DayKind, f64)]],
+        widths: &[&[(DayKind, f64)]],
+    ) -> Option<Vec<[ResidualBand; 2]>> {
         let mut standardised = Vec::new();
         let mut scales = Vec::new();
-        for residuals in targets {
-            let kinds = [DayKind::Ordinary, DayKind::Special].map(|kind| -> Vec<f64> {
-                residuals
-                    .iter()
-                    .filter(|(k, _)| *k == kind)
-                    .map(|(_, r)| *r)
-                    .collect()
-            });
-            if kinds.iter().any(|k| k.len() < ResidualBand::MIN_ROWS) {
-                return None;
-            }
-            let mut sorted: Vec<f64> = residuals.iter().map(|(_, r)| *r).collect();
-            sorted.sort_by(f64::total_cmp);
-            let centre = if self.centred {
-                quantile(&sorted, 0.5)
-            } else {
-                0.0
-            };
-            let kind_scales = kinds.each_ref().map(|k| {
-                let mut deviations: Vec<f64> = k.iter().map(|r| (r - centre).abs()).collect();
-                deviations.sort_by(f64::total_cmp);
-                quantile(&deviations, 0.5)
-            });
-            if kind_scales.iter().any(|s| *s <= 0.0) {
+        for (residuals, width) in targets.iter().zip(widths) {
+            let (kinds, kind_scales) = self.kind_scales(residuals)?;
+            if kind_scales.iter().any(|s| s.0 <= 0.0) {
                 return None;
             }
             for (k, s) in kinds.iter().zip(kind_scales) {
-                standardised.extend(k.iter().map(|r| (r - centre) / s));
+                standardised.extend(k.iter().map(|r| (r - s.1) / s.0));
             }
-            scales.push(kind_scales);
+            let width_scales = match self.kind_scales(width) {
+                Some((_, w)) if w.iter().all(|s| s.0 > 0.0) => w,
+                _ => kind_scales,
+            };
+            scales.push(width_scales.map(|s| s.0));
         }
         let unit = BandRule {
             centred: false,
@@ -435,6 +464,36 @@ impl BandRule {
                 })
                 .collect(),
         )
+    }
+
+    /// A target's residuals of each kind and each kind's scale, the
+    /// median absolute deviation about the centre (the median of all its
+    /// residuals when centred, else 0), with that centre; `None` when a
+    /// kind has too few residuals.
+    fn kind_scales(&self, residuals: &[(DayKind, f64)]) -> Option<KindScales> {
+        let kinds = [DayKind::Ordinary, DayKind::Special].map(|kind| -> Vec<f64> {
+            residuals
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, r)| *r)
+                .collect()
+        });
+        if kinds.iter().any(|k| k.len() < ResidualBand::MIN_ROWS) {
+            return None;
+        }
+        let mut sorted: Vec<f64> = residuals.iter().map(|(_, r)| *r).collect();
+        sorted.sort_by(f64::total_cmp);
+        let centre = if self.centred {
+            quantile(&sorted, 0.5)
+        } else {
+            0.0
+        };
+        let scales = kinds.each_ref().map(|k| {
+            let mut deviations: Vec<f64> = k.iter().map(|r| (r - centre).abs()).collect();
+            deviations.sort_by(f64::total_cmp);
+            (quantile(&deviations, 0.5), centre)
+        });
+        Some((kinds, scales))
     }
 
     /// One band. Centred, it lies around the residuals' median: the
@@ -723,6 +782,40 @@ mod tests {
         assert!((learner.predict(&row) - sum).abs() < 1e-12);
         assert!((learner.predict(&row) - 14.0).abs() < 0.5);
         assert_eq!(spec.name(), "ridge(alpha=0.01, trimmed)+forest on y");
+    }
+
+    #[test]
+    fn a_ridge_at_the_median_forecasts_a_skewed_wait_at_its_median() {
+        // A wait of 10 + 2x minutes, plus 0, 1, 2 or 9 more (median 1.5,
+        // mean 3): least squares aim at the mean, the p50 is the median.
+        let rows: Vec<Vec<f64>> = (0..80).map(|i| vec![f64::from(i % 10)]).collect();
+        let extra = [0.0, 1.0, 2.0, 9.0];
+        let z: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| 10.0 + 2.0 * r[0] + extra[(i / 10) % 4])
+            .collect();
+        let spec = LearnerSpec {
+            kind: LearnerKind::RidgeAtMedian,
+            trim: false,
+            linear_columns: vec![0],
+            ..spec(false)
+        };
+        let at_median = spec.fit(&rows, &z, 1).unwrap();
+        let plain = LearnerSpec {
+            kind: LearnerKind::Ridge,
+            ..spec.clone()
+        }
+        .fit(&rows, &z, 1)
+        .unwrap();
+        assert!(
+            (plain.predict(&[4.0]) - 21.0).abs() < 0.05,
+            "{}",
+            plain.predict(&[4.0])
+        );
+        let p50 = at_median.predict(&[4.0]);
+        assert!((p50 - 19.5).abs() < 0.05, "{p50}");
+        assert_eq!(spec.name(), "ridge(alpha=0.01) at the median on y");
     }
 
     /// `n` residuals of one kind: 1, 2, ..., n.

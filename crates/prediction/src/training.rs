@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::calendar;
 use crate::data::{Dataset, FEEDS, FileStatus, JOBS, RunStatus};
 use crate::features::{
-    DayKind, FOREST_CALENDAR, LINEAR_CALENDAR, TREND, VOLUME_COLUMN, calendar_features, day_kind,
-    processed_volume,
+    ARRIVAL_COST_COLUMNS, DayKind, FOREST_CALENDAR, LINEAR_CALENDAR, RUNTIME_COST_COLUMNS, TREND,
+    VOLUME_COLUMN, calendar_features, day_kind, processed_volume,
 };
 pub use crate::model::DateRange;
 use crate::model::{
@@ -184,6 +184,15 @@ pub struct Calibration {
     /// One tail shape per family of targets (records, arrivals, runtimes):
     /// [`BandRule::shared_scaled_bands`] of the family's residuals.
     pub family_shape: bool,
+    /// With `family_shape`: each target's widths from the residuals of the
+    /// learners fitted on at least this many days only (the shape still
+    /// from all). A learner of two months has seen no quarter end and few
+    /// holidays and misses those days by far more than the final one.
+    pub mature_width_days: Option<i64>,
+    /// Not a calibration but a variant of the procedure, named with them:
+    /// runtimes and arrivals get a cost model among their candidates
+    /// (issue #24's second round; not shipped, see `bench/forecast-rule-24b.md`).
+    pub cost_models: bool,
 }
 
 impl Calibration {
@@ -198,6 +207,8 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
+        mature_width_days: None,
+        cost_models: false,
     };
 
     /// The simulation study's choice (`models/README.md`, "Calibration
@@ -221,13 +232,18 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
+        mature_width_days: None,
+        cost_models: false,
     };
 
     /// The calibration named `BASE[+OPTION...]`: `shipped` or `study`,
     /// then any of `noise` (bands in each target's noise scale), `family`
     /// (one tail shape per family of targets), `kind` (each kind of day's
-    /// band from its own residuals) and `rollS-minM` (rolling calibration
-    /// blocks, [`CalibrationBlocks::Rolling`]).
+    /// band from its own residuals), `matureN` (widths from learners
+    /// fitted on N days or more, [`Calibration::mature_width_days`]),
+    /// `rollS-minM` (rolling calibration blocks,
+    /// [`CalibrationBlocks::Rolling`]) and `cost` (the cost models among
+    /// the candidates, [`Calibration::cost_models`]).
     pub fn named(name: &str) -> Result<Calibration, String> {
         let mut parts = name.split('+');
         let mut calibration = match parts.next() {
@@ -244,6 +260,13 @@ impl Calibration {
                 "noise" => calibration.noise_scale_bands = true,
                 "family" => calibration.family_shape = true,
                 "kind" => calibration.bands.kinds = KindBands::PerKind,
+                "cost" => calibration.cost_models = true,
+                mature if mature.starts_with("mature") => {
+                    let days = mature["mature".len()..]
+                        .parse()
+                        .map_err(|_| format!("`{name}`: no option `{mature}`"))?;
+                    calibration.mature_width_days = Some(days);
+                }
                 roll => {
                     let (step_days, min_train_days) = roll
                         .strip_prefix("roll")
@@ -274,6 +297,9 @@ struct Target {
     /// runtimes (multiplicative noise), minutes for arrivals (a wait and
     /// the odd delayed file, whatever the day's usual time).
     noise_scale: Scale,
+    /// The feed whose records an arrival's rows carry
+    /// ([`crate::features::FEED_MILLIONS_COLUMN`]).
+    feed: Option<usize>,
 }
 
 /// The candidates for a target: a trimmed ridge regression on the log and
@@ -296,9 +322,51 @@ fn candidates(scale: Scale, linear: &[usize], forest: &[usize]) -> Vec<LearnerSp
     ]
 }
 
-/// Every target, in the file's order: feeds' records, feeds' arrivals, jobs' runtimes.
-fn targets() -> Vec<Target> {
-    let with = |base: &[usize], extra: &[usize]| [base, extra].concat();
+/// A runtime's candidates: those of [`candidates`] with the volume's
+/// `ln(1 + m)`, then with `cost_models` the cost model, a trimmed ridge on
+/// the minutes over [`RUNTIME_COST_COLUMNS`] (last: a tie keeps the
+/// earlier ones).
+fn runtime_candidates(cost_models: bool) -> Vec<LearnerSpec> {
+    let with_volume = |base: &[usize]| [base, &[VOLUME_COLUMN]].concat();
+    let mut all = candidates(
+        Scale::Log1p,
+        &with_volume(&LINEAR_CALENDAR),
+        &with_volume(&FOREST_CALENDAR),
+    );
+    if cost_models {
+        all.push(cost_model(&RUNTIME_COST_COLUMNS));
+    }
+    all
+}
+
+/// An arrival's candidates: those of [`candidates`], then with
+/// `cost_models` the cost model, a trimmed ridge on the minutes over
+/// [`ARRIVAL_COST_COLUMNS`].
+fn arrival_candidates(linear: &[usize], forest: &[usize], cost_models: bool) -> Vec<LearnerSpec> {
+    let mut all = candidates(Scale::Linear, linear, forest);
+    if cost_models {
+        all.push(cost_model(&ARRIVAL_COST_COLUMNS));
+    }
+    all
+}
+
+/// A cost model: a trimmed ridge on the target as is over `columns`, at
+/// the median of its residuals.
+fn cost_model(columns: &[usize]) -> LearnerSpec {
+    LearnerSpec {
+        kind: LearnerKind::RidgeAtMedian,
+        scale: Scale::Linear,
+        alpha: 1.0,
+        trim: true,
+        linear_columns: columns.to_vec(),
+        forest_columns: Vec::new(),
+    }
+}
+
+/// Every target, in the file's order: feeds' records, feeds' arrivals,
+/// jobs' runtimes; with `cost_models`, runtimes and arrivals have their
+/// cost model among the candidates.
+fn targets(cost_models: bool) -> Vec<Target> {
     // Arrival times follow the day's volume but have no trend of their own:
     // a trend column would only let a learner pin the future on the last
     // weeks it saw.
@@ -313,32 +381,31 @@ fn targets() -> Vec<Target> {
             candidates: candidates(Scale::Log1p, &LINEAR_CALENDAR, &FOREST_CALENDAR),
             seed_offset: f as u64,
             noise_scale: Scale::Log1p,
+            feed: None,
         });
     }
     for (f, feed) in FEEDS.iter().enumerate() {
         all.push(Target {
             name: format!("feed:{feed}:arrival_minutes"),
             pick: Box::new(move |a: &DailyActuals| a.feed_arrival_minutes[f]),
-            candidates: candidates(
-                Scale::Linear,
+            candidates: arrival_candidates(
                 &no_trend(&LINEAR_CALENDAR),
                 &no_trend(&FOREST_CALENDAR),
+                cost_models,
             ),
             seed_offset: 100 + f as u64,
             noise_scale: Scale::Linear,
+            feed: Some(f),
         });
     }
     for (j, job) in JOBS.iter().enumerate() {
         all.push(Target {
             name: format!("job:{job}:runtime_minutes"),
             pick: Box::new(move |a: &DailyActuals| a.job_runtime_minutes[j]),
-            candidates: candidates(
-                Scale::Log1p,
-                &with(&LINEAR_CALENDAR, &[VOLUME_COLUMN]),
-                &with(&FOREST_CALENDAR, &[VOLUME_COLUMN]),
-            ),
+            candidates: runtime_candidates(cost_models),
             seed_offset: 200 + j as u64,
             noise_scale: Scale::Log1p,
+            feed: None,
         });
     }
     all
@@ -412,6 +479,8 @@ struct Rows {
 struct Validation {
     fold_learners: Vec<Learner>,
     residuals: Vec<(DayKind, f64, f64, f64)>,
+    /// Per residual, how many days its learner was fitted on.
+    trained_days: Vec<i64>,
 }
 
 impl Validation {
@@ -492,6 +561,17 @@ impl Bench<'_> {
                     .map_or(0.0, |a| a.feed_records.iter().flatten().sum())
             }),
         };
+        // An arrival's feed's records: forecast as the volume is, or actual.
+        let feed_millions = |feed: usize, date: NaiveDate| match fold_records {
+            Some(records) => crate::predicted_records(records, date)[feed].p50 / 1e6,
+            None => {
+                self.actuals
+                    .get(&date)
+                    .and_then(|a| a.feed_records[feed])
+                    .unwrap_or(0.0)
+                    / 1e6
+            }
+        };
         let mut rows = Rows {
             rows: Vec::new(),
             kinds: Vec::new(),
@@ -506,7 +586,8 @@ impl Bench<'_> {
                 continue;
             }
             let mut row = calendar_features(&facts).to_vec();
-            row.push(volume(*date));
+            row.extend(volume(*date));
+            row.push(target.feed.map_or(0.0, |f| feed_millions(f, *date)));
             rows.rows.push(row);
             rows.kinds.push(day_kind(&facts));
             rows.y.push(y);
@@ -540,6 +621,7 @@ impl Bench<'_> {
         let mut run = Validation {
             fold_learners: Vec::new(),
             residuals: Vec::new(),
+            trained_days: Vec::new(),
         };
         for (block, records) in folds.blocks.iter().zip(&folds.records) {
             let learner = self.fit(target, spec, block.from - Duration::days(1), seed)?;
@@ -548,6 +630,7 @@ impl Bench<'_> {
                 let forecast = learner.predict(row);
                 let residual = spec.scale.to_model(*y) - forecast;
                 run.residuals.push((*kind, residual, *y, forecast));
+                run.trained_days.push((block.from - self.from).num_days());
             }
             run.fold_learners.push(learner);
         }
@@ -591,10 +674,11 @@ pub fn fit_with(
         Some(Folds::new(calibration_blocks))
     };
     let mut calibration_residuals = Vec::new();
+    let mut width_residuals = Vec::new();
     let mut selections = Vec::new();
     let mut chosen_models = Vec::new();
     // Records first: their fold models feed the runtimes' validation.
-    for (t, target) in targets().into_iter().enumerate() {
+    for (t, target) in targets(calibration.cost_models).into_iter().enumerate() {
         let seed = seed + target.seed_offset;
         let mut runs = target
             .candidates
@@ -621,10 +705,17 @@ pub fn fit_with(
         } else {
             spec.scale
         };
-        let residuals = calibration_run
-            .as_ref()
-            .unwrap_or(&run)
-            .residuals_in(spec.scale, band_scale);
+        let calibrated = calibration_run.as_ref().unwrap_or(&run);
+        let residuals = calibrated.residuals_in(spec.scale, band_scale);
+        let min_days = calibration.mature_width_days.unwrap_or(0);
+        width_residuals.push(
+            residuals
+                .iter()
+                .zip(&calibrated.trained_days)
+                .filter(|(_, days)| **days >= min_days)
+                .map(|(r, _)| *r)
+                .collect::<Vec<_>>(),
+        );
         let bands = calibration.bands.bands(&residuals);
         calibration_residuals.push(residuals);
         let model = |learner| TargetModel {
@@ -666,7 +757,14 @@ pub fn fit_with(
                 .clone()
                 .map(|t| calibration_residuals[t].as_slice())
                 .collect();
-            if let Some(bands) = calibration.bands.shared_scaled_bands(&residuals) {
+            let widths: Vec<&[(DayKind, f64)]> = family
+                .clone()
+                .map(|t| width_residuals[t].as_slice())
+                .collect();
+            if let Some(bands) = calibration
+                .bands
+                .shared_scaled_bands_widths(&residuals, &widths)
+            {
                 for (t, bands) in family.zip(bands) {
                     chosen_models[t].bands = bands;
                 }
@@ -871,7 +969,8 @@ pub fn evaluate(
     seed: u64,
 ) -> Result<Metrics, String> {
     let benchmark = calendar_benchmark();
-    let all_targets = targets();
+    // Only the names and values: the candidates do not matter here.
+    let all_targets = targets(false);
     let mut scored = Vec::new();
     // metrics.json lists jobs first, then feeds' records, then arrivals.
     let order = (2 * FEEDS.len()..2 * FEEDS.len() + JOBS.len()).chain(0..2 * FEEDS.len());
@@ -1016,10 +1115,17 @@ mod tests {
             }
         );
         assert_eq!(rolled.bands.kinds, KindBands::PerKind);
+        let mature = Calibration::named("study+noise+family+mature120").unwrap();
+        assert_eq!(mature.mature_width_days, Some(120));
+        assert_eq!(named.mature_width_days, None);
+        assert!(Calibration::named("study+cost").unwrap().cost_models);
+        assert!(!named.cost_models);
         for bad in [
             "",
             "studied",
             "study+wide",
+            "study+mature",
+            "study+maturex",
             "shipped+roll30",
             "shipped+roll-min60",
         ] {
