@@ -44,6 +44,9 @@ MODULES: list[str] = [
     # Idle functions and recreated roles, as AWS has them (issue #27).
     "lambda_inactive",
     "lambda_role_grant",
+    # Logs Insights, and the read quotas that make it needed (issue #22).
+    "logs_insights",
+    "logs_quota",
     "strict_lambda",
     "strict_iam",
     "strict_logs",

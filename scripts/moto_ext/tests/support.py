@@ -71,6 +71,8 @@ STRICT = [
     "logs-race",
     "logs-describe-lag",
     "logs-deleted-tags",
+    "logs-insights",
+    "logs-read-quota",
     "apigw-delete-rest-api",
     "apigw-create-deployment",
     "apigw-update-usage-plan",
