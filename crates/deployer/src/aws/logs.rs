@@ -236,8 +236,9 @@ pub async fn apply_log_group(
 pub const CALL_GAP: Duration = Duration::from_secs(1);
 
 /// An idle follower (its last poll found nothing) asks half as often each
-/// time, down to once per this.
-pub const IDLE_GAP_MAX: Duration = Duration::from_secs(5);
+/// time, down to once per this: a third of the calls, and a line still
+/// shows within a few seconds of its arrival.
+pub const IDLE_GAP_MAX: Duration = Duration::from_secs(3);
 
 /// A throttled follower backs off from [`CALL_GAP`], doubling up to this,
 /// each pause jittered so that followers throttled together do not come
@@ -800,6 +801,123 @@ mod tests {
         follower.take_new(vec![event("new", 1 + LOOKBACK_MS + 1)]);
         assert!(!follower.seen.contains_key("old"));
         assert!(follower.seen.contains_key("new"));
+    }
+
+    #[test]
+    fn an_idle_follower_asks_less_often_and_a_busy_one_once_a_second() {
+        let mut follower = Follower::new("g", 0, None);
+        let idle: Vec<Duration> = (0..4).map(|_| follower.pause_after(0)).collect();
+        assert_eq!(
+            idle,
+            [CALL_GAP, CALL_GAP * 2, IDLE_GAP_MAX, IDLE_GAP_MAX],
+            "{idle:?}"
+        );
+        assert_eq!(follower.pause_after(3), CALL_GAP);
+        assert_eq!(follower.pause_after(0), CALL_GAP);
+    }
+
+    #[test]
+    fn a_throttled_follower_backs_off_with_jitter_and_recovers() {
+        let mut follower = Follower::new("g", 0, None);
+        let pauses: Vec<Duration> = (0..6).map(|_| follower.pause_after_throttling()).collect();
+        for (n, pause) in pauses.iter().enumerate() {
+            let gap = (CALL_GAP * 2u32.pow(n as u32)).min(THROTTLED_GAP_MAX);
+            assert!(
+                gap / 2 <= *pause && *pause <= gap,
+                "{n}: {pause:?} of {gap:?}"
+            );
+        }
+        let mut twins = Follower::new("g", 0, None);
+        let spread: Vec<Duration> = (0..5)
+            .map(|_| {
+                twins.throttled = 3;
+                twins.pause_after_throttling()
+            })
+            .collect();
+        assert!(
+            spread.windows(2).any(|w| w[0] != w[1]),
+            "no jitter: {spread:?}"
+        );
+        // An answer ends the back-off.
+        assert_eq!(follower.pause_after(1), CALL_GAP);
+        assert!(follower.pause_after_throttling() <= CALL_GAP);
+    }
+
+    #[tokio::test]
+    async fn calls_of_one_follower_are_a_gap_apart() {
+        let gap = Duration::from_millis(40);
+        let mut pacer = Pacer::new(gap);
+        let started = tokio::time::Instant::now();
+        for _ in 0..3 {
+            pacer.wait().await;
+        }
+        assert!(started.elapsed() >= gap * 2, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_query_is_waited_for_until_it_ends() {
+        assert_eq!(
+            query_state(Some(&QueryStatus::Scheduled)),
+            QueryState::Waiting
+        );
+        assert_eq!(
+            query_state(Some(&QueryStatus::Running)),
+            QueryState::Waiting
+        );
+        assert_eq!(query_state(None), QueryState::Waiting);
+        assert_eq!(query_state(Some(&QueryStatus::Complete)), QueryState::Done);
+        for ended in [
+            QueryStatus::Failed,
+            QueryStatus::Timeout,
+            QueryStatus::Cancelled,
+        ] {
+            assert!(matches!(query_state(Some(&ended)), QueryState::Ended(_)));
+        }
+    }
+
+    #[test]
+    fn denied_or_over_quota_insights_is_unavailable_other_errors_stay() {
+        let error = |kind| AwsError {
+            operation: "StartQuery",
+            resource: "g".into(),
+            message: "no".into(),
+            kind,
+        };
+        for kind in [ErrorKind::AccessDenied, ErrorKind::Throttled] {
+            let answer = unavailable_or::<()>(error(kind)).unwrap();
+            assert_eq!(
+                answer,
+                Insights::Unavailable(
+                    "CloudWatch Logs Insights is unavailable (StartQuery: no)".into()
+                )
+            );
+        }
+        assert!(unavailable_or::<()>(error(ErrorKind::Other)).is_err());
+        assert!(unavailable_or::<()>(error(ErrorKind::Credentials)).is_err());
+    }
+
+    #[test]
+    fn the_peak_is_in_megabytes_and_none_without_reports() {
+        let row = |fields: &[(&str, &str)]| -> QueryRow {
+            fields
+                .iter()
+                .map(|(f, v)| (f.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            peak_memory(&[row(&[("maxMemoryUsed", "57000000"), ("reports", "3")])]),
+            Some(57)
+        );
+        assert_eq!(
+            peak_memory(&[row(&[("maxMemoryUsed", "2.3E7"), ("reports", "1")])]),
+            Some(23)
+        );
+        assert_eq!(peak_memory(&[]), None);
+        assert_eq!(peak_memory(&[row(&[("reports", "0")])]), None);
+        assert_eq!(
+            peak_memory(&[row(&[("maxMemoryUsed", ""), ("reports", "2")])]),
+            None
+        );
     }
 
     #[test]
