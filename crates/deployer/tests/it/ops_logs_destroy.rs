@@ -272,8 +272,9 @@ const BACKLOG: usize = 25_000;
 /// reading logs once every 600 ms in the same account and Region, and the
 /// local AWS holding FilterLogEvents to 5 calls a second as AWS does: both
 /// show the backlog (three pages) and the lines put while they follow,
-/// each exactly once and in order, and the colleague is never throttled
-/// (the followers take at most a call a second each, pages included).
+/// each exactly once and in order, and the colleague is never throttled.
+/// Their calls, counted by a proxy in front of the local AWS: at most one
+/// a second each, pages included, and fewer while nothing comes.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_followers_keep_to_their_share_of_the_quota_and_show_each_line_once() {
     let fx = Fixture::new("logsquota");
@@ -285,6 +286,7 @@ async fn two_followers_keep_to_their_share_of_the_quota_and_show_each_line_once(
             &format!("\"{QUOTA_REGION}\""),
         )
     });
+    let proxy = proxy::FaultProxy::for_local_stage(&fx, 0.0, 22);
     let config = sdk_config_in(QUOTA_REGION).await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
     let group = fx.log_group("local");
@@ -347,8 +349,19 @@ async fn two_followers_keep_to_their_share_of_the_quota_and_show_each_line_once(
         .iter()
         .map(|f| f.messages(expected.len(), Duration::from_secs(40)))
         .collect();
-    // A poll or two more: nothing is shown again.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Idle: a poll or two more show nothing again, and come less often.
+    let filter_calls = || -> Vec<Instant> {
+        let calls = proxy.counts.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| c.operation == "FilterLogEvents")
+            .map(|c| c.at)
+            .collect()
+    };
+    let busy = filter_calls().len();
+    tokio::time::sleep(IDLE).await;
+    let calls = filter_calls();
+    let idle = calls.len() - busy;
     stop_colleague.send(()).unwrap();
     let (answered, throttled) = colleague.await.unwrap();
     for (follower, shown) in followers.into_iter().zip(&shown) {
@@ -365,7 +378,27 @@ async fn two_followers_keep_to_their_share_of_the_quota_and_show_each_line_once(
         Vec::<String>::new(),
         "the colleague was throttled"
     );
+    // A call a second each at most: never three in 0.9 s between the two
+    // (a follower reading its backlog's pages back to back would).
+    let most = calls
+        .iter()
+        .map(|at| {
+            calls
+                .iter()
+                .filter(|other| **other >= *at && **other - *at < Duration::from_millis(900))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(busy >= 6, "{busy} FilterLogEvents calls while busy");
+    assert!(most <= 2, "{most} FilterLogEvents calls within 0.9 s");
+    // Idle, each asks after 1, 2, then every 3 s: at most 5 calls each in
+    // the 9 s (a poll a second would be 8 or more each).
+    assert!(idle <= 10, "{idle} FilterLogEvents calls in {IDLE:?} idle");
 }
+
+/// How long the followers are watched with nothing to show.
+const IDLE: Duration = Duration::from_secs(9);
 
 /// Whether each kind of resource of the stage still exists.
 async fn stage_resources(config: &aws_config::SdkConfig, fx: &Fixture, stage: &str) -> Vec<String> {
