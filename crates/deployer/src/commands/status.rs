@@ -203,7 +203,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         },
         async {
             if !function_exists {
-                return Ok::<_, AwsError>(None);
+                return Ok::<_, AwsError>(logs::Insights::Answered(None));
             }
             logs::max_memory_used(
                 &clients.logs,

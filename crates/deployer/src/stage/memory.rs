@@ -1,10 +1,14 @@
 //! The function's configured memory against the most its invocations used
-//! (Lambda's `REPORT` lines), with advice: `status` gives it over the last
-//! day, `metrics` over its `--since` window.
+//! (Lambda's `REPORT` lines, aggregated by Logs Insights), with advice:
+//! `status` gives it over the last day, `metrics` over its `--since`
+//! window. When Insights cannot answer, the use is unknown and the advice
+//! says why; the command still succeeds.
 
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::aws::logs::Insights;
 
 /// Lambda's smallest memory size, and the step advice rounds up to.
 const MIN_MEMORY_MB: u32 = 128;
@@ -15,8 +19,10 @@ const MEMORY_STEP_MB: u32 = 64;
 pub struct MemoryReport {
     pub configured_mb: i32,
     /// The highest `Max Memory Used` over the window; `None` when the log
-    /// holds no `REPORT` line in it.
+    /// holds no `REPORT` line in it, or when it could not be read.
     pub max_used_mb: Option<u32>,
+    /// Why the use could not be read (Logs Insights unavailable).
+    pub unknown: Option<String>,
     /// The window in whole hours (0 for a window under an hour).
     pub window_hours: u64,
     pub window_seconds: u64,
@@ -30,16 +36,33 @@ pub struct MemoryReport {
 /// advice.
 pub fn memory_report(
     configured_mb: i32,
-    max_used_mb: Option<u32>,
+    max_used_mb: Insights<Option<u32>>,
     window: Duration,
 ) -> MemoryReport {
     let window_seconds = window.as_secs();
     let window_hours = window_seconds / 3600;
     let span = span_text(window);
+    let max_used_mb = match max_used_mb {
+        Insights::Answered(used) => used,
+        Insights::Unavailable(why) => {
+            return MemoryReport {
+                configured_mb,
+                max_used_mb: None,
+                unknown: Some(why.clone()),
+                window_hours,
+                window_seconds,
+                suggested_mb: None,
+                advice: format!(
+                    "{configured_mb} MB configured; its use in the last {span} is unknown: {why}"
+                ),
+            };
+        }
+    };
     let Some(used) = max_used_mb else {
         return MemoryReport {
             configured_mb,
             max_used_mb,
+            unknown: None,
             window_hours,
             window_seconds,
             suggested_mb: None,
@@ -64,6 +87,7 @@ pub fn memory_report(
     MemoryReport {
         configured_mb,
         max_used_mb,
+        unknown: None,
         window_hours,
         window_seconds,
         suggested_mb,
@@ -118,7 +142,7 @@ mod tests {
 
     #[test]
     fn the_advice_names_the_peak_the_size_and_the_suggestion() {
-        let report = memory_report(2048, Some(23), DAY);
+        let report = memory_report(2048, Insights::Answered(Some(23)), DAY);
         assert_eq!(report.suggested_mb, Some(128));
         assert_eq!(report.window_hours, 24);
         assert!(
@@ -129,15 +153,28 @@ mod tests {
             "{}",
             report.advice
         );
-        let full = memory_report(128, Some(120), DAY);
+        let full = memory_report(128, Insights::Answered(Some(120)), DAY);
         assert_eq!(full.suggested_mb, None);
         assert!(
             full.advice.contains("close to the limit"),
             "{}",
             full.advice
         );
-        let unmeasured = memory_report(512, None, DAY);
+        let unmeasured = memory_report(512, Insights::Answered(None), DAY);
         assert!(unmeasured.advice.contains("no REPORT lines"));
+        assert_eq!(unmeasured.unknown, None);
+    }
+
+    #[test]
+    fn an_unavailable_insights_leaves_the_use_unknown_with_the_reason() {
+        let why = "CloudWatch Logs Insights is unavailable (StartQuery: denied)";
+        let report = memory_report(2048, Insights::Unavailable(why.into()), DAY);
+        assert_eq!((report.max_used_mb, report.suggested_mb), (None, None));
+        assert_eq!(report.unknown.as_deref(), Some(why));
+        assert_eq!(
+            report.advice,
+            format!("2048 MB configured; its use in the last 24 h is unknown: {why}")
+        );
     }
 
     #[test]
@@ -146,7 +183,7 @@ mod tests {
         assert_eq!(span_text(Duration::from_secs(7 * 86400)), "7 d");
         assert_eq!(span_text(Duration::from_secs(600)), "10 min");
         assert_eq!(span_text(Duration::from_secs(90)), "90 s");
-        let short = memory_report(1024, Some(40), Duration::from_secs(600));
+        let short = memory_report(1024, Insights::Answered(Some(40)), Duration::from_secs(600));
         assert_eq!((short.window_hours, short.window_seconds), (0, 600));
         assert!(
             short.advice.contains("in the last 10 min"),

@@ -2,8 +2,10 @@
 //! Lambda metrics (Invocations, Errors, Throttles, Duration percentiles,
 //! ConcurrentExecutions), the API stage's (Count, 4XXError, 5XXError,
 //! Latency and IntegrationLatency percentiles), cold starts and the peak
-//! memory from the function's `REPORT` lines, each as one value per period
-//! (a sparkline's bars) and a figure for the whole window.
+//! memory from the function's `REPORT` lines (aggregated per period by
+//! Logs Insights, so the cost does not grow with traffic), each as one
+//! value per period (a sparkline's bars) and a figure for the whole
+//! window. Its text form is `commands::metrics`'s.
 //!
 //! Dimensions are the ones the services publish for exactly what the stage
 //! serves: Lambda's `FunctionName,Resource` with `Resource` =
@@ -14,17 +16,16 @@
 //! Cold starts and memory come from the log streams of the alias's version.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::Duration;
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDateTime};
 use serde::Serialize;
 
+use crate::aws::logs::{Insights, InsightsQuery, QueryRow};
 use crate::aws::metrics::{MetricQuery, Points, metric_data};
 use crate::aws::{AwsError, Clients, lambda, logs};
 use crate::config::Stage;
-use crate::report::sparkline;
-use crate::stage::memory::{MemoryReport, memory_report, span_text};
+use crate::stage::memory::{MemoryReport, memory_report};
 
 /// At most this many periods (bars) in a window.
 pub const MAX_BARS: u64 = 60;
@@ -119,6 +120,9 @@ pub struct ColdStarts {
     pub total: u64,
     pub max_init_ms: Option<f64>,
     pub series: Vec<u64>,
+    /// Why they could not be counted (Logs Insights unavailable); the
+    /// figures are then zero.
+    pub unknown: Option<String>,
 }
 
 /// The alias's metrics.
@@ -305,27 +309,33 @@ pub async fn read(
     };
     let queries = queries(stage, &window);
     let log_group = stage.log_group_name();
+    let reports_query = reports_query(&served.version, &window);
     let (points, reports) = tokio::try_join!(
         metric_data(&clients.cloudwatch, &queries, window.start_s, window.end_s),
-        logs::invocation_reports(
-            &clients.logs,
-            &log_group,
-            window.start_s.saturating_mul(1000),
-        ),
+        logs::insights_query(&clients.logs, &log_group, &reports_query),
     )?;
-    // Each execution environment writes its own stream, named
-    // `YYYY/MM/DD[Function version][Execution environment GUID]` ("How
-    // CloudWatch structures logs", Lambda Operator Guide): the served
-    // version's environments are the alias's.
-    let version_stream = format!("[{}]", served.version);
-    let reports: Vec<&logs::InvocationReport> = reports
-        .iter()
-        .filter(|r| r.stream.contains(&version_stream))
-        .filter(|r| window.index(r.timestamp.div_euclid(1000)).is_some())
-        .collect();
     let read = Read {
         points: &points,
         window: &window,
+    };
+    let reports = match reports {
+        Insights::Answered(rows) => Insights::Answered(PeriodReports::of(&rows, &window)),
+        Insights::Unavailable(why) => Insights::Unavailable(why),
+    };
+    let (cold_starts, max_used) = match reports {
+        Insights::Answered(reports) => (
+            reports.cold_starts(),
+            Insights::Answered(reports.max_memory_mb()),
+        ),
+        Insights::Unavailable(why) => (
+            ColdStarts {
+                total: 0,
+                max_init_ms: None,
+                series: vec![0; window.periods()],
+                unknown: Some(why.clone()),
+            },
+            Insights::Unavailable(why),
+        ),
     };
     report.deployed = true;
     report.lambda = Some(LambdaMetrics {
@@ -334,7 +344,7 @@ pub async fn read(
         throttles: read.counter("throttles"),
         duration_ms: read.distribution("duration"),
         concurrent_executions: read.peak("concurrency"),
-        cold_starts: cold_starts(&reports, &window),
+        cold_starts,
     });
     report.api_gateway = Some(ApiMetrics {
         requests: read.counter("requests"),
@@ -343,13 +353,98 @@ pub async fn read(
         latency_ms: read.distribution("latency"),
         integration_latency_ms: read.distribution("integration"),
     });
-    let max_used = reports.iter().filter_map(|r| r.max_memory_mb).max();
     report.memory = Some(memory_report(
         served.memory_mb,
         max_used,
         Duration::from_secs(u64::try_from(window.length_s()).unwrap_or(0)),
     ));
     Ok(report)
+}
+
+/// The Logs Insights query of the `REPORT` lines the alias's version wrote
+/// in the window, per period: how many, how many started an environment
+/// (only those have `@initDuration`), the longest init and the peak
+/// memory ("Supported logs and discovered fields", CloudWatch Logs User
+/// Guide; `stats ... by bin()`, "CloudWatch Logs Insights query syntax").
+/// Each execution environment writes its own stream, named
+/// `YYYY/MM/DD/[Function version]Execution environment GUID` ("How
+/// CloudWatch structures logs", Lambda Operator Guide): the served
+/// version's environments are the alias's.
+pub fn reports_query(version: &str, window: &Window) -> InsightsQuery {
+    InsightsQuery {
+        query: format!(
+            "filter @type = \"REPORT\" and @logStream like \"[{version}]\" \
+             | stats count(*) as reports, count(@initDuration) as coldStarts, \
+             max(@initDuration) as maxInitDuration, max(@maxMemoryUsed) as maxMemoryUsed \
+             by {}",
+            bin_field(window)
+        ),
+        start_s: window.start_s,
+        // Both ends are included: an event at `end_s` lands in a bin past
+        // the window, which is left out.
+        end_s: window.end_s,
+        // A bin per period at most, and only those with lines.
+        limit: i32::try_from(MAX_BARS * 2).unwrap_or(i32::MAX),
+    }
+}
+
+/// The field of a row that names its period (Insights names it as the
+/// query writes it).
+fn bin_field(window: &Window) -> String {
+    format!("bin({}s)", window.period_s)
+}
+
+/// The `REPORT` lines' figures of one period.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct PeriodReport {
+    cold_starts: u64,
+    max_init_ms: Option<f64>,
+    max_memory_mb: Option<u32>,
+}
+
+/// [`reports_query`]'s answer, by period of the window.
+#[derive(Debug, Clone, PartialEq)]
+struct PeriodReports(Vec<PeriodReport>);
+
+impl PeriodReports {
+    /// Places each row in its period by the time Insights gives its bin
+    /// (`2025-12-01 11:36:00.000`, UTC); rows outside the window, or
+    /// without a readable bin, are left out.
+    fn of(rows: &[QueryRow], window: &Window) -> PeriodReports {
+        let mut periods = vec![PeriodReport::default(); window.periods()];
+        let bin = bin_field(window);
+        for row in rows {
+            let at = row
+                .get(&bin)
+                .and_then(|t| NaiveDateTime::parse_from_str(t.trim(), "%Y-%m-%d %H:%M:%S%.f").ok())
+                .map(|t| t.and_utc().timestamp());
+            let Some(slot) = at
+                .and_then(|at| window.index(at))
+                .and_then(|i| periods.get_mut(i))
+            else {
+                continue;
+            };
+            slot.cold_starts = count(logs::query_number(row, "coldStarts").unwrap_or(0.0));
+            slot.max_init_ms = logs::query_number(row, "maxInitDuration")
+                .filter(|ms| *ms >= 0.0 && slot.cold_starts > 0);
+            slot.max_memory_mb = logs::query_number(row, "maxMemoryUsed").and_then(logs::megabytes);
+        }
+        PeriodReports(periods)
+    }
+
+    fn cold_starts(&self) -> ColdStarts {
+        let series: Vec<u64> = self.0.iter().map(|p| p.cold_starts).collect();
+        ColdStarts {
+            total: series.iter().sum(),
+            max_init_ms: self.0.iter().filter_map(|p| p.max_init_ms).reduce(f64::max),
+            series,
+            unknown: None,
+        }
+    }
+
+    fn max_memory_mb(&self) -> Option<u32> {
+        self.0.iter().filter_map(|p| p.max_memory_mb).max()
+    }
 }
 
 /// The answers of one read, by series.
@@ -415,138 +510,10 @@ fn count(value: f64) -> u64 {
     }
 }
 
-fn cold_starts(reports: &[&logs::InvocationReport], window: &Window) -> ColdStarts {
-    let mut series = vec![0; window.periods()];
-    let mut max_init_ms: Option<f64> = None;
-    for report in reports {
-        let Some(init) = report.init_ms else { continue };
-        if let Some(slot) = window
-            .index(report.timestamp.div_euclid(1000))
-            .and_then(|i| series.get_mut(i))
-        {
-            *slot += 1;
-            max_init_ms = Some(max_init_ms.map_or(init, |m| m.max(init)));
-        }
-    }
-    ColdStarts {
-        total: series.iter().sum(),
-        max_init_ms,
-        series,
-    }
-}
-
 fn rfc3339(epoch_s: i64) -> String {
     DateTime::from_timestamp(epoch_s, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
-}
-
-/// `2025-12-01 11:25 to 11:35`, the date once when both share it.
-fn span_of(start_s: i64, end_s: i64) -> String {
-    let (Some(start), Some(end)) = (
-        DateTime::from_timestamp(start_s, 0),
-        DateTime::from_timestamp(end_s, 0),
-    ) else {
-        return String::new();
-    };
-    let to = if start.date_naive() == end.date_naive() {
-        end.format("%H:%M")
-    } else {
-        end.format("%Y-%m-%d %H:%M")
-    };
-    format!("{} to {to}", start.format("%Y-%m-%d %H:%M"))
-}
-
-fn ms(value: Option<f64>) -> String {
-    match value {
-        Some(v) => format!("{v:.1} ms"),
-        None => "-".into(),
-    }
-}
-
-fn counts(series: &[u64]) -> Vec<Option<f64>> {
-    series.iter().map(|v| Some(*v as f64)).collect()
-}
-
-/// One row: a label, the sparkline, the figure.
-fn row(
-    f: &mut fmt::Formatter<'_>,
-    label: &str,
-    bars: &[Option<f64>],
-    figure: String,
-) -> fmt::Result {
-    writeln!(f, "  {label:<18} {}  {figure}", sparkline(bars))
-}
-
-fn counter_row(f: &mut fmt::Formatter<'_>, label: &str, c: &Counter) -> fmt::Result {
-    row(f, label, &counts(&c.series), c.total.to_string())
-}
-
-fn distribution_row(f: &mut fmt::Formatter<'_>, label: &str, d: &Distribution) -> fmt::Result {
-    row(
-        f,
-        label,
-        &d.series,
-        format!("p50 {}, p90 {}, p99 {}", ms(d.p50), ms(d.p90), ms(d.p99)),
-    )
-}
-
-impl fmt::Display for MetricsReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (Some(lambda), Some(api)) = (&self.lambda, &self.api_gateway) else {
-            return write!(
-                f,
-                "Nothing is deployed on stage {} of {} in {}; `deployer up --stage {}` deploys it.",
-                self.stage, self.app, self.region, self.stage
-            );
-        };
-        let period = span_text(Duration::from_secs(
-            u64::try_from(self.period_seconds).unwrap_or(0),
-        ));
-        let start = DateTime::parse_from_rfc3339(&self.start).map(|t| t.timestamp());
-        let end = DateTime::parse_from_rfc3339(&self.end).map(|t| t.timestamp());
-        let span = match (start, end) {
-            (Ok(start), Ok(end)) => span_of(start, end),
-            _ => format!("{} to {}", self.start, self.end),
-        };
-        writeln!(
-            f,
-            "stage     {} of {} in {}: {} bars of {period}, {span} UTC",
-            self.stage, self.app, self.region, self.periods,
-        )?;
-        writeln!(f, "lambda    {}:{}", self.function, self.alias)?;
-        counter_row(f, "invocations", &lambda.invocations)?;
-        counter_row(f, "errors", &lambda.errors)?;
-        counter_row(f, "throttles", &lambda.throttles)?;
-        distribution_row(f, "duration p99", &lambda.duration_ms)?;
-        let peak = &lambda.concurrent_executions;
-        row(
-            f,
-            "concurrency max",
-            &peak.series,
-            format!("max {}", peak.max.map_or("-".into(), |m| m.to_string())),
-        )?;
-        let cold = &lambda.cold_starts;
-        row(
-            f,
-            "cold starts",
-            &counts(&cold.series),
-            match cold.max_init_ms {
-                Some(_) => format!("{} (init up to {})", cold.total, ms(cold.max_init_ms)),
-                None => cold.total.to_string(),
-            },
-        )?;
-        writeln!(f, "api       {}, stage {}", self.api, self.stage)?;
-        counter_row(f, "requests", &api.requests)?;
-        counter_row(f, "4xx", &api.errors_4xx)?;
-        counter_row(f, "5xx", &api.errors_5xx)?;
-        distribution_row(f, "latency p99", &api.latency_ms)?;
-        distribution_row(f, "integration p99", &api.integration_latency_ms)?;
-        if let Some(memory) = &self.memory {
-            writeln!(f, "memory    {}", memory.advice)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -660,34 +627,94 @@ mod tests {
         assert_eq!(duration.series.iter().flatten().count(), 1);
     }
 
-    #[test]
-    fn the_span_names_its_date_once_within_a_day() {
-        let window = Window::ending_at(NOW, Duration::from_secs(600));
-        assert_eq!(
-            span_of(window.start_s, window.end_s),
-            "2025-12-01 11:51 to 12:01"
-        );
-        let days = Window::ending_at(NOW, Duration::from_secs(2 * 86400));
-        assert_eq!(
-            span_of(days.start_s, days.end_s),
-            "2025-11-29 12:48 to 2025-12-01 12:48"
-        );
+    fn bin_row(window: &Window, at_s: i64, fields: &[(&str, &str)]) -> QueryRow {
+        let bin = DateTime::from_timestamp(at_s, 0)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string();
+        let mut row = QueryRow::from([(bin_field(window), bin)]);
+        for (field, value) in fields {
+            row.insert(field.to_string(), value.to_string());
+        }
+        row
     }
 
     #[test]
-    fn cold_starts_are_the_reports_with_an_init_duration() {
+    fn the_query_reads_the_versions_streams_by_period() {
+        let window = Window::ending_at(NOW, Duration::from_secs(86400));
+        let query = reports_query("3", &window);
+        assert_eq!(
+            query.query,
+            "filter @type = \"REPORT\" and @logStream like \"[3]\" \
+             | stats count(*) as reports, count(@initDuration) as coldStarts, \
+             max(@initDuration) as maxInitDuration, max(@maxMemoryUsed) as maxMemoryUsed \
+             by bin(1440s)"
+        );
+        assert_eq!((query.start_s, query.end_s), (window.start_s, window.end_s));
+        assert!(query.limit >= window.periods() as i32);
+    }
+
+    #[test]
+    fn cold_starts_and_memory_land_in_their_periods() {
         let window = Window::ending_at(NOW, Duration::from_secs(600));
-        let at = |s: i64, init: Option<f64>| logs::InvocationReport {
-            timestamp: (window.start_s + s) * 1000,
-            stream: "2025/12/01/[3]abc".into(),
-            max_memory_mb: Some(20),
-            init_ms: init,
-        };
-        let reports = [at(0, Some(40.0)), at(30, None), at(300, Some(55.5))];
-        let refs: Vec<&logs::InvocationReport> = reports.iter().collect();
-        let cold = cold_starts(&refs, &window);
+        let rows = [
+            bin_row(
+                &window,
+                window.start_s,
+                &[
+                    ("reports", "4"),
+                    ("coldStarts", "1"),
+                    ("maxInitDuration", "40.0"),
+                    ("maxMemoryUsed", "2.3E7"),
+                ],
+            ),
+            // Warm only: Insights leaves the init out.
+            bin_row(
+                &window,
+                window.start_s + 120,
+                &[
+                    ("reports", "2"),
+                    ("coldStarts", "0"),
+                    ("maxMemoryUsed", "57000000"),
+                ],
+            ),
+            bin_row(
+                &window,
+                window.start_s + 300,
+                &[
+                    ("reports", "1"),
+                    ("coldStarts", "1"),
+                    ("maxInitDuration", "55.5"),
+                    ("maxMemoryUsed", "41000000"),
+                ],
+            ),
+            // A bin past the window (the query's end is inclusive).
+            bin_row(
+                &window,
+                window.end_s,
+                &[
+                    ("reports", "1"),
+                    ("coldStarts", "1"),
+                    ("maxInitDuration", "99"),
+                    ("maxMemoryUsed", "99000000"),
+                ],
+            ),
+        ];
+        let reports = PeriodReports::of(&rows, &window);
+        let cold = reports.cold_starts();
         assert_eq!(cold.total, 2);
         assert_eq!(cold.max_init_ms, Some(55.5));
         assert_eq!(cold.series, [1, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(cold.unknown, None);
+        assert_eq!(reports.max_memory_mb(), Some(57));
+    }
+
+    #[test]
+    fn no_rows_are_no_cold_starts_and_no_peak() {
+        let window = Window::ending_at(NOW, Duration::from_secs(600));
+        let reports = PeriodReports::of(&[], &window);
+        assert_eq!(reports.cold_starts().total, 0);
+        assert_eq!(reports.cold_starts().series.len(), 10);
+        assert_eq!(reports.max_memory_mb(), None);
     }
 }

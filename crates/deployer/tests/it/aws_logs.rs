@@ -1,6 +1,7 @@
 //! `aws::logs` against moto: events put with the SDK come out of
 //! `filter_events` once each and oldest first, a `Follower` sees an event
-//! put after it started, `REPORT` lines give the peak memory, and a missing
+//! put after it started, `REPORT` lines give the peak memory (a Logs
+//! Insights query), and a missing
 //! group is no events. The stage lock, a log group too, against the strict
 //! local AWS: a release and a take at the same moment (a delete and a
 //! create of one name in flight together: OperationAborted) end with the
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use deployer::aws::lock::{self, Holder, LockEvents};
-use deployer::aws::logs::{self, Follower};
+use deployer::aws::logs::{self, Follower, Insights};
 use deployer::config::Stage;
 use deployer::names::Names;
 
@@ -171,26 +172,29 @@ async fn follow_sees_an_event_put_after_it_started_once() {
 async fn max_memory_used_reads_report_lines() {
     let client = client().await;
     let group = create_group(&client, "logs-report", &["s"]).await;
-    let t = now_ms() - 10_000;
+    // Whole seconds: Logs Insights' time range is in seconds.
+    let t = (now_ms() - 10_000) / 1000 * 1000;
     put(
         &client,
         &group,
         "s",
         &[
             (t, "START RequestId: 1 Version: 1"),
-            (t + 1, "REPORT RequestId: 1\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 2048 MB\tMax Memory Used: 41 MB\t"),
-            (t + 2, "REPORT RequestId: 2\tDuration: 9.00 ms\tBilled Duration: 9 ms\tMemory Size: 2048 MB\tMax Memory Used: 57 MB\t"),
-            (t + 3, "REPORT RequestId: 3\tDuration: 8.00 ms\tBilled Duration: 8 ms\tMemory Size: 2048 MB\tMax Memory Used: 44 MB\t"),
+            (t + 1000, "REPORT RequestId: 1\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 2048 MB\tMax Memory Used: 41 MB\t"),
+            (t + 2000, "REPORT RequestId: 2\tDuration: 9.00 ms\tBilled Duration: 9 ms\tMemory Size: 2048 MB\tMax Memory Used: 57 MB\t"),
+            (t + 3000, "REPORT RequestId: 3\tDuration: 8.00 ms\tBilled Duration: 8 ms\tMemory Size: 2048 MB\tMax Memory Used: 44 MB\t"),
         ],
     )
     .await;
     assert_eq!(
-        logs::max_memory_used(&client, &group, t - 1).await.unwrap(),
-        Some(57)
+        logs::max_memory_used(&client, &group, t).await.unwrap(),
+        Insights::Answered(Some(57))
     );
     assert_eq!(
-        logs::max_memory_used(&client, &group, t + 3).await.unwrap(),
-        Some(44)
+        logs::max_memory_used(&client, &group, t + 3000)
+            .await
+            .unwrap(),
+        Insights::Answered(Some(44))
     );
     logs::delete_log_group(&client, &group).await.unwrap();
 }
@@ -207,7 +211,7 @@ async fn a_missing_group_has_no_events_and_deletes_twice() {
     );
     assert_eq!(
         logs::max_memory_used(&client, &group, 0).await.unwrap(),
-        None
+        Insights::Answered(None)
     );
     let mut follower = Follower::new(&group, 0, None);
     assert_eq!(follower.poll(&client).await.unwrap(), Vec::new());

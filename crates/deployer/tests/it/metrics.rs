@@ -171,3 +171,192 @@ async fn metrics_of_a_stage_never_deployed_say_so() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("455 days"), "{stderr}");
 }
+
+/// What the old line-by-line reading took from one `REPORT` line.
+#[derive(Debug, Clone, PartialEq)]
+struct ReportLine {
+    timestamp_ms: i64,
+    stream: String,
+    max_memory_mb: Option<u64>,
+    init_ms: Option<f64>,
+}
+
+/// The number after `label` in a `REPORT` line when `unit` follows it, as
+/// the deployer parsed every line before it asked Logs Insights.
+fn report_field(line: &str, label: &str, unit: &str) -> Option<f64> {
+    if !line.trim_start().starts_with("REPORT") {
+        return None;
+    }
+    let after = line.split(label).nth(1)?.trim_start();
+    let (number, rest) = after.split_once(char::is_whitespace)?;
+    rest.trim_start()
+        .starts_with(unit)
+        .then(|| number.parse().ok())
+        .flatten()
+}
+
+/// Every `REPORT` line of the group from `since_ms` on, through all pages
+/// of FilterLogEvents.
+async fn report_lines(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    since_ms: i64,
+) -> Vec<ReportLine> {
+    let mut lines = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = logs
+            .filter_log_events()
+            .log_group_name(group)
+            .start_time(since_ms)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        for event in page.events() {
+            let message = event.message().unwrap_or_default();
+            if !message.trim_start().starts_with("REPORT") {
+                continue;
+            }
+            lines.push(ReportLine {
+                timestamp_ms: event.timestamp().unwrap_or_default(),
+                stream: event.log_stream_name().unwrap_or_default().to_string(),
+                max_memory_mb: report_field(message, "Max Memory Used:", "MB").map(|mb| mb as u64),
+                init_ms: report_field(message, "Init Duration:", "ms"),
+            });
+        }
+        match page.next_token() {
+            Some(next) if Some(next) != token.as_deref() => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    lines
+}
+
+fn epoch_s(rfc3339: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().unwrap())
+        .unwrap()
+        .timestamp()
+}
+
+/// Three hundred known `REPORT` lines, cold and warm, in two streams of the
+/// served version and one of another, over the last 100 minutes (many
+/// periods of `--since 2h`): the figures `status` and `metrics` print from
+/// Logs Insights' aggregates are those a reading of every line gives.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_metrics_figures_equal_a_reading_of_every_report_line() {
+    let fx = Fixture::new("metricsparity");
+    let _dump = DumpOnFailure::new(&fx.app);
+    fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let status = fx.json(&["status", "--stage", "local", "--json"]);
+    let version = status["version"].as_str().unwrap().to_string();
+    let other = if version == "1" { "2" } else { "1" };
+
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
+    let group = fx.log_group("local");
+    let streams = [
+        format!("2026/12/06/[{version}]parity-a"),
+        format!("2026/12/06/[{version}]parity-b"),
+        format!("2026/12/06/[{other}]parity-c"),
+    ];
+    for stream in &streams {
+        logs.create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name(stream)
+            .send()
+            .await
+            .unwrap();
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let first_ms = now_ms - 100 * 60_000;
+    for (s, stream) in streams.iter().enumerate() {
+        let mut events = Vec::new();
+        for i in (s..300).step_by(3) {
+            let memory = 30 + (i * 37) % 200;
+            let init = (i % 7 == 0).then(|| 20.0 + ((i * 13) % 400) as f64 / 4.0);
+            let mut line = format!(
+                "REPORT RequestId: parity-{i}\tDuration: 1.{i:02} ms\tBilled Duration: 2 ms\t\
+                 Memory Size: 2048 MB\tMax Memory Used: {memory} MB\t"
+            );
+            if let Some(init) = init {
+                line += &format!("Init Duration: {init:.2} ms\t");
+            }
+            let at = first_ms + i as i64 * 20_000;
+            events.push(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(at)
+                    .message(line)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        logs.put_log_events()
+            .log_group_name(&group)
+            .log_stream_name(stream)
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // The function's own REPORT lines (up's smoke test) may still be on
+    // their way: the figures are compared once the lines stay the same
+    // across both reads.
+    let day_ago_ms = now_ms - 86_400_000;
+    let (lines, metrics, status) = eventually("a steady set of REPORT lines", || async {
+        let before = report_lines(&logs, &group, day_ago_ms).await;
+        let metrics = metrics(&fx, "2h");
+        let status = fx.json(&["status", "--stage", "local", "--json"]);
+        let after = report_lines(&logs, &group, day_ago_ms).await;
+        (before == after).then_some((after, metrics, status))
+    })
+    .await;
+    assert!(lines.len() >= 300, "{} REPORT lines", lines.len());
+
+    // status: the peak over the last day, every stream.
+    let peak = lines.iter().filter_map(|l| l.max_memory_mb).max();
+    assert_eq!(status["memory"]["max_used_mb"].as_u64(), peak, "{status}");
+    assert_eq!(peak, Some(229));
+
+    // metrics: the served version's streams, by period of the window.
+    let (start_s, end_s) = (epoch_s(&metrics["start"]), epoch_s(&metrics["end"]));
+    let period_s = metrics["period_seconds"].as_i64().unwrap();
+    let served = format!("[{version}]");
+    let in_window: Vec<&ReportLine> = lines
+        .iter()
+        .filter(|l| l.stream.contains(&served))
+        .filter(|l| (start_s..end_s).contains(&l.timestamp_ms.div_euclid(1000)))
+        .collect();
+    let mut cold_series = vec![0u64; metrics["periods"].as_u64().unwrap() as usize];
+    for line in in_window.iter().filter(|l| l.init_ms.is_some()) {
+        cold_series[((line.timestamp_ms.div_euclid(1000) - start_s) / period_s) as usize] += 1;
+    }
+    let max_init = in_window.iter().filter_map(|l| l.init_ms).reduce(f64::max);
+    let max_memory = in_window.iter().filter_map(|l| l.max_memory_mb).max();
+    let cold = &metrics["lambda"]["cold_starts"];
+    let series: Vec<u64> = cold["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(series, cold_series, "{cold}");
+    assert_eq!(
+        cold["total"].as_u64(),
+        Some(cold_series.iter().sum()),
+        "{cold}"
+    );
+    assert_eq!(cold["max_init_ms"].as_f64(), max_init, "{cold}");
+    assert_eq!(cold["unknown"], Value::Null, "{cold}");
+    assert_eq!(
+        metrics["memory"]["max_used_mb"].as_u64(),
+        max_memory,
+        "{metrics}"
+    );
+    // The other version's stream counts for status only: its lines are
+    // in the window but not in these figures.
+    assert!(
+        cold_series.iter().filter(|c| **c > 0).count() > 5 && cold_series.iter().sum::<u64>() >= 20,
+        "{cold_series:?}"
+    );
+}

@@ -7,10 +7,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::Value;
 
-use crate::util::fixture::Fixture;
+use crate::util::fixture::{self, Fixture};
 use crate::util::*;
 
 fn now_ms() -> i64 {
@@ -150,33 +151,8 @@ async fn follow_shows_an_event_put_after_it_started_and_stops_on_ctrl_c() {
     )
     .await;
 
-    let mut child = fx
-        .command(&[
-            "logs", "--stage", "local", "--follow", "--json", "--since", "1m",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stderr = child.stderr.take().unwrap();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            text += &line;
-            text.push('\n');
-        }
-        text
-    });
+    let follow = Following::start(&fx, "1m");
+    let lines = &follow.lines;
 
     // The backlog first: it is following once it has printed that.
     let first = lines
@@ -198,25 +174,231 @@ async fn follow_shows_an_event_put_after_it_started_and_stops_on_ctrl_c() {
     );
 
     // Ctrl-C: a clean stop, exit 0.
-    let pid = child.id().to_string();
-    let signal = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(signal.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            child.kill().unwrap();
-            panic!("logs --follow did not stop within 10 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stderr = stderr_reader.join().unwrap();
+    let (status, stderr, rest) = follow.interrupt();
     assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
     // Nothing was shown twice.
-    assert!(lines.try_recv().is_err());
+    assert_eq!(rest, Vec::<String>::new());
 }
+
+/// A `deployer logs --follow --json` running in the fixture: its stdout
+/// lines as they come, its stderr once it ended.
+struct Following {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Following {
+    fn start(fx: &Fixture, since: &str) -> Following {
+        let mut child = fx
+            .command(&[
+                "logs", "--stage", "local", "--follow", "--json", "--since", since,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (lines_tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                text += &line;
+                text.push('\n');
+            }
+            text
+        });
+        Following {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Ctrl-C, and how it ended (within 10 s): its status, its stderr and
+    /// the lines it printed that were not taken yet.
+    fn interrupt(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let signal = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(signal.success());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                self.child.kill().unwrap();
+                panic!("logs --follow did not stop within 10 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Its stdout closed with it: the rest of the lines are all there.
+        let rest = self.lines.iter().collect();
+        (status, self.stderr.join().unwrap(), rest)
+    }
+
+    /// Every message it printed until `count` came or `within` passed.
+    fn messages(&self, count: usize, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut shown = Vec::new();
+        while shown.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => shown.extend(messages(&line)),
+                Err(_) => break,
+            }
+        }
+        shown
+    }
+}
+
+/// A region no other test reads logs in: FilterLogEvents' quota is per
+/// account and Region, so the calls it counts are this test's alone.
+const QUOTA_REGION: &str = "sa-east-1";
+
+/// More than one FilterLogEvents page (10,000 events) of backlog.
+const BACKLOG: usize = 25_000;
+
+/// Two `logs --follow` of one group at once, with a colleague's script
+/// reading logs once every 600 ms in the same account and Region, and the
+/// local AWS holding FilterLogEvents to 5 calls a second as AWS does: both
+/// show the backlog (three pages) and the lines put while they follow,
+/// each exactly once and in order, and the colleague is never throttled.
+/// Their calls, counted by a proxy in front of the local AWS: at most one
+/// a second each, pages included, and fewer while nothing comes.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_followers_keep_to_their_share_of_the_quota_and_show_each_line_once() {
+    let fx = Fixture::new("logsquota");
+    fx.edit_config(|text| {
+        fixture::set_in_table(
+            text,
+            "stages.local",
+            "region",
+            &format!("\"{QUOTA_REGION}\""),
+        )
+    });
+    let proxy = proxy::FaultProxy::for_local_stage(&fx, 0.0, 22);
+    let config = sdk_config_in(QUOTA_REGION).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let group = fx.log_group("local");
+    let stream = "2026/01/01/[1]quota";
+    create_log_stream(&logs, &group, stream).await;
+    let start = now_ms() - 60_000;
+    let mut expected: Vec<String> = (0..BACKLOG).map(|i| format!("backlog {i}")).collect();
+    for (c, chunk) in expected.chunks(10_000).enumerate() {
+        let events: Vec<(i64, &str)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (start + (c * 10_000 + i) as i64, m.as_str()))
+            .collect();
+        put_events(&logs, &group, stream, &events).await;
+    }
+
+    // The colleague: no retries of its own, so every throttling shows.
+    let colleague_group = format!("/colleague/{}", fx.app);
+    create_log_stream(&logs, &colleague_group, "s").await;
+    let colleague = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let (stop_colleague, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let colleague = tokio::spawn(async move {
+        let (mut answered, mut throttled) = (0, Vec::new());
+        loop {
+            match colleague
+                .filter_log_events()
+                .log_group_name(&colleague_group)
+                .send()
+                .await
+            {
+                Ok(_) => answered += 1,
+                Err(err) => throttled.push(format!("{:?}", err.code())),
+            }
+            tokio::select! {
+                _ = &mut stopped => return (answered, throttled),
+                _ = tokio::time::sleep(Duration::from_millis(600)) => {}
+            }
+        }
+    });
+
+    let followers = [Following::start(&fx, "2m"), Following::start(&fx, "2m")];
+    // Lines put while they follow, a few at a time.
+    for batch in 0..6 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let lines: Vec<String> = (0..3).map(|i| format!("live {batch}.{i}")).collect();
+        let at = now_ms();
+        let events: Vec<(i64, &str)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (at + i as i64, m.as_str()))
+            .collect();
+        put_events(&logs, &group, stream, &events).await;
+        expected.extend(lines);
+    }
+    let shown: Vec<Vec<String>> = followers
+        .iter()
+        .map(|f| f.messages(expected.len(), Duration::from_secs(40)))
+        .collect();
+    // Idle: a poll or two more show nothing again, and come less often.
+    let filter_calls = || -> Vec<Instant> {
+        let calls = proxy.counts.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| c.operation == "FilterLogEvents")
+            .map(|c| c.at)
+            .collect()
+    };
+    let busy = filter_calls().len();
+    tokio::time::sleep(IDLE).await;
+    let calls = filter_calls();
+    let idle = calls.len() - busy;
+    stop_colleague.send(()).unwrap();
+    let (answered, throttled) = colleague.await.unwrap();
+    for (follower, shown) in followers.into_iter().zip(&shown) {
+        let (status, stderr, again) = follower.interrupt();
+        assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+        assert_eq!(shown.len(), expected.len(), "stderr:\n{stderr}");
+        let differs = shown.iter().zip(&expected).position(|(a, b)| a != b);
+        assert_eq!(differs, None, "first difference at {differs:?}");
+        assert_eq!(again, Vec::<String>::new());
+    }
+    assert!(answered >= 10, "the colleague's calls answered: {answered}");
+    assert_eq!(
+        throttled,
+        Vec::<String>::new(),
+        "the colleague was throttled"
+    );
+    // A call a second each at most: never three in 0.9 s between the two
+    // (a follower reading its backlog's pages back to back would).
+    let most = calls
+        .iter()
+        .map(|at| {
+            calls
+                .iter()
+                .filter(|other| **other >= *at && **other - *at < Duration::from_millis(900))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(busy >= 6, "{busy} FilterLogEvents calls while busy");
+    assert!(most <= 2, "{most} FilterLogEvents calls within 0.9 s");
+    // Idle, each asks after 1, 2, then every 3 s: at most 5 calls each in
+    // the 9 s (a poll a second would be 8 or more each).
+    assert!(idle <= 10, "{idle} FilterLogEvents calls in {IDLE:?} idle");
+}
+
+/// How long the followers are watched with nothing to show.
+const IDLE: Duration = Duration::from_secs(9);
 
 /// Whether each kind of resource of the stage still exists.
 async fn stage_resources(config: &aws_config::SdkConfig, fx: &Fixture, stage: &str) -> Vec<String> {

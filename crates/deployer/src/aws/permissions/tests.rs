@@ -202,7 +202,9 @@ fn resources_are_the_stages_own_and_star_only_where_aws_needs_it() {
             "ecr:GetAuthorizationToken",
             "lambda:GetAccountSettings",
             "lambda:ListFunctions",
-            "logs:DescribeLogGroups"
+            "logs:DescribeLogGroups",
+            "logs:GetQueryResults",
+            "logs:StopQuery"
         ])
     );
     let function = statement(&policy, "LambdaFunction");
