@@ -61,6 +61,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::errors::aws_error;
+use super::held::Held;
+pub use super::held::{HELD, LockLost, still_held};
 use super::logs::RACE_RETRY;
 use super::permissions::{Declared, Scope, call};
 use super::retry::retry_while;
@@ -300,35 +302,6 @@ pub struct LockHeld {
     pub command: String,
     pub waited: u64,
     pub stale: u64,
-}
-
-/// This run no longer holds the stage lock: it stopped before its next
-/// write.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "stopped: the stage lock {group} is no longer ours ({why}); nothing more was written. \
-     Run `deployer up` again once the other run has finished: it finishes the work"
-)]
-pub struct LockLost {
-    pub group: String,
-    pub why: String,
-}
-
-tokio::task_local! {
-    /// The stage lock the work of this task holds (`stage::lock::locked`
-    /// sets it), so that the steps and the retries inside `aws` can check
-    /// it before a write without being handed it.
-    pub static HELD: Arc<LockGuard>;
-}
-
-/// Before a write: the lock this task's work holds is still ours (a
-/// heartbeat now, see [`LockGuard::verify`]). Work under no lock (a test
-/// calling an adapter itself) always may write.
-pub async fn still_held() -> Result<(), LockLost> {
-    match HELD.try_with(Arc::clone) {
-        Ok(guard) => guard.verify().await,
-        Err(_) => Ok(()),
-    }
 }
 
 /// The holder's side of a held lock: its last confirmed heartbeat, or
@@ -1053,6 +1026,15 @@ pub fn pid_alive(pid: u32) -> bool {
     {
         let _ = pid;
         true
+    }
+}
+
+impl Held for LockGuard {
+    fn verify(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), LockLost>> + Send + '_>>
+    {
+        Box::pin(LockGuard::verify(self))
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod apigw;
 pub mod ecr;
 pub mod errors;
+pub(crate) mod held;
 pub mod iam;
 pub mod lambda;
 pub mod lock;

@@ -32,8 +32,8 @@ where
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_DELAY);
                 // A retry is a write again: only while the stage lock of
-                // the work (if any) is still ours (`lock::still_held`).
-                super::lock::still_held().await.map_err(|lost| AwsError {
+                // the work (if any) is still ours (`held::still_held`).
+                super::held::still_held().await.map_err(|lost| AwsError {
                     operation: err.operation,
                     resource: err.resource.clone(),
                     message: lost.to_string(),
