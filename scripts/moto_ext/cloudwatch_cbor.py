@@ -36,12 +36,13 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 import botocore.session
-from botocore.parsers import BaseCBORParser, JSONParser
+from botocore.parsers import JSONParser
 from botocore.serialize import CBORSerializer
 
 from moto.core.exceptions import RESTError
 
 from . import iam_auth, routes, settings
+from .cbor import Decoder
 
 NAME = "cloudwatch-cbor"
 SERVICE = "GraniteServiceVersion20100801"
@@ -55,13 +56,6 @@ def _service_model() -> Any:
     if _model is None:
         _model = botocore.session.get_session().get_service_model("cloudwatch")
     return _model
-
-
-class _Decoder(BaseCBORParser):
-    def decode(self, body: bytes) -> Any:
-        if not body:
-            return {}
-        return self.parse_data_item(self.get_peekable_stream_from_bytes(body))
 
 
 class _Encoder(CBORSerializer):
@@ -127,7 +121,7 @@ def _serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
         # requestCompression trait).
         raw = gzip.decompress(raw)
     try:
-        params = _Decoder().decode(raw)
+        params = Decoder().decode(raw)
     except Exception as err:  # botocore's decoder raises its own parser errors
         return _error(start_response, "400 Bad Request", "SerializationException", f"the body is not CBOR: {err}", [])
     body = json.dumps(params, default=_json_default).encode()

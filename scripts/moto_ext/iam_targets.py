@@ -74,6 +74,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from moto.utilities.utils import get_partition
 
+from .cbor import Decoder
 from .iam_policy import Context
 
 ANY = "*"
@@ -393,10 +394,8 @@ def _cloudwatch_params(request: Request) -> dict[str, Any]:
         return body
     if request.raw_body and request.raw_body[0] & 0xE0 == 0xA0:
         # A CBOR map (major type 5): the Rust SDK's rpc-v2-cbor.
-        from .cloudwatch_cbor import _Decoder
-
         try:
-            decoded = _Decoder().decode(request.raw_body)
+            decoded = Decoder().decode(request.raw_body)
             return decoded if isinstance(decoded, dict) else {}
         except Exception:
             return {}
