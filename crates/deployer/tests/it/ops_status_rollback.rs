@@ -200,10 +200,21 @@ async fn an_untagged_rest_api_with_the_stages_name_is_not_shown_as_the_stages() 
     let destroyed = fx.json(&["destroy", "--stage", "local", "--yes", "--json"]);
     assert_eq!(destroyed["removed"], serde_json::json!([]), "{destroyed}");
     apigw.get_rest_api().rest_api_id(&id).send().await.unwrap();
-    apigw
-        .delete_rest_api()
-        .rest_api_id(&id)
-        .send()
-        .await
-        .unwrap();
+    // Tidy up: DeleteRestApi has an account quota the other tests' teardowns
+    // share (429 with Retry-After), so wait for a turn as they do.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        match apigw.delete_rest_api().rest_api_id(&id).send().await {
+            Ok(_) => break,
+            Err(err)
+                if std::time::Instant::now() < until
+                    && err
+                        .raw_response()
+                        .is_some_and(|r| r.status().as_u16() == 429) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(err) => panic!("DeleteRestApi: {err:?}"),
+        }
+    }
 }
