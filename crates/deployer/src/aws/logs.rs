@@ -703,31 +703,6 @@ fn peak_memory(rows: &[QueryRow]) -> Option<u32> {
     megabytes(query_number(row, "maxMemoryUsed")?)
 }
 
-/// Whether the log group exists (a function never invoked has none).
-pub async fn log_group_exists(client: &Client, group: &str) -> Result<bool, AwsError> {
-    let mut token = None;
-    loop {
-        let page = client
-            .describe_log_groups()
-            .log_group_name_prefix(group)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeLogGroups", group, e))?;
-        if page
-            .log_groups()
-            .iter()
-            .any(|g| g.log_group_name() == Some(group))
-        {
-            return Ok(true);
-        }
-        match page.next_token() {
-            Some(next) if !next.is_empty() => token = Some(next.to_string()),
-            _ => return Ok(false),
-        }
-    }
-}
-
 /// Deletes the log group; one that does not exist is already gone. A
 /// delete racing a create of the same name answers OperationAborted
 /// ("Multiple concurrent requests to update the same resource were in
