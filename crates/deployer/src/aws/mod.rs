@@ -106,6 +106,10 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sts: aws_sdk_sts::Client,
+    /// A custom domain's certificate, its records, and the alarms' topic.
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -118,6 +122,9 @@ impl Clients {
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         }
     }
 }

@@ -28,9 +28,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::ops::Range;
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
@@ -39,16 +37,12 @@ use deployer::names::Names;
 use serde_json::{Value, json};
 
 use crate::util::fixture::{Fixture, changes, json_of, set_in_table, texts};
-use crate::util::own_moto::OwnMoto;
+use crate::util::iam_moto::IamMoto;
 use crate::util::*;
 
 /// The stage the test deploys: a copy of `local` aimed at the IAM moto,
 /// with credentials from the environment.
 const STAGE: &str = "iam";
-/// moto serves this many requests unauthenticated: for the deployer's user
-/// and for the administrator who makes the drift, the user, its access key
-/// and its policy; every later request is checked.
-const BOOTSTRAP_CALLS: u32 = 6;
 /// What `up` calls to repair [`drift`], all of them in the printed policy
 /// (a repair fails without it, and the full life must use it).
 const REPAIRS: [&str; 8] = [
@@ -67,137 +61,6 @@ const REMOVALS: usize = 1;
 /// How many resources are removed, one per run, chosen at random
 /// (`IAM_POLICY_TEST_NARROWINGS` overrides it).
 const NARROWINGS: usize = 2;
-
-/// A moto of its own that enforces IAM after [`BOOTSTRAP_CALLS`], with the
-/// user the test signs as.
-struct IamMoto {
-    moto: OwnMoto,
-    key_id: String,
-    secret: String,
-    /// Signed as the administrator, who may do anything.
-    admin: SdkConfig,
-    /// The administrator's decisions: ranges of the allowed list that are
-    /// not the deployer's.
-    not_ours: Mutex<Vec<Range<usize>>>,
-}
-
-impl IamMoto {
-    /// Starts it and creates the user with `policy` (a document's text,
-    /// stored as given) as its only policy.
-    async fn start(policy: &str) -> IamMoto {
-        let calls = BOOTSTRAP_CALLS.to_string();
-        let moto = OwnMoto::start("iam", &[("INITIAL_NO_AUTH_ACTION_COUNT", &calls)]);
-        let config = moto.sdk_config_as("bootstrap", "bootstrap").await;
-        let iam = aws_sdk_iam::Client::new(&config);
-        // The only unauthenticated calls: exactly BOOTSTRAP_CALLS of them.
-        let everything = json!({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "*", "Resource": "*"}
-        ]})
-        .to_string();
-        let mut keys = Vec::new();
-        for (user, policy) in [("ci", policy), ("admin", &everything)] {
-            iam.create_user().user_name(user).send().await.unwrap();
-            let key = iam
-                .create_access_key()
-                .user_name(user)
-                .send()
-                .await
-                .unwrap();
-            let key = key.access_key().unwrap();
-            iam.put_user_policy()
-                .user_name(user)
-                .policy_name("deployer")
-                .policy_document(policy)
-                .send()
-                .await
-                .unwrap();
-            keys.push((
-                key.access_key_id().to_string(),
-                key.secret_access_key().to_string(),
-            ));
-        }
-        let (admin_id, admin_secret) = keys.pop().unwrap();
-        let (key_id, secret) = keys.pop().unwrap();
-        let admin = moto.sdk_config_as(&admin_id, &admin_secret).await;
-        IamMoto {
-            moto,
-            key_id,
-            secret,
-            admin,
-            not_ours: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn log(&self) -> String {
-        self.moto.log()
-    }
-
-    /// `deployer ARGS` in `fx`, signed as the user.
-    fn deployer(&self, fx: &Fixture, args: &[&str]) -> Output {
-        fx.command(args)
-            .env("AWS_ACCESS_KEY_ID", &self.key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_ENDPOINT_URL", &self.moto.url)
-            .output()
-            .unwrap()
-    }
-
-    /// moto's record of its IAM decisions: `{"allowed": [...], "denied": [...]}`.
-    fn recorded(&self) -> Value {
-        call_url("GET", &format!("{}/_local-aws/iam", self.moto.url), &[]).json()
-    }
-
-    /// The actions moto allowed the deployer and denied so far.
-    fn decisions(&self) -> (BTreeSet<String>, Vec<Value>) {
-        let allowed = self
-            .allowed_decisions()
-            .into_iter()
-            .map(|(a, _)| a)
-            .collect();
-        (
-            allowed,
-            self.recorded()["denied"].as_array().unwrap().clone(),
-        )
-    }
-
-    /// How many decisions moto allowed so far.
-    fn allowed_count(&self) -> usize {
-        self.recorded()["allowed"].as_array().map_or(0, Vec::len)
-    }
-
-    /// Runs `work` as the administrator, its decisions set apart.
-    fn as_admin<T, F: std::future::Future<Output = T>>(
-        &self,
-        work: impl FnOnce(SdkConfig) -> F,
-    ) -> T {
-        let start = self.allowed_count();
-        let admin = self.admin.clone();
-        let answer =
-            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(work(admin)));
-        let end = self.allowed_count();
-        self.not_ours.lock().unwrap().push(start..end);
-        answer
-    }
-
-    /// The deployer's allowed decisions so far: (action, resource).
-    fn allowed_decisions(&self) -> Vec<(String, String)> {
-        let answer = self.recorded();
-        let not_ours = self.not_ours.lock().unwrap();
-        answer["allowed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !not_ours.iter().any(|r| r.contains(i)))
-            .filter_map(|(_, d)| {
-                Some((
-                    d["action"].as_str()?.to_string(),
-                    d["resource"].as_str()?.to_string(),
-                ))
-            })
-            .collect()
-    }
-}
 
 /// A fixture with the stage [`STAGE`]: `local`'s settings, credentials
 /// from the environment, and `api_key` auth so the API key and usage plan
@@ -955,7 +818,7 @@ async fn the_printed_policy_is_enough_and_every_action_and_resource_in_it_is_nee
     assert!(denied.is_empty(), "moto denied: {denied:#?}");
     let decisions = moto.allowed_decisions();
     // Another team's API, key and usage plan: untouched, and out of reach.
-    let ci = moto.moto.sdk_config_as(&moto.key_id, &moto.secret).await;
+    let ci = moto.user_config().await;
     other_team.assert_untouched(&ci, &moto.admin).await;
     // Allowed whatever the policy says, by AWS as by moto.
     used.remove("sts:GetCallerIdentity");

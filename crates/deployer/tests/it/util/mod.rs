@@ -12,6 +12,7 @@
 //! module uses it as `crate::util`.
 
 pub mod fixture;
+pub mod iam_moto;
 pub mod own_moto;
 pub mod proxy;
 pub mod registry;
