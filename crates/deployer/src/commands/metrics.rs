@@ -34,6 +34,14 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &MetricsArgs) -> Result<()> {
     } else {
         "nothing deployed".into()
     });
+    // As `status`: the figures Insights could not give are said on stderr.
+    let unknown = report
+        .lambda
+        .as_ref()
+        .and_then(|l| l.cold_starts.unknown.as_ref());
+    if let Some(why) = unknown {
+        ui.warn(format_args!("cold starts unknown: {why}"));
+    }
     ui.result(&report)
 }
 

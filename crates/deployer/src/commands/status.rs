@@ -175,6 +175,11 @@ pub async fn run(stage: &Stage, ui: &Ui, _args: &StatusArgs) -> Result<()> {
     } else {
         "nothing deployed"
     });
+    // The command still answers; the reason (a denied logs:StartQuery, a
+    // quota) is said where a pipeline's log shows it, not only in the report.
+    if let Some(why) = report.memory.as_ref().and_then(|m| m.unknown.as_ref()) {
+        ui.warn(format_args!("memory use unknown: {why}"));
+    }
     ui.result(&report)
 }
 
