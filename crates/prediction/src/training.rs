@@ -107,7 +107,7 @@ pub fn evaluation_ranges() -> (DateRange, DateRange) {
     )
 }
 
-/// How many validation blocks the selection (and the shipped intervals) use.
+/// How many validation blocks the selection (and [`Calibration::SELECTION`]'s intervals) use.
 pub const VALIDATION_BLOCKS: i64 = 3;
 /// Each block's length: the holdout's, so that the validation forecasts
 /// reach as far ahead as the real ones.
@@ -184,22 +184,24 @@ pub struct Calibration {
     /// One tail shape per family of targets (records, arrivals, runtimes):
     /// [`BandRule::shared_scaled_bands`] of the family's residuals.
     pub family_shape: bool,
-    /// Records' bands as [`Calibration::SHIPPED`] makes them, whatever
+    /// Records' bands as [`Calibration::SELECTION`] makes them, whatever
     /// the others': from the selection's blocks (learners fitted on four
     /// months or more), each kind of day its own. A record's noise is
     /// log-normal and needs no borrowed tail shape; the rolling blocks'
     /// learners of two or three months miss the rare days by far more
     /// than the final one and widened records' bands (coverage 0.83-0.85
     /// where the truth covers 0.80-0.82 on simulated data).
-    pub shipped_record_bands: bool,
-    /// With `shipped_record_bands`: each kind of day's tail shape shared by
+    pub selection_record_bands: bool,
+    /// With `selection_record_bands`: each kind of day's tail shape shared by
     /// the four feeds' records ([`BandRule::shared_kind_bands`]), each
     /// feed and kind keeping its own width: about 40 special days a feed
     /// cannot place a 10th percentile, four feeds' can.
     pub shared_record_shapes: bool,
     /// Not a calibration but a variant of the procedure, named with them:
     /// runtimes and arrivals get a cost model among their candidates
-    /// (issue #24's second round; not shipped, see `bench/forecast-rule-24b.md`).
+    /// (issue #24's second round, `bench/forecast-rule-24b.md`; not
+    /// shipped: the third round's candidates with them failed
+    /// `tests/metrics.rs` on `data/`, `bench/forecast-rule-24c.md`).
     pub cost_models: bool,
     /// Likewise a variant of the procedure: every feed's records are
     /// fitted by the pooled ridge, the calendar's rare effects estimated
@@ -209,9 +211,19 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// What `fit` uses: the selection's blocks, a band per kind of day
-    /// from that kind's residuals alone, about their median.
+    /// What `fit` uses since issue #24's third round
+    /// (`bench/forecast-rule-24c.md`, `selection+pool`): records fitted by
+    /// the pooled ridge, every band as [`Calibration::SELECTION`] makes it.
     pub const SHIPPED: Calibration = Calibration {
+        pooled_records: true,
+        ..Calibration::SELECTION
+    };
+
+    /// Shipped until issue #24's third round (named `selection`; since
+    /// then with the pooled records): the selection's blocks, a band per
+    /// kind of day from that kind's residuals alone, about their median,
+    /// in each learner's scale.
+    pub const SELECTION: Calibration = Calibration {
         blocks: CalibrationBlocks::Selection,
         bands: BandRule {
             centred: true,
@@ -220,7 +232,7 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
-        shipped_record_bands: false,
+        selection_record_bands: false,
         shared_record_shapes: false,
         cost_models: false,
         pooled_records: false,
@@ -247,17 +259,17 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
-        shipped_record_bands: false,
+        selection_record_bands: false,
         shared_record_shapes: false,
         cost_models: false,
         pooled_records: false,
     };
 
-    /// The calibration named `BASE[+OPTION...]`: `shipped` or `study`,
+    /// The calibration named `BASE[+OPTION...]`: `shipped`, `selection` or `study`,
     /// then any of `noise` (bands in each target's noise scale), `family`
     /// (one tail shape per family of targets), `kind` (each kind of day's
-    /// band from its own residuals), `shipped-records` (records' bands as
-    /// shipped, [`Calibration::shipped_record_bands`]), `shared-records`
+    /// band from its own residuals), `selection-records` (records' bands as
+    /// [`Calibration::SELECTION`]'s, [`Calibration::selection_record_bands`]), `shared-records`
     /// (the same with each kind's shape shared by the feeds,
     /// [`Calibration::shared_record_shapes`]), `rollS-minM`
     /// (rolling calibration blocks, [`CalibrationBlocks::Rolling`]), `cost`
@@ -268,10 +280,11 @@ impl Calibration {
         let mut parts = name.split('+');
         let mut calibration = match parts.next() {
             Some("shipped") => Calibration::SHIPPED,
+            Some("selection") => Calibration::SELECTION,
             Some("study") => Calibration::STUDY_CHOICE,
             _ => {
                 return Err(format!(
-                    "`{name}` starts with neither `shipped` nor `study`"
+                    "`{name}` starts with none of `shipped`, `selection` and `study`"
                 ));
             }
         };
@@ -282,9 +295,9 @@ impl Calibration {
                 "kind" => calibration.bands.kinds = KindBands::PerKind,
                 "cost" => calibration.cost_models = true,
                 "pool" => calibration.pooled_records = true,
-                "shipped-records" => calibration.shipped_record_bands = true,
+                "selection-records" => calibration.selection_record_bands = true,
                 "shared-records" => {
-                    calibration.shipped_record_bands = true;
+                    calibration.selection_record_bands = true;
                     calibration.shared_record_shapes = true;
                 }
                 roll => {
@@ -761,15 +774,15 @@ pub fn fit_with(
         } else {
             spec.scale
         };
-        // Records' bands as shipped: from the selection's own run.
-        let shipped_bands = calibration.shipped_record_bands && t < N_RECORD_TARGETS;
+        // Records' bands as `SELECTION`'s: from the selection's own run.
+        let on_selection = calibration.selection_record_bands && t < N_RECORD_TARGETS;
         let calibrated = match &calibration_run {
-            Some(run) if !shipped_bands => run,
+            Some(run) if !on_selection => run,
             _ => &run,
         };
         let residuals = calibrated.residuals_in(spec.scale, band_scale);
-        let rule = if shipped_bands {
-            Calibration::SHIPPED.bands
+        let rule = if on_selection {
+            Calibration::SELECTION.bands
         } else {
             calibration.bands
         };
@@ -808,12 +821,12 @@ pub fn fit_with(
         });
     }
 
-    if calibration.shipped_record_bands && calibration.shared_record_shapes {
+    if calibration.selection_record_bands && calibration.shared_record_shapes {
         let residuals: Vec<&[(DayKind, f64)]> = FAMILIES[0]
             .clone()
             .map(|t| calibration_residuals[t].as_slice())
             .collect();
-        if let Some(bands) = Calibration::SHIPPED.bands.shared_kind_bands(&residuals) {
+        if let Some(bands) = Calibration::SELECTION.bands.shared_kind_bands(&residuals) {
             for (t, bands) in FAMILIES[0].clone().zip(bands) {
                 chosen_models[t].bands = bands;
             }
@@ -821,7 +834,7 @@ pub fn fit_with(
     }
     if calibration.family_shape {
         for family in FAMILIES {
-            if calibration.shipped_record_bands && family == FAMILIES[0] {
+            if calibration.selection_record_bands && family == FAMILIES[0] {
                 continue;
             }
             let residuals: Vec<&[(DayKind, f64)]> = family
@@ -1179,11 +1192,19 @@ mod tests {
             }
         );
         assert_eq!(rolled.bands.kinds, KindBands::PerKind);
-        let third = Calibration::named("study+noise+family+cost+pool+shipped-records").unwrap();
-        assert!(third.pooled_records && third.shipped_record_bands && third.cost_models);
-        assert!(!named.shipped_record_bands);
+        let third = Calibration::named("study+noise+family+cost+pool+selection-records").unwrap();
+        assert!(third.pooled_records && third.selection_record_bands && third.cost_models);
+        assert!(!named.selection_record_bands);
         let shared = Calibration::named("study+shared-records").unwrap();
-        assert!(shared.shipped_record_bands && shared.shared_record_shapes);
+        assert!(shared.selection_record_bands && shared.shared_record_shapes);
+        assert_eq!(
+            Calibration::named("selection+pool").unwrap(),
+            Calibration::SHIPPED
+        );
+        assert_eq!(
+            Calibration::named("selection").unwrap(),
+            Calibration::SELECTION
+        );
         assert!(!third.shared_record_shapes);
         assert!(Calibration::named("study+cost").unwrap().cost_models);
         assert!(!named.cost_models);
@@ -1195,6 +1216,7 @@ mod tests {
             "study+wide",
             "study+mature120",
             "study+shipped",
+            "study+shipped-records",
             "shipped+roll30",
             "shipped+roll-min60",
         ] {
