@@ -187,7 +187,7 @@ fn run() -> Result<(), String> {
         for (b, (block_name, block_rule)) in blocks.iter().enumerate() {
             let calibration = Calibration {
                 blocks: *block_rule,
-                ..Calibration::SHIPPED
+                ..Calibration::SELECTION
             };
             let mut fitted = training::fit_with(&actuals, train.from, train.to, seed, calibration)?;
             if b == 0 {

@@ -187,6 +187,8 @@ struct Gates {
     tail_over: [usize; 2],
     /// Per target, the sum over datasets of its coverage (model, oracle).
     coverage_sum: Vec<[f64; 2]>,
+    /// Per target, how many of its runs had a tail over 18 % (model, oracle).
+    target_tails: Vec<[usize; 2]>,
 }
 
 /// Whether one dataset's target-runs pass issue #15's gates: every target
@@ -208,9 +210,17 @@ impl Gates {
         self.both[who] += usize::from(tight && tails);
         self.wide[who] += usize::from(wide);
         self.coverage_sum.resize(scores.len(), [0.0; 2]);
-        for (sum, s) in self.coverage_sum.iter_mut().zip(scores) {
+        self.target_tails.resize(scores.len(), [0; 2]);
+        for ((sum, tails), s) in self
+            .coverage_sum
+            .iter_mut()
+            .zip(&mut self.target_tails)
+            .zip(scores)
+        {
             self.off_target[who] += (s.coverage() - 0.8).abs();
-            self.tail_over[who] += usize::from(s.worst_tail() > 0.18);
+            let over = usize::from(s.worst_tail() > 0.18);
+            self.tail_over[who] += over;
+            tails[who] += over;
             sum[who] += s.coverage();
         }
     }
@@ -350,6 +360,16 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
     println!(
         "\nMean coverage per target over the datasets: {}",
         shown.join(", ")
+    );
+    let tails_shown: Vec<String> = names
+        .iter()
+        .zip(&gates.target_tails)
+        .map(|(name, [m, o])| format!("{name} {m}/{o}"))
+        .collect();
+    println!(
+        "\nRuns with a tail over 18 % per target (model/oracle, of {}): {}",
+        gates.datasets,
+        tails_shown.join(", ")
     );
     println!("| figure | model | oracle |");
     println!("|---|---|---|");

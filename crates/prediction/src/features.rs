@@ -88,6 +88,14 @@ pub const RUNTIME_COST_COLUMNS: [usize; 3] = [MILLIONS_COLUMN, 6, 7];
 /// minute late on simulated data).
 pub const ARRIVAL_COST_COLUMNS: [usize; 4] = [FEED_MILLIONS_COLUMN, 3, 19, TREND];
 
+/// The calendar's rare effects on the volume, the same for every feed: a
+/// light holiday, the first business day after a holiday, the month's
+/// second-to-last business day, month end and quarter end (each a handful
+/// of days a year). A pooled record model
+/// ([`crate::model::LearnerKind::PooledRidge`]) estimates them from all
+/// feeds at once; each feed keeps its own weekdays, month start and trend.
+pub const SHARED_CALENDAR_EFFECTS: [usize; 5] = [19, 20, 22, 6, 7];
+
 /// The trend column.
 pub const TREND: usize = 11;
 /// The forests' columns: the compact calendar, trend included, but not the

@@ -17,7 +17,9 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::ridge_regression::{RidgeRegression, RidgeRegressionParameters};
 
 use crate::LoadError;
-use crate::features::{ARRIVAL_COST_COLUMNS, DayKind, ROW_LEN, RUNTIME_COST_COLUMNS};
+use crate::features::{
+    ARRIVAL_COST_COLUMNS, DayKind, ROW_LEN, RUNTIME_COST_COLUMNS, SHARED_CALENDAR_EFFECTS,
+};
 use crate::forecast::Quantiles;
 
 /// The format's name, so a stray JSON file is not mistaken for a manifest.
@@ -146,6 +148,11 @@ pub enum LearnerKind {
     Forest,
     RidgeForest,
     RidgeAtMedian,
+    /// A ridge regression whose rare calendar effects
+    /// ([`SHARED_CALENDAR_EFFECTS`]) are estimated once from several
+    /// targets' rows together ([`LearnerSpec::fit_pooled`]); the fitted
+    /// learner is a plain [`Learner::Ridge`].
+    PooledRidge,
 }
 
 /// How far from the median residual a row may lie (in robust standard
@@ -163,6 +170,7 @@ impl LearnerSpec {
             LearnerKind::Forest => "forest".to_string(),
             LearnerKind::RidgeForest => format!("{ridge}+forest"),
             LearnerKind::RidgeAtMedian => format!("{ridge} at the median"),
+            LearnerKind::PooledRidge => format!("pooled {ridge}"),
         };
         // The cost model is a ridge like the others, told apart by what it reads.
         let cost = if self.linear_columns == RUNTIME_COST_COLUMNS {
@@ -185,6 +193,7 @@ impl LearnerSpec {
                 seed,
             )?)),
             LearnerKind::Ridge => Ok(Learner::Ridge(self.fit_linear(rows, z)?.0)),
+            LearnerKind::PooledRidge => self.fit_pooled(&[(rows, z)], 0),
             LearnerKind::RidgeAtMedian => {
                 let linear = self.fit_linear(rows, z)?.0;
                 let mut residuals: Vec<f64> = rows
@@ -207,6 +216,72 @@ impl LearnerSpec {
                 Ok(Learner::RidgeForest(linear, forest))
             }
         }
+    }
+
+    /// A [`LearnerKind::PooledRidge`] for group `which` of `groups` (each
+    /// a target's rows and values in model scale, e.g. the four feeds'
+    /// records): one trimmed ridge fitted on every group's rows at once,
+    /// each group with an intercept and the columns of `linear_columns`
+    /// outside [`SHARED_CALENDAR_EFFECTS`] of its own, those inside shared
+    /// by all; then a plain ridge over `linear_columns` fitted to that
+    /// model's values on group `which`'s rows, which it reproduces (the
+    /// pooled model is linear in those columns), so the learner is an
+    /// ordinary [`Learner::Ridge`] and the format does not change.
+    ///
+    /// Why: a quarter end is three days of a training year, and a feed's
+    /// own noise (most of a day's) moves its estimate as much as the
+    /// effect's size; the calendar's rare effects are the same for every
+    /// feed, so four feeds' rows average most of that noise away, while
+    /// each feed keeps its weekly and month-start habits and its trend.
+    pub fn fit_pooled(
+        &self,
+        groups: &[(&[Vec<f64>], &[f64])],
+        which: usize,
+    ) -> Result<Learner, String> {
+        let (own, shared): (Vec<usize>, Vec<usize>) = self
+            .linear_columns
+            .iter()
+            .partition(|c| !SHARED_CALENDAR_EFFECTS.contains(c));
+        let width = groups.len() * (own.len() + 1) + shared.len();
+        let stack = |g: usize, row: &[f64]| -> Vec<f64> {
+            let mut stacked = vec![0.0; width];
+            let block = g * (own.len() + 1);
+            stacked[block] = 1.0;
+            for (k, c) in own.iter().enumerate() {
+                stacked[block + 1 + k] = row.get(*c).copied().unwrap_or(0.0);
+            }
+            let first_shared = groups.len() * (own.len() + 1);
+            for (k, c) in shared.iter().enumerate() {
+                stacked[first_shared + k] = row.get(*c).copied().unwrap_or(0.0);
+            }
+            stacked
+        };
+        let mut rows = Vec::new();
+        let mut z = Vec::new();
+        for (g, (group_rows, group_z)) in groups.iter().enumerate() {
+            rows.extend(group_rows.iter().map(|r| stack(g, r)));
+            z.extend_from_slice(group_z);
+        }
+        let pooled = LearnerSpec {
+            kind: LearnerKind::Ridge,
+            linear_columns: (0..width).collect(),
+            ..self.clone()
+        }
+        .fit_linear(&rows, &z)?
+        .0;
+        let (own_rows, _) = groups
+            .get(which)
+            .ok_or_else(|| format!("no group {which} of {}", groups.len()))?;
+        let fitted: Vec<f64> = own_rows
+            .iter()
+            .map(|r| pooled.predict(&stack(which, r)))
+            .collect();
+        let plain = LearnerSpec {
+            kind: LearnerKind::Ridge,
+            trim: false,
+            ..self.clone()
+        };
+        Ok(Learner::Ridge(plain.fit_linear(own_rows, &fitted)?.0))
     }
 
     /// The ridge part, and which rows it kept.
@@ -419,22 +494,9 @@ impl BandRule {
         &self,
         targets: &[&[(DayKind, f64)]],
     ) -> Option<Vec<[ResidualBand; 2]>> {
-        self.shared_scaled_bands_widths(targets, targets)
-    }
-
-    /// [`Self::shared_scaled_bands`], scaled back by the median absolute
-    /// deviations of `widths` (per target, a part of its residuals, e.g.
-    /// those of the learners fitted on enough months) where a kind has
-    /// enough of them there: the shape from every residual, the width
-    /// from those that resemble the final learner's.
-    pub fn shared_scaled_bands_widths(
-        &self,
-        targets: &[&[(DayKind, f64)]],
-        widths: &[&[(DayKind, f64)]],
-    ) -> Option<Vec<[ResidualBand; 2]>> {
         let mut standardised = Vec::new();
         let mut scales = Vec::new();
-        for (residuals, width) in targets.iter().zip(widths) {
+        for residuals in targets {
             let (kinds, kind_scales) = self.kind_scales(residuals)?;
             if kind_scales.iter().any(|s| s.0 <= 0.0) {
                 return None;
@@ -442,11 +504,7 @@ impl BandRule {
             for (k, s) in kinds.iter().zip(kind_scales) {
                 standardised.extend(k.iter().map(|r| (r - s.1) / s.0));
             }
-            let width_scales = match self.kind_scales(width) {
-                Some((_, w)) if w.iter().all(|s| s.0 > 0.0) => w,
-                _ => kind_scales,
-            };
-            scales.push(width_scales.map(|s| s.0));
+            scales.push(kind_scales.map(|s| s.0));
         }
         let unit = BandRule {
             centred: false,
@@ -460,6 +518,45 @@ impl BandRule {
                     s.map(|s| ResidualBand {
                         q10: unit.q10 * s,
                         q90: unit.q90 * s,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Bands of several targets that share each kind of day's tail shape:
+    /// as [`Self::shared_scaled_bands`], but the quantiles of each kind
+    /// taken from that kind's standardised residuals only (a special day's
+    /// tails are its own, and four targets give it enough residuals).
+    /// `None` when a kind has too few residuals or no spread.
+    pub fn shared_kind_bands(
+        &self,
+        targets: &[&[(DayKind, f64)]],
+    ) -> Option<Vec<[ResidualBand; 2]>> {
+        let mut standardised: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut scales = Vec::new();
+        for residuals in targets {
+            let (kinds, kind_scales) = self.kind_scales(residuals)?;
+            if kind_scales.iter().any(|s| s.0 <= 0.0) {
+                return None;
+            }
+            for ((all, k), s) in standardised.iter_mut().zip(&kinds).zip(kind_scales) {
+                all.extend(k.iter().map(|r| (r - s.1) / s.0));
+            }
+            scales.push(kind_scales.map(|s| s.0));
+        }
+        let plain = BandRule {
+            centred: false,
+            ..*self
+        };
+        let units = standardised.map(|k| plain.band(k));
+        Some(
+            scales
+                .iter()
+                .map(|s| {
+                    [0, 1].map(|k| ResidualBand {
+                        q10: units[k].q10 * s[k],
+                        q90: units[k].q90 * s[k],
                     })
                 })
                 .collect(),
@@ -818,6 +915,68 @@ mod tests {
         assert_eq!(spec.name(), "ridge(alpha=0.01) at the median on y");
     }
 
+    #[test]
+    fn a_pooled_ridge_takes_a_rare_effect_from_every_group() {
+        // Four feeds' log volumes: each its own level and Monday effect,
+        // and a quarter end (column 7, 1 day in 40) that adds 0.7 to all.
+        // On the quarter ends feed 0's own noise is +0.3, the others' -0.1.
+        let row = |i: usize| {
+            let mut row = vec![0.0; ROW_LEN];
+            row[12] = f64::from(u8::from(i.is_multiple_of(5)));
+            row[7] = f64::from(u8::from(i % 40 == 1));
+            row
+        };
+        let rows: Vec<Vec<f64>> = (0..400).map(row).collect();
+        let groups: Vec<Vec<f64>> = (0..4)
+            .map(|g| {
+                rows.iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let noise = if r[7] == 1.0 {
+                            [0.3, -0.1, -0.1, -0.1][g]
+                        } else if i % 2 == 0 {
+                            0.01
+                        } else {
+                            -0.01
+                        };
+                        g as f64 + 0.1 * g as f64 * r[12] + 0.7 * r[7] + noise
+                    })
+                    .collect()
+            })
+            .collect();
+        let spec = LearnerSpec {
+            kind: LearnerKind::PooledRidge,
+            alpha: 1.0,
+            trim: false,
+            linear_columns: vec![12, 7],
+            ..spec(false)
+        };
+        let pooled_groups: Vec<(&[Vec<f64>], &[f64])> = groups
+            .iter()
+            .map(|z| (rows.as_slice(), z.as_slice()))
+            .collect();
+        let pooled = spec.fit_pooled(&pooled_groups, 0).unwrap();
+        let alone = LearnerSpec {
+            kind: LearnerKind::Ridge,
+            ..spec.clone()
+        }
+        .fit(&rows, &groups[0], 1)
+        .unwrap();
+        let quarter_end = row(41);
+        let ordinary = row(3);
+        // Alone, feed 0 takes its own noise for the effect (0.7 + 0.3 / 1).
+        let effect = |l: &Learner| l.predict(&quarter_end) - l.predict(&ordinary);
+        assert!((effect(&alone) - 0.97).abs() < 0.05, "{}", effect(&alone));
+        assert!((effect(&pooled) - 0.7).abs() < 0.02, "{}", effect(&pooled));
+        // Each feed keeps its own level and Monday effect.
+        let third = spec.fit_pooled(&pooled_groups, 3).unwrap();
+        assert!((third.predict(&ordinary) - 3.0).abs() < 0.02);
+        assert!((third.predict(&row(5)) - third.predict(&ordinary) - 0.3).abs() < 0.02);
+        assert!(matches!(pooled, Learner::Ridge(_)));
+        assert_eq!(spec.name(), "pooled ridge(alpha=1) on y");
+        assert!(spec.fit_pooled(&pooled_groups, 4).is_err());
+    }
+
     /// `n` residuals of one kind: 1, 2, ..., n.
     fn ranks(kind: DayKind, n: usize) -> Vec<(DayKind, f64)> {
         (1..=n).map(|i| (kind, i as f64)).collect()
@@ -899,6 +1058,40 @@ mod tests {
         // A target with too few special days: no shared shape.
         let few = [ranks(DayKind::Ordinary, 50), ranks(DayKind::Special, 5)].concat();
         assert!(rule.shared_scaled_bands(&[&first, &few]).is_none());
+    }
+
+    #[test]
+    fn shared_kind_bands_give_each_kind_its_own_shape() {
+        // Ordinary days evenly spread on -5..5; special days the cubes of
+        // the same over 25 (peaked, with long tails: a shape of their
+        // own); a second target is the first three times over.
+        let first: Vec<(DayKind, f64)> = (0..=100)
+            .map(|i| (DayKind::Ordinary, f64::from(i) / 10.0 - 5.0))
+            .chain(
+                (0..=100).map(|i| (DayKind::Special, (f64::from(i) / 10.0 - 5.0).powi(3) / 25.0)),
+            )
+            .collect();
+        let second: Vec<(DayKind, f64)> = first.iter().map(|(k, r)| (*k, 3.0 * r)).collect();
+        let rule = BandRule {
+            centred: true,
+            conformal: false,
+            kinds: KindBands::PerKind,
+        };
+        let by_kind = rule.shared_kind_bands(&[&first, &second]).unwrap();
+        let one_shape = rule.shared_scaled_bands(&[&first, &second]).unwrap();
+        // A target alone, per kind: what the shared shapes must match here.
+        let [o, s] = rule.bands(&first);
+        let [ko, ks] = by_kind[0];
+        assert!((ko.q90 - o.q90).abs() < 1e-9, "{by_kind:?} {o:?}");
+        assert!((ks.q90 - s.q90).abs() < 1e-9, "{by_kind:?} {s:?}");
+        // One shape for both kinds puts the special band elsewhere.
+        assert!(
+            (one_shape[0][1].q90 - ks.q90).abs() > 0.5,
+            "{one_shape:?} {by_kind:?}"
+        );
+        assert!((by_kind[1][1].q90 / ks.q90 - 3.0).abs() < 1e-9);
+        let few = [ranks(DayKind::Ordinary, 50), ranks(DayKind::Special, 5)].concat();
+        assert!(rule.shared_kind_bands(&[&first, &few]).is_none());
     }
 
     #[test]

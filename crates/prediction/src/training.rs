@@ -107,7 +107,7 @@ pub fn evaluation_ranges() -> (DateRange, DateRange) {
     )
 }
 
-/// How many validation blocks the selection (and the shipped intervals) use.
+/// How many validation blocks the selection (and [`Calibration::SELECTION`]'s intervals) use.
 pub const VALIDATION_BLOCKS: i64 = 3;
 /// Each block's length: the holdout's, so that the validation forecasts
 /// reach as far ahead as the real ones.
@@ -184,21 +184,46 @@ pub struct Calibration {
     /// One tail shape per family of targets (records, arrivals, runtimes):
     /// [`BandRule::shared_scaled_bands`] of the family's residuals.
     pub family_shape: bool,
-    /// With `family_shape`: each target's widths from the residuals of the
-    /// learners fitted on at least this many days only (the shape still
-    /// from all). A learner of two months has seen no quarter end and few
-    /// holidays and misses those days by far more than the final one.
-    pub mature_width_days: Option<i64>,
+    /// Records' bands as [`Calibration::SELECTION`] makes them, whatever
+    /// the others': from the selection's blocks (learners fitted on four
+    /// months or more), each kind of day its own. A record's noise is
+    /// log-normal and needs no borrowed tail shape; the rolling blocks'
+    /// learners of two or three months miss the rare days by far more
+    /// than the final one and widened records' bands (coverage 0.83-0.85
+    /// where the truth covers 0.80-0.82 on simulated data).
+    pub selection_record_bands: bool,
+    /// With `selection_record_bands`: each kind of day's tail shape shared by
+    /// the four feeds' records ([`BandRule::shared_kind_bands`]), each
+    /// feed and kind keeping its own width: about 40 special days a feed
+    /// cannot place a 10th percentile, four feeds' can.
+    pub shared_record_shapes: bool,
     /// Not a calibration but a variant of the procedure, named with them:
     /// runtimes and arrivals get a cost model among their candidates
-    /// (issue #24's second round; not shipped, see `bench/forecast-rule-24b.md`).
+    /// (issue #24's second round, `bench/forecast-rule-24b.md`; not
+    /// shipped: the third round's candidates with them failed
+    /// `tests/metrics.rs` on `data/`, `bench/forecast-rule-24c.md`).
     pub cost_models: bool,
+    /// Likewise a variant of the procedure: every feed's records are
+    /// fitted by the pooled ridge, the calendar's rare effects estimated
+    /// from all feeds at once ([`LearnerKind::PooledRidge`]; issue #24's
+    /// third round, see `bench/forecast-rule-24c.md`).
+    pub pooled_records: bool,
 }
 
 impl Calibration {
-    /// What `fit` uses: the selection's blocks, a band per kind of day
-    /// from that kind's residuals alone, about their median.
+    /// What `fit` uses since issue #24's third round
+    /// (`bench/forecast-rule-24c.md`, `selection+pool`): records fitted by
+    /// the pooled ridge, every band as [`Calibration::SELECTION`] makes it.
     pub const SHIPPED: Calibration = Calibration {
+        pooled_records: true,
+        ..Calibration::SELECTION
+    };
+
+    /// Shipped until issue #24's third round (named `selection`; since
+    /// then with the pooled records): the selection's blocks, a band per
+    /// kind of day from that kind's residuals alone, about their median,
+    /// in each learner's scale.
+    pub const SELECTION: Calibration = Calibration {
         blocks: CalibrationBlocks::Selection,
         bands: BandRule {
             centred: true,
@@ -207,8 +232,10 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
-        mature_width_days: None,
+        selection_record_bands: false,
+        shared_record_shapes: false,
         cost_models: false,
+        pooled_records: false,
     };
 
     /// The simulation study's choice (`models/README.md`, "Calibration
@@ -232,26 +259,32 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
-        mature_width_days: None,
+        selection_record_bands: false,
+        shared_record_shapes: false,
         cost_models: false,
+        pooled_records: false,
     };
 
-    /// The calibration named `BASE[+OPTION...]`: `shipped` or `study`,
+    /// The calibration named `BASE[+OPTION...]`: `shipped`, `selection` or `study`,
     /// then any of `noise` (bands in each target's noise scale), `family`
     /// (one tail shape per family of targets), `kind` (each kind of day's
-    /// band from its own residuals), `matureN` (widths from learners
-    /// fitted on N days or more, [`Calibration::mature_width_days`]),
-    /// `rollS-minM` (rolling calibration blocks,
-    /// [`CalibrationBlocks::Rolling`]) and `cost` (the cost models among
-    /// the candidates, [`Calibration::cost_models`]).
+    /// band from its own residuals), `selection-records` (records' bands as
+    /// [`Calibration::SELECTION`]'s, [`Calibration::selection_record_bands`]), `shared-records`
+    /// (the same with each kind's shape shared by the feeds,
+    /// [`Calibration::shared_record_shapes`]), `rollS-minM`
+    /// (rolling calibration blocks, [`CalibrationBlocks::Rolling`]), `cost`
+    /// (the cost models among the candidates, [`Calibration::cost_models`])
+    /// and `pool` (records fitted by the pooled ridge,
+    /// [`Calibration::pooled_records`]).
     pub fn named(name: &str) -> Result<Calibration, String> {
         let mut parts = name.split('+');
         let mut calibration = match parts.next() {
             Some("shipped") => Calibration::SHIPPED,
+            Some("selection") => Calibration::SELECTION,
             Some("study") => Calibration::STUDY_CHOICE,
             _ => {
                 return Err(format!(
-                    "`{name}` starts with neither `shipped` nor `study`"
+                    "`{name}` starts with none of `shipped`, `selection` and `study`"
                 ));
             }
         };
@@ -261,11 +294,11 @@ impl Calibration {
                 "family" => calibration.family_shape = true,
                 "kind" => calibration.bands.kinds = KindBands::PerKind,
                 "cost" => calibration.cost_models = true,
-                mature if mature.starts_with("mature") => {
-                    let days = mature["mature".len()..]
-                        .parse()
-                        .map_err(|_| format!("`{name}`: no option `{mature}`"))?;
-                    calibration.mature_width_days = Some(days);
+                "pool" => calibration.pooled_records = true,
+                "selection-records" => calibration.selection_record_bands = true,
+                "shared-records" => {
+                    calibration.selection_record_bands = true;
+                    calibration.shared_record_shapes = true;
                 }
                 roll => {
                     let (step_days, min_train_days) = roll
@@ -300,6 +333,9 @@ struct Target {
     /// The feed whose records an arrival's rows carry
     /// ([`crate::features::FEED_MILLIONS_COLUMN`]).
     feed: Option<usize>,
+    /// The feed whose records the target is (a pooled ridge fits them
+    /// with the other feeds').
+    records_of: Option<usize>,
 }
 
 /// The candidates for a target: a trimmed ridge regression on the log and
@@ -363,10 +399,24 @@ fn cost_model(columns: &[usize]) -> LearnerSpec {
     }
 }
 
+/// A feed's records as a target, with `candidates`.
+fn records_target(f: usize, candidates: Vec<LearnerSpec>) -> Target {
+    Target {
+        name: format!("feed:{}:records", FEEDS[f]),
+        pick: Box::new(move |a: &DailyActuals| a.feed_records[f]),
+        candidates,
+        seed_offset: f as u64,
+        noise_scale: Scale::Log1p,
+        feed: None,
+        records_of: Some(f),
+    }
+}
+
 /// Every target, in the file's order: feeds' records, feeds' arrivals,
 /// jobs' runtimes; with `cost_models`, runtimes and arrivals have their
-/// cost model among the candidates.
-fn targets(cost_models: bool) -> Vec<Target> {
+/// cost model among the candidates, with `pooled_records`, records their
+/// pooled ridge.
+fn targets(cost_models: bool, pooled_records: bool) -> Vec<Target> {
     // Arrival times follow the day's volume but have no trend of their own:
     // a trend column would only let a learner pin the future on the last
     // weeks it saw.
@@ -374,15 +424,19 @@ fn targets(cost_models: bool) -> Vec<Target> {
         columns.iter().copied().filter(|c| *c != TREND).collect()
     };
     let mut all = Vec::new();
-    for (f, feed) in FEEDS.iter().enumerate() {
-        all.push(Target {
-            name: format!("feed:{feed}:records"),
-            pick: Box::new(move |a: &DailyActuals| a.feed_records[f]),
-            candidates: candidates(Scale::Log1p, &LINEAR_CALENDAR, &FOREST_CALENDAR),
-            seed_offset: f as u64,
-            noise_scale: Scale::Log1p,
-            feed: None,
-        });
+    for f in 0..FEEDS.len() {
+        let mut record_candidates = candidates(Scale::Log1p, &LINEAR_CALENDAR, &FOREST_CALENDAR);
+        if pooled_records {
+            // The only candidate: three validation blocks hold about a
+            // dozen special days each, too few to choose on (on simulated
+            // data the selection among five forfeited most of the pooled
+            // ridge's gain, `bench/forecast-rule-24c.md`).
+            record_candidates = vec![LearnerSpec {
+                kind: LearnerKind::PooledRidge,
+                ..record_candidates[0].clone()
+            }];
+        }
+        all.push(records_target(f, record_candidates));
     }
     for (f, feed) in FEEDS.iter().enumerate() {
         all.push(Target {
@@ -396,6 +450,7 @@ fn targets(cost_models: bool) -> Vec<Target> {
             seed_offset: 100 + f as u64,
             noise_scale: Scale::Linear,
             feed: Some(f),
+            records_of: None,
         });
     }
     for (j, job) in JOBS.iter().enumerate() {
@@ -406,6 +461,7 @@ fn targets(cost_models: bool) -> Vec<Target> {
             seed_offset: 200 + j as u64,
             noise_scale: Scale::Log1p,
             feed: None,
+            records_of: None,
         });
     }
     all
@@ -479,8 +535,6 @@ struct Rows {
 struct Validation {
     fold_learners: Vec<Learner>,
     residuals: Vec<(DayKind, f64, f64, f64)>,
-    /// Per residual, how many days its learner was fitted on.
-    trained_days: Vec<i64>,
 }
 
 impl Validation {
@@ -603,9 +657,24 @@ impl Bench<'_> {
         to: NaiveDate,
         seed: u64,
     ) -> Result<Learner, String> {
+        let in_scale =
+            |rows: &Rows| -> Vec<f64> { rows.y.iter().map(|y| spec.scale.to_model(*y)).collect() };
+        if let (LearnerKind::PooledRidge, Some(feed)) = (spec.kind, target.records_of) {
+            let feeds: Vec<Rows> = (0..FEEDS.len())
+                .map(|f| self.rows(&records_target(f, Vec::new()), self.from, to, None))
+                .collect();
+            let z: Vec<Vec<f64>> = feeds.iter().map(in_scale).collect();
+            let groups: Vec<(&[Vec<f64>], &[f64])> = feeds
+                .iter()
+                .zip(&z)
+                .map(|(rows, z)| (rows.rows.as_slice(), z.as_slice()))
+                .collect();
+            return spec
+                .fit_pooled(&groups, feed)
+                .map_err(|e| format!("{}: {e}", target.name));
+        }
         let train = self.rows(target, self.from, to, None);
-        let z: Vec<f64> = train.y.iter().map(|y| spec.scale.to_model(*y)).collect();
-        spec.fit(&train.rows, &z, seed)
+        spec.fit(&train.rows, &in_scale(&train), seed)
             .map_err(|e| format!("{}: {e}", target.name))
     }
 
@@ -621,7 +690,6 @@ impl Bench<'_> {
         let mut run = Validation {
             fold_learners: Vec::new(),
             residuals: Vec::new(),
-            trained_days: Vec::new(),
         };
         for (block, records) in folds.blocks.iter().zip(&folds.records) {
             let learner = self.fit(target, spec, block.from - Duration::days(1), seed)?;
@@ -630,7 +698,6 @@ impl Bench<'_> {
                 let forecast = learner.predict(row);
                 let residual = spec.scale.to_model(*y) - forecast;
                 run.residuals.push((*kind, residual, *y, forecast));
-                run.trained_days.push((block.from - self.from).num_days());
             }
             run.fold_learners.push(learner);
         }
@@ -674,11 +741,13 @@ pub fn fit_with(
         Some(Folds::new(calibration_blocks))
     };
     let mut calibration_residuals = Vec::new();
-    let mut width_residuals = Vec::new();
     let mut selections = Vec::new();
     let mut chosen_models = Vec::new();
     // Records first: their fold models feed the runtimes' validation.
-    for (t, target) in targets(calibration.cost_models).into_iter().enumerate() {
+    for (t, target) in targets(calibration.cost_models, calibration.pooled_records)
+        .into_iter()
+        .enumerate()
+    {
         let seed = seed + target.seed_offset;
         let mut runs = target
             .candidates
@@ -705,18 +774,19 @@ pub fn fit_with(
         } else {
             spec.scale
         };
-        let calibrated = calibration_run.as_ref().unwrap_or(&run);
+        // Records' bands as `SELECTION`'s: from the selection's own run.
+        let on_selection = calibration.selection_record_bands && t < N_RECORD_TARGETS;
+        let calibrated = match &calibration_run {
+            Some(run) if !on_selection => run,
+            _ => &run,
+        };
         let residuals = calibrated.residuals_in(spec.scale, band_scale);
-        let min_days = calibration.mature_width_days.unwrap_or(0);
-        width_residuals.push(
-            residuals
-                .iter()
-                .zip(&calibrated.trained_days)
-                .filter(|(_, days)| **days >= min_days)
-                .map(|(r, _)| *r)
-                .collect::<Vec<_>>(),
-        );
-        let bands = calibration.bands.bands(&residuals);
+        let rule = if on_selection {
+            Calibration::SELECTION.bands
+        } else {
+            calibration.bands
+        };
+        let bands = rule.bands(&residuals);
         calibration_residuals.push(residuals);
         let model = |learner| TargetModel {
             target: target.name.clone(),
@@ -751,20 +821,27 @@ pub fn fit_with(
         });
     }
 
+    if calibration.selection_record_bands && calibration.shared_record_shapes {
+        let residuals: Vec<&[(DayKind, f64)]> = FAMILIES[0]
+            .clone()
+            .map(|t| calibration_residuals[t].as_slice())
+            .collect();
+        if let Some(bands) = Calibration::SELECTION.bands.shared_kind_bands(&residuals) {
+            for (t, bands) in FAMILIES[0].clone().zip(bands) {
+                chosen_models[t].bands = bands;
+            }
+        }
+    }
     if calibration.family_shape {
         for family in FAMILIES {
+            if calibration.selection_record_bands && family == FAMILIES[0] {
+                continue;
+            }
             let residuals: Vec<&[(DayKind, f64)]> = family
                 .clone()
                 .map(|t| calibration_residuals[t].as_slice())
                 .collect();
-            let widths: Vec<&[(DayKind, f64)]> = family
-                .clone()
-                .map(|t| width_residuals[t].as_slice())
-                .collect();
-            if let Some(bands) = calibration
-                .bands
-                .shared_scaled_bands_widths(&residuals, &widths)
-            {
+            if let Some(bands) = calibration.bands.shared_scaled_bands(&residuals) {
                 for (t, bands) in family.zip(bands) {
                     chosen_models[t].bands = bands;
                 }
@@ -970,7 +1047,7 @@ pub fn evaluate(
 ) -> Result<Metrics, String> {
     let benchmark = calendar_benchmark();
     // Only the names and values: the candidates do not matter here.
-    let all_targets = targets(false);
+    let all_targets = targets(false, false);
     let mut scored = Vec::new();
     // metrics.json lists jobs first, then feeds' records, then arrivals.
     let order = (2 * FEEDS.len()..2 * FEEDS.len() + JOBS.len()).chain(0..2 * FEEDS.len());
@@ -1115,17 +1192,31 @@ mod tests {
             }
         );
         assert_eq!(rolled.bands.kinds, KindBands::PerKind);
-        let mature = Calibration::named("study+noise+family+mature120").unwrap();
-        assert_eq!(mature.mature_width_days, Some(120));
-        assert_eq!(named.mature_width_days, None);
+        let third = Calibration::named("study+noise+family+cost+pool+selection-records").unwrap();
+        assert!(third.pooled_records && third.selection_record_bands && third.cost_models);
+        assert!(!named.selection_record_bands);
+        let shared = Calibration::named("study+shared-records").unwrap();
+        assert!(shared.selection_record_bands && shared.shared_record_shapes);
+        assert_eq!(
+            Calibration::named("selection+pool").unwrap(),
+            Calibration::SHIPPED
+        );
+        assert_eq!(
+            Calibration::named("selection").unwrap(),
+            Calibration::SELECTION
+        );
+        assert!(!third.shared_record_shapes);
         assert!(Calibration::named("study+cost").unwrap().cost_models);
         assert!(!named.cost_models);
+        assert!(Calibration::named("study+pool").unwrap().pooled_records);
+        assert!(!named.pooled_records);
         for bad in [
             "",
             "studied",
             "study+wide",
-            "study+mature",
-            "study+maturex",
+            "study+mature120",
+            "study+shipped",
+            "study+shipped-records",
             "shipped+roll30",
             "shipped+roll-min60",
         ] {

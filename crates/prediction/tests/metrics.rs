@@ -89,7 +89,15 @@ fn the_protocol_never_chose_on_the_holdout() {
         assert!(m.protocol.trained_on.from <= block.from && block.to <= m.protocol.trained_on.to);
     }
     for t in &m.targets {
-        assert!(t.candidates.len() >= 3, "{}", t.target);
+        // Records have one learner, the pooled ridge (issue #24's third
+        // round: a choice on three blocks' dozen special days lost its
+        // gain); every other target is chosen among several.
+        if t.target.ends_with(":records") {
+            assert_eq!(t.candidates.len(), 1, "{}", t.target);
+            assert!(t.learner.starts_with("pooled ridge"), "{}", t.learner);
+        } else {
+            assert!(t.candidates.len() >= 3, "{}", t.target);
+        }
         let best = t
             .candidates
             .iter()

@@ -5,12 +5,12 @@
 //! procedure on the whole year and writes `models/` (see `models/README.md`).
 //!
 //! Usage: `train [--data DIR] [--out DIR] [--seeds N] [--calibration
-//! shipped|study]` (defaults: `PREDICTION_DATA_DIR` or the workspace's
-//! `data/`, the workspace's `models/`, 10 seeds, the shipped calibration).
-//! `--seeds 1` scores the shipped seed alone (quicker; the models are the
-//! same, `over_seeds` covers that seed only). `--calibration study` uses
-//! the calibration study's choice for the intervals (not shipped; see
-//! `models/README.md`).
+//! shipped|selection|study[+OPTION...]]` (defaults: `PREDICTION_DATA_DIR` or
+//! the workspace's `data/`, the workspace's `models/`, 10 seeds, the shipped
+//! procedure). `--seeds 1` scores the shipped seed alone (quicker; the
+//! models are the same, `over_seeds` covers that seed only). `--calibration
+//! selection` is the procedure shipped before issue #24's third round; see
+//! `training::Calibration::named` and `models/README.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,8 +25,7 @@ const SEED: u64 = 7;
 /// How many seeds the holdout figures are reported over by default.
 const SEEDS: u64 = 10;
 
-const USAGE: &str =
-    "usage: train [--data DIR] [--out DIR] [--seeds N] [--calibration shipped|study[+OPTION...]]";
+const USAGE: &str = "usage: train [--data DIR] [--out DIR] [--seeds N] [--calibration shipped|selection|study[+OPTION...]]";
 
 fn main() -> ExitCode {
     let mut data_dir = prediction::paths::data_dir();
@@ -111,7 +110,7 @@ fn run(data_dir: &Path, out: &Path, seeds: u64, calibration: Calibration) -> Res
         format_version: FORMAT_VERSION,
         model_version: String::new(),
         models_file: String::new(),
-        learner: "per target, chosen on validation blocks: smartcore 0.7 RidgeRegression, RandomForestRegressor, or ridge plus a forest on its residuals; postcard 1".to_string(),
+        learner: "records: one ridge over the four feeds (the calendar's rare effects pooled), stored per feed as a smartcore 0.7 RidgeRegression; runtimes and arrivals: chosen on validation blocks among RidgeRegression, RandomForestRegressor, or ridge plus a forest on its residuals; postcard 1".to_string(),
         trained_on: year,
         calendar_features: CALENDAR_FEATURES.iter().map(|s| s.to_string()).collect(),
         volume_feature: VOLUME_FEATURE.to_string(),
