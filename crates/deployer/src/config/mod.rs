@@ -337,14 +337,17 @@ pub fn load(requested: &Path, stage: &str, overrides: &Overrides) -> Result<Stag
     .load()
 }
 
-/// `--config`, `--region`, `--profile` → every stage of the file, resolved
-/// (`deployer policy --all-stages`).
+/// `--config`, `--region`, `--profile` → every stage of the file, resolved,
+/// and every pattern's (`deployer policy --all-stages`).
 pub fn load_all(requested: &Path, overrides: &Overrides) -> Result<Vec<Stage>, ConfigError> {
     let config = Config::read(&config_path(requested)?)?;
+    // A pattern's key stands for all its stages (`pr-*`).
+    let patterns = config.patterns.iter().map(|p| p.glob.clone());
     config
         .stage_names()
-        .iter()
-        .map(|name| config.stage(name, overrides))
+        .into_iter()
+        .chain(patterns)
+        .map(|name| config.stage(&name, overrides))
         .collect()
 }
 
