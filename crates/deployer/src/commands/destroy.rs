@@ -32,7 +32,7 @@ use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
 use crate::stage::actual::Found;
 use crate::stage::teardown::{self, Kept};
-use crate::stage::{Purpose, desired, lock, survey};
+use crate::stage::{desired, lock};
 use crate::ui::Ui;
 
 /// What `destroy` removed and what it left.
@@ -148,10 +148,10 @@ async fn survey_and_remove(
     force_protected: bool,
 ) -> Result<DestroyReport> {
     let step = ui.step("survey");
-    let survey = survey(stage, names, clients, Purpose::Destroy).await?;
+    let (survey, tagged) = teardown::survey_tagged(stage, names, clients).await?;
     // A stage deploy.toml no longer protects (or no longer names) is still
     // protected when its function's tag says so.
-    let tagged = !stage.protected && !force_protected && teardown::tagged_protected(&survey);
+    let tagged = tagged && !force_protected;
     if tagged && !ui.can_ask() {
         return Err(refused_tagged(stage));
     }

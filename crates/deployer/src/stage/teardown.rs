@@ -100,6 +100,28 @@ pub fn tagged_protected(survey: &Survey) -> bool {
         .is_some_and(|v| v == "true")
 }
 
+/// Surveys `stage` for a destroy, and says whether its function's tags say
+/// it is protected where deploy.toml does not (it was deployed protected,
+/// and its table is gone or changed). Such a stage had a repository of its
+/// own, `{app}-{stage}`, so it is surveyed again as protected to find it.
+pub async fn survey_tagged(
+    stage: &crate::config::Stage,
+    names: &crate::names::Names,
+    clients: &Clients,
+) -> Result<(Survey, bool)> {
+    let survey = super::survey(stage, names, clients, super::Purpose::Destroy).await?;
+    if stage.protected || !tagged_protected(&survey) {
+        return Ok((survey, false));
+    }
+    let protected = crate::config::Stage {
+        protected: true,
+        ..stage.clone()
+    };
+    let names = crate::names::Names::new(&protected, &names.account);
+    let survey = super::survey(&protected, &names, clients, super::Purpose::Destroy).await?;
+    Ok((survey, true))
+}
+
 /// Surveys the stage for a destroy and removes everything found, with no
 /// question: `deployer prune`'s removal of an expired preview, run under
 /// the stage's lock by its caller.

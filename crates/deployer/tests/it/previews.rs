@@ -141,6 +141,77 @@ fn preview_stages_come_from_a_pattern_and_go_by_their_tags_and_ttl() {
     assert_eq!(listed(&none), Vec::<String>::new(), "{none}");
 }
 
+/// A stage deployed protected is still protected when deploy.toml no
+/// longer names it: its function's `deployer:protected` tag says so, and
+/// `destroy` from the tags alone refuses it without `--force-protected`,
+/// then removes it with its own repository.
+#[test]
+fn a_stage_deployed_protected_is_refused_from_its_tags_alone() {
+    let fx = Fixture::new("prevkeep");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let app = &fx.app;
+    let bare = format!("[app]\nname = \"{app}\"\nregion = \"us-east-1\"\n");
+    std::fs::write(
+        fx.path("deploy.toml"),
+        format!(
+            "{bare}\n[stages.keep]\nprotected = true\nendpoint-url = \"{}\"\ndummy-credentials = true\n",
+            endpoint_url()
+        ),
+    )
+    .unwrap();
+    fx.stdout(&["up", "--stage", "keep", "--yes"]);
+    std::fs::write(fx.path("deploy.toml"), &bare).unwrap();
+
+    let out = by_environment(&fx, &["destroy", "--stage", "keep", "--yes"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("deployer:protected=true") && stderr.contains("nothing was deleted"),
+        "{stderr}"
+    );
+    let stages = run_json(by_environment(&fx, &["stages", "--json"]), &["stages"]);
+    assert_eq!(listed(&stages), ["keep"], "{stages}");
+    assert_eq!(stages["stages"][0]["protected"], true, "{stages}");
+    assert_eq!(stages["stages"][0]["expires"], Value::Null, "{stages}");
+    // Never pruned, even past any time.
+    let pruned = run_json(
+        two_hours_later(&fx, &["prune", "--yes", "--json"]),
+        &["prune"],
+    );
+    assert_eq!(pruned["expired"], serde_json::json!([]), "{pruned}");
+
+    let destroyed = run_json(
+        by_environment(
+            &fx,
+            &[
+                "destroy",
+                "--stage",
+                "keep",
+                "--yes",
+                "--force-protected",
+                "--json",
+            ],
+        ),
+        &["destroy", "--force-protected"],
+    );
+    let removed: Vec<(&str, &str)> = destroyed["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["name"].as_str().unwrap()))
+        .collect();
+    let own_repository = format!("{app}-keep");
+    assert!(
+        removed.contains(&("lambda function", own_repository.as_str()))
+            && removed.contains(&("ecr repository", own_repository.as_str())),
+        "{destroyed}"
+    );
+    let none = run_json(by_environment(&fx, &["stages", "--json"]), &["stages"]);
+    assert_eq!(listed(&none), Vec::<String>::new(), "{none}");
+}
+
 /// The CI role of previews holds `deployer policy --stage 'pr-*'`: with it
 /// alone (moto enforcing IAM), `up`, `stages`, `prune` and `destroy` of
 /// previews succeed and moto denies nothing; its writes are scoped to the
