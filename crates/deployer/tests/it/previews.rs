@@ -75,6 +75,16 @@ fn preview_stages_come_from_a_pattern_and_go_by_their_tags_and_ttl() {
         urls.push(up["url"].as_str().unwrap().to_string());
     }
 
+    // The pattern serves every command, and its ttl tag is part of the
+    // stage: a plan right after `up` changes nothing (so a no-op `up`
+    // extends no expiry).
+    let plan = fx.deployer(&["plan", "--stage", "pr-2", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{:?}", texts(&plan));
+    let status = fx.json(&["status", "--stage", "pr-2", "--json"]);
+    assert_eq!(status["url"].as_str(), Some(urls[1].as_str()), "{status}");
+    let invoked = fx.deployer(&["invoke", "--stage", "pr-2", "--json"]);
+    assert!(invoked.status.success(), "{:?}", texts(&invoked));
+
     let stages = run_json(
         by_environment(&fx, &["stages", "--json"]),
         &["stages", "--json"],
