@@ -1,7 +1,8 @@
 //! `deployer prune`: removes the stages whose time to live has passed
 //! (`stage::deployed`: the `deployer:ttl` tag after the last deployment),
 //! each as `destroy` would, under its stage lock. Never a stage without a
-//! ttl, never one tagged protected (checked again under the lock). Without
+//! ttl, never one tagged protected (checked again under the lock), never one
+//! deploy.toml still makes without a ttl or protected. Without
 //! `--yes` it prints what it would remove and changes nothing, so a
 //! scheduled job can be tried by hand first.
 
@@ -61,10 +62,29 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, _args: &PruneArgs
     let stage_of = |name: &str| deployed::stage_of(&config, &source.overrides, stage, name);
     let step = ui.step("stages");
     let found = deployed::list(&names, &clients, &stage_of, chrono::Utc::now()).await?;
+    // The tag says what was deployed; deploy.toml, when it still makes the
+    // stage, has the last word against removing it: a ttl taken off (an
+    // `up` leaves the old tag) or a stage now protected keeps it.
     let expired: Vec<DeployedStage> = found
         .stages
         .into_iter()
         .filter(|s| s.expired && s.ttl.is_some() && !s.protected)
+        .filter(|s| match config.stage(&s.stage, &source.overrides) {
+            Ok(configured) if configured.ttl.is_none() || configured.protected => {
+                ui.warn(format!(
+                    "stage {} is past its deployed ttl ({}), but deploy.toml gives it {}: kept",
+                    s.stage,
+                    s.ttl.as_deref().unwrap_or("-"),
+                    if configured.protected {
+                        "`protected`"
+                    } else {
+                        "no ttl"
+                    }
+                ));
+                false
+            }
+            _ => true,
+        })
         .collect();
     step.finish(format!("{} past their time to live", expired.len()));
     for why in &found.unreadable {

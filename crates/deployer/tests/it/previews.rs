@@ -40,13 +40,15 @@ fn by_environment(fx: &Fixture, args: &[&str]) -> Command {
     command
 }
 
-/// The same, with the clock two hours ahead (libfaketime, Debian's
-/// `faketime`, which scripts/local-cloud installs).
-fn two_hours_later(fx: &Fixture, args: &[&str]) -> Command {
+/// The same, with the clock 90 minutes ahead (libfaketime, Debian's
+/// `faketime`, which scripts/local-cloud installs): past a 1h ttl, and
+/// within the 2 hours CloudWatch Logs accepts an event ahead of its own
+/// clock (the stage lock writes events).
+fn later(fx: &Fixture, args: &[&str]) -> Command {
     let mut command = by_environment(fx, args);
     command
         .env("LD_PRELOAD", libfaketime())
-        .env("FAKETIME", "+2h");
+        .env("FAKETIME", "+90m");
     command
 }
 
@@ -122,9 +124,9 @@ fn preview_stages_come_from_a_pattern_and_go_by_their_tags_and_ttl() {
     );
     assert_eq!(now["expired"], serde_json::json!([]), "{now}");
 
-    // Two hours later pr-2 (1h) has expired, pr-x (7d) has not. Without
+    // 90 minutes later pr-2 (1h) has expired, pr-x (7d) has not. Without
     // --yes prune only says so.
-    let dry = run_json(two_hours_later(&fx, &["prune", "--json"]), &["prune"]);
+    let dry = run_json(later(&fx, &["prune", "--json"]), &["prune"]);
     assert_eq!(dry["dry_run"], true, "{dry}");
     let expired: Vec<&str> = dry["expired"]
         .as_array()
@@ -137,12 +139,29 @@ fn preview_stages_come_from_a_pattern_and_go_by_their_tags_and_ttl() {
     assert_eq!(listed(&still), ["pr-2", "pr-x"], "{still}");
 
     let pruned = run_json(
-        two_hours_later(&fx, &["prune", "--yes", "--json"]),
+        later(&fx, &["prune", "--yes", "--json"]),
         &["prune", "--yes"],
     );
     assert_eq!(pruned["removed"], serde_json::json!(["pr-2"]), "{pruned}");
     let after = run_json(by_environment(&fx, &["stages", "--json"]), &["stages"]);
     assert_eq!(listed(&after), ["pr-x"], "{after}");
+
+    // A table that now gives pr-x no ttl keeps it, whatever its tag says.
+    std::fs::write(
+        fx.path("deploy.toml"),
+        format!(
+            "{}\n[stages.pr-x]\nendpoint-url = \"{}\"\ndummy-credentials = true\n",
+            previews_toml(&fx.app, true),
+            endpoint_url()
+        ),
+    )
+    .unwrap();
+    let mut later = by_environment(&fx, &["prune", "--yes", "--json"]);
+    later
+        .env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME", "+8d");
+    let kept = run_json(later, &["prune", "8 days later"]);
+    assert_eq!(kept["expired"], serde_json::json!([]), "{kept}");
 
     // With the patterns back, pr-x goes as any stage does.
     std::fs::write(fx.path("deploy.toml"), previews_toml(&fx.app, true)).unwrap();
@@ -186,10 +205,7 @@ fn a_stage_deployed_protected_is_refused_from_its_tags_alone() {
     assert_eq!(stages["stages"][0]["protected"], true, "{stages}");
     assert_eq!(stages["stages"][0]["expires"], Value::Null, "{stages}");
     // Never pruned, even past any time.
-    let pruned = run_json(
-        two_hours_later(&fx, &["prune", "--yes", "--json"]),
-        &["prune"],
-    );
+    let pruned = run_json(later(&fx, &["prune", "--yes", "--json"]), &["prune"]);
     assert_eq!(pruned["expired"], serde_json::json!([]), "{pruned}");
 
     let destroyed = run_json(
@@ -290,7 +306,7 @@ async fn the_pattern_s_policy_is_enough_for_previews() {
     let pruned = run(
         moto.command(&fx, &["prune", "--yes", "--json"])
             .env("LD_PRELOAD", libfaketime())
-            .env("FAKETIME", "+2h"),
+            .env("FAKETIME", "+90m"),
         "prune",
     );
     assert_eq!(pruned["removed"], serde_json::json!(["pr-2"]), "{pruned}");
