@@ -113,3 +113,75 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, _args: &StagesArg
         unreadable: found.unreadable,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployed(stage: &str) -> DeployedStage {
+        DeployedStage {
+            stage: stage.into(),
+            function: format!("shop-{stage}"),
+            url: Some(format!(
+                "https://a1.execute-api.us-east-1.amazonaws.com/{stage}/predict"
+            )),
+            version: Some("3".into()),
+            last_deployed: Some("2025-10-20T08:00:00+00:00".into()),
+            ttl: Some("1d".into()),
+            expires: Some("2025-10-21T08:00:00+00:00".into()),
+            expired: false,
+            protected: false,
+        }
+    }
+
+    #[test]
+    fn each_stage_is_a_row_with_its_expiry() {
+        let report = StagesReport {
+            app: "shop".into(),
+            region: "us-east-1".into(),
+            stages: vec![
+                DeployedStage {
+                    expired: true,
+                    ..deployed("pr-1")
+                },
+                DeployedStage {
+                    ttl: None,
+                    expires: None,
+                    protected: true,
+                    ..deployed("prod")
+                },
+                DeployedStage {
+                    version: None,
+                    url: None,
+                    ..deployed("pr-22")
+                },
+            ],
+            unreadable: vec!["shop-qa: AccessDenied".into()],
+        };
+        let text = report.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("stage  version   last deployed"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("2025-10-21T08:00:00+00:00 (expired)"),
+            "{text}"
+        );
+        assert!(lines[2].contains("never (protected)"), "{text}");
+        assert!(
+            lines[3].contains("no alias") && lines[3].ends_with("no API"),
+            "{text}"
+        );
+        assert_eq!(lines[4], "not readable, not listed: shop-qa: AccessDenied");
+        let none = StagesReport {
+            stages: Vec::new(),
+            unreadable: Vec::new(),
+            ..report
+        };
+        assert_eq!(
+            none.to_string(),
+            "No stage of shop is deployed in us-east-1."
+        );
+    }
+}

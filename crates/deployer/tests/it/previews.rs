@@ -71,6 +71,21 @@ fn preview_stages_come_from_a_pattern_and_go_by_their_tags_and_ttl() {
     let _dump = DumpOnFailure::new(&fx.app);
     std::fs::write(fx.path("deploy.toml"), previews_toml(&fx.app, true)).unwrap();
 
+    // Before anything reaches AWS: the pattern itself is no stage, and a
+    // name it matches must still fit every name it becomes.
+    for (stage, says) in [
+        ("pr-*", "is a stage pattern"),
+        (
+            "pr-12345678901234",
+            "matches the pattern `pr-*`, but a stage name is 1 to 16",
+        ),
+    ] {
+        let out = fx.deployer(&["up", "--stage", stage, "--yes"]);
+        let (_, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+
     let mut urls = Vec::new();
     for stage in ["pr-1", "pr-2", "pr-x"] {
         let up = fx.json(&["up", "--stage", stage, "--json", "--yes"]);
