@@ -99,8 +99,14 @@ fn preview_stages_come_from_a_pattern_and_go_by_their_tags_and_ttl() {
     assert_eq!(plan.status.code(), Some(0), "{:?}", texts(&plan));
     let status = fx.json(&["status", "--stage", "pr-2", "--json"]);
     assert_eq!(status["url"].as_str(), Some(urls[1].as_str()), "{status}");
-    let invoked = fx.deployer(&["invoke", "--stage", "pr-2", "--json"]);
-    assert!(invoked.status.success(), "{:?}", texts(&invoked));
+    let reads: [&[&str]; 2] = [
+        &["invoke", "--stage", "pr-2", "--json"],
+        &["logs", "--stage", "pr-2", "--since", "10m"],
+    ];
+    for args in reads {
+        let out = fx.deployer(args);
+        assert!(out.status.success(), "{args:?}: {:?}", texts(&out));
+    }
 
     let stages = run_json(
         by_environment(&fx, &["stages", "--json"]),
