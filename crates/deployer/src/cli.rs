@@ -99,6 +99,14 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// List every deployed stage of the app, from the tags in AWS (a stage
+    /// deploy.toml no longer names too): URL, version served, last
+    /// deployed, time to live and when it expires.
+    Stages(StagesArgs),
+    /// Remove the stages whose time to live (`ttl`) has passed since their
+    /// last deployment; never a protected one, never one without a ttl.
+    /// Without --yes, print what it would remove and change nothing.
+    Prune(PruneArgs),
 }
 
 impl Command {
@@ -118,6 +126,8 @@ impl Command {
             Command::Policy(_) => "policy",
             Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
+            Command::Stages(_) => "stages",
+            Command::Prune(_) => "prune",
         }
     }
 }
@@ -277,6 +287,12 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct UnlockArgs {}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct StagesArgs {}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct PruneArgs {}
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {

@@ -62,6 +62,26 @@ async fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<ExitStatus> {
             .await
             .map(|()| ExitStatus::Success);
     }
-    let stage = source.load()?;
+    let stage = match &cli.command {
+        // From the tags alone when deploy.toml no longer names the stage;
+        // `stages` and `prune` act on the app in --stage's account.
+        Command::Destroy(_) | Command::Stages(_) | Command::Prune(_) => {
+            source.load_or_untracked()?
+        }
+        _ => source.load()?,
+    };
+    // A pattern's own key (`pr-*`) is a stage only to `policy`, which
+    // scopes to the names its matches share.
+    if stage.name.contains('*') && !matches!(cli.command, Command::Policy(_)) {
+        return Err(config::ConfigError::Flag {
+            flag: "--stage",
+            message: format!(
+                "`{}` is a stage pattern: name one stage it matches (only `policy` takes the \
+                 pattern itself)",
+                stage.name
+            ),
+        }
+        .into());
+    }
     commands::run(&cli.command, &source, &stage, ui).await
 }

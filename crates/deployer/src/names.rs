@@ -29,6 +29,12 @@ pub const APIGATEWAY_PRINCIPAL: &str = "apigateway.amazonaws.com";
 pub const TAG_APP: &str = "deployer:app";
 /// The tag that names the stage a resource belongs to.
 pub const TAG_STAGE: &str = "deployer:stage";
+/// The stage's time to live as written (`7d`), on its function only:
+/// `deployer prune` removes the stage once its last deployment is older.
+pub const TAG_TTL: &str = "deployer:ttl";
+/// `true` on the function of a protected stage, so that `destroy` from the
+/// tags alone refuses it as it refuses a stage deploy.toml protects.
+pub const TAG_PROTECTED: &str = "deployer:protected";
 
 /// The AWS managed policy every execution role gets: writing the
 /// function's logs (a path below [`Partition::managed_policy_arn`]).
@@ -141,6 +147,22 @@ impl Stage {
             (TAG_APP.to_string(), self.app.clone()),
             (TAG_STAGE.to_string(), self.name.clone()),
         ])
+    }
+
+    /// The function's tags: the stage's ([`Stage::tags`]), and what
+    /// `deployer stages`, `prune` and a `destroy` from the tags alone read
+    /// of the stage's lifecycle (its time to live, its protection). Only
+    /// the function carries them, so API Gateway's tag conditions and the
+    /// shared repository stay as they are.
+    pub fn function_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags();
+        if let Some(ttl) = &self.ttl {
+            tags.insert(TAG_TTL.to_string(), ttl.text.clone());
+        }
+        if self.protected {
+            tags.insert(TAG_PROTECTED.to_string(), "true".to_string());
+        }
+        tags
     }
 }
 

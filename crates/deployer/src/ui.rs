@@ -159,6 +159,12 @@ impl Ui {
         }
     }
 
+    /// Whether `--yes` was given: `prune` acts only then, and otherwise
+    /// says what it would do.
+    pub fn answered_yes(&self) -> bool {
+        self.inner.yes
+    }
+
     /// Whether a question can be asked: a terminal on stderr (and no `CI`)
     /// and on stdin, to read the answer from.
     pub fn can_ask(&self) -> bool {

@@ -136,6 +136,15 @@ fn tag_condition(prefix: &str, targets: &[Names]) -> serde_json::Value {
     let apps: BTreeSet<&str> = targets.iter().map(|t| t.app.as_str()).collect();
     let stages: BTreeSet<&str> = targets.iter().map(|t| t.stage.as_str()).collect();
     let [app_key, stage_key] = TAG_KEYS;
+    // A stage pattern (`pr-*`, the previews' CI role) matches its stages'
+    // tags with StringLike, whose `*` is any run of characters ("String
+    // condition operators", IAM User Guide); a plain name matches itself.
+    if stages.iter().any(|stage| stage.contains('*')) {
+        return serde_json::json!({
+            "StringEquals": {format!("{prefix}/{app_key}"): apps},
+            "StringLike": {format!("{prefix}/{stage_key}"): stages},
+        });
+    }
     serde_json::json!({"StringEquals": {
         format!("{prefix}/{app_key}"): apps,
         format!("{prefix}/{stage_key}"): stages,

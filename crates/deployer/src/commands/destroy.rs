@@ -32,7 +32,7 @@ use crate::exit::{ExitStatus, Failure};
 use crate::names::Names;
 use crate::stage::actual::Found;
 use crate::stage::teardown::{self, Kept};
-use crate::stage::{Purpose, desired, lock, survey};
+use crate::stage::{desired, lock};
 use crate::ui::Ui;
 
 /// What `destroy` removed and what it left.
@@ -91,7 +91,15 @@ pub async fn run(stage: &Stage, ui: &Ui, args: &DestroyArgs) -> Result<()> {
     // about, and delete from, a state that is gone. At a terminal the lock
     // is held while the question waits for its answer; another run waits
     // (up to a minute) and then says who holds it.
-    let work = survey_and_remove(stage, &names, ui, &clients, started, typed);
+    let work = survey_and_remove(
+        stage,
+        &names,
+        ui,
+        &clients,
+        started,
+        typed,
+        args.force_protected,
+    );
     let report = lock::locked(stage, &names, ui, &clients, "destroyed", work).await?;
     ui.result(&report)
 }
@@ -111,6 +119,22 @@ fn refused_protected(stage: &Stage) -> anyhow::Error {
     )
 }
 
+/// The refusal to destroy a stage whose function's tags say it is
+/// protected (deploy.toml no longer names it, or no longer protects it):
+/// exit 2, nothing deleted.
+fn refused_tagged(stage: &Stage) -> anyhow::Error {
+    Failure::tag(
+        ExitStatus::Usage,
+        anyhow::anyhow!(
+            "stage `{}` is protected by its function's tag `{}=true` (it was deployed \
+             protected): not destroyed, nothing was deleted; type the stage's name at the \
+             prompt on a terminal, or pass --force-protected (and --yes without a terminal)",
+            stage.name,
+            crate::names::TAG_PROTECTED
+        ),
+    )
+}
+
 /// Surveys the stage, asks (on a protected stage, for its name typed), and
 /// deletes what it found. A signal stops the deletions where they are
 /// (`lock::locked`); the next `destroy` finishes them.
@@ -121,9 +145,17 @@ async fn survey_and_remove(
     clients: &Clients,
     started: Instant,
     typed: bool,
+    force_protected: bool,
 ) -> Result<DestroyReport> {
     let step = ui.step("survey");
-    let survey = survey(stage, names, clients, Purpose::Destroy).await?;
+    let (survey, tagged) = teardown::survey_tagged(stage, names, clients).await?;
+    // A stage deploy.toml no longer protects (or no longer names) is still
+    // protected when its function's tag says so.
+    let tagged = tagged && !force_protected;
+    if tagged && !ui.can_ask() {
+        return Err(refused_tagged(stage));
+    }
+    let typed = typed || tagged;
     let teardown = teardown::plan(&survey);
     let removed = &teardown.remove;
     step.finish(format!("{} to remove", removed.len()));
@@ -142,7 +174,11 @@ async fn survey_and_remove(
         if typed {
             let question = format!("stage {} is protected: {question}", stage.name);
             if !ui.confirm_typed(&question, &stage.name, "--force-protected")? {
-                return Err(refused_protected(stage));
+                return Err(if tagged {
+                    refused_tagged(stage)
+                } else {
+                    refused_protected(stage)
+                });
             }
         } else if !ui.confirm(&question)? {
             anyhow::bail!("not destroyed: the answer was not yes");

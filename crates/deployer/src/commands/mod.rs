@@ -12,7 +12,9 @@ pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod plan;
 pub mod policy;
+pub(crate) mod prune;
 pub(crate) mod rollback;
+pub(crate) mod stages;
 pub(crate) mod status;
 pub(crate) mod unlock;
 pub(crate) mod up;
@@ -59,6 +61,8 @@ pub async fn run(
         Command::Invoke(args) => invoke::run(stage, ui, args).await,
         Command::Policy(args) => policy::run(std::slice::from_ref(stage), ui, args).await,
         Command::Unlock(args) => unlock::run(stage, ui, args).await,
+        Command::Stages(args) => stages::run(source, stage, ui, args).await,
+        Command::Prune(args) => prune::run(source, stage, ui, args).await,
     }
     .map(|()| ExitStatus::Success)
 }

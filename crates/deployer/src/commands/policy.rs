@@ -61,9 +61,20 @@ pub async fn run(stages: &[Stage], ui: &Ui, args: &PolicyArgs) -> Result<()> {
             sts::caller_account(&Clients::new(&config).sts).await?
         }
     };
+    // A stage a pattern made (`pr-123`) gets the pattern's policy: the CI
+    // role that deploys previews holds one policy for all of them.
     let targets: Vec<Names> = stages
         .iter()
-        .map(|stage| Names::new(stage, &account))
+        .map(|stage| match &stage.pattern {
+            Some(pattern) => Names::new(
+                &Stage {
+                    name: pattern.clone(),
+                    ..(*stage).clone()
+                },
+                &account,
+            ),
+            None => Names::new(stage, &account),
+        })
         .collect();
     ui.info(format!(
         "the policy for stage{} {} of {} in account {account}",

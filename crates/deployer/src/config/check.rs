@@ -52,7 +52,7 @@ pub(super) fn check_stage_name(
     name: &Spanned<String>,
 ) -> Result<(), ConfigError> {
     let n = name.get_ref();
-    if !is_lower_name(n) || n.len() > MAX_STAGE_LEN {
+    if !is_stage_name(n) {
         return Err(src.error(
             name.span(),
             format!("[stages] {n}"),
@@ -62,6 +62,12 @@ pub(super) fn check_stage_name(
         ));
     }
     Ok(())
+}
+
+/// 1 to [`MAX_STAGE_LEN`] of `[a-z][a-z0-9-]*`: what every name made from
+/// a stage's fits.
+pub(super) fn is_stage_name(name: &str) -> bool {
+    is_lower_name(name) && name.len() <= MAX_STAGE_LEN
 }
 
 /// An ECR repository name: 2 to 256 characters, path components of

@@ -15,6 +15,7 @@
 //! and `check` the checks of single values.
 
 mod check;
+mod pattern;
 mod raw;
 mod resolve;
 mod stage;
@@ -30,7 +31,10 @@ pub use stage::{
     FunctionSpec, ImageSpec, LOG_RETENTION_DAYS, SettingAt, SmokeTestSpec, Stage, ThrottleSpec,
 };
 
+pub use pattern::{Ttl, glob_matches};
+
 use check::{check_app_name, check_stage_name};
+use pattern::Pattern;
 use raw::{RawFile, Source};
 use resolve::resolve;
 
@@ -103,6 +107,14 @@ pub struct Overrides {
 pub struct Config {
     file: String,
     stages: BTreeMap<String, Stage>,
+    /// `[stages."pr-*"]` tables, in the file's order.
+    patterns: Vec<Pattern>,
+    /// `[app] name` and `region`, and the workspace root: the stage a
+    /// deployment's tags name when no table of the file does
+    /// ([`Config::untracked_stage`]).
+    app: String,
+    region: Option<String>,
+    root: PathBuf,
 }
 
 /// The longest stage name allowed: keeps `{app}-{stage}-exec` within IAM's
@@ -119,7 +131,19 @@ impl Config {
         let raw: RawFile = toml::from_str(text).map_err(|err| src.toml_error(&err))?;
         check_app_name(&src, &raw.app.name)?;
         let mut stages = BTreeMap::new();
+        let mut patterns = Vec::new();
         for (name, table) in &raw.stages {
+            if pattern::is_pattern(name.get_ref()) {
+                pattern::check_pattern(&src, name)?;
+                pattern::check_pattern_table(&src, name.get_ref(), table.get_ref())?;
+                let stage = resolve(&src, &raw, name.get_ref(), table, root)?;
+                patterns.push(Pattern {
+                    glob: name.get_ref().clone(),
+                    line: src.setting_at(name.span(), String::new()).line,
+                    stage,
+                });
+                continue;
+            }
             check_stage_name(&src, name)?;
             let stage = resolve(&src, &raw, name.get_ref(), table, root)?;
             stages.insert(name.get_ref().clone(), stage);
@@ -128,6 +152,10 @@ impl Config {
         Ok(Config {
             file: file.to_string(),
             stages,
+            patterns,
+            app: raw.app.name.get_ref().clone(),
+            region: raw.app.region.as_ref().map(|r| r.get_ref().clone()),
+            root: root.to_path_buf(),
         })
     }
 
@@ -153,17 +181,80 @@ impl Config {
         self.stages.keys().cloned().collect()
     }
 
-    /// The resolved stage `name`, with the flags applied on top.
+    /// The resolved stage `name`, with the flags applied on top: its
+    /// `[stages.NAME]` table, else the pattern that matches it best, else
+    /// (for the pattern's own key, `pr-*`) the pattern's settings under its
+    /// key, which `deployer policy` scopes to.
     pub fn stage(&self, name: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
-        let mut stage =
-            self.stages
-                .get(name)
-                .cloned()
-                .ok_or_else(|| ConfigError::UnknownStage {
-                    file: self.file.clone(),
-                    stage: name.to_string(),
-                    known: self.stage_names(),
-                })?;
+        let stage = match self.stages.get(name) {
+            Some(stage) => stage.clone(),
+            None => match self.patterns.iter().find(|p| p.glob == name) {
+                Some(pattern) => {
+                    let mut stage = pattern.stage.clone();
+                    stage.pattern = Some(pattern.glob.clone());
+                    stage
+                }
+                None => match pattern::best_match(&self.file, &self.patterns, name)? {
+                    Some(pattern) => pattern::stage_of(pattern, name)?,
+                    None => {
+                        return Err(ConfigError::UnknownStage {
+                            file: self.file.clone(),
+                            stage: name.to_string(),
+                            known: self.known_names(),
+                        });
+                    }
+                },
+            },
+        };
+        self.with_overrides(stage, overrides)
+    }
+
+    /// The stages and the patterns, as an unknown stage's error lists them.
+    fn known_names(&self) -> Vec<String> {
+        let mut known = self.stage_names();
+        known.extend(self.patterns.iter().map(|p| format!("\"{}\"", p.glob)));
+        known
+    }
+
+    /// The stage `name` when no table of the file names or matches it (a
+    /// pattern removed after its stages were deployed): the defaults under
+    /// `[app]`'s name and region, with the flags on top, and the standard
+    /// credential chain. Only its names and tags matter: `destroy` finds
+    /// what of it exists by them, and `deployer stages` reads it.
+    pub fn untracked_stage(&self, name: &str, overrides: &Overrides) -> Result<Stage, ConfigError> {
+        if !check::is_stage_name(name) {
+            return Err(ConfigError::Flag {
+                flag: "--stage",
+                message: format!(
+                    "a stage name is 1 to {MAX_STAGE_LEN} lowercase letters, digits and `-`, \
+                     starting with a letter, got {name:?}"
+                ),
+            });
+        }
+        let region = match (&overrides.region, &self.region) {
+            (Some(region), _) | (None, Some(region)) => region.clone(),
+            (None, None) => {
+                return Err(ConfigError::Flag {
+                    flag: "--region",
+                    message: format!(
+                        "stage `{name}` is in no table of {} and [app] sets no region: pass \
+                         --region",
+                        self.file
+                    ),
+                });
+            }
+        };
+        let mut stage = Stage::defaults(&self.app, name, &region);
+        stage.root = self.root.clone();
+        self.with_overrides(stage, overrides)
+    }
+
+    /// `stage` with the command line's flags applied.
+    fn with_overrides(
+        &self,
+        mut stage: Stage,
+        overrides: &Overrides,
+    ) -> Result<Stage, ConfigError> {
         if let Some(region) = &overrides.region {
             check_region(region).map_err(|message| ConfigError::Flag {
                 flag: "--region",
@@ -246,14 +337,17 @@ pub fn load(requested: &Path, stage: &str, overrides: &Overrides) -> Result<Stag
     .load()
 }
 
-/// `--config`, `--region`, `--profile` → every stage of the file, resolved
-/// (`deployer policy --all-stages`).
+/// `--config`, `--region`, `--profile` → every stage of the file, resolved,
+/// and every pattern's (`deployer policy --all-stages`).
 pub fn load_all(requested: &Path, overrides: &Overrides) -> Result<Vec<Stage>, ConfigError> {
     let config = Config::read(&config_path(requested)?)?;
+    // A pattern's key stands for all its stages (`pr-*`).
+    let patterns = config.patterns.iter().map(|p| p.glob.clone());
     config
         .stage_names()
-        .iter()
-        .map(|name| config.stage(name, overrides))
+        .into_iter()
+        .chain(patterns)
+        .map(|name| config.stage(&name, overrides))
         .collect()
 }
 
@@ -286,5 +380,18 @@ impl StageSource {
     /// Reads the file and resolves the stage, as it is now.
     pub fn load(&self) -> Result<Stage, ConfigError> {
         Config::read(&self.path()?)?.stage(&self.stage, &self.overrides)
+    }
+
+    /// Reads the file and resolves the stage; a stage no table names or
+    /// matches is the app's stage of that name ([`Config::untracked_stage`]),
+    /// for the commands that work from a deployment's tags (`destroy`).
+    pub fn load_or_untracked(&self) -> Result<Stage, ConfigError> {
+        let config = Config::read(&self.path()?)?;
+        match config.stage(&self.stage, &self.overrides) {
+            Err(ConfigError::UnknownStage { .. }) => {
+                config.untracked_stage(&self.stage, &self.overrides)
+            }
+            other => other,
+        }
     }
 }

@@ -214,6 +214,9 @@ pub(super) struct RawStage {
     pub(super) ecr: Option<Spanned<RawStageEcr>>,
     pub(super) api: Option<RawApi>,
     pub(super) smoke_test: Option<RawSmokeTest>,
+    /// How long the stage lives after its last deployment (`7d`, `12h`):
+    /// `deployer prune` removes it then.
+    pub(super) ttl: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -113,6 +113,7 @@ pub(super) fn resolve(
     }
     check_paths(src, &stage, raw, table, name)?;
     check_concurrency(&stage, table, src, name)?;
+    super::pattern::apply_ttl(src, &mut stage, own, name)?;
     Ok(stage)
 }
 

@@ -36,6 +36,12 @@ pub struct Stage {
     pub ecr: EcrSpec,
     pub api: ApiSpec,
     pub smoke_test: SmokeTestSpec,
+    /// The `[stages."pr-*"]` pattern the stage was made from, when no
+    /// `[stages.NAME]` table names it.
+    pub pattern: Option<String>,
+    /// `ttl`: how long the stage lives after its last deployment, after
+    /// which `deployer prune` removes it; `None`: until destroyed.
+    pub ttl: Option<super::pattern::Ttl>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -291,6 +297,8 @@ impl Stage {
                 date: "2025-10-20".into(),
                 public_path: true,
             },
+            pattern: None,
+            ttl: None,
         }
     }
     // The names derived from a stage are in `crate::names`.

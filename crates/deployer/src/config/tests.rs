@@ -2,6 +2,7 @@
 //! `file:line: key` message, finding the file, and region shapes.
 
 use super::*;
+use std::time::Duration;
 
 /// A workspace root holding the paths the defaults name.
 fn root() -> tempfile::TempDir {
@@ -510,4 +511,184 @@ fn a_protected_stage_or_a_named_repository_is_a_stage_of_its_own() {
     assert_eq!(dev.ecr.keep_tagged, 5);
     let at = prod.ecr.own_repository_at.unwrap();
     assert_eq!((at.line, at.key.as_str()), (9, "[stages.prod] protected"));
+}
+
+// ---------------------------------------------------------------------------
+// Stage patterns and time to live
+
+const PREVIEWS: &str = r#"[app]
+name = "app"
+region = "us-east-1"
+
+[function]
+memory = 2048
+
+[stages.dev]
+
+[stages."pr-*"]
+ttl = "7d"
+function = { memory = 512 }
+
+[stages."pr-1*"]
+ttl = "12h"
+"#;
+
+#[test]
+fn a_pattern_makes_the_stages_it_matches_and_an_exact_table_beats_it() {
+    let root = root();
+    let text = format!("{PREVIEWS}\n[stages.pr-100]\n");
+    let config = parse_in(root.path(), &text).unwrap();
+    let pr = config.stage("pr-7", &Overrides::default()).unwrap();
+    assert_eq!(pr.name, "pr-7");
+    assert_eq!(pr.function_name(), "app-pr-7");
+    assert_eq!(pr.pattern.as_deref(), Some("pr-*"));
+    assert_eq!(pr.function.memory_mb, 512);
+    assert_eq!(pr.ttl.as_ref().map(|t| t.text.as_str()), Some("7d"));
+    // The most specific pattern wins.
+    let pr12 = config.stage("pr-12", &Overrides::default()).unwrap();
+    assert_eq!(pr12.pattern.as_deref(), Some("pr-1*"));
+    assert_eq!(pr12.function.memory_mb, 2048);
+    assert_eq!(pr12.ttl.unwrap().duration, Duration::from_secs(12 * 3600));
+    // An exact table always.
+    let exact = config.stage("pr-100", &Overrides::default()).unwrap();
+    assert_eq!((exact.pattern, exact.ttl), (None, None));
+    // The pattern's own key: its settings under the pattern's name.
+    let own = config.stage("pr-*", &Overrides::default()).unwrap();
+    assert_eq!(own.function_name(), "app-pr-*");
+    // No match: the error lists the patterns too.
+    let err = config.stage("qa", &Overrides::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("dev, pr-100, \"pr-*\", \"pr-1*\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_name_a_pattern_matches_must_still_be_a_stage_name() {
+    let root = root();
+    let config = parse_in(root.path(), PREVIEWS).unwrap();
+    let err = config
+        .stage("pr-12345678901234", &Overrides::default())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("--stage: `pr-12345678901234` matches the pattern `pr-1*`"),
+        "{text}"
+    );
+    assert!(matches!(err, ConfigError::Flag { .. }));
+}
+
+#[test]
+fn two_patterns_matching_a_name_equally_name_both_lines() {
+    let root = root();
+    let text = format!("{APP}[stages.\"pr-*\"]\n[stages.\"*r-1\"]\n");
+    let config = parse_in(root.path(), &text).unwrap();
+    // Only one matches: no ambiguity.
+    assert!(config.stage("pr-2", &Overrides::default()).is_ok());
+    let err = config
+        .stage("pr-1", &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("deploy.toml:4: [stages.\"pr-*\"]: stage `pr-1` matches both")
+            || err.starts_with("deploy.toml:5: [stages.\"*r-1\"]: stage `pr-1` matches both"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(line 4)") || err.contains("(line 5)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn globs_match_any_run_of_characters() {
+    for (glob, name, matches) in [
+        ("pr-*", "pr-1", true),
+        ("pr-*", "pr-", true),
+        ("pr-*", "pr", false),
+        ("pr-*", "xpr-1", false),
+        ("*-preview", "feat-preview", true),
+        ("*-preview", "feat-previewx", false),
+        ("a*b*c", "abc", true),
+        ("a*b*c", "axxbyyc", true),
+        ("a*b*c", "acb", false),
+        ("a*a", "a", false),
+        ("dev", "dev", true),
+        ("dev", "devx", false),
+    ] {
+        assert_eq!(glob_matches(glob, name), matches, "{glob} ~ {name}");
+    }
+}
+
+#[test]
+fn a_ttl_is_hours_or_days() {
+    assert_eq!(
+        Ttl::parse("7d").unwrap().duration,
+        Duration::from_secs(7 * 86400)
+    );
+    assert_eq!(
+        Ttl::parse("1h").unwrap().duration,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(Ttl::parse("365d").unwrap().text, "365d");
+    for bad in [
+        "",
+        "7",
+        "d",
+        "0h",
+        "7m",
+        "1.5d",
+        "-1d",
+        "366d",
+        "7 d",
+        "99999999999999999999d",
+    ] {
+        assert!(Ttl::parse(bad).is_err(), "{bad:?} was accepted");
+    }
+}
+
+#[test]
+fn pattern_and_ttl_mistakes_name_their_line_and_key() {
+    for (text, expected) in [
+        (
+            format!("{APP}[stages.\"pr-*\"]\nttl = \"7w\"\n"),
+            "deploy.toml:5: [stages.pr-*] ttl: must be a whole number of hours or days",
+        ),
+        (
+            format!("{APP}[stages.\"pr-*\"]\nprotected = true\n"),
+            "deploy.toml:5: [stages.\"pr-*\"] protected: a stage pattern cannot be protected",
+        ),
+        (
+            format!("{APP}[stages.prod]\nprotected = true\nttl = \"1d\"\n"),
+            "deploy.toml:6: [stages.prod] ttl: a protected stage never expires",
+        ),
+        (
+            format!("{APP}[stages.\"PR-*\"]\n"),
+            "deploy.toml:4: [stages] \"PR-*\": a stage pattern is lowercase letters",
+        ),
+        (
+            format!("{APP}[stages.\"pr-*\".ecr]\nkeep-tagged = 3\n"),
+            "deploy.toml:4: [stages.\"pr-*\".ecr]: the stages of a pattern share",
+        ),
+    ] {
+        let err = error_of(&text);
+        assert!(err.starts_with(expected), "{err}\nexpected: {expected}");
+    }
+}
+
+#[test]
+fn a_stage_in_no_table_is_the_app_s_with_the_defaults() {
+    let root = root();
+    let config = parse_in(root.path(), &format!("{APP}[stages.dev]\n")).unwrap();
+    let stage = config
+        .untracked_stage("pr-9", &Overrides::default())
+        .unwrap();
+    assert_eq!((stage.app.as_str(), stage.name.as_str()), ("app", "pr-9"));
+    assert_eq!(stage.region, "us-east-1");
+    assert!(!stage.protected && stage.ttl.is_none());
+    assert!(
+        config
+            .untracked_stage("Bad_Name", &Overrides::default())
+            .is_err()
+    );
 }

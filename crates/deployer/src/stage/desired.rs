@@ -231,7 +231,7 @@ impl lambda::DesiredFunction {
             architecture: stage.function.architecture,
             environment: stage.function.environment.clone(),
             tracing: stage.function.tracing,
-            tags: stage.tags(),
+            tags: stage.function_tags(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub use survey::{Purpose, Survey, survey};
 
 pub mod actual;
 pub mod apply;
+pub mod deployed;
 pub mod desired;
 pub mod image;
 pub(crate) mod lock;

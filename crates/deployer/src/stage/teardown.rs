@@ -89,6 +89,62 @@ pub fn plan(survey: &Survey) -> Teardown {
     teardown
 }
 
+/// Whether the stage's function carries `deployer:protected=true`: it was
+/// deployed protected, whatever deploy.toml says now.
+pub fn tagged_protected(survey: &Survey) -> bool {
+    survey
+        .actual
+        .function
+        .as_ref()
+        .and_then(|f| f.tags.get(crate::names::TAG_PROTECTED))
+        .is_some_and(|v| v == "true")
+}
+
+/// Surveys `stage` for a destroy, and says whether its function's tags say
+/// it is protected where deploy.toml does not (it was deployed protected,
+/// and its table is gone or changed). Such a stage had a repository of its
+/// own, `{app}-{stage}`, so it is surveyed again as protected to find it.
+pub async fn survey_tagged(
+    stage: &crate::config::Stage,
+    names: &crate::names::Names,
+    clients: &Clients,
+) -> Result<(Survey, bool)> {
+    let survey = super::survey(stage, names, clients, super::Purpose::Destroy).await?;
+    if stage.protected || !tagged_protected(&survey) {
+        return Ok((survey, false));
+    }
+    let protected = crate::config::Stage {
+        protected: true,
+        ..stage.clone()
+    };
+    let names = crate::names::Names::new(&protected, &names.account);
+    let survey = super::survey(&protected, &names, clients, super::Purpose::Destroy).await?;
+    Ok((survey, true))
+}
+
+/// Surveys the stage for a destroy and removes everything found, with no
+/// question: `deployer prune`'s removal of an expired preview, run under
+/// the stage's lock by its caller.
+pub async fn remove_stage(
+    stage: &crate::config::Stage,
+    names: &crate::names::Names,
+    ui: &Ui,
+    clients: &Clients,
+) -> Result<Teardown> {
+    let survey = super::survey(stage, names, clients, super::Purpose::Destroy).await?;
+    // Checked again under the lock: a stage deployed protected meanwhile
+    // is not a preview to prune.
+    if tagged_protected(&survey) {
+        anyhow::bail!(
+            "stage `{}` is now tagged protected: not pruned, nothing was deleted",
+            stage.name
+        );
+    }
+    let teardown = plan(&survey);
+    carry_out(ui, clients, &survey, &teardown).await?;
+    Ok(teardown)
+}
+
 /// Deletes what `teardown` lists, in its order: each step is idempotent,
 /// so a run stopped anywhere is finished by the next.
 pub async fn carry_out(

@@ -126,7 +126,7 @@ struct RunStep {
 /// Every `run:` step of `workflow`, read with PyYAML.
 fn run_steps(workflow: &Path) -> Vec<RunStep> {
     const READ: &str = r#"
-import json, sys, yaml
+import json, re, sys, yaml
 wf = yaml.safe_load(open(sys.argv[1]))
 def shell(d):
     return ((d or {}).get("defaults") or {}).get("run", {}).get("shell")
@@ -138,6 +138,9 @@ for job_id, job in wf["jobs"].items():
         env = {}
         for scope in (wf, job, step):
             env.update({k: str(v) for k, v in (scope.get("env") or {}).items()})
+        # The runner fills in an env value's expression (a pull request's
+        # number) before the script starts; a number stands in for it here.
+        env = {k: re.sub(r"\$\{\{.*?\}\}", "1", v) for k, v in env.items()}
         steps.append({
             "job": job_id,
             "name": step.get("name", f"step {i + 1}"),

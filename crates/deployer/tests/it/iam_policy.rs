@@ -969,7 +969,8 @@ fn the_account_comes_from_the_credentials_and_all_stages_leave_emulators_out() {
     let role = format!("arn:aws:iam::{ACCOUNT}:role/{}-local-exec", fx.app);
     assert!(local.to_string().contains(&role), "{local:#}");
 
-    // Every stage without an endpoint-url: dev and prod, not local or iam.
+    // Every stage without an endpoint-url: dev and prod, and the previews'
+    // pattern (its stages' names), not local or iam.
     let all = fx.json(&["policy", "--all-stages", "--account", ACCOUNT, "--json"]);
     let roles: Vec<&str> = all["Statement"]
         .as_array()
@@ -981,7 +982,7 @@ fn the_account_comes_from_the_credentials_and_all_stages_leave_emulators_out() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let expected: Vec<String> = ["dev", "prod"]
+    let expected: Vec<String> = ["dev", "pr-*", "prod"]
         .iter()
         .map(|stage| format!("arn:aws:iam::{ACCOUNT}:role/{}-{stage}-exec", fx.app))
         .collect();

@@ -288,7 +288,7 @@ fn tool_wrappers() -> PathBuf {
 }
 
 /// Debian's libfaketime (package `faketime`).
-fn libfaketime() -> PathBuf {
+pub(crate) fn libfaketime() -> PathBuf {
     [
         "/usr/lib/x86_64-linux-gnu",
         "/usr/lib/aarch64-linux-gnu",

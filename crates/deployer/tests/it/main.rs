@@ -43,6 +43,7 @@ mod metrics;
 mod ops_logs_destroy;
 mod ops_status_rollback;
 mod plan_apply;
+mod previews;
 mod protect;
 mod public_path;
 mod rollback_heals;

@@ -83,15 +83,7 @@ pub(super) async fn find_rest_apis(
     name: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<Vec<RestApi>, AwsError> {
-    let mut found: Vec<RestApi> = client
-        .get_rest_apis()
-        .limit(500)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| aws_error("GetRestApis", name, e))?;
+    let mut found = all_rest_apis(client, name).await?;
     found.retain(|api| api.name() == Some(name));
     found.sort_by_key(|api| {
         let ours = has_tags(api.tags(), tags);
@@ -224,4 +216,42 @@ pub async fn delete_api(
         .await?;
     }
     Ok(())
+}
+
+/// The REST APIs tagged as `app`'s, by their `deployer:stage` tag (the
+/// oldest of a stage's, as [`find_rest_apis`] prefers): `deployer stages`
+/// finds every stage's URL with this one listing, which needs no access
+/// to the APIs themselves.
+pub async fn app_apis(client: &Client, app: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    let mut apis = all_rest_apis(client, app).await?;
+    apis.sort_by_key(|api| api.created_date().map(|d| (d.secs(), d.subsec_nanos())));
+    let mut by_stage = BTreeMap::new();
+    for api in apis {
+        let tags = to_btree(api.tags());
+        if let (Some(tag_app), Some(stage), Some(id)) = (
+            tags.get(crate::names::TAG_APP),
+            tags.get(crate::names::TAG_STAGE),
+            api.id(),
+        ) && tag_app == app
+        {
+            by_stage
+                .entry(stage.clone())
+                .or_insert_with(|| id.to_string());
+        }
+    }
+    Ok(by_stage)
+}
+
+/// Every REST API of the account in the region (GetRestApis, every page);
+/// `what` names what they are read for, in an error.
+async fn all_rest_apis(client: &Client, what: &str) -> Result<Vec<RestApi>, AwsError> {
+    client
+        .get_rest_apis()
+        .limit(500)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error("GetRestApis", what, e))
 }

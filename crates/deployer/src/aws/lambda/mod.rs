@@ -35,6 +35,7 @@ mod images;
 mod invoke;
 mod permission;
 mod prune;
+mod stages;
 mod state;
 mod version;
 
@@ -45,6 +46,7 @@ pub use images::*;
 pub use invoke::*;
 pub use permission::*;
 pub use prune::*;
+pub use stages::*;
 pub use state::*;
 pub use version::*;
 
@@ -57,6 +59,7 @@ pub(crate) const PERMISSIONS: &[Declared] = &[
     invoke::PERMISSIONS,
     permission::PERMISSIONS,
     prune::PERMISSIONS,
+    stages::PERMISSIONS,
     state::PERMISSIONS,
     version::PERMISSIONS,
 ];

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::Range;
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 use aws_config::SdkConfig;
@@ -92,12 +92,18 @@ impl IamMoto {
 
     /// `deployer ARGS` in `fx`, signed as the user.
     pub fn deployer(&self, fx: &Fixture, args: &[&str]) -> Output {
-        fx.command(args)
+        self.command(fx, args).output().unwrap()
+    }
+
+    /// The command [`IamMoto::deployer`] runs, for a caller to change
+    /// (its clock, with libfaketime) before running it.
+    pub fn command(&self, fx: &Fixture, args: &[&str]) -> Command {
+        let mut command = fx.command(args);
+        command
             .env("AWS_ACCESS_KEY_ID", &self.key_id)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_ENDPOINT_URL", &self.moto.url)
-            .output()
-            .unwrap()
+            .env("AWS_ENDPOINT_URL", &self.moto.url);
+        command
     }
 
     /// moto's record of its IAM decisions: `{"allowed": [...], "denied": [...]}`.
