@@ -15,6 +15,7 @@
 //! and `check` the checks of single values.
 
 mod check;
+mod domain;
 mod raw;
 mod resolve;
 mod stage;
@@ -25,9 +26,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use check::check_region;
+pub use domain::certificate_region;
 pub use stage::{
-    API_TIMEOUT_S, ApiSpec, Architecture, Auth, CorsSpec, DEFAULT_ALLOW_HEADERS, EcrSpec,
-    FunctionSpec, ImageSpec, LOG_RETENTION_DAYS, SettingAt, SmokeTestSpec, Stage, ThrottleSpec,
+    API_TIMEOUT_S, ApiSpec, Architecture, Auth, CorsSpec, DEFAULT_ALLOW_HEADERS, DomainSpec,
+    EcrSpec, FunctionSpec, ImageSpec, LOG_RETENTION_DAYS, SettingAt, SmokeTestSpec, Stage,
+    ThrottleSpec,
 };
 
 use check::{check_app_name, check_stage_name};

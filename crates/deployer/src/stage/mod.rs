@@ -16,6 +16,7 @@ pub use survey::{Purpose, Survey, survey};
 pub mod actual;
 pub mod apply;
 pub mod desired;
+pub mod domain;
 pub mod image;
 pub(crate) mod lock;
 pub(crate) mod memory;

@@ -39,6 +39,12 @@ pub struct Teardown {
 /// with the repository).
 fn teardown_rank(kind: Kind) -> Option<u8> {
     match kind {
+        // The custom domain before the REST API its mapping points at (a
+        // mapped API cannot be deleted); `stage::domain::remove` deletes
+        // its parts in their own order.
+        Kind::ApiBasePathMapping | Kind::DnsRecord | Kind::ApiDomainName | Kind::AcmCertificate => {
+            Some(0)
+        }
         Kind::LambdaPermission => Some(0),
         Kind::ApiRestApi => Some(1),
         Kind::ApiKey => Some(2),
@@ -102,8 +108,20 @@ pub async fn carry_out(
     let function = desired.function_name.as_str();
     let alias = desired.alias_name.as_str();
     let mut api_deleted = false;
+    let mut domain_deleted = false;
     for found in &teardown.remove {
         match found.kind {
+            // Every part of the custom domain, in one go and in its order.
+            Kind::ApiBasePathMapping
+            | Kind::DnsRecord
+            | Kind::ApiDomainName
+            | Kind::AcmCertificate => {
+                if !domain_deleted {
+                    super::domain::remove(ui, clients, &super::domain::everything(&actual.domain))
+                        .await?;
+                    domain_deleted = true;
+                }
+            }
             Kind::LambdaPermission => {
                 let step = ui.step(found.kind);
                 lambda::remove_permission(&clients.lambda, function, alias, PERMISSION_ID).await?;
