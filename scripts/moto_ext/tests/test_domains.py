@@ -369,3 +369,21 @@ class Records(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RecordValues(unittest.TestCase):
+    def test_values_are_xml_text_as_route53_answers_them(self) -> None:
+        zone_id, zone_name = new_zone()
+        value = "_0123.abcdefghij.acm-validations.aws."
+        upsert(zone_id, {"Name": f"_x.{zone_name}.", "Type": "CNAME", "Value": value})
+        route53 = client("route53")
+        bodies: list[str] = []
+        route53.meta.events.register(
+            "after-call.route53.ListResourceRecordSets",
+            lambda http_response, **_: bodies.append(http_response.content.decode()),
+        )
+        route53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=f"_x.{zone_name}.", StartRecordType="CNAME", MaxItems="1")
+        # The raw answer, as the Rust SDK's XML reader gets it: no CDATA
+        # (which it reads as an empty value), the value as text.
+        self.assertNotIn("CDATA", bodies[0])
+        self.assertIn(f"<Value>{value}</Value>", bodies[0])
