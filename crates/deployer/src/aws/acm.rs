@@ -7,11 +7,10 @@
 //!
 //! What AWS answers, and what is relied on here:
 //! - RequestCertificate with `ValidationMethod=DNS` (the API's default is
-//!   e-mail, "RequestCertificate" API reference) and an `IdempotencyToken`:
-//!   "if you call RequestCertificate multiple times with the same
-//!   idempotency token within one hour, ACM recognizes that you are
-//!   requesting only one certificate", so a run killed after the request
-//!   finds the same certificate again.
+//!   e-mail, "RequestCertificate" API reference) and the stage's tags in
+//!   the same call, so a run killed right after the request finds its
+//!   certificate by them. No `IdempotencyToken`: within its hour ACM would
+//!   answer a deleted certificate's ARN again to a `destroy` and `up`.
 //! - DescribeCertificate lists the validation CNAME only "several seconds"
 //!   after the request (its API reference): it is polled for.
 //! - The certificate becomes ISSUED once the record is in public DNS, in a
@@ -27,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_acm::Client;
 use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
-use sha2::{Digest, Sha256};
 
 use super::errors::{aws_error, none_if};
 use super::permissions::{Declared, Scope, call, implied};
@@ -233,19 +231,12 @@ pub async fn find_requested(
 }
 
 /// Requests a DNS-validated certificate for `domain` with `tags`; returns
-/// its ARN. The same stage and name give the same idempotency token, so a
-/// request repeated within the hour is the same certificate.
+/// its ARN.
 pub async fn request_certificate(
     client: &Client,
     domain: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<String, AwsError> {
-    let mut hasher = Sha256::new();
-    for (key, value) in tags {
-        hasher.update(format!("{key}={value};"));
-    }
-    hasher.update(domain);
-    let token: String = hex::encode(hasher.finalize()).chars().take(32).collect();
     let tags = tags
         .iter()
         .map(|(key, value)| Tag::builder().key(key).value(value).build())
@@ -255,7 +246,6 @@ pub async fn request_certificate(
         .request_certificate()
         .domain_name(domain)
         .validation_method(ValidationMethod::Dns)
-        .idempotency_token(token)
         .set_tags(Some(tags))
         .send()
         .await

@@ -1110,4 +1110,24 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn a_domain_name_of_the_name_without_the_stage_s_tags_is_refused() {
+        let stage = stage(None, Some("Z123"), None);
+        let desired = DesiredDomain::for_stage(&stage).unwrap();
+        let actual = ActualDomain {
+            foreign: Some(apigw::ActualDomainName {
+                tags: BTreeMap::new(),
+                ..domain_name("forecast.example.com", &[])
+            }),
+            ..ActualDomain::default()
+        };
+        let err = check(&stage, Some(&desired), &actual)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("deploy.toml:7") && err.contains("without this stage's tags"),
+            "{err}"
+        );
+    }
 }

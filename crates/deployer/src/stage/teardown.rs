@@ -372,4 +372,50 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn the_custom_domain_goes_before_the_api_it_maps() {
+        let stage = Stage::defaults("shop", "dev", "us-east-1");
+        let api = ActualApi {
+            id: "a1".into(),
+            regional: true,
+            tags: stage.tags(),
+            duplicates: Vec::new(),
+            root_id: "root".into(),
+            resource: None,
+            stale_resources: Vec::new(),
+            stage: None,
+            gateway_responses: Default::default(),
+            api_key: None,
+            usage_plan: None,
+        };
+        let domain = apigw::ActualDomainName {
+            name: "forecast.example.com".into(),
+            regional_domain_name: "d-1".into(),
+            regional_hosted_zone_id: "Z1".into(),
+            certificate_arn: Some("cert".into()),
+            security_policy: Some(apigw::SECURITY_POLICY.into()),
+            tags: stage.tags(),
+            mappings: vec![apigw::BasePathMapping {
+                base_path: apigw::NO_BASE_PATH.into(),
+                rest_api_id: "a1".into(),
+                stage: "dev".into(),
+            }],
+        };
+        let teardown = plan(&survey(ActualStage {
+            api: Some(api),
+            domain: crate::stage::domain::ActualDomain {
+                domain_names: vec![domain],
+                ..Default::default()
+            },
+            ..ActualStage::default()
+        }));
+        let kinds = kinds(&teardown.remove);
+        let at = |kind: Kind| kinds.iter().position(|k| *k == kind).unwrap();
+        assert!(
+            at(Kind::ApiBasePathMapping) < at(Kind::ApiRestApi),
+            "{kinds:?}"
+        );
+        assert!(at(Kind::ApiDomainName) < at(Kind::ApiRestApi), "{kinds:?}");
+    }
 }
