@@ -339,14 +339,13 @@ mod tests {
         assert!(unused.kept.is_empty());
     }
 
-    #[test]
-    fn the_stage_s_api_goes_with_its_duplicates() {
-        let stage = Stage::defaults("shop", "dev", "us-east-1");
-        let api = ActualApi {
+    /// The stage's REST API `a1`, with its tags, and `duplicates`.
+    fn tagged_api(stage: &Stage, duplicates: Vec<String>) -> ActualApi {
+        ActualApi {
             id: "a1".into(),
             regional: true,
             tags: stage.tags(),
-            duplicates: vec!["a2".into()],
+            duplicates,
             root_id: "root".into(),
             resource: None,
             stale_resources: Vec::new(),
@@ -354,7 +353,13 @@ mod tests {
             gateway_responses: Default::default(),
             api_key: None,
             usage_plan: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_stage_s_api_goes_with_its_duplicates() {
+        let stage = Stage::defaults("shop", "dev", "us-east-1");
+        let api = tagged_api(&stage, vec!["a2".into()]);
         let teardown = plan(&survey(ActualStage {
             api: Some(api),
             ..ActualStage::default()
@@ -376,19 +381,7 @@ mod tests {
     #[test]
     fn the_custom_domain_goes_before_the_api_it_maps() {
         let stage = Stage::defaults("shop", "dev", "us-east-1");
-        let api = ActualApi {
-            id: "a1".into(),
-            regional: true,
-            tags: stage.tags(),
-            duplicates: Vec::new(),
-            root_id: "root".into(),
-            resource: None,
-            stale_resources: Vec::new(),
-            stage: None,
-            gateway_responses: Default::default(),
-            api_key: None,
-            usage_plan: None,
-        };
+        let api = tagged_api(&stage, Vec::new());
         let domain = apigw::ActualDomainName {
             name: "forecast.example.com".into(),
             regional_domain_name: "d-1".into(),
