@@ -128,14 +128,14 @@ impl ActualStage {
                     desired.permission_label(),
                     actual.alias.is_some() && actual.permission.is_some(),
                 ),
-                Kind::AcmCertificate
-                | Kind::DnsRecord
-                | Kind::ApiDomainName
-                | Kind::ApiBasePathMapping => {
-                    for part in super::domain::found(kind, &actual.domain) {
+                // The custom domain's parts, all at its first kind, in the
+                // order a teardown deletes them.
+                Kind::AcmCertificate => {
+                    for part in super::domain::found_all(&actual.domain) {
                         add(part.kind, part.name, true);
                     }
                 }
+                Kind::DnsRecord | Kind::ApiDomainName | Kind::ApiBasePathMapping => {}
                 // Parts of a resource above, found and deleted with it.
                 Kind::EcrLifecyclePolicy
                 | Kind::EcrRepositoryPolicy

@@ -474,8 +474,23 @@ fn stale_changes(stale: &Stale) -> Vec<Change> {
     changes
 }
 
-/// What of the domain exists, by kind, for `status` and `destroy`.
-pub fn found(kind: Kind, actual: &ActualDomain) -> Vec<Found> {
+/// What of the domain exists, for `status` and `destroy`, in the order a
+/// teardown deletes it ([`remove`]): mappings, records, domain names,
+/// certificates.
+pub fn found_all(actual: &ActualDomain) -> Vec<Found> {
+    [
+        Kind::ApiBasePathMapping,
+        Kind::DnsRecord,
+        Kind::ApiDomainName,
+        Kind::AcmCertificate,
+    ]
+    .into_iter()
+    .flat_map(|kind| found(kind, actual))
+    .collect()
+}
+
+/// What of the domain exists, of one kind.
+fn found(kind: Kind, actual: &ActualDomain) -> Vec<Found> {
     let found = |name: String| Found { kind, name };
     match kind {
         Kind::AcmCertificate => actual

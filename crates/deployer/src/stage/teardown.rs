@@ -410,5 +410,10 @@ mod tests {
             "{kinds:?}"
         );
         assert!(at(Kind::ApiDomainName) < at(Kind::ApiRestApi), "{kinds:?}");
+        // Listed in the order they go: the mapping before its domain name.
+        assert!(
+            at(Kind::ApiBasePathMapping) < at(Kind::ApiDomainName),
+            "{kinds:?}"
+        );
     }
 }
