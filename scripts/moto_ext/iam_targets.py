@@ -39,7 +39,7 @@ The resources, per service, from "Actions, resources, and condition keys"
   child of a REST API (resource, method, deployment, stage...) inherits the
   API's tags, a stage's own tags win over them, a usage plan's keys inherit
   the plan's ("API Gateway resources that can be tagged", "Tag
-  inheritance"); ``/tags/{arn}`` is checked against the tags of the
+  inheritance"), a custom domain name has its own; ``/tags/{arn}`` is checked against the tags of the
   resource it names. A collection (``/restapis``, ``/apikeys``,
   ``/usageplans``, ``/domainnames``) has no tags. ``aws:RequestTag/K`` and
   ``aws:TagKeys`` are the tags a create (POST, CreateDomainName's
@@ -337,6 +337,9 @@ def _resource_tags(request: Request, path: str) -> dict[str, str]:
     if kind == "usageplans":
         plan = backend.usage_plans.get(ident)
         return dict(plan.tags or {}) if plan is not None else {}
+    if kind == "domainnames":
+        domain = backend.domain_names.get(ident)
+        return dict(domain.tags or {}) if domain is not None else {}
     return {}
 
 
