@@ -96,7 +96,7 @@ impl DesiredStage {
             },
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
-            domain: super::domain::DesiredDomain::for_stage(stage),
+            domain: super::domain::DesiredDomain::for_stage(stage, &names),
             stage: stage.clone(),
             names,
         }

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::actual::Found;
 use crate::aws::{Clients, acm, apigw, route53};
 use crate::config::{DomainSpec, Stage, certificate_region};
-use crate::names::{self, TAG_HOSTED_ZONE};
+use crate::names::{self, Names, TAG_HOSTED_ZONE};
 use crate::plan::{Action, Change, Kind, NoField};
 use crate::ui::Ui;
 
@@ -47,7 +47,7 @@ pub struct DesiredDomain {
 }
 
 impl DesiredDomain {
-    pub fn for_stage(stage: &Stage) -> Option<DesiredDomain> {
+    pub fn for_stage(stage: &Stage, names: &Names) -> Option<DesiredDomain> {
         let spec = stage.api.domain.clone()?;
         let mut tags = stage.tags();
         if let Some(zone) = &spec.hosted_zone_id {
@@ -56,6 +56,7 @@ impl DesiredDomain {
         Some(DesiredDomain {
             domain_name: apigw::DesiredDomainName {
                 name: spec.name.clone(),
+                arn: names.domain_name_arn(&spec.name),
                 certificate_arn: spec.certificate_arn.clone(),
                 tags: tags.clone(),
             },
@@ -702,7 +703,13 @@ pub async fn apply_domain(
             }
             (Action::Update(fields), Some(existing)) => {
                 let step = ui.step(Kind::ApiDomainName);
-                apigw::update_domain_name(&clients.apigw, name, certificate_arn, fields).await?;
+                apigw::update_domain_name(
+                    &clients.apigw,
+                    &desired.domain_name,
+                    certificate_arn,
+                    fields,
+                )
+                .await?;
                 step.finish("updated");
                 existing.clone()
             }
@@ -893,6 +900,10 @@ mod tests {
         stage
     }
 
+    fn desired_of(stage: &Stage) -> DesiredDomain {
+        DesiredDomain::for_stage(stage, &Names::new(stage, "123456789012")).unwrap()
+    }
+
     fn domain_name(name: &str, mappings: &[(&str, &str)]) -> apigw::ActualDomainName {
         apigw::ActualDomainName {
             name: name.into(),
@@ -939,7 +950,7 @@ mod tests {
     #[test]
     fn a_new_domain_with_a_zone_creates_all_five() {
         let stage = stage(None, Some("Z123"), None);
-        let desired = DesiredDomain::for_stage(&stage).unwrap();
+        let desired = desired_of(&stage);
         let plan = plan(Some(&desired), &ActualDomain::default(), None);
         let changes = changes(Some(&desired), &plan);
         let create = "\"create\"".to_string();
@@ -966,7 +977,7 @@ mod tests {
     fn a_given_certificate_is_never_requested_nor_deleted() {
         let arn = "arn:aws:acm:us-east-1:123456789012:certificate/given";
         let stage = stage(Some(arn), None, Some("v1"));
-        let desired = DesiredDomain::for_stage(&stage).unwrap();
+        let desired = desired_of(&stage);
         let plan = plan(Some(&desired), &ActualDomain::default(), Some("a1"));
         let changes = changes(Some(&desired), &plan);
         assert!(
@@ -993,8 +1004,12 @@ mod tests {
     #[test]
     fn a_new_base_path_moves_the_mapping_and_a_gone_table_deletes_everything() {
         let stage = stage(None, Some("Z123"), Some("v2"));
-        let desired = DesiredDomain::for_stage(&stage).unwrap();
-        let domain = domain_name("forecast.example.com", &[("v1", "a1")]);
+        let desired = desired_of(&stage);
+        let mut domain = domain_name("forecast.example.com", &[("v1", "a1")]);
+        // Tagged with its zone, as `up` creates it.
+        domain
+            .tags
+            .insert(TAG_HOSTED_ZONE.to_string(), "Z123".to_string());
         let alias = ZoneRecord {
             zone: "Z123".into(),
             record: route53::Record::alias("forecast.example.com", alias_target(&domain)),
@@ -1015,6 +1030,14 @@ mod tests {
         assert_eq!(moved.alias_record, Action::Unchanged);
         assert_eq!(moved.domain_name, Action::Unchanged);
         assert!(moved.stale.is_empty(), "{:?}", moved.stale);
+        // One made before the zone was configured gets its tag, so that it
+        // is found with its records once the table is gone.
+        let mut untagged = actual.clone();
+        untagged.domain_names[0].tags.remove(TAG_HOSTED_ZONE);
+        assert_eq!(
+            plan(Some(&desired), &untagged, Some("a1")).domain_name,
+            Action::Update([apigw::DomainNameField::Tags].into())
+        );
 
         let gone = plan(None, &actual, Some("a1"));
         let deletes = changes(None, &gone);
@@ -1039,7 +1062,7 @@ mod tests {
     fn a_certificate_for_another_name_or_not_issued_names_its_line() {
         let arn = "arn:aws:acm:us-east-1:123456789012:certificate/given";
         let stage = stage(Some(arn), None, None);
-        let desired = DesiredDomain::for_stage(&stage).unwrap();
+        let desired = desired_of(&stage);
         let other = ActualDomain {
             given: Some(issued(arn, "other.example.com")),
             ..ActualDomain::default()
@@ -1071,7 +1094,7 @@ mod tests {
         check(&stage, Some(&desired), &fine).unwrap();
 
         let elsewhere = stage_in("arn:aws:acm:eu-west-1:123456789012:certificate/given");
-        let desired = DesiredDomain::for_stage(&elsewhere).unwrap();
+        let desired = desired_of(&elsewhere);
         let err = check(&elsewhere, Some(&desired), &fine)
             .unwrap_err()
             .to_string();
@@ -1085,7 +1108,7 @@ mod tests {
     #[test]
     fn a_zone_that_is_not_the_name_s_parent_names_its_line() {
         let stage = stage(None, Some("Z123"), None);
-        let desired = DesiredDomain::for_stage(&stage).unwrap();
+        let desired = desired_of(&stage);
         let zone = |name: &str, private: bool| ActualDomain {
             zone: Some(route53::HostedZone {
                 id: "Z123".into(),
@@ -1129,7 +1152,7 @@ mod tests {
     #[test]
     fn a_domain_name_of_the_name_without_the_stage_s_tags_is_refused() {
         let stage = stage(None, Some("Z123"), None);
-        let desired = DesiredDomain::for_stage(&stage).unwrap();
+        let desired = desired_of(&stage);
         let actual = ActualDomain {
             foreign: Some(apigw::ActualDomainName {
                 tags: BTreeMap::new(),

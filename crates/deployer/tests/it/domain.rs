@@ -379,17 +379,30 @@ async fn a_given_certificate_serves_a_base_path_and_stays_when_the_table_goes() 
     assert_forecast(&get_by_host(&domain, "/v1/predict?date=2025-10-20"), "/v1");
     assert_eq!(get_by_host(&domain, "/predict?date=2025-10-20").status, 403);
 
-    // Another base path: the mapping moves.
+    // Another base path, and the zone given too: the mapping moves, the
+    // alias record is written, and the domain name is tagged with the zone
+    // (so its record is found once the table is gone).
     set_domain(
         &fx,
-        &format!("name = \"{domain}\"\ncertificate-arn = \"{certificate}\"\nbase-path = \"v2\""),
+        &format!(
+            "name = \"{domain}\"\ncertificate-arn = \"{certificate}\"\nbase-path = \"v2\"\n\
+             hosted-zone-id = \"{zone}\""
+        ),
     );
     let moved = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
-    assert!(
-        domain_kinds(&moved, "changes")
-            .contains(&("api base path mapping".to_string(), "update".to_string())),
-        "{moved}"
-    );
+    let moves = domain_kinds(&moved, "changes");
+    for change in [
+        ("api base path mapping", "update"),
+        ("api domain name", "update"),
+        ("dns record", "create"),
+    ] {
+        assert!(
+            moves.contains(&(change.0.to_string(), change.1.to_string())),
+            "{change:?} not in {moved}"
+        );
+    }
+    let alias = (format!("{domain}."), "A".to_string());
+    assert!(records(&config, &zone).await.contains(&alias));
     assert_forecast(&get_by_host(&domain, "/v2/predict?date=2025-10-20"), "/v2");
     assert_eq!(
         get_by_host(&domain, "/v1/predict?date=2025-10-20").status,
@@ -413,6 +426,11 @@ async fn a_given_certificate_serves_a_base_path_and_stays_when_the_table_goes() 
             .await
             .is_err()
     );
+    // The alias record went with it; the validation record its owner wrote
+    // stays.
+    let left = records(&config, &zone).await;
+    assert!(!left.contains(&alias), "{left:?}");
+    assert!(left.iter().any(|(_, kind)| kind == "CNAME"), "{left:?}");
     let acm = aws_sdk_acm::Client::new(&config);
     let kept = acm
         .describe_certificate()

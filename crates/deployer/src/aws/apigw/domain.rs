@@ -51,6 +51,9 @@ pub(crate) const PERMISSIONS: Declared = Declared {
             "apigateway:DELETE",
             Scope::DomainName,
         ),
+        // `/tags/{arn}` is authorized on the tagged resource's own tags:
+        // the stage's, which the domain name carries from its creation.
+        call("TagResource", "apigateway:PUT", Scope::ApiOwned),
     ],
 };
 
@@ -64,6 +67,8 @@ pub const SECURITY_POLICY: &str = "TLS_1_2";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredDomainName {
     pub name: String,
+    /// Its ARN, for tagging (`Names::domain_name_arn`).
+    pub arn: String,
     /// The certificate's ARN: the given one, or the one `up` requested
     /// (unknown to a plan made before the request).
     pub certificate_arn: Option<String>,
@@ -97,6 +102,8 @@ pub struct BasePathMapping {
 pub enum DomainNameField {
     Certificate,
     SecurityPolicy,
+    /// A desired tag missing (the hosted zone's, when one is added later).
+    Tags,
 }
 
 impl Field for DomainNameField {}
@@ -195,6 +202,9 @@ pub fn diff_domain_name(
     if actual.security_policy.as_deref() != Some(SECURITY_POLICY) {
         fields.insert(DomainNameField::SecurityPolicy);
     }
+    if missing_tags(&desired.tags, &actual.tags).next().is_some() {
+        fields.insert(DomainNameField::Tags);
+    }
     Action::update_if(fields)
 }
 
@@ -259,26 +269,31 @@ pub async fn create_domain_name(
         })
 }
 
-/// Carries out an update of the domain name's `fields`.
+/// Carries out an update of the domain name's `fields`: its tags by
+/// TagResource, the rest in one UpdateDomainName.
 pub async fn update_domain_name(
     client: &Client,
-    name: &str,
+    desired: &DesiredDomainName,
     certificate_arn: &str,
     fields: &BTreeSet<DomainNameField>,
 ) -> Result<(), AwsError> {
+    let name = desired.name.as_str();
     let mut operations = Vec::new();
     for field in fields {
-        let (path, value) = match field {
-            DomainNameField::Certificate => ("/regionalCertificateArn", certificate_arn),
-            DomainNameField::SecurityPolicy => ("/securityPolicy", SECURITY_POLICY),
-        };
-        operations.push(
-            PatchOperation::builder()
-                .op(Op::Replace)
-                .path(path)
-                .value(value)
-                .build(),
-        );
+        match field {
+            DomainNameField::Certificate => operations.push(patch(
+                Op::Replace,
+                "/regionalCertificateArn",
+                certificate_arn,
+            )),
+            DomainNameField::SecurityPolicy => {
+                operations.push(patch(Op::Replace, "/securityPolicy", SECURITY_POLICY));
+            }
+            DomainNameField::Tags => tag(client, &desired.arn, &desired.tags).await?,
+        }
+    }
+    if operations.is_empty() {
+        return Ok(());
     }
     client
         .update_domain_name()
@@ -426,6 +441,7 @@ mod tests {
     fn a_domain_name_is_updated_to_tls_1_2_and_a_new_certificate() {
         let desired = DesiredDomainName {
             name: "f.example.com".into(),
+            arn: "arn".into(),
             certificate_arn: Some("cert-2".into()),
             tags: BTreeMap::new(),
         };
