@@ -53,11 +53,20 @@ What the deployer can rely on:
   ``pathParameters`` are the stage's. A path that no mapping covers (a
   domain name without mappings included): 403 ``{"message":"Forbidden"}``.
 
+- ``TagResource``/``UntagResource`` of a domain name's ARN
+  (``arn:aws:apigateway:{region}::/domainnames/{name}``) change its tags,
+  which ``GetDomainName(s)`` answer (TagResource API reference: "Adds or
+  updates a tag on a given resource"; a DomainName is among "API Gateway
+  resources that can be tagged"). moto tagged only stages: it failed on
+  any other ARN.
+
 Switches: ``LOCAL_AWS_STRICT_APIGW_DOMAIN_CERTIFICATE=0``,
 ``LOCAL_AWS_STRICT_APIGW_BASE_PATH_MAPPINGS=0``,
-``LOCAL_AWS_STRICT_APIGW_DOMAIN_DATAPLANE=0``.
+``LOCAL_AWS_STRICT_APIGW_DOMAIN_DATAPLANE=0``,
+``LOCAL_AWS_STRICT_APIGW_DOMAIN_TAGS=0``.
 """
 
+import re
 from typing import Any, Callable, Iterable, Optional
 
 from moto.apigateway.exceptions import BadRequestException, BasePathConflictException, ConflictException
@@ -68,6 +77,7 @@ from . import apigw_dataplane, routes, settings
 CERTIFICATE = "apigw-domain-certificate"
 MAPPINGS = "apigw-base-path-mappings"
 DATAPLANE = "apigw-domain-dataplane"
+TAGS = "apigw-domain-tags"
 
 # "Amazon API Gateway endpoints and quotas" (AWS General Reference): the
 # Route 53 hosted zone ID of each Region's API Gateway endpoints, the alias
@@ -245,5 +255,58 @@ def _install_dataplane() -> list[str]:
     return [DATAPLANE]
 
 
+# TagResource and UntagResource of a domain name: moto routes `/tags/{arn}`
+# to its stage tagging only (and the ARN's slashes, decoded, miss its route).
+TAG_PATH = re.compile(r"^/tags/arn:[^:/]+:apigateway:(?P<region>[^:/]*)::/domainnames/(?P<name>[^/]+)$")
+
+
+def _tags(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    import json
+    from urllib.parse import parse_qs
+
+    from moto.apigateway.exceptions import DomainNameNotFound
+    from moto.core.exceptions import RESTError
+
+    from . import iam_auth
+
+    found = TAG_PATH.match(environ.get("PATH_INFO", ""))
+    assert found is not None
+    method = environ.get("REQUEST_METHOD", "GET")
+    _, account = iam_auth.region_account(environ)
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    try:
+        iam_auth.authorize(environ, account, "TagResource" if method == "PUT" else "UntagResource", body)
+        domain = apigateway_backends[account][found.group("region")].domain_names.get(found.group("name"))
+        if domain is None:
+            raise DomainNameNotFound()
+    except RESTError as error:
+        data = error.get_body().encode()
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-length"]
+        start_response(f"{error.code} Error", headers + [("Content-Length", str(len(data)))])
+        return [data]
+    if method == "PUT":
+        tags = (json.loads(body or b"{}") or {}).get("tags") or {}
+        domain.tags = {**(domain.tags or {}), **tags}
+        answer = b""
+        status = "204 No Content"
+    elif method == "DELETE":
+        removed = parse_qs(environ.get("QUERY_STRING", "")).get("tagKeys", [])
+        domain.tags = {k: v for k, v in (domain.tags or {}).items() if k not in removed}
+        answer = b""
+        status = "204 No Content"
+    else:
+        answer = json.dumps({"tags": domain.tags or {}}).encode()
+        status = "200 OK"
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+def _install_tags() -> list[str]:
+    if not settings.enabled(TAGS):
+        return []
+    routes.route(TAG_PATH, _tags)
+    return [TAGS]
+
+
 def install() -> list[str]:
-    return _install_certificate() + _install_mappings() + _install_dataplane()
+    return _install_certificate() + _install_mappings() + _install_dataplane() + _install_tags()

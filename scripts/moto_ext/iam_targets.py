@@ -39,10 +39,13 @@ The resources, per service, from "Actions, resources, and condition keys"
   child of a REST API (resource, method, deployment, stage...) inherits the
   API's tags, a stage's own tags win over them, a usage plan's keys inherit
   the plan's ("API Gateway resources that can be tagged", "Tag
-  inheritance"); ``/tags/{arn}`` is checked against the tags of the
+  inheritance"), a custom domain name has its own; ``/tags/{arn}`` is checked against the tags of the
   resource it names. A collection (``/restapis``, ``/apikeys``,
-  ``/usageplans``) has no tags. ``aws:RequestTag/K`` and ``aws:TagKeys`` are
-  the tags a create (POST) or a TagResource (PUT ``/tags/...``) sends, and
+  ``/usageplans``, ``/domainnames``) has no tags. ``aws:RequestTag/K`` and
+  ``aws:TagKeys`` are the tags a create (POST, CreateDomainName's
+  included: its ``tags`` are request tags like CreateRestApi's, and the
+  Service Authorization Reference lists ``aws:RequestTag`` for
+  ``apigateway:POST``) or a TagResource (PUT ``/tags/...``) sends, and
   the keys an UntagResource removes.
 - ACM (``list_awscertificatemanager``): the certificate
   ``arn:...:acm:REGION:ACCOUNT:certificate/ID`` the request names, with
@@ -296,7 +299,7 @@ def _apigateway(request: Request) -> tuple[list[str], Context]:
 
 def _request_tags(request: Request) -> Optional[dict[str, str]]:
     """The tags a create or a TagResource sends, ``None`` when it is neither."""
-    creates = request.method == "POST" and re.match(r"^/(restapis|apikeys|usageplans|restapis/[^/]+/stages)$", request.path)
+    creates = request.method == "POST" and re.match(r"^/(restapis|apikeys|usageplans|domainnames|restapis/[^/]+/stages)$", request.path)
     tags_put = request.method == "PUT" and request.path.startswith("/tags/")
     if not (creates or tags_put):
         return None
@@ -334,6 +337,9 @@ def _resource_tags(request: Request, path: str) -> dict[str, str]:
     if kind == "usageplans":
         plan = backend.usage_plans.get(ident)
         return dict(plan.tags or {}) if plan is not None else {}
+    if kind == "domainnames":
+        domain = backend.domain_names.get(ident)
+        return dict(domain.tags or {}) if domain is not None else {}
     return {}
 
 

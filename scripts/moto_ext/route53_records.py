@@ -42,9 +42,17 @@ messages that might contain one or more error messages"):
   this moto never gave (its other operations' fixed one) answers
   ``INSYNC``, as moto did.
 
+- ``ListResourceRecordSets`` answers each value as XML text, escaped
+  (API reference, "ListResourceRecordSets", the example response:
+  ``<ResourceRecord><Value>192.0.2.235</Value></ResourceRecord>``). moto
+  wrapped every value in ``<![CDATA[...]]>``, which the Rust SDK's XML
+  reader reads as an empty value: a client then could neither compare a
+  record nor DELETE it (which must name its values as they are).
+
 Switches: ``LOCAL_AWS_STRICT_ROUTE53_RECORD_CHANGES=0``,
 ``LOCAL_AWS_STRICT_ROUTE53_ALIAS_TARGETS=0``,
-``LOCAL_AWS_STRICT_ROUTE53_PROPAGATION=0``.
+``LOCAL_AWS_STRICT_ROUTE53_PROPAGATION=0``,
+``LOCAL_AWS_STRICT_ROUTE53_RECORD_VALUES=0``.
 """
 
 import re
@@ -52,6 +60,7 @@ import secrets
 import string
 import threading
 import time
+from xml.sax.saxutils import escape
 from typing import Any, Optional
 
 from moto.route53.exceptions import Route53ClientError
@@ -61,6 +70,8 @@ from moto.route53.responses import Route53 as Route53Response
 from . import apigw_domains, patching, settings, windows
 
 CHANGES = "route53-record-changes"
+VALUES = "route53-record-values"
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
 ALIASES = "route53-alias-targets"
 PROPAGATION = "route53-propagation"
 # Change ID -> when it was submitted (ISO 8601), for GetChange.
@@ -183,10 +194,27 @@ def _install_propagation() -> list[str]:
     return [PROPAGATION]
 
 
+def _install_values() -> list[str]:
+    if not settings.enabled(VALUES):
+        return []
+
+    @patching.replace(Route53Response, "list_resource_record_sets")
+    def list_resource_record_sets(original: Any, self: Route53Response) -> Any:
+        answer = original(self)
+        if isinstance(answer, tuple) and len(answer) == 3 and isinstance(answer[2], str):
+            status, headers, body = answer
+            return status, headers, _CDATA.sub(lambda m: escape(m.group(1)), body)
+        if isinstance(answer, str):
+            return _CDATA.sub(lambda m: escape(m.group(1)), answer)
+        return answer
+
+    return [VALUES]
+
+
 def install() -> list[str]:
     changes, aliases = settings.enabled(CHANGES), settings.enabled(ALIASES)
     if not changes and not aliases:
-        return _install_propagation()
+        return _install_propagation() + _install_values()
 
     @patching.replace(Route53Backend, "change_resource_record_sets")
     def change_resource_record_sets(original: Any, self: Route53Backend, zoneid: str, change_list: list[dict[str, Any]]) -> None:
@@ -213,4 +241,4 @@ def install() -> list[str]:
             raise InvalidChangeBatch(problems)
         return original(self, zoneid, change_list)
 
-    return ([CHANGES] if changes else []) + ([ALIASES] if aliases else []) + _install_propagation()
+    return ([CHANGES] if changes else []) + ([ALIASES] if aliases else []) + _install_propagation() + _install_values()

@@ -188,6 +188,9 @@ pub struct Names {
     pub log_group: String,
     /// The stage lock's log group (`Stage::lock_group_name`).
     pub lock_group: String,
+    /// `[api.domain]`: the custom domain name and its hosted zone, if any.
+    pub domain: Option<String>,
+    pub hosted_zone_id: Option<String>,
 }
 
 impl Names {
@@ -221,6 +224,12 @@ impl Names {
             function_arn,
             log_group: stage.log_group_name(),
             lock_group: stage.lock_group_name(),
+            domain: stage.api.domain.as_ref().map(|d| d.name.clone()),
+            hosted_zone_id: stage
+                .api
+                .domain
+                .as_ref()
+                .and_then(|d| d.hosted_zone_id.clone()),
         }
     }
 
@@ -326,6 +335,58 @@ impl Names {
     /// The name every function of the app starts with (`{app}-`).
     pub fn app_function_prefix(&self) -> String {
         format!("{}-", self.app)
+    }
+
+    /// A custom domain name (`/domainnames/{name}`), as IAM names it.
+    pub fn domain_name_arn(&self, domain: &str) -> String {
+        self.apigateway_arn(&format!("/domainnames/{domain}"))
+    }
+
+    /// The ACM certificates of the account in the stage's region
+    /// (`certificate/*`): ACM picks a requested certificate's id, so no
+    /// policy written before can name it.
+    pub fn certificates_arn(&self) -> String {
+        format!(
+            "arn:{}:acm:{}:{}:certificate/*",
+            self.partition.id(),
+            self.region,
+            self.account
+        )
+    }
+
+    /// A Route 53 hosted zone: a global resource, without region or
+    /// account ("Actions, resources, and condition keys for Amazon Route 53").
+    pub fn hosted_zone_arn(&self, zone_id: &str) -> String {
+        format!("arn:{}:route53:::hostedzone/{zone_id}", self.partition.id())
+    }
+
+    /// Route 53's record changes (`GetChange`), whatever their id.
+    pub fn route53_changes_arn(&self) -> String {
+        format!("arn:{}:route53:::change/*", self.partition.id())
+    }
+}
+
+/// The tag on a requested certificate and on the domain name that names the
+/// hosted zone of their records, so that a stage whose `[api.domain]` is
+/// gone still finds the records to delete.
+pub const TAG_HOSTED_ZONE: &str = "deployer:hosted-zone";
+
+/// The URL callers use through a custom domain:
+/// `https://{domain}/{base_path}/{path}`.
+pub fn domain_url(domain: &str, base_path: Option<&str>, path: &str) -> String {
+    match base_path {
+        Some(base) => format!("https://{domain}/{base}/{path}"),
+        None => format!("https://{domain}/{path}"),
+    }
+}
+
+/// The same path on an emulator that serves custom domains by the `Host`
+/// header on its own port (the local AWS): `{endpoint}/{base_path}/{path}`.
+pub fn domain_url_on(endpoint: &str, base_path: Option<&str>, path: &str) -> String {
+    let endpoint = endpoint.trim_end_matches('/');
+    match base_path {
+        Some(base) => format!("{endpoint}/{base}/{path}"),
+        None => format!("{endpoint}/{path}"),
     }
 }
 

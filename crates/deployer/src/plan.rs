@@ -126,6 +126,10 @@ kinds! {
     ApiKey => "api key",
     ApiUsagePlan => "api usage plan",
     LambdaPermission => "lambda permission",
+    AcmCertificate => "acm certificate",
+    DnsRecord => "dns record",
+    ApiDomainName => "api domain name",
+    ApiBasePathMapping => "api base path mapping",
 }
 
 impl Kind {
@@ -143,6 +147,11 @@ impl Kind {
             | Kind::ApiRestApi
             | Kind::ApiStage
             | Kind::LambdaPermission => true,
+            // The custom domain: each of its parts is a row of `status`.
+            Kind::AcmCertificate
+            | Kind::DnsRecord
+            | Kind::ApiDomainName
+            | Kind::ApiBasePathMapping => true,
             Kind::EcrLifecyclePolicy
             | Kind::EcrRepositoryPolicy
             | Kind::EcrImage
@@ -449,9 +458,15 @@ mod tests {
             r#""lambda provisioned concurrency""#
         );
         assert_eq!(format!("[{:<12}]", Kind::IamRole), "[iam role    ]");
-        // `ALL` is in `up`'s order: the first and last things it makes.
+        // `ALL` is in `up`'s order: the first and last things it makes
+        // for the API (the custom domain's kinds follow, made once the API
+        // exists).
         assert_eq!(Kind::ALL[0], Kind::EcrRepository);
-        assert_eq!(Kind::ALL[Kind::ALL.len() - 1], Kind::LambdaPermission);
+        let api_last = Kind::ALL
+            .iter()
+            .position(|k| *k == Kind::LambdaPermission)
+            .unwrap();
+        assert_eq!(Kind::ALL[api_last + 1], Kind::AcmCertificate);
     }
 
     #[test]

@@ -113,6 +113,9 @@ DOMAINS_AND_ALARMS = [
     "cloudwatch-alarms",
 ]
 BEHAVIOURS += DOMAINS_AND_ALARMS
+# What the deployer's custom domain needed besides: tagging a domain name,
+# and record values as Route 53 writes them.
+BEHAVIOURS += ["apigw-domain-tags", "route53-record-values"]
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
 # How often a waiting client asks again, and for how long at most (far

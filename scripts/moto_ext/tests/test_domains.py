@@ -369,3 +369,37 @@ class Records(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RecordValues(unittest.TestCase):
+    def test_values_are_xml_text_as_route53_answers_them(self) -> None:
+        zone_id, zone_name = new_zone()
+        value = "_0123.abcdefghij.acm-validations.aws."
+        upsert(zone_id, {"Name": f"_x.{zone_name}.", "Type": "CNAME", "Value": value})
+        route53 = client("route53")
+        bodies: list[str] = []
+        route53.meta.events.register(
+            "after-call.route53.ListResourceRecordSets",
+            lambda http_response, **_: bodies.append(http_response.content.decode()),
+        )
+        route53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=f"_x.{zone_name}.", StartRecordType="CNAME", MaxItems="1")
+        # The raw answer, as the Rust SDK's XML reader gets it: no CDATA
+        # (which it reads as an empty value), the value as text.
+        self.assertNotIn("CDATA", bodies[0])
+        self.assertIn(f"<Value>{value}</Value>", bodies[0])
+
+
+class DomainTags(unittest.TestCase):
+    def test_a_domain_name_is_tagged_and_untagged_by_its_arn(self) -> None:
+        arn, domain, _ = issued_certificate()
+        regional_domain(domain, arn)
+        apigw = client("apigateway")
+        resource = f"arn:aws:apigateway:{REGION}::/domainnames/{domain}"
+        apigw.tag_resource(resourceArn=resource, tags={"deployer:hosted-zone": "Z1"})
+        self.assertEqual(apigw.get_domain_name(domainName=domain).get("tags"), {"deployer:hosted-zone": "Z1"})
+        listed = [d for d in apigw.get_domain_names()["items"] if d["domainName"] == domain]
+        self.assertEqual(listed[0].get("tags"), {"deployer:hosted-zone": "Z1"})
+        apigw.untag_resource(resourceArn=resource, tagKeys=["deployer:hosted-zone"])
+        self.assertFalse(apigw.get_domain_name(domainName=domain).get("tags"))
+        missing = refused(lambda: apigw.tag_resource(resourceArn=f"arn:aws:apigateway:{REGION}::/domainnames/no.{domain}", tags={"a": "b"}))
+        self.assertEqual(missing and missing.code, "NotFoundException", missing)

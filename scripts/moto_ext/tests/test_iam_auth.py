@@ -150,6 +150,8 @@ class TargetsTest(unittest.TestCase):
         resources, context = iam_targets.target(create)
         self.assertEqual(resources, ["arn:aws:apigateway:us-east-1::/restapis"])
         self.assertEqual(context, {"aws:RequestTag/deployer:app": ["shop"], "aws:TagKeys": ["deployer:app"]})
+        domain = request("apigateway:POST", "POST", "/domainnames", {"domainName": "f.example.com", "tags": {"deployer:app": "shop"}})
+        self.assertEqual(iam_targets.target(domain)[1], {"aws:RequestTag/deployer:app": ["shop"], "aws:TagKeys": ["deployer:app"]})
         untag = request("apigateway:DELETE", "DELETE", "/tags/arn%3Aaws%3Aapigateway%3Aus-east-1%3A%3A%2Frestapis%2Fx?tagKeys=a")
         self.assertEqual(iam_targets.target(untag)[1], {"aws:TagKeys": ["a"]})
 

@@ -179,7 +179,10 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         // GetProvisionedConcurrencyConfig of a qualifier without one.
         | "ProvisionedConcurrencyConfigNotFoundException"
         | "NotFoundException"
-        | "NotFound" => ErrorKind::NotFound,
+        | "NotFound"
+        // Route 53's: a zone or change that does not exist.
+        | "NoSuchHostedZone"
+        | "NoSuchChange" => ErrorKind::NotFound,
         "EntityAlreadyExists"
         | "EntityAlreadyExistsException"
         | "RepositoryAlreadyExistsException"

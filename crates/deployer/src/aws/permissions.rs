@@ -23,7 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::names::{EXECUTION_ROLE_POLICIES, LAMBDA_PRINCIPAL, Names, TAG_APP, TAG_STAGE};
+use crate::names::{
+    EXECUTION_ROLE_POLICIES, LAMBDA_PRINCIPAL, Names, TAG_APP, TAG_HOSTED_ZONE, TAG_STAGE,
+};
 
 /// What one SDK call (or one step of Docker's push) needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,32 @@ pub enum Scope {
     /// `aws:ResourceTag/...`): API Gateway picks ids at creation, so no
     /// policy written before can name them; the tags prove them ours.
     ApiOwned,
+    /// Requesting an ACM certificate for the stage's custom domain: only
+    /// with the stage's tags in the request (RequestCertificate has no
+    /// resource type; it takes `aws:RequestTag` and `aws:TagKeys`).
+    CertificateRequest,
+    /// Reading the ACM certificates of the region (`certificate/*`): a
+    /// given certificate carries no tags of ours, and ACM picks a requested
+    /// one's id.
+    Certificates,
+    /// Deleting a certificate: only one with the stage's tags (condition
+    /// `aws:ResourceTag/...`), so a given certificate is never deleted.
+    CertificatesOwned,
+    /// The stage's hosted zone (`hostedzone/{id}`): its records, changed
+    /// only for the domain's name and the names below it (condition
+    /// `route53:ChangeResourceRecordSetsNormalizedRecordNames`).
+    HostedZone,
+    /// Route 53's changes (`change/*`), whose ids Route 53 picks.
+    Route53Changes,
+    /// Listing the ACM certificates of the region, to find those requested
+    /// for the stage by their tags (no resource type: `*`).
+    CertificateList,
+    /// Creating the stage's custom domain name in `/domainnames`: only with
+    /// the stage's tags in the request, as [`Scope::ApiCreation`].
+    DomainNameCreation,
+    /// The stage's custom domain name and its base path mappings
+    /// (`/domainnames/{name}`, `/domainnames/{name}/*`).
+    DomainName,
     /// `*`: actions AWS authorizes on no narrower resource
     /// (`ecr:GetAuthorizationToken`, `lambda:ListFunctions`,
     /// `logs:DescribeLogGroups`, `cloudwatch:GetMetricData`).
@@ -126,6 +154,10 @@ pub enum Scope {
 
 /// API Gateway's collections of what the deployer creates there.
 const COLLECTIONS: [&str; 3] = ["/restapis", "/apikeys", "/usageplans"];
+
+/// API Gateway's custom domain names: listed by every survey (a stage whose
+/// `[api.domain]` is gone still finds its domain by its tags).
+const DOMAIN_NAMES: &str = "/domainnames";
 
 /// The keys of the tags every resource of a stage carries (`Stage::tags`).
 const TAG_KEYS: [&str; 2] = [TAG_APP, TAG_STAGE];
@@ -182,7 +214,12 @@ impl Scope {
                 arns.push(names.log_group_arn(&format!("{}/*", names.lock_group)));
                 arns
             }
-            Scope::ApiCollections | Scope::ApiCreation => COLLECTIONS
+            Scope::ApiCollections => COLLECTIONS
+                .iter()
+                .chain(&[DOMAIN_NAMES])
+                .map(|c| names.apigateway_arn(c))
+                .collect(),
+            Scope::ApiCreation => COLLECTIONS
                 .iter()
                 .map(|c| names.apigateway_arn(c))
                 .collect(),
@@ -190,6 +227,46 @@ impl Scope {
                 .iter()
                 .chain(&["/tags"])
                 .map(|c| names.apigateway_arn(&format!("{c}/*")))
+                .collect(),
+            // The domain's scopes name nothing on a stage without one: their
+            // statements are left out of its policy.
+            Scope::CertificateRequest => names
+                .domain
+                .as_ref()
+                .map(|_| vec!["*".to_string()])
+                .unwrap_or_default(),
+            Scope::Certificates | Scope::CertificatesOwned => names
+                .domain
+                .as_ref()
+                .map(|_| vec![names.certificates_arn()])
+                .unwrap_or_default(),
+            Scope::HostedZone => names
+                .hosted_zone_id
+                .iter()
+                .map(|zone| names.hosted_zone_arn(zone))
+                .collect(),
+            Scope::Route53Changes => names
+                .hosted_zone_id
+                .as_ref()
+                .map(|_| vec![names.route53_changes_arn()])
+                .unwrap_or_default(),
+            Scope::CertificateList => names
+                .domain
+                .as_ref()
+                .map(|_| vec!["*".to_string()])
+                .unwrap_or_default(),
+            Scope::DomainNameCreation => names
+                .domain
+                .as_ref()
+                .map(|_| vec![names.apigateway_arn(DOMAIN_NAMES)])
+                .unwrap_or_default(),
+            Scope::DomainName => names
+                .domain
+                .iter()
+                .flat_map(|domain| {
+                    let arn = names.domain_name_arn(domain);
+                    [format!("{arn}/*"), arn]
+                })
                 .collect(),
             Scope::Any => vec!["*".to_string()],
             Scope::Nothing => Vec::new(),
@@ -229,6 +306,30 @@ impl Scope {
             // API's children inherit its tags, a usage plan's keys the
             // plan's: "API Gateway resources that can be tagged").
             Scope::ApiOwned => Some(tag_condition("aws:ResourceTag", targets)),
+            // "Actions, resources, and condition keys for AWS Certificate
+            // Manager": RequestCertificate takes the request's tags, the
+            // certificate resource its own.
+            Scope::CertificateRequest | Scope::DomainNameCreation => {
+                let mut condition = tag_condition("aws:RequestTag", targets);
+                condition["ForAllValues:StringEquals"] =
+                    serde_json::json!({"aws:TagKeys": [TAG_APP, TAG_STAGE, TAG_HOSTED_ZONE]});
+                Some(condition)
+            }
+            Scope::CertificatesOwned => Some(tag_condition("aws:ResourceTag", targets)),
+            // "Using IAM policy conditions for fine-grained access control"
+            // (Route 53 Developer Guide): the record names a change may
+            // touch, lower-case and without the final dot. Absent on the
+            // zone's reads, which `ForAllValues` lets through.
+            Scope::HostedZone => {
+                let names: BTreeSet<String> = targets
+                    .iter()
+                    .filter_map(|t| t.domain.as_ref())
+                    .flat_map(|domain| [domain.clone(), format!("*.{domain}")])
+                    .collect();
+                Some(serde_json::json!({"ForAllValues:StringLike": {
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames": names
+                }}))
+            }
             _ => None,
         }
     }
@@ -247,6 +348,14 @@ impl Scope {
             Scope::ApiCollections => "ApiGatewayList",
             Scope::ApiCreation => "ApiGatewayCreateTagged",
             Scope::ApiOwned => "ApiGatewayTaggedOwn",
+            Scope::CertificateRequest => "AcmRequestTagged",
+            Scope::Certificates => "AcmRead",
+            Scope::CertificatesOwned => "AcmTaggedOwn",
+            Scope::HostedZone => "Route53HostedZone",
+            Scope::Route53Changes => "Route53Changes",
+            Scope::CertificateList => "AcmList",
+            Scope::DomainNameCreation => "ApiGatewayDomainNameCreateTagged",
+            Scope::DomainName => "ApiGatewayDomainName",
             Scope::Any => "NoResourceLevelPermissions",
             Scope::Nothing => "",
         }
@@ -289,16 +398,18 @@ pub fn policy(targets: &[Names], declared: &[Declared]) -> PolicyDocument {
     }
     let statement = actions
         .into_iter()
-        .map(|(scope, actions)| {
+        .filter_map(|(scope, actions)| {
             let resources: BTreeSet<String> =
                 targets.iter().flat_map(|t| scope.resources(t)).collect();
-            Statement {
+            // A scope that names nothing on these stages (a custom domain's,
+            // on stages without one) has no statement.
+            (!resources.is_empty()).then(|| Statement {
                 sid: scope.sid(),
                 effect: "Allow",
                 action: actions.into_iter().collect(),
                 resource: resources.into_iter().collect(),
                 condition: scope.condition(targets),
-            }
+            })
         })
         .collect();
     PolicyDocument {

@@ -21,6 +21,7 @@ use crate::aws::{self, AwsError, Clients, lambda, logs};
 use crate::cli::StatusArgs;
 use crate::config::{Auth, Stage};
 use crate::plan::Kind;
+use crate::stage::domain::{self, DomainReport};
 use crate::stage::memory::{MemoryReport, memory_report};
 use crate::stage::release::ApiKeyReport;
 use crate::stage::{Purpose, desired, survey};
@@ -55,6 +56,9 @@ pub struct StatusReport {
     pub concurrency: ConcurrencyReport,
     /// With `auth = "api_key"`: the key by id and how to read its value.
     pub api_key: Option<ApiKeyReport>,
+    /// With `[api.domain]`: the custom domain, its target and its
+    /// certificate's state.
+    pub domain: Option<DomainReport>,
 }
 
 /// One resource of the stage and whether it exists; `kind` as the plan
@@ -127,6 +131,9 @@ impl fmt::Display for StatusReport {
         writeln!(f, "url       {}", or_none(&self.url))?;
         if let Some(key) = &self.api_key {
             writeln!(f, "api key   {key}")?;
+        }
+        if let Some(domain) = &self.domain {
+            writeln!(f, "domain    {domain}")?;
         }
         let version = match &self.version {
             Some(version) => format!("version {version}"),
@@ -251,8 +258,11 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
     let deployed = survey.deployed();
     let names = &desired.names;
 
-    let url = match (&api, api_stage) {
-        (Some(api), Some(_)) => Some(names.stage_url(&api.id)),
+    let domain = domain::report(desired.domain.as_ref(), &actual.domain, &names.path);
+    // Through the custom domain once it serves the stage.
+    let url = match (&api, api_stage, &domain) {
+        (Some(_), Some(_), Some(domain)) if domain.mapped => Some(domain.url.clone()),
+        (Some(api), Some(_), _) => Some(names.stage_url(&api.id)),
         _ => None,
     };
     let api_key = match (
@@ -299,6 +309,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
             account: actual.account,
         },
         api_key,
+        domain,
     })
 }
 

@@ -16,6 +16,7 @@
 
 mod check;
 mod pattern;
+mod domain;
 mod raw;
 mod resolve;
 mod stage;
@@ -26,9 +27,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use check::check_region;
+pub use domain::certificate_region;
 pub use stage::{
-    API_TIMEOUT_S, ApiSpec, Architecture, Auth, CorsSpec, DEFAULT_ALLOW_HEADERS, EcrSpec,
-    FunctionSpec, ImageSpec, LOG_RETENTION_DAYS, SettingAt, SmokeTestSpec, Stage, ThrottleSpec,
+    API_TIMEOUT_S, ApiSpec, Architecture, Auth, CorsSpec, DEFAULT_ALLOW_HEADERS, DomainSpec,
+    EcrSpec, FunctionSpec, ImageSpec, LOG_RETENTION_DAYS, SettingAt, SmokeTestSpec, Stage,
+    ThrottleSpec,
 };
 
 pub use pattern::{Ttl, glob_matches};

@@ -312,6 +312,21 @@ pub(super) struct RawApi {
     pub(super) cors: Option<RawCors>,
     pub(super) throttling: Option<RawThrottling>,
     pub(super) auth: Option<RawAuth>,
+    pub(super) domain: Option<Spanned<RawDomain>>,
+}
+
+/// `[api.domain]`: the stage's custom domain name.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "an [api.domain] table"
+)]
+pub(super) struct RawDomain {
+    pub(super) name: Spanned<String>,
+    pub(super) certificate_arn: Option<Spanned<String>>,
+    pub(super) hosted_zone_id: Option<Spanned<String>>,
+    pub(super) base_path: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

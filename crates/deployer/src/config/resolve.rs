@@ -459,6 +459,11 @@ fn apply_api(
             RawAuth::ApiKey => Auth::ApiKey,
         };
     }
+    if let Some(domain) = &raw.domain {
+        spec.domain = Some(super::domain::resolve_domain(src, domain, &|k| {
+            key("api.domain", k)
+        })?);
+    }
     Ok(())
 }
 

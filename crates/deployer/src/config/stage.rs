@@ -167,6 +167,33 @@ pub struct ApiSpec {
     pub cors: CorsSpec,
     pub throttling: ThrottleSpec,
     pub auth: Auth,
+    /// `[api.domain]`: a custom domain name in front of the stage; `None`
+    /// (the default): callers use the execute-api URL.
+    pub domain: Option<DomainSpec>,
+}
+
+/// A custom domain name for the stage's API (`[api.domain]`): a REGIONAL
+/// API Gateway domain name with a TLS 1.2 policy, mapped to the stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainSpec {
+    /// `forecast.example.com`, lower-case.
+    pub name: String,
+    /// `certificate-arn`: an ACM certificate the deployer is given (and
+    /// never deletes); `None`: it requests one, validated through
+    /// `hosted_zone_id`.
+    pub certificate_arn: Option<String>,
+    /// `hosted-zone-id`: the public Route 53 zone that holds the name: the
+    /// certificate's validation record and the alias record go there.
+    pub hosted_zone_id: Option<String>,
+    /// `base-path`: the first path segment the stage is served under;
+    /// `None`: the whole domain (API Gateway's `(none)`).
+    pub base_path: Option<String>,
+    /// Where the table and its keys were written, for what only AWS can
+    /// refuse (a certificate for another name, a zone that is not the
+    /// name's parent).
+    pub at: SettingAt,
+    pub certificate_at: Option<SettingAt>,
+    pub hosted_zone_at: Option<SettingAt>,
 }
 
 /// One CORS policy for everything that answers a browser: the preflight,
@@ -291,6 +318,7 @@ impl Stage {
                     burst_limit: 200,
                 },
                 auth: Auth::None,
+                domain: None,
             },
             smoke_test: SmokeTestSpec {
                 enabled: true,

@@ -44,6 +44,8 @@ pub struct ActualStage {
     /// Other functions of the app whose image is in the shared repository:
     /// asked only by a survey for `destroy`.
     pub repository_users: Vec<String>,
+    /// The custom domain's parts, found by the stage's tags.
+    pub domain: super::domain::ActualDomain,
 }
 
 /// One resource of the stage that exists, as output names it (`destroy
@@ -126,6 +128,14 @@ impl ActualStage {
                     desired.permission_label(),
                     actual.alias.is_some() && actual.permission.is_some(),
                 ),
+                // The custom domain's parts, all at its first kind, in the
+                // order a teardown deletes them.
+                Kind::AcmCertificate => {
+                    for part in super::domain::found_all(&actual.domain) {
+                        add(part.kind, part.name, true);
+                    }
+                }
+                Kind::DnsRecord | Kind::ApiDomainName | Kind::ApiBasePathMapping => {}
                 // Parts of a resource above, found and deleted with it.
                 Kind::EcrLifecyclePolicy
                 | Kind::EcrRepositoryPolicy
@@ -195,6 +205,8 @@ pub async fn read(
         apigw::read_api(&clients.apigw, &desired.api),
         lambda::read_permission(&clients.lambda, function, alias, PERMISSION_ID),
     )?;
+    let domain =
+        super::domain::read(clients, desired.domain.as_ref(), &desired.stage.tags()).await?;
     let running: Vec<&str> = [&latest, &newest_version]
         .into_iter()
         .flatten()
@@ -221,5 +233,6 @@ pub async fn read(
         permission,
         versions: Vec::new(),
         repository_users: Vec::new(),
+        domain,
     })
 }

@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 
 use super::actual::ActualStage;
 use super::desired::{DesiredStage, PERMISSION_ID};
+use super::domain;
 use super::image;
 use super::lock;
 use super::plan::StagePlan;
@@ -73,11 +74,20 @@ pub async fn apply(
     lock::still_held().await?;
     // The push needs the repository: compile and build run beside the AWS
     // work, the push after it.
-    let (_, role_arn, (), local_image) = tokio::try_join!(
+    // ACM takes its time to issue a requested certificate: it is requested
+    // and validated beside the build.
+    let (_, role_arn, (), local_image, certificate_arn) = tokio::try_join!(
         apply_repository(ui, clients, desired, actual, plan),
         apply_role(ui, clients, desired, actual, plan),
         apply_log_group(ui, clients, desired, plan),
         build_image(ui, desired, recipe, image_ref, plan),
+        domain::apply_certificate(
+            ui,
+            clients,
+            desired.domain.as_ref(),
+            &actual.domain,
+            &plan.domain
+        ),
     )?;
     let image = match local_image {
         Some(local) => {
@@ -186,9 +196,25 @@ pub async fn apply(
         step.finish(outcome_text(outcome));
     }
 
-    let url = names.stage_url(&api_id);
+    // The custom domain once its API exists: the domain name, its mapping
+    // to the stage, the alias record, and what of one is no longer wanted.
+    if desired.domain.is_some() || plan.domain.is_change() {
+        lock::still_held().await?;
+        domain::apply_domain(
+            ui,
+            clients,
+            desired.domain.as_ref(),
+            &actual.domain,
+            &plan.domain,
+            certificate_arn.as_deref(),
+            &api_id,
+        )
+        .await?;
+    }
+
+    let url = desired.url(&api_id);
     let moved = alias_moved_from.is_some();
-    if moved || api_changed || plan.permission.is_change() {
+    if moved || api_changed || plan.permission.is_change() || plan.domain.is_change() {
         release::public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
     }
     if moved {

@@ -35,6 +35,8 @@ pub struct DesiredStage {
     pub api: apigw::DesiredApi,
     /// What the configuration asks that AWS will not do as written.
     pub warnings: Vec<String>,
+    /// `[api.domain]`: the stage's custom domain, if it has one.
+    pub domain: Option<super::domain::DesiredDomain>,
 }
 
 /// The image the stage wants: its reference by the content hash of its
@@ -94,6 +96,7 @@ impl DesiredStage {
             },
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
+            domain: super::domain::DesiredDomain::for_stage(stage, &names),
             stage: stage.clone(),
             names,
         }
@@ -133,6 +136,15 @@ impl DesiredStage {
     /// The API's stage as output names it: `api/stage`.
     pub fn api_stage_label(&self) -> String {
         format!("{}/{}", self.api.name, self.api.stage_name)
+    }
+
+    /// The URL callers use: the custom domain's when the stage has one,
+    /// else the API's own (`Names::stage_url`).
+    pub fn url(&self, api_id: &str) -> String {
+        match &self.domain {
+            Some(domain) => domain.url(&self.names.path),
+            None => self.names.stage_url(api_id),
+        }
     }
 }
 

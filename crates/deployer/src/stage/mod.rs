@@ -17,6 +17,7 @@ pub mod actual;
 pub mod apply;
 pub mod deployed;
 pub mod desired;
+pub mod domain;
 pub mod image;
 pub(crate) mod lock;
 pub(crate) mod memory;

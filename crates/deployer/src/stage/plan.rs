@@ -52,6 +52,9 @@ pub struct StagePlan {
     pub permission: Action<lambda::PermissionField>,
     /// The old and new values of the updated fields, for output.
     pub values: Values,
+    /// The custom domain's parts (`[api.domain]`), and what of one the
+    /// stage no longer wants.
+    pub domain: super::domain::DomainPlan,
 }
 
 /// Per resource the plan updates, each changed field's old and new value
@@ -349,6 +352,11 @@ pub fn plan(desired: &DesiredStage, image: Option<&ImageRef>, actual: &ActualSta
         provisioned_first,
         wait_provisioned,
         api: apigw::diff_api(&desired.api, actual.api.as_ref()),
+        domain: super::domain::plan(
+            desired.domain.as_ref(),
+            &actual.domain,
+            actual.api.as_ref().map(|api| api.id.as_str()),
+        ),
         permission,
         values: Values {
             function: function_values(
@@ -451,6 +459,10 @@ impl StagePlan {
             Kind::LambdaPermission,
             desired.permission_label(),
             &self.permission,
+        ));
+        changes.extend(super::domain::changes(
+            desired.domain.as_ref(),
+            &self.domain,
         ));
         Plan { changes }
     }

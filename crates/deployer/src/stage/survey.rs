@@ -89,6 +89,7 @@ pub async fn survey(
         Purpose::Deploy => {
             plan::check_account_room(stage, &desired, &actual)?;
             plan::check_api_is_ours(&desired, &actual)?;
+            super::domain::check(stage, desired.domain.as_ref(), &actual.domain)?;
         }
         Purpose::Inspect | Purpose::Destroy => {
             // A REST API with the stage's name but not its tags may be

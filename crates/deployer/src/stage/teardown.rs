@@ -39,6 +39,12 @@ pub struct Teardown {
 /// with the repository).
 fn teardown_rank(kind: Kind) -> Option<u8> {
     match kind {
+        // The custom domain before the REST API its mapping points at (a
+        // mapped API cannot be deleted); `stage::domain::remove` deletes
+        // its parts in their own order.
+        Kind::ApiBasePathMapping | Kind::DnsRecord | Kind::ApiDomainName | Kind::AcmCertificate => {
+            Some(0)
+        }
         Kind::LambdaPermission => Some(0),
         Kind::ApiRestApi => Some(1),
         Kind::ApiKey => Some(2),
@@ -158,8 +164,20 @@ pub async fn carry_out(
     let function = desired.function_name.as_str();
     let alias = desired.alias_name.as_str();
     let mut api_deleted = false;
+    let mut domain_deleted = false;
     for found in &teardown.remove {
         match found.kind {
+            // Every part of the custom domain, in one go and in its order.
+            Kind::ApiBasePathMapping
+            | Kind::DnsRecord
+            | Kind::ApiDomainName
+            | Kind::AcmCertificate => {
+                if !domain_deleted {
+                    super::domain::remove(ui, clients, &super::domain::everything(&actual.domain))
+                        .await?;
+                    domain_deleted = true;
+                }
+            }
             Kind::LambdaPermission => {
                 let step = ui.step(found.kind);
                 lambda::remove_permission(&clients.lambda, function, alias, PERMISSION_ID).await?;
@@ -377,14 +395,13 @@ mod tests {
         assert!(unused.kept.is_empty());
     }
 
-    #[test]
-    fn the_stage_s_api_goes_with_its_duplicates() {
-        let stage = Stage::defaults("shop", "dev", "us-east-1");
-        let api = ActualApi {
+    /// The stage's REST API `a1`, with its tags, and `duplicates`.
+    fn tagged_api(stage: &Stage, duplicates: Vec<String>) -> ActualApi {
+        ActualApi {
             id: "a1".into(),
             regional: true,
             tags: stage.tags(),
-            duplicates: vec!["a2".into()],
+            duplicates,
             root_id: "root".into(),
             resource: None,
             stale_resources: Vec::new(),
@@ -392,7 +409,13 @@ mod tests {
             gateway_responses: Default::default(),
             api_key: None,
             usage_plan: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_stage_s_api_goes_with_its_duplicates() {
+        let stage = Stage::defaults("shop", "dev", "us-east-1");
+        let api = tagged_api(&stage, vec!["a2".into()]);
         let teardown = plan(&survey(ActualStage {
             api: Some(api),
             ..ActualStage::default()
@@ -408,6 +431,45 @@ mod tests {
                 (Kind::ApiRestApi, "shop-dev (a1)"),
                 (Kind::ApiRestApi, "shop-dev (a2)")
             ]
+        );
+    }
+
+    #[test]
+    fn the_custom_domain_goes_before_the_api_it_maps() {
+        let stage = Stage::defaults("shop", "dev", "us-east-1");
+        let api = tagged_api(&stage, Vec::new());
+        let domain = apigw::ActualDomainName {
+            name: "forecast.example.com".into(),
+            regional_domain_name: "d-1".into(),
+            regional_hosted_zone_id: "Z1".into(),
+            certificate_arn: Some("cert".into()),
+            security_policy: Some(apigw::SECURITY_POLICY.into()),
+            tags: stage.tags(),
+            mappings: vec![apigw::BasePathMapping {
+                base_path: apigw::NO_BASE_PATH.into(),
+                rest_api_id: "a1".into(),
+                stage: "dev".into(),
+            }],
+        };
+        let teardown = plan(&survey(ActualStage {
+            api: Some(api),
+            domain: crate::stage::domain::ActualDomain {
+                domain_names: vec![domain],
+                ..Default::default()
+            },
+            ..ActualStage::default()
+        }));
+        let kinds = kinds(&teardown.remove);
+        let at = |kind: Kind| kinds.iter().position(|k| *k == kind).unwrap();
+        assert!(
+            at(Kind::ApiBasePathMapping) < at(Kind::ApiRestApi),
+            "{kinds:?}"
+        );
+        assert!(at(Kind::ApiDomainName) < at(Kind::ApiRestApi), "{kinds:?}");
+        // Listed in the order they go: the mapping before its domain name.
+        assert!(
+            at(Kind::ApiBasePathMapping) < at(Kind::ApiDomainName),
+            "{kinds:?}"
         );
     }
 }

@@ -31,6 +31,7 @@ mod config_repo;
 mod cross_stage;
 mod dev;
 mod docs;
+mod domain;
 mod errors;
 mod faults;
 mod iam_policy;

@@ -65,6 +65,7 @@ pub(crate) const MOD_PERMISSIONS: Declared = Declared {
 mod apply;
 mod deployment;
 mod diff;
+mod domain;
 mod gateway_responses;
 mod methods;
 mod rest_api;
@@ -73,6 +74,7 @@ mod usage_plan;
 pub use apply::*;
 use deployment::*;
 pub use diff::*;
+pub use domain::*;
 use gateway_responses::*;
 use methods::*;
 pub use rest_api::*;
@@ -84,6 +86,7 @@ pub(crate) const PERMISSIONS: &[Declared] = &[
     MOD_PERMISSIONS,
     apply::PERMISSIONS,
     deployment::PERMISSIONS,
+    domain::PERMISSIONS,
     gateway_responses::PERMISSIONS,
     methods::PERMISSIONS,
     rest_api::PERMISSIONS,

@@ -395,3 +395,71 @@ fn the_tag_keys_are_the_stages() {
     let keys: Vec<String> = stage.tags().into_keys().collect();
     assert_eq!(keys, TAG_KEYS);
 }
+
+#[test]
+fn a_custom_domain_s_statements_are_its_own_and_only_with_one() {
+    // Without `[api.domain]`: only the listing of domain names.
+    let plain = policy(&[target("us-east-1", "dev")], &declared());
+    for sid in [
+        "AcmRequestTagged",
+        "AcmList",
+        "AcmRead",
+        "AcmTaggedOwn",
+        "Route53HostedZone",
+        "Route53Changes",
+        "ApiGatewayDomainNameCreateTagged",
+        "ApiGatewayDomainName",
+    ] {
+        assert!(
+            plain.statement.iter().all(|s| s.sid != sid),
+            "{sid} printed"
+        );
+    }
+    assert!(
+        statement(&plain, "ApiGatewayList")
+            .resource
+            .contains(&"arn:aws:apigateway:us-east-1::/domainnames".to_string())
+    );
+
+    let mut stage = Stage::defaults("shop", "prod", "us-east-1");
+    stage.api.domain = Some(crate::config::DomainSpec {
+        name: "forecast.example.com".into(),
+        certificate_arn: None,
+        hosted_zone_id: Some("Z123".into()),
+        base_path: None,
+        at: crate::config::SettingAt {
+            file: "deploy.toml".into(),
+            line: 1,
+            key: "[api.domain] name".into(),
+        },
+        certificate_at: None,
+        hosted_zone_at: None,
+    });
+    let with = policy(&[Names::new(&stage, "123456789012")], &declared());
+    let zone = statement(&with, "Route53HostedZone");
+    assert_eq!(zone.resource, ["arn:aws:route53:::hostedzone/Z123"]);
+    assert_eq!(
+        zone.condition.as_ref().unwrap()["ForAllValues:StringLike"]["route53:ChangeResourceRecordSetsNormalizedRecordNames"],
+        serde_json::json!(["*.forecast.example.com", "forecast.example.com"])
+    );
+    let domain = statement(&with, "ApiGatewayDomainName");
+    assert_eq!(
+        domain.resource,
+        [
+            "arn:aws:apigateway:us-east-1::/domainnames/forecast.example.com",
+            "arn:aws:apigateway:us-east-1::/domainnames/forecast.example.com/*"
+        ]
+    );
+    // A certificate is deleted only with the stage's tags: never a given one.
+    let delete = statement(&with, "AcmTaggedOwn");
+    assert_eq!(delete.action, ["acm:DeleteCertificate"]);
+    assert_eq!(
+        delete.condition.as_ref().unwrap()["StringEquals"]["aws:ResourceTag/deployer:stage"],
+        serde_json::json!(["prod"])
+    );
+    let request = statement(&with, "AcmRequestTagged");
+    assert!(
+        request.condition.as_ref().unwrap()["StringEquals"]["aws:RequestTag/deployer:app"]
+            .is_array()
+    );
+}

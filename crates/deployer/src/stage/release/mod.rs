@@ -165,8 +165,11 @@ pub async fn public_path_check(
         Auth::ApiKey => apigw::api_key_value(&clients.apigw, &stage.api_name()).await?,
         Auth::None => None,
     };
+    // On the local AWS a custom domain is reached by its Host header.
+    let (url, host) = super::domain::reach(stage, url);
     let path = PublicPath {
-        url: url.to_string(),
+        url,
+        host,
         origin: check_origin(&stage.api.cors.allow_origins),
         date: stage.smoke_test.date.clone(),
         api_key,

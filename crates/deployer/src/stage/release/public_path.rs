@@ -51,6 +51,9 @@ pub struct PublicPath {
     pub api_key: Option<String>,
     /// The methods the stage serves (`GET`, `POST`), each called.
     pub methods: Vec<String>,
+    /// The `Host` header to send instead of the URL's: a custom domain
+    /// served by an emulator on its own address (`stage::domain::reach`).
+    pub host: Option<String>,
 }
 
 /// One call a browser would make: its method, the headers it sends, the
@@ -72,6 +75,9 @@ impl<'a> Call<'a> {
         ];
         if let Some(key) = &path.api_key {
             headers.push(("x-api-key", key.as_str()));
+        }
+        if let Some(host) = &path.host {
+            headers.push(("host", host.as_str()));
         }
         let (method, url, body) = match method.to_ascii_uppercase().as_str() {
             "GET" => (
@@ -101,7 +107,9 @@ impl<'a> Call<'a> {
         self.headers
             .iter()
             .map(|(name, _)| *name)
-            .filter(|name| !matches!(*name, "origin" | "accept"))
+            // `host` is no header a browser is asked about (a forbidden
+            // request-header, Fetch standard).
+            .filter(|name| !matches!(*name, "origin" | "accept" | "host"))
             .collect()
     }
 
@@ -216,6 +224,9 @@ async fn round(client: &HttpClient, path: &PublicPath) -> Option<Failure> {
                 ("origin", path.origin.as_str()),
                 ("access-control-request-method", call.method.as_str()),
             ];
+            if let Some(host) = &path.host {
+                headers.push(("host", host.as_str()));
+            }
             if !requested.is_empty() {
                 headers.push(("access-control-request-headers", requested.as_str()));
             }
@@ -527,6 +538,7 @@ mod tests {
             date: "2025-10-20".into(),
             api_key: api_key.map(str::to_string),
             methods: methods.iter().map(|m| m.to_string()).collect(),
+            host: None,
         }
     }
 
@@ -597,6 +609,7 @@ mod tests {
             date: "2025-10-20".into(),
             api_key: None,
             methods: vec!["GET".into(), "POST".into()],
+            host: None,
         };
         let started = Instant::now();
         let failed = check(&path, Duration::from_millis(600)).await.unwrap_err();

@@ -222,9 +222,17 @@ pub fn call_url(method: &str, url: &str, headers: &[(&str, &str)]) -> HttpAnswer
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let mut request =
-        format!("{method} /{path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n");
-    for (name, value) in headers {
+    // A `Host` of the caller's (a custom domain served by its Host header)
+    // replaces the URL's.
+    let host = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+        .map_or(authority, |(_, value)| *value);
+    let mut request = format!("{method} /{path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
+    {
         request += &format!("{name}: {value}\r\n");
     }
     request += "\r\n";
