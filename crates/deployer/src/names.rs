@@ -305,6 +305,70 @@ impl Names {
     pub fn app_function_prefix(&self) -> String {
         format!("{}-", self.app)
     }
+
+    /// A CloudWatch alarm's ARN, as TagResource and IAM name it.
+    pub fn alarm_arn(&self, alarm: &str) -> String {
+        format!(
+            "arn:{}:cloudwatch:{}:{}:alarm:{alarm}",
+            self.partition.id(),
+            self.region,
+            self.account
+        )
+    }
+
+    /// Every alarm of the stage (`{app}-{stage}-*`), for its policy.
+    pub fn stage_alarms_arn(&self) -> String {
+        self.alarm_arn(&format!("{}-{}-*", self.app, self.stage))
+    }
+
+    /// The stage's own SNS topic (`Stage::alarm_topic_name`): SNS takes the
+    /// ARN it would answer CreateTopic with, so it is known before.
+    pub fn alarm_topic_arn(&self) -> String {
+        format!(
+            "arn:{}:sns:{}:{}:{}-{}-alarms",
+            self.partition.id(),
+            self.region,
+            self.account,
+            self.app,
+            self.stage
+        )
+    }
+}
+
+/// How an SNS topic's ARN is written, for errors.
+pub const SNS_TOPIC_ARN_FORM: &str = "arn:aws:sns:REGION:ACCOUNT:TOPIC";
+
+/// Whether `text` is an ARN at all (`arn:` and six parts).
+pub fn is_arn(text: &str) -> bool {
+    text.starts_with("arn:") && text.split(':').count() >= 6
+}
+
+/// The Region of an SNS topic ARN (`arn:PARTITION:sns:REGION:ACCOUNT:NAME`);
+/// `None` when `arn` is not one.
+pub fn sns_topic_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let shaped = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && !parts[5].is_empty();
+    shaped.then_some(parts[3])
+}
+
+/// The names of the stage's alarms and their topic (`[alarms]`).
+impl Stage {
+    /// `{app}-{stage}-{id}`, e.g. `pde-predict-prod-5xx-rate`.
+    pub fn alarm_name(&self, id: crate::config::alarms::AlarmId) -> String {
+        format!("{}-{}-{}", self.app, self.name, id.as_str())
+    }
+
+    /// `{app}-{stage}-alarms`: the topic the deployer makes for the
+    /// e-mail addresses and URLs of `notify`.
+    pub fn alarm_topic_name(&self) -> String {
+        format!("{}-{}-alarms", self.app, self.name)
+    }
 }
 
 #[cfg(test)]

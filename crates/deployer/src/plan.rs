@@ -125,6 +125,9 @@ kinds! {
     ApiStage => "api stage",
     ApiKey => "api key",
     ApiUsagePlan => "api usage plan",
+    SnsTopic => "sns topic",
+    SnsSubscription => "sns subscription",
+    CloudWatchAlarm => "cloudwatch alarm",
     LambdaPermission => "lambda permission",
 }
 
@@ -142,7 +145,10 @@ impl Kind {
             | Kind::LambdaAlias
             | Kind::ApiRestApi
             | Kind::ApiStage
-            | Kind::LambdaPermission => true,
+            | Kind::LambdaPermission
+            | Kind::SnsTopic
+            | Kind::SnsSubscription
+            | Kind::CloudWatchAlarm => true,
             Kind::EcrLifecyclePolicy
             | Kind::EcrRepositoryPolicy
             | Kind::EcrImage

@@ -10,6 +10,7 @@
 //! vocabulary is [`permissions`], which imports no adapter); [`declared`]
 //! collects them for `deployer policy` and the call-site test.
 
+pub mod alarms;
 pub mod apigw;
 pub mod ecr;
 pub mod errors;
@@ -21,6 +22,7 @@ pub mod logs;
 pub(crate) mod metrics;
 pub mod permissions;
 pub(crate) mod retry;
+pub mod sns;
 pub mod sts;
 
 use std::collections::BTreeMap;
@@ -43,6 +45,8 @@ pub fn declared() -> Vec<Declared> {
     all.push(metrics::PERMISSIONS);
     all.push(lock::PERMISSIONS);
     all.push(sts::PERMISSIONS);
+    all.push(alarms::PERMISSIONS);
+    all.push(sns::PERMISSIONS);
     all
 }
 

@@ -122,6 +122,10 @@ pub enum Scope {
     Any,
     /// Nothing to allow ([`needs_nothing`]).
     Nothing,
+    /// The stage's CloudWatch alarms, `alarm:{app}-{stage}-*`.
+    StageAlarms,
+    /// The stage's own alarm topic, `{app}-{stage}-alarms`.
+    AlarmTopic,
 }
 
 /// API Gateway's collections of what the deployer creates there.
@@ -184,6 +188,8 @@ impl Scope {
                 .collect(),
             Scope::Any => vec!["*".to_string()],
             Scope::Nothing => Vec::new(),
+            Scope::StageAlarms => vec![names.stage_alarms_arn()],
+            Scope::AlarmTopic => vec![names.alarm_topic_arn()],
         }
     }
 
@@ -240,6 +246,8 @@ impl Scope {
             Scope::ApiOwned => "ApiGatewayTaggedOwn",
             Scope::Any => "NoResourceLevelPermissions",
             Scope::Nothing => "",
+            Scope::StageAlarms => "CloudWatchStageAlarms",
+            Scope::AlarmTopic => "SnsAlarmTopic",
         }
     }
 }

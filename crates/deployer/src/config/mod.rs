@@ -14,6 +14,7 @@
 //! the file as written, `stage` the resolved [`Stage`], `resolve` the layers,
 //! and `check` the checks of single values.
 
+pub mod alarms;
 mod check;
 mod raw;
 mod resolve;

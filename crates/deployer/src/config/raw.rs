@@ -182,6 +182,7 @@ pub(super) struct RawFile {
     pub(super) smoke_test: Option<RawSmokeTest>,
     #[serde(default)]
     pub(super) stages: BTreeMap<Spanned<String>, Spanned<RawStage>>,
+    pub(super) alarms: Option<super::alarms::RawAlarms>,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +215,7 @@ pub(super) struct RawStage {
     pub(super) ecr: Option<Spanned<RawStageEcr>>,
     pub(super) api: Option<RawApi>,
     pub(super) smoke_test: Option<RawSmokeTest>,
+    pub(super) alarms: Option<super::alarms::RawAlarms>,
 }
 
 #[derive(Deserialize)]

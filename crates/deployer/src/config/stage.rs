@@ -36,6 +36,8 @@ pub struct Stage {
     pub ecr: EcrSpec,
     pub api: ApiSpec,
     pub smoke_test: SmokeTestSpec,
+    /// `[alarms]`: on by default for a protected stage.
+    pub alarms: super::alarms::AlarmsSpec,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -291,6 +293,7 @@ impl Stage {
                 date: "2025-10-20".into(),
                 public_path: true,
             },
+            alarms: super::alarms::AlarmsSpec::defaults(),
         }
     }
     // The names derived from a stage are in `crate::names`.

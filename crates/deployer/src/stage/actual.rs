@@ -44,6 +44,8 @@ pub struct ActualStage {
     /// Other functions of the app whose image is in the shared repository:
     /// asked only by a survey for `destroy`.
     pub repository_users: Vec<String>,
+    /// The stage's alarms, their topic and its subscriptions.
+    pub alarms: super::alarms::ActualAlarms,
 }
 
 /// One resource of the stage that exists, as output names it (`destroy
@@ -126,6 +128,13 @@ impl ActualStage {
                     desired.permission_label(),
                     actual.alias.is_some() && actual.permission.is_some(),
                 ),
+                // All three from one list, in `up`'s order, at the first.
+                Kind::SnsTopic => {
+                    for f in actual.alarms.found(&desired.alarms) {
+                        add(f.kind, f.name, true);
+                    }
+                }
+                Kind::SnsSubscription | Kind::CloudWatchAlarm => {}
                 // Parts of a resource above, found and deleted with it.
                 Kind::EcrLifecyclePolicy
                 | Kind::EcrRepositoryPolicy
@@ -221,5 +230,6 @@ pub async fn read(
         permission,
         versions: Vec::new(),
         repository_users: Vec::new(),
+        alarms: super::alarms::read(&desired.alarms, clients).await?,
     })
 }

@@ -35,6 +35,8 @@ pub struct DesiredStage {
     pub api: apigw::DesiredApi,
     /// What the configuration asks that AWS will not do as written.
     pub warnings: Vec<String>,
+    /// `[alarms]`: the alarms, their topic and its subscriptions.
+    pub alarms: super::alarms::DesiredAlarms,
 }
 
 /// The image the stage wants: its reference by the content hash of its
@@ -94,6 +96,7 @@ impl DesiredStage {
             },
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
+            alarms: super::alarms::DesiredAlarms::new(stage, &names),
             stage: stage.clone(),
             names,
         }
@@ -179,6 +182,7 @@ pub fn warnings(stage: &Stage) -> Vec<String> {
              request (Regional REST APIs only)"
         ));
     }
+    warnings.extend(super::alarms::warning(stage));
     warnings
 }
 

@@ -52,6 +52,8 @@ pub struct StagePlan {
     pub permission: Action<lambda::PermissionField>,
     /// The old and new values of the updated fields, for output.
     pub values: Values,
+    /// `[alarms]`: the topic, its subscriptions and the alarms.
+    pub alarms: super::alarms::AlarmsPlan,
 }
 
 /// Per resource the plan updates, each changed field's old and new value
@@ -386,6 +388,7 @@ pub fn plan(desired: &DesiredStage, image: Option<&ImageRef>, actual: &ActualSta
                 })
                 .collect(),
         },
+        alarms: super::alarms::plan(&desired.alarms, &actual.alarms),
     }
 }
 
@@ -447,6 +450,7 @@ impl StagePlan {
             changes.extend(provisioned);
         }
         changes.extend(api_changes(&desired.api, &self.api));
+        changes.extend(self.alarms.changes(&desired.alarms));
         changes.push(Change::new(
             Kind::LambdaPermission,
             desired.permission_label(),

@@ -54,6 +54,11 @@ fn teardown_rank(kind: Kind) -> Option<u8> {
         Kind::IamRole => Some(9),
         Kind::LogGroup => Some(10),
         Kind::EcrRepository => Some(11),
+        // The alarms first, so that none pages anyone about the stage
+        // going away; the topic after them (it takes its subscriptions).
+        Kind::CloudWatchAlarm => Some(0),
+        Kind::SnsSubscription => Some(12),
+        Kind::SnsTopic => Some(13),
         Kind::ApiResource
         | Kind::ApiMethod
         | Kind::ApiGatewayResponse
@@ -163,6 +168,13 @@ pub async fn carry_out(
                 let step = ui.step(found.kind);
                 ecr::delete_repository(&clients.ecr, &desired.repository.name).await?;
                 step.finish("removed with its images");
+            }
+            Kind::CloudWatchAlarm | Kind::SnsSubscription | Kind::SnsTopic => {
+                let step = ui.step(format!("{} {}", found.kind, found.name));
+                let said =
+                    super::alarms::delete_found(clients, &desired.alarms, &actual.alarms, found)
+                        .await?;
+                step.finish(said);
             }
             // Gone with the REST API or the function; the others are
             // never listed (`teardown_rank`).
