@@ -10,8 +10,10 @@
 //! update an existing alarm, any tags you specify in this parameter are
 //! ignored"), so missing tags are put with TagResource. A new alarm starts
 //! `INSUFFICIENT_DATA`. DescribeAlarms of names that do not exist answers
-//! an empty list, and DeleteAlarms of a missing name is
-//! `ResourceNotFound`, which counts as done.
+//! an empty list; DeleteAlarms deletes the names that exist ("If you
+//! specify any incorrect alarm names, the alarms you specify with correct
+//! names are still deleted") and may answer `ResourceNotFound`, which
+//! counts as done.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -179,6 +179,8 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         // GetProvisionedConcurrencyConfig of a qualifier without one.
         | "ProvisionedConcurrencyConfigNotFoundException"
         | "NotFoundException"
+        // CloudWatch's (DeleteAlarms, ListTagsForResource of an alarm).
+        | "ResourceNotFound"
         | "NotFound" => ErrorKind::NotFound,
         "EntityAlreadyExists"
         | "EntityAlreadyExistsException"

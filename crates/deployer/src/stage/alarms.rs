@@ -186,6 +186,27 @@ pub fn warning(stage: &Stage) -> Option<String> {
     })
 }
 
+/// Refuses, before anything changes, a `notify` topic in another Region
+/// than the stage's: deploy.toml checks it against the file's region, but
+/// `--region` may move the stage, and PutMetricAlarm would refuse it half
+/// way through `up` (an alarm notifies only its own Region's topics).
+pub fn check_topic_regions(stage: &Stage) -> Result<()> {
+    for topic in stage.alarms.given_topics() {
+        let region = crate::names::sns_topic_region(topic).unwrap_or_default();
+        if stage.alarms.enabled && region != stage.region {
+            return Err(crate::exit::Failure::tag(
+                crate::exit::ExitStatus::Usage,
+                anyhow::anyhow!(
+                    "[alarms] notify: topic {topic} is in {region}, but the stage runs in {} \
+                     (--region): a CloudWatch alarm notifies only topics in its own Region",
+                    stage.region
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What AWS has of the stage's alarms: those of its names that carry its
 /// tags, and its own topic when it carries them (a topic or alarm of that
 /// name but not the stage's tags is someone else's, and left alone).
@@ -570,6 +591,22 @@ mod tests {
 
     fn desired(stage: &Stage) -> DesiredAlarms {
         DesiredAlarms::new(stage, &Names::new(stage, "123456789012"))
+    }
+
+    #[test]
+    fn a_topic_left_behind_by_region_is_a_usage_error() {
+        let mut s = stage(true);
+        s.alarms.notify = vec![NotifyTarget::Topic(
+            "arn:aws:sns:us-east-1:123456789012:ops".into(),
+        )];
+        assert!(check_topic_regions(&s).is_ok());
+        s.region = "eu-west-1".into();
+        let err = check_topic_regions(&s).unwrap_err();
+        assert!(
+            err.to_string().contains("only topics in its own Region"),
+            "{err}"
+        );
+        assert_eq!(crate::exit::classify(&err), crate::exit::ExitStatus::Usage);
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub async fn survey(
     };
     match purpose {
         Purpose::Deploy => {
+            super::alarms::check_topic_regions(stage)?;
             plan::check_account_room(stage, &desired, &actual)?;
             plan::check_api_is_ours(&desired, &actual)?;
         }
