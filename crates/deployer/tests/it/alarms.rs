@@ -160,6 +160,7 @@ fn quick_alarms(fx: &Fixture, stage: &str, notify: &str) {
             ("notify", &format!("[\"{notify}\"]")),
             ("period", "60"),
             ("evaluation-periods", "1"),
+            ("datapoints-to-alarm", "1"),
             ("treat-missing-data", "\"notBreaching\""),
             ("server-error-rate", "0.5"),
         ],
