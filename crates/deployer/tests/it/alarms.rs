@@ -305,15 +305,16 @@ async fn a_broken_stage_pages_the_subscriber_and_its_repair_says_ok() {
     let metrics = fx.json(&["metrics", "--stage", "local", "--json", "--since", "10m"]);
     assert_eq!(alarm_states(&metrics).len(), 4, "{metrics}");
 
-    // A threshold is an update of that field, never a new alarm.
+    // A threshold is an update of that field, never a new alarm, and
+    // nothing else of the stage differs from what `up` made.
     set_alarms(&fx, "local", &[("server-error-rate", "0.25")]);
     let plan = fx.json(&["plan", "--stage", "local", "--json"]);
-    let planned = changes(&plan);
-    assert!(
-        planned.contains(&format!(
+    assert_eq!(
+        changes(&plan),
+        [format!(
             "cloudwatch alarm {rate_alarm} update [\"threshold\"]"
-        )),
-        "{planned:#?}"
+        )],
+        "{plan}"
     );
 
     // Off: `up` removes the alarms, the subscription and the topic.
