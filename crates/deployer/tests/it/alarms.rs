@@ -334,7 +334,7 @@ async fn a_broken_stage_pages_the_subscriber_and_its_repair_says_ok() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_printed_policy_covers_the_alarms_and_destroy_removes_them() {
+async fn the_printed_policy_covers_the_stages_alarms_only_and_destroy_removes_them() {
     let fx = Fixture::new("alarmiam");
     fx.add_local_stage("pager");
     fx.edit_config(|text| set_in_table(text, "stages.pager", "dummy-credentials", "false"));
@@ -394,7 +394,34 @@ async fn the_printed_policy_covers_the_alarms_and_destroy_removes_them() {
     ] {
         assert!(used.contains(action), "{action} was never used: {used:?}");
     }
-    // Scoped to the stage: the policy names its alarms and its topic only.
+    drop(moto);
+
+    // Scoped to the stage: with the alarms or the topic of another stage in
+    // their place, the same plan is refused (exit 3) and says what.
+    let alarms = format!("alarm:{}-pager-*", fx.app);
+    let topic = format!(":{}-pager-alarms", fx.app);
+    for (mine, action) in [
+        (&alarms, "cloudwatch:DescribeAlarms"),
+        (&topic, "sns:GetTopicAttributes"),
+    ] {
+        let elsewhere = printed.replace(mine.as_str(), &mine.replace("-pager-", "-other-"));
+        assert_ne!(elsewhere, printed, "{mine} is not in the policy");
+        let narrowed = IamMoto::start(&elsewhere).await;
+        fx.edit_config(|text| {
+            set_in_table(
+                text,
+                "stages.pager",
+                "endpoint-url",
+                &format!("\"{}\"", narrowed.moto.url),
+            )
+        });
+        let out = narrowed.deployer(&fx, &["plan", "--stage", "pager"]);
+        let (_, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains(action), "{action} not named: {stderr}");
+    }
+
+    // The policy names its alarms and its topic only.
     let policy: Value = serde_json::from_str(&printed).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
     let resources_of = |sid: &str| {
