@@ -348,15 +348,14 @@ async fn the_printed_policy_covers_the_stages_alarms_only_and_destroy_removes_th
         ],
     );
     let printed = fx.stdout(&["policy", "--stage", "pager", "--account", "123456789012"]);
+    // The stage's AWS is the IAM-enforcing moto at `url`.
+    let aim = |url: &str| {
+        fx.edit_config(|text| {
+            set_in_table(text, "stages.pager", "endpoint-url", &format!("\"{url}\""))
+        })
+    };
     let moto = IamMoto::start(&printed).await;
-    fx.edit_config(|text| {
-        set_in_table(
-            text,
-            "stages.pager",
-            "endpoint-url",
-            &format!("\"{}\"", moto.moto.url),
-        )
-    });
+    aim(&moto.moto.url);
     let run = |args: &[&str]| {
         let out = moto.deployer(&fx, args);
         let (stdout, stderr) = texts(&out);
@@ -407,14 +406,7 @@ async fn the_printed_policy_covers_the_stages_alarms_only_and_destroy_removes_th
         let elsewhere = printed.replace(mine.as_str(), &mine.replace("-pager-", "-other-"));
         assert_ne!(elsewhere, printed, "{mine} is not in the policy");
         let narrowed = IamMoto::start(&elsewhere).await;
-        fx.edit_config(|text| {
-            set_in_table(
-                text,
-                "stages.pager",
-                "endpoint-url",
-                &format!("\"{}\"", narrowed.moto.url),
-            )
-        });
+        aim(&narrowed.moto.url);
         let out = narrowed.deployer(&fx, &["plan", "--stage", "pager"]);
         let (_, stderr) = texts(&out);
         assert_eq!(out.status.code(), Some(3), "{stderr}");
