@@ -18,7 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use futures_util::future::try_join_all;
 use serde::Serialize;
 
 use super::errors::{aws_error, none_if};
@@ -155,18 +156,35 @@ pub async fn read_alarms(client: &Client, names: &[String]) -> Result<Vec<Actual
         .send()
         .await
         .map_err(|e| aws_error("DescribeAlarms", names.join(", "), e))?;
-    let mut alarms = Vec::new();
-    for alarm in answer.metric_alarms() {
-        let (Some(name), Some(arn)) = (alarm.alarm_name(), alarm.alarm_arn()) else {
-            continue;
-        };
-        let tags = client
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await;
-        // Deleted between the two calls: it has no tags any more.
-        let tags = none_if(ErrorKind::NotFound, "ListTagsForResource", name, tags)?
+    let found: Vec<&MetricAlarm> = answer
+        .metric_alarms()
+        .iter()
+        .filter(|a| a.alarm_name().is_some() && a.alarm_arn().is_some())
+        .collect();
+    // Each alarm's tags, read side by side.
+    let tags = try_join_all(found.iter().map(|alarm| alarm_tags(client, alarm))).await?;
+    Ok(found
+        .into_iter()
+        .zip(tags)
+        .map(|(alarm, tags)| actual_alarm(alarm, tags))
+        .collect())
+}
+
+/// The tags of an alarm DescribeAlarms listed; none when it was deleted
+/// between the two calls.
+async fn alarm_tags(
+    client: &Client,
+    alarm: &MetricAlarm,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let name = alarm.alarm_name().unwrap_or_default();
+    let arn = alarm.alarm_arn().unwrap_or_default();
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await;
+    Ok(
+        none_if(ErrorKind::NotFound, "ListTagsForResource", name, tags)?
             .map(|answer| {
                 answer
                     .tags()
@@ -174,49 +192,51 @@ pub async fn read_alarms(client: &Client, names: &[String]) -> Result<Vec<Actual
                     .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
                     .collect()
             })
-            .unwrap_or_default();
-        let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
-            (_, Some(p)) => Some(AlarmStatistic::Percentile(p.to_string())),
-            (Some(Statistic::Sum), None) => Some(AlarmStatistic::Sum),
-            (Some(Statistic::Average), None) => Some(AlarmStatistic::Average),
-            _ => None,
-        };
-        alarms.push(ActualAlarm {
-            name: name.to_string(),
-            arn: arn.to_string(),
-            namespace: alarm.namespace().unwrap_or_default().to_string(),
-            metric: alarm.metric_name().unwrap_or_default().to_string(),
-            dimensions: alarm
-                .dimensions()
-                .iter()
-                .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
-                .collect(),
-            statistic,
-            threshold: alarm.threshold().unwrap_or_default(),
-            period_s: alarm.period().unwrap_or_default(),
-            evaluation_periods: alarm.evaluation_periods().unwrap_or_default(),
-            datapoints_to_alarm: alarm
-                .datapoints_to_alarm()
-                .or(alarm.evaluation_periods())
-                .unwrap_or_default(),
-            treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").to_string(),
-            alarm_actions: alarm.alarm_actions().to_vec(),
-            ok_actions: alarm.ok_actions().to_vec(),
-            comparison: alarm
-                .comparison_operator()
-                .map(|c| c.as_str().to_string())
-                .unwrap_or_default(),
-            description: alarm.alarm_description().unwrap_or_default().to_string(),
-            state: alarm
-                .state_value()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_else(|| "INSUFFICIENT_DATA".into()),
-            reason: alarm.state_reason().unwrap_or_default().to_string(),
-            since: alarm.state_updated_timestamp().map(|t| t.to_string()),
-            tags,
-        });
+            .unwrap_or_default(),
+    )
+}
+
+fn actual_alarm(alarm: &MetricAlarm, tags: BTreeMap<String, String>) -> ActualAlarm {
+    let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
+        (_, Some(p)) => Some(AlarmStatistic::Percentile(p.to_string())),
+        (Some(Statistic::Sum), None) => Some(AlarmStatistic::Sum),
+        (Some(Statistic::Average), None) => Some(AlarmStatistic::Average),
+        _ => None,
+    };
+    ActualAlarm {
+        name: alarm.alarm_name().unwrap_or_default().to_string(),
+        arn: alarm.alarm_arn().unwrap_or_default().to_string(),
+        namespace: alarm.namespace().unwrap_or_default().to_string(),
+        metric: alarm.metric_name().unwrap_or_default().to_string(),
+        dimensions: alarm
+            .dimensions()
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+            .collect(),
+        statistic,
+        threshold: alarm.threshold().unwrap_or_default(),
+        period_s: alarm.period().unwrap_or_default(),
+        evaluation_periods: alarm.evaluation_periods().unwrap_or_default(),
+        datapoints_to_alarm: alarm
+            .datapoints_to_alarm()
+            .or(alarm.evaluation_periods())
+            .unwrap_or_default(),
+        treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").to_string(),
+        alarm_actions: alarm.alarm_actions().to_vec(),
+        ok_actions: alarm.ok_actions().to_vec(),
+        comparison: alarm
+            .comparison_operator()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        description: alarm.alarm_description().unwrap_or_default().to_string(),
+        state: alarm
+            .state_value()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "INSUFFICIENT_DATA".into()),
+        reason: alarm.state_reason().unwrap_or_default().to_string(),
+        since: alarm.state_updated_timestamp().map(|t| t.to_string()),
+        tags,
     }
-    Ok(alarms)
 }
 
 /// What [`apply_alarm`] has to do.
