@@ -214,6 +214,8 @@ pub fn check_topic_regions(stage: &Stage) -> Result<()> {
 pub struct ActualAlarms {
     pub topic: Option<ActualTopic>,
     pub alarms: Vec<ActualAlarm>,
+    /// The ARNs of those with the stage's names but not its tags.
+    pub foreign: Vec<String>,
 }
 
 /// Reads every alarm name the stage can have and its own topic.
@@ -222,13 +224,59 @@ pub async fn read(desired: &DesiredAlarms, clients: &Clients) -> Result<ActualAl
         cw::read_alarms(&clients.cloudwatch, &desired.all_names),
         sns::read_topic(&clients.sns, &desired.topic_arn),
     )?;
+    let foreign = topic
+        .iter()
+        .filter(|t| !desired.ours(&t.tags))
+        .map(|t| t.arn.clone())
+        .chain(
+            alarms
+                .iter()
+                .filter(|a| !desired.ours(&a.tags))
+                .map(|a| a.arn.clone()),
+        )
+        .collect();
     Ok(ActualAlarms {
         topic: topic.filter(|t| desired.ours(&t.tags)),
         alarms: alarms
             .into_iter()
             .filter(|a| desired.ours(&a.tags))
             .collect(),
+        foreign,
     })
+}
+
+/// Refuses, before anything changes, to put an alarm or make a topic over
+/// one that has the stage's name but not its tags: it may be another
+/// team's (PutMetricAlarm would replace its definition, Subscribe add to its
+/// audience). The error says how to make it the stage's.
+pub fn check_alarms_are_ours(desired: &DesiredAlarms, actual: &ActualAlarms) -> Result<()> {
+    let wanted = |arn: &String| {
+        desired.alarms.iter().any(|a| &a.arn == arn)
+            || desired.topic.as_ref().is_some_and(|t| &t.arn == arn)
+    };
+    let Some(arn) = actual.foreign.iter().find(|arn| wanted(arn)) else {
+        return Ok(());
+    };
+    let tags: Vec<String> = desired
+        .tags
+        .iter()
+        .map(|(k, v)| format!("Key={k},Value={v}"))
+        .collect();
+    let service = if arn.contains(":sns:") {
+        "sns"
+    } else {
+        "cloudwatch"
+    };
+    Err(crate::exit::Failure::tag(
+        crate::exit::ExitStatus::Usage,
+        anyhow::anyhow!(
+            "{arn} has the stage's name but not its tags: it may belong to someone else, so \
+             it is left untouched and nothing was changed. If it is this stage's, tag it and \
+             run again: aws {service} tag-resource --resource-arn {arn} --tags {}; otherwise \
+             delete or rename it",
+            tags.join(" ")
+        ),
+    ))
 }
 
 /// The stage's alarms and their states, for `metrics` (which surveys
@@ -669,6 +717,7 @@ mod tests {
                 }],
             }),
             alarms: d.alarms.iter().map(DesiredAlarm::as_put).collect(),
+            foreign: Vec::new(),
         };
         assert!(!plan(&d, &actual).is_change());
         // Both topics are told, on ALARM and on OK.
@@ -709,6 +758,26 @@ mod tests {
         );
         assert_eq!(changes.len(), 1 + 1 + 4, "{changes:?}");
         assert!(!changes.iter().any(|c| c.name.contains("123456789012:ops")));
+    }
+
+    #[test]
+    fn an_alarm_of_the_stage_s_name_without_its_tags_stops_up() {
+        let s = stage(true);
+        let d = desired(&s);
+        let theirs = ActualAlarms {
+            foreign: vec![d.alarms[1].arn.clone()],
+            ..ActualAlarms::default()
+        };
+        let err = check_alarms_are_ours(&d, &theirs).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("shop-prod-latency-p99") && text.contains("aws cloudwatch tag-resource"),
+            "{text}"
+        );
+        assert_eq!(crate::exit::classify(&err), crate::exit::ExitStatus::Usage);
+        // Not wanted (alarms off): left alone, no refusal.
+        let off = desired(&stage(false));
+        assert!(check_alarms_are_ours(&off, &theirs).is_ok());
     }
 
     #[test]

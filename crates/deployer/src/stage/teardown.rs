@@ -410,6 +410,7 @@ mod tests {
                     }],
                 }),
                 alarms: vec![alarm("shop-dev-errors"), alarm("shop-dev-5xx-rate")],
+                foreign: Vec::new(),
             },
             ..ActualStage::default()
         };

@@ -440,3 +440,48 @@ async fn the_printed_policy_covers_the_stages_alarms_only_and_destroy_removes_th
         )])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_of_the_stages_name_without_its_tags_is_left_alone() {
+    let fx = Fixture::new("alarmforeign");
+    quick_alarms(&fx, "local", "ops@example.com");
+    let name = format!("{}-local-errors", fx.app);
+    // Someone else's alarm of that name (no tags), made before the stage.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk_config().await);
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&name)
+        .namespace("Team/Other")
+        .metric_name("Orders")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let out = fx.deployer(&["up", "--stage", "local", "--yes"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&name) && stderr.contains("aws cloudwatch tag-resource"),
+        "{stderr}"
+    );
+    // Untouched, and nothing of the stage was made.
+    let theirs = cloudwatch
+        .describe_alarms()
+        .alarm_names(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.metric_alarms()[0].namespace(), Some("Team/Other"));
+    let status = fx.json(&["status", "--stage", "local", "--json"]);
+    assert_eq!(status["deployed"], false, "{status}");
+    cloudwatch
+        .delete_alarms()
+        .alarm_names(&name)
+        .send()
+        .await
+        .unwrap();
+}
