@@ -485,3 +485,60 @@ async fn an_alarm_of_the_stages_name_without_its_tags_is_left_alone() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_that_fails_at_init_pages_through_the_alias_errors_alarm() {
+    let fx = Fixture::new("alarmfail");
+    let _dump = DumpOnFailure::new(&fx.app);
+    let subscriber = Subscriber::start();
+    quick_alarms(&fx, "local", &subscriber.url);
+    // No check before callers meet the version, and one that cannot load
+    // its models: every invocation through the alias fails at init.
+    fx.set_local("smoke-test", "enabled", "false");
+    fx.set_local("smoke-test", "public-path", "false");
+    fx.set_local(
+        "function.environment",
+        "PREDICTION_MODELS_DIR",
+        "\"/nonexistent\"",
+    );
+    let up = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    let url = up["url"].as_str().unwrap().to_string();
+    let get = || call_url("GET", &format!("{url}?date=2025-10-20"), &[]);
+    eventually("the subscription's confirmation", || async {
+        (subscriber.confirmations() > 0).then_some(())
+    })
+    .await;
+    let errors_alarm = format!("{}-local-errors", fx.app);
+    let seen = subscriber.notifications().len();
+    assert_eq!(get().status, 502);
+    let alarm = subscriber.wait_for(
+        &errors_alarm,
+        "ALARM",
+        seen,
+        Duration::from_secs(60),
+        || {
+            get();
+        },
+    );
+    // Lambda's Errors of the alias, as the function's callers meet it.
+    assert_eq!(alarm["Trigger"]["MetricName"], "Errors");
+    let dimensions = alarm["Trigger"]["Dimensions"].to_string();
+    assert!(
+        dimensions.contains(&format!("{}:local", fx.function("local"))),
+        "{dimensions}"
+    );
+
+    // The next release loads its models: OK follows.
+    fx.set_local(
+        "function.environment",
+        "PREDICTION_MODELS_DIR",
+        "\"/var/task/models\"",
+    );
+    let seen = subscriber.notifications().len();
+    fx.json(&["up", "--stage", "local", "--json", "--yes"]);
+    assert_eq!(get().status, 200);
+    subscriber.wait_for(&errors_alarm, "OK", seen, Duration::from_secs(60), || {
+        get();
+    });
+    fx.stdout(&["destroy", "--stage", "local", "--yes"]);
+}
