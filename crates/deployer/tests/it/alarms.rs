@@ -282,6 +282,12 @@ async fn a_broken_stage_pages_the_subscriber_and_its_repair_says_ok() {
         .unwrap()
         .to_string();
     assert!(reason.starts_with("Threshold Crossed"), "{reason}");
+    let text = fx.stdout(&["status", "--stage", "local"]);
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with(&rate_alarm) && l.trim_end().ends_with("ALARM")),
+        "{text}"
+    );
 
     // Repair it: `up` puts the permission back; good requests bring OK.
     let repaired = fx.json(&["up", "--stage", "local", "--json", "--yes"]);
