@@ -354,6 +354,16 @@ impl Names {
         )
     }
 
+    /// A CloudWatch alarm's ARN, as TagResource and IAM name it.
+    pub fn alarm_arn(&self, alarm: &str) -> String {
+        format!(
+            "arn:{}:cloudwatch:{}:{}:alarm:{alarm}",
+            self.partition.id(),
+            self.region,
+            self.account
+        )
+    }
+
     /// A Route 53 hosted zone: a global resource, without region or
     /// account ("Actions, resources, and condition keys for Amazon Route 53").
     pub fn hosted_zone_arn(&self, zone_id: &str) -> String {
@@ -363,6 +373,24 @@ impl Names {
     /// Route 53's record changes (`GetChange`), whatever their id.
     pub fn route53_changes_arn(&self) -> String {
         format!("arn:{}:route53:::change/*", self.partition.id())
+    }
+
+    /// Every alarm of the stage (`{app}-{stage}-*`), for its policy.
+    pub fn stage_alarms_arn(&self) -> String {
+        self.alarm_arn(&format!("{}-{}-*", self.app, self.stage))
+    }
+
+    /// The stage's own SNS topic (`Stage::alarm_topic_name`): SNS takes the
+    /// ARN it would answer CreateTopic with, so it is known before.
+    pub fn alarm_topic_arn(&self) -> String {
+        format!(
+            "arn:{}:sns:{}:{}:{}-{}-alarms",
+            self.partition.id(),
+            self.region,
+            self.account,
+            self.app,
+            self.stage
+        )
     }
 }
 
@@ -387,6 +415,42 @@ pub fn domain_url_on(endpoint: &str, base_path: Option<&str>, path: &str) -> Str
     match base_path {
         Some(base) => format!("{endpoint}/{base}/{path}"),
         None => format!("{endpoint}/{path}"),
+    }
+}
+
+/// How an SNS topic's ARN is written, for errors.
+pub const SNS_TOPIC_ARN_FORM: &str = "arn:aws:sns:REGION:ACCOUNT:TOPIC";
+
+/// Whether `text` is an ARN at all (`arn:` and six parts).
+pub fn is_arn(text: &str) -> bool {
+    text.starts_with("arn:") && text.split(':').count() >= 6
+}
+
+/// The Region of an SNS topic ARN (`arn:PARTITION:sns:REGION:ACCOUNT:NAME`);
+/// `None` when `arn` is not one.
+pub fn sns_topic_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let shaped = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && !parts[5].is_empty();
+    shaped.then_some(parts[3])
+}
+
+/// The names of the stage's alarms and their topic (`[alarms]`).
+impl Stage {
+    /// `{app}-{stage}-{id}`, e.g. `pde-predict-prod-5xx-rate`.
+    pub fn alarm_name(&self, id: crate::config::alarms::AlarmId) -> String {
+        format!("{}-{}-{}", self.app, self.name, id.as_str())
+    }
+
+    /// `{app}-{stage}-alarms`: the topic the deployer makes for the
+    /// e-mail addresses and URLs of `notify`.
+    pub fn alarm_topic_name(&self) -> String {
+        format!("{}-{}-alarms", self.app, self.name)
     }
 }
 

@@ -125,6 +125,9 @@ kinds! {
     ApiStage => "api stage",
     ApiKey => "api key",
     ApiUsagePlan => "api usage plan",
+    SnsTopic => "sns topic",
+    SnsSubscription => "sns subscription",
+    CloudWatchAlarm => "cloudwatch alarm",
     LambdaPermission => "lambda permission",
     AcmCertificate => "acm certificate",
     DnsRecord => "dns record",
@@ -152,6 +155,8 @@ impl Kind {
             | Kind::DnsRecord
             | Kind::ApiDomainName
             | Kind::ApiBasePathMapping => true,
+            // The alarms and the topic that pages.
+            Kind::SnsTopic | Kind::SnsSubscription | Kind::CloudWatchAlarm => true,
             Kind::EcrLifecyclePolicy
             | Kind::EcrRepositoryPolicy
             | Kind::EcrImage

@@ -182,7 +182,9 @@ pub(crate) fn kind_of_code(code: &str, message: &str, operation: &str) -> ErrorK
         | "NotFound"
         // Route 53's: a zone or change that does not exist.
         | "NoSuchHostedZone"
-        | "NoSuchChange" => ErrorKind::NotFound,
+        | "NoSuchChange"
+        // CloudWatch's (DeleteAlarms, ListTagsForResource of an alarm).
+        | "ResourceNotFound" => ErrorKind::NotFound,
         "EntityAlreadyExists"
         | "EntityAlreadyExistsException"
         | "RepositoryAlreadyExistsException"

@@ -11,6 +11,7 @@
 //! collects them for `deployer policy` and the call-site test.
 
 pub mod acm;
+pub mod alarms;
 pub mod apigw;
 pub mod ecr;
 pub mod errors;
@@ -23,6 +24,7 @@ pub(crate) mod metrics;
 pub mod permissions;
 pub(crate) mod retry;
 pub mod route53;
+pub mod sns;
 pub mod sts;
 
 use std::collections::BTreeMap;
@@ -47,6 +49,8 @@ pub fn declared() -> Vec<Declared> {
     all.push(sts::PERMISSIONS);
     all.push(acm::PERMISSIONS);
     all.push(route53::PERMISSIONS);
+    all.push(alarms::PERMISSIONS);
+    all.push(sns::PERMISSIONS);
     all
 }
 

@@ -150,6 +150,10 @@ pub enum Scope {
     Any,
     /// Nothing to allow ([`needs_nothing`]).
     Nothing,
+    /// The stage's CloudWatch alarms, `alarm:{app}-{stage}-*`.
+    StageAlarms,
+    /// The stage's own alarm topic, `{app}-{stage}-alarms`.
+    AlarmTopic,
 }
 
 /// API Gateway's collections of what the deployer creates there.
@@ -270,6 +274,8 @@ impl Scope {
                 .collect(),
             Scope::Any => vec!["*".to_string()],
             Scope::Nothing => Vec::new(),
+            Scope::StageAlarms => vec![names.stage_alarms_arn()],
+            Scope::AlarmTopic => vec![names.alarm_topic_arn()],
         }
     }
 
@@ -358,6 +364,8 @@ impl Scope {
             Scope::DomainName => "ApiGatewayDomainName",
             Scope::Any => "NoResourceLevelPermissions",
             Scope::Nothing => "",
+            Scope::StageAlarms => "CloudWatchStageAlarms",
+            Scope::AlarmTopic => "SnsAlarmTopic",
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Result, anyhow};
 use chrono::DateTime;
 
+use crate::aws::alarms::ActualAlarm;
 use crate::aws::{self, Clients};
 use crate::cli::MetricsArgs;
 use crate::config::Stage;
@@ -166,8 +167,27 @@ impl fmt::Display for MetricsReport {
         if let Some(memory) = &self.memory {
             writeln!(f, "memory    {}", memory.advice)?;
         }
+        write_alarms(f, &self.alarms)?;
         Ok(())
     }
+}
+
+/// `alarms` and a line per alarm: its state and since when.
+fn write_alarms(f: &mut fmt::Formatter<'_>, alarms: &[ActualAlarm]) -> fmt::Result {
+    if alarms.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "alarms")?;
+    for alarm in alarms {
+        writeln!(
+            f,
+            "  {:<40} {:<17} since {}",
+            alarm.name,
+            alarm.state,
+            alarm.since.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,6 +59,9 @@ pub struct StatusReport {
     /// With `[api.domain]`: the custom domain, its target and its
     /// certificate's state.
     pub domain: Option<DomainReport>,
+    /// `[alarms]`: each alarm's state (`OK`, `ALARM`,
+    /// `INSUFFICIENT_DATA`) with CloudWatch's reason.
+    pub alarms: Vec<aws::alarms::ActualAlarm>,
 }
 
 /// One resource of the stage and whether it exists; `kind` as the plan
@@ -155,6 +158,12 @@ impl fmt::Display for StatusReport {
             writeln!(f, "memory    {}", memory.advice)?;
         }
         writeln!(f, "concurrency  {}", self.concurrency)?;
+        if !self.alarms.is_empty() {
+            writeln!(f, "alarms")?;
+            for alarm in &self.alarms {
+                writeln!(f, "  {:<40} {}", alarm.name, alarm.state)?;
+            }
+        }
         writeln!(f, "resources")?;
         for resource in &self.resources {
             let mark = if resource.exists { "+" } else { "-" };
@@ -248,10 +257,17 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
                 (Kind::ApiRestApi, _, Some(api)) => desired.rest_api_label(&api.id),
                 _ => change.name,
             };
+            // The alarms' kinds have several resources each: by name.
+            let by_name = matches!(
+                change.kind,
+                Kind::SnsTopic | Kind::SnsSubscription | Kind::CloudWatchAlarm
+            );
             Resource {
                 kind: change.kind,
+                exists: found
+                    .iter()
+                    .any(|f| f.kind == change.kind && (!by_name || f.name == name)),
                 name,
-                exists: found.iter().any(|f| f.kind == change.kind),
             }
         })
         .collect();
@@ -310,6 +326,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         },
         api_key,
         domain,
+        alarms: actual.alarms.alarms.clone(),
     })
 }
 

@@ -14,9 +14,10 @@
 //! the file as written, `stage` the resolved [`Stage`], `resolve` the layers,
 //! and `check` the checks of single values.
 
+pub mod alarms;
 mod check;
-mod pattern;
 mod domain;
+mod pattern;
 mod raw;
 mod resolve;
 mod stage;

@@ -182,6 +182,7 @@ pub(super) struct RawFile {
     pub(super) smoke_test: Option<RawSmokeTest>,
     #[serde(default)]
     pub(super) stages: BTreeMap<Spanned<String>, Spanned<RawStage>>,
+    pub(super) alarms: Option<super::alarms::RawAlarms>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +218,7 @@ pub(super) struct RawStage {
     /// How long the stage lives after its last deployment (`7d`, `12h`):
     /// `deployer prune` removes it then.
     pub(super) ttl: Option<Spanned<String>>,
+    pub(super) alarms: Option<super::alarms::RawAlarms>,
 }
 
 #[derive(Deserialize)]

@@ -114,6 +114,14 @@ pub(super) fn resolve(
     check_paths(src, &stage, raw, table, name)?;
     check_concurrency(&stage, table, src, name)?;
     super::pattern::apply_ttl(src, &mut stage, own, name)?;
+    stage.alarms = super::alarms::resolve(
+        src,
+        raw.alarms.as_ref(),
+        own.alarms.as_ref(),
+        name,
+        stage.protected,
+        &stage.region,
+    )?;
     Ok(stage)
 }
 

@@ -42,6 +42,8 @@ pub struct Stage {
     /// `ttl`: how long the stage lives after its last deployment, after
     /// which `deployer prune` removes it; `None`: until destroyed.
     pub ttl: Option<super::pattern::Ttl>,
+    /// `[alarms]`: on by default for a protected stage.
+    pub alarms: super::alarms::AlarmsSpec,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -327,6 +329,7 @@ impl Stage {
             },
             pattern: None,
             ttl: None,
+            alarms: super::alarms::AlarmsSpec::defaults(),
         }
     }
     // The names derived from a stage are in `crate::names`.

@@ -692,3 +692,76 @@ fn a_stage_in_no_table_is_the_app_s_with_the_defaults() {
             .is_err()
     );
 }
+
+#[test]
+fn alarms_are_on_for_protected_stages_only_unless_asked() {
+    let root = root();
+    let text = format!(
+        "{APP}[stages.dev]\n[stages.local]\n[stages.prod]\nprotected = true\n\
+         [stages.staging]\n[stages.staging.alarms]\nenabled = true\nnotify = [\"a@b.co\"]\n"
+    );
+    let config = parse_in(root.path(), &text).unwrap();
+    let stage = |name: &str| config.stage(name, &Overrides::default()).unwrap();
+    assert!(!stage("dev").alarms.enabled);
+    assert!(!stage("local").alarms.enabled);
+    assert!(stage("prod").alarms.enabled);
+    let staging = stage("staging");
+    assert!(staging.alarms.enabled);
+    assert_eq!(
+        staging.alarms.notify,
+        [alarms::NotifyTarget::Email("a@b.co".into())]
+    );
+    // The workspace's own deploy.toml: dev and local exactly as before.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let own = Config::read(&workspace.join("deploy.toml")).unwrap();
+    for name in ["dev", "local"] {
+        let stage = own.stage(name, &Overrides::default()).unwrap();
+        assert_eq!(stage.alarms, alarms::AlarmsSpec::defaults(), "{name}");
+    }
+}
+
+#[test]
+fn alarm_windows_layer_shared_then_stage_then_each_alarm() {
+    let root = root();
+    let text = format!(
+        "{APP}[alarms]\nperiod = 300\nevaluation-periods = 2\ntreat-missing-data = \"missing\"\n\
+         server-error-rate = 0.1\n[alarms.latency-p99]\nperiod = 120\ndatapoints-to-alarm = 1\n\
+         [stages.prod]\nprotected = true\n[stages.prod.alarms]\nerror-count = 3\n\
+         [stages.prod.alarms.errors]\nevaluation-periods = 5\n"
+    );
+    let config = parse_in(root.path(), &text).unwrap();
+    let prod = config.stage("prod", &Overrides::default()).unwrap();
+    let a = &prod.alarms;
+    use alarms::{AlarmId, AlarmWindow, TreatMissing};
+    assert_eq!(
+        a.window(AlarmId::ServerErrorRate),
+        AlarmWindow {
+            period_s: 300,
+            evaluation_periods: 2,
+            datapoints_to_alarm: 2,
+            treat_missing_data: TreatMissing::Missing
+        }
+    );
+    let latency = a.window(AlarmId::LatencyP99);
+    assert_eq!((latency.period_s, latency.datapoints_to_alarm), (120, 1));
+    let errors = a.window(AlarmId::Errors);
+    assert_eq!(
+        (errors.evaluation_periods, errors.datapoints_to_alarm),
+        (5, 5)
+    );
+    assert_eq!(a.threshold(AlarmId::ServerErrorRate), 0.1);
+    assert_eq!(a.threshold(AlarmId::Errors), 3.0);
+    assert_eq!(a.threshold(AlarmId::LatencyP99), 5000.0);
+}
+
+#[test]
+fn a_p99_threshold_at_the_gateway_cut_is_refused_at_its_line() {
+    let text = format!("{APP}[alarms]\nlatency-p99-ms = 30000\n[stages.prod]\n");
+    let err = error_of(&text);
+    assert!(
+        err.starts_with("deploy.toml:5: [alarms] latency-p99-ms: must be above 0 and below 29000"),
+        "{err}"
+    );
+    let ok = format!("{APP}[alarms]\nlatency-p99-ms = 28999\n[stages.prod]\n");
+    parse_in(root().path(), &ok).unwrap();
+}

@@ -46,6 +46,8 @@ pub struct ActualStage {
     pub repository_users: Vec<String>,
     /// The custom domain's parts, found by the stage's tags.
     pub domain: super::domain::ActualDomain,
+    /// The stage's alarms, their topic and its subscriptions.
+    pub alarms: super::alarms::ActualAlarms,
 }
 
 /// One resource of the stage that exists, as output names it (`destroy
@@ -136,6 +138,13 @@ impl ActualStage {
                     }
                 }
                 Kind::DnsRecord | Kind::ApiDomainName | Kind::ApiBasePathMapping => {}
+                // All three from one list, in `up`'s order, at the first.
+                Kind::SnsTopic => {
+                    for f in actual.alarms.found(&desired.alarms) {
+                        add(f.kind, f.name, true);
+                    }
+                }
+                Kind::SnsSubscription | Kind::CloudWatchAlarm => {}
                 // Parts of a resource above, found and deleted with it.
                 Kind::EcrLifecyclePolicy
                 | Kind::EcrRepositoryPolicy
@@ -234,5 +243,6 @@ pub async fn read(
         versions: Vec::new(),
         repository_users: Vec::new(),
         domain,
+        alarms: super::alarms::read(&desired.alarms, clients).await?,
     })
 }

@@ -181,6 +181,10 @@ pub async fn apply(
             (info.api_id, info.api_key_id)
         }
     };
+    if plan.alarms.is_change() {
+        lock::still_held().await?;
+        super::alarms::apply(ui, clients, &desired.alarms, &actual.alarms, &plan.alarms).await?;
+    }
     if plan.permission.is_change() {
         lock::still_held().await?;
         let step = ui.step(Kind::LambdaPermission);

@@ -37,6 +37,8 @@ pub struct DesiredStage {
     pub warnings: Vec<String>,
     /// `[api.domain]`: the stage's custom domain, if it has one.
     pub domain: Option<super::domain::DesiredDomain>,
+    /// `[alarms]`: the alarms, their topic and its subscriptions.
+    pub alarms: super::alarms::DesiredAlarms,
 }
 
 /// The image the stage wants: its reference by the content hash of its
@@ -97,6 +99,7 @@ impl DesiredStage {
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
             domain: super::domain::DesiredDomain::for_stage(stage, &names),
+            alarms: super::alarms::DesiredAlarms::new(stage, &names),
             stage: stage.clone(),
             names,
         }
@@ -191,6 +194,7 @@ pub fn warnings(stage: &Stage) -> Vec<String> {
              request (Regional REST APIs only)"
         ));
     }
+    warnings.extend(super::alarms::warning(stage));
     warnings
 }
 

@@ -167,6 +167,8 @@ pub struct MetricsReport {
     pub lambda: Option<LambdaMetrics>,
     pub api_gateway: Option<ApiMetrics>,
     pub memory: Option<MemoryReport>,
+    /// The stage's alarms and their states (`[alarms]`).
+    pub alarms: Vec<crate::aws::alarms::ActualAlarm>,
 }
 
 /// What one series reads: a metric, its statistic per period, and over the
@@ -301,6 +303,7 @@ pub async fn read(
         lambda: None,
         api_gateway: None,
         memory: None,
+        alarms: super::alarms::states(stage, clients).await?,
     };
     // The alias's version: its memory is what the served invocations had.
     let Some(served) = lambda::read_function(&clients.lambda, &function_name, Some(&alias)).await?

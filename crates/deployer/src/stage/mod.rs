@@ -14,6 +14,7 @@ use crate::config::Stage;
 pub use survey::{Purpose, Survey, survey};
 
 pub mod actual;
+pub mod alarms;
 pub mod apply;
 pub mod deployed;
 pub mod desired;

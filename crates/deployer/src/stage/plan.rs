@@ -55,6 +55,8 @@ pub struct StagePlan {
     /// The custom domain's parts (`[api.domain]`), and what of one the
     /// stage no longer wants.
     pub domain: super::domain::DomainPlan,
+    /// `[alarms]`: the topic, its subscriptions and the alarms.
+    pub alarms: super::alarms::AlarmsPlan,
 }
 
 /// Per resource the plan updates, each changed field's old and new value
@@ -394,6 +396,7 @@ pub fn plan(desired: &DesiredStage, image: Option<&ImageRef>, actual: &ActualSta
                 })
                 .collect(),
         },
+        alarms: super::alarms::plan(&desired.alarms, &actual.alarms),
     }
 }
 
@@ -455,6 +458,7 @@ impl StagePlan {
             changes.extend(provisioned);
         }
         changes.extend(api_changes(&desired.api, &self.api));
+        changes.extend(self.alarms.changes(&desired.alarms));
         changes.push(Change::new(
             Kind::LambdaPermission,
             desired.permission_label(),

@@ -60,6 +60,11 @@ fn teardown_rank(kind: Kind) -> Option<u8> {
         Kind::IamRole => Some(9),
         Kind::LogGroup => Some(10),
         Kind::EcrRepository => Some(11),
+        // The alarms first, so that none pages anyone about the stage
+        // going away; the topic after them (it takes its subscriptions).
+        Kind::CloudWatchAlarm => Some(0),
+        Kind::SnsSubscription => Some(12),
+        Kind::SnsTopic => Some(13),
         Kind::ApiResource
         | Kind::ApiMethod
         | Kind::ApiGatewayResponse
@@ -237,6 +242,13 @@ pub async fn carry_out(
                 let step = ui.step(found.kind);
                 ecr::delete_repository(&clients.ecr, &desired.repository.name).await?;
                 step.finish("removed with its images");
+            }
+            Kind::CloudWatchAlarm | Kind::SnsSubscription | Kind::SnsTopic => {
+                let step = ui.step(format!("{} {}", found.kind, found.name));
+                let said =
+                    super::alarms::delete_found(clients, &desired.alarms, &actual.alarms, found)
+                        .await?;
+                step.finish(said);
             }
             // Gone with the REST API or the function; the others are
             // never listed (`teardown_rank`).
@@ -470,6 +482,72 @@ mod tests {
         assert!(
             at(Kind::ApiBasePathMapping) < at(Kind::ApiDomainName),
             "{kinds:?}"
+        );
+    }
+
+    #[test]
+    fn alarms_go_first_and_the_topic_last() {
+        use crate::aws::alarms::ActualAlarm;
+        use crate::aws::sns::{ActualSubscription, ActualTopic};
+        use crate::stage::alarms::ActualAlarms;
+        let alarm = |name: &str| ActualAlarm {
+            name: name.into(),
+            arn: format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"),
+            namespace: "AWS/Lambda".into(),
+            metric: "Errors".into(),
+            dimensions: Default::default(),
+            statistic: None,
+            threshold: 0.0,
+            period_s: 60,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            treat_missing_data: "missing".into(),
+            alarm_actions: Vec::new(),
+            ok_actions: Vec::new(),
+            comparison: String::new(),
+            description: String::new(),
+            state: "OK".into(),
+            reason: String::new(),
+            since: None,
+            tags: Default::default(),
+        };
+        let actual = ActualStage {
+            log_group: Some(crate::aws::logs::ActualLogGroup {
+                name: "/aws/lambda/shop-dev".into(),
+                retention_days: Some(30),
+                tags: Default::default(),
+            }),
+            alarms: ActualAlarms {
+                topic: Some(ActualTopic {
+                    arn: "arn:aws:sns:us-east-1:123456789012:shop-dev-alarms".into(),
+                    tags: Default::default(),
+                    subscriptions: vec![ActualSubscription {
+                        protocol: "email".into(),
+                        endpoint: "ops@example.com".into(),
+                        arn: None,
+                    }],
+                }),
+                alarms: vec![alarm("shop-dev-errors"), alarm("shop-dev-5xx-rate")],
+                foreign: Vec::new(),
+            },
+            ..ActualStage::default()
+        };
+        let teardown = plan(&survey(actual));
+        let kinds = kinds(&teardown.remove);
+        assert_eq!(
+            kinds,
+            [
+                Kind::CloudWatchAlarm,
+                Kind::CloudWatchAlarm,
+                Kind::LogGroup,
+                Kind::SnsSubscription,
+                Kind::SnsTopic,
+            ],
+            "{teardown:?}"
+        );
+        assert_eq!(
+            teardown.remove[3].name,
+            "shop-dev-alarms/email:ops@example.com"
         );
     }
 }

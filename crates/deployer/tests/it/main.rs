@@ -13,6 +13,7 @@
 
 mod util;
 
+mod alarms;
 mod aws_apigw;
 mod aws_apigw_quotas;
 mod aws_ecr;

@@ -19,6 +19,7 @@ const RECEIVERS: &[&str] = &[
     "apigw",
     "logs",
     "cloudwatch",
+    "sns",
 ];
 /// Methods of a client that are not AWS operations.
 const NOT_OPERATIONS: &[&str] = &["clone", "config"];
@@ -204,7 +205,8 @@ fn resources_are_the_stages_own_and_star_only_where_aws_needs_it() {
             "lambda:ListFunctions",
             "logs:DescribeLogGroups",
             "logs:GetQueryResults",
-            "logs:StopQuery"
+            "logs:StopQuery",
+            "sns:Unsubscribe"
         ])
     );
     let function = statement(&policy, "LambdaFunction");

@@ -52,8 +52,8 @@ impl Counts {
 /// One request the proxy forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
-    /// The operation, for the JSON and query protocols (`X-Amz-Target`'s
-    /// or `Action`'s: `DescribeRepositories`, `GetRole`); for the REST
+    /// The operation, for the JSON, query and CBOR protocols (`X-Amz-Target`'s,
+    /// `Action`'s or the path's: `DescribeRepositories`, `GetRole`); for the REST
     /// protocols (Lambda, API Gateway) the method and path, e.g.
     /// `PATCH /restapis/abc/stages/local`.
     pub operation: String,
@@ -76,9 +76,12 @@ impl Call {
             .split('&')
             .find_map(|pair| pair.strip_prefix("Action="));
         let path = target.split('?').next().unwrap_or(target);
-        let operation = match (json_target, query_action) {
-            (Some(operation), _) | (None, Some(operation)) => operation.to_string(),
-            (None, None) => format!("{method} {path}"),
+        // The RPC v2 CBOR protocol's (CloudWatch's, in the Rust SDK):
+        // `/service/{service}/operation/{operation}`.
+        let cbor_operation = path.rsplit_once("/operation/").map(|(_, op)| op);
+        let operation = match json_target.or(query_action).or(cbor_operation) {
+            Some(operation) => operation.to_string(),
+            None => format!("{method} {path}"),
         };
         // The query protocol's body carries the SDK's version: the same
         // for every request, so it changes no comparison.
