@@ -24,7 +24,7 @@ use crate::plan::Kind;
 use crate::stage::domain::{self, DomainReport};
 use crate::stage::memory::{MemoryReport, memory_report};
 use crate::stage::release::ApiKeyReport;
-use crate::stage::{Purpose, desired, survey};
+use crate::stage::{Purpose, desired, parts, survey};
 use crate::ui::Ui;
 
 /// How far back the `REPORT` lines are read for the memory advice.
@@ -257,11 +257,8 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
                 (Kind::ApiRestApi, _, Some(api)) => desired.rest_api_label(&api.id),
                 _ => change.name,
             };
-            // The alarms' kinds have several resources each: by name.
-            let by_name = matches!(
-                change.kind,
-                Kind::SnsTopic | Kind::SnsSubscription | Kind::CloudWatchAlarm
-            );
+            // Kinds with several resources each: by name.
+            let by_name = parts::by_name(change.kind);
             Resource {
                 kind: change.kind,
                 exists: found
@@ -274,7 +271,11 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
     let deployed = survey.deployed();
     let names = &desired.names;
 
-    let domain = domain::report(desired.domain.as_ref(), &actual.domain, &names.path);
+    let domain = domain::report(
+        desired.parts.domain.as_ref(),
+        &actual.parts.domain,
+        &names.path,
+    );
     // Through the custom domain once it serves the stage.
     let url = match (&api, api_stage, &domain) {
         (Some(_), Some(_), Some(domain)) if domain.mapped => Some(domain.url.clone()),
@@ -326,7 +327,7 @@ pub async fn read_status(stage: &Stage, clients: &Clients) -> Result<StatusRepor
         },
         api_key,
         domain,
-        alarms: actual.alarms.alarms.clone(),
+        alarms: actual.parts.alarms.alarms.clone(),
     })
 }
 

@@ -44,10 +44,8 @@ pub struct ActualStage {
     /// Other functions of the app whose image is in the shared repository:
     /// asked only by a survey for `destroy`.
     pub repository_users: Vec<String>,
-    /// The custom domain's parts, found by the stage's tags.
-    pub domain: super::domain::ActualDomain,
-    /// The stage's alarms, their topic and its subscriptions.
-    pub alarms: super::alarms::ActualAlarms,
+    /// The optional parts that exist.
+    pub parts: super::parts::ActualParts,
 }
 
 /// One resource of the stage that exists, as output names it (`destroy
@@ -130,21 +128,6 @@ impl ActualStage {
                     desired.permission_label(),
                     actual.alias.is_some() && actual.permission.is_some(),
                 ),
-                // The custom domain's parts, all at its first kind, in the
-                // order a teardown deletes them.
-                Kind::AcmCertificate => {
-                    for part in super::domain::found_all(&actual.domain) {
-                        add(part.kind, part.name, true);
-                    }
-                }
-                Kind::DnsRecord | Kind::ApiDomainName | Kind::ApiBasePathMapping => {}
-                // All three from one list, in `up`'s order, at the first.
-                Kind::SnsTopic => {
-                    for f in actual.alarms.found(&desired.alarms) {
-                        add(f.kind, f.name, true);
-                    }
-                }
-                Kind::SnsSubscription | Kind::CloudWatchAlarm => {}
                 // Parts of a resource above, found and deleted with it.
                 Kind::EcrLifecyclePolicy
                 | Kind::EcrRepositoryPolicy
@@ -153,6 +136,13 @@ impl ActualStage {
                 | Kind::ApiMethod
                 | Kind::ApiGatewayResponse
                 | Kind::ApiDeployment => {}
+                // The optional parts' kinds: each part's resources at its
+                // first kind.
+                _ => {
+                    for part in super::parts::found_at(kind, &desired.parts, &actual.parts) {
+                        add(part.kind, part.name, true);
+                    }
+                }
             }
         }
         found
@@ -214,8 +204,7 @@ pub async fn read(
         apigw::read_api(&clients.apigw, &desired.api),
         lambda::read_permission(&clients.lambda, function, alias, PERMISSION_ID),
     )?;
-    let domain =
-        super::domain::read(clients, desired.domain.as_ref(), &desired.stage.tags()).await?;
+    let parts = super::parts::read(&desired.parts, &desired.stage.tags(), clients).await?;
     let running: Vec<&str> = [&latest, &newest_version]
         .into_iter()
         .flatten()
@@ -242,7 +231,6 @@ pub async fn read(
         permission,
         versions: Vec::new(),
         repository_users: Vec::new(),
-        domain,
-        alarms: super::alarms::read(&desired.alarms, clients).await?,
+        parts,
     })
 }

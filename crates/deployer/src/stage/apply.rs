@@ -24,9 +24,9 @@ use anyhow::{Context, Result};
 
 use super::actual::ActualStage;
 use super::desired::{DesiredStage, PERMISSION_ID};
-use super::domain;
 use super::image;
 use super::lock;
+use super::parts;
 use super::plan::StagePlan;
 use super::release;
 use crate::aws::{self, Clients, Outcome, apigw, ecr, iam, lambda, logs};
@@ -74,20 +74,14 @@ pub async fn apply(
     lock::still_held().await?;
     // The push needs the repository: compile and build run beside the AWS
     // work, the push after it.
-    // ACM takes its time to issue a requested certificate: it is requested
-    // and validated beside the build.
-    let (_, role_arn, (), local_image, certificate_arn) = tokio::try_join!(
+    // The parts' slow work (ACM takes its time to issue a certificate) runs
+    // beside the build too.
+    let (_, role_arn, (), local_image, prepared) = tokio::try_join!(
         apply_repository(ui, clients, desired, actual, plan),
         apply_role(ui, clients, desired, actual, plan),
         apply_log_group(ui, clients, desired, plan),
         build_image(ui, desired, recipe, image_ref, plan),
-        domain::apply_certificate(
-            ui,
-            clients,
-            desired.domain.as_ref(),
-            &actual.domain,
-            &plan.domain
-        ),
+        parts::apply_beside_build(ui, clients, &desired.parts, &actual.parts, &plan.parts),
     )?;
     let image = match local_image {
         Some(local) => {
@@ -181,10 +175,7 @@ pub async fn apply(
             (info.api_id, info.api_key_id)
         }
     };
-    if plan.alarms.is_change() {
-        lock::still_held().await?;
-        super::alarms::apply(ui, clients, &desired.alarms, &actual.alarms, &plan.alarms).await?;
-    }
+    parts::apply_with_api(ui, clients, &desired.parts, &actual.parts, &plan.parts).await?;
     if plan.permission.is_change() {
         lock::still_held().await?;
         let step = ui.step(Kind::LambdaPermission);
@@ -200,25 +191,20 @@ pub async fn apply(
         step.finish(outcome_text(outcome));
     }
 
-    // The custom domain once its API exists: the domain name, its mapping
-    // to the stage, the alias record, and what of one is no longer wanted.
-    if desired.domain.is_some() || plan.domain.is_change() {
-        lock::still_held().await?;
-        domain::apply_domain(
-            ui,
-            clients,
-            desired.domain.as_ref(),
-            &actual.domain,
-            &plan.domain,
-            certificate_arn.as_deref(),
-            &api_id,
-        )
-        .await?;
-    }
+    parts::apply_after_permission(
+        ui,
+        clients,
+        &desired.parts,
+        &actual.parts,
+        &plan.parts,
+        &prepared,
+        &api_id,
+    )
+    .await?;
 
     let url = desired.url(&api_id);
     let moved = alias_moved_from.is_some();
-    if moved || api_changed || plan.permission.is_change() || plan.domain.is_change() {
+    if moved || api_changed || plan.permission.is_change() || plan.parts.changes_public_path() {
         release::public_path_check(stage, ui, clients, &url, alias_moved_from).await?;
     }
     if moved {

@@ -35,10 +35,8 @@ pub struct DesiredStage {
     pub api: apigw::DesiredApi,
     /// What the configuration asks that AWS will not do as written.
     pub warnings: Vec<String>,
-    /// `[api.domain]`: the stage's custom domain, if it has one.
-    pub domain: Option<super::domain::DesiredDomain>,
-    /// `[alarms]`: the alarms, their topic and its subscriptions.
-    pub alarms: super::alarms::DesiredAlarms,
+    /// The optional parts the configuration asks for.
+    pub parts: super::parts::DesiredParts,
 }
 
 /// The image the stage wants: its reference by the content hash of its
@@ -98,8 +96,7 @@ impl DesiredStage {
             },
             api: apigw::DesiredApi::from_stage(stage, &names),
             warnings: warnings(stage),
-            domain: super::domain::DesiredDomain::for_stage(stage, &names),
-            alarms: super::alarms::DesiredAlarms::new(stage, &names),
+            parts: super::parts::DesiredParts::new(stage, &names),
             stage: stage.clone(),
             names,
         }
@@ -141,13 +138,9 @@ impl DesiredStage {
         format!("{}/{}", self.api.name, self.api.stage_name)
     }
 
-    /// The URL callers use: the custom domain's when the stage has one,
-    /// else the API's own (`Names::stage_url`).
+    /// The URL callers use (`parts::DesiredParts::url`).
     pub fn url(&self, api_id: &str) -> String {
-        match &self.domain {
-            Some(domain) => domain.url(&self.names.path),
-            None => self.names.stage_url(api_id),
-        }
+        self.parts.url(&self.names, api_id)
     }
 }
 
@@ -194,7 +187,7 @@ pub fn warnings(stage: &Stage) -> Vec<String> {
              request (Regional REST APIs only)"
         ));
     }
-    warnings.extend(super::alarms::warning(stage));
+    warnings.extend(super::parts::warnings(stage));
     warnings
 }
 

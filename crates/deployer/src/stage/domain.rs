@@ -877,11 +877,16 @@ pub fn reach(stage: &Stage, url: &str) -> (String, Option<String>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::SettingAt;
 
-    fn stage(certificate: Option<&str>, zone: Option<&str>, base_path: Option<&str>) -> Stage {
+    /// A stage with `[api.domain]` for forecast.example.com.
+    pub(crate) fn stage(
+        certificate: Option<&str>,
+        zone: Option<&str>,
+        base_path: Option<&str>,
+    ) -> Stage {
         let mut stage = Stage::defaults("shop", "prod", "us-east-1");
         let at = |key: &str| SettingAt {
             file: "deploy.toml".into(),

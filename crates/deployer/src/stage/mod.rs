@@ -23,6 +23,7 @@ pub mod image;
 pub(crate) mod lock;
 pub(crate) mod memory;
 pub(crate) mod metrics;
+pub mod parts;
 pub mod plan;
 pub mod release;
 pub mod survey;

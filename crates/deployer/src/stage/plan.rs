@@ -52,11 +52,8 @@ pub struct StagePlan {
     pub permission: Action<lambda::PermissionField>,
     /// The old and new values of the updated fields, for output.
     pub values: Values,
-    /// The custom domain's parts (`[api.domain]`), and what of one the
-    /// stage no longer wants.
-    pub domain: super::domain::DomainPlan,
-    /// `[alarms]`: the topic, its subscriptions and the alarms.
-    pub alarms: super::alarms::AlarmsPlan,
+    /// The optional parts' plan.
+    pub parts: super::parts::PartsPlan,
 }
 
 /// Per resource the plan updates, each changed field's old and new value
@@ -354,9 +351,9 @@ pub fn plan(desired: &DesiredStage, image: Option<&ImageRef>, actual: &ActualSta
         provisioned_first,
         wait_provisioned,
         api: apigw::diff_api(&desired.api, actual.api.as_ref()),
-        domain: super::domain::plan(
-            desired.domain.as_ref(),
-            &actual.domain,
+        parts: super::parts::plan(
+            &desired.parts,
+            &actual.parts,
             actual.api.as_ref().map(|api| api.id.as_str()),
         ),
         permission,
@@ -396,7 +393,6 @@ pub fn plan(desired: &DesiredStage, image: Option<&ImageRef>, actual: &ActualSta
                 })
                 .collect(),
         },
-        alarms: super::alarms::plan(&desired.alarms, &actual.alarms),
     }
 }
 
@@ -458,16 +454,12 @@ impl StagePlan {
             changes.extend(provisioned);
         }
         changes.extend(api_changes(&desired.api, &self.api));
-        changes.extend(self.alarms.changes(&desired.alarms));
         changes.push(Change::new(
             Kind::LambdaPermission,
             desired.permission_label(),
             &self.permission,
         ));
-        changes.extend(super::domain::changes(
-            desired.domain.as_ref(),
-            &self.domain,
-        ));
+        self.parts.add_changes(&desired.parts, &mut changes);
         Plan { changes }
     }
 }

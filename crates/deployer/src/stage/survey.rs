@@ -87,11 +87,9 @@ pub async fn survey(
     };
     match purpose {
         Purpose::Deploy => {
-            super::alarms::check_topic_regions(stage)?;
-            super::alarms::check_alarms_are_ours(&desired.alarms, &actual.alarms)?;
+            super::parts::check(stage, &desired.parts, &actual.parts)?;
             plan::check_account_room(stage, &desired, &actual)?;
             plan::check_api_is_ours(&desired, &actual)?;
-            super::domain::check(stage, desired.domain.as_ref(), &actual.domain)?;
         }
         Purpose::Inspect | Purpose::Destroy => {
             // A REST API with the stage's name but not its tags may be

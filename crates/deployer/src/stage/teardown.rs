@@ -39,12 +39,6 @@ pub struct Teardown {
 /// with the repository).
 fn teardown_rank(kind: Kind) -> Option<u8> {
     match kind {
-        // The custom domain before the REST API its mapping points at (a
-        // mapped API cannot be deleted); `stage::domain::remove` deletes
-        // its parts in their own order.
-        Kind::ApiBasePathMapping | Kind::DnsRecord | Kind::ApiDomainName | Kind::AcmCertificate => {
-            Some(0)
-        }
         Kind::LambdaPermission => Some(0),
         Kind::ApiRestApi => Some(1),
         Kind::ApiKey => Some(2),
@@ -60,11 +54,6 @@ fn teardown_rank(kind: Kind) -> Option<u8> {
         Kind::IamRole => Some(9),
         Kind::LogGroup => Some(10),
         Kind::EcrRepository => Some(11),
-        // The alarms first, so that none pages anyone about the stage
-        // going away; the topic after them (it takes its subscriptions).
-        Kind::CloudWatchAlarm => Some(0),
-        Kind::SnsSubscription => Some(12),
-        Kind::SnsTopic => Some(13),
         Kind::ApiResource
         | Kind::ApiMethod
         | Kind::ApiGatewayResponse
@@ -73,6 +62,8 @@ fn teardown_rank(kind: Kind) -> Option<u8> {
         | Kind::EcrLifecyclePolicy
         | Kind::EcrRepositoryPolicy
         | Kind::EcrImage => None,
+        // The optional parts' kinds, ranked among the above by `parts`.
+        _ => super::parts::teardown_rank(kind),
     }
 }
 
@@ -169,20 +160,9 @@ pub async fn carry_out(
     let function = desired.function_name.as_str();
     let alias = desired.alias_name.as_str();
     let mut api_deleted = false;
-    let mut domain_deleted = false;
+    let mut parts = super::parts::PartsRemoval::default();
     for found in &teardown.remove {
         match found.kind {
-            // Every part of the custom domain, in one go and in its order.
-            Kind::ApiBasePathMapping
-            | Kind::DnsRecord
-            | Kind::ApiDomainName
-            | Kind::AcmCertificate => {
-                if !domain_deleted {
-                    super::domain::remove(ui, clients, &super::domain::everything(&actual.domain))
-                        .await?;
-                    domain_deleted = true;
-                }
-            }
             Kind::LambdaPermission => {
                 let step = ui.step(found.kind);
                 lambda::remove_permission(&clients.lambda, function, alias, PERMISSION_ID).await?;
@@ -243,13 +223,6 @@ pub async fn carry_out(
                 ecr::delete_repository(&clients.ecr, &desired.repository.name).await?;
                 step.finish("removed with its images");
             }
-            Kind::CloudWatchAlarm | Kind::SnsSubscription | Kind::SnsTopic => {
-                let step = ui.step(format!("{} {}", found.kind, found.name));
-                let said =
-                    super::alarms::delete_found(clients, &desired.alarms, &actual.alarms, found)
-                        .await?;
-                step.finish(said);
-            }
             // Gone with the REST API or the function; the others are
             // never listed (`teardown_rank`).
             Kind::ApiRestApi
@@ -265,6 +238,12 @@ pub async fn carry_out(
             | Kind::EcrLifecyclePolicy
             | Kind::EcrRepositoryPolicy
             | Kind::EcrImage => {}
+            // The optional parts' kinds.
+            _ => {
+                parts
+                    .remove(ui, clients, &desired.parts, &actual.parts, found)
+                    .await?
+            }
         }
     }
     for kept in &teardown.kept {
@@ -274,7 +253,7 @@ pub async fn carry_out(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::aws::apigw::ActualApi;
     use crate::config::Stage;
@@ -283,7 +262,7 @@ mod tests {
     use crate::stage::desired::DesiredStage;
     use crate::stage::plan;
 
-    fn survey(actual: ActualStage) -> Survey {
+    pub(crate) fn survey(actual: ActualStage) -> Survey {
         let stage = Stage::defaults("shop", "dev", "us-east-1");
         let desired = DesiredStage::new(&stage, Names::new(&stage, "123456789012"));
         let plan = plan::plan(&desired, None, &actual);
@@ -295,7 +274,7 @@ mod tests {
         }
     }
 
-    fn kinds(found: &[Found]) -> Vec<Kind> {
+    pub(crate) fn kinds(found: &[Found]) -> Vec<Kind> {
         found.iter().map(|f| f.kind).collect()
     }
 
@@ -408,7 +387,7 @@ mod tests {
     }
 
     /// The stage's REST API `a1`, with its tags, and `duplicates`.
-    fn tagged_api(stage: &Stage, duplicates: Vec<String>) -> ActualApi {
+    pub(crate) fn tagged_api(stage: &Stage, duplicates: Vec<String>) -> ActualApi {
         ActualApi {
             id: "a1".into(),
             regional: true,
@@ -443,111 +422,6 @@ mod tests {
                 (Kind::ApiRestApi, "shop-dev (a1)"),
                 (Kind::ApiRestApi, "shop-dev (a2)")
             ]
-        );
-    }
-
-    #[test]
-    fn the_custom_domain_goes_before_the_api_it_maps() {
-        let stage = Stage::defaults("shop", "dev", "us-east-1");
-        let api = tagged_api(&stage, Vec::new());
-        let domain = apigw::ActualDomainName {
-            name: "forecast.example.com".into(),
-            regional_domain_name: "d-1".into(),
-            regional_hosted_zone_id: "Z1".into(),
-            certificate_arn: Some("cert".into()),
-            security_policy: Some(apigw::SECURITY_POLICY.into()),
-            tags: stage.tags(),
-            mappings: vec![apigw::BasePathMapping {
-                base_path: apigw::NO_BASE_PATH.into(),
-                rest_api_id: "a1".into(),
-                stage: "dev".into(),
-            }],
-        };
-        let teardown = plan(&survey(ActualStage {
-            api: Some(api),
-            domain: crate::stage::domain::ActualDomain {
-                domain_names: vec![domain],
-                ..Default::default()
-            },
-            ..ActualStage::default()
-        }));
-        let kinds = kinds(&teardown.remove);
-        let at = |kind: Kind| kinds.iter().position(|k| *k == kind).unwrap();
-        assert!(
-            at(Kind::ApiBasePathMapping) < at(Kind::ApiRestApi),
-            "{kinds:?}"
-        );
-        assert!(at(Kind::ApiDomainName) < at(Kind::ApiRestApi), "{kinds:?}");
-        // Listed in the order they go: the mapping before its domain name.
-        assert!(
-            at(Kind::ApiBasePathMapping) < at(Kind::ApiDomainName),
-            "{kinds:?}"
-        );
-    }
-
-    #[test]
-    fn alarms_go_first_and_the_topic_last() {
-        use crate::aws::alarms::ActualAlarm;
-        use crate::aws::sns::{ActualSubscription, ActualTopic};
-        use crate::stage::alarms::ActualAlarms;
-        let alarm = |name: &str| ActualAlarm {
-            name: name.into(),
-            arn: format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"),
-            namespace: "AWS/Lambda".into(),
-            metric: "Errors".into(),
-            dimensions: Default::default(),
-            statistic: None,
-            threshold: 0.0,
-            period_s: 60,
-            evaluation_periods: 1,
-            datapoints_to_alarm: 1,
-            treat_missing_data: "missing".into(),
-            alarm_actions: Vec::new(),
-            ok_actions: Vec::new(),
-            comparison: String::new(),
-            description: String::new(),
-            state: "OK".into(),
-            reason: String::new(),
-            since: None,
-            tags: Default::default(),
-        };
-        let actual = ActualStage {
-            log_group: Some(crate::aws::logs::ActualLogGroup {
-                name: "/aws/lambda/shop-dev".into(),
-                retention_days: Some(30),
-                tags: Default::default(),
-            }),
-            alarms: ActualAlarms {
-                topic: Some(ActualTopic {
-                    arn: "arn:aws:sns:us-east-1:123456789012:shop-dev-alarms".into(),
-                    tags: Default::default(),
-                    subscriptions: vec![ActualSubscription {
-                        protocol: "email".into(),
-                        endpoint: "ops@example.com".into(),
-                        arn: None,
-                    }],
-                }),
-                alarms: vec![alarm("shop-dev-errors"), alarm("shop-dev-5xx-rate")],
-                foreign: Vec::new(),
-            },
-            ..ActualStage::default()
-        };
-        let teardown = plan(&survey(actual));
-        let kinds = kinds(&teardown.remove);
-        assert_eq!(
-            kinds,
-            [
-                Kind::CloudWatchAlarm,
-                Kind::CloudWatchAlarm,
-                Kind::LogGroup,
-                Kind::SnsSubscription,
-                Kind::SnsTopic,
-            ],
-            "{teardown:?}"
-        );
-        assert_eq!(
-            teardown.remove[3].name,
-            "shop-dev-alarms/email:ops@example.com"
         );
     }
 }
