@@ -1,8 +1,8 @@
 //! The stage's alarms through the typed inventory: what `[alarms]` wants
 //! (the alarms, the stage's own topic and its subscriptions), what AWS
 //! has, the plan between them, its apply, and what `status` and `destroy`
-//! find. Kept apart from the other kinds' code so `desired`, `actual`,
-//! `plan`, `apply` and `teardown` each call in with one block.
+//! find. One of the stage's optional [`super::parts`], through which the
+//! core (`desired`, `actual`, `plan`, `apply`, `teardown`) calls in.
 //!
 //! The alarms (named `{app}-{stage}-{id}`, see `config::alarms::AlarmId`):
 //! API Gateway's `5XXError` (Average: the share of requests answered 5XX)

@@ -3,7 +3,8 @@
 //! with its names and image), [`actual`] (every resource read once,
 //! concurrently), [`plan`] (typed actions between the two), [`apply`]
 //! (carries out the plan it is given) and [`teardown`] (deletes what the
-//! survey found, callers first). The
+//! survey found, callers first). The optional [`parts`] (the custom
+//! [`domain`], the [`alarms`]) plug into each step through one module. The
 //! stage [`lock`], the [`image`] as commands build and push it, the
 //! [`release`] checks, the [`memory`] advice and the [`metrics`] read sit
 //! beside them, below the commands.

@@ -11,6 +11,13 @@
 //! build (the certificate, which ACM takes its time to issue), once the
 //! API exists (the alarms, which watch it), and after the API's permission
 //! on the alias (the domain's name, mapping and alias record).
+//!
+//! A new kind of a part touches `kinds!`, its adapter in `aws/` (and
+//! `aws/mod.rs`, `aws/permissions.rs` for a new scope), `names.rs`, the
+//! part's module and this one (its `*_KINDS`); a new part adds its module
+//! and its fields and calls here. The core's matches on `Kind` send every
+//! kind they do not name here (`found_at`, `teardown_rank`,
+//! `PartsRemoval`): a new kind of the core must be named in them by hand.
 
 use std::collections::BTreeMap;
 
