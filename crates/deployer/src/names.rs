@@ -408,16 +408,6 @@ pub fn domain_url(domain: &str, base_path: Option<&str>, path: &str) -> String {
     }
 }
 
-/// The same path on an emulator that serves custom domains by the `Host`
-/// header on its own port (the local AWS): `{endpoint}/{base_path}/{path}`.
-pub fn domain_url_on(endpoint: &str, base_path: Option<&str>, path: &str) -> String {
-    let endpoint = endpoint.trim_end_matches('/');
-    match base_path {
-        Some(base) => format!("{endpoint}/{base}/{path}"),
-        None => format!("{endpoint}/{path}"),
-    }
-}
-
 /// How an SNS topic's ARN is written, for errors.
 pub const SNS_TOPIC_ARN_FORM: &str = "arn:aws:sns:REGION:ACCOUNT:TOPIC";
 
