@@ -115,7 +115,24 @@ def slow_queries() -> str:
     return _slow[0].wait().url
 
 
+_steady: list[Server] = []
+
+
+def steady_queries() -> str:
+    """A moto of ours, unscaled, whose queries stay Running for a second:
+    long enough for a client on a loaded machine (2 cores under a test run)
+    to see a new query in progress before it completes; at the tests' scale
+    the whole life is 0.05 s, which one slow GetQueryResults can miss."""
+    if not _steady:
+        _steady.append(Server({"LOCAL_AWS_LOGS_INSIGHTS_RUNNING_SECONDS": "1", "LOCAL_AWS_TIME_SCALE": "1"}))
+    return _steady[0].wait().url
+
+
 def tearDownModule() -> None:
+    for server in _steady:
+        server.stop()
+        server.output.close()
+    _steady.clear()
     for server in _slow:
         server.stop()
         server.output.close()
@@ -124,7 +141,8 @@ def tearDownModule() -> None:
 
 class States(unittest.TestCase):
     def test_a_query_is_scheduled_then_running_then_complete(self) -> None:
-        group = Group()
+        url = steady_queries()
+        group = Group(url)
         statuses, answer = finished(group.logs, group.start(STATUS_QUERY))
         self.assertIn(statuses[0], IN_PROGRESS, "a new query answered at once")
         self.assertEqual(statuses[-1], "Complete")
@@ -133,7 +151,7 @@ class States(unittest.TestCase):
             answer["statistics"], {"recordsMatched": 4.0, "recordsScanned": 6.0, "bytesScanned": answer["statistics"]["bytesScanned"]}
         )
         self.assertGreater(answer["statistics"]["bytesScanned"], 400)
-        timings = support.http(f"{support.endpoint()}/_local-aws/logs-insights")["queries"]
+        timings = support.http(f"{url}/_local-aws/logs-insights")["queries"]
         [mine] = [q for q in timings if q["queryId"] == listed_id(group)]
         self.assertEqual(mine["status"], "Complete")
         self.assertGreaterEqual(mine["computeSeconds"], 0)
