@@ -285,10 +285,14 @@ async fn handle(
 
 /// An error in the calling service's protocol, so that the SDK reads its
 /// code: awsJson (ECR, CloudWatch Logs: `X-Amz-Target`), awsQuery (IAM,
-/// STS: a form body) or restJson (Lambda, API Gateway).
+/// STS: a form body), RPC v2 CBOR (CloudWatch: `smithy-protocol`) or
+/// restJson (Lambda, API Gateway).
 fn error_answer(request: &Request<Incoming>, fault: Fault) -> Response<Full<Bytes>> {
     let headers = request.headers();
-    let json_rpc = headers.contains_key("x-amz-target");
+    let cbor = headers
+        .get("smithy-protocol")
+        .is_some_and(|v| v.as_bytes() == b"rpc-v2-cbor");
+    let json_rpc = cbor || headers.contains_key("x-amz-target");
     let query = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -302,6 +306,16 @@ fn error_answer(request: &Request<Incoming>, fault: Fault) -> Response<Full<Byte
         Fault::Status(status) => (status, "ServiceUnavailable", "injected unavailability"),
     };
     let builder = Response::builder().status(status);
+    if cbor {
+        // A JSON body here would read as an error without a code, which the
+        // SDK does not retry: CloudWatch's answers are CBOR maps.
+        let body = cbor_error(code, message);
+        return builder
+            .header("smithy-protocol", "rpc-v2-cbor")
+            .header("content-type", "application/cbor")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+    }
     let (builder, body) = if query {
         let body = format!(
             "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
@@ -323,6 +337,27 @@ fn error_answer(request: &Request<Incoming>, fault: Fault) -> Response<Full<Byte
         )
     };
     builder.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// `{"__type": code, "message": message}` in CBOR (RFC 8949): a map of two
+/// pairs of text strings, each shorter than 256 bytes.
+fn cbor_error(code: &str, message: &str) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, value: &str) {
+        let len = value.len();
+        if len < 24 {
+            out.push(0x60 | len as u8);
+        } else {
+            out.push(0x78);
+            out.push(u8::try_from(len).expect("a short error text"));
+        }
+        out.extend_from_slice(value.as_bytes());
+    }
+    let mut out = vec![0xa2];
+    for (key, value) in [("__type", code), ("message", message)] {
+        text(&mut out, key);
+        text(&mut out, value);
+    }
+    out
 }
 
 /// Records the request, sends it to moto as HTTP/1.0 on a fresh
