@@ -327,6 +327,31 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
     println!(
         "geometric mean over targets, model over oracle: MAE {mae:.4}, interval score {score:.4}"
     );
+    // Where the interval score's excess lies: per target, each kind of
+    // day's ratio and the whole target's (the gate's geometric mean is of
+    // the latter).
+    let per_target: Vec<String> = names
+        .iter()
+        .zip(&sums)
+        .map(|(name, kinds)| {
+            let ratio = |v: &[Versus]| {
+                let (m, o) = v.iter().fold((0.0, 0.0), |a, v| {
+                    (a.0 + v.model_score, a.1 + v.oracle_score)
+                });
+                m / o.max(f64::MIN_POSITIVE)
+            };
+            format!(
+                "{name} {:.3}/{:.3}/{:.3}",
+                ratio(&kinds[..1]),
+                ratio(&kinds[1..]),
+                ratio(kinds)
+            )
+        })
+        .collect();
+    println!(
+        "interval score over the oracle's per target (ordinary/special/all): {}",
+        per_target.join(", ")
+    );
     println!("\nIssue #24's gates:");
     println!("| gate | value | limit | |");
     println!("|---|---|---|---|");

@@ -19,8 +19,8 @@ use crate::features::{
 };
 pub use crate::model::DateRange;
 use crate::model::{
-    BandRule, FORMAT_VERSION, KindBands, Learner, LearnerKind, LearnerSpec, ModelSet, Scale,
-    TargetModel, quantile,
+    BandRule, FORMAT_VERSION, KindBands, Learner, LearnerKind, LearnerSpec, ModelSet, ResidualBand,
+    Scale, TargetModel, quantile,
 };
 use crate::raw_forecast;
 
@@ -184,6 +184,12 @@ pub struct Calibration {
     /// One tail shape per family of targets (records, arrivals, runtimes):
     /// [`BandRule::shared_scaled_bands`] of the family's residuals.
     pub family_shape: bool,
+    /// Records' and runtimes' special-day bands narrowed to what the final
+    /// learner's misses call for ([`shrink_special_band`], issue #24's
+    /// fourth round, `bench/forecast-rule-24d.md`): the calibration blocks'
+    /// learners, fitted on four to eight months, had seen each rare effect
+    /// fewer times than the final one, and miss it by more.
+    pub shrink_special: bool,
     /// Records' bands as [`Calibration::SELECTION`] makes them, whatever
     /// the others': from the selection's blocks (learners fitted on four
     /// months or more), each kind of day its own. A record's noise is
@@ -203,6 +209,11 @@ pub struct Calibration {
     /// shipped: the third round's candidates with them failed
     /// `tests/metrics.rs` on `data/`, `bench/forecast-rule-24c.md`).
     pub cost_models: bool,
+    /// With `cost_models`: the runtimes' only (`cost-runtimes`), the
+    /// arrivals keeping their calendar learners: with the arrivals' cost
+    /// model, round three's candidates failed `tests/metrics.rs` on
+    /// `data/` (claims arrival 0.237 below p10, `bench/forecast-rule-24c.md`).
+    pub runtime_cost_only: bool,
     /// Likewise a variant of the procedure: every feed's records are
     /// fitted by the pooled ridge, the calendar's rare effects estimated
     /// from all feeds at once ([`LearnerKind::PooledRidge`]; issue #24's
@@ -232,9 +243,11 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
+        shrink_special: false,
         selection_record_bands: false,
         shared_record_shapes: false,
         cost_models: false,
+        runtime_cost_only: false,
         pooled_records: false,
     };
 
@@ -259,9 +272,11 @@ impl Calibration {
         },
         noise_scale_bands: false,
         family_shape: false,
+        shrink_special: false,
         selection_record_bands: false,
         shared_record_shapes: false,
         cost_models: false,
+        runtime_cost_only: false,
         pooled_records: false,
     };
 
@@ -273,9 +288,11 @@ impl Calibration {
     /// (the same with each kind's shape shared by the feeds,
     /// [`Calibration::shared_record_shapes`]), `rollS-minM`
     /// (rolling calibration blocks, [`CalibrationBlocks::Rolling`]), `cost`
-    /// (the cost models among the candidates, [`Calibration::cost_models`])
-    /// and `pool` (records fitted by the pooled ridge,
-    /// [`Calibration::pooled_records`]).
+    /// (the cost models among the candidates, [`Calibration::cost_models`]),
+    /// `cost-runtimes` (the runtimes' only, [`Calibration::runtime_cost_only`]),
+    /// `pool` (records fitted by the pooled ridge,
+    /// [`Calibration::pooled_records`]) and `shrink-special` (records' and
+    /// runtimes' special-day bands narrowed, [`Calibration::shrink_special`]).
     pub fn named(name: &str) -> Result<Calibration, String> {
         let mut parts = name.split('+');
         let mut calibration = match parts.next() {
@@ -292,8 +309,13 @@ impl Calibration {
             match option {
                 "noise" => calibration.noise_scale_bands = true,
                 "family" => calibration.family_shape = true,
+                "shrink-special" => calibration.shrink_special = true,
                 "kind" => calibration.bands.kinds = KindBands::PerKind,
                 "cost" => calibration.cost_models = true,
+                "cost-runtimes" => {
+                    calibration.cost_models = true;
+                    calibration.runtime_cost_only = true;
+                }
                 "pool" => calibration.pooled_records = true,
                 "selection-records" => calibration.selection_record_bands = true,
                 "shared-records" => {
@@ -416,7 +438,7 @@ fn records_target(f: usize, candidates: Vec<LearnerSpec>) -> Target {
 /// jobs' runtimes; with `cost_models`, runtimes and arrivals have their
 /// cost model among the candidates, with `pooled_records`, records their
 /// pooled ridge.
-fn targets(cost_models: bool, pooled_records: bool) -> Vec<Target> {
+fn targets(cost_models: bool, runtime_cost_only: bool, pooled_records: bool) -> Vec<Target> {
     // Arrival times follow the day's volume but have no trend of their own:
     // a trend column would only let a learner pin the future on the last
     // weeks it saw.
@@ -445,7 +467,7 @@ fn targets(cost_models: bool, pooled_records: bool) -> Vec<Target> {
             candidates: arrival_candidates(
                 &no_trend(&LINEAR_CALENDAR),
                 &no_trend(&FOREST_CALENDAR),
-                cost_models,
+                cost_models && !runtime_cost_only,
             ),
             seed_offset: 100 + f as u64,
             noise_scale: Scale::Linear,
@@ -744,9 +766,13 @@ pub fn fit_with(
     let mut selections = Vec::new();
     let mut chosen_models = Vec::new();
     // Records first: their fold models feed the runtimes' validation.
-    for (t, target) in targets(calibration.cost_models, calibration.pooled_records)
-        .into_iter()
-        .enumerate()
+    for (t, target) in targets(
+        calibration.cost_models,
+        calibration.runtime_cost_only,
+        calibration.pooled_records,
+    )
+    .into_iter()
+    .enumerate()
     {
         let seed = seed + target.seed_offset;
         let mut runs = target
@@ -849,6 +875,21 @@ pub fn fit_with(
         }
     }
 
+    if calibration.shrink_special {
+        let calibrated_on = calibration_folds
+            .as_ref()
+            .map_or(&selection_folds.blocks, |f| &f.blocks);
+        for t in FAMILIES[0].clone().chain(FAMILIES[2].clone()) {
+            let blocks = if calibration.selection_record_bands && t < N_RECORD_TARGETS {
+                &selection_folds.blocks
+            } else {
+                calibrated_on
+            };
+            let kappa = estimation_share(from, to, blocks);
+            chosen_models[t].bands = shrink_special_band(chosen_models[t].bands, kappa);
+        }
+    }
+
     let mut gaps: Vec<f64> = actuals
         .range(from..=to)
         .filter_map(|(_, a)| a.start_gap_minutes)
@@ -872,6 +913,39 @@ pub fn fit_with(
         validation_blocks: selection_folds.blocks,
         calibration_residuals,
     })
+}
+
+/// How much of a fold learner's estimation variance the final learner
+/// keeps: an estimate's variance goes as one over the days it is fitted
+/// on, so `(1 / n) / mean(1 / n_b)` of the final learner's `n` days over
+/// the blocks' learners' `n_b`.
+fn estimation_share(from: NaiveDate, to: NaiveDate, blocks: &[DateRange]) -> f64 {
+    let inverse: Vec<f64> = blocks
+        .iter()
+        .map(|b| 1.0 / ((b.from - from).num_days().max(1) as f64))
+        .collect();
+    let n = ((to - from).num_days() + 1).max(1) as f64;
+    (1.0 / n / mean(&inverse)).clamp(0.0, 1.0)
+}
+
+/// A special day's band narrowed to the final learner's: its width's
+/// square over the ordinary band's is the fold learners' extra misses on
+/// the rare days (each rare effect seen a few times), of which the final
+/// learner keeps `kappa` ([`estimation_share`]); the noise is the same.
+fn shrink_special_band(bands: [ResidualBand; 2], kappa: f64) -> [ResidualBand; 2] {
+    let [ordinary, special] = bands;
+    let (wo, ws) = (ordinary.q90 - ordinary.q10, special.q90 - special.q10);
+    if !(ws > wo && wo > 0.0) {
+        return bands;
+    }
+    let factor = (wo * wo + kappa * (ws * ws - wo * wo)).sqrt() / ws;
+    [
+        ordinary,
+        ResidualBand {
+            q10: special.q10 * factor,
+            q90: special.q90 * factor,
+        },
+    ]
 }
 
 /// Whether the pipeline skips observed holidays: it did on most of those
@@ -1047,7 +1121,7 @@ pub fn evaluate(
 ) -> Result<Metrics, String> {
     let benchmark = calendar_benchmark();
     // Only the names and values: the candidates do not matter here.
-    let all_targets = targets(false, false);
+    let all_targets = targets(false, false, false);
     let mut scored = Vec::new();
     // metrics.json lists jobs first, then feeds' records, then arrivals.
     let order = (2 * FEEDS.len()..2 * FEEDS.len() + JOBS.len()).chain(0..2 * FEEDS.len());
@@ -1210,6 +1284,9 @@ mod tests {
         assert!(!named.cost_models);
         assert!(Calibration::named("study+pool").unwrap().pooled_records);
         assert!(!named.pooled_records);
+        let fourth = Calibration::named("study+cost-runtimes+shrink-special").unwrap();
+        assert!(fourth.cost_models && fourth.runtime_cost_only && fourth.shrink_special);
+        assert!(!third.runtime_cost_only && !third.shrink_special);
         for bad in [
             "",
             "studied",
@@ -1222,6 +1299,32 @@ mod tests {
         ] {
             assert!(Calibration::named(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_final_learner_keeps_the_share_of_misses_its_longer_training_allows() {
+        let (from, to) = (d("2025-01-01"), d("2025-10-31"));
+        let kappa = estimation_share(from, to, &validation_blocks(from, to));
+        // Blocks from May 2, Jul 2 and Sep 1: 121, 182 and 243 days to fit
+        // on; the final learner has 304.
+        let expected = (1.0 / 304.0) / ((1.0 / 121.0 + 1.0 / 182.0 + 1.0 / 243.0) / 3.0);
+        assert!((kappa - expected).abs() < 1e-12, "{kappa}");
+        assert!((0.5..0.6).contains(&kappa));
+
+        let band = |q10: f64, q90: f64| ResidualBand { q10, q90 };
+        let [ordinary, special] = shrink_special_band([band(-1.0, 1.0), band(-3.0, 1.0)], 0.5);
+        assert_eq!(ordinary, band(-1.0, 1.0));
+        // Width 4 over 2: sqrt(4 + 0.5 (16 - 4)) = sqrt(10), the shape kept.
+        let width = special.q90 - special.q10;
+        assert!((width - 10f64.sqrt()).abs() < 1e-12, "{width}");
+        assert!((special.q10 / special.q90 + 3.0).abs() < 1e-12);
+        // A special band no wider than the ordinary one is left alone.
+        let narrow = [band(-1.0, 1.0), band(-0.5, 0.5)];
+        assert_eq!(shrink_special_band(narrow, 0.5), narrow);
+        assert_eq!(
+            shrink_special_band([band(-1.0, 1.0), band(-3.0, 1.0)], 1.0)[1],
+            band(-3.0, 1.0)
+        );
     }
 
     #[test]
