@@ -27,11 +27,11 @@ pub const FORMAT: &str = "pde-prediction-models";
 /// Bumped whenever [`ModelSet`] or the features change shape or meaning
 /// (2: a choice of learner per target, indicator features, the processed
 /// volume; 3: no weekday indicator on an observed holiday, so a version 2
-/// file's coefficients would misread holidays; 4: a target's `band_scale`).
-/// The cost models' learner and columns (issue #24's second round) are
-/// study-only: a version 4 reader from before them refuses a set holding
-/// one (an unknown learner, or a column past its row), never misreads it.
-pub const FORMAT_VERSION: u32 = 4;
+/// file's coefficients would misread holidays; 4: a target's `band_scale`;
+/// 5: the runtimes' cost model, [`Learner::RidgeAtMedian`] over the
+/// volume in millions, shipped since issue #24's fourth round, which a
+/// version 4 reader from before it would refuse as an unknown learner).
+pub const FORMAT_VERSION: u32 = 5;
 /// The manifest's name inside the models directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The models' name inside the models directory.

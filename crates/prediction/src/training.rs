@@ -222,12 +222,25 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// What `fit` uses since issue #24's third round
-    /// (`bench/forecast-rule-24c.md`, `selection+pool`): records fitted by
-    /// the pooled ridge, every band as [`Calibration::SELECTION`] makes it.
+    /// What `fit` uses since issue #24's fourth round
+    /// (`bench/forecast-rule-24d.md`, `study+noise+family+cost-runtimes+pool+shared-records+shrink-special`):
+    /// records fitted by the pooled ridge, their bands from the selection's
+    /// blocks with each kind of day's shape shared by the feeds; runtimes
+    /// with their cost model among the candidates; the arrivals' and
+    /// runtimes' bands from the study's rolling blocks, in each target's
+    /// noise scale, one tail shape per family; records' and runtimes'
+    /// special-day bands narrowed to the final learner's
+    /// ([`shrink_special_band`]). Until that round `selection+pool`.
     pub const SHIPPED: Calibration = Calibration {
+        noise_scale_bands: true,
+        family_shape: true,
+        selection_record_bands: true,
+        shared_record_shapes: true,
+        cost_models: true,
+        runtime_cost_only: true,
         pooled_records: true,
-        ..Calibration::SELECTION
+        shrink_special: true,
+        ..Calibration::STUDY_CHOICE
     };
 
     /// Shipped until issue #24's third round (named `selection`; since
@@ -1272,6 +1285,13 @@ mod tests {
         let shared = Calibration::named("study+shared-records").unwrap();
         assert!(shared.selection_record_bands && shared.shared_record_shapes);
         assert_eq!(
+            Calibration::named(
+                "study+noise+family+cost-runtimes+pool+shared-records+shrink-special"
+            )
+            .unwrap(),
+            Calibration::SHIPPED
+        );
+        assert_ne!(
             Calibration::named("selection+pool").unwrap(),
             Calibration::SHIPPED
         );
