@@ -407,6 +407,23 @@ fn compare(bands: &Bands, first: u64, count: u64, competitor: Competitor) -> Res
         },
         verdict(off.is_empty())
     );
+    // The geometric means' terms: where the gap to the oracle is.
+    let per_target: Vec<String> = names
+        .iter()
+        .zip(&sums)
+        .map(|(name, kinds)| {
+            let total = |f: &dyn Fn(&Versus) -> f64| kinds.iter().map(f).sum::<f64>();
+            format!(
+                "{name} {:.3}/{:.3}",
+                total(&|v| v.model_error) / total(&|v| v.oracle_error),
+                total(&|v| v.model_score) / total(&|v| v.oracle_score)
+            )
+        })
+        .collect();
+    println!(
+        "\nPer target, model over oracle (MAE/interval score, all days): {}",
+        per_target.join(", ")
+    );
     let shown: Vec<String> = mean_coverage
         .iter()
         .map(|(name, c)| format!("{name} {c:.3}"))

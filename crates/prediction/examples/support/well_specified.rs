@@ -23,8 +23,11 @@
 //!   on three days).
 //! - Runtimes: `(a + b M) (+ the report's month-end and quarter-end
 //!   minutes)` times a multiplicative noise, `M` the millions of records the
-//!   job processes (a skipped holiday's records included), fitted by least
-//!   absolute deviations on the actual volumes; the forecast's quantiles
+//!   job processes (a skipped holiday's records included), fitted on the
+//!   actual volumes by a Huber M-estimate on relative errors (the noise is
+//!   multiplicative; on the development seeds a hair better than least
+//!   absolute deviations, MAE 1.0112 -> 1.0110 and 1.0116 -> 1.0112, the
+//!   runtimes' special days most); the forecast's quantiles
 //!   from draws of the day's (and a skipped holiday's) records from the
 //!   records model, times a resampled training ratio `actual / fit`.
 //!   Approximation: ingest's extra 7 minutes per rejected file (additive,
@@ -161,6 +164,31 @@ fn least_absolute(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>, String> {
             .iter()
             .zip(y)
             .map(|(x, yi)| 1.0 / (yi - dot(x, &beta)).abs().max(1e-4))
+            .collect();
+        let (a, b) = normal_equations(rows, y, &w);
+        beta = solve(a, b)?;
+    }
+    Ok(beta)
+}
+
+/// A Huber M-estimate on relative errors `(y - fit) / fit` (the runtimes'
+/// noise is multiplicative): nearly least squares' efficiency on the
+/// Gaussian part, and the occasional slow run (x1.2-1.6) down-weighted.
+fn relative_huber(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>, String> {
+    let mut beta = least_absolute(rows, y)?;
+    for _ in 0..30 {
+        let fits: Vec<f64> = rows.iter().map(|x| dot(x, &beta).max(1e-6)).collect();
+        let mut rel: Vec<f64> = y.iter().zip(&fits).map(|(yi, f)| (yi - f) / f).collect();
+        let mut abs: Vec<f64> = rel.iter().map(|r| r.abs()).collect();
+        abs.sort_by(f64::total_cmp);
+        let scale = (quantile(&abs, 0.5) / 0.6745).max(1e-6);
+        for r in rel.iter_mut() {
+            *r /= scale;
+        }
+        let w: Vec<f64> = rel
+            .iter()
+            .zip(&fits)
+            .map(|(r, f)| (1.345 / r.abs().max(1.345)) / (f * f))
             .collect();
         let (a, b) = normal_equations(rows, y, &w);
         beta = solve(a, b)?;
@@ -327,7 +355,7 @@ impl Runtimes {
                 rows.push(runtime_row(job, job_millions(job, &processed), &facts));
                 y.push(minutes);
             }
-            let b = least_absolute(&rows, &y)?;
+            let b = relative_huber(&rows, &y)?;
             ratios.push(rows.iter().zip(&y).map(|(x, yi)| yi / dot(x, &b)).collect());
             beta.push(b);
         }
