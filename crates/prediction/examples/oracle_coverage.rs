@@ -13,9 +13,11 @@
 //! With `--well-specified`, the comparison scores the well-specified
 //! model (`support/well_specified.rs`: the generator's functional form, its
 //! coefficients estimated from each dataset's training months) instead of
-//! the shipped procedure: how close to the oracle an honest model can get.
+//! the shipped procedure: how close to the oracle an honest model can get
+//! (`--widen K` multiplies its bands' half-widths by K, to see what the
+//! tails gate costs in interval score).
 //!
-//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified]] DATA_DIR`
+//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K]]] DATA_DIR`
 //! (`bench/oracle-coverage` runs it on `data/`).
 
 #[path = "support/well_specified.rs"]
@@ -50,17 +52,23 @@ const COMPARE_SEEDS: u64 = 300_001;
 enum Competitor {
     /// The shipped procedure (`training::fit_with`) with this calibration.
     Shipped(Calibration),
-    /// The well-specified model (`well_specified`).
-    WellSpecified,
+    /// The well-specified model (`well_specified`), its bands' half-widths
+    /// times `widen` (1 as fitted).
+    WellSpecified { widen: f64 },
 }
 
 impl Competitor {
     fn label(self) -> String {
         match self {
             Competitor::Shipped(calibration) => format!("the shipped procedure ({calibration:?})"),
-            Competitor::WellSpecified => {
-                "the well-specified model (the generator's form, coefficients estimated)"
-                    .to_string()
+            Competitor::WellSpecified { widen } => {
+                let name =
+                    "the well-specified model (the generator's form, coefficients estimated)";
+                if widen == 1.0 {
+                    name.to_string()
+                } else {
+                    format!("{name}, bands widened x{widen}")
+                }
             }
         }
     }
@@ -82,7 +90,9 @@ impl Competitor {
                     .map(|d| (d, raw_forecast(&fitted.models, d)))
                     .collect())
             }
-            Competitor::WellSpecified => well_specified::forecast(actuals, train, holdout, seed),
+            Competitor::WellSpecified { widen } => {
+                well_specified::forecast(actuals, train, holdout, seed, widen)
+            }
         }
     }
 }
@@ -239,6 +249,11 @@ struct Gates {
     coverage_sum: Vec<[f64; 2]>,
     /// Per target, how many of its runs had a tail over 18 % (model, oracle).
     target_tails: Vec<[usize; 2]>,
+    /// Per family of targets (runtimes, records, arrivals) and who: the
+    /// target-runs, and the sum of squares of their below-p10 and
+    /// above-p90 shares' distance from 0.10 (how much a run's tails vary
+    /// beyond the binomial's draw).
+    tail_spread: [[(usize, f64); 2]; 3],
 }
 
 /// Whether one dataset's target-runs pass issue #15's gates: every target
@@ -261,6 +276,16 @@ impl Gates {
         self.wide[who] += usize::from(wide);
         self.coverage_sum.resize(scores.len(), [0.0; 2]);
         self.target_tails.resize(scores.len(), [0; 2]);
+        for (t, s) in scores.iter().enumerate() {
+            let family = match t {
+                0..5 => 0,
+                5..9 => 1,
+                _ => 2,
+            };
+            let spread = &mut self.tail_spread[family][who];
+            spread.0 += 2;
+            spread.1 += (s.share(s.below) - 0.1).powi(2) + (s.share(s.above) - 0.1).powi(2);
+        }
         for ((sum, tails), s) in self
             .coverage_sum
             .iter_mut()
@@ -442,6 +467,18 @@ fn compare(bands: &Bands, first: u64, count: u64, competitor: Competitor) -> Res
         gates.datasets,
         tails_shown.join(", ")
     );
+    let spread: Vec<String> = ["runtimes", "records", "arrivals"]
+        .iter()
+        .zip(&gates.tail_spread)
+        .map(|(family, who)| {
+            let rms = |(n, sum): (usize, f64)| (sum / n.max(1) as f64).sqrt();
+            format!("{family} {:.4}/{:.4}", rms(who[0]), rms(who[1]))
+        })
+        .collect();
+    println!(
+        "\nA run's tail share (below p10, above p90) about 0.10, root mean square per family (model/oracle; the binomial alone ~0.039 on 59 days): {}",
+        spread.join(", ")
+    );
     println!("| figure | model | oracle |");
     println!("|---|---|---|");
     let rows: [(&str, &dyn Fn(usize) -> f64); 6] = [
@@ -518,6 +555,7 @@ fn run() -> Result<(), String> {
     let (mut reference, mut trials, mut versus, mut data_dir) = (2000u64, 500u64, 0u64, None);
     let mut calibration = Calibration::SHIPPED;
     let mut well_specified = false;
+    let mut widen = 1.0;
     let mut first = COMPARE_SEEDS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -532,6 +570,14 @@ fn run() -> Result<(), String> {
             "--compare" => versus = number("--compare")?,
             "--from" => first = number("--from")?,
             "--well-specified" => well_specified = true,
+            "--widen" => {
+                let v = args.next().unwrap_or_default();
+                widen = v
+                    .parse()
+                    .ok()
+                    .filter(|k: &f64| *k > 0.0)
+                    .ok_or(format!("--widen: `{v}` is not a positive number"))?;
+            }
             "--calibration" => {
                 let name = args.next().unwrap_or_default();
                 calibration =
@@ -541,7 +587,7 @@ fn run() -> Result<(), String> {
             _ => return Err(format!("unexpected argument `{arg}`")),
         }
     }
-    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified]] DATA_DIR")?;
+    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K]]] DATA_DIR")?;
     let data = Dataset::load(&data_dir).map_err(|e| e.to_string())?;
 
     eprintln!("oracle: taking each date's p10 and p90 from {reference} reference datasets");
@@ -600,7 +646,7 @@ fn run() -> Result<(), String> {
     );
     if versus > 0 {
         let competitor = if well_specified {
-            Competitor::WellSpecified
+            Competitor::WellSpecified { widen }
         } else {
             Competitor::Shipped(calibration)
         };

@@ -426,13 +426,24 @@ const NOTHING: Quantiles<f64> = Quantiles {
     p90: 0.0,
 };
 
+/// `q` with its half-widths about the p50 times `k`.
+fn widened(q: Quantiles<f64>, k: f64) -> Quantiles<f64> {
+    Quantiles {
+        p10: q.p50 - k * (q.p50 - q.p10),
+        p50: q.p50,
+        p90: q.p50 + k * (q.p90 - q.p50),
+    }
+}
+
 /// Fits the well-specified model on `train` and forecasts every date of
-/// `holdout` (`seed` seeds the draws, so a run is reproducible).
+/// `holdout` (`seed` seeds the draws, so a run is reproducible), its bands'
+/// half-widths times `widen` (1: as fitted).
 pub fn forecast(
     actuals: &BTreeMap<NaiveDate, DailyActuals>,
     train: DateRange,
     holdout: DateRange,
     seed: u64,
+    widen: f64,
 ) -> Result<BTreeMap<NaiveDate, RawForecast>, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let records = Records::fit(actuals, train, &mut rng)?;
@@ -479,7 +490,7 @@ pub fn forecast(
                 }
             })
             .collect();
-        let feed_arrival = (0..FEEDS)
+        let feed_arrival: Vec<Quantiles<f64>> = (0..FEEDS)
             .map(|f| {
                 let p50 = dot(&arrival_row(f, &facts, &records), &arrivals.beta);
                 Quantiles {
@@ -500,9 +511,15 @@ pub fn forecast(
         out.insert(
             date,
             RawForecast {
-                feed_records,
-                feed_arrival,
-                job_runtime,
+                feed_records: feed_records
+                    .into_iter()
+                    .map(|q| widened(q, widen))
+                    .collect(),
+                feed_arrival: feed_arrival
+                    .into_iter()
+                    .map(|q| widened(q, widen))
+                    .collect(),
+                job_runtime: job_runtime.into_iter().map(|q| widened(q, widen)).collect(),
             },
         );
     }
