@@ -15,9 +15,10 @@
 //! coefficients estimated from each dataset's training months) instead of
 //! the shipped procedure: how close to the oracle an honest model can get
 //! (`--widen K` multiplies its bands' half-widths by K, to see what the
-//! tails gate costs in interval score).
+//! tails gate costs in interval score; `--arrival-edge Q` places each
+//! arrival feed by its residuals' Q quantile rather than their median).
 //!
-//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K]]] DATA_DIR`
+//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K] [--arrival-edge Q]]] DATA_DIR`
 //! (`bench/oracle-coverage` runs it on `data/`).
 
 #[path = "support/well_specified.rs"]
@@ -52,22 +53,21 @@ const COMPARE_SEEDS: u64 = 300_001;
 enum Competitor {
     /// The shipped procedure (`training::fit_with`) with this calibration.
     Shipped(Calibration),
-    /// The well-specified model (`well_specified`), its bands' half-widths
-    /// times `widen` (1 as fitted).
-    WellSpecified { widen: f64 },
+    /// The well-specified model (`well_specified`) and its options.
+    WellSpecified(well_specified::Options),
 }
 
 impl Competitor {
     fn label(self) -> String {
         match self {
             Competitor::Shipped(calibration) => format!("the shipped procedure ({calibration:?})"),
-            Competitor::WellSpecified { widen } => {
+            Competitor::WellSpecified(options) => {
                 let name =
                     "the well-specified model (the generator's form, coefficients estimated)";
-                if widen == 1.0 {
+                if options == well_specified::Options::AS_FITTED {
                     name.to_string()
                 } else {
-                    format!("{name}, bands widened x{widen}")
+                    format!("{name}, {options:?}")
                 }
             }
         }
@@ -90,8 +90,8 @@ impl Competitor {
                     .map(|d| (d, raw_forecast(&fitted.models, d)))
                     .collect())
             }
-            Competitor::WellSpecified { widen } => {
-                well_specified::forecast(actuals, train, holdout, seed, widen)
+            Competitor::WellSpecified(options) => {
+                well_specified::forecast(actuals, train, holdout, seed, options)
             }
         }
     }
@@ -555,7 +555,7 @@ fn run() -> Result<(), String> {
     let (mut reference, mut trials, mut versus, mut data_dir) = (2000u64, 500u64, 0u64, None);
     let mut calibration = Calibration::SHIPPED;
     let mut well_specified = false;
-    let mut widen = 1.0;
+    let mut options = well_specified::Options::AS_FITTED;
     let mut first = COMPARE_SEEDS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -570,13 +570,18 @@ fn run() -> Result<(), String> {
             "--compare" => versus = number("--compare")?,
             "--from" => first = number("--from")?,
             "--well-specified" => well_specified = true,
-            "--widen" => {
+            "--widen" | "--arrival-edge" => {
                 let v = args.next().unwrap_or_default();
-                widen = v
+                let k: f64 = v
                     .parse()
                     .ok()
                     .filter(|k: &f64| *k > 0.0)
-                    .ok_or(format!("--widen: `{v}` is not a positive number"))?;
+                    .ok_or(format!("{arg}: `{v}` is not a positive number"))?;
+                if arg == "--widen" {
+                    options.widen = k;
+                } else {
+                    options.arrival_edge = Some(k.min(1.0));
+                }
             }
             "--calibration" => {
                 let name = args.next().unwrap_or_default();
@@ -587,7 +592,7 @@ fn run() -> Result<(), String> {
             _ => return Err(format!("unexpected argument `{arg}`")),
         }
     }
-    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K]]] DATA_DIR")?;
+    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K] [--arrival-edge Q]]] DATA_DIR")?;
     let data = Dataset::load(&data_dir).map_err(|e| e.to_string())?;
 
     eprintln!("oracle: taking each date's p10 and p90 from {reference} reference datasets");
@@ -646,7 +651,7 @@ fn run() -> Result<(), String> {
     );
     if versus > 0 {
         let competitor = if well_specified {
-            Competitor::WellSpecified { widen }
+            Competitor::WellSpecified(options)
         } else {
             Competitor::Shipped(calibration)
         };
