@@ -10,8 +10,19 @@
 //! holdout, and on many trial datasets to say how often even the truth
 //! passes issue #15's coverage gates. Nothing here feeds the models.
 //!
-//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME]] DATA_DIR`
+//! With `--well-specified`, the comparison scores the well-specified
+//! model (`support/well_specified.rs`: the generator's functional form, its
+//! coefficients estimated from each dataset's training months) instead of
+//! the shipped procedure: how close to the oracle an honest model can get
+//! (`--widen K` multiplies its bands' half-widths by K, to see what the
+//! tails gate costs in interval score; `--arrival-edge Q` places each
+//! arrival feed by its residuals' Q quantile rather than their median).
+//!
+//! Usage: `oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K] [--arrival-edge Q]]] DATA_DIR`
 //! (`bench/oracle-coverage` runs it on `data/`).
+
+#[path = "support/well_specified.rs"]
+mod well_specified;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,7 +37,7 @@ use prediction::training::{
     self, Calibration, DailyActuals, daily_actuals, evaluation_ranges, interval_score,
     seasonal_naive,
 };
-use prediction::{calendar, raw_forecast};
+use prediction::{RawForecast, calendar, raw_forecast};
 
 /// Reference datasets' seeds start here; trial datasets' at `TRIAL_SEEDS`.
 /// Both are far from `data/`'s seed and from every seed a study used.
@@ -36,6 +47,55 @@ const TRIAL_SEEDS: u64 = 200_001;
 /// here unless `--from` says otherwise (300001.. were the development
 /// set of the holiday fix, 310001.. its confirmation).
 const COMPARE_SEEDS: u64 = 300_001;
+
+/// What `--compare` sets against the oracle.
+#[derive(Clone, Copy)]
+enum Competitor {
+    /// The shipped procedure (`training::fit_with`) with this calibration.
+    Shipped(Calibration),
+    /// The well-specified model (`well_specified`) and its options.
+    WellSpecified(well_specified::Options),
+}
+
+impl Competitor {
+    fn label(self) -> String {
+        match self {
+            Competitor::Shipped(calibration) => format!("the shipped procedure ({calibration:?})"),
+            Competitor::WellSpecified(options) => {
+                let name =
+                    "the well-specified model (the generator's form, coefficients estimated)";
+                if options == well_specified::Options::AS_FITTED {
+                    name.to_string()
+                } else {
+                    format!("{name}, {options:?}")
+                }
+            }
+        }
+    }
+
+    /// Fits on the training range of `actuals` and forecasts each holdout date.
+    fn forecasts(
+        self,
+        actuals: &BTreeMap<NaiveDate, DailyActuals>,
+        seed: u64,
+    ) -> Result<BTreeMap<NaiveDate, RawForecast>, String> {
+        let (train, holdout) = evaluation_ranges();
+        match self {
+            Competitor::Shipped(calibration) => {
+                let fitted = training::fit_with(actuals, train.from, train.to, 7, calibration)?;
+                Ok(holdout
+                    .from
+                    .iter_days()
+                    .take_while(|d| *d <= holdout.to)
+                    .map(|d| (d, raw_forecast(&fitted.models, d)))
+                    .collect())
+            }
+            Competitor::WellSpecified(options) => {
+                well_specified::forecast(actuals, train, holdout, seed, options)
+            }
+        }
+    }
+}
 
 /// Reads a target's value for feed or job `i` from a day's actuals.
 type Pick = fn(&DailyActuals, usize) -> Option<f64>;
@@ -189,6 +249,11 @@ struct Gates {
     coverage_sum: Vec<[f64; 2]>,
     /// Per target, how many of its runs had a tail over 18 % (model, oracle).
     target_tails: Vec<[usize; 2]>,
+    /// Per family of targets (runtimes, records, arrivals) and who: the
+    /// target-runs, and the sum of squares of their below-p10 and
+    /// above-p90 shares' distance from 0.10 (how much a run's tails vary
+    /// beyond the binomial's draw).
+    tail_spread: [[(usize, f64); 2]; 3],
 }
 
 /// Whether one dataset's target-runs pass issue #15's gates: every target
@@ -211,6 +276,16 @@ impl Gates {
         self.wide[who] += usize::from(wide);
         self.coverage_sum.resize(scores.len(), [0.0; 2]);
         self.target_tails.resize(scores.len(), [0; 2]);
+        for (t, s) in scores.iter().enumerate() {
+            let family = match t {
+                0..5 => 0,
+                5..9 => 1,
+                _ => 2,
+            };
+            let spread = &mut self.tail_spread[family][who];
+            spread.0 += 2;
+            spread.1 += (s.share(s.below) - 0.1).powi(2) + (s.share(s.above) - 0.1).powi(2);
+        }
         for ((sum, tails), s) in self
             .coverage_sum
             .iter_mut()
@@ -226,12 +301,14 @@ impl Gates {
     }
 }
 
-/// Fits the shipped procedure (`training::fit`, forest seed 7) on `count`
-/// simulated datasets and prints, per target and kind of day, its Nov-Dec
-/// figures next to the oracle's on the same days: where the models fall
-/// short of the truth, found without looking at `data/`.
-fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> Result<(), String> {
-    let (train, holdout) = evaluation_ranges();
+/// Fits the shipped procedure (`training::fit`, forest seed 7), or the
+/// well-specified model, on `count` simulated datasets and prints, per
+/// target and kind of day, its Nov-Dec figures next to the oracle's on the
+/// same days: where the models fall short of the truth, found without
+/// looking at `data/`.
+fn compare(bands: &Bands, first: u64, count: u64, competitor: Competitor) -> Result<(), String> {
+    let (_, holdout) = evaluation_ranges();
+    let label = competitor.label();
     let all = targets();
     let names: Vec<String> = all.iter().map(|(n, _, _)| n.clone()).collect();
     let mut sums = vec![[Versus::default(); 2]; names.len()];
@@ -239,13 +316,15 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
     let mut gates = Gates::default();
     for seed in first..first + count {
         let actuals = actuals_of(seed)?;
-        let fitted = training::fit_with(&actuals, train.from, train.to, 7, calibration)?;
+        let forecasts = competitor.forecasts(&actuals, seed)?;
         let mut runs = [
             vec![Score::default(); names.len()],
             vec![Score::default(); names.len()],
         ];
         for (date, day) in actuals.range(holdout.from..=holdout.to) {
-            let forecast = raw_forecast(&fitted.models, *date);
+            let Some(forecast) = forecasts.get(date) else {
+                continue;
+            };
             let kind = day_kind(&calendar::day_facts(*date)) as usize;
             for (t, (_, pick, i)) in all.iter().enumerate() {
                 let Some(actual) = pick(day, *i) else {
@@ -306,7 +385,7 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
     };
     let share = |k: usize, of: usize| k as f64 / of.max(1) as f64;
     println!(
-        "\n# Summary: the shipped procedure ({calibration:?}) and the oracle on {count} datasets (seeds {first}..{})",
+        "\n# Summary: {label} and the oracle on {count} datasets (seeds {first}..{})",
         first + count.max(1) - 1
     );
     let mae = ratio_of(&|v| (v.model_error, v.oracle_error));
@@ -378,6 +457,23 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
         },
         verdict(off.is_empty())
     );
+    // The geometric means' terms: where the gap to the oracle is.
+    let per_target: Vec<String> = names
+        .iter()
+        .zip(&sums)
+        .map(|(name, kinds)| {
+            let total = |f: &dyn Fn(&Versus) -> f64| kinds.iter().map(f).sum::<f64>();
+            format!(
+                "{name} {:.3}/{:.3}",
+                total(&|v| v.model_error) / total(&|v| v.oracle_error),
+                total(&|v| v.model_score) / total(&|v| v.oracle_score)
+            )
+        })
+        .collect();
+    println!(
+        "\nPer target, model over oracle (MAE/interval score, all days): {}",
+        per_target.join(", ")
+    );
     let shown: Vec<String> = mean_coverage
         .iter()
         .map(|(name, c)| format!("{name} {c:.3}"))
@@ -395,6 +491,18 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
         "\nRuns with a tail over 18 % per target (model/oracle, of {}): {}",
         gates.datasets,
         tails_shown.join(", ")
+    );
+    let spread: Vec<String> = ["runtimes", "records", "arrivals"]
+        .iter()
+        .zip(&gates.tail_spread)
+        .map(|(family, who)| {
+            let rms = |(n, sum): (usize, f64)| (sum / n.max(1) as f64).sqrt();
+            format!("{family} {:.4}/{:.4}", rms(who[0]), rms(who[1]))
+        })
+        .collect();
+    println!(
+        "\nA run's tail share (below p10, above p90) about 0.10, root mean square per family (model/oracle; the binomial alone ~0.039 on 59 days): {}",
+        spread.join(", ")
     );
     println!("| figure | model | oracle |");
     println!("|---|---|---|");
@@ -419,9 +527,7 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
     for (name, value) in rows {
         println!("| {name} | {:.4} | {:.4} |", value(0), value(1));
     }
-    println!(
-        "\n# The shipped procedure against the oracle on {count} datasets (seeds {first}..), Nov-Dec"
-    );
+    println!("\n# {label} against the oracle on {count} datasets (seeds {first}..), Nov-Dec");
     println!(
         "| target | kind | days | coverage model / oracle | below p10 model / oracle | above p90 model / oracle | width model / oracle | MAE model / oracle |"
     );
@@ -473,6 +579,8 @@ fn compare(bands: &Bands, first: u64, count: u64, calibration: Calibration) -> R
 fn run() -> Result<(), String> {
     let (mut reference, mut trials, mut versus, mut data_dir) = (2000u64, 500u64, 0u64, None);
     let mut calibration = Calibration::SHIPPED;
+    let mut well_specified = false;
+    let mut options = well_specified::Options::AS_FITTED;
     let mut first = COMPARE_SEEDS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -486,6 +594,20 @@ fn run() -> Result<(), String> {
             "--trials" => trials = number("--trials")?,
             "--compare" => versus = number("--compare")?,
             "--from" => first = number("--from")?,
+            "--well-specified" => well_specified = true,
+            "--widen" | "--arrival-edge" => {
+                let v = args.next().unwrap_or_default();
+                let k: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|k: &f64| *k > 0.0)
+                    .ok_or(format!("{arg}: `{v}` is not a positive number"))?;
+                if arg == "--widen" {
+                    options.widen = k;
+                } else {
+                    options.arrival_edge = Some(k.min(1.0));
+                }
+            }
             "--calibration" => {
                 let name = args.next().unwrap_or_default();
                 calibration =
@@ -495,7 +617,7 @@ fn run() -> Result<(), String> {
             _ => return Err(format!("unexpected argument `{arg}`")),
         }
     }
-    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME]] DATA_DIR")?;
+    let data_dir = data_dir.ok_or("usage: oracle_coverage [--reference N] [--trials N] [--compare N [--from SEED] [--calibration NAME | --well-specified [--widen K] [--arrival-edge Q]]] DATA_DIR")?;
     let data = Dataset::load(&data_dir).map_err(|e| e.to_string())?;
 
     eprintln!("oracle: taking each date's p10 and p90 from {reference} reference datasets");
@@ -553,7 +675,12 @@ fn run() -> Result<(), String> {
         mean_coverage.join(" ")
     );
     if versus > 0 {
-        compare(&bands, first, versus, calibration)?;
+        let competitor = if well_specified {
+            Competitor::WellSpecified(options)
+        } else {
+            Competitor::Shipped(calibration)
+        };
+        compare(&bands, first, versus, competitor)?;
     }
     Ok(())
 }
