@@ -159,52 +159,65 @@ pub async fn read(
     let repository = desired.repository.name.as_str();
     let function = desired.function_name.as_str();
     let alias = desired.alias_name.as_str();
+    // The core's reads and the optional parts' run at once: each is a round
+    // trip to AWS, and the parts' (alarms, domain names) would otherwise
+    // wait for the slowest of the core's. The core's join is boxed: fourteen
+    // futures joined inline and joined again with the parts' made a future
+    // too big for a debug build's stack.
+    let core = Box::pin(async {
+        tokio::try_join!(
+            ecr::read_repository(&clients.ecr, repository),
+            ecr::read_lifecycle_policy(&clients.ecr, repository),
+            ecr::read_repository_policy(&clients.ecr, repository),
+            async {
+                match image {
+                    Some(image) => find_image(clients, repository, image).await,
+                    None => Ok(None),
+                }
+            },
+            iam::read_role(&clients.iam, &desired.role.name),
+            logs::read_log_group(&clients.logs, &desired.log_group),
+            lambda::read_function(&clients.lambda, function, None),
+            lambda::read_newest_version(&clients.lambda, function),
+            lambda::read_alias(&clients.lambda, function, alias),
+            lambda::read_reserved(&clients.lambda, function),
+            lambda::read_provisioned(&clients.lambda, function, alias),
+            async {
+                let wanted = desired.concurrency;
+                if wanted.reserved.is_some() || wanted.provisioned.is_some() {
+                    lambda::read_account_concurrency(&clients.lambda)
+                        .await
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+            apigw::read_api(&clients.apigw, &desired.api),
+            lambda::read_permission(&clients.lambda, function, alias, PERMISSION_ID),
+        )
+        .map_err(anyhow::Error::from)
+    });
+    let stage_tags = desired.stage.tags();
+    let parts = Box::pin(super::parts::read(&desired.parts, &stage_tags, clients));
     let (
-        repository_found,
-        lifecycle_policy,
-        repository_policy,
-        image_digest,
-        role,
-        log_group,
-        latest,
-        newest_version,
-        alias_found,
-        reserved,
-        provisioned,
-        account,
-        api,
-        permission,
-    ) = tokio::try_join!(
-        ecr::read_repository(&clients.ecr, repository),
-        ecr::read_lifecycle_policy(&clients.ecr, repository),
-        ecr::read_repository_policy(&clients.ecr, repository),
-        async {
-            match image {
-                Some(image) => find_image(clients, repository, image).await,
-                None => Ok(None),
-            }
-        },
-        iam::read_role(&clients.iam, &desired.role.name),
-        logs::read_log_group(&clients.logs, &desired.log_group),
-        lambda::read_function(&clients.lambda, function, None),
-        lambda::read_newest_version(&clients.lambda, function),
-        lambda::read_alias(&clients.lambda, function, alias),
-        lambda::read_reserved(&clients.lambda, function),
-        lambda::read_provisioned(&clients.lambda, function, alias),
-        async {
-            let wanted = desired.concurrency;
-            if wanted.reserved.is_some() || wanted.provisioned.is_some() {
-                lambda::read_account_concurrency(&clients.lambda)
-                    .await
-                    .map(Some)
-            } else {
-                Ok(None)
-            }
-        },
-        apigw::read_api(&clients.apigw, &desired.api),
-        lambda::read_permission(&clients.lambda, function, alias, PERMISSION_ID),
-    )?;
-    let parts = super::parts::read(&desired.parts, &desired.stage.tags(), clients).await?;
+        (
+            repository_found,
+            lifecycle_policy,
+            repository_policy,
+            image_digest,
+            role,
+            log_group,
+            latest,
+            newest_version,
+            alias_found,
+            reserved,
+            provisioned,
+            account,
+            api,
+            permission,
+        ),
+        parts,
+    ) = tokio::try_join!(core, parts)?;
     let running: Vec<&str> = [&latest, &newest_version]
         .into_iter()
         .flatten()

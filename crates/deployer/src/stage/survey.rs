@@ -64,13 +64,30 @@ pub async fn survey(
         desired.concurrency = lambda::DesiredConcurrency::default();
     }
     let wanted = image.as_ref().map(|i| &i.image);
+    // The published versions are listed beside the stage's reads, not after
+    // them: a function that does not exist has none (NotFound is an empty
+    // list), so nothing waits on the read to know whether to ask.
+    let versions = async {
+        match purpose {
+            Purpose::Deploy => Ok(Vec::new()),
+            Purpose::Inspect | Purpose::Destroy => {
+                lambda::list_versions(&clients.lambda, &desired.function_name).await
+            }
+        }
+    };
     let mut actual = match purpose {
-        Purpose::Deploy | Purpose::Inspect => actual::read(&desired, wanted, clients).await?,
+        Purpose::Deploy | Purpose::Inspect => {
+            let (actual, versions) =
+                tokio::try_join!(actual::read(&desired, wanted, clients), async {
+                    versions.await.map_err(anyhow::Error::from)
+                })?;
+            ActualStage { versions, ..actual }
+        }
         Purpose::Destroy => {
             // Never an error: a function that cannot be read counts as a
             // user, so the repository is kept (deletion fails closed).
             let prefix = names.app_function_prefix();
-            let (actual, users) = tokio::join!(
+            let (actual, users, versions) = tokio::join!(
                 actual::read(&desired, None, clients),
                 lambda::functions_using_repository(
                     &clients.lambda,
@@ -78,9 +95,11 @@ pub async fn survey(
                     &names.repository_uri,
                     &desired.function_name,
                 ),
+                versions,
             );
             ActualStage {
                 repository_users: users,
+                versions: versions?,
                 ..actual?
             }
         }
@@ -96,10 +115,6 @@ pub async fn survey(
             // someone else's (API Gateway names are not unique): it is
             // neither shown as the stage's nor deleted.
             actual.api = actual.api.filter(|api| api.is_ours(&desired.api.tags));
-            if actual.function.is_some() {
-                actual.versions =
-                    lambda::list_versions(&clients.lambda, &desired.function_name).await?;
-            }
         }
     }
     let plan = plan::plan(&desired, wanted, &actual);
