@@ -277,19 +277,7 @@ impl LearnerSpec {
         }
         .fit_linear(&rows, &z)?
         .0;
-        let (own_rows, _) = groups
-            .get(which)
-            .ok_or_else(|| format!("no group {which} of {}", groups.len()))?;
-        let fitted: Vec<f64> = own_rows
-            .iter()
-            .map(|r| pooled.predict(&stack(which, r)))
-            .collect();
-        let plain = LearnerSpec {
-            kind: LearnerKind::Ridge,
-            trim: false,
-            ..self.clone()
-        };
-        Ok(Learner::Ridge(plain.fit_linear(own_rows, &fitted)?.0))
+        self.reproduced(groups, which, |r| pooled.predict(&stack(which, r)))
     }
 
     /// A [`LearnerKind::SharedRidge`] for group `which` of `groups` (each a
@@ -388,26 +376,28 @@ impl LearnerSpec {
         }
         let (x, y) = stacked(&kept);
         let fit = least_squares(&x, &y, &all)?;
-        let residuals = residuals_of(&x, &y, &fit.coefficients);
-        let mut sorted = residuals.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = quantile(&sorted, 0.5);
-        let mut deviations: Vec<f64> = residuals.iter().map(|r| (r - median).abs()).collect();
-        deviations.sort_by(f64::total_cmp);
-        let limit = TRIM_ROBUST_SDS * 1.4826 * quantile(&deviations, 0.5);
-        let trimmed: Vec<usize> = all
-            .iter()
-            .copied()
-            .filter(|i| limit <= 0.0 || (residuals[*i] - median).abs() <= limit)
-            .collect();
+        let trimmed = untrimmed(&residuals_of(&x, &y, &fit.coefficients)).unwrap_or(all);
         let fit = least_squares(&x, &y, &trimmed)?;
+        self.reproduced(groups, which, |r| {
+            dot(&design(which, r, &kept), &fit.coefficients)
+        })
+    }
+
+    /// A joint fit of several groups stored for group `which` as the
+    /// plain ridge over `linear_columns` that reproduces `fitted` (the
+    /// joint fit's value of a row) on that group's rows: the joint fit is
+    /// linear in those columns, so the learner is an ordinary
+    /// [`Learner::Ridge`] and the format does not change.
+    fn reproduced(
+        &self,
+        groups: &[(&[Vec<f64>], &[f64])],
+        which: usize,
+        fitted: impl Fn(&[f64]) -> f64,
+    ) -> Result<Learner, String> {
         let (own_rows, _) = groups
             .get(which)
-            .ok_or_else(|| format!("no group {which} of {n_groups}"))?;
-        let fitted: Vec<f64> = own_rows
-            .iter()
-            .map(|r| dot(&design(which, r, &kept), &fit.coefficients))
-            .collect();
+            .ok_or_else(|| format!("no group {which} of {}", groups.len()))?;
+        let fitted: Vec<f64> = own_rows.iter().map(|r| fitted(r)).collect();
         let plain = LearnerSpec {
             kind: LearnerKind::Ridge,
             trim: false,
@@ -427,20 +417,10 @@ impl LearnerSpec {
             .iter()
             .map(|i| z[*i] - first.predict(&rows[*i]))
             .collect();
-        let mut sorted = residuals.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = quantile(&sorted, 0.5);
-        let mut deviations: Vec<f64> = residuals.iter().map(|r| (r - median).abs()).collect();
-        deviations.sort_by(f64::total_cmp);
-        let limit = TRIM_ROBUST_SDS * 1.4826 * quantile(&deviations, 0.5);
-        let kept: Vec<usize> = all
-            .iter()
-            .copied()
-            .filter(|i| (residuals[*i] - median).abs() <= limit)
-            .collect();
-        if limit <= 0.0 || kept.len() == all.len() {
-            return Ok((first, all));
-        }
+        let kept = match untrimmed(&residuals) {
+            Some(kept) if kept.len() < all.len() => kept,
+            _ => return Ok((first, all)),
+        };
         let linear = fit_ridge(rows, z, &kept, &self.linear_columns, self.alpha)?;
         Ok((linear, kept))
     }
@@ -549,16 +529,34 @@ fn residuals_of(x: &[Vec<f64>], y: &[f64], coefficients: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The residuals' robust scale (1.4826 x the median absolute deviation)
-/// and their root mean square.
-fn scales(residuals: &[f64]) -> (f64, f64) {
+/// The residuals' median and median absolute deviation.
+fn median_and_mad(residuals: &[f64]) -> (f64, f64) {
     let mut sorted = residuals.to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = quantile(&sorted, 0.5);
     let mut deviations: Vec<f64> = residuals.iter().map(|r| (r - median).abs()).collect();
     deviations.sort_by(f64::total_cmp);
+    (median, quantile(&deviations, 0.5))
+}
+
+/// The rows whose residual lies within [`TRIM_ROBUST_SDS`] robust standard
+/// deviations (1.4826 x the median absolute deviation) of the residuals'
+/// median: a trimmed fit's rows; `None` when the residuals have no spread.
+fn untrimmed(residuals: &[f64]) -> Option<Vec<usize>> {
+    let (median, mad) = median_and_mad(residuals);
+    let limit = TRIM_ROBUST_SDS * 1.4826 * mad;
+    (limit > 0.0).then(|| {
+        (0..residuals.len())
+            .filter(|i| (residuals[*i] - median).abs() <= limit)
+            .collect()
+    })
+}
+
+/// The residuals' robust scale (1.4826 x the median absolute deviation)
+/// and their root mean square.
+fn scales(residuals: &[f64]) -> (f64, f64) {
     let rms = (residuals.iter().map(|r| r * r).sum::<f64>() / residuals.len().max(1) as f64).sqrt();
-    (1.4826 * quantile(&deviations, 0.5), rms)
+    (1.4826 * median_and_mad(residuals).1, rms)
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
