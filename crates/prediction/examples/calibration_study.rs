@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use prediction::data::Dataset;
 use prediction::features::DayKind;
-use prediction::model::{BandRule, KindBands, ResidualBand, quantile};
+use prediction::model::{BandRule, KindBands, ResidualBand, median_and_mad, quantile};
 use prediction::training::{self, Calibration, CalibrationBlocks};
 
 /// The block rules compared, by name.
@@ -89,16 +89,6 @@ enum Bands {
 
 /// The target families in file order: records, arrivals, runtimes.
 const FAMILIES: [std::ops::Range<usize>; 3] = [0..4, 4..8, 8..13];
-
-/// Median and median absolute deviation of some values.
-fn median_and_mad(values: &[f64]) -> (f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let median = quantile(&sorted, 0.5);
-    let mut deviations: Vec<f64> = sorted.iter().map(|v| (v - median).abs()).collect();
-    deviations.sort_by(f64::total_cmp);
-    (median, quantile(&deviations, 0.5))
-}
 
 /// The shared-shape bands of every target (file order).
 fn shared_shape_bands(residuals: &[Vec<(DayKind, f64)>], by_family: bool) -> Vec<ResidualBand> {

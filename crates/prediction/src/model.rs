@@ -452,20 +452,7 @@ struct LeastSquares {
 /// April) gets a zero coefficient instead of a singular matrix.
 fn least_squares(x: &[Vec<f64>], y: &[f64], used: &[usize]) -> Result<LeastSquares, String> {
     let p = x.first().map_or(0, Vec::len);
-    let mut xtx = vec![vec![0.0; p]; p];
-    let mut xty = vec![0.0; p];
-    for &i in used {
-        let row = &x[i];
-        for a in 0..p {
-            if row[a] == 0.0 {
-                continue;
-            }
-            xty[a] += row[a] * y[i];
-            for b in 0..p {
-                xtx[a][b] += row[a] * row[b];
-            }
-        }
-    }
+    let (mut xtx, xty) = normal_equations(x, y, used, |_| 1.0);
     for (a, row) in xtx.iter_mut().enumerate() {
         row[a] += 1e-9 * row[a].abs() + 1e-12;
     }
@@ -484,6 +471,34 @@ fn least_squares(x: &[Vec<f64>], y: &[f64], used: &[usize]) -> Result<LeastSquar
         coefficients,
         standard_errors,
     })
+}
+
+/// `X'WX` and `X'Wy` of the rows `used` of `x`, row `i` weighted `w(i)`:
+/// least squares' normal equations (and, reweighted, least absolute
+/// deviations' or an M-estimate's).
+pub fn normal_equations(
+    x: &[Vec<f64>],
+    y: &[f64],
+    used: &[usize],
+    w: impl Fn(usize) -> f64,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let p = x.first().map_or(0, Vec::len);
+    let mut xtx = vec![vec![0.0; p]; p];
+    let mut xty = vec![0.0; p];
+    for &i in used {
+        let (row, weight) = (&x[i], w(i));
+        for a in 0..p {
+            if row[a] == 0.0 {
+                continue;
+            }
+            let wa = weight * row[a];
+            xty[a] += wa * y[i];
+            for b in 0..p {
+                xtx[a][b] += wa * row[b];
+            }
+        }
+    }
+    (xtx, xty)
 }
 
 /// The inverse of a symmetric positive definite matrix (Gauss-Jordan with
@@ -529,8 +544,8 @@ fn residuals_of(x: &[Vec<f64>], y: &[f64], coefficients: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The residuals' median and median absolute deviation.
-fn median_and_mad(residuals: &[f64]) -> (f64, f64) {
+/// The median and median absolute deviation of some values.
+pub fn median_and_mad(residuals: &[f64]) -> (f64, f64) {
     let mut sorted = residuals.to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = quantile(&sorted, 0.5);
@@ -559,7 +574,8 @@ fn scales(residuals: &[f64]) -> (f64, f64) {
     (1.4826 * median_and_mad(residuals).1, rms)
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+/// The sum of the products of `a`'s and `b`'s items.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 

@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use prediction::calendar::{self, DayFacts};
 use prediction::features::processed_volume;
-use prediction::model::quantile;
+use prediction::model::{dot, normal_equations, quantile};
 use prediction::training::{DailyActuals, DateRange};
 use prediction::{Quantiles, RawForecast};
 use rand::{Rng, SeedableRng};
@@ -105,10 +105,6 @@ fn record_row(feed: usize, facts: &DayFacts) -> [f64; RECORD_COLUMNS] {
     x
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// Solves `a x = b` (Gaussian elimination with partial pivoting).
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Result<Vec<f64>, String> {
     let n = b.len();
@@ -138,25 +134,15 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Result<Vec<f64>, String> {
     Ok(x)
 }
 
-/// `X'WX` and `X'Wy`.
-fn normal_equations(rows: &[Vec<f64>], y: &[f64], w: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let p = rows.first().map_or(0, Vec::len);
-    let mut a = vec![vec![0.0; p]; p];
-    let mut b = vec![0.0; p];
-    for ((x, yi), wi) in rows.iter().zip(y).zip(w) {
-        for i in 0..p {
-            b[i] += wi * x[i] * yi;
-            for j in 0..p {
-                a[i][j] += wi * x[i] * x[j];
-            }
-        }
-    }
-    (a, b)
+/// `X'WX` and `X'Wy` of every row.
+fn weighted(rows: &[Vec<f64>], y: &[f64], w: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let all: Vec<usize> = (0..rows.len()).collect();
+    normal_equations(rows, y, &all, |i| w[i])
 }
 
 /// Plain least squares (no penalty).
 fn least_squares(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>, String> {
-    let (a, b) = normal_equations(rows, y, &vec![1.0; y.len()]);
+    let (a, b) = weighted(rows, y, &vec![1.0; y.len()]);
     solve(a, b)
 }
 
@@ -170,7 +156,7 @@ fn least_absolute(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>, String> {
             .zip(y)
             .map(|(x, yi)| 1.0 / (yi - dot(x, &beta)).abs().max(1e-4))
             .collect();
-        let (a, b) = normal_equations(rows, y, &w);
+        let (a, b) = weighted(rows, y, &w);
         beta = solve(a, b)?;
     }
     Ok(beta)
@@ -195,7 +181,7 @@ fn relative_huber(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>, String> {
             .zip(&fits)
             .map(|(r, f)| (1.345 / r.abs().max(1.345)) / (f * f))
             .collect();
-        let (a, b) = normal_equations(rows, y, &w);
+        let (a, b) = weighted(rows, y, &w);
         beta = solve(a, b)?;
     }
     Ok(beta)
@@ -260,7 +246,7 @@ impl Records {
             .collect();
         // Residual bootstrap of the coefficients: beta* - beta =
         // (X'X)^-1 X' e*, e* the days' residual vectors resampled whole.
-        let (xtx, _) = normal_equations(&rows, &y, &vec![1.0; y.len()]);
+        let (xtx, _) = weighted(&rows, &y, &vec![1.0; y.len()]);
         let mut deviations = Vec::with_capacity(DRAWS);
         for _ in 0..DRAWS {
             let mut xte = vec![0.0; RECORD_COLUMNS];
