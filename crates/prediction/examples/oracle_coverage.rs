@@ -406,29 +406,32 @@ fn compare(bands: &Bands, first: u64, count: u64, competitor: Competitor) -> Res
     println!(
         "geometric mean over targets, model over oracle: MAE {mae:.4}, interval score {score:.4}"
     );
-    // Where the interval score's excess lies: per target, each kind of
-    // day's ratio and the whole target's (the gate's geometric mean is of
-    // the latter).
+    // Where the gaps to the oracle lie: per target, the MAE's ratio and
+    // the interval score's by kind of day and for all days (the gates'
+    // geometric means are of the all-days ratios).
     let per_target: Vec<String> = names
         .iter()
         .zip(&sums)
         .map(|(name, kinds)| {
-            let ratio = |v: &[Versus]| {
-                let (m, o) = v.iter().fold((0.0, 0.0), |a, v| {
-                    (a.0 + v.model_score, a.1 + v.oracle_score)
-                });
+            let ratio = |v: &[Versus], f: &dyn Fn(&Versus) -> (f64, f64)| {
+                let (m, o) = v
+                    .iter()
+                    .map(f)
+                    .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
                 m / o.max(f64::MIN_POSITIVE)
             };
+            let score = |v: &Versus| (v.model_score, v.oracle_score);
             format!(
-                "{name} {:.3}/{:.3}/{:.3}",
-                ratio(&kinds[..1]),
-                ratio(&kinds[1..]),
-                ratio(kinds)
+                "{name} {:.3}; {:.3}/{:.3}/{:.3}",
+                ratio(kinds, &|v| (v.model_error, v.oracle_error)),
+                ratio(&kinds[..1], &score),
+                ratio(&kinds[1..], &score),
+                ratio(kinds, &score)
             )
         })
         .collect();
     println!(
-        "interval score over the oracle's per target (ordinary/special/all): {}",
+        "per target, model over oracle: MAE; interval score ordinary/special/all: {}",
         per_target.join(", ")
     );
     println!("\nIssue #24's gates:");
@@ -456,23 +459,6 @@ fn compare(bands: &Bands, first: u64, count: u64, competitor: Competitor) -> Res
             off.join(", ")
         },
         verdict(off.is_empty())
-    );
-    // The geometric means' terms: where the gap to the oracle is.
-    let per_target: Vec<String> = names
-        .iter()
-        .zip(&sums)
-        .map(|(name, kinds)| {
-            let total = |f: &dyn Fn(&Versus) -> f64| kinds.iter().map(f).sum::<f64>();
-            format!(
-                "{name} {:.3}/{:.3}",
-                total(&|v| v.model_error) / total(&|v| v.oracle_error),
-                total(&|v| v.model_score) / total(&|v| v.oracle_score)
-            )
-        })
-        .collect();
-    println!(
-        "\nPer target, model over oracle (MAE/interval score, all days): {}",
-        per_target.join(", ")
     );
     let shown: Vec<String> = mean_coverage
         .iter()

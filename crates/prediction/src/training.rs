@@ -306,18 +306,7 @@ impl Calibration {
             conformal: false,
             kinds: KindBands::Scaled,
         },
-        noise_scale_bands: false,
-        family_shape: false,
-        shrink_special: false,
-        selection_record_bands: false,
-        shared_record_shapes: false,
-        cost_models: false,
-        runtime_cost_only: false,
-        pooled_records: false,
-        shared_records: false,
-        runtime_cost_alone: false,
-        arrival_fitted_volume: false,
-        selection_arrival_bands: false,
+        ..Calibration::SELECTION
     };
 
     /// The calibration named `BASE[+OPTION...]`: `shipped`, `selection` or `study`,
@@ -838,6 +827,7 @@ pub fn fit_with(
     let mut calibration_residuals = Vec::new();
     let mut selections = Vec::new();
     let mut chosen_models = Vec::new();
+    let mut estimation_shares = Vec::new();
     // Records first: their fold models feed the runtimes' validation.
     for (t, target) in targets(&calibration).into_iter().enumerate() {
         let seed = seed + target.seed_offset;
@@ -871,10 +861,15 @@ pub fn fit_with(
         // Arrivals' residuals from the selection's blocks too, with their
         // own rule (`selection-arrivals`).
         let arrival_on_selection = calibration.selection_arrival_bands && FAMILIES[1].contains(&t);
-        let calibrated = match &calibration_run {
-            Some(run) if !on_selection && !arrival_on_selection => run,
-            _ => &run,
+        let (calibrated, calibrated_on) = match (&calibration_run, &calibration_folds) {
+            (Some(run), Some(folds)) if !on_selection && !arrival_on_selection => {
+                (run, &folds.blocks)
+            }
+            _ => (&run, &selection_folds.blocks),
         };
+        // How much of the blocks' learners' extra misses the final one
+        // keeps (`shrink-special`, below).
+        estimation_shares.push(estimation_share(from, to, calibrated_on));
         let residuals = calibrated.residuals_in(spec.scale, band_scale);
         let rule = if on_selection {
             Calibration::SELECTION.bands
@@ -947,17 +942,9 @@ pub fn fit_with(
     }
 
     if calibration.shrink_special {
-        let calibrated_on = calibration_folds
-            .as_ref()
-            .map_or(&selection_folds.blocks, |f| &f.blocks);
         for t in FAMILIES[0].clone().chain(FAMILIES[2].clone()) {
-            let blocks = if calibration.selection_record_bands && t < N_RECORD_TARGETS {
-                &selection_folds.blocks
-            } else {
-                calibrated_on
-            };
-            let kappa = estimation_share(from, to, blocks);
-            chosen_models[t].bands = shrink_special_band(chosen_models[t].bands, kappa);
+            chosen_models[t].bands =
+                shrink_special_band(chosen_models[t].bands, estimation_shares[t]);
         }
     }
 
