@@ -339,25 +339,16 @@ fn error_answer(request: &Request<Incoming>, fault: Fault) -> Response<Full<Byte
     builder.body(Full::new(Bytes::from(body))).unwrap()
 }
 
-/// `{"__type": code, "message": message}` in CBOR (RFC 8949): a map of two
-/// pairs of text strings, each shorter than 256 bytes.
+/// `{"__type": code, "message": message}` in CBOR, by the SDK's own encoder.
 fn cbor_error(code: &str, message: &str) -> Vec<u8> {
-    fn text(out: &mut Vec<u8>, value: &str) {
-        let len = value.len();
-        if len < 24 {
-            out.push(0x60 | len as u8);
-        } else {
-            out.push(0x78);
-            out.push(u8::try_from(len).expect("a short error text"));
-        }
-        out.extend_from_slice(value.as_bytes());
-    }
-    let mut out = vec![0xa2];
-    for (key, value) in [("__type", code), ("message", message)] {
-        text(&mut out, key);
-        text(&mut out, value);
-    }
-    out
+    let mut encoder = aws_smithy_cbor::Encoder::new(Vec::new());
+    encoder
+        .map(2)
+        .str("__type")
+        .str(code)
+        .str("message")
+        .str(message);
+    encoder.into_writer()
 }
 
 /// Records the request, sends it to moto as HTTP/1.0 on a fresh
