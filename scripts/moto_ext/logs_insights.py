@@ -70,6 +70,10 @@ from . import logs_query, patching, routes, settings
 
 NAME = "logs-insights"
 # "CloudWatch Logs quotas": concurrent Logs Insights queries per account.
+# StartQuery's API reference still says "up to 30"; the quotas page and
+# the user guide's "View running queries or query history" say 100, the
+# newer figure. The deployer does not depend on which: past the quota its
+# reports call Insights unavailable and carry on (aws::logs::Insights).
 CONCURRENT_QUERIES = 100
 # StartQuery, logGroupNames: "You can include up to 50 log groups."
 MAX_GROUPS = 50
