@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::aws::{self, Clients};
 use crate::cli::PruneArgs;
 use crate::config::{Config, Stage, StageSource};
+use crate::exit::{self, ExitStatus, Failure};
 use crate::names::Names;
 use crate::stage::deployed::{self, DeployedStage};
 use crate::stage::{desired, lock, teardown};
@@ -100,16 +101,24 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, _args: &PruneArgs
             let work = teardown::remove_stage(&target, &target_names, ui, &clients);
             match lock::locked(&target, &target_names, ui, &clients, "pruned", work).await {
                 Ok(_) => removed.push(expired.stage.clone()),
-                Err(err) => failed.push(format!("{}: {err:#}", expired.stage)),
+                Err(err) => failed.push((expired.stage.clone(), err)),
             }
         }
         if !failed.is_empty() {
-            anyhow::bail!(
-                "prune removed {} of {} expired stages; not removed: {}",
-                removed.len(),
-                expired.len(),
-                failed.join("; ")
-            );
+            let status = status_of(failed.iter().map(|(_, err)| err));
+            let not_removed: Vec<String> = failed
+                .iter()
+                .map(|(stage, err)| format!("{stage}: {err:#}"))
+                .collect();
+            return Err(Failure::tag(
+                status,
+                anyhow::anyhow!(
+                    "prune removed {} of {} expired stages; not removed: {}",
+                    removed.len(),
+                    expired.len(),
+                    not_removed.join("; ")
+                ),
+            ));
         }
     }
     ui.result(&PruneReport {
@@ -118,4 +127,53 @@ pub async fn run(source: &StageSource, stage: &Stage, ui: &Ui, _args: &PruneArgs
         expired,
         removed,
     })
+}
+
+/// The exit status of a prune some of whose stages were not removed: their
+/// failures' own when they agree (a scheduled job can tell "a stage was
+/// locked, try later", 6, from an AWS error, 3), the general failure when
+/// they do not.
+fn status_of<'a>(failures: impl Iterator<Item = &'a anyhow::Error>) -> ExitStatus {
+    let mut statuses = failures.map(exit::classify);
+    let Some(first) = statuses.next() else {
+        return ExitStatus::Failure;
+    };
+    if statuses.all(|status| status == first) {
+        first
+    } else {
+        ExitStatus::Failure
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::lock::LockHeld;
+    use crate::aws::{AwsError, ErrorKind};
+
+    fn aws() -> anyhow::Error {
+        anyhow::Error::new(AwsError {
+            operation: "DeleteFunction",
+            resource: "app-pr-1".into(),
+            message: "boom".into(),
+            kind: ErrorKind::Other,
+        })
+        .context("removing stage pr-1")
+    }
+
+    #[test]
+    fn a_partial_prune_exits_with_its_failures_status_when_they_agree() {
+        let (a, b) = (aws(), aws());
+        assert_eq!(status_of([&a, &b].into_iter()), ExitStatus::Aws);
+        let locked = anyhow::Error::new(LockHeld {
+            stage: "pr-2".into(),
+            group: "/deployer/locks/app-pr-2".into(),
+            holder: "ci@runner".into(),
+            command: "up".into(),
+            waited: 60,
+            stale: 900,
+        });
+        assert_eq!(status_of([&locked].into_iter()), ExitStatus::Locked);
+        assert_eq!(status_of([&a, &locked].into_iter()), ExitStatus::Failure);
+    }
 }
