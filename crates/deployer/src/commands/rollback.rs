@@ -188,6 +188,10 @@ async fn roll_back(
     let desired = DesiredStage::new(stage, names.clone());
     match apigw::read_api(&clients.apigw, &desired.api).await? {
         Some(api) => {
+            // The API's own URL, not a custom domain's: a rollback moves
+            // only the alias, and a domain or mapping fault (not the
+            // version's) must not move it back. `up`, which changes the
+            // domain, checks through it.
             let url = names.stage_url(&api.id);
             release::public_path_check(stage, ui, clients, &url, Some(Some(from))).await?;
         }
