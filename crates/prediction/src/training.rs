@@ -173,7 +173,30 @@ impl CalibrationBlocks {
     }
 }
 
-/// How the intervals are calibrated: on which blocks, by which rule.
+/// Which learner fits the feeds' records: a variant of the procedure
+/// rather than of the calibration, named with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordsLearner {
+    /// Each feed's own, chosen on the validation blocks among the ridges on
+    /// the log and plain scales, the forest and the ridge with a forest on
+    /// its residuals, each fitted on that feed's rows alone.
+    PerFeed,
+    /// The pooled ridge, every feed's records fitted with the calendar's
+    /// rare effects estimated from all feeds at once
+    /// ([`LearnerKind::PooledRidge`], `pool`; issue #24's third round, see
+    /// `bench/forecast-rule-24c.md`).
+    Pooled,
+    /// The shared least squares ([`LearnerKind::SharedRidge`], `share`;
+    /// issue #24's fifth round): every calendar effect shared by the feeds,
+    /// a feed's own weekdays, month start or trend only where its rows show
+    /// them.
+    Shared,
+}
+
+/// How the intervals are calibrated: on which blocks, by which rule; and,
+/// named with them, the variants of the procedure whose bands they judge
+/// (which learners the records have, whether the runtimes and arrivals
+/// have a cost model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Calibration {
     pub blocks: CalibrationBlocks,
@@ -190,6 +213,8 @@ pub struct Calibration {
     /// learners, fitted on four to eight months, had seen each rare effect
     /// fewer times than the final one, and miss it by more.
     pub shrink_special: bool,
+    /// The records' learner (`pool`, `share`).
+    pub records_learner: RecordsLearner,
     /// Records' bands as [`Calibration::SELECTION`] makes them, whatever
     /// the others': from the selection's blocks (learners fitted on four
     /// months or more), each kind of day its own. A record's noise is
@@ -214,16 +239,6 @@ pub struct Calibration {
     /// model, round three's candidates failed `tests/metrics.rs` on
     /// `data/` (claims arrival 0.237 below p10, `bench/forecast-rule-24c.md`).
     pub runtime_cost_only: bool,
-    /// Likewise a variant of the procedure: every feed's records are
-    /// fitted by the pooled ridge, the calendar's rare effects estimated
-    /// from all feeds at once ([`LearnerKind::PooledRidge`]; issue #24's
-    /// third round, see `bench/forecast-rule-24c.md`).
-    pub pooled_records: bool,
-    /// Records fitted by the shared least squares instead
-    /// ([`LearnerKind::SharedRidge`], `share`; issue #24's fifth round):
-    /// every calendar effect shared by the feeds, a feed's own weekdays,
-    /// month start or trend only where its rows show them.
-    pub shared_records: bool,
     /// The runtimes' cost model their only candidate (`cost-alone`).
     pub runtime_cost_alone: bool,
     /// The arrivals' cost model among their candidates, reading the
@@ -257,7 +272,7 @@ impl Calibration {
         shared_record_shapes: true,
         cost_models: true,
         runtime_cost_only: true,
-        pooled_records: true,
+        records_learner: RecordsLearner::Pooled,
         shrink_special: true,
         ..Calibration::STUDY_CHOICE
     };
@@ -276,12 +291,11 @@ impl Calibration {
         noise_scale_bands: false,
         family_shape: false,
         shrink_special: false,
+        records_learner: RecordsLearner::PerFeed,
         selection_record_bands: false,
         shared_record_shapes: false,
         cost_models: false,
         runtime_cost_only: false,
-        pooled_records: false,
-        shared_records: false,
         runtime_cost_alone: false,
         arrival_fitted_volume: false,
         selection_arrival_bands: false,
@@ -319,10 +333,10 @@ impl Calibration {
     /// (rolling calibration blocks, [`CalibrationBlocks::Rolling`]), `cost`
     /// (the cost models among the candidates, [`Calibration::cost_models`]),
     /// `cost-runtimes` (the runtimes' only, [`Calibration::runtime_cost_only`]),
-    /// `pool` (records fitted by the pooled ridge,
-    /// [`Calibration::pooled_records`]) and `shrink-special` (records' and
-    /// runtimes' special-day bands narrowed, [`Calibration::shrink_special`]),
-    /// `share` ([`Calibration::shared_records`]), `cost-alone`
+    /// `pool` (records fitted by the pooled ridge, [`RecordsLearner`]) and
+    /// `shrink-special` (records' and runtimes' special-day bands narrowed,
+    /// [`Calibration::shrink_special`]), `share` (the shared least squares,
+    /// which wins over `pool` wherever either is named), `cost-alone`
     /// ([`Calibration::runtime_cost_alone`]), `fitted-arrivals`
     /// ([`Calibration::arrival_fitted_volume`]) and `selection-arrivals`
     /// ([`Calibration::selection_arrival_bands`]).
@@ -343,7 +357,7 @@ impl Calibration {
                 "noise" => calibration.noise_scale_bands = true,
                 "family" => calibration.family_shape = true,
                 "shrink-special" => calibration.shrink_special = true,
-                "share" => calibration.shared_records = true,
+                "share" => calibration.records_learner = RecordsLearner::Shared,
                 "cost-alone" => calibration.runtime_cost_alone = true,
                 "fitted-arrivals" => calibration.arrival_fitted_volume = true,
                 "selection-arrivals" => calibration.selection_arrival_bands = true,
@@ -353,7 +367,11 @@ impl Calibration {
                     calibration.cost_models = true;
                     calibration.runtime_cost_only = true;
                 }
-                "pool" => calibration.pooled_records = true,
+                "pool" => {
+                    if calibration.records_learner != RecordsLearner::Shared {
+                        calibration.records_learner = RecordsLearner::Pooled;
+                    }
+                }
                 "selection-records" => calibration.selection_record_bands = true,
                 "shared-records" => {
                     calibration.selection_record_bands = true;
@@ -473,8 +491,8 @@ fn records_target(f: usize, candidates: Vec<LearnerSpec>) -> Target {
 
 /// Every target, in the file's order: feeds' records, feeds' arrivals,
 /// jobs' runtimes; with `cost_models`, runtimes and arrivals have their
-/// cost model among the candidates, with `pooled_records`, records their
-/// pooled ridge.
+/// cost model among the candidates; the records' learner is
+/// `calibration`'s.
 fn targets(calibration: &Calibration) -> Vec<Target> {
     let cost_models = calibration.cost_models;
     // Arrival times follow the day's volume but have no trend of their own:
@@ -486,16 +504,16 @@ fn targets(calibration: &Calibration) -> Vec<Target> {
     let mut all = Vec::new();
     for f in 0..FEEDS.len() {
         let mut record_candidates = candidates(Scale::Log1p, &LINEAR_CALENDAR, &FOREST_CALENDAR);
-        if calibration.pooled_records || calibration.shared_records {
+        let joint = match calibration.records_learner {
+            RecordsLearner::PerFeed => None,
+            RecordsLearner::Pooled => Some(LearnerKind::PooledRidge),
+            RecordsLearner::Shared => Some(LearnerKind::SharedRidge),
+        };
+        if let Some(kind) = joint {
             // The only candidate: three validation blocks hold about a
             // dozen special days each, too few to choose on (on simulated
             // data the selection among five forfeited most of the pooled
             // ridge's gain, `bench/forecast-rule-24c.md`).
-            let kind = if calibration.shared_records {
-                LearnerKind::SharedRidge
-            } else {
-                LearnerKind::PooledRidge
-            };
             record_candidates = vec![LearnerSpec {
                 kind,
                 ..record_candidates[0].clone()
@@ -1325,7 +1343,8 @@ mod tests {
         );
         assert_eq!(rolled.bands.kinds, KindBands::PerKind);
         let third = Calibration::named("study+noise+family+cost+pool+selection-records").unwrap();
-        assert!(third.pooled_records && third.selection_record_bands && third.cost_models);
+        assert_eq!(third.records_learner, RecordsLearner::Pooled);
+        assert!(third.selection_record_bands && third.cost_models);
         assert!(!named.selection_record_bands);
         let shared = Calibration::named("study+shared-records").unwrap();
         assert!(shared.selection_record_bands && shared.shared_record_shapes);
@@ -1347,15 +1366,15 @@ mod tests {
         assert!(!third.shared_record_shapes);
         assert!(Calibration::named("study+cost").unwrap().cost_models);
         assert!(!named.cost_models);
-        assert!(Calibration::named("study+pool").unwrap().pooled_records);
-        assert!(!named.pooled_records);
+        assert_eq!(named.records_learner, RecordsLearner::PerFeed);
         let fourth = Calibration::named("study+cost-runtimes+shrink-special").unwrap();
         assert!(fourth.cost_models && fourth.runtime_cost_only && fourth.shrink_special);
         assert!(!third.runtime_cost_only && !third.shrink_special);
         let fifth =
             Calibration::named("shipped+share+cost-alone+fitted-arrivals+selection-arrivals")
                 .unwrap();
-        assert!(fifth.shared_records && fifth.runtime_cost_alone);
+        assert_eq!(fifth.records_learner, RecordsLearner::Shared);
+        assert!(fifth.runtime_cost_alone);
         assert!(fifth.arrival_fitted_volume && fifth.selection_arrival_bands);
         for bad in [
             "",
@@ -1369,6 +1388,19 @@ mod tests {
         ] {
             assert!(Calibration::named(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn of_two_options_setting_one_choice_the_same_wins_whatever_their_order() {
+        let both = |a: &str, b: &str| {
+            let one = Calibration::named(&format!("study+{a}+{b}")).unwrap();
+            assert_eq!(one, Calibration::named(&format!("study+{b}+{a}")).unwrap());
+            one
+        };
+        assert_eq!(
+            both("pool", "share").records_learner,
+            RecordsLearner::Shared
+        );
     }
 
     #[test]
