@@ -193,6 +193,26 @@ pub enum RecordsLearner {
     Shared,
 }
 
+/// Where the records' bands come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordBands {
+    /// From the calibration's blocks and rule, like the other families'.
+    LikeOthers,
+    /// As [`Calibration::SELECTION`] makes them, whatever the others':
+    /// from the selection's blocks (learners fitted on four months or
+    /// more), each kind of day its own (`selection-records`). A record's
+    /// noise is log-normal and needs no borrowed tail shape; the rolling
+    /// blocks' learners of two or three months miss the rare days by far
+    /// more than the final one and widened records' bands (coverage
+    /// 0.83-0.85 where the truth covers 0.80-0.82 on simulated data).
+    Selection,
+    /// The same with each kind of day's tail shape shared by the four
+    /// feeds ([`BandRule::shared_kind_bands`], `shared-records`), each feed
+    /// and kind keeping its own width: about 40 special days a feed cannot
+    /// place a 10th percentile, four feeds' can.
+    SelectionSharedShapes,
+}
+
 /// How the intervals are calibrated: on which blocks, by which rule; and,
 /// named with them, the variants of the procedure whose bands they judge
 /// (which learners the records have, whether the runtimes and arrivals
@@ -205,7 +225,9 @@ pub struct Calibration {
     /// rather than its learner's.
     pub noise_scale_bands: bool,
     /// One tail shape per family of targets (records, arrivals, runtimes):
-    /// [`BandRule::shared_scaled_bands`] of the family's residuals.
+    /// [`BandRule::shared_scaled_bands`] of the family's residuals (the
+    /// records' left alone when their bands are [`RecordBands::Selection`]'s
+    /// or [`RecordBands::SelectionSharedShapes`]').
     pub family_shape: bool,
     /// Records' and runtimes' special-day bands narrowed to what the final
     /// learner's misses call for ([`shrink_special_band`], issue #24's
@@ -215,19 +237,9 @@ pub struct Calibration {
     pub shrink_special: bool,
     /// The records' learner (`pool`, `share`).
     pub records_learner: RecordsLearner,
-    /// Records' bands as [`Calibration::SELECTION`] makes them, whatever
-    /// the others': from the selection's blocks (learners fitted on four
-    /// months or more), each kind of day its own. A record's noise is
-    /// log-normal and needs no borrowed tail shape; the rolling blocks'
-    /// learners of two or three months miss the rare days by far more
-    /// than the final one and widened records' bands (coverage 0.83-0.85
-    /// where the truth covers 0.80-0.82 on simulated data).
-    pub selection_record_bands: bool,
-    /// With `selection_record_bands`: each kind of day's tail shape shared by
-    /// the four feeds' records ([`BandRule::shared_kind_bands`]), each
-    /// feed and kind keeping its own width: about 40 special days a feed
-    /// cannot place a 10th percentile, four feeds' can.
-    pub shared_record_shapes: bool,
+    /// Where the records' bands come from (`selection-records`,
+    /// `shared-records`).
+    pub record_bands: RecordBands,
     /// Not a calibration but a variant of the procedure, named with them:
     /// runtimes and arrivals get a cost model among their candidates
     /// (issue #24's second round, `bench/forecast-rule-24b.md`; not
@@ -268,8 +280,7 @@ impl Calibration {
     pub const SHIPPED: Calibration = Calibration {
         noise_scale_bands: true,
         family_shape: true,
-        selection_record_bands: true,
-        shared_record_shapes: true,
+        record_bands: RecordBands::SelectionSharedShapes,
         cost_models: true,
         runtime_cost_only: true,
         records_learner: RecordsLearner::Pooled,
@@ -292,8 +303,7 @@ impl Calibration {
         family_shape: false,
         shrink_special: false,
         records_learner: RecordsLearner::PerFeed,
-        selection_record_bands: false,
-        shared_record_shapes: false,
+        record_bands: RecordBands::LikeOthers,
         cost_models: false,
         runtime_cost_only: false,
         runtime_cost_alone: false,
@@ -327,9 +337,9 @@ impl Calibration {
     /// then any of `noise` (bands in each target's noise scale), `family`
     /// (one tail shape per family of targets), `kind` (each kind of day's
     /// band from its own residuals), `selection-records` (records' bands as
-    /// [`Calibration::SELECTION`]'s, [`Calibration::selection_record_bands`]), `shared-records`
-    /// (the same with each kind's shape shared by the feeds,
-    /// [`Calibration::shared_record_shapes`]), `rollS-minM`
+    /// [`Calibration::SELECTION`]'s, [`RecordBands`]), `shared-records`
+    /// (the same with each kind's shape shared by the feeds, which wins over
+    /// `selection-records` wherever either is named), `rollS-minM`
     /// (rolling calibration blocks, [`CalibrationBlocks::Rolling`]), `cost`
     /// (the cost models among the candidates, [`Calibration::cost_models`]),
     /// `cost-runtimes` (the runtimes' only, [`Calibration::runtime_cost_only`]),
@@ -372,11 +382,12 @@ impl Calibration {
                         calibration.records_learner = RecordsLearner::Pooled;
                     }
                 }
-                "selection-records" => calibration.selection_record_bands = true,
-                "shared-records" => {
-                    calibration.selection_record_bands = true;
-                    calibration.shared_record_shapes = true;
+                "selection-records" => {
+                    if calibration.record_bands == RecordBands::LikeOthers {
+                        calibration.record_bands = RecordBands::Selection;
+                    }
                 }
+                "shared-records" => calibration.record_bands = RecordBands::SelectionSharedShapes,
                 roll => {
                     let (step_days, min_train_days) = roll
                         .strip_prefix("roll")
@@ -875,7 +886,8 @@ pub fn fit_with(
             spec.scale
         };
         // Records' bands as `SELECTION`'s: from the selection's own run.
-        let on_selection = calibration.selection_record_bands && t < N_RECORD_TARGETS;
+        let on_selection =
+            calibration.record_bands != RecordBands::LikeOthers && t < N_RECORD_TARGETS;
         // Arrivals' residuals from the selection's blocks too, with their
         // own rule (`selection-arrivals`).
         let arrival_on_selection = calibration.selection_arrival_bands && FAMILIES[1].contains(&t);
@@ -931,7 +943,7 @@ pub fn fit_with(
         });
     }
 
-    if calibration.selection_record_bands && calibration.shared_record_shapes {
+    if calibration.record_bands == RecordBands::SelectionSharedShapes {
         let residuals: Vec<&[(DayKind, f64)]> = FAMILIES[0]
             .clone()
             .map(|t| calibration_residuals[t].as_slice())
@@ -944,7 +956,7 @@ pub fn fit_with(
     }
     if calibration.family_shape {
         for family in FAMILIES {
-            if calibration.selection_record_bands && family == FAMILIES[0] {
+            if calibration.record_bands != RecordBands::LikeOthers && family == FAMILIES[0] {
                 continue;
             }
             let residuals: Vec<&[(DayKind, f64)]> = family
@@ -1344,10 +1356,15 @@ mod tests {
         assert_eq!(rolled.bands.kinds, KindBands::PerKind);
         let third = Calibration::named("study+noise+family+cost+pool+selection-records").unwrap();
         assert_eq!(third.records_learner, RecordsLearner::Pooled);
-        assert!(third.selection_record_bands && third.cost_models);
-        assert!(!named.selection_record_bands);
-        let shared = Calibration::named("study+shared-records").unwrap();
-        assert!(shared.selection_record_bands && shared.shared_record_shapes);
+        assert_eq!(third.record_bands, RecordBands::Selection);
+        assert!(third.cost_models);
+        assert_eq!(named.record_bands, RecordBands::LikeOthers);
+        assert_eq!(
+            Calibration::named("study+shared-records")
+                .unwrap()
+                .record_bands,
+            RecordBands::SelectionSharedShapes
+        );
         assert_eq!(
             Calibration::named(
                 "study+noise+family+cost-runtimes+pool+shared-records+shrink-special"
@@ -1363,7 +1380,6 @@ mod tests {
             Calibration::named("selection").unwrap(),
             Calibration::SELECTION
         );
-        assert!(!third.shared_record_shapes);
         assert!(Calibration::named("study+cost").unwrap().cost_models);
         assert!(!named.cost_models);
         assert_eq!(named.records_learner, RecordsLearner::PerFeed);
@@ -1400,6 +1416,10 @@ mod tests {
         assert_eq!(
             both("pool", "share").records_learner,
             RecordsLearner::Shared
+        );
+        assert_eq!(
+            both("selection-records", "shared-records").record_bands,
+            RecordBands::SelectionSharedShapes
         );
     }
 
