@@ -213,6 +213,43 @@ pub enum RecordBands {
     SelectionSharedShapes,
 }
 
+/// Whether the runtimes have a cost model, a trimmed ridge on the minutes
+/// over [`RUNTIME_COST_COLUMNS`]: a variant of the procedure rather than
+/// of the calibration, named with them (issue #24's second round,
+/// `bench/forecast-rule-24b.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeCost {
+    /// Calendar learners only.
+    None,
+    /// Among the candidates, last (a tie keeps the calendar learners):
+    /// `cost` or `cost-runtimes`; shipped since issue #24's fourth round
+    /// (`bench/forecast-rule-24d.md`).
+    AmongCandidates,
+    /// The only candidate (`cost-alone`; issue #24's fifth round).
+    Alone,
+}
+
+/// Whether the arrivals have a cost model, a trimmed ridge on the minutes
+/// over [`ARRIVAL_COST_COLUMNS`], and on which volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalCost {
+    /// Calendar learners only: with the arrivals' cost model, round three's
+    /// candidates failed `tests/metrics.rs` on `data/` (claims arrival
+    /// 0.237 below p10, `bench/forecast-rule-24c.md`), so `cost-runtimes`
+    /// leaves it out.
+    None,
+    /// Among the candidates, reading the feed's actual count (`cost`;
+    /// issue #24's second round, `bench/forecast-rule-24b.md`; not
+    /// shipped: the third round's candidates with it failed
+    /// `tests/metrics.rs` on `data/`, `bench/forecast-rule-24c.md`).
+    ActualCount,
+    /// Among the candidates, reading the records' fitted volume, in
+    /// training too (`fitted-arrivals`): a file comes later on a heavy day
+    /// because the calendar makes the day heavy, not because of that day's
+    /// noise in the count, and the forecast reads the fitted volume too.
+    FittedVolume,
+}
+
 /// How the intervals are calibrated: on which blocks, by which rule; and,
 /// named with them, the variants of the procedure whose bands they judge
 /// (which learners the records have, whether the runtimes and arrivals
@@ -240,25 +277,10 @@ pub struct Calibration {
     /// Where the records' bands come from (`selection-records`,
     /// `shared-records`).
     pub record_bands: RecordBands,
-    /// Not a calibration but a variant of the procedure, named with them:
-    /// runtimes and arrivals get a cost model among their candidates
-    /// (issue #24's second round, `bench/forecast-rule-24b.md`; not
-    /// shipped: the third round's candidates with them failed
-    /// `tests/metrics.rs` on `data/`, `bench/forecast-rule-24c.md`).
-    pub cost_models: bool,
-    /// With `cost_models`: the runtimes' only (`cost-runtimes`), the
-    /// arrivals keeping their calendar learners: with the arrivals' cost
-    /// model, round three's candidates failed `tests/metrics.rs` on
-    /// `data/` (claims arrival 0.237 below p10, `bench/forecast-rule-24c.md`).
-    pub runtime_cost_only: bool,
-    /// The runtimes' cost model their only candidate (`cost-alone`).
-    pub runtime_cost_alone: bool,
-    /// The arrivals' cost model among their candidates, reading the
-    /// records' fitted volume rather than the actual one
-    /// (`fitted-arrivals`): a file comes later on a heavy day because the
-    /// calendar makes the day heavy, not because of that day's noise in
-    /// the count, and the forecast reads the fitted volume too.
-    pub arrival_fitted_volume: bool,
+    /// The runtimes' cost model (`cost`, `cost-runtimes`, `cost-alone`).
+    pub runtime_cost: RuntimeCost,
+    /// The arrivals' cost model (`cost`, `fitted-arrivals`).
+    pub arrival_cost: ArrivalCost,
     /// Arrivals' bands from the selection's blocks (learners of four
     /// months or more), in their own rule and family shape
     /// (`selection-arrivals`): the rolling blocks' learners of two or
@@ -269,7 +291,7 @@ pub struct Calibration {
 
 impl Calibration {
     /// What `fit` uses since issue #24's fourth round
-    /// (`bench/forecast-rule-24d.md`, `study+noise+family+cost-runtimes+pool+shared-records+shrink-special`):
+    /// (`bench/forecast-rule-24d.md`, [`Calibration::SHIPPED_OPTIONS`]):
     /// records fitted by the pooled ridge, their bands from the selection's
     /// blocks with each kind of day's shape shared by the feeds; runtimes
     /// with their cost model among the candidates; the arrivals' and
@@ -281,12 +303,17 @@ impl Calibration {
         noise_scale_bands: true,
         family_shape: true,
         record_bands: RecordBands::SelectionSharedShapes,
-        cost_models: true,
-        runtime_cost_only: true,
+        runtime_cost: RuntimeCost::AmongCandidates,
         records_learner: RecordsLearner::Pooled,
         shrink_special: true,
         ..Calibration::STUDY_CHOICE
     };
+
+    /// [`Calibration::SHIPPED`]'s name in full: `shipped` is short for it,
+    /// options and all (its `cost-runtimes` keeps a later `cost` from
+    /// giving the arrivals a cost model).
+    pub const SHIPPED_OPTIONS: &str =
+        "study+noise+family+cost-runtimes+pool+shared-records+shrink-special";
 
     /// Shipped until issue #24's third round (named `selection`; since
     /// then with the pooled records): the selection's blocks, a band per
@@ -304,10 +331,8 @@ impl Calibration {
         shrink_special: false,
         records_learner: RecordsLearner::PerFeed,
         record_bands: RecordBands::LikeOthers,
-        cost_models: false,
-        runtime_cost_only: false,
-        runtime_cost_alone: false,
-        arrival_fitted_volume: false,
+        runtime_cost: RuntimeCost::None,
+        arrival_cost: ArrivalCost::None,
         selection_arrival_bands: false,
     };
 
@@ -333,61 +358,84 @@ impl Calibration {
         ..Calibration::SELECTION
     };
 
-    /// The calibration named `BASE[+OPTION...]`: `shipped`, `selection` or `study`,
-    /// then any of `noise` (bands in each target's noise scale), `family`
-    /// (one tail shape per family of targets), `kind` (each kind of day's
-    /// band from its own residuals), `selection-records` (records' bands as
-    /// [`Calibration::SELECTION`]'s, [`RecordBands`]), `shared-records`
-    /// (the same with each kind's shape shared by the feeds, which wins over
-    /// `selection-records` wherever either is named), `rollS-minM`
-    /// (rolling calibration blocks, [`CalibrationBlocks::Rolling`]), `cost`
-    /// (the cost models among the candidates, [`Calibration::cost_models`]),
-    /// `cost-runtimes` (the runtimes' only, [`Calibration::runtime_cost_only`]),
-    /// `pool` (records fitted by the pooled ridge, [`RecordsLearner`]) and
-    /// `shrink-special` (records' and runtimes' special-day bands narrowed,
-    /// [`Calibration::shrink_special`]), `share` (the shared least squares,
-    /// which wins over `pool` wherever either is named), `cost-alone`
-    /// ([`Calibration::runtime_cost_alone`]), `fitted-arrivals`
-    /// ([`Calibration::arrival_fitted_volume`]) and `selection-arrivals`
-    /// ([`Calibration::selection_arrival_bands`]).
+    /// The calibration named `BASE[+OPTION...]`: `shipped` (short for
+    /// [`Calibration::SHIPPED_OPTIONS`]), `selection` or `study`, then any
+    /// of `noise` (bands in each target's noise scale), `family` (one tail
+    /// shape per family of targets), `kind` (each kind of day's band from
+    /// its own residuals), `rollS-minM` (rolling calibration blocks,
+    /// [`CalibrationBlocks::Rolling`]; the last one named counts),
+    /// `shrink-special` ([`Calibration::shrink_special`]),
+    /// `selection-arrivals` ([`Calibration::selection_arrival_bands`]), and
+    /// those of the families' enums:
+    ///
+    /// - the records' learner ([`RecordsLearner`]): `pool`, or `share`,
+    ///   which wins over `pool` wherever either is named;
+    /// - the records' bands ([`RecordBands`]): `selection-records`, or
+    ///   `shared-records`, which wins over `selection-records`;
+    /// - the runtimes' cost model ([`RuntimeCost`]): `cost` or
+    ///   `cost-runtimes` among the candidates, `cost-alone` the only one,
+    ///   which wins over both;
+    /// - the arrivals' cost model ([`ArrivalCost`]): `cost` on the actual
+    ///   count, unless `cost-runtimes` is named too (the runtimes' only);
+    ///   `fitted-arrivals` on the records' fitted volume, which wins over
+    ///   both.
+    ///
+    /// Which of these wins never depends on the order they are named in.
     pub fn named(name: &str) -> Result<Calibration, String> {
         let mut parts = name.split('+');
-        let mut calibration = match parts.next() {
-            Some("shipped") => Calibration::SHIPPED,
+        let base = parts.next();
+        let mut calibration = match base {
+            Some("shipped" | "study") => Calibration::STUDY_CHOICE,
             Some("selection") => Calibration::SELECTION,
-            Some("study") => Calibration::STUDY_CHOICE,
             _ => {
                 return Err(format!(
                     "`{name}` starts with none of `shipped`, `selection` and `study`"
                 ));
             }
         };
-        for option in parts {
+        let shipped = Calibration::SHIPPED_OPTIONS
+            .split('+')
+            .skip(1)
+            .filter(|_| base == Some("shipped"));
+        // `cost-runtimes` keeps the arrivals' calendar learners whether
+        // `cost` comes before it or after.
+        let mut runtimes_only = false;
+        for option in shipped.chain(parts) {
             match option {
                 "noise" => calibration.noise_scale_bands = true,
                 "family" => calibration.family_shape = true,
                 "shrink-special" => calibration.shrink_special = true,
-                "share" => calibration.records_learner = RecordsLearner::Shared,
-                "cost-alone" => calibration.runtime_cost_alone = true,
-                "fitted-arrivals" => calibration.arrival_fitted_volume = true,
                 "selection-arrivals" => calibration.selection_arrival_bands = true,
                 "kind" => calibration.bands.kinds = KindBands::PerKind,
-                "cost" => calibration.cost_models = true,
-                "cost-runtimes" => {
-                    calibration.cost_models = true;
-                    calibration.runtime_cost_only = true;
-                }
                 "pool" => {
                     if calibration.records_learner != RecordsLearner::Shared {
                         calibration.records_learner = RecordsLearner::Pooled;
                     }
                 }
+                "share" => calibration.records_learner = RecordsLearner::Shared,
                 "selection-records" => {
                     if calibration.record_bands == RecordBands::LikeOthers {
                         calibration.record_bands = RecordBands::Selection;
                     }
                 }
                 "shared-records" => calibration.record_bands = RecordBands::SelectionSharedShapes,
+                "cost" | "cost-runtimes" => {
+                    if calibration.runtime_cost == RuntimeCost::None {
+                        calibration.runtime_cost = RuntimeCost::AmongCandidates;
+                    }
+                    runtimes_only |= option == "cost-runtimes";
+                    match (runtimes_only, calibration.arrival_cost) {
+                        (false, ArrivalCost::None) => {
+                            calibration.arrival_cost = ArrivalCost::ActualCount;
+                        }
+                        (true, ArrivalCost::ActualCount) => {
+                            calibration.arrival_cost = ArrivalCost::None;
+                        }
+                        _ => {}
+                    }
+                }
+                "cost-alone" => calibration.runtime_cost = RuntimeCost::Alone,
+                "fitted-arrivals" => calibration.arrival_cost = ArrivalCost::FittedVolume,
                 roll => {
                     let (step_days, min_train_days) = roll
                         .strip_prefix("roll")
@@ -447,28 +495,32 @@ fn candidates(scale: Scale, linear: &[usize], forest: &[usize]) -> Vec<LearnerSp
 }
 
 /// A runtime's candidates: those of [`candidates`] with the volume's
-/// `ln(1 + m)`, then with `cost_models` the cost model, a trimmed ridge on
-/// the minutes over [`RUNTIME_COST_COLUMNS`] (last: a tie keeps the
-/// earlier ones).
-fn runtime_candidates(cost_models: bool) -> Vec<LearnerSpec> {
+/// `ln(1 + m)`, then the cost model as `cost` says, a trimmed ridge on the
+/// minutes over [`RUNTIME_COST_COLUMNS`] (last: a tie keeps the earlier
+/// ones).
+fn runtime_candidates(cost: RuntimeCost) -> Vec<LearnerSpec> {
+    if cost == RuntimeCost::Alone {
+        return vec![cost_model(&RUNTIME_COST_COLUMNS)];
+    }
     let with_volume = |base: &[usize]| [base, &[VOLUME_COLUMN]].concat();
     let mut all = candidates(
         Scale::Log1p,
         &with_volume(&LINEAR_CALENDAR),
         &with_volume(&FOREST_CALENDAR),
     );
-    if cost_models {
+    if cost == RuntimeCost::AmongCandidates {
         all.push(cost_model(&RUNTIME_COST_COLUMNS));
     }
     all
 }
 
-/// An arrival's candidates: those of [`candidates`], then with
-/// `cost_models` the cost model, a trimmed ridge on the minutes over
-/// [`ARRIVAL_COST_COLUMNS`].
-fn arrival_candidates(linear: &[usize], forest: &[usize], cost_models: bool) -> Vec<LearnerSpec> {
+/// An arrival's candidates: those of [`candidates`], then unless `cost`
+/// is [`ArrivalCost::None`] the cost model, a trimmed ridge on the minutes
+/// over [`ARRIVAL_COST_COLUMNS`] (which volume it reads is the rows'
+/// business, [`Bench::rows`]).
+fn arrival_candidates(linear: &[usize], forest: &[usize], cost: ArrivalCost) -> Vec<LearnerSpec> {
     let mut all = candidates(Scale::Linear, linear, forest);
-    if cost_models {
+    if cost != ArrivalCost::None {
         all.push(cost_model(&ARRIVAL_COST_COLUMNS));
     }
     all
@@ -501,11 +553,9 @@ fn records_target(f: usize, candidates: Vec<LearnerSpec>) -> Target {
 }
 
 /// Every target, in the file's order: feeds' records, feeds' arrivals,
-/// jobs' runtimes; with `cost_models`, runtimes and arrivals have their
-/// cost model among the candidates; the records' learner is
-/// `calibration`'s.
+/// jobs' runtimes, with the candidates `calibration`'s learner and cost
+/// models say.
 fn targets(calibration: &Calibration) -> Vec<Target> {
-    let cost_models = calibration.cost_models;
     // Arrival times follow the day's volume but have no trend of their own:
     // a trend column would only let a learner pin the future on the last
     // weeks it saw.
@@ -539,8 +589,7 @@ fn targets(calibration: &Calibration) -> Vec<Target> {
             candidates: arrival_candidates(
                 &no_trend(&LINEAR_CALENDAR),
                 &no_trend(&FOREST_CALENDAR),
-                (cost_models && !calibration.runtime_cost_only)
-                    || calibration.arrival_fitted_volume,
+                calibration.arrival_cost,
             ),
             seed_offset: 100 + f as u64,
             noise_scale: Scale::Linear,
@@ -552,11 +601,7 @@ fn targets(calibration: &Calibration) -> Vec<Target> {
         all.push(Target {
             name: format!("job:{job}:runtime_minutes"),
             pick: Box::new(move |a: &DailyActuals| a.job_runtime_minutes[j]),
-            candidates: if calibration.runtime_cost_alone {
-                vec![cost_model(&RUNTIME_COST_COLUMNS)]
-            } else {
-                runtime_candidates(cost_models)
-            },
+            candidates: runtime_candidates(calibration.runtime_cost),
             seed_offset: 200 + j as u64,
             noise_scale: Scale::Log1p,
             feed: None,
@@ -672,7 +717,7 @@ struct Bench<'a> {
     from: NaiveDate,
     skips_holidays: bool,
     /// An arrival's rows carry its feed's fitted records, in training too
-    /// ([`Calibration::arrival_fitted_volume`]).
+    /// ([`ArrivalCost::FittedVolume`]).
     arrival_fitted_volume: bool,
 }
 
@@ -754,7 +799,7 @@ impl Bench<'_> {
     /// `spec` fitted on `target`'s rows from the range's start to `to`;
     /// `records`, the record models fitted on the same range (an arrival's
     /// rows read their fitted volume with
-    /// [`Calibration::arrival_fitted_volume`]).
+    /// [`ArrivalCost::FittedVolume`]).
     fn fit(
         &self,
         target: &Target,
@@ -844,7 +889,7 @@ pub fn fit_with(
         actuals,
         from,
         skips_holidays: skips_holidays(actuals, from, to),
-        arrival_fitted_volume: calibration.arrival_fitted_volume,
+        arrival_fitted_volume: calibration.arrival_cost == ArrivalCost::FittedVolume,
     };
     let mut selection_folds = Folds::new(validation_blocks(from, to));
     let calibration_blocks = calibration.blocks.blocks(from, to);
@@ -1357,7 +1402,8 @@ mod tests {
         let third = Calibration::named("study+noise+family+cost+pool+selection-records").unwrap();
         assert_eq!(third.records_learner, RecordsLearner::Pooled);
         assert_eq!(third.record_bands, RecordBands::Selection);
-        assert!(third.cost_models);
+        assert_eq!(third.runtime_cost, RuntimeCost::AmongCandidates);
+        assert_eq!(third.arrival_cost, ArrivalCost::ActualCount);
         assert_eq!(named.record_bands, RecordBands::LikeOthers);
         assert_eq!(
             Calibration::named("study+shared-records")
@@ -1366,10 +1412,7 @@ mod tests {
             RecordBands::SelectionSharedShapes
         );
         assert_eq!(
-            Calibration::named(
-                "study+noise+family+cost-runtimes+pool+shared-records+shrink-special"
-            )
-            .unwrap(),
+            Calibration::named(Calibration::SHIPPED_OPTIONS).unwrap(),
             Calibration::SHIPPED
         );
         assert_ne!(
@@ -1380,20 +1423,28 @@ mod tests {
             Calibration::named("selection").unwrap(),
             Calibration::SELECTION
         );
-        assert!(Calibration::named("study+cost").unwrap().cost_models);
-        assert!(!named.cost_models);
+        assert_eq!(named.runtime_cost, RuntimeCost::None);
+        assert_eq!(named.arrival_cost, ArrivalCost::None);
         assert_eq!(named.records_learner, RecordsLearner::PerFeed);
         let fourth = Calibration::named("study+cost-runtimes+shrink-special").unwrap();
-        assert!(fourth.cost_models && fourth.runtime_cost_only && fourth.shrink_special);
-        assert!(!third.runtime_cost_only && !third.shrink_special);
+        assert_eq!(fourth.runtime_cost, RuntimeCost::AmongCandidates);
+        assert_eq!(fourth.arrival_cost, ArrivalCost::None);
+        assert!(fourth.shrink_special && !third.shrink_special);
         let fifth =
             Calibration::named("shipped+share+cost-alone+fitted-arrivals+selection-arrivals")
                 .unwrap();
         assert_eq!(fifth.records_learner, RecordsLearner::Shared);
-        assert!(fifth.runtime_cost_alone);
-        assert!(fifth.arrival_fitted_volume && fifth.selection_arrival_bands);
+        assert_eq!(fifth.runtime_cost, RuntimeCost::Alone);
+        assert_eq!(fifth.arrival_cost, ArrivalCost::FittedVolume);
+        assert!(fifth.selection_arrival_bands);
+        // `shipped` is short for its options, `cost-runtimes` included.
+        assert_eq!(
+            Calibration::named("shipped+cost").unwrap(),
+            Calibration::SHIPPED
+        );
         for bad in [
             "",
+            "study+",
             "studied",
             "study+wide",
             "study+mature120",
@@ -1421,6 +1472,20 @@ mod tests {
             both("selection-records", "shared-records").record_bands,
             RecordBands::SelectionSharedShapes
         );
+        assert_eq!(both("cost", "cost-alone").runtime_cost, RuntimeCost::Alone);
+        assert_eq!(
+            both("cost", "cost-alone").arrival_cost,
+            ArrivalCost::ActualCount
+        );
+        let runtimes_only = both("cost", "cost-runtimes");
+        assert_eq!(runtimes_only.runtime_cost, RuntimeCost::AmongCandidates);
+        assert_eq!(runtimes_only.arrival_cost, ArrivalCost::None);
+        for cost in ["cost", "cost-runtimes"] {
+            assert_eq!(
+                both(cost, "fitted-arrivals").arrival_cost,
+                ArrivalCost::FittedVolume
+            );
+        }
     }
 
     #[test]
