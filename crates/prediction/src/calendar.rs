@@ -5,7 +5,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
-/// How far [`Calendar::days_after_holiday`] and friends look; beyond this a
+/// How far [`DayFacts::days_after_holiday`] and its twin look; beyond this a
 /// holiday no longer shapes the day.
 pub const HOLIDAY_HORIZON_DAYS: i64 = 4;
 
@@ -65,7 +65,7 @@ pub fn federal_holidays(year: i32) -> Vec<Holiday> {
 }
 
 /// The federal holiday that falls on `date`, or is observed on it. An
-/// observed day is named "<holiday> (observed)".
+/// observed day is named after its holiday, e.g. "Christmas Day (observed)".
 pub fn holiday_name(date: NaiveDate) -> Option<String> {
     // New Year's Day on a Saturday is observed on December 31 of the year before.
     for year in [date.year(), date.year() + 1] {

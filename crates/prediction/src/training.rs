@@ -267,7 +267,7 @@ pub struct Calibration {
     /// or [`RecordBands::SelectionSharedShapes`]').
     pub family_shape: bool,
     /// Records' and runtimes' special-day bands narrowed to what the final
-    /// learner's misses call for ([`shrink_special_band`], issue #24's
+    /// learner's misses call for (`shrink_special_band`, issue #24's
     /// fourth round, `bench/forecast-rule-24d.md`): the calibration blocks'
     /// learners, fitted on four to eight months, had seen each rare effect
     /// fewer times than the final one, and miss it by more.
@@ -298,7 +298,7 @@ impl Calibration {
     /// runtimes' bands from the study's rolling blocks, in each target's
     /// noise scale, one tail shape per family; records' and runtimes'
     /// special-day bands narrowed to the final learner's
-    /// ([`shrink_special_band`]). Until that round `selection+pool`.
+    /// (`shrink_special_band`). Until that round `selection+pool`.
     pub const SHIPPED: Calibration = Calibration {
         noise_scale_bands: true,
         family_shape: true,
