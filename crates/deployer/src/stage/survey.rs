@@ -67,19 +67,13 @@ pub async fn survey(
     // The published versions are listed beside the stage's reads, not after
     // them: a function that does not exist has none (NotFound is an empty
     // list), so nothing waits on the read to know whether to ask.
-    let versions = async {
-        match purpose {
-            Purpose::Deploy => Ok(Vec::new()),
-            Purpose::Inspect | Purpose::Destroy => {
-                lambda::list_versions(&clients.lambda, &desired.function_name).await
-            }
-        }
-    };
+    let versions = || lambda::list_versions(&clients.lambda, &desired.function_name);
     let mut actual = match purpose {
-        Purpose::Deploy | Purpose::Inspect => {
+        Purpose::Deploy => actual::read(&desired, wanted, clients).await?,
+        Purpose::Inspect => {
             let (actual, versions) =
                 tokio::try_join!(actual::read(&desired, wanted, clients), async {
-                    versions.await.map_err(anyhow::Error::from)
+                    versions().await.map_err(anyhow::Error::from)
                 })?;
             ActualStage { versions, ..actual }
         }
@@ -95,7 +89,7 @@ pub async fn survey(
                     &names.repository_uri,
                     &desired.function_name,
                 ),
-                versions,
+                versions(),
             );
             ActualStage {
                 repository_users: users,
