@@ -135,6 +135,16 @@ async fn logs_of_a_function_never_called_are_no_events() {
     assert!(stderr.contains("no events"), "{stderr}");
 }
 
+/// Moves the fixture's local stage to `region`, and answers the SDK
+/// configuration there: FilterLogEvents' quota is per account and Region,
+/// so a test that counts or times reads keeps to a Region of its own.
+async fn in_region(fx: &Fixture, region: &str) -> aws_config::SdkConfig {
+    fx.edit_config(|text| {
+        fixture::set_in_table(text, "stages.local", "region", &format!("\"{region}\""))
+    });
+    sdk_config_in(region).await
+}
+
 /// A Region of its own for the timed follow below: FilterLogEvents' quota
 /// is per account and Region, and other tests read logs in the default
 /// one; throttled by them (as a colleague would throttle it on AWS), the
@@ -144,15 +154,7 @@ const FOLLOW_REGION: &str = "eu-north-1";
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_shows_an_event_put_after_it_started_and_stops_on_ctrl_c() {
     let fx = Fixture::new("logsfollow");
-    fx.edit_config(|text| {
-        fixture::set_in_table(
-            text,
-            "stages.local",
-            "region",
-            &format!("\"{FOLLOW_REGION}\""),
-        )
-    });
-    let config = sdk_config_in(FOLLOW_REGION).await;
+    let config = in_region(&fx, FOLLOW_REGION).await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
     let group = fx.log_group("local");
     let stream = "2026/01/01/[$LATEST]f";
@@ -292,16 +294,8 @@ const BACKLOG: usize = 25_000;
 #[tokio::test(flavor = "multi_thread")]
 async fn two_followers_keep_to_their_share_of_the_quota_and_show_each_line_once() {
     let fx = Fixture::new("logsquota");
-    fx.edit_config(|text| {
-        fixture::set_in_table(
-            text,
-            "stages.local",
-            "region",
-            &format!("\"{QUOTA_REGION}\""),
-        )
-    });
     let proxy = proxy::FaultProxy::for_local_stage(&fx, 0.0, 22);
-    let config = sdk_config_in(QUOTA_REGION).await;
+    let config = in_region(&fx, QUOTA_REGION).await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
     let group = fx.log_group("local");
     let stream = "2026/01/01/[1]quota";
